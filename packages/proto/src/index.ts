@@ -1,0 +1,16 @@
+import * as grpc from '@grpc/grpc-js';
+export { loadDfleetProtos } from './load-protos.ts';
+export { createGenerationClient, createWorkerCallbackClient } from './clients.ts';
+export type { GenerationServiceClient, GenerationServiceHandlers } from './generated/dfleet/v1/GenerationService.ts';
+export type { WorkerCallbackClient, WorkerCallbackHandlers } from './generated/dfleet/v1/WorkerCallback.ts';
+export type { GenerateRequest, GenerateRequest__Output } from './generated/dfleet/v1/GenerateRequest.ts';
+export type { GenerateResponse, GenerateResponse__Output } from './generated/dfleet/v1/GenerateResponse.ts';
+export type { DecodingOptions__Output } from './generated/dfleet/v1/DecodingOptions.ts';
+export type { GetJobRequest__Output } from './generated/dfleet/v1/GetJobRequest.ts';
+export type { Job, Job__Output } from './generated/dfleet/v1/Job.ts';
+export type { CancelJobRequest__Output } from './generated/dfleet/v1/CancelJobRequest.ts';
+export type { CancelJobResponse, CancelJobResponse__Output } from './generated/dfleet/v1/CancelJobResponse.ts';
+export type { ProgressReport, ProgressReport__Output } from './generated/dfleet/v1/ProgressReport.ts';
+export type { ResultReport, ResultReport__Output } from './generated/dfleet/v1/ResultReport.ts';
+export type { CallbackAck, CallbackAck__Output } from './generated/dfleet/v1/CallbackAck.ts';
+export { grpc };

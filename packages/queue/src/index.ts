@@ -1,0 +1,29 @@
+export {
+  strategySchema,
+  priorityClassSchema,
+  requestIdSchema,
+  generationOptionsSchema,
+  generationJobSchema,
+  finishReasonSchema,
+  generationResultSchema,
+} from './generation-job.ts';
+export type {
+  StrategyOptions,
+  PriorityClass,
+  GenerationOptions,
+  GenerationJob,
+  GenerationJobInput,
+  FinishReason,
+  GenerationResult,
+} from './generation-job.ts';
+export { GENERATION_QUEUE, DEFAULT_REDIS_PREFIX, PRIORITY_VALUES } from './queue-names.ts';
+export {
+  workerHeartbeatSchema,
+  HEARTBEAT_TTL_MS,
+  heartbeatKey,
+  publishHeartbeat,
+  removeHeartbeat,
+  listLiveWorkers,
+} from './worker-heartbeat.ts';
+export type { WorkerHeartbeat } from './worker-heartbeat.ts';
+export { redisOptionsFor } from './redis-connection.ts';
