@@ -1,0 +1,81 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { CliError } from './cli-error.ts';
+
+export interface ManagedProcess {
+  readonly name: string;
+  readonly child: ChildProcess;
+  /** The readiness line's regex match. */
+  readonly ready: RegExpMatchArray;
+  /** Resolves with the exit code (or null when killed by a signal). */
+  readonly exited: Promise<number | null>;
+  /** SIGTERM, then SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface StartProcessOptions {
+  name: string;
+  command: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+  /** A stdout line matching this means the process is up. */
+  readyPattern: RegExp;
+  /** @defaultValue 120000 */
+  readyTimeoutMs?: number;
+  /** Where the child's stderr and other stdout lines go, prefixed with its name. */
+  log?: (line: string) => void;
+}
+
+/**
+ * Starts a child process and waits for its readiness line. A child that exits first, or stays
+ * silent past the timeout, is a CliError carrying its last stderr lines so the user sees why.
+ */
+export async function startManagedProcess(options: StartProcessOptions): Promise<ManagedProcess> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const child = spawn(options.command, options.args, { env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const recentErrors: string[] = [];
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+  createInterface({ input: child.stderr! }).on('line', (line) => {
+    recentErrors.push(line);
+    if (recentErrors.length > 20) recentErrors.shift();
+    log(`[${options.name}] ${line}`);
+  });
+
+  const ready = await new Promise<RegExpMatchArray>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new CliError('start_timeout', `${options.name} did not become ready within ${options.readyTimeoutMs ?? 120_000} ms.\n${recentErrors.join('\n')}`));
+    }, options.readyTimeoutMs ?? 120_000);
+    let isReady = false;
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const match = isReady ? null : line.match(options.readyPattern);
+      if (match) {
+        isReady = true;
+        clearTimeout(timer);
+        resolve(match);
+      } else {
+        log(`[${options.name}] ${line}`);
+      }
+    });
+    void exited.then((code) => {
+      if (isReady) return;
+      clearTimeout(timer);
+      reject(new CliError('start_failed', `${options.name} exited with code ${code} before it was ready:\n${recentErrors.join('\n')}`));
+    });
+  });
+
+  return {
+    name: options.name,
+    child,
+    ready,
+    exited,
+    async stop(graceMs = 10_000) {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}

@@ -1,0 +1,77 @@
+import { startManagedProcess, type ManagedProcess } from './managed-process.ts';
+import { WORKER_ENTRY } from './repo-paths.ts';
+
+export interface SupervisorOptions {
+  /** One worker per entry: 'cpu' or 'cuda:N'. */
+  devices: string[];
+  env: NodeJS.ProcessEnv;
+  log: (line: string) => void;
+  /** @defaultValue 1000 */
+  initialBackoffMs?: number;
+  /** @defaultValue 30000 */
+  maxBackoffMs?: number;
+}
+
+export interface WorkerSupervisor {
+  /** Resolves once every worker has printed its readiness line. */
+  readonly ready: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Keeps one worker process per device alive. A worker that exits unexpectedly is restarted after
+ * a backoff that doubles on each crash and resets once a worker has stayed up for a minute.
+ */
+export function superviseWorkers(options: SupervisorOptions): WorkerSupervisor {
+  const initialBackoff = options.initialBackoffMs ?? 1_000;
+  const maxBackoff = options.maxBackoffMs ?? 30_000;
+  let stopping = false;
+  const running = new Map<string, ManagedProcess>();
+
+  const runDevice = async (device: string, onFirstReady: () => void, onFirstFailure: (error: unknown) => void) => {
+    let backoff = initialBackoff;
+    let firstStart = true;
+    while (!stopping) {
+      const startedAt = Date.now();
+      try {
+        const worker = await startManagedProcess({
+          name: `worker ${device}`,
+          command: process.execPath,
+          args: ['--import', 'tsx', WORKER_ENTRY],
+          env: { ...options.env, DFLEET_DEVICE: device },
+          readyPattern: /^worker ready id=(\S+) device=(\S+) model=(\S+)/,
+          log: options.log,
+        });
+        running.set(device, worker);
+        options.log(`worker ${worker.ready[1]} ready on ${device}`);
+        if (firstStart) onFirstReady();
+        firstStart = false;
+        const code = await worker.exited;
+        running.delete(device);
+        if (stopping) return;
+        if (Date.now() - startedAt > 60_000) backoff = initialBackoff;
+        options.log(`worker on ${device} exited with code ${code}; restarting in ${backoff} ms`);
+      } catch (error) {
+        // A worker that cannot even start (bad model, missing CUDA) will not fix itself: report it.
+        if (firstStart) return onFirstFailure(error);
+        options.log(`worker on ${device} failed to restart: ${(error as Error).message}; retrying in ${backoff} ms`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, backoff));
+      backoff = Math.min(backoff * 2, maxBackoff);
+    }
+  };
+
+  const ready = Promise.all(
+    options.devices.map(
+      (device) => new Promise<void>((resolve, reject) => void runDevice(device, resolve, reject)),
+    ),
+  ).then(() => undefined);
+
+  return {
+    ready,
+    async stop() {
+      stopping = true;
+      await Promise.all([...running.values()].map((worker) => worker.stop()));
+    },
+  };
+}
