@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { generationJobSchema, requestIdSchema } from '../src/index.ts';
+
+const validJob = {
+  requestId: 'cmpl-0b7c',
+  tenant: 'default',
+  model: 'jsfunc-mdm',
+  prompt: '// return x plus 1\nfunction f(x) {\n',
+  options: { maxNewTokens: 48, blockLength: 48, strategy: { name: 'threshold', threshold: 0.9 }, temperature: 0, seed: 0 },
+  priority: 'interactive',
+  callback: { address: '127.0.0.1:50052', token: 'a'.repeat(32) },
+  acceptedAt: Date.now(),
+};
+
+describe('generation job schema', () => {
+  it('accepts a complete job and fills defaults', () => {
+    const job = generationJobSchema.parse(validJob);
+    expect(job.options.stop).toEqual([]);
+    expect(job.traceContext).toEqual({});
+  });
+
+  it('rejects request ids BullMQ cannot use as job ids', () => {
+    expect(requestIdSchema.safeParse('a:b').success).toBe(false);
+    expect(requestIdSchema.safeParse('12345').success).toBe(false);
+    expect(requestIdSchema.safeParse('cmpl-123').success).toBe(true);
+  });
+
+  it('names the offending field of a strategy', () => {
+    const result = generationJobSchema.safeParse({
+      ...validJob,
+      options: { ...validJob.options, strategy: { name: 'threshold', threshold: 1.5 } },
+    });
+    expect(result.success).toBe(false);
+    expect(result.error?.issues[0]?.path).toEqual(['options', 'strategy', 'threshold']);
+  });
+});

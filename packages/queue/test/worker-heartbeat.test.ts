@@ -1,0 +1,36 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { heartbeatKey, listLiveWorkers, publishHeartbeat, removeHeartbeat } from '../src/index.ts';
+
+const prefix = `dfleet-test-${randomUUID().slice(0, 8)}`;
+const redis = new Redis('redis://127.0.0.1:6379');
+
+afterAll(async () => {
+  const keys = await redis.keys(`${prefix}:*`);
+  if (keys.length) await redis.del(...keys);
+  await redis.quit();
+});
+
+describe('worker heartbeats', () => {
+  const beat = { workerId: 'w1', device: 'cpu', model: 'jsfunc-mdm', jobsInFlight: 2, pid: 1, startedAt: 1, updatedAt: 2 };
+
+  it('lists a published worker and forgets it once removed', async () => {
+    await publishHeartbeat(redis, prefix, beat);
+    expect(await listLiveWorkers(redis, prefix)).toEqual([beat]);
+    await removeHeartbeat(redis, prefix, 'w1');
+    expect(await listLiveWorkers(redis, prefix)).toEqual([]);
+  });
+
+  it('expires a heartbeat that is not renewed', async () => {
+    await publishHeartbeat(redis, prefix, beat);
+    const ttl = await redis.pttl(heartbeatKey(prefix, 'w1'));
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(10_000);
+  });
+
+  it('skips entries that are not heartbeats', async () => {
+    await redis.set(`${prefix}:workers:junk`, JSON.stringify({ hello: 'world' }));
+    expect((await listLiveWorkers(redis, prefix)).map((b) => b.workerId)).not.toContain('junk');
+  });
+});
