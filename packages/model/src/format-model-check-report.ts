@@ -1,0 +1,41 @@
+import type { ModelCheckReport, ModelCheckTensor } from './model-check.ts';
+
+function formatTensor(tensor: ModelCheckTensor): string {
+  const shape = tensor.shape.map((dim) => (typeof dim === 'number' ? String(dim) : dim === '' ? '?' : dim)).join(', ');
+  return `${tensor.name} ${tensor.type} [${shape}]`;
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
+/** Human-readable report for `dfleet model check DIR`: verdict, what was found, then each problem. */
+export function formatModelCheckReport(report: ModelCheckReport): string {
+  const { summary, problems } = report;
+  const errors = problems.filter((problem) => problem.severity === 'error').length;
+  const warnings = problems.length - errors;
+  const verdict = report.ok
+    ? `OK${warnings > 0 ? ` (${plural(warnings, 'warning')})` : ''}`
+    : `FAILED (${plural(errors, 'error')}${warnings > 0 ? `, ${plural(warnings, 'warning')}` : ''})`;
+  const lines = [`model check ${summary.directory}: ${verdict}`];
+  if (summary.name !== undefined) lines.push(`  name               ${summary.name}`);
+  if (summary.vocabSize !== undefined) {
+    const tokenizer = summary.tokenizerVocabSize === undefined ? '' : ` (tokenizer: ${summary.tokenizerVocabSize})`;
+    lines.push(`  vocabSize          ${summary.vocabSize}${tokenizer}`);
+  }
+  if (summary.maxSequenceLength !== undefined) lines.push(`  maxSequenceLength  ${summary.maxSequenceLength}`);
+  if (summary.specialTokens !== undefined) {
+    const ids = Object.entries(summary.specialTokens).map(([role, id]) => `${role}=${id}`);
+    lines.push(`  special tokens     ${ids.join(' ')}`);
+  }
+  if (summary.inputs !== undefined) lines.push(`  onnx inputs        ${summary.inputs.map(formatTensor).join('; ')}`);
+  if (summary.outputs !== undefined) lines.push(`  onnx outputs       ${summary.outputs.map(formatTensor).join('; ')}`);
+  if (summary.shapesRun.length > 0) {
+    lines.push(`  ran shapes         ${summary.shapesRun.map(([b, l]) => `[${b}, ${l}]`).join(' ')}`);
+  }
+  for (const problem of problems) {
+    const where = problem.path === undefined ? '' : ` (${problem.path})`;
+    lines.push(`${problem.severity === 'error' ? 'error  ' : 'warning'} ${problem.code}${where}: ${problem.message}`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,42 @@
+export { buildCanvas } from './canvas.ts';
+export {
+  CanvasTooLongError,
+  DenoiserBatchError,
+  DenoiserClosedError,
+  ExecutionProviderUnavailableError,
+  ModelLoadError,
+  ModelManifestError,
+  ModelOutputError,
+  ModelPackageError,
+  ModelRunError,
+  SpecialTokenInTextError,
+  TokenizerLoadError,
+} from './errors.ts';
+export type { ManifestIssue, ModelManifestErrorCode } from './errors.ts';
+export type { ExecutionProvider } from './execution-provider.ts';
+export { formatModelCheckReport } from './format-model-check-report.ts';
+export { loadModel } from './load-model.ts';
+export type { LoadedModel, LoadModelOptions } from './load-model.ts';
+export { checkModelDirectory } from './model-check.ts';
+export type {
+  CheckModelDirectoryOptions,
+  ModelCheckProblem,
+  ModelCheckReport,
+  ModelCheckSeverity,
+  ModelCheckSummary,
+  ModelCheckTensor,
+} from './model-check.ts';
+export {
+  DEFAULT_GENERATION_DEFAULTS,
+  loadModelManifest,
+  MODEL_MANIFEST_FILE,
+  modelFilePath,
+  parseModelManifest,
+  SPECIAL_TOKEN_ROLES,
+} from './model-manifest.ts';
+export type { ModelManifest, SpecialTokenRole } from './model-manifest.ts';
+export { OnnxDenoiser } from './onnx-denoiser.ts';
+export type { InferenceThread, OnnxDenoiserOptions, OnnxDenoiserOutput, OnnxDenoiserStats } from './onnx-denoiser.ts';
+export { bucketLength, padBatch } from './pad-batch.ts';
+export type { PadBatchOptions } from './pad-batch.ts';
+export { Tokenizer } from './tokenizer.ts';

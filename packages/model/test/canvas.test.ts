@@ -1,0 +1,19 @@
+import { describe, expect, it } from 'vitest';
+import { buildCanvas, CanvasTooLongError } from '../src/index.ts';
+
+const manifest = { maxSequenceLength: 10, specialTokens: { mask: 3, eos: 2, pad: 0, bos: 1 } };
+
+describe('buildCanvas', () => {
+  it('lays out bos, the prompt, then one mask per new token', () => {
+    expect([...buildCanvas([7, 8, 9], manifest, 4)]).toEqual([1, 7, 8, 9, 3, 3, 3, 3]);
+  });
+
+  it('fills the model up to maxSequenceLength exactly', () => {
+    expect(buildCanvas([7, 8, 9, 10, 11], manifest, 4)).toHaveLength(10);
+  });
+
+  it('refuses a canvas longer than maxSequenceLength and says how long the prompt may be', () => {
+    expect(() => buildCanvas([7, 8, 9, 10, 11, 12], manifest, 4)).toThrow(CanvasTooLongError);
+    expect(() => buildCanvas([7, 8, 9, 10, 11, 12], manifest, 4)).toThrow(/at most 5 tokens/);
+  });
+});
