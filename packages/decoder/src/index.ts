@@ -1,0 +1,24 @@
+export type { Denoiser, DenoiserBatch, DenoiserOutput } from './denoiser.ts';
+export type {
+  DecodeRequest,
+  DecodingStrategy,
+  StrategyName,
+  SpecialTokens,
+  ReferenceStrategyOptions,
+  ThresholdStrategyOptions,
+  FactorStrategyOptions,
+  EntropyBoundedStrategyOptions,
+} from './decode-request.ts';
+export { DEFAULT_STRATEGY_KNOBS, STRATEGY_NAMES } from './decode-request.ts';
+export type { DecodeResult, FinishReason, StepReport } from './decode-result.ts';
+export { FINISH_REASONS } from './decode-result.ts';
+export { createDecodeSession } from './decode-session.ts';
+export type { DecodeSession } from './decode-session.ts';
+export { decode } from './decode.ts';
+export type { DecodeOptions } from './decode.ts';
+export { decodeBatch } from './decode-batch.ts';
+export type { DecodeBatchOptions } from './decode-batch.ts';
+export { DecodeOptionsError } from './decode-options-error.ts';
+export type { DecodeOptionsErrorCode } from './decode-options-error.ts';
+export { DecodeSessionError } from './decode-session-error.ts';
+export type { DecodeSessionErrorCode } from './decode-session-error.ts';
