@@ -1,0 +1,176 @@
+/**
+ * `npm run bench:decode [-- --quick] [--tasks N] [--model DIR]`
+ *
+ * Decodes the held-out tasks with every strategy (and a sweep of its knob) on the real model, in
+ * one run, one job at a time through the serving denoiser, and runs each completion as untrusted
+ * code. Prints a table with ratios against `reference` with steps = generation length, and writes
+ * bench/results/decode.json (+ decode.svg: pass@1 against NFE per token).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { decode, type DecodingStrategy } from '@dfleet/decoder';
+import { loadEvalTasks, passAtOne, programFromCompletion, runUntrusted, type EvalTask } from '@dfleet/eval';
+import { loadModel, type OnnxDenoiserOutput } from '@dfleet/model';
+import { svgScatter } from './svg-scatter.ts';
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    tasks: { type: 'string' },
+    model: { type: 'string', default: fileURLToPath(new URL('../../models/jsfunc-mdm', import.meta.url)) },
+    out: { type: 'string', default: fileURLToPath(new URL('../results', import.meta.url)) },
+  },
+});
+
+interface StrategyRun {
+  name: string;
+  knobs: Record<string, number | string>;
+  strategy: DecodingStrategy;
+}
+
+interface StrategyMeasurement extends StrategyRun {
+  tasks: number;
+  pass_at_1: number;
+  mean_nfe: number;
+  generated_tokens: number;
+  nfe_per_token: number;
+  tokens_per_s: number;
+  decode_wall_ms: number;
+  session_run_ms: number;
+  outside_run_fraction: number;
+}
+
+const model = await loadModel(values.model!);
+const generationLength = model.manifest.defaults?.maxNewTokens ?? 48;
+const taskLimit = values.tasks ? Number(values.tasks) : values.quick ? 50 : 500;
+const tasks = (await loadEvalTasks(`${values.model}/eval/heldout.jsonl`)).slice(0, taskLimit);
+
+const runs: StrategyRun[] = [
+  { name: 'reference', knobs: { steps: generationLength }, strategy: { name: 'reference', steps: generationLength } },
+  { name: 'reference', knobs: { steps: generationLength / 2 }, strategy: { name: 'reference', steps: generationLength / 2 } },
+  ...[0.5, 0.7, 0.8, 0.9, 0.95].map((threshold): StrategyRun => ({ name: 'threshold', knobs: { threshold }, strategy: { name: 'threshold', threshold } })),
+  ...[0.25, 0.5, 1, 2].map((factor): StrategyRun => ({ name: 'factor', knobs: { factor }, strategy: { name: 'factor', factor } })),
+  ...[0.01, 0.1, 0.5, 1].map((gamma): StrategyRun => ({ name: 'entropy-bounded', knobs: { gamma }, strategy: { name: 'entropy-bounded', gamma } })),
+];
+
+async function measure(run: StrategyRun, evalTasks: EvalTask[]): Promise<StrategyMeasurement> {
+  let nfe = 0;
+  let generatedTokens = 0;
+  let sessionRunMs = 0;
+  let wallMs = 0;
+  const completions: string[] = [];
+  // Count only this run's forward passes: the denoiser reports each pass's time inside session.run.
+  const timedDenoiser = {
+    vocabSize: model.denoiser.vocabSize,
+    async denoise(batch: Parameters<typeof model.denoiser.denoise>[0]): Promise<OnnxDenoiserOutput> {
+      const output = await model.denoiser.denoise(batch);
+      sessionRunMs += output.sessionRunMs;
+      return output;
+    },
+  };
+  for (const task of evalTasks) {
+    const started = performance.now();
+    const result = await decode(timedDenoiser, {
+      promptIds: model.tokenizer.encode(task.prompt),
+      maxNewTokens: generationLength,
+      blockLength: generationLength,
+      strategy: run.strategy,
+      specialTokens: model.manifest.specialTokens,
+    });
+    const completion = model.tokenizer.decode(result.tokenIds);
+    wallMs += performance.now() - started;
+    nfe += result.nfe;
+    // An answer that is only eos still cost its passes; count at least one token so ratios stay finite.
+    generatedTokens += Math.max(1, result.tokenIds.length);
+    completions.push(completion);
+  }
+  const verdicts = await runUntrusted(evalTasks.map((task, i) => programFromCompletion(task, completions[i]!)));
+  return {
+    ...run,
+    tasks: evalTasks.length,
+    pass_at_1: passAtOne(verdicts),
+    mean_nfe: nfe / evalTasks.length,
+    generated_tokens: generatedTokens,
+    nfe_per_token: nfe / generatedTokens,
+    tokens_per_s: generatedTokens / (wallMs / 1000),
+    decode_wall_ms: wallMs,
+    session_run_ms: sessionRunMs,
+    outside_run_fraction: 1 - sessionRunMs / wallMs,
+  };
+}
+
+const knobText = (m: StrategyRun) => Object.entries(m.knobs).map(([k, v]) => `${k}=${v}`).join(' ');
+
+// One untimed pass so the first measured strategy does not pay for session warm-up.
+await measure(runs[2]!, tasks.slice(0, 3));
+
+const measurements: StrategyMeasurement[] = [];
+for (const run of runs) {
+  process.stderr.write(`decoding ${tasks.length} tasks with ${run.name} ${knobText(run)}...\n`);
+  measurements.push(await measure(run, tasks));
+}
+await model.close();
+
+const reference = measurements[0]!;
+const dynamic = measurements.filter((m) => m.name !== 'reference');
+// The fastest dynamic setting that keeps pass@1 within one point of the reference; if none does, the most accurate one.
+const withinOnePoint = dynamic.filter((m) => m.pass_at_1 >= reference.pass_at_1 - 0.01);
+const bestDynamic = withinOnePoint.length
+  ? withinOnePoint.reduce((a, b) => (b.nfe_per_token < a.nfe_per_token ? b : a))
+  : dynamic.reduce((a, b) => (b.pass_at_1 > a.pass_at_1 ? b : a));
+
+const header = ['strategy', 'knobs', 'pass@1', 'mean NFE', 'NFE/token', 'tokens/s', 'NFE ratio', 'speedup', 'outside run'];
+const rows = measurements.map((m) => [
+  m.name,
+  knobText(m),
+  `${(m.pass_at_1 * 100).toFixed(1)}%`,
+  m.mean_nfe.toFixed(2),
+  m.nfe_per_token.toFixed(3),
+  m.tokens_per_s.toFixed(1),
+  `${(reference.nfe_per_token / m.nfe_per_token).toFixed(2)}x`,
+  `${(m.tokens_per_s / reference.tokens_per_s).toFixed(2)}x`,
+  `${(m.outside_run_fraction * 100).toFixed(1)}%`,
+]);
+const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+console.log(`model ${model.manifest.name}, ${tasks.length} held-out tasks, generation length ${generationLength}, one job at a time`);
+console.log(line(header));
+console.log(line(widths.map((w) => '-'.repeat(w))));
+for (const row of rows) console.log(line(row));
+
+const totalWall = measurements.reduce((sum, m) => sum + m.decode_wall_ms, 0);
+const totalRun = measurements.reduce((sum, m) => sum + m.session_run_ms, 0);
+const summary = {
+  reference: { name: reference.name, knobs: reference.knobs, pass_at_1: reference.pass_at_1, nfe_per_token: reference.nfe_per_token, tokens_per_s: reference.tokens_per_s },
+  best_dynamic: {
+    name: bestDynamic.name,
+    knobs: bestDynamic.knobs,
+    pass_at_1: bestDynamic.pass_at_1,
+    nfe_per_token: bestDynamic.nfe_per_token,
+    tokens_per_s: bestDynamic.tokens_per_s,
+    within_one_point_of_reference: withinOnePoint.includes(bestDynamic),
+  },
+  nfe_ratio: reference.nfe_per_token / bestDynamic.nfe_per_token,
+  speedup: bestDynamic.tokens_per_s / reference.tokens_per_s,
+  outside_run_fraction: 1 - totalRun / totalWall,
+};
+console.log(
+  `\nbest dynamic: ${bestDynamic.name} ${knobText(bestDynamic)}: pass@1 ${(bestDynamic.pass_at_1 * 100).toFixed(1)}% vs ${(reference.pass_at_1 * 100).toFixed(1)}%, ` +
+    `${summary.nfe_ratio.toFixed(2)}x fewer NFE per token, ${summary.speedup.toFixed(2)}x tokens/s; ` +
+    `time outside session.run ${(summary.outside_run_fraction * 100).toFixed(1)}% of decode wall time`,
+);
+
+mkdirSync(values.out!, { recursive: true });
+writeFileSync(
+  `${values.out}/decode.json`,
+  `${JSON.stringify({ model: model.manifest.name, tasks: tasks.length, generation_length: generationLength, measured_at: new Date().toISOString(), summary, strategies: measurements }, null, 2)}\n`,
+);
+writeFileSync(
+  `${values.out}/decode.svg`,
+  svgScatter(
+    measurements.map((m) => ({ x: m.nfe_per_token, y: m.pass_at_1, label: knobText(m), series: m.name })),
+    { title: `pass@1 vs NFE per token (${model.manifest.name}, ${tasks.length} tasks)`, xLabel: 'NFE per generated token', yLabel: 'pass@1' },
+  ),
+);
+console.log(`wrote ${values.out}/decode.json and decode.svg`);
