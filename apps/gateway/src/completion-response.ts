@@ -1,0 +1,83 @@
+import type { GenerateResponse } from '@dfleet/proto';
+import type { FinishReason, GenerationJob, GenerationResult } from '@dfleet/queue';
+
+/** A finished generation with what both response shapes need. */
+export interface FinishedGeneration {
+  jobId: string;
+  job: GenerationJob;
+  result: GenerationResult;
+  /** Epoch ms when the result reached the gateway (or Redis marked the job finished). */
+  finishedAt: number;
+}
+
+/** OpenAI clients know "stop" and "length"; dfleet's own reason is kept in `dfleet.finish_reason`. */
+function openAiFinishReason(reason: FinishReason): string {
+  switch (reason) {
+    case 'eos':
+    case 'stop':
+      return 'stop';
+    case 'length':
+    case 'max_steps':
+      return 'length';
+    default:
+      return reason;
+  }
+}
+
+export interface CompletionResponseBody {
+  id: string;
+  object: 'text_completion';
+  created: number;
+  model: string;
+  choices: [{ index: 0; text: string; finish_reason: string; logprobs: null }];
+  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number; steps: number; nfe: number };
+  dfleet: {
+    finish_reason: FinishReason;
+    queue_ms: number;
+    decode_ms: number;
+    total_ms: number;
+    worker_id: string;
+  };
+}
+
+export function toCompletionResponseBody({ jobId, job, result, finishedAt }: FinishedGeneration): CompletionResponseBody {
+  return {
+    id: jobId,
+    object: 'text_completion',
+    created: Math.floor(job.acceptedAt / 1000),
+    model: job.model,
+    choices: [{ index: 0, text: result.text, finish_reason: openAiFinishReason(result.finishReason), logprobs: null }],
+    usage: {
+      prompt_tokens: result.promptTokens,
+      completion_tokens: result.tokenIds.length,
+      total_tokens: result.promptTokens + result.tokenIds.length,
+      steps: result.steps,
+      nfe: result.nfe,
+    },
+    dfleet: {
+      finish_reason: result.finishReason,
+      queue_ms: result.queueMs,
+      decode_ms: result.decodeMs,
+      total_ms: Math.max(0, finishedAt - job.acceptedAt),
+      worker_id: result.workerId,
+    },
+  };
+}
+
+export function toGenerateResponse({ jobId, job, result, finishedAt }: FinishedGeneration): GenerateResponse {
+  return {
+    id: jobId,
+    model: job.model,
+    text: result.text,
+    finishReason: result.finishReason,
+    usage: {
+      promptTokens: result.promptTokens,
+      completionTokens: result.tokenIds.length,
+      totalTokens: result.promptTokens + result.tokenIds.length,
+      steps: result.steps,
+      nfe: result.nfe,
+    },
+    timing: { queueMs: result.queueMs, decodeMs: result.decodeMs, totalMs: Math.max(0, finishedAt - job.acceptedAt) },
+    tokenIds: result.tokenIds,
+  };
+}

@@ -1,0 +1,175 @@
+import type { Logger } from 'pino';
+import { generationJobSchema, requestIdSchema, type GenerationJob } from '@dfleet/queue';
+import type { CompletionRequest } from './completion-request.ts';
+import type { FinishedGeneration } from './completion-response.ts';
+import {
+  GenerationFailedError,
+  GenerationTimeoutError,
+  IdempotencyKeyReusedError,
+  InvalidRequestError,
+  JobCancelledError,
+  JobNotFoundError,
+} from './errors.ts';
+import type { JobSubmitter, PublicJobState } from './job-submitter.ts';
+import { WaitTimeoutError, type JobProgress, type PendingResults } from './pending-results.ts';
+import { requestIdFor } from './request-identity.ts';
+
+export interface CompletionServiceOptions {
+  submitter: JobSubmitter;
+  pending: PendingResults;
+  /** host:port workers call back on. */
+  callbackAddress: string;
+  requestTimeoutMs: number;
+  logger: Logger;
+}
+
+/** A job as GET /v1/jobs/:id and GetJob report it. */
+export interface JobView {
+  id: string;
+  state: PublicJobState;
+  result: FinishedGeneration | null;
+  error: { code: string; message: string } | null;
+  /** Latest progress a worker reported to this gateway, while the job runs. */
+  progress: JobProgress | null;
+}
+
+/** What both front doors do with a validated request: enqueue it and wait for its outcome. */
+export class CompletionService {
+  readonly #options: CompletionServiceOptions;
+
+  constructor(options: CompletionServiceOptions) {
+    this.#options = options;
+  }
+
+  /**
+   * @throws QueueUnavailableError (Redis down), GenerationTimeoutError, GenerationFailedError,
+   * JobCancelledError, IdempotencyKeyReusedError.
+   */
+  async complete(request: CompletionRequest, context: { tenant: string; signal?: AbortSignal }): Promise<FinishedGeneration> {
+    const { submitter, pending, callbackAddress, requestTimeoutMs } = this.#options;
+    const jobId = requestIdFor(context.tenant, request.idempotencyKey);
+    const { token, created } = pending.track(jobId);
+    const acceptedAt = Date.now();
+    let job: GenerationJob = generationJobSchema.parse({
+      requestId: jobId,
+      tenant: context.tenant,
+      model: request.model.name,
+      prompt: request.prompt,
+      options: {
+        ...request.options,
+        ...(request.deadlineMs !== null ? { deadlineAt: acceptedAt + request.deadlineMs } : {}),
+      },
+      priority: request.priority,
+      callback: { address: callbackAddress, token },
+      traceContext: {},
+      acceptedAt,
+    } satisfies GenerationJob);
+
+    try {
+      await submitter.enqueue(job);
+    } catch (error) {
+      if (created) pending.forget(jobId);
+      throw error;
+    }
+
+    this.#options.logger.debug({ jobId, tenant: context.tenant, priority: request.priority }, 'job enqueued');
+
+    if (request.idempotencyKey !== null) {
+      // The key may name a job enqueued earlier (here or by another gateway): answer with that job.
+      try {
+        job = await this.#adoptExistingJob(job);
+      } catch (error) {
+        if (created) pending.forget(jobId);
+        throw error;
+      }
+    }
+
+    try {
+      const outcome = await pending.wait(jobId, { timeoutMs: requestTimeoutMs, ...(context.signal ? { signal: context.signal } : {}) });
+      switch (outcome.kind) {
+        case 'completed':
+          return { jobId, job, result: outcome.result, finishedAt: Date.now() };
+        case 'failed':
+          throw new GenerationFailedError(jobId, outcome.errorCode, outcome.errorMessage);
+        case 'cancelled':
+          throw new JobCancelledError(jobId);
+      }
+    } catch (error) {
+      if (error instanceof WaitTimeoutError) throw new GenerationTimeoutError(jobId, requestTimeoutMs);
+      throw error;
+    }
+  }
+
+  async #adoptExistingJob(ours: GenerationJob): Promise<GenerationJob> {
+    const { submitter, pending } = this.#options;
+    const stored = await submitter.find(ours.requestId);
+    if (!stored?.data) return ours;
+    if (!sameGeneration(stored.data, ours)) throw new IdempotencyKeyReusedError(ours.requestId);
+    // A job enqueued by an earlier run of this gateway calls back here with its own token.
+    pending.adoptToken(ours.requestId, stored.data.callback.token);
+    if (stored.state === 'completed' && stored.result) {
+      pending.settle(ours.requestId, { kind: 'completed', result: stored.result, workerId: stored.result.workerId });
+    } else if (stored.state === 'failed') {
+      pending.settle(ours.requestId, {
+        kind: 'failed',
+        errorCode: 'generation_failed',
+        errorMessage: stored.failedReason ?? 'failed',
+      });
+    }
+    return stored.data;
+  }
+
+  async getJob(jobId: string): Promise<JobView> {
+    const { submitter, pending } = this.#options;
+    assertJobId(jobId);
+    const stored = await submitter.find(jobId);
+    if (!stored) throw new JobNotFoundError(jobId);
+    const view: JobView = { id: jobId, state: stored.state, result: null, error: null, progress: null };
+    if (stored.state === 'completed') {
+      if (stored.result && stored.data) {
+        view.result = {
+          jobId,
+          job: stored.data,
+          result: stored.result,
+          finishedAt: stored.finishedOn ?? Date.now(),
+        };
+      } else {
+        view.error = { code: 'invalid_result', message: 'the job completed but its stored result is not a GenerationResult' };
+      }
+    } else if (stored.state === 'failed') {
+      view.error = { code: 'generation_failed', message: stored.failedReason ?? 'failed' };
+    } else {
+      view.progress = pending.progressOf(jobId);
+    }
+    return view;
+  }
+
+  /**
+   * Cancels a job. A queued one is removed and requests waiting for it here answer 409
+   * job_cancelled; an active one is asked to stop, and its waiting requests get the worker's
+   * result with finish reason "cancelled".
+   */
+  async cancel(jobId: string): Promise<{ id: string; cancelled: boolean; state: PublicJobState }> {
+    assertJobId(jobId);
+    const outcome = await this.#options.submitter.cancel(jobId);
+    if (!outcome.found) throw new JobNotFoundError(jobId);
+    if (outcome.state === 'cancelled') this.#options.pending.settle(jobId, { kind: 'cancelled' });
+    return { id: jobId, cancelled: outcome.cancelled, state: outcome.state };
+  }
+}
+
+function assertJobId(jobId: string): void {
+  if (!requestIdSchema.safeParse(jobId).success) {
+    throw new InvalidRequestError(
+      'job id must be 1 to 128 letters, digits, "_", "." or "-", and not all digits (ids look like cmpl-... or idem-...)',
+      'id',
+    );
+  }
+}
+
+/** Same model, prompt and options: a resubmission, not a different request under a reused key. */
+function sameGeneration(a: GenerationJob, b: GenerationJob): boolean {
+  const comparable = (job: GenerationJob) =>
+    JSON.stringify({ model: job.model, prompt: job.prompt, options: { ...job.options, deadlineAt: undefined }, priority: job.priority });
+  return comparable(a) === comparable(b);
+}

@@ -1,0 +1,165 @@
+import { grpc } from '@dfleet/proto';
+
+/** OpenAI's error `type` values: clients branch on these, so 4xx and 5xx differ. */
+type OpenAiErrorType = 'invalid_request_error' | 'not_found_error' | 'server_error';
+
+/**
+ * Every error the gateway answers with. One class per failure, each with a stable `code`, the
+ * HTTP and gRPC status it maps to, and the request field it is about (`param`).
+ */
+export abstract class GatewayError extends Error {
+  abstract readonly code: string;
+  abstract readonly httpStatus: number;
+  abstract readonly grpcStatus: grpc.status;
+  readonly param: string | null;
+  /** Seconds a client should wait before retrying, sent as `Retry-After`. */
+  readonly retryAfterSeconds: number | null = null;
+
+  constructor(message: string, param: string | null = null, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.param = param;
+  }
+
+  get type(): OpenAiErrorType {
+    if (this.httpStatus >= 500) return 'server_error';
+    return this.httpStatus === 404 ? 'not_found_error' : 'invalid_request_error';
+  }
+
+  toResponseBody(): { error: { code: string; message: string; param: string | null; type: OpenAiErrorType } } {
+    return { error: { code: this.code, message: this.message, param: this.param, type: this.type } };
+  }
+}
+
+export class InvalidRequestError extends GatewayError {
+  readonly code = 'invalid_request';
+  readonly httpStatus = 400;
+  readonly grpcStatus = grpc.status.INVALID_ARGUMENT;
+}
+
+export class PromptTooLongError extends GatewayError {
+  readonly code = 'prompt_too_long';
+  readonly httpStatus = 400;
+  readonly grpcStatus = grpc.status.INVALID_ARGUMENT;
+  constructor(message: string) {
+    super(message, 'prompt');
+  }
+}
+
+export class ModelNotFoundError extends GatewayError {
+  readonly code = 'model_not_found';
+  readonly httpStatus = 404;
+  readonly grpcStatus = grpc.status.NOT_FOUND;
+  constructor(model: string, served: readonly string[]) {
+    super(`model '${model}' does not exist; this gateway serves: ${served.join(', ')}`, 'model');
+  }
+}
+
+export class JobNotFoundError extends GatewayError {
+  readonly code = 'job_not_found';
+  readonly httpStatus = 404;
+  readonly grpcStatus = grpc.status.NOT_FOUND;
+  constructor(jobId: string) {
+    super(`job '${jobId}' does not exist (finished jobs are kept for 1 hour, failed ones for 24 hours)`, 'id');
+  }
+}
+
+export class RouteNotFoundError extends GatewayError {
+  readonly code = 'not_found';
+  readonly httpStatus = 404;
+  readonly grpcStatus = grpc.status.UNIMPLEMENTED;
+}
+
+export class UnsupportedMediaTypeError extends GatewayError {
+  readonly code = 'unsupported_media_type';
+  readonly httpStatus = 415;
+  readonly grpcStatus = grpc.status.INVALID_ARGUMENT;
+}
+
+export class PayloadTooLargeError extends GatewayError {
+  readonly code = 'payload_too_large';
+  readonly httpStatus = 413;
+  readonly grpcStatus = grpc.status.RESOURCE_EXHAUSTED;
+}
+
+/** Redis did not answer in time: the request was not enqueued and may be retried. */
+export class QueueUnavailableError extends GatewayError {
+  readonly code = 'queue_unavailable';
+  readonly httpStatus = 503;
+  readonly grpcStatus = grpc.status.UNAVAILABLE;
+  override readonly retryAfterSeconds = 1;
+}
+
+export class NotReadyError extends GatewayError {
+  readonly code = 'not_ready';
+  readonly httpStatus = 503;
+  readonly grpcStatus = grpc.status.UNAVAILABLE;
+  override readonly retryAfterSeconds = 1;
+}
+
+/** The result did not arrive within the request timeout; the job itself keeps running. */
+export class GenerationTimeoutError extends GatewayError {
+  readonly code = 'timeout';
+  readonly httpStatus = 504;
+  readonly grpcStatus = grpc.status.DEADLINE_EXCEEDED;
+  constructor(jobId: string, timeoutMs: number) {
+    super(
+      `job '${jobId}' did not finish within ${timeoutMs} ms; it is still queued or running: fetch its result with GET /v1/jobs/${jobId}`,
+      null,
+    );
+  }
+}
+
+/** A worker reported that the job failed for good (no retry left, or unrecoverable). */
+export class GenerationFailedError extends GatewayError {
+  readonly code = 'generation_failed';
+  readonly httpStatus = 502;
+  readonly grpcStatus = grpc.status.INTERNAL;
+  readonly workerErrorCode: string;
+  constructor(jobId: string, workerErrorCode: string, workerMessage: string) {
+    super(`job '${jobId}' failed: ${workerErrorCode}: ${workerMessage}`, null);
+    this.workerErrorCode = workerErrorCode;
+  }
+}
+
+/** The job was removed (DELETE /v1/jobs/:id) while this request waited for it. */
+export class JobCancelledError extends GatewayError {
+  readonly code = 'job_cancelled';
+  readonly httpStatus = 409;
+  readonly grpcStatus = grpc.status.CANCELLED;
+  constructor(jobId: string) {
+    super(`job '${jobId}' was cancelled before a worker finished it`, null);
+  }
+}
+
+/** An idempotency key already names a job with a different model, prompt or options. */
+export class IdempotencyKeyReusedError extends GatewayError {
+  readonly code = 'idempotency_key_reused';
+  readonly httpStatus = 422;
+  readonly grpcStatus = grpc.status.FAILED_PRECONDITION;
+  constructor(jobId: string) {
+    super(
+      `this idempotency key already names job '${jobId}' with a different model, prompt or options; use a new key for a different request`,
+      'idempotency_key',
+    );
+  }
+}
+
+/** Anything unexpected: the details go to the log, not to the client. */
+export class InternalGatewayError extends GatewayError {
+  readonly code = 'internal_error';
+  readonly httpStatus = 500;
+  readonly grpcStatus = grpc.status.INTERNAL;
+}
+
+/** gRPC metadata keys that carry `code` and `param` next to the status message. */
+export const GRPC_ERROR_CODE_KEY = 'dfleet-error-code';
+export const GRPC_ERROR_PARAM_KEY = 'dfleet-error-param';
+
+export function toGrpcServiceError(error: GatewayError): Partial<grpc.StatusObject> {
+  const metadata = new grpc.Metadata();
+  metadata.set(GRPC_ERROR_CODE_KEY, error.code);
+  if (error.param !== null) metadata.set(GRPC_ERROR_PARAM_KEY, error.param);
+  if (error.retryAfterSeconds !== null) metadata.set('retry-after', String(error.retryAfterSeconds));
+  return { code: error.grpcStatus, details: error.message, metadata };
+}

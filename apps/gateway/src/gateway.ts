@@ -1,0 +1,106 @@
+import { pino, type Logger } from 'pino';
+import { startCallbackServer } from './callback-server.ts';
+import { CompletionService } from './completion-service.ts';
+import type { GatewayConfig } from './config.ts';
+import { createGenerationGrpcServer } from './generation-grpc-server.ts';
+import { bindInsecure, formatHostPort, shutdownGrpcServer } from './grpc-binding.ts';
+import { createHttpServer } from './http-server.ts';
+import { JobSubmitter } from './job-submitter.ts';
+import { loadServedModel, ModelCatalog } from './model-catalog.ts';
+import { PendingResults } from './pending-results.ts';
+
+export interface RunningGateway {
+  /** e.g. http://127.0.0.1:8080 */
+  httpUrl: string;
+  /** host:port of the public GenerationService. */
+  grpcAddress: string;
+  /** host:port workers call back on (DFLEET_CALLBACK_HOST and the bound callback port). */
+  callbackAddress: string;
+  /** The line `dfleet up` and tests wait for on stdout. */
+  readinessLine: string;
+  /**
+   * Stops accepting requests, lets in-flight ones finish for up to `graceMs` (default
+   * config.shutdownTimeoutMs), then closes everything. Safe to call more than once.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+export interface StartGatewayOptions {
+  /** Defaults to pino JSON on stderr at config.logLevel, keeping stdout for the readiness line. */
+  logger?: Logger;
+}
+
+/**
+ * Starts the HTTP API, the public gRPC service and the WorkerCallback server. Redis need not be up:
+ * requests then answer 503 until it is.
+ */
+export async function startGateway(config: GatewayConfig, options: StartGatewayOptions = {}): Promise<RunningGateway> {
+  const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'gateway' } }, pino.destination(2));
+  const catalog = new ModelCatalog([await loadServedModel(config.modelDir)]);
+  const pending = new PendingResults();
+  const submitter = new JobSubmitter(
+    { redisUrl: config.redisUrl, prefix: config.redisPrefix, redisTimeoutMs: config.redisTimeoutMs, logger },
+    {
+      completed: (jobId, result) => pending.settle(jobId, { kind: 'completed', result, workerId: result.workerId }),
+      failed: (jobId, reason) =>
+        pending.settle(jobId, { kind: 'failed', errorCode: 'generation_failed', errorMessage: reason }),
+    },
+  );
+
+  const started: (() => Promise<void>)[] = [async () => submitter.close(), async () => pending.close()];
+  const closeStarted = async () => {
+    for (const stop of started.reverse()) await stop().catch(() => undefined);
+  };
+  try {
+    const callback = await startCallbackServer(pending, logger, config.host, config.callbackPort);
+    started.push(() => shutdownGrpcServer(callback.server, 0));
+    const callbackAddress = formatHostPort(config.callbackHost, callback.port);
+
+    const service = new CompletionService({
+      submitter,
+      pending,
+      callbackAddress,
+      requestTimeoutMs: config.requestTimeoutMs,
+      logger,
+    });
+
+    const grpcServer = createGenerationGrpcServer(service, catalog, logger);
+    const grpcPort = await bindInsecure(grpcServer, config.host, config.grpcPort);
+    started.push(() => shutdownGrpcServer(grpcServer, 0));
+    const grpcAddress = formatHostPort(config.host, grpcPort);
+
+    const http = createHttpServer({ service, catalog, submitter, redisPrefix: config.redisPrefix, logger });
+    await http.listen({ host: config.host, port: config.httpPort });
+    const address = http.server.address();
+    const httpPort = typeof address === 'object' && address !== null ? address.port : config.httpPort;
+    const httpUrl = `http://${formatHostPort(config.host, httpPort)}`;
+
+    let closing: Promise<void> | undefined;
+    const close = (graceMs = config.shutdownTimeoutMs): Promise<void> => {
+      closing ??= (async () => {
+        // Front doors first (in-flight requests still need the callback server), then the rest.
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          Promise.all([http.close(), shutdownGrpcServer(grpcServer, graceMs)]),
+          new Promise<void>((resolve) => {
+            timer = setTimeout(resolve, graceMs);
+          }),
+        ]);
+        clearTimeout(timer);
+        http.server.closeAllConnections();
+        await shutdownGrpcServer(callback.server, 0);
+        pending.close();
+        await submitter.close();
+        logger.info('gateway closed');
+      })();
+      return closing;
+    };
+
+    const readinessLine = `gateway listening on ${httpUrl} grpc=${grpcAddress} callback=${callbackAddress}`;
+    logger.info({ httpUrl, grpcAddress, callbackAddress, models: catalog.names() }, 'gateway started');
+    return { httpUrl, grpcAddress, callbackAddress, readinessLine, close };
+  } catch (error) {
+    await closeStarted();
+    throw error;
+  }
+}

@@ -1,0 +1,32 @@
+import type { GenerateRequest__Output } from '@dfleet/proto';
+
+/**
+ * Maps a gRPC GenerateRequest onto the POST /v1/completions body, so one validator serves both
+ * front doors and their errors name the same fields. Proto3 zero values mean "unset" where the
+ * proto says so (strategy "", priority "", deadline_ms 0, idempotency_key "").
+ */
+export function generateRequestToCompletionBody(request: GenerateRequest__Output): Record<string, unknown> {
+  const body: Record<string, unknown> = { model: request.model, prompt: request.prompt };
+  if (request.maxTokens !== undefined) body['max_tokens'] = request.maxTokens;
+  if (request.temperature !== undefined) body['temperature'] = request.temperature;
+  if (request.seed !== undefined) body['seed'] = request.seed;
+  if (request.stop.length > 0) body['stop'] = request.stop;
+  if (request.idempotencyKey !== '') body['idempotency_key'] = request.idempotencyKey;
+
+  const dfleet: Record<string, unknown> = {};
+  const decoding = request.decoding;
+  if (decoding) {
+    if (decoding.strategy !== '') dfleet['strategy'] = decoding.strategy;
+    if (decoding.steps !== undefined) dfleet['steps'] = decoding.steps;
+    if (decoding.remasking !== undefined) dfleet['remasking'] = decoding.remasking;
+    if (decoding.threshold !== undefined) dfleet['threshold'] = decoding.threshold;
+    if (decoding.factor !== undefined) dfleet['factor'] = decoding.factor;
+    if (decoding.gamma !== undefined) dfleet['gamma'] = decoding.gamma;
+    if (decoding.blockLength !== undefined) dfleet['block_length'] = decoding.blockLength;
+    if (decoding.maxSteps !== undefined) dfleet['max_steps'] = decoding.maxSteps;
+  }
+  if (request.priority !== '') dfleet['priority'] = request.priority;
+  if (request.deadlineMs !== 0) dfleet['deadline_ms'] = request.deadlineMs;
+  if (Object.keys(dfleet).length > 0) body['dfleet'] = dfleet;
+  return body;
+}

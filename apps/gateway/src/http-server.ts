@@ -1,0 +1,172 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import type { Logger } from 'pino';
+import { parseCompletionRequest } from './completion-request.ts';
+import { toCompletionResponseBody } from './completion-response.ts';
+import type { CompletionService, JobView } from './completion-service.ts';
+import {
+  GatewayError,
+  InternalGatewayError,
+  InvalidRequestError,
+  NotReadyError,
+  PayloadTooLargeError,
+  RouteNotFoundError,
+  UnsupportedMediaTypeError,
+} from './errors.ts';
+import type { JobSubmitter } from './job-submitter.ts';
+import type { ModelCatalog, ServedModel } from './model-catalog.ts';
+import { WaitAbortedError } from './pending-results.ts';
+import { parseTenant, TENANT_HEADER } from './request-identity.ts';
+
+const PROBE_PATHS = new Set(['/healthz', '/readyz']);
+
+/** Request bodies above this answer 413. */
+export const BODY_LIMIT_BYTES = 1_048_576;
+
+export interface HttpServerDependencies {
+  service: CompletionService;
+  catalog: ModelCatalog;
+  submitter: JobSubmitter;
+  redisPrefix: string;
+  logger: Logger;
+}
+
+function sendError(reply: FastifyReply, error: GatewayError): FastifyReply {
+  if (error.retryAfterSeconds !== null) void reply.header('retry-after', String(error.retryAfterSeconds));
+  return reply.code(error.httpStatus).send(error.toResponseBody());
+}
+
+/** Fastify's own failures (bad JSON, body too large, wrong media type) in the OpenAI error shape. */
+function fromFastifyError(error: FastifyError): GatewayError {
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new InvalidRequestError(`request body is not valid JSON: ${error.message}`, null);
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new InvalidRequestError('request body is empty; send a JSON object', null);
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new PayloadTooLargeError(`request body is larger than ${BODY_LIMIT_BYTES} bytes`, null);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return error.statusCode === 415
+        ? new UnsupportedMediaTypeError('Content-Type must be application/json', null)
+        : new InvalidRequestError(error.message, null);
+    default:
+      if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+        return new InvalidRequestError(error.message, null);
+      }
+      return new InternalGatewayError('internal error; see the gateway log', null);
+  }
+}
+
+function modelEntry(model: ServedModel) {
+  return {
+    id: model.name,
+    object: 'model' as const,
+    created: model.createdAt,
+    owned_by: 'dfleet',
+    dfleet: {
+      max_sequence_length: model.maxSequenceLength,
+      defaults: { max_tokens: model.defaults.maxNewTokens, block_length: model.defaults.blockLength },
+    },
+  };
+}
+
+function jobBody(view: JobView) {
+  return {
+    id: view.id,
+    object: 'dfleet.job' as const,
+    state: view.state,
+    result: view.result ? toCompletionResponseBody(view.result) : null,
+    error: view.error,
+    progress: view.progress
+      ? {
+          step: view.progress.step,
+          committed_tokens: view.progress.committedTokens,
+          total_tokens: view.progress.totalTokens,
+          partial_text: view.progress.partialText,
+        }
+      : null,
+  };
+}
+
+/** The OpenAI-compatible HTTP API plus the jobs API and health probes. */
+export function createHttpServer(deps: HttpServerDependencies): FastifyInstance {
+  const { service, catalog, submitter, redisPrefix, logger } = deps;
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT_BYTES,
+    // Probes run every few seconds; logging each would drown the requests that matter.
+    logController: new LogController({ disableRequestLogging: (request) => PROBE_PATHS.has(request.url) }),
+  });
+  // Only JSON bodies: a text/plain body would otherwise reach the handler as a string.
+  app.removeContentTypeParser('text/plain');
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof GatewayError) return sendError(reply, error);
+    const mapped = fromFastifyError(error);
+    if (mapped instanceof InternalGatewayError) request.log.error({ err: error }, 'unexpected error in HTTP handler');
+    return sendError(reply, mapped);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendError(
+      reply,
+      new RouteNotFoundError(
+        `no route ${request.method} ${request.url.split('?')[0]}; see POST /v1/completions, GET /v1/models, GET|DELETE /v1/jobs/:id, GET /healthz, GET /readyz`,
+      ),
+    ),
+  );
+
+  app.post('/v1/completions', async (request, reply) => {
+    const tenant = parseTenant(request.headers[TENANT_HEADER]);
+    const header = request.headers['idempotency-key'];
+    const completion = parseCompletionRequest(request.body, catalog, {
+      idempotencyKeyHeader: typeof header === 'string' ? header : null,
+    });
+    // A client that hangs up stops waiting; the job itself still runs and stays readable.
+    const clientGone = new AbortController();
+    reply.raw.on('close', () => {
+      if (!reply.raw.writableEnded) clientGone.abort();
+    });
+    try {
+      const finished = await service.complete(completion, { tenant, signal: clientGone.signal });
+      return reply.code(200).send(toCompletionResponseBody(finished));
+    } catch (error) {
+      if (error instanceof WaitAbortedError) return reply;
+      throw error;
+    }
+  });
+
+  app.get('/v1/models', async () => ({ object: 'list', data: catalog.list().map(modelEntry) }));
+
+  app.get<{ Params: { id: string } }>('/v1/models/:id', async (request) => modelEntry(catalog.get(request.params.id)));
+
+  app.get<{ Params: { id: string } }>('/v1/jobs/:id', async (request) => jobBody(await service.getJob(request.params.id)));
+
+  app.delete<{ Params: { id: string } }>('/v1/jobs/:id', async (request) => {
+    const outcome = await service.cancel(request.params.id);
+    return { id: outcome.id, object: 'dfleet.job.cancellation', cancelled: outcome.cancelled, state: outcome.state };
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (_request, reply) => {
+    let workers: Awaited<ReturnType<JobSubmitter['liveWorkers']>>;
+    try {
+      await submitter.ping();
+      workers = await submitter.liveWorkers();
+    } catch (error) {
+      throw new NotReadyError(`not ready: ${(error as Error).message}`);
+    }
+    if (workers.length === 0) {
+      throw new NotReadyError(
+        `not ready: no live worker (no heartbeat under Redis prefix '${redisPrefix}' in the last 10 s); start a worker`,
+      );
+    }
+    return reply.code(200).send({
+      status: 'ready',
+      redis: 'ok',
+      workers: workers.map((w) => ({ id: w.workerId, device: w.device, model: w.model, jobs_in_flight: w.jobsInFlight })),
+    });
+  });
+
+  return app;
+}

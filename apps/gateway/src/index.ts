@@ -1,0 +1,26 @@
+export { startGateway } from './gateway.ts';
+export type { RunningGateway, StartGatewayOptions } from './gateway.ts';
+export { loadGatewayConfig, GatewayConfigError } from './config.ts';
+export type { GatewayConfig } from './config.ts';
+export {
+  GatewayError,
+  InvalidRequestError,
+  PromptTooLongError,
+  ModelNotFoundError,
+  JobNotFoundError,
+  RouteNotFoundError,
+  UnsupportedMediaTypeError,
+  PayloadTooLargeError,
+  QueueUnavailableError,
+  NotReadyError,
+  GenerationTimeoutError,
+  GenerationFailedError,
+  JobCancelledError,
+  IdempotencyKeyReusedError,
+  InternalGatewayError,
+  GRPC_ERROR_CODE_KEY,
+  GRPC_ERROR_PARAM_KEY,
+} from './errors.ts';
+export { TENANT_HEADER, DEFAULT_TENANT } from './request-identity.ts';
+export { STRATEGY_DEFAULTS, STRATEGY_NAMES } from './completion-request.ts';
+export type { CompletionResponseBody } from './completion-response.ts';

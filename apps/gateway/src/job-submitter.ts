@@ -1,0 +1,260 @@
+import { Queue, QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import {
+  GENERATION_QUEUE,
+  PRIORITY_VALUES,
+  generationJobSchema,
+  generationResultSchema,
+  listLiveWorkers,
+  redisOptionsFor,
+  type GenerationJob,
+  type GenerationResult,
+  type WorkerHeartbeat,
+} from '@dfleet/queue';
+import { CANCEL_REQUEST_TTL_MS, cancelRequestKey } from './cancel-request.ts';
+import { QueueUnavailableError } from './errors.ts';
+
+/** Job states as the public API names them (see `Job.state` in generation.proto). */
+export type PublicJobState =
+  | 'waiting'
+  | 'active'
+  | 'completed'
+  | 'failed'
+  | 'cancelled'
+  | 'delayed'
+  | 'prioritized'
+  | 'unknown';
+
+/** A job as read back from Redis. */
+export interface StoredJob {
+  id: string;
+  state: PublicJobState;
+  /** null when the stored data does not parse (written by something other than a gateway). */
+  data: GenerationJob | null;
+  result: GenerationResult | null;
+  failedReason: string | null;
+  finishedOn: number | null;
+}
+
+export interface JobSubmitterOptions {
+  redisUrl: string;
+  prefix: string;
+  /** Budget of one Redis call before it counts as unavailable. */
+  redisTimeoutMs: number;
+  logger: Logger;
+}
+
+/** What the queue tells the gateway about jobs it did not hear about through a callback. */
+export interface QueueOutcomeListener {
+  completed(jobId: string, result: GenerationResult): void;
+  failed(jobId: string, reason: string): void;
+}
+
+const RETRY_POLICY = {
+  attempts: 3,
+  backoff: { type: 'exponential', delay: 1_000 },
+  removeOnComplete: { age: 3_600, count: 10_000 },
+  removeOnFail: { age: 86_400 },
+} as const;
+
+function describeRedis(url: string): string {
+  const parsed = new URL(url);
+  return `${parsed.hostname}:${parsed.port || '6379'}`;
+}
+
+/**
+ * The gateway's side of BullMQ. Every call on the request path either finishes within
+ * `redisTimeoutMs` or throws QueueUnavailableError (503), so an outage never hangs a client.
+ */
+export class JobSubmitter {
+  readonly #redis: Redis;
+  readonly #queue: Queue<GenerationJob, GenerationResult>;
+  readonly #events: QueueEvents;
+  /** Owned here (not by BullMQ) so close() can drop it even while Redis is unreachable. */
+  readonly #eventsRedis: Redis;
+  readonly #options: JobSubmitterOptions;
+  readonly #redisName: string;
+  #lastErrorLogAt = 0;
+
+  constructor(options: JobSubmitterOptions, outcomes: QueueOutcomeListener) {
+    this.#options = options;
+    this.#redisName = describeRedis(options.redisUrl);
+    this.#redis = new Redis(redisOptionsFor(options.redisUrl, 'producer'));
+    this.#redis.on('error', (error) => this.#logRedisError('producer', error));
+    this.#queue = new Queue(GENERATION_QUEUE, { connection: this.#redis, prefix: options.prefix });
+    this.#queue.on('error', (error) => this.#logRedisError('queue', error));
+    // The safety net for results whose callback never reaches this gateway (another gateway
+    // enqueued the job first, or the callback gave up). Blocking reads need their own connection.
+    this.#eventsRedis = new Redis(redisOptionsFor(options.redisUrl, 'worker'));
+    this.#eventsRedis.on('error', (error) => this.#logRedisError('queue-events', error));
+    this.#events = new QueueEvents(GENERATION_QUEUE, { connection: this.#eventsRedis, prefix: options.prefix });
+    this.#events.on('error', (error) => this.#logRedisError('queue-events', error));
+    this.#events.on('completed', ({ jobId, returnvalue }) => {
+      const parsed = generationResultSchema.safeParse(returnvalue);
+      if (parsed.success) outcomes.completed(jobId, parsed.data);
+      else options.logger.warn({ jobId }, 'completed job has a return value that is not a GenerationResult');
+    });
+    // BullMQ publishes `failed` only when no retry is left.
+    this.#events.on('failed', ({ jobId, failedReason }) => outcomes.failed(jobId, failedReason));
+  }
+
+  /** Adds the job; a job with the same id already in Redis is left as it is (BullMQ dedupes by id). */
+  async enqueue(job: GenerationJob): Promise<void> {
+    await this.#call('enqueue the job', () =>
+      this.#queue.add(GENERATION_QUEUE, job, {
+        jobId: job.requestId,
+        priority: PRIORITY_VALUES[job.priority],
+        ...RETRY_POLICY,
+      }),
+    );
+  }
+
+  /** The job as Redis has it, or null when Redis has no such job. */
+  async find(jobId: string): Promise<StoredJob | null> {
+    return this.#call('read the job', async () => {
+      const job = await this.#queue.getJob(jobId);
+      if (!job) return null;
+      const state = await job.getState();
+      const data = generationJobSchema.safeParse(job.data);
+      const result = state === 'completed' ? generationResultSchema.safeParse(job.returnvalue) : null;
+      return {
+        id: jobId,
+        state: toPublicState(state),
+        data: data.success ? data.data : null,
+        result: result?.success ? result.data : null,
+        failedReason: state === 'failed' ? job.failedReason || 'failed without a reason' : null,
+        finishedOn: job.finishedOn ?? null,
+      };
+    });
+  }
+
+  /**
+   * Removes a job no worker holds (state becomes "cancelled"). An active job is locked by its
+   * worker, so it gets a cancel mark instead: the worker stops at its next step and reports
+   * finish reason "cancelled" (state stays "active" until then). Finished jobs are left alone so
+   * their result can still be read.
+   */
+  async cancel(jobId: string): Promise<{ found: boolean; cancelled: boolean; state: PublicJobState }> {
+    return this.#call('cancel the job', async () => {
+      const state = await this.#queue.getJobState(jobId);
+      if (state === 'unknown') return { found: false, cancelled: false, state: 'unknown' as const };
+      if (state === 'completed' || state === 'failed') return { found: true, cancelled: false, state };
+      if (state !== 'active' && (await this.#queue.remove(jobId)) === 1) {
+        return { found: true, cancelled: true, state: 'cancelled' as const };
+      }
+      // Active, or a worker took it between the two calls.
+      await this.#redis.set(cancelRequestKey(this.#options.prefix, jobId), String(Date.now()), 'PX', CANCEL_REQUEST_TTL_MS);
+      return { found: true, cancelled: true, state: 'active' as const };
+    });
+  }
+
+  async ping(): Promise<void> {
+    await this.#call('answer PING', () => this.#redis.ping());
+  }
+
+  async liveWorkers(): Promise<WorkerHeartbeat[]> {
+    return this.#call('list live workers', () => listLiveWorkers(this.#redis, this.#options.prefix));
+  }
+
+  /** Closes within about a second, also when Redis is unreachable (BullMQ's close would wait for it). */
+  async close(): Promise<void> {
+    const closed = Promise.allSettled([this.#events.close(), this.#queue.close()]);
+    for (const connection of [this.#eventsRedis, this.#redis]) {
+      if (connection.status !== 'ready') connection.disconnect();
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([closed, new Promise((resolve) => (timer = setTimeout(resolve, 1_000)))]);
+    clearTimeout(timer);
+    this.#eventsRedis.disconnect();
+    this.#redis.disconnect();
+  }
+
+  /**
+   * Runs one Redis interaction within the budget. A connection that is not ready fails at once
+   * instead of queueing the command, which would otherwise run later, after the client got 503.
+   */
+  async #call<T>(what: string, operation: () => Promise<T>): Promise<T> {
+    const { redisTimeoutMs } = this.#options;
+    const status = this.#redis.status;
+    if (status === 'reconnecting' || status === 'close' || status === 'end') {
+      // The last connection attempt failed: answer now rather than after the whole budget.
+      throw new QueueUnavailableError(
+        `Redis at ${this.#redisName} is unreachable (connection ${status}), so the gateway could not ${what}; retry in a second`,
+      );
+    }
+    let timer: NodeJS.Timeout | undefined;
+    let onReady: (() => void) | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new QueueUnavailableError(
+              this.#redis.status === 'ready'
+                ? `Redis at ${this.#redisName} did not answer within ${redisTimeoutMs} ms, so the gateway could not ${what}; retry in a second`
+                : `Redis at ${this.#redisName} is unreachable (connection ${this.#redis.status} for ${redisTimeoutMs} ms), so the gateway could not ${what}; retry in a second`,
+            ),
+          ),
+        redisTimeoutMs,
+      );
+    });
+    // Commands are only sent on a ready connection: with the offline queue off, ioredis would
+    // reject them anyway, and BullMQ's own wait-for-ready could send them after the client got 503.
+    const ready =
+      this.#redis.status === 'ready'
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            onReady = resolve;
+            this.#redis.once('ready', onReady);
+          });
+    try {
+      return await Promise.race([ready.then(operation), deadline]);
+    } catch (error) {
+      if (error instanceof QueueUnavailableError) throw error;
+      if (isConnectionError(error)) {
+        throw new QueueUnavailableError(
+          `Redis at ${this.#redisName} failed while the gateway tried to ${what}: ${(error as Error).message}; retry in a second`,
+          null,
+          { cause: error },
+        );
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      if (onReady) this.#redis.off('ready', onReady);
+    }
+  }
+
+  #logRedisError(source: string, error: Error): void {
+    // ioredis reports every failed reconnect; one line per few seconds is enough to see an outage.
+    const now = Date.now();
+    if (now - this.#lastErrorLogAt < 5_000) return;
+    this.#lastErrorLogAt = now;
+    this.#options.logger.warn({ source, err: error.message, redis: this.#redisName }, 'redis connection error');
+  }
+}
+
+function isConnectionError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as NodeJS.ErrnoException).code;
+  return (
+    (code !== undefined && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND'].includes(code)) ||
+    /connection|stream isn't writeable|max retries per request/i.test(error.message)
+  );
+}
+
+function toPublicState(state: string): PublicJobState {
+  switch (state) {
+    case 'waiting':
+    case 'waiting-children':
+      return 'waiting';
+    case 'active':
+    case 'completed':
+    case 'failed':
+    case 'delayed':
+    case 'prioritized':
+      return state;
+    default:
+      return 'unknown';
+  }
+}

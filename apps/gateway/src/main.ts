@@ -1,0 +1,38 @@
+import { GatewayConfigError, loadGatewayConfig, type GatewayConfig } from './config.ts';
+import { startGateway, type RunningGateway } from './gateway.ts';
+
+function fail(message: string, exitCode: number): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(exitCode);
+}
+
+let config: GatewayConfig;
+try {
+  config = loadGatewayConfig();
+} catch (error) {
+  if (error instanceof GatewayConfigError) fail(error.message, 78); // EX_CONFIG
+  throw error;
+}
+
+let gateway: RunningGateway;
+try {
+  gateway = await startGateway(config);
+} catch (error) {
+  // A bad model directory or a port in use: the message says which; no stack trace needed.
+  fail(`gateway failed to start: ${error instanceof Error ? error.message : String(error)}`, 1);
+}
+process.stdout.write(`${gateway.readinessLine}\n`);
+
+let stopping = false;
+function stop(signal: NodeJS.Signals): void {
+  if (stopping) fail(`second ${signal}: exiting now`, 1);
+  stopping = true;
+  // close() bounds its own grace period; this timer is the backstop if something still hangs.
+  setTimeout(() => fail('gateway did not close in time; exiting', 1), config.shutdownTimeoutMs + 5_000).unref();
+  gateway.close().then(
+    () => process.exit(0),
+    (error: unknown) => fail(`gateway close failed: ${String(error)}`, 1),
+  );
+}
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);

@@ -1,0 +1,53 @@
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadModelManifest, MODEL_MANIFEST_FILE, modelFilePath, Tokenizer } from '@dfleet/model';
+import { ModelNotFoundError } from './errors.ts';
+
+/** What the gateway needs of a model: limits and defaults to validate against, and a token count. */
+export interface ServedModel {
+  readonly name: string;
+  readonly maxSequenceLength: number;
+  readonly defaults: { readonly maxNewTokens: number; readonly blockLength: number };
+  /** Unix seconds, reported by GET /v1/models as `created`. */
+  readonly createdAt: number;
+  /** Tokens the prompt takes on the canvas (no special tokens; bos is counted separately). */
+  countPromptTokens(prompt: string): number;
+}
+
+/** The models one gateway serves, looked up by name. */
+export class ModelCatalog {
+  readonly #models: ReadonlyMap<string, ServedModel>;
+
+  constructor(models: readonly ServedModel[]) {
+    this.#models = new Map(models.map((model) => [model.name, model]));
+  }
+
+  list(): ServedModel[] {
+    return [...this.#models.values()];
+  }
+
+  names(): string[] {
+    return [...this.#models.keys()];
+  }
+
+  /** @throws ModelNotFoundError naming the models that are served. */
+  get(name: string): ServedModel {
+    const model = this.#models.get(name);
+    if (!model) throw new ModelNotFoundError(name, this.names());
+    return model;
+  }
+}
+
+/** Loads a model directory's manifest and tokenizer; the ONNX file is the workers' business. */
+export async function loadServedModel(modelDir: string): Promise<ServedModel> {
+  const manifest = await loadModelManifest(modelDir);
+  const tokenizer = await Tokenizer.fromFile(modelFilePath(modelDir, manifest, 'tokenizer'));
+  const manifestStat = await stat(join(modelDir, MODEL_MANIFEST_FILE));
+  return {
+    name: manifest.name,
+    maxSequenceLength: manifest.maxSequenceLength,
+    defaults: { ...manifest.defaults },
+    createdAt: Math.floor(manifestStat.mtimeMs / 1000),
+    countPromptTokens: (prompt) => tokenizer.encode(prompt).length,
+  };
+}

@@ -1,0 +1,209 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parseCompletionRequest } from '../src/completion-request.ts';
+import { GatewayError, InvalidRequestError, ModelNotFoundError, PromptTooLongError } from '../src/errors.ts';
+import { generateRequestToCompletionBody } from '../src/generate-request-body.ts';
+import { loadServedModel, ModelCatalog } from '../src/model-catalog.ts';
+import { FIXTURE_MODEL, FIXTURE_MODEL_DIR } from './support/test-fleet.ts';
+
+// The fixture model: maxSequenceLength 64, defaults maxNewTokens 16 / blockLength 16.
+let catalog: ModelCatalog;
+beforeAll(async () => {
+  catalog = new ModelCatalog([await loadServedModel(FIXTURE_MODEL_DIR)]);
+});
+
+function rejection(body: unknown, header: string | null = null): GatewayError {
+  try {
+    parseCompletionRequest(body, catalog, { idempotencyKeyHeader: header });
+  } catch (error) {
+    if (error instanceof GatewayError) return error;
+    throw error;
+  }
+  throw new Error('expected the request to be rejected');
+}
+
+const valid = { model: FIXTURE_MODEL, prompt: 'function add(a, b) {\n' };
+
+describe('parseCompletionRequest', () => {
+  it('fills defaults from the manifest and the threshold strategy', () => {
+    const request = parseCompletionRequest(valid, catalog);
+    expect(request.options).toEqual({
+      maxNewTokens: 16,
+      blockLength: 16,
+      strategy: { name: 'threshold', threshold: 0.9 },
+      temperature: 0,
+      seed: 0,
+      stop: [],
+    });
+    expect(request.priority).toBe('interactive');
+    expect(request.deadlineMs).toBeNull();
+    expect(request.idempotencyKey).toBeNull();
+    expect(request.promptTokens).toBeGreaterThan(0);
+  });
+
+  it('maps OpenAI fields and dfleet knobs onto generation options', () => {
+    const request = parseCompletionRequest(
+      {
+        ...valid,
+        max_tokens: 12,
+        temperature: 0.7,
+        seed: 42,
+        stop: '\n}',
+        n: 1,
+        user: 'someone',
+        dfleet: { strategy: 'reference', steps: 6, remasking: 'random', block_length: 4, max_steps: 20, priority: 'batch', deadline_ms: 5000 },
+      },
+      catalog,
+    );
+    expect(request.options).toEqual({
+      maxNewTokens: 12,
+      blockLength: 4,
+      strategy: { name: 'reference', steps: 6, remasking: 'random' },
+      temperature: 0.7,
+      seed: 42,
+      maxSteps: 20,
+      stop: ['\n}'],
+    });
+    expect(request.priority).toBe('batch');
+    expect(request.deadlineMs).toBe(5000);
+  });
+
+  it('treats null OpenAI fields as absent', () => {
+    const request = parseCompletionRequest({ ...valid, max_tokens: null, stop: null, logprobs: null, suffix: null }, catalog);
+    expect(request.options.maxNewTokens).toBe(16);
+    expect(request.options.stop).toEqual([]);
+  });
+
+  it('names model when it is missing and lists the served models', () => {
+    const error = rejection({ prompt: 'x' });
+    expect(error).toBeInstanceOf(InvalidRequestError);
+    expect(error.param).toBe('model');
+    expect(error.message).toContain(FIXTURE_MODEL);
+  });
+
+  it('answers model_not_found (404) for an unknown model', () => {
+    const error = rejection({ ...valid, model: 'gpt-4' });
+    expect(error).toBeInstanceOf(ModelNotFoundError);
+    expect(error.httpStatus).toBe(404);
+    expect(error.code).toBe('model_not_found');
+    expect(error.param).toBe('model');
+  });
+
+  it.each([
+    [{ max_tokens: 0 }, 'max_tokens', 'max_tokens must be an integer between 1 and 63'],
+    [{ max_tokens: 64 }, 'max_tokens', 'max_tokens must be an integer between 1 and 63'],
+    [{ max_tokens: 2.5 }, 'max_tokens', 'max_tokens must be an integer between 1 and 63'],
+    [{ max_tokens: '8' }, 'max_tokens', 'max_tokens must be an integer between 1 and 63'],
+    [{ prompt: ['a', 'b'] }, 'prompt', 'prompt must be a string'],
+    [{ temperature: 3 }, 'temperature', 'temperature must be a number between 0 and 2'],
+    [{ seed: -1 }, 'seed', 'seed must be an integer between 0 and 4294967295'],
+    [{ stop: ['a', ''] }, 'stop', 'stop must be a non-empty string or an array of at most 8 non-empty strings'],
+    [{ n: 2 }, 'n', 'n must be 1'],
+    [{ stream: true }, 'stream', 'stream must be false'],
+    [{ top_p: 0.5 }, 'top_p', 'top_p must be 1'],
+    [{ logprobs: 3 }, 'logprobs', 'logprobs must be null'],
+    [{ dfleet: 'fast' }, 'dfleet', 'dfleet must be an object'],
+    [{ dfleet: { strategy: 'greedy' } }, 'dfleet.strategy', 'dfleet.strategy must be one of reference, threshold, factor, entropy-bounded'],
+    [{ dfleet: { threshold: 1.5 } }, 'dfleet.threshold', 'dfleet.threshold must be a number greater than 0 and at most 1'],
+    [{ dfleet: { strategy: 'factor', factor: 0 } }, 'dfleet.factor', 'dfleet.factor must be a positive number'],
+    [{ dfleet: { strategy: 'entropy-bounded', gamma: -1 } }, 'dfleet.gamma', 'dfleet.gamma must be a number >= 0'],
+    [{ dfleet: { priority: 'urgent' } }, 'dfleet.priority', 'dfleet.priority must be one of interactive, batch'],
+    [{ dfleet: { deadline_ms: 0 } }, 'dfleet.deadline_ms', 'dfleet.deadline_ms must be an integer between 1 and'],
+    [{ dfleet: { remasking: 'low_confidence' } }, 'dfleet.remasking', 'dfleet.remasking applies only to strategy reference'],
+    [{ dfleet: { strategy: 'threshold', gamma: 0.1 } }, 'dfleet.gamma', 'dfleet.gamma applies only to strategy entropy-bounded'],
+  ])('rejects %j naming %s', (patch, param, message) => {
+    const error = rejection({ ...valid, ...patch });
+    expect(error.code).toBe('invalid_request');
+    expect(error.httpStatus).toBe(400);
+    expect(error.param).toBe(param);
+    expect(error.message).toContain(message);
+  });
+
+  it('rejects unknown top-level fields by name and lists the allowed ones', () => {
+    const error = rejection({ ...valid, temprature: 0.5 });
+    expect(error.param).toBe('temprature');
+    expect(error.message).toMatch(/unknown field 'temprature'; allowed fields: model, prompt, max_tokens/);
+  });
+
+  it('rejects unknown dfleet fields as dfleet.<name>', () => {
+    const error = rejection({ ...valid, dfleet: { blocklength: 8 } });
+    expect(error.param).toBe('dfleet.blocklength');
+    expect(error.message).toContain('allowed fields of dfleet: strategy');
+  });
+
+  it('requires block_length to divide max_tokens and lists the divisors', () => {
+    const error = rejection({ ...valid, max_tokens: 12, dfleet: { block_length: 5 } });
+    expect(error.param).toBe('dfleet.block_length');
+    expect(error.message).toBe('dfleet.block_length must divide max_tokens (12): one of 1, 2, 3, 4, 6, 12');
+  });
+
+  it('requires reference steps to be a multiple of the number of blocks', () => {
+    const error = rejection({ ...valid, max_tokens: 12, dfleet: { strategy: 'reference', block_length: 4, steps: 4 } });
+    expect(error.param).toBe('dfleet.steps');
+    expect(error.message).toBe('dfleet.steps must be a multiple of 3 (max_tokens 12 / block_length 4) between 3 and 12');
+  });
+
+  it('answers prompt_too_long naming the limit for this max_tokens', () => {
+    const error = rejection({ ...valid, prompt: 'x'.repeat(48), max_tokens: 16 });
+    expect(error).toBeInstanceOf(PromptTooLongError);
+    expect(error.param).toBe('prompt');
+    expect(error.message).toContain('prompt is 48 tokens');
+    expect(error.message).toContain('at most 47 prompt tokens with max_tokens 16');
+  });
+
+  it('accepts a prompt exactly at the limit', () => {
+    expect(parseCompletionRequest({ ...valid, prompt: 'x'.repeat(47), max_tokens: 16 }, catalog).promptTokens).toBe(47);
+  });
+
+  it('rejects a body that is not a JSON object', () => {
+    expect(rejection([valid]).message).toBe('request body must be a JSON object');
+    expect(rejection('hello').param).toBeNull();
+  });
+
+  it('takes the idempotency key from the header or the body, and refuses two different ones', () => {
+    expect(parseCompletionRequest(valid, catalog, { idempotencyKeyHeader: 'k1' }).idempotencyKey).toBe('k1');
+    expect(parseCompletionRequest({ ...valid, idempotency_key: 'k2' }, catalog).idempotencyKey).toBe('k2');
+    const error = rejection({ ...valid, idempotency_key: 'k2' }, 'k1');
+    expect(error.param).toBe('idempotency_key');
+    expect(rejection(valid, '').param).toBe('Idempotency-Key');
+  });
+});
+
+describe('generateRequestToCompletionBody', () => {
+  it('drops proto3 "unset" values so defaults apply as over HTTP', () => {
+    const body = generateRequestToCompletionBody({
+      model: FIXTURE_MODEL,
+      prompt: 'p',
+      stop: [],
+      decoding: { strategy: '' },
+      idempotencyKey: '',
+      priority: '',
+      deadlineMs: 0,
+    });
+    expect(body).toEqual({ model: FIXTURE_MODEL, prompt: 'p' });
+  });
+
+  it('maps every decoding knob to its HTTP name', () => {
+    const body = generateRequestToCompletionBody({
+      model: FIXTURE_MODEL,
+      prompt: 'p',
+      maxTokens: 8,
+      temperature: 0.5,
+      seed: 7,
+      stop: ['x'],
+      decoding: { strategy: 'reference', steps: 4, remasking: 'random', blockLength: 4, maxSteps: 9 },
+      idempotencyKey: 'key',
+      priority: 'batch',
+      deadlineMs: 100,
+    });
+    expect(body).toEqual({
+      model: FIXTURE_MODEL,
+      prompt: 'p',
+      max_tokens: 8,
+      temperature: 0.5,
+      seed: 7,
+      stop: ['x'],
+      idempotency_key: 'key',
+      dfleet: { strategy: 'reference', steps: 4, remasking: 'random', block_length: 4, max_steps: 9, priority: 'batch', deadline_ms: 100 },
+    });
+  });
+});

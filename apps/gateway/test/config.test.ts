@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { GatewayConfigError, loadGatewayConfig } from '../src/config.ts';
+
+describe('loadGatewayConfig', () => {
+  it('applies the documented defaults', () => {
+    const config = loadGatewayConfig({});
+    expect(config).toMatchObject({
+      redisUrl: 'redis://127.0.0.1:6379',
+      redisPrefix: 'dfleet',
+      logLevel: 'info',
+      host: '127.0.0.1',
+      httpPort: 8080,
+      grpcPort: 50051,
+      callbackPort: 50052,
+      callbackHost: '127.0.0.1',
+      requestTimeoutMs: 120_000,
+      redisTimeoutMs: 800,
+      shutdownTimeoutMs: 10_000,
+    });
+    expect(config.modelDir).toMatch(/models\/jsfunc-mdm$/);
+  });
+
+  it('reads ports as numbers and treats empty values as unset', () => {
+    const config = loadGatewayConfig({ DFLEET_PORT: '0', DFLEET_GRPC_PORT: '', DFLEET_CALLBACK_HOST: 'gateway-0.dfleet' });
+    expect(config.httpPort).toBe(0);
+    expect(config.grpcPort).toBe(50051);
+    expect(config.callbackHost).toBe('gateway-0.dfleet');
+  });
+
+  it('names every invalid variable', () => {
+    expect(() => loadGatewayConfig({ DFLEET_PORT: '70000', REDIS_URL: 'http://redis', LOG_LEVEL: 'loud' })).toThrow(GatewayConfigError);
+    try {
+      loadGatewayConfig({ DFLEET_PORT: '70000', REDIS_URL: 'http://redis', LOG_LEVEL: 'loud' });
+    } catch (error) {
+      for (const name of ['DFLEET_PORT', 'REDIS_URL', 'LOG_LEVEL']) expect((error as Error).message).toContain(name);
+    }
+  });
+});

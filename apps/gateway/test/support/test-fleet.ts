@@ -1,0 +1,161 @@
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import {
+  createWorkerCallbackClient,
+  type CallbackAck__Output,
+  type ProgressReport,
+  type ResultReport,
+} from '@dfleet/proto';
+import { GENERATION_QUEUE, redisOptionsFor, type GenerationJob, type GenerationResult } from '@dfleet/queue';
+import { loadGatewayConfig, type GatewayConfig } from '../../src/config.ts';
+import { startGateway, type RunningGateway } from '../../src/gateway.ts';
+
+export const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+export const FIXTURE_MODEL_DIR = fileURLToPath(new URL('../fixtures/tiny-model', import.meta.url));
+export const FIXTURE_MODEL = 'tiny-test-model';
+
+export function uniquePrefix(): string {
+  return `dfleet-test-${randomBytes(6).toString('hex')}`;
+}
+
+export function testGatewayConfig(overrides: Record<string, string> = {}): GatewayConfig {
+  return loadGatewayConfig({
+    REDIS_URL,
+    DFLEET_MODEL_DIR: FIXTURE_MODEL_DIR,
+    DFLEET_PORT: '0',
+    DFLEET_GRPC_PORT: '0',
+    DFLEET_CALLBACK_PORT: '0',
+    LOG_LEVEL: 'silent',
+    ...overrides,
+  });
+}
+
+export async function startTestGateway(prefix: string, overrides: Record<string, string> = {}): Promise<RunningGateway> {
+  return startGateway(testGatewayConfig({ DFLEET_REDIS_PREFIX: prefix, ...overrides }), {
+    logger: pino({ level: 'silent' }),
+  });
+}
+
+/** Deletes every key under the test's own prefix (never anything else). */
+export async function deletePrefix(prefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** The worker side of the protocol: a real WorkerCallback client, as a worker would use it. */
+export function reportResult(address: string, report: ResultReport): Promise<CallbackAck__Output> {
+  const client = createWorkerCallbackClient(address);
+  return new Promise((resolve, reject) => {
+    client.ReportResult(report, (error, ack) => {
+      client.close();
+      if (error || !ack) reject(error ?? new Error('no ack'));
+      else resolve(ack);
+    });
+  });
+}
+
+export function reportProgress(address: string, report: ProgressReport): Promise<CallbackAck__Output> {
+  const client = createWorkerCallbackClient(address);
+  return new Promise((resolve, reject) => {
+    client.ReportProgress(report, (error, ack) => {
+      client.close();
+      if (error || !ack) reject(error ?? new Error('no ack'));
+      else resolve(ack);
+    });
+  });
+}
+
+/** A successful result report for a job, signed with the job's own token unless overridden. */
+export function resultReportFor(job: Job<GenerationJob>, text: string, overrides: Partial<ResultReport> = {}): ResultReport {
+  return {
+    jobId: job.id ?? '',
+    attempt: job.attemptsMade + 1,
+    callbackToken: job.data.callback.token,
+    workerId: 'test-worker',
+    text,
+    tokenIds: [...text].map((_, index) => 10 + index),
+    finishReason: 'eos',
+    steps: 3,
+    nfe: 3,
+    promptTokens: 5,
+    queueMs: 1.5,
+    decodeMs: 2.5,
+    ...overrides,
+  };
+}
+
+export function generationResultFor(text: string): GenerationResult {
+  return {
+    text,
+    tokenIds: [...text].map((_, index) => 10 + index),
+    finishReason: 'eos',
+    steps: 3,
+    nfe: 3,
+    promptTokens: 5,
+    queueMs: 1.5,
+    decodeMs: 2.5,
+    workerId: 'test-worker',
+  };
+}
+
+/** A real BullMQ worker on the test prefix, running `processor` for each generation job. */
+export function startTestWorker(
+  prefix: string,
+  processor: (job: Job<GenerationJob>) => Promise<GenerationResult>,
+): Worker<GenerationJob, GenerationResult> {
+  return new Worker<GenerationJob, GenerationResult>(GENERATION_QUEUE, processor, {
+    connection: redisOptionsFor(REDIS_URL, 'worker'),
+    prefix,
+    // Tests assert on what the first attempt did.
+    concurrency: 4,
+  });
+}
+
+/** Resolves when `predicate` holds, checking every 25 ms (no wall-clock assertion involved). */
+export async function eventually<T>(probe: () => Promise<T>, predicate: (value: T) => boolean, what: string): Promise<T> {
+  for (let attempt = 0; attempt < 400; attempt += 1) {
+    const value = await probe();
+    if (predicate(value)) return value;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
+export async function postCompletion(
+  gateway: RunningGateway,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; body: any }> {
+  const response = await fetch(`${gateway.httpUrl}/v1/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  return { status: response.status, headers: response.headers, body: await response.json() };
+}
+
+export async function getJson(url: string, init: RequestInit = {}): Promise<{ status: number; headers: Headers; body: any }> {
+  const response = await fetch(url, init);
+  return { status: response.status, headers: response.headers, body: await response.json() };
+}
+
+/** Promise.withResolvers, which Node 20 lacks. */
+export function deferred<T>(): { promise: Promise<T>; resolve(value: T): void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
