@@ -1,0 +1,156 @@
+import { WaitingError, type Job } from 'bullmq';
+import { createDecodeSession, DecodeOptionsError, type DecodeSession } from '@dfleet/decoder';
+import { generationJobSchema, type GenerationJob, type GenerationResult } from '@dfleet/queue';
+import type { CallbackReporter, CallbackTarget, ProgressUpdate } from './callback-reporter.ts';
+import { InvalidJobError, ModelMismatchError } from './errors.ts';
+import { planJobDecode, type ServedModel } from './job-decode-plan.ts';
+import type { Logger } from './logger.ts';
+import type { StepScheduler } from './step-scheduler.ts';
+
+/**
+ * Why the worker itself aborted a job's signal (BullMQ's `worker.cancelJob(id, reason)`). Any
+ * other abort is a cancellation the client asked for.
+ */
+export const INTERRUPTION = {
+  /** DELETE /v1/jobs/:id reached an active job: finish it now with reason "cancelled". */
+  cancelRequested: 'dfleet:cancel-requested',
+  /** The job's lock could not be renewed: another worker may own it; stop without a result. */
+  lockLost: 'dfleet:lock-lost',
+  /** Shutdown grace ran out: hand the job back to the queue for another worker. */
+  shutdown: 'dfleet:shutdown',
+} as const;
+
+export interface GenerationProcessorDeps {
+  readonly model: ServedModel;
+  readonly vocabSize: number;
+  readonly scheduler: StepScheduler;
+  readonly reporter: CallbackReporter;
+  readonly workerId: string;
+  readonly logger: Logger;
+  /** Whether a gateway asked to cancel this job (checked once at claim; later by the watcher). */
+  readonly isCancelRequested: (jobId: string) => Promise<boolean>;
+}
+
+/** A processor signature BullMQ recognises as signal-aware (three declared parameters). */
+export type GenerationProcessor = (job: Job, token: string | undefined, signal: AbortSignal | undefined) => Promise<GenerationResult>;
+
+/**
+ * One BullMQ job: validate, tokenize, decode in the shared step scheduler, report progress and
+ * the result to the job's gateway, and return the result so it stays in Redis. Invalid jobs fail
+ * without retry (UnrecoverableError subclasses); a denoiser failure is thrown for BullMQ to retry.
+ */
+export function createGenerationProcessor(deps: GenerationProcessorDeps): GenerationProcessor {
+  const { model, scheduler, reporter, workerId, logger } = deps;
+  return async (job, token, signal) => {
+    const claimedAt = Date.now();
+    const data = parseJobData(job.data);
+    if (data.model !== model.manifest.name) throw new ModelMismatchError(data.model, model.manifest.name);
+    const plan = planJobDecode(data, model);
+    const session = createSession(plan.request, deps.vocabSize);
+    const target: CallbackTarget = {
+      address: data.callback.address,
+      token: data.callback.token,
+      jobId: job.id ?? data.requestId,
+      attempt: job.attemptsMade + 1,
+    };
+
+    if (await deps.isCancelRequested(target.jobId)) session.cancel();
+    const decodeStarted = performance.now();
+    const outcome = await scheduler.submit({
+      session,
+      ...(signal ? { signal } : {}),
+      ...(data.options.deadlineAt === undefined ? {} : { deadlineAt: data.options.deadlineAt }),
+      onStep: () => reporter.reportProgress(target, () => progressOf(session, model)),
+    });
+    const decodeMs = performance.now() - decodeStarted;
+
+    if (outcome.status === 'stopped' && outcome.signalReason === INTERRUPTION.lockLost) {
+      reporter.forgetJob(target);
+      throw new Error(`lost the lock of job ${target.jobId}; another worker may be running it`);
+    }
+    if (outcome.status === 'stopped' && outcome.signalReason === INTERRUPTION.shutdown) {
+      reporter.forgetJob(target);
+      // Back to the queue without spending an attempt; BullMQ expects WaitingError after a manual move.
+      if (token) await job.moveToWait(token);
+      logger.info({ jobId: target.jobId }, 'shutdown grace ran out: job handed back to the queue');
+      throw new WaitingError();
+    }
+
+    const decoded = session.result();
+    const finishReason =
+      outcome.status === 'stopped' && outcome.reason === 'deadline' && decoded.finishReason === 'cancelled'
+        ? 'deadline'
+        : decoded.finishReason;
+    const result: GenerationResult = {
+      text: model.tokenizer.decode(decoded.tokenIds),
+      tokenIds: decoded.tokenIds,
+      finishReason,
+      steps: decoded.steps,
+      nfe: decoded.nfe,
+      promptTokens: plan.promptTokens,
+      queueMs: Math.max(0, claimedAt - data.acceptedAt),
+      decodeMs,
+      workerId,
+    };
+    // Not awaited: the result is in Redis as soon as this returns, and a slow or gone gateway
+    // must not hold the job's slot while the callback is retried.
+    void reporter.reportResult(target, {
+      workerId,
+      text: result.text,
+      tokenIds: result.tokenIds,
+      finishReason: result.finishReason,
+      steps: result.steps,
+      nfe: result.nfe,
+      promptTokens: result.promptTokens,
+      queueMs: result.queueMs,
+      decodeMs: result.decodeMs,
+    });
+    return result;
+  };
+}
+
+/** @throws InvalidJobError naming every field that does not follow generationJobSchema. */
+export function parseJobData(data: unknown): GenerationJob {
+  const parsed = generationJobSchema.safeParse(data);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.map((issue) => ({
+    field: issue.path.length === 0 ? '(job data)' : issue.path.map(String).join('.'),
+    message: issue.message,
+  }));
+  const [first] = issues;
+  const rest = issues.slice(1).map((issue) => `; ${issue.field}: ${issue.message}`);
+  throw new InvalidJobError(first?.field ?? '(job data)', `${first?.message ?? 'invalid'}${rest.join('')}`);
+}
+
+function createSession(request: Parameters<typeof createDecodeSession>[0], vocabSize: number): DecodeSession {
+  try {
+    return createDecodeSession(request, vocabSize);
+  } catch (error) {
+    if (error instanceof DecodeOptionsError) throw new InvalidJobError(jobFieldOf(error.field), error.message);
+    throw error;
+  }
+}
+
+/** The decoder names its own request fields; the client knows the job's. */
+function jobFieldOf(decoderField: string): string {
+  if (decoderField.startsWith('promptIds')) return 'prompt';
+  if (decoderField.startsWith('stopSequences')) return decoderField.replace(/^stopSequences/, 'options.stop').replace(/\]\[\d+\]$/, ']');
+  if (decoderField.startsWith('specialTokens')) return `(model manifest) ${decoderField}`;
+  return `options.${decoderField}`;
+}
+
+/** Committed answer tokens so far and the text of the committed prefix (up to the first mask or eos). */
+function progressOf(session: DecodeSession, model: ServedModel): ProgressUpdate {
+  const { mask, eos } = model.manifest.specialTokens;
+  const answer = session.canvas.subarray(session.answerOffset);
+  let committed = 0;
+  for (const id of answer) if (id !== mask) committed++;
+  let prefixEnd = 0;
+  while (prefixEnd < answer.length && answer[prefixEnd] !== mask && answer[prefixEnd] !== eos) prefixEnd++;
+  return {
+    step: session.steps,
+    committedTokens: committed,
+    totalTokens: answer.length,
+    partialText: model.tokenizer.decode(answer.subarray(0, prefixEnd)),
+  };
+}

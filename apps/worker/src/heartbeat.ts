@@ -1,0 +1,45 @@
+import type { Redis } from 'ioredis';
+import { publishHeartbeat, removeHeartbeat, type WorkerHeartbeat } from '@dfleet/queue';
+import type { Logger } from './logger.ts';
+
+export interface HeartbeatOptions {
+  readonly redis: Redis;
+  readonly prefix: string;
+  /** @defaultValue 2000 (the key lives 10 s, so a few missed beats do not drop the worker) */
+  readonly intervalMs: number;
+  /** The current beat; `updatedAt` is filled in at each publish. */
+  readonly beat: () => Omit<WorkerHeartbeat, 'updatedAt'>;
+  readonly logger: Logger;
+}
+
+export interface Heartbeat {
+  /** Stops beating and deletes the key, so gateways stop counting this worker at once. */
+  stop(): Promise<void>;
+}
+
+/** Publishes the worker's heartbeat now and then every `intervalMs` until stopped. */
+export async function startHeartbeat(options: HeartbeatOptions): Promise<Heartbeat> {
+  const { redis, prefix, intervalMs, beat, logger } = options;
+  let stopped = false;
+  let inFlight: Promise<void> = Promise.resolve();
+  const publish = () => {
+    inFlight = publishHeartbeat(redis, prefix, { ...beat(), updatedAt: Date.now() }).catch((error: Error) =>
+      logger.warn({ err: error.message }, 'heartbeat publish failed'),
+    );
+    return inFlight;
+  };
+  await publish();
+  const timer = setInterval(() => void publish(), intervalMs);
+  timer.unref();
+  return {
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(timer);
+      await inFlight;
+      await removeHeartbeat(redis, prefix, beat().workerId).catch((error: Error) =>
+        logger.warn({ err: error.message }, 'could not remove the heartbeat; it expires by itself'),
+      );
+    },
+  };
+}

@@ -1,0 +1,15 @@
+export { startWorker } from './worker.ts';
+export type { RunningWorker, StartWorkerOptions } from './worker.ts';
+export { loadWorkerConfig, WorkerConfigError } from './config.ts';
+export type { WorkerConfig, LogLevel } from './config.ts';
+export { StepScheduler, SchedulerClosedError } from './step-scheduler.ts';
+export type {
+  BatchReport,
+  DecodeOutcome,
+  ScheduledDecode,
+  StepSchedulerOptions,
+  StepSchedulerStats,
+  StopReason,
+} from './step-scheduler.ts';
+export { cancelRequestKey } from './cancel-watcher.ts';
+export { InvalidJobError, JobRejectedError, ModelMismatchError, ModelUnavailableError, PromptTooLongError } from './errors.ts';

@@ -1,0 +1,61 @@
+import { loadWorkerConfig, WorkerConfigError, type WorkerConfig } from './config.ts';
+import { ModelUnavailableError } from './errors.ts';
+import { createLogger } from './logger.ts';
+import { startWorker, type RunningWorker } from './worker.ts';
+
+/** Time after the grace period for the model, callbacks and connections to close. */
+const FORCED_EXIT_MARGIN_MS = 15_000;
+
+/** `node --import tsx apps/worker/src/main.ts`: one worker process for one device. */
+async function main(): Promise<void> {
+  const config = readConfig();
+  const logger = createLogger(config.logLevel, config.workerId);
+  let worker: RunningWorker | undefined;
+  let shuttingDown: Promise<void> | undefined;
+  // Runs once; SIGTERM/SIGINT exit 0 after a graceful drain, a fatal error exits 1 after one.
+  const shutdown = (code: number) => {
+    if (shuttingDown) return shuttingDown;
+    // The drain is bounded by the grace time, but a Redis outage can stall BullMQ's close: a
+    // supervisor waiting for this process must not wait forever.
+    setTimeout(() => {
+      logger.error('shutdown did not finish in time; exiting');
+      process.exit(code === 0 ? 1 : code);
+    }, config.shutdownTimeoutMs + FORCED_EXIT_MARGIN_MS).unref();
+    shuttingDown = (worker?.close() ?? Promise.resolve())
+      .catch((error: Error) => logger.error({ err: error.message }, 'shutdown failed'))
+      .finally(() => process.exit(code));
+    return shuttingDown;
+  };
+  process.once('SIGTERM', () => void shutdown(0));
+  process.once('SIGINT', () => void shutdown(0));
+
+  try {
+    worker = await startWorker(config, {
+      logger,
+      onFatal: (error) => {
+        logger.fatal({ err: error.message }, 'cannot go on; exiting so a supervisor restarts the worker');
+        void shutdown(1);
+      },
+    });
+  } catch (error) {
+    if (error instanceof ModelUnavailableError) fail(`worker: ${error.message}`);
+    throw error;
+  }
+  process.stdout.write(`worker ready id=${worker.workerId} device=${worker.device} model=${worker.modelName}\n`);
+}
+
+function readConfig(): WorkerConfig {
+  try {
+    return loadWorkerConfig();
+  } catch (error) {
+    if (error instanceof WorkerConfigError) fail(`worker: ${error.message}`);
+    throw error;
+  }
+}
+
+function fail(message: string): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(1);
+}
+
+await main();

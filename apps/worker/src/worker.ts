@@ -1,0 +1,215 @@
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import { loadModel, type LoadedModel } from '@dfleet/model';
+import { GENERATION_QUEUE, generationJobSchema, redisOptionsFor, type GenerationResult } from '@dfleet/queue';
+import { CallbackReporter } from './callback-reporter.ts';
+import { isCancelRequested, startCancelWatcher } from './cancel-watcher.ts';
+import type { WorkerConfig } from './config.ts';
+import { JobRejectedError, ModelUnavailableError } from './errors.ts';
+import { createGenerationProcessor, INTERRUPTION } from './generation-processor.ts';
+import { startHeartbeat } from './heartbeat.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { StepScheduler, type BatchReport, type StepSchedulerStats } from './step-scheduler.ts';
+
+export interface StartWorkerOptions {
+  /** @defaultValue pino JSON on stderr at `config.logLevel` */
+  readonly logger?: Logger;
+  /** Called when the worker cannot go on (its inference thread died); the caller should exit. */
+  readonly onFatal?: (error: Error) => void;
+  /** Observer of every forward pass (metrics, tests). */
+  readonly onBatch?: (report: BatchReport) => void;
+}
+
+export interface RunningWorker {
+  readonly workerId: string;
+  readonly device: string;
+  readonly modelName: string;
+  /** Jobs claimed and not yet finished. */
+  readonly jobsInFlight: number;
+  readonly schedulerStats: StepSchedulerStats;
+  /**
+   * Graceful stop: removes the heartbeat, stops claiming, lets active jobs finish for up to
+   * `shutdownTimeoutMs`, then hands the rest back to the queue, and releases the model and
+   * connections. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+/** Padded lengths round up to this multiple so similar batches share a shape. */
+const LENGTH_MULTIPLE = 16;
+
+/**
+ * Loads the model and starts claiming generation jobs. Resolves once the model is loaded and the
+ * BullMQ worker is connected.
+ * @throws ModelUnavailableError when the model directory does not load (nothing is left running).
+ */
+export async function startWorker(config: WorkerConfig, options: StartWorkerOptions = {}): Promise<RunningWorker> {
+  const logger = options.logger ?? createLogger(config.logLevel, config.workerId);
+  const model = await loadServedModel(config);
+  const { manifest } = model;
+
+  const scheduler = new StepScheduler({
+    denoiser: model.denoiser,
+    padId: manifest.specialTokens.pad,
+    maxBatchTokens: config.maxBatchTokens,
+    lengthMultiple: LENGTH_MULTIPLE,
+    ...(options.onBatch ? { onBatch: options.onBatch } : {}),
+  });
+  const redis = new Redis(redisOptionsFor(config.redisUrl, 'worker'));
+  redis.on('error', (error) => logger.warn({ err: error.message }, 'redis error'));
+  const reporter = new CallbackReporter({ logger, progressIntervalMs: config.progressIntervalMs });
+  const inFlight = new Set<string>();
+  const processJob = createGenerationProcessor({
+    model,
+    vocabSize: manifest.vocabSize,
+    scheduler,
+    reporter,
+    workerId: config.workerId,
+    logger,
+    isCancelRequested: (jobId) => isCancelRequested(redis, config.redisPrefix, jobId),
+  });
+
+  const worker = new Worker<unknown, GenerationResult>(
+    GENERATION_QUEUE,
+    // Three declared parameters: BullMQ passes an AbortSignal only to processors that take one.
+    async (job: Job<unknown, GenerationResult>, token: string | undefined, signal: AbortSignal | undefined) => {
+      const id = job.id ?? '';
+      inFlight.add(id);
+      try {
+        return await processJob(job, token, signal);
+      } finally {
+        inFlight.delete(id);
+      }
+    },
+    {
+      connection: redisOptionsFor(config.redisUrl, 'worker'),
+      prefix: config.redisPrefix,
+      name: config.workerId,
+      concurrency: config.maxActiveJobs,
+      // Renewed every lockDuration / 2 from this event loop, which the scheduler never blocks
+      // for long: forward passes run in the denoiser's own thread.
+      lockDuration: config.lockDurationMs,
+      stalledInterval: config.lockDurationMs,
+      maxStalledCount: 1,
+      autorun: false,
+    },
+  );
+  worker.on('error', (error) => logger.error({ err: error.message }, 'worker error'));
+  worker.on('lockRenewalFailed', (jobIds) => {
+    for (const jobId of jobIds) {
+      logger.warn({ jobId }, 'lock renewal failed; stopping the job');
+      worker.cancelJob(jobId, INTERRUPTION.lockLost);
+    }
+  });
+  worker.on('failed', (job, error) => {
+    if (!job) return;
+    const final = error instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
+    logger.warn({ jobId: job.id, attempt: job.attemptsMade, final, err: error.message }, 'job failed');
+    if ((error as { code?: unknown }).code === 'denoiser_closed') options.onFatal?.(error);
+    if (!final) return;
+    const callback = generationJobSchema.shape.callback.safeParse((job.data as { callback?: unknown } | null)?.callback);
+    if (!callback.success) return;
+    void reporter.reportResult(
+      { address: callback.data.address, token: callback.data.token, jobId: job.id ?? '', attempt: job.attemptsMade },
+      {
+        workerId: config.workerId,
+        errorCode: error instanceof JobRejectedError ? error.code : 'generation_failed',
+        errorMessage: error.message,
+      },
+    );
+  });
+
+  const startedAt = Date.now();
+  let heartbeat: Awaited<ReturnType<typeof startHeartbeat>> | undefined;
+  try {
+    void worker.run().catch((error: Error) => logger.error({ err: error.message }, 'worker stopped'));
+    await worker.waitUntilReady();
+    heartbeat = await startHeartbeat({
+      redis,
+      prefix: config.redisPrefix,
+      intervalMs: config.heartbeatIntervalMs,
+      beat: () => ({
+        workerId: config.workerId,
+        device: config.device,
+        model: manifest.name,
+        jobsInFlight: inFlight.size,
+        pid: process.pid,
+        startedAt,
+      }),
+      logger,
+    });
+  } catch (error) {
+    await worker.close(true).catch(() => undefined);
+    redis.disconnect();
+    await model.close();
+    throw error;
+  }
+  const cancelWatcher = startCancelWatcher({
+    redis,
+    prefix: config.redisPrefix,
+    intervalMs: config.cancelPollIntervalMs,
+    activeJobIds: () => [...inFlight],
+    onCancelRequested: (jobId) => worker.cancelJob(jobId, INTERRUPTION.cancelRequested),
+    logger,
+  });
+  logger.info(
+    { device: config.device, model: manifest.name, maxActiveJobs: config.maxActiveJobs, maxBatchTokens: config.maxBatchTokens },
+    'worker started',
+  );
+
+  let closing: Promise<void> | undefined;
+  const close = async () => {
+    // Bounded: with Redis down the delete would wait for the reconnect; the key expires anyway.
+    if (heartbeat) await raceTimeout(heartbeat.stop(), 1_000);
+    const drained = worker.close();
+    const inTime = await raceTimeout(drained, config.shutdownTimeoutMs);
+    if (!inTime) {
+      logger.warn({ jobs: [...inFlight] }, 'shutdown grace ran out; handing active jobs back to the queue');
+      for (const jobId of inFlight) worker.cancelJob(jobId, INTERRUPTION.shutdown);
+      await drained;
+    }
+    cancelWatcher.stop();
+    await scheduler.close();
+    await reporter.close();
+    await model.close();
+    await redis.quit().catch(() => redis.disconnect());
+    logger.info('worker stopped');
+  };
+
+  return {
+    workerId: config.workerId,
+    device: config.device,
+    modelName: manifest.name,
+    get jobsInFlight() {
+      return inFlight.size;
+    },
+    get schedulerStats() {
+      return scheduler.stats;
+    },
+    close: () => (closing ??= close()),
+  };
+}
+
+async function loadServedModel(config: WorkerConfig): Promise<LoadedModel> {
+  const cuda = /^cuda:(\d+)$/.exec(config.device);
+  try {
+    return await loadModel(config.modelDir, cuda ? { executionProvider: 'cuda', deviceId: Number(cuda[1]) } : { executionProvider: 'cpu' });
+  } catch (error) {
+    // Model errors carry multi-line detail (one line per manifest field); one line reads better in logs.
+    const problem = (error as Error).message.replace(/:\s*\n\s*-\s*/g, ': ').replace(/\s*\n\s*(-\s*)?/g, '; ');
+    throw new ModelUnavailableError(config.modelDir, problem, { cause: error });
+  }
+}
+
+/** True when `promise` settled within `ms`. */
+async function raceTimeout(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

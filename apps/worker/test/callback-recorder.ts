@@ -1,0 +1,76 @@
+import {
+  grpc,
+  loadDfleetProtos,
+  type ProgressReport__Output,
+  type ResultReport__Output,
+  type WorkerCallbackHandlers,
+} from '@dfleet/proto';
+
+/**
+ * A real WorkerCallback gRPC server on loopback, standing in for the gateway: it accepts a
+ * report only with the token it was told the job carries, and records everything it receives.
+ */
+export class CallbackRecorder {
+  readonly progress: ProgressReport__Output[] = [];
+  readonly results: ResultReport__Output[] = [];
+  readonly #tokens = new Map<string, string>();
+  readonly #resultWaiters = new Map<string, ((report: ResultReport__Output) => void)[]>();
+  readonly #server = new grpc.Server();
+  address = '';
+
+  async start(): Promise<void> {
+    const handlers: WorkerCallbackHandlers = {
+      ReportProgress: (call, respond) => {
+        this.progress.push(call.request);
+        respond(null, this.#check(call.request.jobId, call.request.callbackToken));
+      },
+      ReportResult: (call, respond) => {
+        this.results.push(call.request);
+        respond(null, this.#check(call.request.jobId, call.request.callbackToken));
+        for (const resolve of this.#resultWaiters.get(call.request.jobId)?.splice(0) ?? []) resolve(call.request);
+      },
+    };
+    this.#server.addService(loadDfleetProtos().workerCallback.dfleet.v1.WorkerCallback.service, handlers);
+    const port = await new Promise<number>((resolve, reject) =>
+      this.#server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, bound) =>
+        error ? reject(error) : resolve(bound),
+      ),
+    );
+    this.address = `127.0.0.1:${port}`;
+  }
+
+  /** Registers the secret a job carries; reports with another token are refused. */
+  expect(jobId: string, token: string): void {
+    this.#tokens.set(jobId, token);
+  }
+
+  /** Resolves with the job's first result report (already received or still to come). */
+  resultOf(jobId: string): Promise<ResultReport__Output> {
+    const received = this.results.find((report) => report.jobId === jobId);
+    if (received) return Promise.resolve(received);
+    return new Promise((resolve) => {
+      const waiters = this.#resultWaiters.get(jobId) ?? [];
+      waiters.push(resolve);
+      this.#resultWaiters.set(jobId, waiters);
+    });
+  }
+
+  /** Resolves once the job reported progress at least once. */
+  async firstProgressOf(jobId: string): Promise<ProgressReport__Output> {
+    for (;;) {
+      const report = this.progress.find((entry) => entry.jobId === jobId);
+      if (report) return report;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  stop(): void {
+    this.#server.forceShutdown();
+  }
+
+  #check(jobId: string, token: string): { accepted: boolean; reason: string } {
+    const expected = this.#tokens.get(jobId);
+    if (expected === undefined) return { accepted: false, reason: 'unknown job' };
+    return expected === token ? { accepted: true, reason: '' } : { accepted: false, reason: 'wrong token' };
+  }
+}

@@ -1,0 +1,70 @@
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CallbackReporter, type CallbackTarget } from '../src/callback-reporter.ts';
+import { CallbackRecorder } from './callback-recorder.ts';
+
+const logger = pino({ level: 'silent' });
+const gateway = new CallbackRecorder();
+/** Nothing listens on port 1 of loopback: connections are refused at once. */
+const UNREACHABLE = '127.0.0.1:1';
+
+function targetFor(jobId: string, address = gateway.address, token = `token-of-${jobId}`): CallbackTarget {
+  return { address, token, jobId, attempt: 1 };
+}
+
+beforeAll(() => gateway.start());
+afterAll(() => gateway.stop());
+
+describe('CallbackReporter over a real gRPC loopback server', () => {
+  it('delivers a result with the job id, attempt and token, and returns the gateway answer', async () => {
+    gateway.expect('job-1', 'token-of-job-1');
+    const reporter = new CallbackReporter({ logger });
+    const delivery = await reporter.reportResult(targetFor('job-1'), { text: 'return 1;', tokenIds: [5, 6], finishReason: 'eos' });
+    await reporter.close();
+    expect(delivery).toEqual({ delivered: true, accepted: true, reason: '', tries: 1 });
+    expect(await gateway.resultOf('job-1')).toMatchObject({ jobId: 'job-1', attempt: 1, callbackToken: 'token-of-job-1', tokenIds: [5, 6] });
+  });
+
+  it('does not retry a result the gateway refused', async () => {
+    gateway.expect('job-2', 'the-real-token');
+    const reporter = new CallbackReporter({ logger, resultRetryDelaysMs: [1, 1] });
+    const delivery = await reporter.reportResult(targetFor('job-2', gateway.address, 'a-wrong-token'), { text: '' });
+    await reporter.close();
+    expect(delivery).toEqual({ delivered: true, accepted: false, reason: 'wrong token', tries: 1 });
+    expect(gateway.results.filter((report) => report.jobId === 'job-2')).toHaveLength(1);
+  });
+
+  it('retries an unreachable gateway along its schedule, then gives up without throwing', async () => {
+    const reporter = new CallbackReporter({ logger, resultRetryDelaysMs: [1, 1, 1] });
+    const delivery = await reporter.reportResult(targetFor('job-3', UNREACHABLE), { text: '' });
+    await reporter.close();
+    expect(delivery).toMatchObject({ delivered: false, tries: 4 });
+  });
+
+  it('stops waiting for the next try when closed', async () => {
+    const reporter = new CallbackReporter({ logger, resultRetryDelaysMs: [3_600_000] });
+    const delivery = reporter.reportResult(targetFor('job-4', UNREACHABLE), { text: '' });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await reporter.close();
+    await expect(delivery).resolves.toMatchObject({ delivered: false, tries: 1 });
+  });
+
+  it('sends no second progress report while the first is in flight or within the interval', async () => {
+    gateway.expect('job-5', 'token-of-job-5');
+    const reporter = new CallbackReporter({ logger, progressIntervalMs: 3_600_000 });
+    const target = targetFor('job-5');
+    const built: number[] = [];
+    for (let step = 1; step <= 3; step++) {
+      reporter.reportProgress(target, () => {
+        built.push(step);
+        return { step, committedTokens: step, totalTokens: 8 };
+      });
+    }
+    await gateway.firstProgressOf('job-5');
+    // Queued behind it on the same channel: once the result is in, a second progress would be too.
+    await reporter.reportResult(target, { text: 'x' });
+    await reporter.close();
+    expect(built).toEqual([1]);
+    expect(gateway.progress.filter((report) => report.jobId === 'job-5').map((report) => report.step)).toEqual([1]);
+  });
+});

@@ -1,0 +1,33 @@
+import { hostname } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { loadWorkerConfig } from '../src/config.ts';
+
+describe('worker configuration', () => {
+  it('applies the documented defaults to an empty environment', () => {
+    const config = loadWorkerConfig({});
+    expect(config).toMatchObject({
+      redisUrl: 'redis://127.0.0.1:6379',
+      redisPrefix: 'dfleet',
+      logLevel: 'info',
+      workerId: `${hostname()}-${process.pid}`,
+      device: 'cpu',
+      maxActiveJobs: 16,
+      maxBatchTokens: 8192,
+      shutdownTimeoutMs: 30_000,
+      lockDurationMs: 30_000,
+      heartbeatIntervalMs: 2_000,
+    });
+    expect(config.modelDir).toMatch(/models\/jsfunc-mdm$/);
+  });
+
+  it('reads the device and the batching limits, treating empty values as unset', () => {
+    const config = loadWorkerConfig({ DFLEET_DEVICE: 'cuda:3', DFLEET_MAX_ACTIVE_JOBS: '4', DFLEET_MAX_BATCH_TOKENS: '', DFLEET_WORKER_ID: 'gpu-3' });
+    expect(config).toMatchObject({ device: 'cuda:3', maxActiveJobs: 4, maxBatchTokens: 8192, workerId: 'gpu-3' });
+  });
+
+  it('names every variable that is wrong', () => {
+    expect(() => loadWorkerConfig({ DFLEET_DEVICE: 'gpu0', DFLEET_MAX_ACTIVE_JOBS: '0' })).toThrow(
+      /DFLEET_DEVICE: must be 'cpu' or 'cuda:N'.*; DFLEET_MAX_ACTIVE_JOBS/,
+    );
+  });
+});

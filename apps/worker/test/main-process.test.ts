@@ -1,0 +1,87 @@
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { listLiveWorkers } from '@dfleet/queue';
+
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const prefix = `dfleet-test-${randomUUID().slice(0, 8)}`;
+const redis = new Redis('redis://127.0.0.1:6379');
+const scratch: string[] = [];
+
+interface Exit {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Starts the worker the way `dfleet up` does; `onReady` runs once the readiness line is out. */
+function runWorker(env: Record<string, string>, onReady?: (pid: number) => void): Promise<Exit> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/worker/src/main.ts'], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, REDIS_URL: 'redis://127.0.0.1:6379', DFLEET_REDIS_PREFIX: prefix, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  let ready = false;
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+    if (!ready && /^worker ready /m.test(stdout)) {
+      ready = true;
+      onReady?.(child.pid!);
+    }
+  });
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+}
+
+afterAll(async () => {
+  await Promise.all(scratch.map((dir) => rm(dir, { recursive: true, force: true })));
+  const keys = await redis.keys(`${prefix}:*`);
+  if (keys.length > 0) await redis.del(...keys);
+  await redis.quit();
+});
+
+describe('worker process', () => {
+  it('exits 1 with one clear line naming the directory when the model directory is missing', async () => {
+    const missing = join(tmpdir(), `no-such-model-${randomUUID()}`);
+    const exit = await runWorker({ DFLEET_MODEL_DIR: missing });
+    expect(exit.code).toBe(1);
+    expect(exit.stdout).toBe('');
+    const lines = exit.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(`cannot load the model in ${missing}`);
+    expect(lines[0]).toContain('dfleet-model.json');
+  });
+
+  it('names the broken manifest field when the model directory is invalid', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dfleet-bad-model-'));
+    scratch.push(dir);
+    await writeFile(join(dir, 'dfleet-model.json'), JSON.stringify({ name: 'x', vocabSize: -3 }));
+    const exit = await runWorker({ DFLEET_MODEL_DIR: dir });
+    expect(exit.code).toBe(1);
+    expect(exit.stderr.trim().split('\n')).toHaveLength(1);
+    expect(exit.stderr).toContain(dir);
+    expect(exit.stderr).toContain('vocabSize');
+  });
+
+  it('prints its readiness line, beats, and on SIGTERM removes its heartbeat and exits 0', async () => {
+    const workerId = `proc-${randomUUID().slice(0, 8)}`;
+    let beatsWhileReady: string[] = [];
+    const exit = await runWorker({ DFLEET_WORKER_ID: workerId }, (pid) => {
+      void listLiveWorkers(redis, prefix).then((beats) => {
+        beatsWhileReady = beats.map((beat) => `${beat.workerId}@${beat.pid}`);
+        process.kill(pid, 'SIGTERM');
+      });
+    });
+    expect(exit.code).toBe(0);
+    expect(exit.stdout).toMatch(new RegExp(`^worker ready id=${workerId} device=cpu model=jsfunc-mdm\\n$`));
+    expect(beatsWhileReady).toEqual([expect.stringMatching(new RegExp(`^${workerId}@\\d+$`))]);
+    expect(await listLiveWorkers(redis, prefix)).toEqual([]);
+  });
+});
