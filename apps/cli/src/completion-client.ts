@@ -21,21 +21,29 @@ export function gatewayUrlFrom(env: NodeJS.ProcessEnv): string {
   return env.DFLEET_URL ?? `http://127.0.0.1:${env.DFLEET_PORT ?? '8080'}`;
 }
 
-/** POST /v1/completions; a gateway error becomes a CliError with the gateway's own message. */
-export async function requestCompletion(baseUrl: string, body: CompletionBody, env: NodeJS.ProcessEnv): Promise<Completion> {
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (env.DFLEET_API_KEY) headers.authorization = `Bearer ${env.DFLEET_API_KEY}`;
+async function callGateway<T>(baseUrl: string, path: string, init: RequestInit): Promise<T> {
   let response: Response;
   try {
-    response = await fetch(`${baseUrl}/v1/completions`, { method: 'POST', headers, body: JSON.stringify(body) });
+    response = await fetch(`${baseUrl}${path}`, init);
   } catch (error) {
     throw new CliError('gateway_unreachable', `cannot reach the gateway at ${baseUrl} (${(error as Error).message}). Start one with \`npm start\` or set DFLEET_URL.`);
   }
-  const payload = (await response.json().catch(() => ({}))) as { error?: { code?: string; message?: string } } & Partial<Completion>;
+  const payload = (await response.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
   if (!response.ok) {
     throw new CliError(payload.error?.code ?? `http_${response.status}`, `gateway answered ${response.status}: ${payload.error?.message ?? response.statusText}`);
   }
-  return payload as Completion;
+  return payload as T;
+}
+
+/**
+ * POST /v1/completions; without a model name it asks the gateway which model it serves first.
+ * A gateway error becomes a CliError with the gateway's own message.
+ */
+export async function requestCompletion(baseUrl: string, body: CompletionBody, env: NodeJS.ProcessEnv): Promise<Completion> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (env.DFLEET_API_KEY) headers.authorization = `Bearer ${env.DFLEET_API_KEY}`;
+  const model = body.model ?? (await callGateway<{ data: { id: string }[] }>(baseUrl, '/v1/models', { headers })).data[0]?.id;
+  return callGateway<Completion>(baseUrl, '/v1/completions', { method: 'POST', headers, body: JSON.stringify({ ...body, model }) });
 }
 
 export function formatCompletion(completion: Completion): string {

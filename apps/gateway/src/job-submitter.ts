@@ -12,7 +12,7 @@ import {
   type GenerationResult,
   type WorkerHeartbeat,
 } from '@dfleet/queue';
-import { CANCEL_REQUEST_TTL_MS, cancelRequestKey } from './cancel-request.ts';
+import { CANCEL_REQUEST_TTL_MS, cancelRequestKey } from '@dfleet/queue';
 import { QueueUnavailableError } from './errors.ts';
 
 /** Job states as the public API names them (see `Job.state` in generation.proto). */

@@ -1,14 +1,6 @@
 import type { Redis } from 'ioredis';
+import { cancelRequestKey } from '@dfleet/queue';
 import type { Logger } from './logger.ts';
-
-/**
- * Where a gateway marks an active job as cancelled (DELETE /v1/jobs/:id). Only the worker that
- * holds a job can stop it, and BullMQ offers no cross-process cancel, so the gateway sets this
- * key (with a TTL) and the worker holding the job polls for it.
- */
-export function cancelRequestKey(prefix: string, jobId: string): string {
-  return `${prefix}:cancel:${jobId}`;
-}
 
 /** One look at a job's cancel mark, for a job just claimed (before its first forward pass). */
 export async function isCancelRequested(redis: Redis, prefix: string, jobId: string): Promise<boolean> {

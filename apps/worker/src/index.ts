@@ -11,5 +11,4 @@ export type {
   StepSchedulerStats,
   StopReason,
 } from './step-scheduler.ts';
-export { cancelRequestKey } from './cancel-watcher.ts';
 export { InvalidJobError, JobRejectedError, ModelMismatchError, ModelUnavailableError, PromptTooLongError } from './errors.ts';

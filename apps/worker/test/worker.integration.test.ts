@@ -16,7 +16,7 @@ import {
   type GenerationJobInput,
   type GenerationResult,
 } from '@dfleet/queue';
-import { cancelRequestKey } from '../src/cancel-watcher.ts';
+import { cancelRequestKey } from '@dfleet/queue';
 import { loadWorkerConfig, type WorkerConfig } from '../src/config.ts';
 import { planJobDecode } from '../src/job-decode-plan.ts';
 import type { BatchReport } from '../src/step-scheduler.ts';

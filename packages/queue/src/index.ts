@@ -27,3 +27,4 @@ export {
 } from './worker-heartbeat.ts';
 export type { WorkerHeartbeat } from './worker-heartbeat.ts';
 export { redisOptionsFor } from './redis-connection.ts';
+export { cancelRequestKey, CANCEL_REQUEST_TTL_MS } from './cancel-request.ts';

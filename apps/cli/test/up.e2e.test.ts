@@ -1,0 +1,68 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const DFLEET = fileURLToPath(new URL('../bin/dfleet.mjs', import.meta.url));
+const prefix = `dfleet-test-${randomUUID().slice(0, 8)}`;
+const env = {
+  ...process.env,
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  DFLEET_REDIS_PREFIX: prefix,
+  DFLEET_PORT: '0',
+  LOG_LEVEL: 'warn',
+};
+
+afterAll(async () => {
+  const redis = new Redis('redis://127.0.0.1:6379');
+  const keys = await redis.keys(`${prefix}:*`);
+  if (keys.length) await redis.del(...keys);
+  await redis.quit();
+});
+
+describe('dfleet up', () => {
+  it('starts a fleet that answers a generation, and Ctrl-C stops everything it started', async () => {
+    const up = spawn(process.execPath, [DFLEET, 'up'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    up.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => up.once('exit', resolve));
+    await new Promise<void>((resolve, reject) => {
+      up.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+        if (stdout.includes('fleet is up')) resolve();
+      });
+      void exited.then((code) => reject(new Error(`dfleet up exited with ${code}:\n${stderr}`)));
+    });
+
+    const url = stdout.match(/^gateway listening on (http:\/\/\S+)$/m)?.[1];
+    expect(url).toBeDefined();
+    expect(stdout).toMatch(/demo generation:[\s\S]*-- \d+ tokens, \d+ steps, \d+ NFE/);
+
+    const generate = spawnSync(process.execPath, [DFLEET, 'generate', '// return x plus 1\\nfunction f(x) {\\n', '--url', url!], { env, encoding: 'utf8' });
+    expect(generate.stderr).toBe('');
+    expect(generate.status).toBe(0);
+    expect(generate.stdout).toMatch(/-- \d+ tokens, \d+ steps, \d+ NFE, [\d.]+ ms/);
+
+    up.kill('SIGINT');
+    expect(await exited).toBe(0);
+    await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+    const redis = new Redis('redis://127.0.0.1:6379');
+    const liveWorkers = await redis.keys(`${prefix}:workers:*`);
+    await redis.quit();
+    expect(liveWorkers).toEqual([]);
+  }, 180_000);
+
+  it('says how to fix a model directory that does not exist', () => {
+    const result = spawnSync(process.execPath, [DFLEET, 'model', 'check', '/nonexistent/model'], { env, encoding: 'utf8' });
+    expect(result.status).toBe(1);
+    expect(result.stdout).toMatch(/dfleet-model\.json/);
+  });
+
+  it('passes the model check on the shipped default model', () => {
+    const result = spawnSync(process.execPath, [DFLEET, 'model', 'check', fileURLToPath(new URL('../../../models/jsfunc-mdm', import.meta.url))], { env, encoding: 'utf8' });
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+  }, 60_000);
+});
