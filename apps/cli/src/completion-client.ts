@@ -39,9 +39,8 @@ async function callGateway<T>(baseUrl: string, path: string, init: RequestInit):
  * POST /v1/completions; without a model name it asks the gateway which model it serves first.
  * A gateway error becomes a CliError with the gateway's own message.
  */
-export async function requestCompletion(baseUrl: string, body: CompletionBody, env: NodeJS.ProcessEnv): Promise<Completion> {
+export async function requestCompletion(baseUrl: string, body: CompletionBody): Promise<Completion> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (env.DFLEET_API_KEY) headers.authorization = `Bearer ${env.DFLEET_API_KEY}`;
   const model = body.model ?? (await callGateway<{ data: { id: string }[] }>(baseUrl, '/v1/models', { headers })).data[0]?.id;
   return callGateway<Completion>(baseUrl, '/v1/completions', { method: 'POST', headers, body: JSON.stringify({ ...body, model }) });
 }

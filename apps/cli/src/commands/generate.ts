@@ -36,6 +36,6 @@ export async function runGenerate(args: string[], env: NodeJS.ProcessEnv): Promi
   if (numbers.temperature !== undefined) body.temperature = numbers.temperature;
   if (numbers.seed !== undefined) body.seed = numbers.seed;
   if (Object.keys(dfleet).length > 0) body.dfleet = dfleet;
-  const completion = await requestCompletion(values.url ?? gatewayUrlFrom(env), body, env);
+  const completion = await requestCompletion(values.url ?? gatewayUrlFrom(env), body);
   process.stdout.write(`${formatCompletion(completion)}\n`);
 }

@@ -59,7 +59,7 @@ export async function runUp(args: string[], env: NodeJS.ProcessEnv): Promise<voi
     const httpUrl = gateway.ready[1]!;
     process.stdout.write(`gateway listening on ${httpUrl}\n`);
     if (demo) {
-      const completion = await requestCompletion(httpUrl, { prompt: DEMO_PROMPT }, env);
+      const completion = await requestCompletion(httpUrl, { prompt: DEMO_PROMPT });
       process.stdout.write(`demo generation:\n${DEMO_PROMPT}${formatCompletion(completion)}\n`);
     }
     process.stdout.write('fleet is up; press Ctrl-C to stop\n');
