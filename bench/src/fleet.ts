@@ -19,7 +19,7 @@ import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { decode } from '@dfleet/decoder';
 import { loadEvalTasks } from '@dfleet/eval';
-import { loadModel } from '@dfleet/model';
+import { loadModel, loadModelManifest } from '@dfleet/model';
 import { percentile } from './percentiles.ts';
 
 const { values } = parseArgs({
@@ -116,6 +116,9 @@ function startApp(entry: string, env: NodeJS.ProcessEnv, ready: RegExp): Promise
   });
 }
 
+let firstError: string | undefined;
+const modelName = (await loadModelManifest(modelDir)).name;
+
 interface FleetSample {
   e2eMs: number;
   decodeMs: number;
@@ -129,9 +132,10 @@ async function throughFleet(httpUrl: string, perSecond: number, count: number): 
     const response = await fetch(`${httpUrl}/v1/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ prompt: prompts[i], max_tokens: maxTokens, dfleet: decoding }),
+      body: JSON.stringify({ model: modelName, prompt: prompts[i], max_tokens: maxTokens, dfleet: decoding }),
     });
-    const body = (await response.json()) as { dfleet?: { decode_ms: number; queue_ms: number } };
+    const body = (await response.json()) as { dfleet?: { decode_ms: number; queue_ms: number }; error?: { message: string } };
+    if (response.status !== 200 && !firstError) firstError = `${response.status}: ${body.error?.message}`;
     return {
       e2eMs: performance.now() - started,
       decodeMs: body.dfleet?.decode_ms ?? Number.NaN,
@@ -208,6 +212,7 @@ for (const phase of [atRate, sustainable]) {
       `overhead p50 / bullmq p50 = ${(phase.overhead_p50_ms / result.bullmq_roundtrip_p50_ms).toFixed(2)}x`,
   );
 }
+if (firstError) console.log(`first failed request: ${firstError}`);
 mkdirSync(values.out!, { recursive: true });
 writeFileSync(`${values.out}/fleet.json`, `${JSON.stringify(result, null, 2)}\n`);
 console.log(`wrote ${values.out}/fleet.json`);
