@@ -45,6 +45,7 @@ export function createCallbackServer(pending: PendingResults, logger: Logger): g
           queueMs: report.queueMs,
           decodeMs: report.decodeMs,
           workerId: report.workerId,
+          ...(report.effectiveThreshold === undefined ? {} : { effectiveThreshold: report.effectiveThreshold }),
         });
         if (!parsed.success) {
           const problem = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');

@@ -17,6 +17,7 @@ const KNOB_OWNER = {
   steps: 'reference',
   remasking: 'reference',
   threshold: 'threshold',
+  min_threshold: 'threshold',
   factor: 'factor',
   gamma: 'entropy-bounded',
 } as const satisfies Record<string, StrategyName>;
@@ -67,6 +68,7 @@ function bodySchemaFor(model: ServedModel) {
     steps: 'dfleet.steps must be a positive integer',
     remasking: 'dfleet.remasking must be one of low_confidence, random',
     threshold: 'dfleet.threshold must be a number greater than 0 and at most 1',
+    min_threshold: 'dfleet.min_threshold must be a number between 0 and 1, at most dfleet.threshold',
     factor: 'dfleet.factor must be a positive number',
     gamma: 'dfleet.gamma must be a number >= 0',
     block_length: 'dfleet.block_length must be a positive integer that divides max_tokens',
@@ -85,6 +87,7 @@ function bodySchemaFor(model: ServedModel) {
       steps: int(m.steps, 1, MAX_STEPS_LIMIT).nullish(),
       remasking: z.enum(['low_confidence', 'random'], { error: m.remasking }).nullish(),
       threshold: number(m.threshold).refine((v) => v > 0 && v <= 1, { error: m.threshold }).nullish(),
+      min_threshold: number(m.min_threshold).refine((v) => v >= 0 && v <= 1, { error: m.min_threshold }).nullish(),
       factor: number(m.factor).refine((v) => v > 0, { error: m.factor }).nullish(),
       gamma: number(m.gamma).refine((v) => v >= 0, { error: m.gamma }).nullish(),
       block_length: int(m.block_length, 1, maxTokensLimit).nullish(),
@@ -177,6 +180,7 @@ const DFLEET_FIELDS = {
   steps: 1,
   remasking: 1,
   threshold: 1,
+  min_threshold: 1,
   factor: 1,
   gamma: 1,
   block_length: 1,
@@ -216,8 +220,17 @@ function strategyFor(body: CompletionBody, maxNewTokens: number, blockLength: nu
       }
       return { name, steps, remasking: knobs.remasking ?? 'low_confidence' };
     }
-    case 'threshold':
-      return { name, threshold: knobs.threshold ?? STRATEGY_DEFAULTS.threshold };
+    case 'threshold': {
+      const threshold = knobs.threshold ?? STRATEGY_DEFAULTS.threshold;
+      const minThreshold = knobs.min_threshold ?? undefined;
+      if (minThreshold !== undefined && minThreshold > threshold) {
+        throw new InvalidRequestError(
+          `dfleet.min_threshold (${minThreshold}) must be at most dfleet.threshold (${threshold}): it is the floor a worker under load may lower the threshold to`,
+          'dfleet.min_threshold',
+        );
+      }
+      return { name, threshold, ...(minThreshold === undefined ? {} : { minThreshold }) };
+    }
     case 'factor':
       return { name, factor: knobs.factor ?? STRATEGY_DEFAULTS.factor };
     case 'entropy-bounded':

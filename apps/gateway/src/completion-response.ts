@@ -37,6 +37,8 @@ export interface CompletionResponseBody {
     decode_ms: number;
     total_ms: number;
     worker_id: string;
+    /** Threshold strategy only: the threshold the worker decoded with (lowered under load, never below min_threshold). */
+    effective_threshold?: number;
   };
 }
 
@@ -60,6 +62,7 @@ export function toCompletionResponseBody({ jobId, job, result, finishedAt }: Fin
       decode_ms: result.decodeMs,
       total_ms: Math.max(0, finishedAt - job.acceptedAt),
       worker_id: result.workerId,
+      ...(result.effectiveThreshold === undefined ? {} : { effective_threshold: result.effectiveThreshold }),
     },
   };
 }
@@ -79,5 +82,6 @@ export function toGenerateResponse({ jobId, job, result, finishedAt }: FinishedG
     },
     timing: { queueMs: result.queueMs, decodeMs: result.decodeMs, totalMs: Math.max(0, finishedAt - job.acceptedAt) },
     tokenIds: result.tokenIds,
+    ...(result.effectiveThreshold === undefined ? {} : { effectiveThreshold: result.effectiveThreshold }),
   };
 }

@@ -12,7 +12,9 @@ import {
 } from './errors.ts';
 import type { JobSubmitter, PublicJobState } from './job-submitter.ts';
 import { WaitTimeoutError, type JobProgress, type PendingResults } from './pending-results.ts';
+import type { RequestDrain } from './request-drain.ts';
 import { requestIdFor } from './request-identity.ts';
+import type { WaitingJobLimits } from './waiting-job-limits.ts';
 
 export interface CompletionServiceOptions {
   submitter: JobSubmitter;
@@ -21,6 +23,10 @@ export interface CompletionServiceOptions {
   callbackAddress: string;
   requestTimeoutMs: number;
   logger: Logger;
+  /** Counts open requests and refuses new ones once a shutdown began. */
+  drain?: RequestDrain;
+  /** Caps on waiting jobs; absent = no caps. */
+  waitingJobLimits?: WaitingJobLimits;
 }
 
 /** A job as GET /v1/jobs/:id and GetJob report it. */
@@ -43,9 +49,18 @@ export class CompletionService {
 
   /**
    * @throws QueueUnavailableError (Redis down), GenerationTimeoutError, GenerationFailedError,
-   * JobCancelledError, IdempotencyKeyReusedError.
+   * JobCancelledError, IdempotencyKeyReusedError, NotReadyError (shutting down).
    */
   async complete(request: CompletionRequest, context: { tenant: string; signal?: AbortSignal }): Promise<FinishedGeneration> {
+    const leave = this.#options.drain?.enter();
+    try {
+      return await this.#complete(request, context);
+    } finally {
+      leave?.();
+    }
+  }
+
+  async #complete(request: CompletionRequest, context: { tenant: string; signal?: AbortSignal }): Promise<FinishedGeneration> {
     const { submitter, pending, callbackAddress, requestTimeoutMs } = this.#options;
     const jobId = requestIdFor(context.tenant, request.idempotencyKey);
     const { token, created } = pending.track(jobId);
@@ -66,6 +81,8 @@ export class CompletionService {
     } satisfies GenerationJob);
 
     try {
+      // A job already tracked here is a resubmission of an admitted one: never refuse it.
+      if (created && this.#options.waitingJobLimits) await submitter.admit(job, this.#options.waitingJobLimits);
       await submitter.enqueue(job);
     } catch (error) {
       if (created) pending.forget(jobId);

@@ -33,6 +33,10 @@ const gatewayEnvSchema = z.object({
   DFLEET_REDIS_TIMEOUT_MS: positiveMs(800),
   /** Grace time for in-flight requests on SIGINT/SIGTERM before the process exits. @defaultValue 10000 */
   DFLEET_SHUTDOWN_TIMEOUT_MS: positiveMs(10_000),
+  /** Jobs waiting in the queue (all tenants) above which requests get 429; 0 = no cap. @defaultValue 10000 */
+  DFLEET_MAX_WAITING_JOBS: z.coerce.number().int().nonnegative().default(10_000),
+  /** Jobs one tenant may have waiting before its requests get 429; 0 = no cap. @defaultValue 0 */
+  DFLEET_MAX_WAITING_JOBS_PER_TENANT: z.coerce.number().int().nonnegative().default(0),
 });
 
 export interface GatewayConfig {
@@ -48,6 +52,10 @@ export interface GatewayConfig {
   requestTimeoutMs: number;
   redisTimeoutMs: number;
   shutdownTimeoutMs: number;
+  /** null = no cap. */
+  maxWaitingJobs: number | null;
+  /** null = no cap. */
+  maxWaitingJobsPerTenant: number | null;
 }
 
 export class GatewayConfigError extends Error {
@@ -81,5 +89,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     requestTimeoutMs: e.DFLEET_REQUEST_TIMEOUT_MS,
     redisTimeoutMs: e.DFLEET_REDIS_TIMEOUT_MS,
     shutdownTimeoutMs: e.DFLEET_SHUTDOWN_TIMEOUT_MS,
+    maxWaitingJobs: e.DFLEET_MAX_WAITING_JOBS === 0 ? null : e.DFLEET_MAX_WAITING_JOBS,
+    maxWaitingJobsPerTenant: e.DFLEET_MAX_WAITING_JOBS_PER_TENANT === 0 ? null : e.DFLEET_MAX_WAITING_JOBS_PER_TENANT,
   };
 }

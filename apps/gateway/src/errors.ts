@@ -90,6 +90,17 @@ export class QueueUnavailableError extends GatewayError {
   override readonly retryAfterSeconds = 1;
 }
 
+/**
+ * Too many jobs are waiting (all tenants, or this tenant): the request was not enqueued. A client
+ * should back off and retry; the cap keeps a backlog from growing without bound in Redis.
+ */
+export class QueueFullError extends GatewayError {
+  readonly code = 'queue_full';
+  readonly httpStatus = 429;
+  readonly grpcStatus = grpc.status.RESOURCE_EXHAUSTED;
+  override readonly retryAfterSeconds = 1;
+}
+
 export class NotReadyError extends GatewayError {
   readonly code = 'not_ready';
   readonly httpStatus = 503;

@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { describeJobFailure } from '@dfleet/queue';
 import { startCallbackServer } from './callback-server.ts';
 import { CompletionService } from './completion-service.ts';
 import type { GatewayConfig } from './config.ts';
@@ -8,6 +9,7 @@ import { createHttpServer } from './http-server.ts';
 import { JobSubmitter } from './job-submitter.ts';
 import { loadServedModel, ModelCatalog } from './model-catalog.ts';
 import { PendingResults } from './pending-results.ts';
+import { RequestDrain } from './request-drain.ts';
 
 export interface RunningGateway {
   /** e.g. http://127.0.0.1:8080 */
@@ -42,8 +44,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
     { redisUrl: config.redisUrl, prefix: config.redisPrefix, redisTimeoutMs: config.redisTimeoutMs, logger },
     {
       completed: (jobId, result) => pending.settle(jobId, { kind: 'completed', result, workerId: result.workerId }),
-      failed: (jobId, reason) =>
-        pending.settle(jobId, { kind: 'failed', errorCode: 'generation_failed', errorMessage: reason }),
+      failed: (jobId, reason) => pending.settle(jobId, { kind: 'failed', ...describeJobFailure(reason) }),
     },
   );
 
@@ -56,12 +57,15 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
     started.push(() => shutdownGrpcServer(callback.server, 0));
     const callbackAddress = formatHostPort(config.callbackHost, callback.port);
 
+    const drain = new RequestDrain();
     const service = new CompletionService({
       submitter,
       pending,
       callbackAddress,
       requestTimeoutMs: config.requestTimeoutMs,
       logger,
+      drain,
+      waitingJobLimits: { maxWaitingJobs: config.maxWaitingJobs, maxWaitingJobsPerTenant: config.maxWaitingJobsPerTenant },
     });
 
     const grpcServer = createGenerationGrpcServer(service, catalog, logger);
@@ -69,7 +73,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
     started.push(() => shutdownGrpcServer(grpcServer, 0));
     const grpcAddress = formatHostPort(config.host, grpcPort);
 
-    const http = createHttpServer({ service, catalog, submitter, redisPrefix: config.redisPrefix, logger });
+    const http = createHttpServer({ service, catalog, submitter, redisPrefix: config.redisPrefix, logger, drain });
     await http.listen({ host: config.host, port: config.httpPort });
     const address = http.server.address();
     const httpPort = typeof address === 'object' && address !== null ? address.port : config.httpPort;
@@ -78,13 +82,21 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
     let closing: Promise<void> | undefined;
     const close = (graceMs = config.shutdownTimeoutMs): Promise<void> => {
       closing ??= (async () => {
-        // Front doors first (in-flight requests still need the callback server), then the rest.
+        // While open completions finish, the listeners stay up and new ones get 503 (and /readyz
+        // 503), so clients and load balancers move on instead of meeting a refused connection.
+        const graceEndsAt = Date.now() + graceMs;
         let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          Promise.all([http.close(), shutdownGrpcServer(grpcServer, graceMs)]),
+        const graceOver = () =>
           new Promise<void>((resolve) => {
-            timer = setTimeout(resolve, graceMs);
-          }),
+            timer = setTimeout(resolve, Math.max(0, graceEndsAt - Date.now()));
+          });
+        if (drain.open > 0) logger.info({ openRequests: drain.open, graceMs }, 'draining: refusing new requests while open ones finish');
+        await Promise.race([drain.begin(), graceOver()]);
+        clearTimeout(timer);
+        // Front doors next (in-flight requests still need the callback server), then the rest.
+        await Promise.race([
+          Promise.all([http.close(), shutdownGrpcServer(grpcServer, Math.max(0, graceEndsAt - Date.now()))]),
+          graceOver(),
         ]);
         clearTimeout(timer);
         http.server.closeAllConnections();

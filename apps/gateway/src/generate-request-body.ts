@@ -20,6 +20,7 @@ export function generateRequestToCompletionBody(request: GenerateRequest__Output
     if (decoding.steps !== undefined) dfleet['steps'] = decoding.steps;
     if (decoding.remasking !== undefined) dfleet['remasking'] = decoding.remasking;
     if (decoding.threshold !== undefined) dfleet['threshold'] = decoding.threshold;
+    if (decoding.minThreshold !== undefined) dfleet['min_threshold'] = decoding.minThreshold;
     if (decoding.factor !== undefined) dfleet['factor'] = decoding.factor;
     if (decoding.gamma !== undefined) dfleet['gamma'] = decoding.gamma;
     if (decoding.blockLength !== undefined) dfleet['block_length'] = decoding.blockLength;

@@ -14,6 +14,7 @@ import {
 } from './errors.ts';
 import type { JobSubmitter } from './job-submitter.ts';
 import type { ModelCatalog, ServedModel } from './model-catalog.ts';
+import type { RequestDrain } from './request-drain.ts';
 import { WaitAbortedError } from './pending-results.ts';
 import { parseTenant, TENANT_HEADER } from './request-identity.ts';
 
@@ -28,6 +29,8 @@ export interface HttpServerDependencies {
   submitter: JobSubmitter;
   redisPrefix: string;
   logger: Logger;
+  /** When given, /readyz answers 503 once a shutdown began. */
+  drain?: RequestDrain;
 }
 
 function sendError(reply: FastifyReply, error: GatewayError): FastifyReply {
@@ -90,7 +93,7 @@ function jobBody(view: JobView) {
 
 /** The OpenAI-compatible HTTP API plus the jobs API and health probes. */
 export function createHttpServer(deps: HttpServerDependencies): FastifyInstance {
-  const { service, catalog, submitter, redisPrefix, logger } = deps;
+  const { service, catalog, submitter, redisPrefix, logger, drain } = deps;
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
@@ -149,6 +152,7 @@ export function createHttpServer(deps: HttpServerDependencies): FastifyInstance 
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   app.get('/readyz', async (_request, reply) => {
+    if (drain?.draining) throw new NotReadyError('not ready: this gateway is shutting down');
     let workers: Awaited<ReturnType<JobSubmitter['liveWorkers']>>;
     try {
       await submitter.ping();

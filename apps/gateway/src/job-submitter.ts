@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import {
   GENERATION_QUEUE,
   PRIORITY_VALUES,
+  checkEvictionPolicy,
   generationJobSchema,
   generationResultSchema,
   listLiveWorkers,
@@ -13,7 +14,8 @@ import {
   type WorkerHeartbeat,
 } from '@dfleet/queue';
 import { CANCEL_REQUEST_TTL_MS, cancelRequestKey } from '@dfleet/queue';
-import { QueueUnavailableError } from './errors.ts';
+import { QueueFullError, QueueUnavailableError } from './errors.ts';
+import { admitForTenant, tenantWaitingKey, type WaitingJobLimits } from './waiting-job-limits.ts';
 
 /** Job states as the public API names them (see `Job.state` in generation.proto). */
 export type PublicJobState =
@@ -82,6 +84,12 @@ export class JobSubmitter {
     this.#redisName = describeRedis(options.redisUrl);
     this.#redis = new Redis(redisOptionsFor(options.redisUrl, 'producer'));
     this.#redis.on('error', (error) => this.#logRedisError('producer', error));
+    // Checked on the first connection (Redis may be down when the gateway starts).
+    this.#redis.once('ready', () => {
+      void checkEvictionPolicy(this.#redis, this.#redisName).then((check) => {
+        if (check.kind !== 'safe') options.logger.warn({ redis: this.#redisName, check: check.kind }, check.warning);
+      });
+    });
     this.#queue = new Queue(GENERATION_QUEUE, { connection: this.#redis, prefix: options.prefix });
     this.#queue.on('error', (error) => this.#logRedisError('queue', error));
     // The safety net for results whose callback never reaches this gateway (another gateway
@@ -108,6 +116,41 @@ export class JobSubmitter {
         ...RETRY_POLICY,
       }),
     );
+  }
+
+  /**
+   * Refuses a job when too many are waiting (BullMQ's wait + prioritized counts) or when its
+   * tenant has too many waiting; otherwise records it for the tenant count. Call before enqueue.
+   * Concurrent admissions may overshoot the global cap by the number of requests in flight.
+   * @throws QueueFullError (429), QueueUnavailableError (503).
+   */
+  async admit(job: GenerationJob, limits: WaitingJobLimits): Promise<void> {
+    const { maxWaitingJobs, maxWaitingJobsPerTenant } = limits;
+    if (maxWaitingJobs !== null) {
+      const counts = await this.#call('count waiting jobs', () => this.#queue.getJobCounts('wait', 'prioritized'));
+      const waiting = (counts['wait'] ?? 0) + (counts['prioritized'] ?? 0);
+      if (waiting >= maxWaitingJobs) {
+        throw new QueueFullError(
+          `${waiting} jobs are waiting, the most this fleet queues (DFLEET_MAX_WAITING_JOBS=${maxWaitingJobs}); the request was not enqueued, retry later`,
+        );
+      }
+    }
+    if (maxWaitingJobsPerTenant !== null) {
+      const keys = {
+        tenant: tenantWaitingKey(this.#options.prefix, job.tenant),
+        prioritized: this.#queue.keys['prioritized']!,
+        wait: this.#queue.keys['wait']!,
+        jobPrefix: this.#queue.toKey(''),
+      };
+      const verdict = await this.#call('count the tenant\'s waiting jobs', () =>
+        admitForTenant(this.#redis, keys, job.requestId, maxWaitingJobsPerTenant),
+      );
+      if (!verdict.admitted) {
+        throw new QueueFullError(
+          `tenant '${job.tenant}' has ${verdict.waiting} jobs waiting, the most one tenant may queue (DFLEET_MAX_WAITING_JOBS_PER_TENANT=${verdict.limit}); the request was not enqueued, retry later`,
+        );
+      }
+    }
   }
 
   /** The job as Redis has it, or null when Redis has no such job. */

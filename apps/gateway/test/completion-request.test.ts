@@ -110,12 +110,31 @@ describe('parseCompletionRequest', () => {
     [{ dfleet: { deadline_ms: 0 } }, 'dfleet.deadline_ms', 'dfleet.deadline_ms must be an integer between 1 and'],
     [{ dfleet: { remasking: 'low_confidence' } }, 'dfleet.remasking', 'dfleet.remasking applies only to strategy reference'],
     [{ dfleet: { strategy: 'threshold', gamma: 0.1 } }, 'dfleet.gamma', 'dfleet.gamma applies only to strategy entropy-bounded'],
+    [{ dfleet: { min_threshold: -0.1 } }, 'dfleet.min_threshold', 'dfleet.min_threshold must be a number between 0 and 1'],
+    [{ dfleet: { threshold: 0.7, min_threshold: 0.8 } }, 'dfleet.min_threshold', 'dfleet.min_threshold (0.8) must be at most dfleet.threshold (0.7)'],
+    [{ dfleet: { min_threshold: 0.95 } }, 'dfleet.min_threshold', 'must be at most dfleet.threshold (0.9)'],
+    [{ dfleet: { strategy: 'factor', min_threshold: 0.5 } }, 'dfleet.min_threshold', 'dfleet.min_threshold applies only to strategy threshold'],
   ])('rejects %j naming %s', (patch, param, message) => {
     const error = rejection({ ...valid, ...patch });
     expect(error.code).toBe('invalid_request');
     expect(error.httpStatus).toBe(400);
     expect(error.param).toBe(param);
     expect(error.message).toContain(message);
+  });
+
+  it('passes dfleet.min_threshold on as the threshold strategy\'s floor for load-adaptive decoding', () => {
+    const request = parseCompletionRequest({ ...valid, dfleet: { threshold: 0.85, min_threshold: 0.6 } }, catalog);
+    expect(request.options.strategy).toEqual({ name: 'threshold', threshold: 0.85, minThreshold: 0.6 });
+    const grpcBody = generateRequestToCompletionBody({
+      model: FIXTURE_MODEL,
+      prompt: 'x',
+      stop: [],
+      decoding: { strategy: '', minThreshold: 0.6 },
+      idempotencyKey: '',
+      priority: '',
+      deadlineMs: 0,
+    });
+    expect(grpcBody['dfleet']).toEqual({ min_threshold: 0.6 });
   });
 
   it('rejects unknown top-level fields by name and lists the allowed ones', () => {

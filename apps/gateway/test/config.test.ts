@@ -16,8 +16,17 @@ describe('loadGatewayConfig', () => {
       requestTimeoutMs: 120_000,
       redisTimeoutMs: 800,
       shutdownTimeoutMs: 10_000,
+      maxWaitingJobs: 10_000,
+      maxWaitingJobsPerTenant: null,
     });
     expect(config.modelDir).toMatch(/models\/jsfunc-mdm$/);
+  });
+
+  it('reads the waiting-job caps, 0 meaning no cap', () => {
+    expect(loadGatewayConfig({ DFLEET_MAX_WAITING_JOBS: '0', DFLEET_MAX_WAITING_JOBS_PER_TENANT: '50' })).toMatchObject({
+      maxWaitingJobs: null,
+      maxWaitingJobsPerTenant: 50,
+    });
   });
 
   it('reads ports as numbers and treats empty values as unset', () => {

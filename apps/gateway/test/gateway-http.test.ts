@@ -126,6 +126,24 @@ describe('POST /v1/completions', () => {
     expect(response.body.choices[0].text).toBe('first');
   });
 
+  it('accepts a callback delivered twice at once (same job, same attempt) exactly once', async () => {
+    const acks = deferred<{ accepted: boolean; reason: string }[]>();
+    worker = startTestWorker(prefix, async (job) => {
+      // A retried delivery whose first try did arrive: both copies carry the same attempt.
+      const report = resultReportFor(job, 'once');
+      acks.resolve(await Promise.all([reportResult(gateway.callbackAddress, report), reportResult(gateway.callbackAddress, report)]));
+      return generationResultFor('once');
+    });
+
+    const response = await postCompletion(gateway, { model: FIXTURE_MODEL, prompt });
+
+    const verdicts = await acks.promise;
+    expect(verdicts.filter((ack) => ack.accepted)).toHaveLength(1);
+    expect(verdicts.filter((ack) => !ack.accepted)).toEqual([{ accepted: false, reason: 'duplicate' }]);
+    expect(response.status).toBe(200);
+    expect(response.body.choices[0].text).toBe('once');
+  });
+
   it('answers 502 generation_failed with the reason a worker reports', async () => {
     worker = startTestWorker(prefix, async (job) => {
       await reportResult(gateway.callbackAddress, {

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { DEFAULT_REDIS_PREFIX } from '@dfleet/queue';
+import { ADAPTIVE_THRESHOLD_DEFAULTS, type AdaptiveThresholdPolicyOptions } from './adaptive-threshold-policy.ts';
 
 const DEFAULT_MODEL_DIR = fileURLToPath(new URL('../../../models/jsfunc-mdm', import.meta.url));
 
@@ -32,6 +33,24 @@ const workerEnvSchema = z.object({
   DFLEET_SHUTDOWN_TIMEOUT_MS: positiveInt(30_000),
   /** BullMQ job lock; renewed every half of it while the job runs. @defaultValue 30000 */
   DFLEET_LOCK_DURATION_MS: positiveInt(30_000),
+  /**
+   * How often this worker looks for jobs whose lock expired (their worker died) and puts them
+   * back in the queue. A killed worker's jobs run again within lock + interval. @defaultValue 15000
+   */
+  DFLEET_STALLED_INTERVAL_MS: positiveInt(15_000),
+  /**
+   * Times a job may stall (its worker died holding it) and still be run again; one more stall
+   * fails it for good with "job stalled more than allowable limit", without its retry policy,
+   * so a job that crashes every worker it lands on cannot take down the fleet. @defaultValue 2
+   */
+  DFLEET_MAX_STALLED_COUNT: z.coerce.number().int().nonnegative().default(2),
+  /**
+   * Load-adaptive decoding: under queue pressure, lower the confidence threshold of
+   * threshold-strategy jobs (fewer steps per job), never below each job's floor. @defaultValue 'off'
+   */
+  DFLEET_ADAPTIVE_THRESHOLD: z.enum(['off', 'on']).default('off'),
+  /** Smoothed queue wait above which the adaptive policy lowers thresholds. @defaultValue 500 */
+  DFLEET_ADAPTIVE_TARGET_WAIT_MS: positiveInt(ADAPTIVE_THRESHOLD_DEFAULTS.targetWaitMs),
 });
 
 export type LogLevel = z.infer<typeof workerEnvSchema>['LOG_LEVEL'];
@@ -48,12 +67,16 @@ export interface WorkerConfig {
   maxBatchTokens: number;
   shutdownTimeoutMs: number;
   lockDurationMs: number;
+  stalledIntervalMs: number;
+  maxStalledCount: number;
   /** @defaultValue 2000 (fleet contract: heartbeat every 2 s, TTL 10 s) */
   heartbeatIntervalMs: number;
   /** Minimum time between two progress callbacks of one job. @defaultValue 100 */
   progressIntervalMs: number;
   /** How often the worker looks for cancel marks of its active jobs. @defaultValue 250 */
   cancelPollIntervalMs: number;
+  /** Load-adaptive threshold policy options; null = off (jobs decode with the threshold they ask for). */
+  adaptiveThreshold: AdaptiveThresholdPolicyOptions | null;
 }
 
 export class WorkerConfigError extends Error {
@@ -85,8 +108,11 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     maxBatchTokens: e.DFLEET_MAX_BATCH_TOKENS,
     shutdownTimeoutMs: e.DFLEET_SHUTDOWN_TIMEOUT_MS,
     lockDurationMs: e.DFLEET_LOCK_DURATION_MS,
+    stalledIntervalMs: e.DFLEET_STALLED_INTERVAL_MS,
+    maxStalledCount: e.DFLEET_MAX_STALLED_COUNT,
     heartbeatIntervalMs: 2_000,
     progressIntervalMs: 100,
     cancelPollIntervalMs: 250,
+    adaptiveThreshold: e.DFLEET_ADAPTIVE_THRESHOLD === 'on' ? { targetWaitMs: e.DFLEET_ADAPTIVE_TARGET_WAIT_MS } : null,
   };
 }

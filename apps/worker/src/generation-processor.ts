@@ -1,6 +1,7 @@
 import { WaitingError, type Job } from 'bullmq';
-import { createDecodeSession, DecodeOptionsError, type DecodeSession } from '@dfleet/decoder';
+import { createDecodeSession, DecodeOptionsError, type DecodeRequest, type DecodeSession } from '@dfleet/decoder';
 import { generationJobSchema, type GenerationJob, type GenerationResult } from '@dfleet/queue';
+import type { AdaptiveThresholdPolicy } from './adaptive-threshold-policy.ts';
 import type { CallbackReporter, CallbackTarget, ProgressUpdate } from './callback-reporter.ts';
 import { InvalidJobError, ModelMismatchError } from './errors.ts';
 import { planJobDecode, type ServedModel } from './job-decode-plan.ts';
@@ -29,6 +30,11 @@ export interface GenerationProcessorDeps {
   readonly logger: Logger;
   /** Whether a gateway asked to cancel this job (checked once at claim; later by the watcher). */
   readonly isCancelRequested: (jobId: string) => Promise<boolean>;
+  /**
+   * Load-adaptive decoding: fed each claimed job's queue wait, it sets the threshold a
+   * threshold-strategy job decodes with. Absent = every job decodes with what it asked for.
+   */
+  readonly thresholdPolicy?: AdaptiveThresholdPolicy;
 }
 
 /** A processor signature BullMQ recognises as signal-aware (three declared parameters). */
@@ -45,8 +51,10 @@ export function createGenerationProcessor(deps: GenerationProcessorDeps): Genera
     const claimedAt = Date.now();
     const data = parseJobData(job.data);
     if (data.model !== model.manifest.name) throw new ModelMismatchError(data.model, model.manifest.name);
+    const queueMs = Math.max(0, claimedAt - data.acceptedAt);
     const plan = planJobDecode(data, model);
-    const session = createSession(plan.request, deps.vocabSize);
+    const request = withAdaptiveThreshold(plan.request, data, queueMs, claimedAt, deps.thresholdPolicy);
+    const session = createSession(request, deps.vocabSize);
     const target: CallbackTarget = {
       address: data.callback.address,
       token: data.callback.token,
@@ -88,9 +96,10 @@ export function createGenerationProcessor(deps: GenerationProcessorDeps): Genera
       steps: decoded.steps,
       nfe: decoded.nfe,
       promptTokens: plan.promptTokens,
-      queueMs: Math.max(0, claimedAt - data.acceptedAt),
+      queueMs,
       decodeMs,
       workerId,
+      ...(request.strategy.name === 'threshold' ? { effectiveThreshold: request.strategy.threshold } : {}),
     };
     // Not awaited: the result is in Redis as soon as this returns, and a slow or gone gateway
     // must not hold the job's slot while the callback is retried.
@@ -104,9 +113,29 @@ export function createGenerationProcessor(deps: GenerationProcessorDeps): Genera
       promptTokens: result.promptTokens,
       queueMs: result.queueMs,
       decodeMs: result.decodeMs,
+      ...(result.effectiveThreshold === undefined ? {} : { effectiveThreshold: result.effectiveThreshold }),
     });
     return result;
   };
+}
+
+/**
+ * The job's decode request with the threshold the policy chooses for it now. The policy acts at
+ * claim time: a job keeps its threshold for its whole decode (the decoder's commit rule is fixed
+ * per session), and jobs claimed later see the updated level.
+ */
+function withAdaptiveThreshold(
+  request: DecodeRequest,
+  data: GenerationJob,
+  queueMs: number,
+  claimedAt: number,
+  policy: AdaptiveThresholdPolicy | undefined,
+): DecodeRequest {
+  if (!policy) return request;
+  policy.observeQueueWait(queueMs, claimedAt);
+  const { strategy } = data.options;
+  if (strategy.name !== 'threshold') return request;
+  return { ...request, strategy: { name: 'threshold', threshold: policy.thresholdFor(strategy.threshold, strategy.minThreshold) } };
 }
 
 /** @throws InvalidJobError naming every field that does not follow generationJobSchema. */

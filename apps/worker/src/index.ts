@@ -3,6 +3,8 @@ export type { RunningWorker, StartWorkerOptions } from './worker.ts';
 export { loadWorkerConfig, WorkerConfigError } from './config.ts';
 export type { WorkerConfig, LogLevel } from './config.ts';
 export { StepScheduler, SchedulerClosedError } from './step-scheduler.ts';
+export { AdaptiveThresholdPolicy, ADAPTIVE_THRESHOLD_DEFAULTS } from './adaptive-threshold-policy.ts';
+export type { AdaptiveThresholdPolicyOptions, AdaptiveThresholdState } from './adaptive-threshold-policy.ts';
 export type {
   BatchReport,
   DecodeOutcome,

@@ -59,6 +59,7 @@ function toDecodingStrategy(strategy: StrategyOptions): DecodingStrategy {
     case 'reference':
       return { name: 'reference', steps: strategy.steps, remasking: strategy.remasking };
     case 'threshold':
+      // minThreshold is the adaptive policy's floor, applied at claim; the decoder needs only tau.
       return { name: 'threshold', threshold: strategy.threshold };
     case 'factor':
       return { name: 'factor', factor: strategy.factor };

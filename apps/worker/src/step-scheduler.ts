@@ -218,7 +218,15 @@ export class StepScheduler {
     try {
       logits = (await this.#denoiser.denoise(batch)).logits;
     } catch (error) {
-      // The pass failed for every row in it; decodes outside it keep going.
+      if (chosen.length > 1) {
+        // One row may be what breaks the pass (a poison job): run each alone, so only the rows
+        // that fail by themselves fail and the rest of the batch takes this step as usual.
+        for (const entry of chosen) {
+          await this.#runPass({ chosen: [entry], sequenceLength: bucketLength(entry.decode.session.canvas.length, this.#lengthMultiple), deferred: 0 });
+        }
+        return;
+      }
+      // The pass failed for its one row; decodes outside it keep going.
       for (const entry of chosen) {
         this.#active.delete(entry);
         entry.reject(error);

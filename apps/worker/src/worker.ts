@@ -1,7 +1,8 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { loadModel, type LoadedModel } from '@dfleet/model';
-import { GENERATION_QUEUE, generationJobSchema, redisOptionsFor, type GenerationResult } from '@dfleet/queue';
+import { GENERATION_QUEUE, checkEvictionPolicy, describeJobFailure, generationJobSchema, redisOptionsFor, type GenerationResult } from '@dfleet/queue';
+import { AdaptiveThresholdPolicy } from './adaptive-threshold-policy.ts';
 import { CallbackReporter } from './callback-reporter.ts';
 import { isCancelRequested, startCancelWatcher } from './cancel-watcher.ts';
 import type { WorkerConfig } from './config.ts';
@@ -67,6 +68,7 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
     workerId: config.workerId,
     logger,
     isCancelRequested: (jobId) => isCancelRequested(redis, config.redisPrefix, jobId),
+    ...(config.adaptiveThreshold ? { thresholdPolicy: new AdaptiveThresholdPolicy(config.adaptiveThreshold) } : {}),
   });
 
   const worker = new Worker<unknown, GenerationResult>(
@@ -89,8 +91,8 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
       // Renewed every lockDuration / 2 from this event loop, which the scheduler never blocks
       // for long: forward passes run in the denoiser's own thread.
       lockDuration: config.lockDurationMs,
-      stalledInterval: config.lockDurationMs,
-      maxStalledCount: 1,
+      stalledInterval: config.stalledIntervalMs,
+      maxStalledCount: config.maxStalledCount,
       autorun: false,
     },
   );
@@ -113,8 +115,9 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
       { address: callback.data.address, token: callback.data.token, jobId: job.id ?? '', attempt: job.attemptsMade },
       {
         workerId: config.workerId,
-        errorCode: error instanceof JobRejectedError ? error.code : 'generation_failed',
-        errorMessage: error.message,
+        ...(error instanceof JobRejectedError
+          ? { errorCode: error.code, errorMessage: error.message }
+          : describeJobFailure(error.message)),
       },
     );
   });
@@ -153,9 +156,16 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
     logger,
   });
   logger.info(
-    { device: config.device, model: manifest.name, maxActiveJobs: config.maxActiveJobs, maxBatchTokens: config.maxBatchTokens },
+    {
+      device: config.device,
+      model: manifest.name,
+      maxActiveJobs: config.maxActiveJobs,
+      maxBatchTokens: config.maxBatchTokens,
+      adaptiveThreshold: config.adaptiveThreshold ?? 'off',
+    },
     'worker started',
   );
+  void warnUnlessNoEviction(redis, config.redisUrl, logger);
 
   let closing: Promise<void> | undefined;
   const close = async () => {
@@ -199,6 +209,13 @@ async function loadServedModel(config: WorkerConfig): Promise<LoadedModel> {
     const problem = (error as Error).message.replace(/:\s*\n\s*-\s*/g, ': ').replace(/\s*\n\s*(-\s*)?/g, '; ');
     throw new ModelUnavailableError(config.modelDir, problem, { cause: error });
   }
+}
+
+/** BullMQ needs `noeviction`: say so loudly at startup when Redis runs another policy or hides it. */
+async function warnUnlessNoEviction(redis: Redis, redisUrl: string, logger: Logger): Promise<void> {
+  const { hostname, port } = new URL(redisUrl);
+  const check = await checkEvictionPolicy(redis, `${hostname}:${port || '6379'}`);
+  if (check.kind !== 'safe') logger.warn({ check: check.kind }, check.warning);
 }
 
 /** True when `promise` settled within `ms`. */

@@ -15,6 +15,8 @@ describe('worker configuration', () => {
       maxBatchTokens: 8192,
       shutdownTimeoutMs: 30_000,
       lockDurationMs: 30_000,
+      stalledIntervalMs: 15_000,
+      maxStalledCount: 2,
       heartbeatIntervalMs: 2_000,
     });
     expect(config.modelDir).toMatch(/models\/jsfunc-mdm$/);

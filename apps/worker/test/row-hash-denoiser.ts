@@ -20,11 +20,16 @@ export class RowHashDenoiser implements Denoiser {
   #waiting: (() => void)[] = [];
   #callListeners: (() => void)[] = [];
   failNext: Error | undefined;
+  /** When set, any batch padded beyond this length throws, as a model past its position table does. */
+  failBeyondLength: number | undefined;
 
   async denoise(batch: DenoiserBatch): Promise<DenoiserOutput> {
     this.batches.push(batch);
     for (const listener of this.#callListeners.splice(0)) listener();
     if (this.gated) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    if (this.failBeyondLength !== undefined && batch.sequenceLength > this.failBeyondLength) {
+      throw new Error(`sequence length ${batch.sequenceLength} is beyond ${this.failBeyondLength} positions`);
+    }
     if (this.failNext) {
       const error = this.failNext;
       this.failNext = undefined;

@@ -225,6 +225,19 @@ describe('StepScheduler', () => {
     expect(next.result().steps).toBe(8);
   });
 
+  it('fails only the decode that breaks a batched pass; the others in its batch decode as alone', async () => {
+    const { denoiser, scheduler } = harness();
+    denoiser.failBeyondLength = 24;
+    const innocent = [newSession(denoiser, { promptLength: 4 }), newSession(denoiser, { promptLength: 9, seed: 5 })];
+    const poison = newSession(denoiser, { promptLength: 30 });
+    const outcomes = await Promise.allSettled([...innocent, poison].map((session) => scheduler.submit({ session })));
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
+    expect((outcomes[2] as PromiseRejectedResult).reason.message).toContain('beyond 24 positions');
+    for (const [index, session] of innocent.entries()) {
+      expect(session.result()).toEqual(await decodeAlone(request(index === 0 ? { promptLength: 4 } : { promptLength: 9, seed: 5 })));
+    }
+  });
+
   it('refuses new decodes once closed', async () => {
     const { denoiser, scheduler } = harness();
     await scheduler.close();

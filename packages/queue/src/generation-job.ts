@@ -7,7 +7,20 @@ export const strategySchema = z.discriminatedUnion('name', [
     steps: z.number().int().positive(),
     remasking: z.enum(['low_confidence', 'random']).default('low_confidence'),
   }),
-  z.object({ name: z.literal('threshold'), threshold: z.number().gt(0).lte(1) }),
+  z
+    .object({
+      name: z.literal('threshold'),
+      threshold: z.number().gt(0).lte(1),
+      /**
+       * Floor for load-adaptive decoding: a worker under queue pressure may lower `threshold`
+       * for this job, never below this. Unset = the worker's default floor.
+       */
+      minThreshold: z.number().gte(0).lte(1).optional(),
+    })
+    .refine((s) => s.minThreshold === undefined || s.minThreshold <= s.threshold, {
+      error: 'minThreshold must be at most threshold',
+      path: ['minThreshold'],
+    }),
   z.object({ name: z.literal('factor'), factor: z.number().positive().finite() }),
   z.object({ name: z.literal('entropy-bounded'), gamma: z.number().nonnegative().finite() }),
 ]);
@@ -75,5 +88,7 @@ export const generationResultSchema = z.object({
   queueMs: z.number().nonnegative(),
   decodeMs: z.number().nonnegative(),
   workerId: z.string(),
+  /** The confidence threshold the job decoded with (threshold strategy only); below the requested one under load. */
+  effectiveThreshold: z.number().gte(0).lte(1).optional(),
 });
 export type GenerationResult = z.infer<typeof generationResultSchema>;

@@ -27,4 +27,8 @@ export {
 } from './worker-heartbeat.ts';
 export type { WorkerHeartbeat } from './worker-heartbeat.ts';
 export { redisOptionsFor } from './redis-connection.ts';
+export { checkEvictionPolicy } from './redis-eviction-policy.ts';
+export { describeJobFailure, STALLED_TOO_OFTEN_REASON } from './job-failure.ts';
+export type { JobFailure } from './job-failure.ts';
+export type { EvictionPolicyCheck } from './redis-eviction-policy.ts';
 export { cancelRequestKey, CANCEL_REQUEST_TTL_MS } from './cancel-request.ts';

@@ -33,4 +33,15 @@ describe('generation job schema', () => {
     expect(result.success).toBe(false);
     expect(result.error?.issues[0]?.path).toEqual(['options', 'strategy', 'threshold']);
   });
+
+  it('takes an optional floor for load-adaptive thresholds, at most the threshold', () => {
+    const withFloor = (minThreshold: number) =>
+      generationJobSchema.safeParse({ ...validJob, options: { ...validJob.options, strategy: { name: 'threshold', threshold: 0.9, minThreshold } } });
+    expect(withFloor(0.6).data?.options.strategy).toEqual({ name: 'threshold', threshold: 0.9, minThreshold: 0.6 });
+    expect(withFloor(0.9).success).toBe(true);
+    const above = withFloor(0.95);
+    expect(above.success).toBe(false);
+    expect(above.error?.issues[0]?.path).toEqual(['options', 'strategy', 'minThreshold']);
+    expect(withFloor(-0.1).success).toBe(false);
+  });
 });

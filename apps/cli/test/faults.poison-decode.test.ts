@@ -1,0 +1,79 @@
+import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Queue } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GENERATION_QUEUE } from '@dfleet/queue';
+import { DEFAULT_MODEL_DIR } from '../src/repo-paths.ts';
+import {
+  SHARED_REDIS_URL,
+  deletePrefix,
+  eventually,
+  fleetEnv,
+  postCompletion,
+  prompt,
+  startGatewayProcess,
+  startWorkerProcess,
+  uniquePrefix,
+  type GatewayProcess,
+  type WorkerProcess,
+} from './support/fleet-processes.ts';
+
+const prefix = uniquePrefix();
+let modelDir: string;
+let gateway: GatewayProcess;
+let worker: WorkerProcess;
+let queue: Queue;
+
+beforeAll(async () => {
+  // The default model with a manifest that overstates its length (a real misconfiguration): the
+  // ONNX graph has 160 learned positions, so a longer canvas makes onnxruntime throw mid-decode.
+  modelDir = await mkdtemp(join(tmpdir(), 'dfleet-overstated-model-'));
+  const manifest = JSON.parse(await readFile(join(DEFAULT_MODEL_DIR, 'dfleet-model.json'), 'utf8')) as Record<string, unknown>;
+  await writeFile(join(modelDir, 'dfleet-model.json'), JSON.stringify({ ...manifest, maxSequenceLength: 320 }));
+  for (const file of ['model.onnx', 'tokenizer.json']) await symlink(join(DEFAULT_MODEL_DIR, file), join(modelDir, file));
+
+  const env = fleetEnv(SHARED_REDIS_URL, prefix, { DFLEET_MODEL_DIR: modelDir, DFLEET_MAX_ACTIVE_JOBS: '4' });
+  [gateway, worker] = await Promise.all([startGatewayProcess(env), startWorkerProcess(env, 'poison-decode-worker')]);
+  queue = new Queue(GENERATION_QUEUE, { connection: { url: SHARED_REDIS_URL }, prefix });
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all([gateway, worker].filter(Boolean).map((p) => p.process.stop()));
+  await queue?.close();
+  await deletePrefix(SHARED_REDIS_URL, prefix);
+  if (modelDir) await rm(modelDir, { recursive: true, force: true });
+}, 60_000);
+
+describe('a poison job whose decoding throws', () => {
+  it('fails after its bounded retries with the reason, while the jobs batched with it finish unharmed', async () => {
+    // Long enough (one token per step) to share passes with the poison job and its retries.
+    const healthy = Array.from({ length: 3 }, (_, i) =>
+      postCompletion(gateway.httpUrl, { model: 'jsfunc-mdm', prompt: prompt(i), max_tokens: 96, dfleet: { strategy: 'reference', steps: 96 } }),
+    );
+    await eventually('the healthy jobs are decoding', async () => (await queue.getJobs(['active'])).length === 3);
+    const poisonPrompt = `// ${'return x plus one, '.repeat(9)}\nfunction f(x) {\n`;
+    const poison = await postCompletion(gateway.httpUrl, { model: 'jsfunc-mdm', prompt: poisonPrompt, max_tokens: 16 });
+
+    expect(poison.status).toBe(502);
+    expect(poison.body['error']).toMatchObject({ code: 'generation_failed' });
+    expect(poison.body['error'].message).toMatch(/generation_failed: onnxruntime failed on a \[\d+, \d+\] batch/);
+    const poisonId = poison.body['error'].message.match(/job '([^']+)'/)[1] as string;
+    const failed = (await queue.getJob(poisonId))!;
+    expect(await failed.getState()).toBe('failed');
+    // attempts: 3 from the gateway, then failed for good.
+    expect(failed.attemptsMade).toBe(3);
+
+    const answers = await Promise.all(healthy);
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+    for (const answer of answers) {
+      const job = (await queue.getJob(answer.body['id'] as string))!;
+      // Completed on their first attempt although they shared passes with the poison job.
+      expect(job.attemptsMade).toBe(1);
+      expect(answer.body['usage'].nfe).toBe(96);
+    }
+    const failedJobIds = new Set(worker.log.entries('job failed').map((entry) => entry['jobId']));
+    expect(failedJobIds).toEqual(new Set([poisonId]));
+    console.log(`poison decode: HTTP ${poison.status} ${String(poison.body['error'].message).slice(0, 160)}`);
+  }, 60_000);
+});

@@ -1,0 +1,86 @@
+import { Queue } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GENERATION_QUEUE } from '@dfleet/queue';
+import {
+  SHARED_REDIS_URL,
+  deletePrefix,
+  eventually,
+  fleetEnv,
+  killHard,
+  postCompletion,
+  prompt,
+  startGatewayProcess,
+  startWorkerProcess,
+  uniquePrefix,
+  type GatewayProcess,
+  type WorkerProcess,
+} from './support/fleet-processes.ts';
+
+const prefix = uniquePrefix();
+const env = fleetEnv(SHARED_REDIS_URL, prefix, {
+  DFLEET_MAX_ACTIVE_JOBS: '1',
+  // Short lock and check so three crashes fit in a test; a second stall fails the job for good.
+  DFLEET_LOCK_DURATION_MS: '2000',
+  DFLEET_STALLED_INTERVAL_MS: '1000',
+  DFLEET_MAX_STALLED_COUNT: '1',
+});
+
+let gateway: GatewayProcess;
+let workers: WorkerProcess[] = [];
+let queue: Queue;
+
+beforeAll(async () => {
+  [gateway, ...workers] = await Promise.all([
+    startGatewayProcess(env),
+    startWorkerProcess(env, 'poison-worker-1'),
+    startWorkerProcess(env, 'poison-worker-2'),
+    startWorkerProcess(env, 'poison-worker-3'),
+  ]);
+  queue = new Queue(GENERATION_QUEUE, { connection: { url: SHARED_REDIS_URL }, prefix });
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all([gateway, ...workers].filter(Boolean).map((p) => p.process.stop()));
+  await queue?.close();
+  await deletePrefix(SHARED_REDIS_URL, prefix);
+}, 60_000);
+
+describe('a poison job that takes down every worker it lands on', () => {
+  it('fails for good with a clear reason after DFLEET_MAX_STALLED_COUNT stalls, and the fleet keeps serving', async () => {
+    const poison = postCompletion(gateway.httpUrl, {
+      model: 'jsfunc-mdm',
+      prompt: prompt(1),
+      max_tokens: 96,
+      dfleet: { strategy: 'reference', steps: 96 },
+    });
+
+    // Each worker that claims it "crashes" (SIGKILL) while decoding it.
+    const crashed: string[] = [];
+    for (let crash = 0; crash < 2; crash++) {
+      const holder = await eventually('a worker holds the poison job', async () => {
+        const [job] = await queue.getJobs(['active']);
+        return workers.find((w) => w.id === job?.processedBy && !crashed.includes(w.id));
+      });
+      crashed.push(holder.id);
+      await killHard(holder.process);
+    }
+
+    const answer = await poison;
+    expect(answer.status).toBe(502);
+    expect(answer.body['error']).toMatchObject({ code: 'generation_failed' });
+    expect(answer.body['error'].message).toContain('stalled_too_often: job stalled more than allowable limit');
+    expect(answer.body['error'].message).toContain('DFLEET_MAX_STALLED_COUNT');
+    const job = (await queue.getJob(answer.body['error'].message.match(/job '([^']+)'/)[1]))!;
+    expect(await job.getState()).toBe('failed');
+    expect(job.stalledCounter).toBe(2);
+    // Failed at once on its third claim: its retry policy (3 attempts, backoff) was not used.
+    expect(job.attemptsMade).toBe(1);
+
+    console.log(`poison job after ${crashed.length} worker crashes: HTTP ${answer.status} ${answer.body['error'].message}`);
+
+    const survivor = workers.find((w) => !crashed.includes(w.id))!;
+    const next = await postCompletion(gateway.httpUrl, { model: 'jsfunc-mdm', prompt: prompt(2), max_tokens: 8 });
+    expect(next.status).toBe(200);
+    expect(next.body['dfleet']).toMatchObject({ worker_id: survivor.id });
+  }, 60_000);
+});

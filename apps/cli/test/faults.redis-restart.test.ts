@@ -1,0 +1,85 @@
+import { Queue } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GENERATION_QUEUE } from '@dfleet/queue';
+import {
+  OwnRedisServer,
+  eventually,
+  fleetEnv,
+  getJson,
+  postCompletion,
+  prompt,
+  startGatewayProcess,
+  startWorkerProcess,
+  uniquePrefix,
+  type GatewayProcess,
+  type WorkerProcess,
+} from './support/fleet-processes.ts';
+
+const JOBS = 12;
+const prefix = uniquePrefix();
+let redis: OwnRedisServer;
+let gateway: GatewayProcess;
+let worker: WorkerProcess;
+let queue: Queue;
+
+beforeAll(async () => {
+  redis = await OwnRedisServer.create();
+  await redis.start();
+  // Two jobs at a time, so most of the burst below is still waiting when Redis goes down.
+  const env = fleetEnv(redis.url, prefix, { DFLEET_MAX_ACTIVE_JOBS: '2' });
+  [gateway, worker] = await Promise.all([startGatewayProcess(env), startWorkerProcess(env, 'redis-restart-worker')]);
+  // The test's own client waits out the outage, like a worker.
+  queue = new Queue(GENERATION_QUEUE, { connection: { url: redis.url, maxRetriesPerRequest: null }, prefix });
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all([gateway, worker].filter(Boolean).map((p) => p.process.stop()));
+  await queue?.close();
+  await redis?.destroy();
+}, 60_000);
+
+describe('Redis restarts under a running fleet (AOF on)', () => {
+  it('keeps waiting jobs, answers 503 quickly during the outage, and the fleet reconnects by itself', async () => {
+    const answers = Array.from({ length: JOBS }, (_, i) =>
+      postCompletion(gateway.httpUrl, {
+        model: 'jsfunc-mdm',
+        prompt: prompt(i),
+        max_tokens: 48,
+        dfleet: { strategy: 'reference', steps: 48 },
+      }),
+    );
+    const waitingAtStop = await eventually('jobs waiting in the queue', async () => {
+      const counts = await queue.getJobCounts('wait', 'prioritized', 'active');
+      const waiting = counts['wait']! + counts['prioritized']!;
+      return waiting + counts['active']! === JOBS && waiting >= JOBS / 2 ? waiting : undefined;
+    });
+
+    await redis.stop();
+
+    const startedAt = performance.now();
+    const refused = await postCompletion(gateway.httpUrl, { model: 'jsfunc-mdm', prompt: prompt(99), max_tokens: 8 }, { timeoutMs: 10_000 });
+    const refusedMs = performance.now() - startedAt;
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(refused.body['error']).toMatchObject({ code: 'queue_unavailable' });
+    expect((await getJson(`${gateway.httpUrl}/readyz`)).status).toBe(503);
+
+    await redis.start();
+
+    const settled = await Promise.all(answers);
+    expect(settled.map((a) => a.status)).toEqual(Array(JOBS).fill(200));
+    for (const answer of settled) {
+      expect(await queue.getJobState(answer.body['id'] as string)).toBe('completed');
+    }
+    // Both processes reconnected: the worker beats again and a new request is served.
+    await eventually('the gateway is ready again', async () => (await getJson(`${gateway.httpUrl}/readyz`)).status === 200);
+    const after = await postCompletion(gateway.httpUrl, { model: 'jsfunc-mdm', prompt: prompt(7), max_tokens: 8 });
+    expect(after.status).toBe(200);
+    expect(after.body['dfleet']).toMatchObject({ worker_id: worker.id });
+
+    console.log(
+      `Redis restart: ${waitingAtStop} of ${JOBS} jobs were waiting at the stop, all ${JOBS} completed after it; ` +
+        `a request during the outage got 503 in ${refusedMs.toFixed(0)} ms`,
+    );
+  }, 60_000);
+});

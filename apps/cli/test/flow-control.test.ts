@@ -1,0 +1,134 @@
+import { Queue } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createGenerationClient, grpc } from '@dfleet/proto';
+import { GENERATION_QUEUE } from '@dfleet/queue';
+import {
+  SHARED_REDIS_URL,
+  deletePrefix,
+  eventually,
+  fleetEnv,
+  postCompletion,
+  prompt,
+  startGatewayProcess,
+  startWorkerProcess,
+  uniquePrefix,
+  type GatewayProcess,
+  type HttpAnswer,
+  type WorkerProcess,
+} from './support/fleet-processes.ts';
+
+const prefix = uniquePrefix();
+// One job at a time, so queued jobs stay queued long enough to look at.
+const env = fleetEnv(SHARED_REDIS_URL, prefix, { DFLEET_MAX_ACTIVE_JOBS: '1' });
+const quickJob = (n: number) => ({ model: 'jsfunc-mdm', prompt: prompt(n), max_tokens: 8 });
+const longJob = (n: number, priority: 'interactive' | 'batch') => ({
+  model: 'jsfunc-mdm',
+  prompt: prompt(n),
+  max_tokens: 48,
+  dfleet: { strategy: 'reference', steps: 48, priority },
+});
+
+let capped: GatewayProcess;
+let uncapped: GatewayProcess;
+let worker: WorkerProcess | undefined;
+let queue: Queue;
+
+beforeAll(async () => {
+  [capped, uncapped] = await Promise.all([
+    startGatewayProcess({ ...env, DFLEET_MAX_WAITING_JOBS: '4', DFLEET_MAX_WAITING_JOBS_PER_TENANT: '2' }, 'gateway-capped'),
+    startGatewayProcess({ ...env, DFLEET_MAX_WAITING_JOBS: '0' }, 'gateway-uncapped'),
+  ]);
+  queue = new Queue(GENERATION_QUEUE, { connection: { url: SHARED_REDIS_URL }, prefix });
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all([capped, uncapped, worker].filter(Boolean).map((p) => p!.process.stop()));
+  await queue?.close();
+  await deletePrefix(SHARED_REDIS_URL, prefix);
+}, 60_000);
+
+const asTenant = (tenant: string) => ({ headers: { 'x-dfleet-tenant': tenant } });
+
+async function waitingCount(): Promise<number> {
+  const counts = await queue.getJobCounts('wait', 'prioritized');
+  return counts['wait']! + counts['prioritized']!;
+}
+
+function expectQueueFull(answer: HttpAnswer, cap: string): void {
+  expect(answer.status).toBe(429);
+  expect(answer.headers.get('retry-after')).toBe('1');
+  expect(answer.body['error']).toMatchObject({ code: 'queue_full' });
+  expect(answer.body['error'].message).toContain(cap);
+}
+
+function generateOverGrpc(address: string, tenant: string): Promise<grpc.ServiceError> {
+  const client = createGenerationClient(address);
+  const metadata = new grpc.Metadata();
+  metadata.set('x-dfleet-tenant', tenant);
+  return new Promise((resolve, reject) =>
+    client.Generate({ model: 'jsfunc-mdm', prompt: prompt(13) }, metadata, (error) => {
+      client.close();
+      return error ? resolve(error) : reject(new Error('Generate was admitted over the cap'));
+    }),
+  );
+}
+
+describe('flow control', () => {
+  it('answers 429 with Retry-After over the per-tenant and global caps, and runs every job it accepted', async () => {
+    // No worker yet: accepted jobs stay waiting.
+    const accepted: Promise<HttpAnswer>[] = [];
+    for (const tenant of ['tenant-a', 'tenant-b']) {
+      for (let i = 0; i < 2; i++) {
+        accepted.push(postCompletion(capped.httpUrl, quickJob(accepted.length), asTenant(tenant)));
+        await eventually('the job is queued', async () => (await waitingCount()) === accepted.length);
+      }
+    }
+    expectQueueFull(await postCompletion(capped.httpUrl, quickJob(10), asTenant('tenant-a')), 'DFLEET_MAX_WAITING_JOBS');
+    expectQueueFull(await postCompletion(capped.httpUrl, quickJob(11), asTenant('tenant-c')), 'DFLEET_MAX_WAITING_JOBS=4');
+    const overGrpc = await generateOverGrpc(capped.grpcAddress, 'tenant-c');
+    expect(overGrpc.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(overGrpc.metadata.get('retry-after')).toEqual(['1']);
+    expect(overGrpc.metadata.get('dfleet-error-code')).toEqual(['queue_full']);
+    expect(await waitingCount()).toBe(4);
+
+    worker = await startWorkerProcess(env, 'flow-control-worker');
+    const answers = await Promise.all(accepted);
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200]);
+    // With the backlog gone the tenant is admitted again.
+    expect((await postCompletion(capped.httpUrl, quickJob(12), asTenant('tenant-a'))).status).toBe(200);
+  }, 60_000);
+
+  it('refuses a tenant over its own cap while other tenants are still admitted', async () => {
+    await worker!.process.stop();
+    worker = undefined;
+    const held = [
+      postCompletion(capped.httpUrl, quickJob(20), asTenant('tenant-d')),
+      postCompletion(capped.httpUrl, quickJob(21), asTenant('tenant-d')),
+    ];
+    await eventually('both jobs queued', async () => (await waitingCount()) === 2);
+    const refused = await postCompletion(capped.httpUrl, quickJob(22), asTenant('tenant-d'));
+    expectQueueFull(refused, "tenant 'tenant-d' has 2 jobs waiting");
+    const other = postCompletion(capped.httpUrl, quickJob(23), asTenant('tenant-e'));
+    await eventually('the other tenant is queued', async () => (await waitingCount()) === 3);
+
+    worker = await startWorkerProcess(env, 'flow-control-worker-2');
+    expect((await Promise.all([...held, other])).map((a) => a.status)).toEqual([200, 200, 200]);
+  }, 60_000);
+
+  it('claims an interactive job queued behind a batch backlog before the backlog', async () => {
+    const batch = Array.from({ length: 5 }, (_, i) => postCompletion(uncapped.httpUrl, longJob(30 + i, 'batch')));
+    await eventually('the batch backlog is queued', async () => (await waitingCount()) >= 3);
+    const interactive = postCompletion(uncapped.httpUrl, longJob(40, 'interactive'));
+    await eventually('the interactive job is queued', async () => (await queue.getJobs(['prioritized', 'wait', 'active'])).length >= 5);
+    const waitingBatchAtSubmit = new Set(
+      (await queue.getJobs(['prioritized', 'wait'])).filter((job) => job.data.priority === 'batch').map((job) => job.id),
+    );
+
+    const [interactiveAnswer, ...batchAnswers] = await Promise.all([interactive, ...batch]);
+    const started = async (id: string) => (await queue.getJob(id))!.processedOn!;
+    const interactiveStarted = await started(interactiveAnswer!.body['id']);
+    const overtaken = batchAnswers.filter((a) => waitingBatchAtSubmit.has(a.body['id']));
+    expect(overtaken.length).toBeGreaterThanOrEqual(2);
+    for (const answer of overtaken) expect(await started(answer.body['id'])).toBeGreaterThan(interactiveStarted);
+  }, 60_000);
+});

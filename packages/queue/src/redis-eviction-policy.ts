@@ -1,0 +1,42 @@
+import type { Redis } from 'ioredis';
+
+/** What `maxmemory-policy` means for the queue: BullMQ's keys must never be evicted. */
+export type EvictionPolicyCheck =
+  | { readonly kind: 'safe'; readonly policy: 'noeviction' }
+  | { readonly kind: 'unsafe'; readonly policy: string; readonly warning: string }
+  | { readonly kind: 'unknown'; readonly warning: string };
+
+/**
+ * Reads Redis's `maxmemory-policy`. Anything but `noeviction` lets Redis delete queue keys (jobs,
+ * locks, results) under memory pressure: jobs are then lost or run twice. Managed Redis often
+ * refuses CONFIG; that is reported as unknown, never thrown.
+ */
+export async function checkEvictionPolicy(redis: Redis, redisName: string): Promise<EvictionPolicyCheck> {
+  let reply: unknown;
+  try {
+    reply = await redis.call('CONFIG', 'GET', 'maxmemory-policy');
+  } catch (error) {
+    return {
+      kind: 'unknown',
+      warning:
+        `could not check maxmemory-policy of Redis at ${redisName} (CONFIG GET failed: ${(error as Error).message}); ` +
+        "make sure it is 'noeviction', as BullMQ requires: with any other policy Redis may evict queue keys under memory pressure, and jobs are lost or run twice",
+    };
+  }
+  const policy = Array.isArray(reply) && typeof reply[1] === 'string' ? reply[1] : undefined;
+  if (policy === 'noeviction') return { kind: 'safe', policy };
+  if (policy === undefined) {
+    return {
+      kind: 'unknown',
+      warning: `could not check maxmemory-policy of Redis at ${redisName} (CONFIG GET returned nothing); make sure it is 'noeviction', as BullMQ requires`,
+    };
+  }
+  return {
+    kind: 'unsafe',
+    policy,
+    warning:
+      `Redis at ${redisName} runs maxmemory-policy '${policy}', not 'noeviction': when it reaches maxmemory it may evict queue keys ` +
+      "(jobs, locks, results), and jobs are then lost or run twice. Set 'maxmemory-policy noeviction' in redis.conf " +
+      '(or CONFIG SET maxmemory-policy noeviction) and give Redis enough memory; with noeviction a full Redis refuses new jobs instead',
+  };
+}
