@@ -1,11 +1,12 @@
 /**
- * `npm run bench:adaptive [-- --quick] [--jobs N] [--overload 3] [--max-active 16] [--target-wait-ms 500] [--min-threshold 0.5]`
+ * `npm run bench:adaptive [-- --quick] [--seconds 20 | --jobs N] [--overload 3] [--max-active 16] [--target-wait-ms 500] [--min-threshold 0.5]`
  *
  * Load-adaptive thresholds against the fixed policy under overload, in one run, on the real model
  * and the serving denoiser, with the worker's own StepScheduler and AdaptiveThresholdPolicy:
  * 1. calibrate: held-out prompts decoded closed loop with `max-active` jobs at once (threshold
  *    0.9) give the sustainable job rate;
- * 2. the same N held-out prompts arrive open loop at `overload` x that rate, once with the fixed
+ * 2. the same held-out prompts (as many as arrive in `seconds`, or `jobs`) arrive open loop at
+ *    `overload` x that rate, once with the fixed
  *    policy (every job at 0.9) and once adaptive (the policy sees each job's queue wait at claim,
  *    as the worker does, and lowers 0.9 toward the floor `min-threshold`). Jobs wait in a FIFO
  *    queue and are claimed while fewer than `max-active` decode, like BullMQ's concurrency.
@@ -26,6 +27,7 @@ const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     jobs: { type: 'string' },
+    seconds: { type: 'string' },
     overload: { type: 'string', default: '3' },
     'max-active': { type: 'string', default: '16' },
     threshold: { type: 'string', default: '0.9' },
@@ -35,7 +37,7 @@ const { values } = parseArgs({
     out: { type: 'string', default: fileURLToPath(new URL('../results', import.meta.url)) },
   },
 });
-const jobCount = Number(values.jobs ?? (values.quick ? 48 : 160));
+const arrivalSeconds = Number(values.seconds ?? (values.quick ? 5 : 20));
 const overload = Number(values.overload);
 const maxActive = Number(values['max-active']);
 const requestedThreshold = Number(values.threshold);
@@ -48,7 +50,7 @@ const MAX_BATCH_TOKENS = 8_192;
 const model = await loadModel(values.model);
 const { manifest } = model;
 const allTasks = await loadEvalTasks(`${values.model}/eval/heldout.jsonl`);
-const tasks = Array.from({ length: jobCount }, (_, i) => allTasks[i % allTasks.length]!);
+const taskAt = (i: number) => allTasks[i % allTasks.length]!;
 const maxNewTokens = manifest.defaults.maxNewTokens;
 
 interface JobOutcome {
@@ -145,7 +147,8 @@ interface PolicySummary {
 }
 
 async function summarize(policy: PolicySummary['policy'], outcomes: JobOutcome[]): Promise<PolicySummary> {
-  const verdicts = await runUntrusted(outcomes.map((o) => programFromCompletion(o.task, o.completion)));
+  // Prompts repeat once the run outlasts the held-out set; ids must be unique per run.
+  const verdicts = await runUntrusted(outcomes.map((o, i) => ({ ...programFromCompletion(o.task, o.completion), id: `${o.task.id}#${i}` })));
   const latency = outcomes.map((o) => o.finishedAt - o.arrivedAt);
   const wait = outcomes.map((o) => o.claimedAt - o.arrivedAt);
   const first = Math.min(...outcomes.map((o) => o.arrivedAt));
@@ -166,12 +169,15 @@ async function summarize(policy: PolicySummary['policy'], outcomes: JobOutcome[]
 }
 
 // 1. Sustainable rate: as many jobs as two full batches, closed loop, fixed threshold.
-await serve(tasks.slice(0, 4), [0, 0, 0, 0], null); // warm-up
-const calibrationJobs = tasks.slice(0, Math.min(tasks.length, 2 * maxActive));
+await serve([0, 1, 2, 3].map(taskAt), [0, 0, 0, 0], null); // warm-up
+const calibrationJobs = Array.from({ length: 4 * maxActive }, (_, i) => taskAt(i));
 const calibrationStarted = Date.now();
 await serve(calibrationJobs, calibrationJobs.map(() => 0), null);
 const sustainableRate = calibrationJobs.length / ((Date.now() - calibrationStarted) / 1000);
 const arrivalRate = overload * sustainableRate;
+// The run lasts long enough for queue waits to build up well past the policy's target.
+const jobCount = values.jobs === undefined ? Math.max(16, Math.round(arrivalRate * arrivalSeconds)) : Number(values.jobs);
+const tasks = Array.from({ length: jobCount }, (_, i) => taskAt(i));
 const arrivals = tasks.map((_, i) => (i * 1000) / arrivalRate);
 process.stderr.write(`sustainable ${sustainableRate.toFixed(2)} jobs/s; offering ${arrivalRate.toFixed(2)} jobs/s (${overload}x)\n`);
 
@@ -219,6 +225,7 @@ writeFileSync(
       model: manifest.name,
       device: model.denoiser.device,
       jobs: jobCount,
+      arrival_seconds: jobCount / arrivalRate,
       max_active: maxActive,
       requested_threshold: requestedThreshold,
       min_threshold: minThreshold,

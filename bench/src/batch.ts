@@ -37,8 +37,9 @@ const { values } = parseArgs({
   },
 });
 const levels = values.levels.split(',').map(Number);
-// Twice the highest concurrency, so the top level spends most of its time with a full batch.
-const jobCount = Number(values.jobs ?? (values.quick ? 32 : 2 * Math.max(...levels)));
+// Eight times the highest concurrency, so the top level spends most of its time with a full
+// batch rather than in the tail where the last jobs drain.
+const jobCount = Number(values.jobs ?? (values.quick ? 32 : 8 * Math.max(...levels)));
 const roundCount = Number(values.rounds ?? (values.quick ? 1 : 3));
 /** At most this many passes of each level are replayed for the ceiling (a uniform subsample). */
 const ceilingPasses = Number(values['ceiling-passes'] ?? (values.quick ? 60 : 200));
