@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GENERATION_QUEUE } from '@dfleet/queue';
@@ -19,6 +20,7 @@ import {
   type WorkerProcess,
 } from './support/fleet-processes.ts';
 
+const POSITION_TABLE_MODEL = fileURLToPath(new URL('../../../packages/model/test/fixtures/position-table-160.onnx', import.meta.url));
 const prefix = uniquePrefix();
 let modelDir: string;
 let gateway: GatewayProcess;
@@ -26,12 +28,14 @@ let worker: WorkerProcess;
 let queue: Queue;
 
 beforeAll(async () => {
-  // The default model with a manifest that overstates its length (a real misconfiguration): the
-  // ONNX graph has 160 learned positions, so a longer canvas makes onnxruntime throw mid-decode.
+  // A model directory whose manifest overstates its length (a real misconfiguration): the graph
+  // (a fixture with the default model's vocabulary) has 160 learned positions, so a longer
+  // canvas makes onnxruntime throw mid-decode while shorter ones decode normally.
   modelDir = await mkdtemp(join(tmpdir(), 'dfleet-overstated-model-'));
   const manifest = JSON.parse(await readFile(join(DEFAULT_MODEL_DIR, 'dfleet-model.json'), 'utf8')) as Record<string, unknown>;
   await writeFile(join(modelDir, 'dfleet-model.json'), JSON.stringify({ ...manifest, maxSequenceLength: 320 }));
-  for (const file of ['model.onnx', 'tokenizer.json']) await symlink(join(DEFAULT_MODEL_DIR, file), join(modelDir, file));
+  await symlink(join(DEFAULT_MODEL_DIR, 'tokenizer.json'), join(modelDir, 'tokenizer.json'));
+  await symlink(POSITION_TABLE_MODEL, join(modelDir, 'model.onnx'));
 
   const env = fleetEnv(SHARED_REDIS_URL, prefix, { DFLEET_MODEL_DIR: modelDir, DFLEET_MAX_ACTIVE_JOBS: '4' });
   [gateway, worker] = await Promise.all([startGatewayProcess(env), startWorkerProcess(env, 'poison-decode-worker')]);

@@ -126,7 +126,8 @@ describe('checkModelDirectory', () => {
 
   it('reports a maxSequenceLength the model cannot run', async () => {
     const directory = await brokenCopy();
-    // Longer than the model's learned position table (models/jsfunc-mdm/model.py MAX_POSITIONS).
+    // A graph with a 160-row learned position table, declared as if it ran 2048 positions.
+    await copyFile(join(FIXTURES_DIR, 'position-table-160.onnx'), join(directory, 'model.onnx'));
     await editManifest(directory, (manifest) => {
       manifest['maxSequenceLength'] = 2048;
     });
@@ -134,6 +135,16 @@ describe('checkModelDirectory', () => {
     expect(report.problems).toContainEqual(
       expect.objectContaining({ code: 'max_sequence_length_unsupported', path: 'dfleet-model.json#maxSequenceLength' }),
     );
+  });
+
+  it('accepts the same position-table graph at the length it supports', async () => {
+    const directory = await brokenCopy();
+    await copyFile(join(FIXTURES_DIR, 'position-table-160.onnx'), join(directory, 'model.onnx'));
+    await editManifest(directory, (manifest) => {
+      manifest['maxSequenceLength'] = 160;
+    });
+    const report = await checkModelDirectory(directory);
+    expect(report.problems.filter((problem) => problem.severity === 'error')).toEqual([]);
   });
 
   describe('with ONNX graphs that break one rule each', () => {
