@@ -1,0 +1,41 @@
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { listLiveWorkers } from '@dfleet/queue';
+import { superviseWorkers } from '../src/worker-supervisor.ts';
+import { SHARED_REDIS_URL, deletePrefix, eventually, fleetEnv, uniquePrefix } from './support/fleet-processes.ts';
+
+const prefix = uniquePrefix();
+const redis = new Redis(SHARED_REDIS_URL);
+
+afterAll(async () => {
+  await redis.quit();
+  await deletePrefix(SHARED_REDIS_URL, prefix);
+});
+
+describe('dfleet worker supervision', () => {
+  it('restarts a worker process that was killed, after its backoff', async () => {
+    const logs: string[] = [];
+    // No DFLEET_WORKER_ID: each process names itself <hostname>-<pid>, so a restart shows as a new id.
+    const env = fleetEnv(SHARED_REDIS_URL, prefix);
+    delete env.DFLEET_WORKER_ID;
+    const supervisor = superviseWorkers({ devices: ['cpu'], env, log: (line) => logs.push(line), initialBackoffMs: 200 });
+    try {
+      await supervisor.ready;
+      const [first] = await eventually('the first worker beats', async () => {
+        const beats = await listLiveWorkers(redis, prefix);
+        return beats.length === 1 ? beats : undefined;
+      });
+      process.kill(first!.pid, 'SIGKILL');
+
+      const replacement = await eventually(
+        'a new worker process beats',
+        async () => (await listLiveWorkers(redis, prefix)).find((beat) => beat.pid !== first!.pid),
+        60_000,
+      );
+      expect(replacement.device).toBe('cpu');
+      expect(logs.some((line) => /worker on cpu exited with code null; restarting in 200 ms/.test(line))).toBe(true);
+    } finally {
+      await supervisor.stop();
+    }
+  }, 120_000);
+});
