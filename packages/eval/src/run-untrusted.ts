@@ -182,7 +182,7 @@ function failureOf(program: UntrustedProgram, report: SandboxProcessReport, opti
     return { id, passed: false, error: 'timeout', detail: `${report.detail} (timeout ${options.timeoutMs} ms; the parent killed the sandbox process)` };
   }
   if (report.memoryExhausted) {
-    return { id, passed: false, error: 'memory', detail: `the sandbox process ran out of memory (heap cap ${options.heapMb} MiB)` };
+    return { id, passed: false, error: 'memory', detail: `the sandbox process ran out of memory (heap cap ${options.heapMb} MiB, address space cap ${options.addressSpaceMb} MiB)` };
   }
   return { id, passed: false, error: 'runtime', detail: report.detail };
 }

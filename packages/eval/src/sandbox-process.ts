@@ -43,7 +43,8 @@ export interface SandboxProcessReport {
 
 const STDERR_TAIL_CHARS = 4_000;
 const EXIT_GRACE_MS = 2_000;
-const OUT_OF_MEMORY = /out of memory|heap limit|allocation failed/i;
+// V8's heap limit, or a native allocation (std::bad_alloc) refused by the address-space cap.
+const OUT_OF_MEMORY = /out of memory|heap limit|allocation failed|bad_alloc/i;
 
 /**
  * Starts one sandbox process, feeds it `batch` and follows its progress lines. The watchdog is
