@@ -37,10 +37,12 @@ async function callGateway<T>(baseUrl: string, path: string, init: RequestInit):
 
 /**
  * POST /v1/completions; without a model name it asks the gateway which model it serves first.
+ * `apiKey` is sent as a bearer token when the gateway requires keys.
  * A gateway error becomes a CliError with the gateway's own message.
  */
-export async function requestCompletion(baseUrl: string, body: CompletionBody): Promise<Completion> {
+export async function requestCompletion(baseUrl: string, body: CompletionBody, apiKey?: string): Promise<Completion> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (apiKey !== undefined && apiKey !== '') headers.authorization = `Bearer ${apiKey}`;
   const model = body.model ?? (await callGateway<{ data: { id: string }[] }>(baseUrl, '/v1/models', { headers })).data[0]?.id;
   return callGateway<Completion>(baseUrl, '/v1/completions', { method: 'POST', headers, body: JSON.stringify({ ...body, model }) });
 }

@@ -1,5 +1,6 @@
 import { CliError } from './cli-error.ts';
 import { runGenerate } from './commands/generate.ts';
+import { runKeys } from './commands/keys.ts';
 import { runModelCheck } from './commands/model-check.ts';
 import { runUp } from './commands/up.ts';
 import { runWorkers } from './commands/worker.ts';
@@ -10,6 +11,7 @@ const USAGE = `usage: dfleet <command>
   generate "PROMPT"       send a completion to a running gateway and print it with steps, NFE, time
   model check DIR         validate a model directory against the dfleet model contract
   worker --gpus all|0,2   one worker process per GPU (one CPU worker when there is none)
+  keys create|list|revoke manage the hashed API keys file (DFLEET_API_KEYS_FILE)
 `;
 
 async function main(argv: string[]): Promise<void> {
@@ -24,6 +26,8 @@ async function main(argv: string[]): Promise<void> {
       throw new CliError('unknown_command', `unknown model subcommand "${rest[0] ?? ''}"\n\n${USAGE}`, 2);
     case 'worker':
       return runWorkers(rest, process.env);
+    case 'keys':
+      return runKeys(rest, process.env);
     case undefined:
     case 'help':
     case '--help':

@@ -136,11 +136,12 @@ export class CompletionService {
     return stored.data;
   }
 
-  async getJob(jobId: string): Promise<JobView> {
+  /** A job of `tenant`; another tenant's job is reported as not found, so ids leak nothing. */
+  async getJob(jobId: string, tenant: string): Promise<JobView> {
     const { submitter, pending } = this.#options;
     assertJobId(jobId);
     const stored = await submitter.find(jobId);
-    if (!stored) throw new JobNotFoundError(jobId);
+    if (!stored || stored.data?.tenant !== tenant) throw new JobNotFoundError(jobId);
     const view: JobView = { id: jobId, state: stored.state, result: null, error: null, progress: null };
     if (stored.state === 'completed') {
       if (stored.result && stored.data) {
@@ -162,12 +163,14 @@ export class CompletionService {
   }
 
   /**
-   * Cancels a job. A queued one is removed and requests waiting for it here answer 409
-   * job_cancelled; an active one is asked to stop, and its waiting requests get the worker's
-   * result with finish reason "cancelled".
+   * Cancels a job of `tenant` (another tenant's job is not found). A queued one is removed and
+   * requests waiting for it here answer 409 job_cancelled; an active one is asked to stop, and
+   * its waiting requests get the worker's result with finish reason "cancelled".
    */
-  async cancel(jobId: string): Promise<{ id: string; cancelled: boolean; state: PublicJobState }> {
+  async cancel(jobId: string, tenant: string): Promise<{ id: string; cancelled: boolean; state: PublicJobState }> {
     assertJobId(jobId);
+    const stored = await this.#options.submitter.find(jobId);
+    if (!stored || stored.data?.tenant !== tenant) throw new JobNotFoundError(jobId);
     const outcome = await this.#options.submitter.cancel(jobId);
     if (!outcome.found) throw new JobNotFoundError(jobId);
     if (outcome.state === 'cancelled') this.#options.pending.settle(jobId, { kind: 'cancelled' });

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { DEFAULT_REDIS_PREFIX } from '@dfleet/queue';
+import { defaultBurst, type RateLimit } from '@dfleet/api-keys';
 
 const DEFAULT_MODEL_DIR = fileURLToPath(new URL('../../../models/jsfunc-mdm', import.meta.url));
 
@@ -37,7 +38,22 @@ const gatewayEnvSchema = z.object({
   DFLEET_MAX_WAITING_JOBS: z.coerce.number().int().nonnegative().default(10_000),
   /** Jobs one tenant may have waiting before its requests get 429; 0 = no cap. @defaultValue 0 */
   DFLEET_MAX_WAITING_JOBS_PER_TENANT: z.coerce.number().int().nonnegative().default(0),
+  /** `api-keys` or `off`. @defaultValue 'api-keys' when DFLEET_API_KEYS_FILE is set, else 'off' */
+  DFLEET_AUTH: z.enum(['api-keys', 'off']).optional(),
+  /** JSON file of hashed API keys (`dfleet keys create` writes it). */
+  DFLEET_API_KEYS_FILE: z.string().min(1).optional(),
+  /** Requests per minute per API key whose entry sets no `rate_limit`; 0 = unlimited. @defaultValue 0 */
+  DFLEET_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().nonnegative().max(6_000_000).default(0),
+  /** Burst for that default; 0 = ten seconds' worth. @defaultValue 0 */
+  DFLEET_RATE_LIMIT_BURST: z.coerce.number().int().nonnegative().max(1_000_000).default(0),
+  /** Largest HTTP body / gRPC message accepted, in bytes. @defaultValue 1048576 */
+  DFLEET_MAX_BODY_BYTES: z.coerce.number().int().min(1_024).max(64 * 1_048_576).default(1_048_576),
 });
+
+/** How the gateway decides who a request is from. */
+export type GatewayAuthConfig =
+  | { kind: 'off' }
+  | { kind: 'api-keys'; keysFile: string; defaultRateLimit: RateLimit | null };
 
 export interface GatewayConfig {
   redisUrl: string;
@@ -56,6 +72,8 @@ export interface GatewayConfig {
   maxWaitingJobs: number | null;
   /** null = no cap. */
   maxWaitingJobsPerTenant: number | null;
+  auth: GatewayAuthConfig;
+  maxBodyBytes: number;
 }
 
 export class GatewayConfigError extends Error {
@@ -77,6 +95,8 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
   }
   const e = parsed.data;
   return {
+    auth: authConfigFrom(e),
+    maxBodyBytes: e.DFLEET_MAX_BODY_BYTES,
     redisUrl: e.REDIS_URL,
     redisPrefix: e.DFLEET_REDIS_PREFIX,
     modelDir: e.DFLEET_MODEL_DIR,
@@ -91,5 +111,30 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     shutdownTimeoutMs: e.DFLEET_SHUTDOWN_TIMEOUT_MS,
     maxWaitingJobs: e.DFLEET_MAX_WAITING_JOBS === 0 ? null : e.DFLEET_MAX_WAITING_JOBS,
     maxWaitingJobsPerTenant: e.DFLEET_MAX_WAITING_JOBS_PER_TENANT === 0 ? null : e.DFLEET_MAX_WAITING_JOBS_PER_TENANT,
+  };
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
+
+function authConfigFrom(e: z.infer<typeof gatewayEnvSchema>): GatewayAuthConfig {
+  const mode = e.DFLEET_AUTH ?? (e.DFLEET_API_KEYS_FILE === undefined ? 'off' : 'api-keys');
+  if (mode === 'off') {
+    // Without keys anyone who reaches the port can spend the GPUs and read every tenant's jobs:
+    // that has to be a decision, not a default, once the port is reachable from elsewhere.
+    if (e.DFLEET_AUTH === undefined && !LOOPBACK_HOSTS.has(e.DFLEET_HOST)) {
+      throw new GatewayConfigError(
+        `DFLEET_HOST=${e.DFLEET_HOST} is reachable from other machines but no API keys are configured: set DFLEET_API_KEYS_FILE (create keys with \`dfleet keys create\`), or DFLEET_AUTH=off to serve without authentication`,
+      );
+    }
+    return { kind: 'off' };
+  }
+  if (e.DFLEET_API_KEYS_FILE === undefined) {
+    throw new GatewayConfigError('DFLEET_AUTH=api-keys needs DFLEET_API_KEYS_FILE, the JSON file of hashed keys (`dfleet keys create` writes it)');
+  }
+  const perMinute = e.DFLEET_RATE_LIMIT_PER_MINUTE;
+  return {
+    kind: 'api-keys',
+    keysFile: e.DFLEET_API_KEYS_FILE,
+    defaultRateLimit: perMinute === 0 ? null : { requestsPerMinute: perMinute, burst: e.DFLEET_RATE_LIMIT_BURST || defaultBurst(perMinute) },
   };
 }

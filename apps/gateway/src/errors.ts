@@ -1,7 +1,13 @@
 import { grpc } from '@dfleet/proto';
 
 /** OpenAI's error `type` values: clients branch on these, so 4xx and 5xx differ. */
-type OpenAiErrorType = 'invalid_request_error' | 'not_found_error' | 'server_error';
+type OpenAiErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'permission_error'
+  | 'not_found_error'
+  | 'rate_limit_error'
+  | 'server_error';
 
 /**
  * Every error the gateway answers with. One class per failure, each with a stable `code`, the
@@ -23,7 +29,16 @@ export abstract class GatewayError extends Error {
 
   get type(): OpenAiErrorType {
     if (this.httpStatus >= 500) return 'server_error';
-    return this.httpStatus === 404 ? 'not_found_error' : 'invalid_request_error';
+    switch (this.httpStatus) {
+      case 401:
+        return 'authentication_error';
+      case 403:
+        return 'permission_error';
+      case 404:
+        return 'not_found_error';
+      default:
+        return 'invalid_request_error';
+    }
   }
 
   toResponseBody(): { error: { code: string; message: string; param: string | null; type: OpenAiErrorType } } {
@@ -35,6 +50,40 @@ export class InvalidRequestError extends GatewayError {
   readonly code = 'invalid_request';
   readonly httpStatus = 400;
   readonly grpcStatus = grpc.status.INVALID_ARGUMENT;
+}
+
+/** No API key, or one the gateway does not know. The message never echoes the key. */
+export class AuthenticationError extends GatewayError {
+  readonly httpStatus = 401;
+  readonly grpcStatus = grpc.status.UNAUTHENTICATED;
+  readonly code: 'missing_api_key' | 'invalid_api_key';
+  constructor(code: 'missing_api_key' | 'invalid_api_key', message: string) {
+    super(message, 'authorization');
+    this.code = code;
+  }
+}
+
+/** The request names a tenant other than its API key's. */
+export class TenantMismatchError extends GatewayError {
+  readonly code = 'tenant_mismatch';
+  readonly httpStatus = 403;
+  readonly grpcStatus = grpc.status.PERMISSION_DENIED;
+}
+
+/** The API key used up its request rate; `Retry-After` says when the next request is admitted. */
+export class RateLimitedError extends GatewayError {
+  readonly code = 'rate_limited';
+  readonly httpStatus = 429;
+  readonly grpcStatus = grpc.status.RESOURCE_EXHAUSTED;
+  override readonly retryAfterSeconds: number;
+  constructor(message: string, retryAfterMs: number) {
+    super(message, null);
+    this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1_000));
+  }
+
+  override get type(): 'rate_limit_error' {
+    return 'rate_limit_error';
+  }
 }
 
 export class PromptTooLongError extends GatewayError {

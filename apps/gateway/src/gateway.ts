@@ -9,6 +9,8 @@ import { createHttpServer } from './http-server.ts';
 import { JobSubmitter } from './job-submitter.ts';
 import { loadServedModel, ModelCatalog } from './model-catalog.ts';
 import { PendingResults } from './pending-results.ts';
+import { RedisRateLimiter } from './rate-limiter.ts';
+import { ApiKeyAuthenticator, OpenAccess, type RequestAuthenticator } from './request-authenticator.ts';
 import { RequestDrain } from './request-drain.ts';
 
 export interface RunningGateway {
@@ -53,6 +55,9 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
     for (const stop of started.reverse()) await stop().catch(() => undefined);
   };
   try {
+    const authenticator = createAuthenticator(config, submitter, logger);
+    started.push(async () => authenticator.close());
+
     const callback = await startCallbackServer(pending, logger, config.host, config.callbackPort);
     started.push(() => shutdownGrpcServer(callback.server, 0));
     const callbackAddress = formatHostPort(config.callbackHost, callback.port);
@@ -68,12 +73,21 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       waitingJobLimits: { maxWaitingJobs: config.maxWaitingJobs, maxWaitingJobsPerTenant: config.maxWaitingJobsPerTenant },
     });
 
-    const grpcServer = createGenerationGrpcServer(service, catalog, logger);
+    const grpcServer = createGenerationGrpcServer({ service, catalog, authenticator, logger, maxMessageBytes: config.maxBodyBytes });
     const grpcPort = await bindInsecure(grpcServer, config.host, config.grpcPort);
     started.push(() => shutdownGrpcServer(grpcServer, 0));
     const grpcAddress = formatHostPort(config.host, grpcPort);
 
-    const http = createHttpServer({ service, catalog, submitter, redisPrefix: config.redisPrefix, logger, drain });
+    const http = createHttpServer({
+      service,
+      catalog,
+      submitter,
+      authenticator,
+      bodyLimitBytes: config.maxBodyBytes,
+      redisPrefix: config.redisPrefix,
+      logger,
+      drain,
+    });
     await http.listen({ host: config.host, port: config.httpPort });
     const address = http.server.address();
     const httpPort = typeof address === 'object' && address !== null ? address.port : config.httpPort;
@@ -102,6 +116,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
         http.server.closeAllConnections();
         await shutdownGrpcServer(callback.server, 0);
         pending.close();
+        authenticator.close();
         await submitter.close();
         logger.info('gateway closed');
       })();
@@ -115,4 +130,21 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
     await closeStarted();
     throw error;
   }
+}
+
+function createAuthenticator(config: GatewayConfig, submitter: JobSubmitter, logger: Logger): RequestAuthenticator {
+  if (config.auth.kind === 'off') {
+    logger.warn(
+      { host: config.host },
+      'authentication is off (no DFLEET_API_KEYS_FILE): anyone who reaches this gateway can submit jobs and read any tenant\'s jobs',
+    );
+    return new OpenAccess();
+  }
+  const rateLimiter = new RedisRateLimiter((what, operation) => submitter.withRedis(what, operation), config.redisPrefix);
+  return new ApiKeyAuthenticator({
+    keysFile: config.auth.keysFile,
+    defaultRateLimit: config.auth.defaultRateLimit,
+    rateLimiter,
+    logger,
+  });
 }

@@ -7,7 +7,8 @@ import { GatewayError, InternalGatewayError, toGrpcServiceError } from './errors
 import { generateRequestToCompletionBody } from './generate-request-body.ts';
 import type { ModelCatalog } from './model-catalog.ts';
 import { WaitAbortedError } from './pending-results.ts';
-import { parseTenant, TENANT_HEADER } from './request-identity.ts';
+import type { Caller, RequestAuthenticator } from './request-authenticator.ts';
+import { TENANT_HEADER } from './request-identity.ts';
 
 function toServiceError(error: unknown, logger: Logger, method: string): Partial<grpc.StatusObject> {
   if (error instanceof GatewayError) return toGrpcServiceError(error);
@@ -20,15 +21,30 @@ function metadataValue(metadata: grpc.Metadata, key: string): string | undefined
   return typeof value === 'string' ? value : undefined;
 }
 
-/** The public GenerationService: the same validation, queue and errors as the HTTP API. */
-export function createGenerationGrpcServer(service: CompletionService, catalog: ModelCatalog, logger: Logger): grpc.Server {
+export interface GenerationGrpcServerOptions {
+  service: CompletionService;
+  catalog: ModelCatalog;
+  authenticator: RequestAuthenticator;
+  logger: Logger;
+  /** Messages above this are refused with RESOURCE_EXHAUSTED (same cap as HTTP bodies). */
+  maxMessageBytes: number;
+}
+
+/** The public GenerationService: the same keys, validation, queue and errors as the HTTP API. */
+export function createGenerationGrpcServer(options: GenerationGrpcServerOptions): grpc.Server {
+  const { service, catalog, authenticator, logger, maxMessageBytes } = options;
+  const authenticate = (metadata: grpc.Metadata): Promise<Caller> =>
+    authenticator.authenticate({
+      authorization: metadataValue(metadata, 'authorization'),
+      tenant: metadataValue(metadata, TENANT_HEADER),
+    });
   const handlers: GenerationServiceHandlers = {
     Generate(call, respond) {
       const aborted = new AbortController();
       call.on('cancelled', () => aborted.abort());
       void (async () => {
         try {
-          const tenant = parseTenant(metadataValue(call.metadata, TENANT_HEADER));
+          const { tenant } = await authenticate(call.metadata);
           const request = parseCompletionRequest(generateRequestToCompletionBody(call.request), catalog);
           const finished = await service.complete(request, { tenant, signal: aborted.signal });
           respond(null, toGenerateResponse(finished));
@@ -42,7 +58,8 @@ export function createGenerationGrpcServer(service: CompletionService, catalog: 
     GetJob(call, respond) {
       void (async () => {
         try {
-          const view = await service.getJob(call.request.id);
+          const { tenant } = await authenticate(call.metadata);
+          const view = await service.getJob(call.request.id, tenant);
           const job: Job = {
             id: view.id,
             state: view.state,
@@ -60,14 +77,15 @@ export function createGenerationGrpcServer(service: CompletionService, catalog: 
     CancelJob(call, respond) {
       void (async () => {
         try {
-          respond(null, await service.cancel(call.request.id));
+          const { tenant } = await authenticate(call.metadata);
+          respond(null, await service.cancel(call.request.id, tenant));
         } catch (error) {
           respond(toServiceError(error, logger, 'CancelJob'));
         }
       })();
     },
   };
-  const server = new grpc.Server();
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': maxMessageBytes });
   server.addService(loadDfleetProtos().generation.dfleet.v1.GenerationService.service, handlers);
   return server;
 }

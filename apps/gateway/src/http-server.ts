@@ -16,12 +16,22 @@ import type { JobSubmitter } from './job-submitter.ts';
 import type { ModelCatalog, ServedModel } from './model-catalog.ts';
 import type { RequestDrain } from './request-drain.ts';
 import { WaitAbortedError } from './pending-results.ts';
-import { parseTenant, TENANT_HEADER } from './request-identity.ts';
+import type { Caller, RequestAuthenticator } from './request-authenticator.ts';
+import { TENANT_HEADER } from './request-identity.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the authentication hook on every /v1/ route. */
+    caller: Caller | null;
+  }
+}
 
 const PROBE_PATHS = new Set(['/healthz', '/readyz']);
 
-/** Request bodies above this answer 413. */
-export const BODY_LIMIT_BYTES = 1_048_576;
+/** Request bodies above this answer 413 unless DFLEET_MAX_BODY_BYTES says otherwise. */
+export const DEFAULT_BODY_LIMIT_BYTES = 1_048_576;
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
 export interface HttpServerDependencies {
   service: CompletionService;
@@ -29,6 +39,9 @@ export interface HttpServerDependencies {
   submitter: JobSubmitter;
   redisPrefix: string;
   logger: Logger;
+  authenticator: RequestAuthenticator;
+  /** @defaultValue DEFAULT_BODY_LIMIT_BYTES */
+  bodyLimitBytes?: number;
   /** When given, /readyz answers 503 once a shutdown began. */
   drain?: RequestDrain;
 }
@@ -38,15 +51,11 @@ function sendError(reply: FastifyReply, error: GatewayError): FastifyReply {
   return reply.code(error.httpStatus).send(error.toResponseBody());
 }
 
-/** Fastify's own failures (bad JSON, body too large, wrong media type) in the OpenAI error shape. */
-function fromFastifyError(error: FastifyError): GatewayError {
+/** Fastify's own failures (body too large, wrong media type) in the OpenAI error shape. */
+function fromFastifyError(error: FastifyError, bodyLimitBytes: number): GatewayError {
   switch (error.code) {
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return new InvalidRequestError(`request body is not valid JSON: ${error.message}`, null);
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new InvalidRequestError('request body is empty; send a JSON object', null);
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new PayloadTooLargeError(`request body is larger than ${BODY_LIMIT_BYTES} bytes`, null);
+      return new PayloadTooLargeError(`request body is larger than ${bodyLimitBytes} bytes (DFLEET_MAX_BODY_BYTES)`, null);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return error.statusCode === 415
@@ -93,19 +102,61 @@ function jobBody(view: JobView) {
 
 /** The OpenAI-compatible HTTP API plus the jobs API and health probes. */
 export function createHttpServer(deps: HttpServerDependencies): FastifyInstance {
-  const { service, catalog, submitter, redisPrefix, logger, drain } = deps;
+  const { service, catalog, submitter, redisPrefix, logger, drain, authenticator } = deps;
+  const bodyLimitBytes = deps.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
-    bodyLimit: BODY_LIMIT_BYTES,
+    bodyLimit: bodyLimitBytes,
     // Probes run every few seconds; logging each would drown the requests that matter.
     logController: new LogController({ disableRequestLogging: (request) => PROBE_PATHS.has(request.url) }),
   });
-  // Only JSON bodies: a text/plain body would otherwise reach the handler as a string.
-  app.removeContentTypeParser('text/plain');
+  // Only JSON bodies, and only valid UTF-8 JSON: Fastify's own parser would turn invalid bytes
+  // into U+FFFD and run a request the client never sent.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(request.headers['content-type'] ?? '')?.[1];
+    if (charset !== undefined && charset.toLowerCase() !== 'utf-8' && charset.toLowerCase() !== 'utf8') {
+      done(new UnsupportedMediaTypeError(`Content-Type charset must be utf-8, not '${charset}'`, null));
+      return;
+    }
+    let text: string;
+    try {
+      text = strictUtf8.decode(body as Buffer);
+    } catch {
+      done(new InvalidRequestError('request body is not valid UTF-8; send JSON encoded as UTF-8', null));
+      return;
+    }
+    if (text.trim() === '') {
+      done(new InvalidRequestError('request body is empty; send a JSON object', null));
+      return;
+    }
+    try {
+      done(null, JSON.parse(text));
+    } catch (error) {
+      done(new InvalidRequestError(`request body is not valid JSON: ${(error as Error).message}`, null));
+    }
+  });
+
+  app.decorateRequest('caller', null);
+  // Authentication runs before the body is read, so an unauthenticated client cannot make the
+  // gateway parse a large body; probes and unknown routes need no key.
+  app.addHook('onRequest', async (request) => {
+    if (!request.url.startsWith('/v1/') || request.routeOptions.url === undefined) return;
+    const authorization = request.headers.authorization;
+    const tenant = request.headers[TENANT_HEADER];
+    request.caller = await authenticator.authenticate({
+      authorization,
+      tenant: Array.isArray(tenant) ? tenant[0] : tenant,
+    });
+  });
+  const callerOf = (request: { caller: Caller | null }): Caller => {
+    if (request.caller === null) throw new InternalGatewayError('route reached without authentication');
+    return request.caller;
+  };
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof GatewayError) return sendError(reply, error);
-    const mapped = fromFastifyError(error);
+    const mapped = fromFastifyError(error, bodyLimitBytes);
     if (mapped instanceof InternalGatewayError) request.log.error({ err: error }, 'unexpected error in HTTP handler');
     return sendError(reply, mapped);
   });
@@ -119,7 +170,7 @@ export function createHttpServer(deps: HttpServerDependencies): FastifyInstance 
   );
 
   app.post('/v1/completions', async (request, reply) => {
-    const tenant = parseTenant(request.headers[TENANT_HEADER]);
+    const { tenant } = callerOf(request);
     const header = request.headers['idempotency-key'];
     const completion = parseCompletionRequest(request.body, catalog, {
       idempotencyKeyHeader: typeof header === 'string' ? header : null,
@@ -142,10 +193,12 @@ export function createHttpServer(deps: HttpServerDependencies): FastifyInstance 
 
   app.get<{ Params: { id: string } }>('/v1/models/:id', async (request) => modelEntry(catalog.get(request.params.id)));
 
-  app.get<{ Params: { id: string } }>('/v1/jobs/:id', async (request) => jobBody(await service.getJob(request.params.id)));
+  app.get<{ Params: { id: string } }>('/v1/jobs/:id', async (request) =>
+    jobBody(await service.getJob(request.params.id, callerOf(request).tenant)),
+  );
 
   app.delete<{ Params: { id: string } }>('/v1/jobs/:id', async (request) => {
-    const outcome = await service.cancel(request.params.id);
+    const outcome = await service.cancel(request.params.id, callerOf(request).tenant);
     return { id: outcome.id, object: 'dfleet.job.cancellation', cancelled: outcome.cancelled, state: outcome.state };
   });
 

@@ -200,6 +200,11 @@ export class JobSubmitter {
     return this.#call('list live workers', () => listLiveWorkers(this.#redis, this.#options.prefix));
   }
 
+  /** Runs another request-path Redis interaction (rate limits) under the same budget and 503s. */
+  withRedis<T>(what: string, operation: (redis: Redis) => Promise<T>): Promise<T> {
+    return this.#call(what, () => operation(this.#redis));
+  }
+
   /** Closes within about a second, also when Redis is unreachable (BullMQ's close would wait for it). */
   async close(): Promise<void> {
     const closed = Promise.allSettled([this.#events.close(), this.#queue.close()]);

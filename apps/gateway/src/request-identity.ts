@@ -1,10 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { TENANT_PATTERN } from '@dfleet/api-keys';
 import { InvalidRequestError } from './errors.ts';
 
 /** HTTP header (and gRPC metadata key) naming the tenant a request belongs to. */
 export const TENANT_HEADER = 'x-dfleet-tenant';
 export const DEFAULT_TENANT = 'default';
-const TENANT_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
 
 /** The tenant from a header or metadata value; absent means the default tenant. */
 export function parseTenant(value: string | string[] | undefined): string {

@@ -49,9 +49,9 @@ function generate(request: GenerateRequest, metadata = new grpc.Metadata()): Pro
   );
 }
 
-function getJob(id: string): Promise<Job__Output> {
+function getJob(id: string, metadata = new grpc.Metadata()): Promise<Job__Output> {
   return new Promise((resolve, reject) =>
-    client.GetJob({ id }, (error, response) => (error || !response ? reject(error) : resolve(response))),
+    client.GetJob({ id }, metadata, (error, response) => (error || !response ? reject(error) : resolve(response))),
   );
 }
 
@@ -92,8 +92,10 @@ describe('GenerationService over gRPC', () => {
     });
     expect(response.tokenIds).toHaveLength(13);
 
-    const job = await getJob(response.id);
+    const job = await getJob(response.id, metadata);
     expect(job).toMatchObject({ id: response.id, state: 'completed', errorCode: '', result: { text: 'return a + b;' } });
+    // Another tenant (here the default one) does not see acme's job at all.
+    expect((await grpcFailure(getJob(response.id))).code).toBe(grpc.status.NOT_FOUND);
   });
 
   it('answers INVALID_ARGUMENT with the same message and param as HTTP', async () => {

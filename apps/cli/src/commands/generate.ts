@@ -36,6 +36,7 @@ export async function runGenerate(args: string[], env: NodeJS.ProcessEnv): Promi
   if (numbers.temperature !== undefined) body.temperature = numbers.temperature;
   if (numbers.seed !== undefined) body.seed = numbers.seed;
   if (Object.keys(dfleet).length > 0) body.dfleet = dfleet;
-  const completion = await requestCompletion(values.url ?? gatewayUrlFrom(env), body);
+  // The key comes from the environment only: a flag would show it in `ps` and shell history.
+  const completion = await requestCompletion(values.url ?? gatewayUrlFrom(env), body, env.DFLEET_API_KEY);
   process.stdout.write(`${formatCompletion(completion)}\n`);
 }

@@ -58,8 +58,11 @@ export async function runUp(args: string[], env: NodeJS.ProcessEnv): Promise<voi
 
     const httpUrl = gateway.ready[1]!;
     process.stdout.write(`gateway listening on ${httpUrl}\n`);
-    if (demo) {
-      const completion = await requestCompletion(httpUrl, { prompt: DEMO_PROMPT });
+    const keysRequired = Boolean(fleetEnv.DFLEET_API_KEYS_FILE) && fleetEnv.DFLEET_AUTH !== 'off';
+    if (demo && keysRequired && !fleetEnv.DFLEET_API_KEY) {
+      log('skipping the demo generation: the gateway requires API keys and DFLEET_API_KEY is not set');
+    } else if (demo) {
+      const completion = await requestCompletion(httpUrl, { prompt: DEMO_PROMPT }, fleetEnv.DFLEET_API_KEY);
       process.stdout.write(`demo generation:\n${DEMO_PROMPT}${formatCompletion(completion)}\n`);
     }
     process.stdout.write('fleet is up; press Ctrl-C to stop\n');
