@@ -3,7 +3,7 @@ import { grpc, loadDfleetProtos, type GenerationServiceHandlers, type Job } from
 import { parseCompletionRequest } from './completion-request.ts';
 import { toGenerateResponse } from './completion-response.ts';
 import type { CompletionService } from './completion-service.ts';
-import { GatewayError, InternalGatewayError, toGrpcServiceError } from './errors.ts';
+import { GatewayError, InternalGatewayError, InvalidRequestError, toGrpcServiceError } from './errors.ts';
 import { generateRequestToCompletionBody } from './generate-request-body.ts';
 import type { ModelCatalog } from './model-catalog.ts';
 import { WaitAbortedError } from './pending-results.ts';
@@ -14,6 +14,36 @@ function toServiceError(error: unknown, logger: Logger, method: string): Partial
   if (error instanceof GatewayError) return toGrpcServiceError(error);
   logger.error({ err: error, method }, 'unexpected error in gRPC handler');
   return toGrpcServiceError(new InternalGatewayError('internal error; see the gateway log'));
+}
+
+/** Marks a request whose bytes are not a valid protobuf message of the method's request type. */
+const UNDECODABLE = Symbol('undecodable request');
+
+/**
+ * The service definition with request decoding that cannot fail: grpc-js answers a message that
+ * does not decode with INTERNAL, which tells a client the server is at fault. Here the handler
+ * sees the marker and answers INVALID_ARGUMENT instead.
+ */
+function withTolerantDecoding(definition: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  return Object.fromEntries(
+    Object.entries(definition).map(([name, method]) => [
+      name,
+      {
+        ...method,
+        requestDeserialize: (bytes: Buffer): unknown => {
+          try {
+            return method.requestDeserialize(bytes);
+          } catch (error) {
+            return { [UNDECODABLE]: `${method.path}: the request is not a valid protobuf message (${(error as Error).message})` };
+          }
+        },
+      },
+    ]),
+  );
+}
+
+function assertDecoded(request: object): void {
+  if (UNDECODABLE in request) throw new InvalidRequestError(String(request[UNDECODABLE]), null);
 }
 
 function metadataValue(metadata: grpc.Metadata, key: string): string | undefined {
@@ -44,6 +74,7 @@ export function createGenerationGrpcServer(options: GenerationGrpcServerOptions)
       call.on('cancelled', () => aborted.abort());
       void (async () => {
         try {
+          assertDecoded(call.request);
           const { tenant } = await authenticate(call.metadata);
           const request = parseCompletionRequest(generateRequestToCompletionBody(call.request), catalog);
           const finished = await service.complete(request, { tenant, signal: aborted.signal });
@@ -58,6 +89,7 @@ export function createGenerationGrpcServer(options: GenerationGrpcServerOptions)
     GetJob(call, respond) {
       void (async () => {
         try {
+          assertDecoded(call.request);
           const { tenant } = await authenticate(call.metadata);
           const view = await service.getJob(call.request.id, tenant);
           const job: Job = {
@@ -77,6 +109,7 @@ export function createGenerationGrpcServer(options: GenerationGrpcServerOptions)
     CancelJob(call, respond) {
       void (async () => {
         try {
+          assertDecoded(call.request);
           const { tenant } = await authenticate(call.metadata);
           respond(null, await service.cancel(call.request.id, tenant));
         } catch (error) {
@@ -86,6 +119,6 @@ export function createGenerationGrpcServer(options: GenerationGrpcServerOptions)
     },
   };
   const server = new grpc.Server({ 'grpc.max_receive_message_length': maxMessageBytes });
-  server.addService(loadDfleetProtos().generation.dfleet.v1.GenerationService.service, handlers);
+  server.addService(withTolerantDecoding(loadDfleetProtos().generation.dfleet.v1.GenerationService.service), handlers);
   return server;
 }
