@@ -195,6 +195,29 @@ describe('API keys', () => {
   });
 });
 
+describe('worker callbacks', () => {
+  it('rejects a forged result and logs it, then accepts the genuine one', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+    const gateway = await startGateway(testGatewayConfig({ DFLEET_REDIS_PREFIX: prefix, DFLEET_API_KEYS_FILE: keysFile }), { logger });
+    gateways.push(gateway);
+    let forgedAck: unknown;
+    worker = startTestWorker(prefix, async (job) => {
+      forgedAck = await reportResult(job.data.callback.address, resultReportFor(job, 'FORGED', { callbackToken: 'f'.repeat(64) }));
+      await reportResult(job.data.callback.address, resultReportFor(job, 'genuine'));
+      return generationResultFor('genuine');
+    });
+
+    const response = await postCompletion(gateway, { model: FIXTURE_MODEL, prompt, max_tokens: 8 }, bearer(acmeKey));
+
+    expect(forgedAck).toEqual({ accepted: false, reason: 'bad_token' });
+    expect(response.body.choices[0].text).toBe('genuine');
+    const rejected = lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((entry) => entry['msg'] === 'result report not accepted');
+    expect(rejected).toHaveLength(1);
+    expect(rejected[0]).toMatchObject({ level: 40, reason: 'bad_token', workerId: 'test-worker' });
+  });
+});
+
 describe('gateway start-up with API keys', () => {
   it('refuses a keys file with a bad entry, naming the entry and field', async () => {
     const badFile = join(dir, 'bad.json');
