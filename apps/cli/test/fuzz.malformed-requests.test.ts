@@ -95,13 +95,17 @@ function postLarge(text: string): Promise<Answer> {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'content-length': body.length, expect: '100-continue', authorization: `Bearer ${apiKey}` },
     });
+    let answered = false;
     request.on('continue', () => request.end(body));
     request.on('response', (response) => {
+      answered = true;
       let received = '';
       response.on('data', (chunk: Buffer) => (received += chunk.toString()));
       response.on('end', () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(received) as Answer['body'] }));
     });
-    request.on('error', reject);
+    request.on('error', (error) => {
+      if (!answered) reject(error);
+    });
   });
 }
 
@@ -135,7 +139,13 @@ const isOneOf = (allowed: readonly string[]) => (value: string) => !allowed.incl
 function invalidValues(): Record<string, fc.Arbitrary<unknown>> {
   return {
     model: fc.oneof(notAString, fc.string({ minLength: 1, maxLength: 20 }).filter((name) => name !== model)),
-    prompt: fc.oneof(notAString, fc.constant(null)),
+    prompt: fc.oneof(
+      fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.constant(null), fc.dictionary(fc.string({ maxLength: 4 }), fc.string(), { maxKeys: 2 })),
+      // Arrays are batches: empty, over DFLEET_MAX_BATCH_PROMPTS (32), or with a non-string.
+      fc.constant([]),
+      fc.array(fc.string({ maxLength: 3 }), { minLength: 33, maxLength: 40 }),
+      fc.tuple(fc.array(fc.string({ maxLength: 3 }), { maxLength: 3 }), fc.oneof(fc.integer(), fc.boolean(), fc.constant(null))).map(([texts, bad]) => [...texts, bad]),
+    ),
     max_tokens: fc.oneof(notANumber, intBelow(1), intAbove(maxTokensLimit), nonInteger),
     temperature: fc.oneof(notANumber, finite(-1e308, -1e-9), finite(2.000001, 1e308)),
     seed: fc.oneof(notANumber, intBelow(0), intAbove(4_294_967_295), nonInteger),
@@ -186,7 +196,8 @@ describe('malformed requests against a running fleet', () => {
       fc.asyncProperty(
         fc.constantFrom(...Object.keys(fields)).chain((field) => fields[field]!.map((value) => [field, value] as const)),
         async ([field, value]) => {
-          const expectedParam = field === 'unknown_field' ? 'unknown_field' : field === 'dfleet.unknown_knob' ? 'dfleet.unknown_knob' : field;
+          const badPrompt = field === 'prompt' && Array.isArray(value) ? value.findIndex((item) => typeof item !== 'string') : -1;
+          const expectedParam = badPrompt >= 0 ? `prompt.${badPrompt}` : field;
           const statuses = field === 'model' && typeof value === 'string' ? [404] : [400];
           expectClientError('one bad field', await postJson(bodyWith(field, value)), expectedParam, statuses);
         },

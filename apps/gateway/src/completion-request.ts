@@ -46,7 +46,7 @@ export const idempotencyKeySchema = z.string().min(1).max(256);
 function bodySchemaFor(model: ServedModel) {
   const maxTokensLimit = model.maxSequenceLength - 1;
   const m = {
-    prompt: 'prompt must be a string (arrays of prompts or token ids are not supported)',
+    prompt: 'prompt must be a string, or an array of strings (token ids are not supported)',
     max_tokens: `max_tokens must be an integer between 1 and ${maxTokensLimit}`,
     temperature: 'temperature must be a number between 0 and 2',
     seed: `seed must be an integer between 0 and ${MAX_SEED}`,

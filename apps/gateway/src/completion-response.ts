@@ -85,3 +85,47 @@ export function toGenerateResponse({ jobId, job, result, finishedAt }: FinishedG
     ...(result.effectiveThreshold === undefined ? {} : { effectiveThreshold: result.effectiveThreshold }),
   };
 }
+
+/** The answer to a body whose `prompt` is an array: one choice per prompt, in order. */
+export interface BatchCompletionResponseBody {
+  /** The first prompt's job id; every job id is in `dfleet.job_ids`. */
+  id: string;
+  object: 'text_completion';
+  created: number;
+  model: string;
+  choices: {
+    index: number;
+    text: string;
+    finish_reason: string;
+    logprobs: null;
+    dfleet: Omit<CompletionResponseBody['dfleet'], 'total_ms'> & { job_id: string; steps: number; nfe: number };
+  }[];
+  /** Sums over the prompts. */
+  usage: CompletionResponseBody['usage'];
+  dfleet: { job_ids: string[]; total_ms: number };
+}
+
+export function toBatchCompletionResponseBody(finished: readonly FinishedGeneration[]): BatchCompletionResponseBody {
+  const singles = finished.map(toCompletionResponseBody);
+  const first = singles[0] as CompletionResponseBody;
+  const sum = (pick: (usage: CompletionResponseBody['usage']) => number) => singles.reduce((total, single) => total + pick(single.usage), 0);
+  return {
+    id: first.id,
+    object: 'text_completion',
+    created: first.created,
+    model: first.model,
+    choices: singles.map((single, index) => {
+      const { total_ms: _total, ...perJob } = single.dfleet;
+      const [choice] = single.choices;
+      return { ...choice, index, dfleet: { ...perJob, job_id: single.id, steps: single.usage.steps, nfe: single.usage.nfe } };
+    }),
+    usage: {
+      prompt_tokens: sum((u) => u.prompt_tokens),
+      completion_tokens: sum((u) => u.completion_tokens),
+      total_tokens: sum((u) => u.total_tokens),
+      steps: sum((u) => u.steps),
+      nfe: sum((u) => u.nfe),
+    },
+    dfleet: { job_ids: singles.map((single) => single.id), total_ms: Math.max(...singles.map((single) => single.dfleet.total_ms)) },
+  };
+}

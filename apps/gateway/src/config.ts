@@ -46,6 +46,8 @@ const gatewayEnvSchema = z.object({
   DFLEET_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().nonnegative().max(6_000_000).default(0),
   /** Burst for that default; 0 = ten seconds' worth. @defaultValue 0 */
   DFLEET_RATE_LIMIT_BURST: z.coerce.number().int().nonnegative().max(1_000_000).default(0),
+  /** Most prompts in one HTTP request (`prompt` as an array). @defaultValue 32 */
+  DFLEET_MAX_BATCH_PROMPTS: z.coerce.number().int().min(1).max(1_024).default(32),
   /** Largest HTTP body / gRPC message accepted, in bytes. @defaultValue 1048576 */
   DFLEET_MAX_BODY_BYTES: z.coerce.number().int().min(1_024).max(64 * 1_048_576).default(1_048_576),
 });
@@ -74,6 +76,7 @@ export interface GatewayConfig {
   maxWaitingJobsPerTenant: number | null;
   auth: GatewayAuthConfig;
   maxBodyBytes: number;
+  maxBatchPrompts: number;
 }
 
 export class GatewayConfigError extends Error {
@@ -97,6 +100,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
   return {
     auth: authConfigFrom(e),
     maxBodyBytes: e.DFLEET_MAX_BODY_BYTES,
+    maxBatchPrompts: e.DFLEET_MAX_BATCH_PROMPTS,
     redisUrl: e.REDIS_URL,
     redisPrefix: e.DFLEET_REDIS_PREFIX,
     modelDir: e.DFLEET_MODEL_DIR,

@@ -84,6 +84,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       submitter,
       authenticator,
       bodyLimitBytes: config.maxBodyBytes,
+      maxBatchPrompts: config.maxBatchPrompts,
       redisPrefix: config.redisPrefix,
       logger,
       drain,

@@ -1,7 +1,9 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { parseCompletionRequest } from './completion-request.ts';
-import { toCompletionResponseBody } from './completion-response.ts';
+import { BatchPromptError, DEFAULT_MAX_BATCH_PROMPTS, parseCompletionBatch, type CompletionBatch } from './completion-batch.ts';
+import { toBatchCompletionResponseBody, toCompletionResponseBody, type FinishedGeneration } from './completion-response.ts';
 import type { CompletionService, JobView } from './completion-service.ts';
 import {
   GatewayError,
@@ -42,6 +44,8 @@ export interface HttpServerDependencies {
   authenticator: RequestAuthenticator;
   /** @defaultValue DEFAULT_BODY_LIMIT_BYTES */
   bodyLimitBytes?: number;
+  /** Most prompts in one request (`prompt` as an array). @defaultValue DEFAULT_MAX_BATCH_PROMPTS */
+  maxBatchPrompts?: number;
   /** When given, /readyz answers 503 once a shutdown began. */
   drain?: RequestDrain;
 }
@@ -104,6 +108,7 @@ function jobBody(view: JobView) {
 export function createHttpServer(deps: HttpServerDependencies): FastifyInstance {
   const { service, catalog, submitter, redisPrefix, logger, drain, authenticator } = deps;
   const bodyLimitBytes = deps.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
+  const maxBatchPrompts = deps.maxBatchPrompts ?? DEFAULT_MAX_BATCH_PROMPTS;
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: bodyLimitBytes,
@@ -135,6 +140,20 @@ export function createHttpServer(deps: HttpServerDependencies): FastifyInstance 
     } catch (error) {
       done(new InvalidRequestError(`request body is not valid JSON: ${(error as Error).message}`, null));
     }
+  });
+
+  // A client that asks before sending (`Expect: 100-continue`, as curl does for large bodies)
+  // learns of the 413 before it uploads anything; Node would otherwise say "continue" at once.
+  app.server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
+    const length = Number(request.headers['content-length']);
+    if (Number.isFinite(length) && length > bodyLimitBytes) {
+      const error = new PayloadTooLargeError(`request body is larger than ${bodyLimitBytes} bytes (DFLEET_MAX_BODY_BYTES)`, null);
+      response.writeHead(error.httpStatus, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
+      response.end(JSON.stringify(error.toResponseBody()));
+      return;
+    }
+    response.writeContinue();
+    app.server.emit('request', request, response);
   });
 
   app.decorateRequest('caller', null);
@@ -172,17 +191,35 @@ export function createHttpServer(deps: HttpServerDependencies): FastifyInstance 
   app.post('/v1/completions', async (request, reply) => {
     const { tenant } = callerOf(request);
     const header = request.headers['idempotency-key'];
-    const completion = parseCompletionRequest(request.body, catalog, {
-      idempotencyKeyHeader: typeof header === 'string' ? header : null,
-    });
+    const context = { idempotencyKeyHeader: typeof header === 'string' ? header : null };
+    const batch = parseCompletionBatch(request.body, catalog, { ...context, tenant, maxBatchPrompts });
+    const completion = batch === null ? parseCompletionRequest(request.body, catalog, context) : null;
     // A client that hangs up stops waiting; the job itself still runs and stays readable.
     const clientGone = new AbortController();
     reply.raw.on('close', () => {
       if (!reply.raw.writableEnded) clientGone.abort();
     });
     try {
-      const finished = await service.complete(completion, { tenant, signal: clientGone.signal });
-      return reply.code(200).send(toCompletionResponseBody(finished));
+      if (completion !== null) {
+        const finished = await service.complete(completion, { tenant, signal: clientGone.signal });
+        return reply.code(200).send(toCompletionResponseBody(finished));
+      }
+      const { requests, jobIds } = batch as CompletionBatch;
+      const outcomes = await Promise.allSettled(requests.map((item) => service.complete(item, { tenant, signal: clientGone.signal })));
+      if (clientGone.signal.aborted) return reply;
+      const failedAt = outcomes.findIndex((outcome) => outcome.status === 'rejected');
+      if (failedAt === -1) {
+        return reply.code(200).send(toBatchCompletionResponseBody(outcomes.map((outcome) => (outcome as PromiseFulfilledResult<FinishedGeneration>).value)));
+      }
+      const failure = (outcomes[failedAt] as PromiseRejectedResult).reason as unknown;
+      if (!(failure instanceof GatewayError)) throw failure;
+      const failures = outcomes.filter((outcome) => outcome.status === 'rejected').length;
+      throw new BatchPromptError(
+        failedAt,
+        failure,
+        `prompt[${failedAt}] (job ${jobIds[failedAt]}): ${failure.message}; ${failures} of ${requests.length} prompts failed. ` +
+          `This batch's jobs are ${jobIds.join(', ')}: read each with GET /v1/jobs/:id, or resubmit with the same idempotency key`,
+      );
     } catch (error) {
       if (error instanceof WaitAbortedError) return reply;
       throw error;
