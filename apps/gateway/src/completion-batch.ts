@@ -52,8 +52,9 @@ export function parseCompletionBatch(
       throw error;
     }
   });
-  const batchKey = parsed[0]?.idempotencyKey ?? `batch-${randomUUID()}`;
-  const requests = parsed.map((request, index) => ({ ...request, idempotencyKey: `${batchKey}#${index}` }));
+  const clientKey = parsed[0]?.idempotencyKey ?? null;
+  const batchKey = clientKey ?? `batch-${randomUUID()}`;
+  const requests = parsed.map((request, index) => ({ ...request, idempotencyKey: `${batchKey}#${index}`, idempotencyKeyIsFresh: clientKey === null }));
   return { requests, jobIds: requests.map((request) => requestIdFor(context.tenant, request.idempotencyKey)) };
 }
 

@@ -37,6 +37,8 @@ export interface CompletionRequest {
   /** Milliseconds from acceptance after which the worker stops decoding; null = none. */
   deadlineMs: number | null;
   idempotencyKey: string | null;
+  /** The gateway made the key up (one prompt of a batch sent without a key): no earlier job can hold it. */
+  idempotencyKeyIsFresh?: boolean;
 }
 
 const IDEMPOTENCY_KEY_RULE = 'must be a string of 1 to 256 characters';

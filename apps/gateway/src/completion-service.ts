@@ -9,6 +9,7 @@ import {
   InvalidRequestError,
   JobCancelledError,
   JobNotFoundError,
+  QueueUnavailableError,
 } from './errors.ts';
 import type { JobSubmitter, PublicJobState } from './job-submitter.ts';
 import { WaitTimeoutError, type JobProgress, type PendingResults } from './pending-results.ts';
@@ -91,13 +92,19 @@ export class CompletionService {
 
     this.#options.logger.debug({ jobId, tenant: context.tenant, priority: request.priority }, 'job enqueued');
 
-    if (request.idempotencyKey !== null) {
+    if (request.idempotencyKey !== null && !request.idempotencyKeyIsFresh) {
       // The key may name a job enqueued earlier (here or by another gateway): answer with that job.
       try {
         job = await this.#adoptExistingJob(job);
       } catch (error) {
-        if (created) pending.forget(jobId);
-        throw error;
+        if (!(error instanceof QueueUnavailableError)) {
+          if (created) pending.forget(jobId);
+          throw error;
+        }
+        // The job is in Redis (the add succeeded), so a 503 would tell the client "not enqueued"
+        // about a job that runs, and forgetting it would refuse its callback. Wait for it instead;
+        // only the check that an earlier job under this key had the same options is skipped.
+        this.#options.logger.warn({ jobId, err: error }, 'could not read back an idempotent job after adding it; waiting for it unchecked');
       }
     }
 
