@@ -53,7 +53,9 @@ describe('graceful drain on SIGTERM', () => {
     const firstId = await activeJobOf(finisher);
 
     finisher.process.child.kill('SIGTERM');
-    const second = postCompletion(gateway.httpUrl, longJob(2));
+    // A batch job: an interactive one could be claimed by an express lane (an extra slot for
+    // interactive jobs) in the moment between the signal and its handler on a loaded machine.
+    const second = postCompletion(gateway.httpUrl, { ...longJob(2), dfleet: { ...longJob(2).dfleet, priority: 'batch' } });
     expect(await finisher.process.exited).toBe(0);
 
     // It finished the job it held and claimed nothing after the signal.

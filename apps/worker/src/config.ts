@@ -27,6 +27,11 @@ const workerEnvSchema = z.object({
     .default('cpu'),
   /** Jobs decoded at once (BullMQ concurrency). @defaultValue 16 */
   DFLEET_MAX_ACTIVE_JOBS: positiveInt(16),
+  /**
+   * Interactive jobs claimed beyond DFLEET_MAX_ACTIVE_JOBS while every slot is busy, so they
+   * need not wait for a batch job to finish; 0 = off. @defaultValue 2
+   */
+  DFLEET_INTERACTIVE_EXTRA_JOBS: z.coerce.number().int().min(0).max(64).default(2),
   /** Upper bound on batch size x padded length of one forward pass. @defaultValue 8192 */
   DFLEET_MAX_BATCH_TOKENS: positiveInt(8_192),
   /** Grace time for active jobs on SIGINT/SIGTERM before the process exits. @defaultValue 30000 */
@@ -64,6 +69,7 @@ export interface WorkerConfig {
   /** 'cpu' or 'cuda:N'. */
   device: string;
   maxActiveJobs: number;
+  interactiveExtraJobs: number;
   maxBatchTokens: number;
   shutdownTimeoutMs: number;
   lockDurationMs: number;
@@ -105,6 +111,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     workerId: e.DFLEET_WORKER_ID ?? `${hostname()}-${process.pid}`,
     device: e.DFLEET_DEVICE,
     maxActiveJobs: e.DFLEET_MAX_ACTIVE_JOBS,
+    interactiveExtraJobs: e.DFLEET_INTERACTIVE_EXTRA_JOBS,
     maxBatchTokens: e.DFLEET_MAX_BATCH_TOKENS,
     shutdownTimeoutMs: e.DFLEET_SHUTDOWN_TIMEOUT_MS,
     lockDurationMs: e.DFLEET_LOCK_DURATION_MS,

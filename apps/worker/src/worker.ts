@@ -9,6 +9,7 @@ import type { WorkerConfig } from './config.ts';
 import { JobRejectedError, ModelUnavailableError } from './errors.ts';
 import { createGenerationProcessor, INTERRUPTION } from './generation-processor.ts';
 import { startHeartbeat } from './heartbeat.ts';
+import { InteractiveExpressLane } from './interactive-express-lane.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { StepScheduler, type BatchReport, type StepSchedulerStats } from './step-scheduler.ts';
 
@@ -71,39 +72,78 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
     ...(config.adaptiveThreshold ? { thresholdPolicy: new AdaptiveThresholdPolicy(config.adaptiveThreshold) } : {}),
   });
 
-  const worker = new Worker<unknown, GenerationResult>(
-    GENERATION_QUEUE,
-    // Three declared parameters: BullMQ passes an AbortSignal only to processors that take one.
-    async (job: Job<unknown, GenerationResult>, token: string | undefined, signal: AbortSignal | undefined) => {
-      const id = job.id ?? '';
-      inFlight.add(id);
-      try {
-        return await processJob(job, token, signal);
-      } finally {
-        inFlight.delete(id);
-      }
-    },
-    {
-      connection: redisOptionsFor(config.redisUrl, 'worker'),
-      prefix: config.redisPrefix,
-      name: config.workerId,
-      concurrency: config.maxActiveJobs,
-      // Renewed every lockDuration / 2 from this event loop, which the scheduler never blocks
-      // for long: forward passes run in the denoiser's own thread.
-      lockDuration: config.lockDurationMs,
-      stalledInterval: config.stalledIntervalMs,
-      maxStalledCount: config.maxStalledCount,
-      autorun: false,
-    },
+  let regularJobs = 0;
+  /** One BullMQ worker over the shared processor; `onStart` runs as each of its jobs begins. */
+  const createBullWorker = (name: string, concurrency: number, onStart: () => void, onEnd: () => void, lane: boolean) =>
+    new Worker<unknown, GenerationResult>(
+      GENERATION_QUEUE,
+      // Three declared parameters: BullMQ passes an AbortSignal only to processors that take one.
+      async (job: Job<unknown, GenerationResult>, token: string | undefined, signal: AbortSignal | undefined) => {
+        const id = job.id ?? '';
+        inFlight.add(id);
+        onStart();
+        try {
+          return await processJob(job, token, signal);
+        } finally {
+          inFlight.delete(id);
+          onEnd();
+        }
+      },
+      {
+        connection: redisOptionsFor(config.redisUrl, 'worker'),
+        prefix: config.redisPrefix,
+        name,
+        concurrency,
+        // Renewed every lockDuration / 2 from this event loop, which the scheduler never blocks
+        // for long: forward passes run in the denoiser's own thread.
+        lockDuration: config.lockDurationMs,
+        stalledInterval: config.stalledIntervalMs,
+        maxStalledCount: config.maxStalledCount,
+        // The regular worker checks for stalled jobs; lanes only claim.
+        skipStalledCheck: lane,
+        autorun: false,
+      },
+    );
+  const worker = createBullWorker(
+    config.workerId,
+    config.maxActiveJobs,
+    () => (regularJobs += 1),
+    () => (regularJobs -= 1),
+    false,
   );
-  worker.on('error', (error) => logger.error({ err: error.message }, 'worker error'));
-  worker.on('lockRenewalFailed', (jobIds) => {
-    for (const jobId of jobIds) {
-      logger.warn({ jobId }, 'lock renewal failed; stopping the job');
-      worker.cancelJob(jobId, INTERRUPTION.lockLost);
-    }
+  const lanes: Worker<unknown, GenerationResult>[] = [];
+  const expressLane = new InteractiveExpressLane({
+    redis,
+    lanes,
+    regularSlotsFull: () => regularJobs >= config.maxActiveJobs,
+    logger,
   });
-  worker.on('failed', (job, error) => {
+  for (let index = 0; index < config.interactiveExtraJobs; index += 1) {
+    const lane: Worker<unknown, GenerationResult> = createBullWorker(
+      `${config.workerId}-express-${index}`,
+      1,
+      () => expressLane.onClaimed(lane),
+      () => undefined,
+      true,
+    );
+    lanes.push(lane);
+  }
+  const allWorkers = [worker, ...lanes];
+  const cancelJob = (jobId: string, reason: string) => {
+    for (const each of allWorkers) each.cancelJob(jobId, reason);
+  };
+
+  for (const each of allWorkers) {
+    each.on('error', (error) => logger.error({ err: error.message }, 'worker error'));
+    each.on('lockRenewalFailed', (jobIds) => {
+      for (const jobId of jobIds) {
+        logger.warn({ jobId }, 'lock renewal failed; stopping the job');
+        each.cancelJob(jobId, INTERRUPTION.lockLost);
+      }
+    });
+    each.on('failed', (job, error) => onFailed(job, error));
+  }
+  function onFailed(job: Job<unknown, GenerationResult> | undefined, error: Error): void {
     if (!job) return;
     const final = error instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
     logger.warn({ jobId: job.id, attempt: job.attemptsMade, final, err: error.message }, 'job failed');
@@ -120,7 +160,7 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
           : describeJobFailure(error.message)),
       },
     );
-  });
+  }
 
   const startedAt = Date.now();
   let heartbeat: Awaited<ReturnType<typeof startHeartbeat>> | undefined;
@@ -142,7 +182,7 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
       logger,
     });
   } catch (error) {
-    await worker.close(true).catch(() => undefined);
+    await Promise.all(allWorkers.map((each) => each.close(true).catch(() => undefined)));
     redis.disconnect();
     await model.close();
     throw error;
@@ -152,14 +192,16 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
     prefix: config.redisPrefix,
     intervalMs: config.cancelPollIntervalMs,
     activeJobIds: () => [...inFlight],
-    onCancelRequested: (jobId) => worker.cancelJob(jobId, INTERRUPTION.cancelRequested),
+    onCancelRequested: (jobId) => cancelJob(jobId, INTERRUPTION.cancelRequested),
     logger,
   });
+  expressLane.start();
   logger.info(
     {
       device: config.device,
       model: manifest.name,
       maxActiveJobs: config.maxActiveJobs,
+      interactiveExtraJobs: config.interactiveExtraJobs,
       maxBatchTokens: config.maxBatchTokens,
       adaptiveThreshold: config.adaptiveThreshold ?? 'off',
     },
@@ -169,13 +211,15 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
 
   let closing: Promise<void> | undefined;
   const close = async () => {
+    // First, so no lane claims a job after the signal.
+    expressLane.stop();
     // Bounded: with Redis down the delete would wait for the reconnect; the key expires anyway.
     if (heartbeat) await raceTimeout(heartbeat.stop(), 1_000);
-    const drained = worker.close();
+    const drained = Promise.all(allWorkers.map((each) => each.close()));
     const inTime = await raceTimeout(drained, config.shutdownTimeoutMs);
     if (!inTime) {
       logger.warn({ jobs: [...inFlight] }, 'shutdown grace ran out; handing active jobs back to the queue');
-      for (const jobId of inFlight) worker.cancelJob(jobId, INTERRUPTION.shutdown);
+      for (const jobId of inFlight) cancelJob(jobId, INTERRUPTION.shutdown);
       await drained;
     }
     cancelWatcher.stop();

@@ -1,0 +1,122 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Queue, QueueEvents, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { GENERATION_QUEUE, PRIORITY_VALUES, redisOptionsFor, type GenerationJobInput, type PriorityClass, type StrategyOptions } from '@dfleet/queue';
+import { loadWorkerConfig } from '../src/config.ts';
+import { startWorker, type RunningWorker } from '../src/worker.ts';
+import { CallbackRecorder } from './callback-recorder.ts';
+
+const REDIS_URL = 'redis://127.0.0.1:6379';
+const MODEL_DIR = fileURLToPath(new URL('../../../models/jsfunc-mdm', import.meta.url));
+const prompts: string[] = readFileSync(`${MODEL_DIR}/eval/heldout.jsonl`, 'utf8')
+  .trim()
+  .split('\n')
+  .slice(0, 8)
+  .map((line) => (JSON.parse(line) as { prompt: string }).prompt);
+
+const redis = new Redis(REDIS_URL);
+const gateway = new CallbackRecorder();
+let prefix = '';
+let queue: Queue | undefined;
+let events: QueueEvents | undefined;
+let worker: RunningWorker | undefined;
+
+beforeAll(() => gateway.start());
+afterEach(async () => {
+  await worker?.close();
+  await events?.close();
+  await queue?.obliterate({ force: true });
+  await queue?.close();
+  const leftovers = await redis.keys(`${prefix}:*`);
+  if (leftovers.length > 0) await redis.del(...leftovers);
+});
+afterAll(async () => {
+  gateway.stop();
+  await redis.quit();
+});
+
+async function startFleet(extraJobs: number): Promise<void> {
+  prefix = `dfleet-test-${randomUUID().slice(0, 8)}`;
+  queue = new Queue(GENERATION_QUEUE, { connection: redisOptionsFor(REDIS_URL, 'producer'), prefix });
+  events = new QueueEvents(GENERATION_QUEUE, { connection: redisOptionsFor(REDIS_URL, 'worker'), prefix });
+  await events.waitUntilReady();
+  const config = loadWorkerConfig({
+    REDIS_URL,
+    DFLEET_REDIS_PREFIX: prefix,
+    DFLEET_MODEL_DIR: MODEL_DIR,
+    DFLEET_WORKER_ID: `test-worker-${randomUUID().slice(0, 8)}`,
+    DFLEET_MAX_ACTIVE_JOBS: '2',
+    DFLEET_INTERACTIVE_EXTRA_JOBS: String(extraJobs),
+    LOG_LEVEL: 'silent',
+  });
+  worker = await startWorker(config);
+}
+
+async function add(priority: PriorityClass, strategy: StrategyOptions, prompt: string): Promise<Job> {
+  const requestId = `cmpl-${randomUUID()}`;
+  const token = randomBytes(32).toString('hex');
+  gateway.expect(requestId, token);
+  const data: GenerationJobInput = {
+    requestId,
+    tenant: 'test',
+    model: 'jsfunc-mdm',
+    prompt,
+    options: { maxNewTokens: 48, blockLength: 48, strategy, temperature: 0, seed: 0, stop: [] },
+    priority,
+    callback: { address: gateway.address, token },
+    acceptedAt: Date.now(),
+  };
+  return (queue as Queue).add(GENERATION_QUEUE, data, { jobId: requestId, priority: PRIORITY_VALUES[priority], attempts: 1 });
+}
+
+/**
+ * Both slots busy with long batch jobs (reference decoding, 48 forward passes each, and more
+ * waiting), then one interactive job: does it finish before the batch jobs holding the slots?
+ */
+async function interactiveBehindFullSlots(): Promise<{ interactiveDoneAt: number; firstBatchDoneAt: number }> {
+  const batch = await Promise.all(prompts.slice(0, 6).map((prompt) => add('batch', { name: 'reference', steps: 48, remasking: 'low_confidence' }, prompt)));
+  for (;;) {
+    if ((await (queue as Queue).getActiveCount()) >= 2) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const interactive = await add('interactive', { name: 'threshold', threshold: 0.9 }, prompts[7]!);
+  await interactive.waitUntilFinished(events as QueueEvents);
+  await Promise.all(batch.slice(0, 2).map((job) => job.waitUntilFinished(events as QueueEvents)));
+  const finishedOn = async (job: Job) => ((await (queue as Queue).getJob(job.id ?? '')) as Job).finishedOn ?? Number.NaN;
+  return {
+    interactiveDoneAt: await finishedOn(interactive),
+    firstBatchDoneAt: Math.min(...(await Promise.all(batch.slice(0, 2).map(finishedOn)))),
+  };
+}
+
+describe('interactive jobs while every slot holds a batch job (real model, Redis, BullMQ)', () => {
+  it('claims the interactive job in an extra slot and finishes it before the batch jobs in the regular ones', async () => {
+    await startFleet(1);
+    const { interactiveDoneAt, firstBatchDoneAt } = await interactiveBehindFullSlots();
+    expect(interactiveDoneAt).toBeLessThan(firstBatchDoneAt);
+  }, 120_000);
+
+  it('claims nothing more once the worker is closing', async () => {
+    await startFleet(2);
+    const long = await Promise.all(prompts.slice(1, 3).map((prompt) => add('batch', { name: 'reference', steps: 48, remasking: 'low_confidence' }, prompt)));
+    for (;;) {
+      if ((await (queue as Queue).getActiveCount()) >= 2) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const closing = (worker as RunningWorker).close();
+    const late = await add('interactive', { name: 'threshold', threshold: 0.9 }, prompts[7]!);
+    await closing;
+    worker = undefined;
+    expect(await late.getState()).toBe('prioritized');
+    expect(await Promise.all(long.map((job) => job.getState()))).toEqual(['completed', 'completed']);
+  }, 120_000);
+
+  it('without extra slots, the interactive job waits for a batch job to finish (what the lanes fix)', async () => {
+    await startFleet(0);
+    const { interactiveDoneAt, firstBatchDoneAt } = await interactiveBehindFullSlots();
+    expect(interactiveDoneAt).toBeGreaterThan(firstBatchDoneAt);
+  }, 120_000);
+});
