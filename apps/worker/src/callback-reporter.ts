@@ -127,7 +127,11 @@ export class CallbackReporter {
       try {
         const ack = await this.#sendResult(target.address, report);
         if (!ack.accepted) {
-          this.#logger.warn({ jobId: target.jobId, address: target.address, reason: ack.reason }, 'gateway did not accept the result');
+          // "duplicate" is the usual race: the gateway learnt the result from Redis a moment earlier.
+          // "unknown_job": that gateway no longer waits for it (restarted, or the job was cancelled);
+          // the result stays in Redis. Anything else (a refused token) is worth a warning.
+          const level = ack.reason === 'duplicate' ? 'debug' : ack.reason === 'unknown_job' ? 'info' : 'warn';
+          this.#logger[level]({ jobId: target.jobId, address: target.address, reason: ack.reason }, 'gateway did not accept the result');
         }
         return { delivered: true, accepted: ack.accepted, reason: ack.reason, tries };
       } catch (error) {
