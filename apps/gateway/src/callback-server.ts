@@ -59,7 +59,8 @@ export function createCallbackServer(pending: PendingResults, logger: Logger): g
       if (verdict.accepted) {
         logger.debug({ jobId: report.jobId, attempt: report.attempt, workerId: report.workerId }, 'result accepted');
       } else {
-        const level = verdict.reason === 'duplicate' ? 'info' : 'warn';
+        // A duplicate is the usual race with the queue-events stream, which settled the job first.
+        const level = verdict.reason === 'duplicate' ? 'debug' : 'warn';
         logger[level]({ jobId: report.jobId, attempt: report.attempt, workerId: report.workerId, reason: verdict.reason }, 'result report not accepted');
       }
       respond(null, ack(verdict));

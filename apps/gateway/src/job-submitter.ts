@@ -15,7 +15,7 @@ import {
 } from '@dfleet/queue';
 import { CANCEL_REQUEST_TTL_MS, cancelRequestKey } from '@dfleet/queue';
 import { QueueFullError, QueueUnavailableError } from './errors.ts';
-import { admitForTenant, tenantWaitingKey, type WaitingJobLimits } from './waiting-job-limits.ts';
+import { admitForTenant, tenantWaitingKey, WaitingJobCounter, type WaitingJobLimits } from './waiting-job-limits.ts';
 
 /** Job states as the public API names them (see `Job.state` in generation.proto). */
 export type PublicJobState =
@@ -77,6 +77,7 @@ export class JobSubmitter {
   readonly #eventsRedis: Redis;
   readonly #options: JobSubmitterOptions;
   readonly #redisName: string;
+  readonly #waitingJobs: WaitingJobCounter;
   #lastErrorLogAt = 0;
 
   constructor(options: JobSubmitterOptions, outcomes: QueueOutcomeListener) {
@@ -105,6 +106,12 @@ export class JobSubmitter {
     });
     // BullMQ publishes `failed` only when no retry is left.
     this.#events.on('failed', ({ jobId, failedReason }) => outcomes.failed(jobId, failedReason));
+    this.#waitingJobs = new WaitingJobCounter(() =>
+      this.#call('count waiting jobs', async () => {
+        const counts = await this.#queue.getJobCounts('wait', 'prioritized');
+        return (counts['wait'] ?? 0) + (counts['prioritized'] ?? 0);
+      }),
+    );
   }
 
   /** Adds the job; a job with the same id already in Redis is left as it is (BullMQ dedupes by id). */
@@ -116,22 +123,26 @@ export class JobSubmitter {
         ...RETRY_POLICY,
       }),
     );
+    // Now, not at admission: a count read sent right behind the add would delay the worker's wake-up.
+    this.#waitingJobs.refreshIfStale();
   }
 
   /**
    * Refuses a job when too many are waiting (BullMQ's wait + prioritized counts) or when its
    * tenant has too many waiting; otherwise records it for the tenant count. Call before enqueue.
-   * Concurrent admissions may overshoot the global cap by the number of requests in flight.
+   * Far from the global cap its count comes without a round trip, from a reading at most a
+   * second old plus this gateway's admissions since (see WaitingJobCounter); within 10% of the
+   * cap it is read afresh. So the global cap is overshot only by requests in flight at once, or
+   * when other gateways admit more than a tenth of it within a second.
    * @throws QueueFullError (429), QueueUnavailableError (503).
    */
   async admit(job: GenerationJob, limits: WaitingJobLimits): Promise<void> {
     const { maxWaitingJobs, maxWaitingJobsPerTenant } = limits;
     if (maxWaitingJobs !== null) {
-      const counts = await this.#call('count waiting jobs', () => this.#queue.getJobCounts('wait', 'prioritized'));
-      const waiting = (counts['wait'] ?? 0) + (counts['prioritized'] ?? 0);
-      if (waiting >= maxWaitingJobs) {
+      const verdict = await this.#waitingJobs.admit(maxWaitingJobs);
+      if (!verdict.admitted) {
         throw new QueueFullError(
-          `${waiting} jobs are waiting, the most this fleet queues (DFLEET_MAX_WAITING_JOBS=${maxWaitingJobs}); the request was not enqueued, retry later`,
+          `${verdict.waiting} jobs are waiting, the most this fleet queues (DFLEET_MAX_WAITING_JOBS=${maxWaitingJobs}); the request was not enqueued, retry later`,
         );
       }
     }
@@ -234,17 +245,17 @@ export class JobSubmitter {
     let timer: NodeJS.Timeout | undefined;
     let onReady: (() => void) | undefined;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new QueueUnavailableError(
-              this.#redis.status === 'ready'
-                ? `Redis at ${this.#redisName} did not answer within ${redisTimeoutMs} ms, so the gateway could not ${what}; retry in a second`
-                : `Redis at ${this.#redisName} is unreachable (connection ${this.#redis.status} for ${redisTimeoutMs} ms), so the gateway could not ${what}; retry in a second`,
-            ),
+      const expire = () =>
+        reject(
+          new QueueUnavailableError(
+            this.#redis.status === 'ready'
+              ? `Redis at ${this.#redisName} did not answer within ${redisTimeoutMs} ms, so the gateway could not ${what}; retry in a second`
+              : `Redis at ${this.#redisName} is unreachable (connection ${this.#redis.status} for ${redisTimeoutMs} ms), so the gateway could not ${what}; retry in a second`,
           ),
-        redisTimeoutMs,
-      );
+        );
+      // Timers run before I/O in each loop turn: after an event-loop stall (a busy host), an
+      // answer that arrived in time is still unread when the timer fires. Read it first.
+      timer = setTimeout(() => setImmediate(expire), redisTimeoutMs);
     });
     // Commands are only sent on a ready connection: with the offline queue off, ioredis would
     // reject them anyway, and BullMQ's own wait-for-ready could send them after the client got 503.

@@ -12,6 +12,113 @@ export type AdmissionVerdict =
   | { readonly admitted: true }
   | { readonly admitted: false; readonly scope: 'global' | 'tenant'; readonly waiting: number; readonly limit: number };
 
+export interface WaitingJobCounterOptions {
+  /**
+   * `refreshIfStale()` replaces a reading older than this, in the background.
+   * @defaultValue 250
+   */
+  readonly refreshAfterMs?: number;
+  /**
+   * A reading older than this is not used: the admission waits for a fresh one.
+   * @defaultValue 1000
+   */
+  readonly maxAgeMs?: number;
+  /**
+   * Within this fraction of the cap every admission waits for a fresh reading, so near the cap
+   * admission is as exact as reading Redis each time.
+   * @defaultValue 0.1
+   */
+  readonly exactWithinFraction?: number;
+  /** Milliseconds clock. @defaultValue performance.now */
+  readonly now?: () => number;
+}
+
+interface WaitingReading {
+  /** Order in which the reads were sent. */
+  readonly sequence: number;
+  readonly count: number;
+  /** When the read was sent. */
+  readonly at: number;
+  /** This counter's admissions when the read was sent (later ones are added to `count`). */
+  readonly admittedBefore: number;
+}
+
+/**
+ * The global cap (DFLEET_MAX_WAITING_JOBS) without a Redis round trip on every request: the
+ * fleet-wide waiting count (BullMQ wait + prioritized) as last read, plus the jobs this gateway
+ * admitted since that read was sent. Far from the cap a reading up to `maxAgeMs` old answers,
+ * and `refreshIfStale()` (called once the request's own commands are done, so the read never
+ * delays them) replaces one older than `refreshAfterMs` in the background; one read is in flight
+ * at a time. Near the cap, or without a recent reading, the admission waits for a fresh one, so
+ * a refusal is always based on a fresh count. What a stale reading can miss is what other
+ * gateways admitted within `maxAgeMs`, far from the cap.
+ */
+export class WaitingJobCounter {
+  readonly #read: () => Promise<number>;
+  readonly #refreshAfterMs: number;
+  readonly #maxAgeMs: number;
+  readonly #exactWithinFraction: number;
+  readonly #now: () => number;
+  #reading: WaitingReading | undefined;
+  #inFlight: Promise<WaitingReading> | undefined;
+  #admitted = 0;
+  #readsSent = 0;
+
+  /** `read` returns the fleet-wide waiting count; it is called at most once at a time. */
+  constructor(read: () => Promise<number>, options: WaitingJobCounterOptions = {}) {
+    this.#read = read;
+    this.#refreshAfterMs = options.refreshAfterMs ?? 250;
+    this.#maxAgeMs = options.maxAgeMs ?? 1_000;
+    this.#exactWithinFraction = options.exactWithinFraction ?? 0.1;
+    this.#now = options.now ?? (() => performance.now());
+  }
+
+  /**
+   * Admits one job under `limit` and counts it, or refuses it.
+   * @throws whatever `read` throws when a fresh reading was needed.
+   */
+  async admit(limit: number): Promise<AdmissionVerdict> {
+    let reading = this.#reading;
+    const now = this.#now();
+    const fresh =
+      reading === undefined || now - reading.at > this.#maxAgeMs || this.#estimate(reading) + 1 > limit * (1 - this.#exactWithinFraction);
+    if (fresh) reading = await this.#refresh();
+    const waiting = this.#estimate(reading!);
+    if (waiting >= limit) return { admitted: false, scope: 'global', waiting, limit };
+    this.#admitted++;
+    return { admitted: true };
+  }
+
+  /** Starts a read in the background when the last one is older than `refreshAfterMs`. */
+  refreshIfStale(): void {
+    const reading = this.#reading;
+    if (reading === undefined || this.#inFlight || this.#now() - reading.at <= this.#refreshAfterMs) return;
+    // Best effort: a failed read leaves the reading to age until an admission needs a fresh one.
+    this.#refresh().catch(() => undefined);
+  }
+
+  #estimate(reading: WaitingReading): number {
+    return reading.count + (this.#admitted - reading.admittedBefore);
+  }
+
+  /** Joins the read in flight, or sends one. */
+  #refresh(): Promise<WaitingReading> {
+    if (this.#inFlight) return this.#inFlight;
+    const sent = { sequence: ++this.#readsSent, at: this.#now(), admittedBefore: this.#admitted };
+    const reading = this.#read().then((count) => {
+      // A slower read sent earlier must not replace a newer reading.
+      if (this.#reading === undefined || this.#reading.sequence < sent.sequence) this.#reading = { count, ...sent };
+      return this.#reading;
+    });
+    this.#inFlight = reading;
+    void reading.then(
+      () => (this.#inFlight = undefined),
+      () => (this.#inFlight = undefined),
+    );
+    return reading;
+  }
+}
+
 /**
  * A job admitted this recently whose job hash does not exist yet counts as waiting: its add may
  * still be on its way, and pruning it would let a burst overshoot the tenant cap.

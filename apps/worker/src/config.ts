@@ -34,6 +34,12 @@ const workerEnvSchema = z.object({
   DFLEET_INTERACTIVE_EXTRA_JOBS: z.coerce.number().int().min(0).max(64).default(2),
   /** Upper bound on batch size x padded length of one forward pass. @defaultValue 8192 */
   DFLEET_MAX_BATCH_TOKENS: positiveInt(8_192),
+  /**
+   * Threads onnxruntime may use inside one operator. On a host whose gateway, Redis or clients
+   * share the CPU cores, 1 leaves them a core instead of starving them during every forward pass.
+   * @defaultValue onnxruntime's own choice (one per physical core)
+   */
+  DFLEET_INTRA_OP_THREADS: z.coerce.number().int().positive().max(256).optional(),
   /** Grace time for active jobs on SIGINT/SIGTERM before the process exits. @defaultValue 30000 */
   DFLEET_SHUTDOWN_TIMEOUT_MS: positiveInt(30_000),
   /** BullMQ job lock; renewed every half of it while the job runs. @defaultValue 30000 */
@@ -71,6 +77,8 @@ export interface WorkerConfig {
   maxActiveJobs: number;
   interactiveExtraJobs: number;
   maxBatchTokens: number;
+  /** Threads onnxruntime may use inside one operator; absent = onnxruntime's choice. */
+  intraOpThreads?: number;
   shutdownTimeoutMs: number;
   lockDurationMs: number;
   stalledIntervalMs: number;
@@ -113,6 +121,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     maxActiveJobs: e.DFLEET_MAX_ACTIVE_JOBS,
     interactiveExtraJobs: e.DFLEET_INTERACTIVE_EXTRA_JOBS,
     maxBatchTokens: e.DFLEET_MAX_BATCH_TOKENS,
+    ...(e.DFLEET_INTRA_OP_THREADS === undefined ? {} : { intraOpThreads: e.DFLEET_INTRA_OP_THREADS }),
     shutdownTimeoutMs: e.DFLEET_SHUTDOWN_TIMEOUT_MS,
     lockDurationMs: e.DFLEET_LOCK_DURATION_MS,
     stalledIntervalMs: e.DFLEET_STALLED_INTERVAL_MS,

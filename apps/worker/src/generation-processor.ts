@@ -28,7 +28,10 @@ export interface GenerationProcessorDeps {
   readonly reporter: CallbackReporter;
   readonly workerId: string;
   readonly logger: Logger;
-  /** Whether a gateway asked to cancel this job (checked once at claim; later by the watcher). */
+  /**
+   * Whether a gateway asked to cancel this job: checked once at claim, while the job's first
+   * forward pass runs (later by the watcher).
+   */
   readonly isCancelRequested: (jobId: string) => Promise<boolean>;
   /**
    * Load-adaptive decoding: fed each claimed job's queue wait, it sets the threshold a
@@ -62,13 +65,18 @@ export function createGenerationProcessor(deps: GenerationProcessorDeps): Genera
       attempt: job.attemptsMade + 1,
     };
 
-    if (await deps.isCancelRequested(target.jobId)) session.cancel();
     const decodeStarted = performance.now();
     const outcome = await scheduler.submit({
       session,
       ...(signal ? { signal } : {}),
       ...(data.options.deadlineAt === undefined ? {} : { deadlineAt: data.options.deadlineAt }),
-      onStep: () => reporter.reportProgress(target, () => progressOf(session, model)),
+      // A job cancelled before it was claimed commits no step, but the look at its cancel mark
+      // runs alongside its first forward pass instead of delaying it by a Redis round trip.
+      pendingCheck: deps.isCancelRequested(target.jobId),
+      // The step that finishes the job sends no progress: its result follows at once.
+      onStep: (step) => {
+        if (!step.finished) reporter.reportProgress(target, () => progressOf(session, model));
+      },
     });
     const decodeMs = performance.now() - decodeStarted;
 

@@ -16,6 +16,16 @@ export interface ScheduledDecode {
   readonly deadlineAt?: number;
   /** Called after each of this decode's steps, on the scheduler's loop; must be quick and not throw. */
   readonly onStep?: (report: StepReport) => void;
+  /**
+   * A check still in flight at submit time, such as the claim-time look at a job's cancel mark,
+   * which should not delay the first forward pass by a round trip. The decode joins the next
+   * pass at once but commits no step before the check settles: when that pass ends first, its
+   * logits for this decode are held (and the decode sits out further passes) until the check
+   * says go, then applied, so the decode is exactly what it would have been. `true` stops it
+   * with reason `cancelled` (and `signalReason` undefined) before it commits anything; a
+   * rejection fails the decode with that error.
+   */
+  readonly pendingCheck?: Promise<boolean>;
 }
 
 /** One forward pass as the scheduler ran it. */
@@ -65,10 +75,16 @@ export interface StepSchedulerOptions {
   readonly onBatch?: (report: BatchReport) => void;
 }
 
+/** Where a decode stands with its `pendingCheck`; `passed` when none was given. */
+type CheckState = 'passed' | 'pending' | 'cancelled' | { readonly failed: unknown };
+
 interface ActiveDecode {
   readonly decode: ScheduledDecode;
   /** Lower runs first when the token budget cannot fit everyone; re-issued after each step. */
   ticket: number;
+  check: CheckState;
+  /** Logits of a pass that ended while the check was pending, applied once it passes. */
+  held: Float32Array | undefined;
   resolve(outcome: DecodeOutcome): void;
   reject(error: unknown): void;
 }
@@ -101,7 +117,9 @@ export class SchedulerClosedError extends Error {
  *
  * The loop awaits the denoiser and yields a macrotask between passes, so timers (BullMQ lock
  * renewal, heartbeats) and gRPC keep running; the denoiser itself should compute off the main
- * thread (OnnxDenoiser does, in a worker thread).
+ * thread (OnnxDenoiser does, in a worker thread). Nothing stands between a submit and its first
+ * pass: an idle scheduler starts it one microtask later (so decodes submitted together share it),
+ * a busy one right after the pass in flight.
  */
 export class StepScheduler {
   readonly #denoiser: Denoiser;
@@ -141,11 +159,16 @@ export class StepScheduler {
    * denoiser failed on its pass or its session rejected the logits (other decodes go on).
    */
   submit(decode: ScheduledDecode): Promise<DecodeOutcome> {
+    // Whatever becomes of the decode, a check that fails later is not an unhandled rejection.
+    decode.pendingCheck?.catch(() => undefined);
     if (this.#closed) return Promise.reject(new SchedulerClosedError());
     // Cancelled before it started (say, at claim time): it needs no forward pass.
     if (decode.session.finished) return Promise.resolve({ status: 'finished' });
     return new Promise<DecodeOutcome>((resolve, reject) => {
-      this.#active.add({ decode, ticket: this.#nextTicket++, resolve, reject });
+      const check = decode.pendingCheck ? 'pending' : 'passed';
+      const entry: ActiveDecode = { decode, ticket: this.#nextTicket++, check, held: undefined, resolve, reject };
+      this.#active.add(entry);
+      if (decode.pendingCheck) this.#watchCheck(entry, decode.pendingCheck);
       this.#running ??= this.#loop();
     });
   }
@@ -156,14 +179,42 @@ export class StepScheduler {
     await this.#running;
   }
 
+  /**
+   * Records how the check ends. A decode that sat out passes waiting for it may be the only one
+   * left, with the loop stopped: the check settling, or its signal aborting meanwhile, restarts it.
+   */
+  #watchCheck(entry: ActiveDecode, check: Promise<boolean>): void {
+    const restart = () => {
+      if (this.#active.size > 0) this.#running ??= this.#loop();
+    };
+    const { signal } = entry.decode;
+    signal?.addEventListener('abort', restart, { once: true });
+    check.then(
+      (cancel) => {
+        entry.check = cancel ? 'cancelled' : 'passed';
+      },
+      (error: unknown) => {
+        entry.check = { failed: error };
+      },
+    ).finally(() => {
+      signal?.removeEventListener('abort', restart);
+      if (this.#active.has(entry)) restart();
+    });
+  }
+
   async #loop(): Promise<void> {
     try {
-      // Let every decode submitted in the same tick join the first pass.
-      await nextMacrotask();
+      // Let every decode submitted in the same synchronous run join the first pass, but start it
+      // before other I/O work queued meanwhile (BullMQ fetching its next job, callbacks): the
+      // pass computes in its own thread while that work runs here.
+      await Promise.resolve();
       while (this.#active.size > 0) {
         this.#releaseStopped();
-        if (this.#active.size === 0) break;
-        await this.#runPass(this.#pickPass());
+        this.#applyHeld();
+        const plan = this.#pickPass();
+        // Empty, or only decodes waiting for their check: that check restarts the loop.
+        if (plan.chosen.length === 0) break;
+        await this.#runPass(plan);
         // A macrotask boundary: newly claimed jobs, lock renewal and callbacks get their turn.
         await nextMacrotask();
       }
@@ -174,24 +225,49 @@ export class StepScheduler {
     }
   }
 
-  /** Ends decodes whose signal aborted or whose deadline passed, before they cost another pass. */
+  /**
+   * Ends decodes whose signal aborted, whose deadline passed or whose pending check said stop (or
+   * failed), before they cost another pass.
+   */
   #releaseStopped(): void {
     const now = Date.now();
     for (const entry of this.#active) {
       const { session, signal, deadlineAt } = entry.decode;
+      const { check } = entry;
+      if (typeof check === 'object') {
+        this.#active.delete(entry);
+        entry.held = undefined;
+        entry.reject(check.failed);
+        continue;
+      }
       let reason: StopReason | undefined;
       if (signal?.aborted) reason = 'cancelled';
       else if (deadlineAt !== undefined && now >= deadlineAt) reason = 'deadline';
+      else if (check === 'cancelled') reason = 'cancelled';
       if (reason === undefined) continue;
+      entry.held = undefined;
       session.cancel();
       this.#active.delete(entry);
       entry.resolve({ status: 'stopped', reason, signalReason: signal?.reason });
     }
   }
 
-  /** Ticket order, greedily while the padded batch fits the token budget; never empty. */
+  /** Applies the held logits of decodes whose check passed since their first pass ended. */
+  #applyHeld(): void {
+    for (const entry of this.#active) {
+      if (entry.held === undefined || entry.check !== 'passed') continue;
+      const logits = entry.held;
+      entry.held = undefined;
+      this.#applyRow(entry, logits);
+    }
+  }
+
+  /**
+   * Ticket order, greedily while the padded batch fits the token budget; empty only when no
+   * decode is ready (all hold logits and wait for their pending check).
+   */
   #pickPass(): PassPlan {
-    const waiting = [...this.#active].sort((a, b) => a.ticket - b.ticket);
+    const waiting = [...this.#active].filter((entry) => entry.held === undefined).sort((a, b) => a.ticket - b.ticket);
     const chosen: ActiveDecode[] = [];
     let longest = 0;
     for (const entry of waiting) {
@@ -239,25 +315,12 @@ export class StepScheduler {
     const rowSize = batch.sequenceLength * this.#denoiser.vocabSize;
     let realTokens = 0;
     for (const [row, entry] of chosen.entries()) {
-      const { session, onStep } = entry.decode;
-      realTokens += session.canvas.length;
-      let report: StepReport;
-      try {
-        report = session.applyLogits(logits.subarray(row * rowSize, (row + 1) * rowSize));
-      } catch (error) {
-        this.#active.delete(entry);
-        entry.reject(error);
-        continue;
-      }
-      try {
-        onStep?.(report);
-      } catch {
-        // An observer's bug must not stall the other decodes; the step itself happened.
-      }
-      if (report.finished) {
-        this.#active.delete(entry);
-        entry.resolve({ status: 'finished' });
-      }
+      realTokens += entry.decode.session.canvas.length;
+      const rowLogits = logits.subarray(row * rowSize, (row + 1) * rowSize);
+      if (entry.check === 'passed') this.#applyRow(entry, rowLogits);
+      // Its check has not said go yet: keep the row until it does (a copy, the batch is let go).
+      else if (entry.check === 'pending') entry.held = rowLogits.slice();
+      // Cancelled or failed: nothing to commit; #releaseStopped ends it before the next pass.
     }
     const applyMs = performance.now() - applyStarted;
 
@@ -281,6 +344,28 @@ export class StepScheduler {
       denoiseMs,
       applyMs,
     });
+  }
+
+  /** One step of one decode: commit, report, and release it when finished. */
+  #applyRow(entry: ActiveDecode, rowLogits: Float32Array): void {
+    const { session, onStep } = entry.decode;
+    let report: StepReport;
+    try {
+      report = session.applyLogits(rowLogits);
+    } catch (error) {
+      this.#active.delete(entry);
+      entry.reject(error);
+      return;
+    }
+    try {
+      onStep?.(report);
+    } catch {
+      // An observer's bug must not stall the other decodes; the step itself happened.
+    }
+    if (report.finished) {
+      this.#active.delete(entry);
+      entry.resolve({ status: 'finished' });
+    }
   }
 
   #observe(report: BatchReport): void {

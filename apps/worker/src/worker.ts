@@ -247,7 +247,11 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
 async function loadServedModel(config: WorkerConfig): Promise<LoadedModel> {
   const cuda = /^cuda:(\d+)$/.exec(config.device);
   try {
-    return await loadModel(config.modelDir, cuda ? { executionProvider: 'cuda', deviceId: Number(cuda[1]) } : { executionProvider: 'cpu' });
+    const threads = config.intraOpThreads === undefined ? {} : { intraOpNumThreads: config.intraOpThreads };
+    return await loadModel(
+      config.modelDir,
+      cuda ? { executionProvider: 'cuda', deviceId: Number(cuda[1]), ...threads } : { executionProvider: 'cpu', ...threads },
+    );
   } catch (error) {
     // Model errors carry multi-line detail (one line per manifest field); one line reads better in logs.
     const problem = (error as Error).message.replace(/:\s*\n\s*-\s*/g, ': ').replace(/\s*\n\s*(-\s*)?/g, '; ');

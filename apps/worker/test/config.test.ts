@@ -27,6 +27,13 @@ describe('worker configuration', () => {
     expect(config).toMatchObject({ device: 'cuda:3', maxActiveJobs: 4, maxBatchTokens: 8192, workerId: 'gpu-3' });
   });
 
+  it("leaves onnxruntime's thread count to onnxruntime unless DFLEET_INTRA_OP_THREADS sets it", () => {
+    expect(loadWorkerConfig({}).intraOpThreads).toBeUndefined();
+    expect(loadWorkerConfig({ DFLEET_INTRA_OP_THREADS: '' }).intraOpThreads).toBeUndefined();
+    expect(loadWorkerConfig({ DFLEET_INTRA_OP_THREADS: '1' }).intraOpThreads).toBe(1);
+    expect(() => loadWorkerConfig({ DFLEET_INTRA_OP_THREADS: '0' })).toThrow(/DFLEET_INTRA_OP_THREADS/);
+  });
+
   it('names every variable that is wrong', () => {
     expect(() => loadWorkerConfig({ DFLEET_DEVICE: 'gpu0', DFLEET_MAX_ACTIVE_JOBS: '0' })).toThrow(
       /DFLEET_DEVICE: must be 'cpu' or 'cuda:N'.*; DFLEET_MAX_ACTIVE_JOBS/,

@@ -120,7 +120,8 @@ describe('worker with the real model, Redis, BullMQ and gRPC callbacks', () => {
   });
 
   it('decodes a job, reports progress and the result with the job token, and leaves the result in Redis', async () => {
-    const data = jobData();
+    // Several steps: a job done in one step has nothing to report before its result.
+    const data = jobData({ strategy: { name: 'reference', steps: 8, remasking: 'low_confidence' } });
     const job = await enqueue(data);
     const result = await finished(job);
     const expected = await decodeAlone(data);
@@ -147,6 +148,14 @@ describe('worker with the real model, Redis, BullMQ and gRPC callbacks', () => {
 
     const stored = await queue.getJob(data.requestId);
     expect(generationResultSchema.parse(stored!.returnvalue)).toEqual(result);
+  });
+
+  it('sends no progress for a job that finishes in its first step, only the result', async () => {
+    const data = jobData({ strategy: { name: 'reference', steps: 1, remasking: 'low_confidence' } });
+    const result = await finished(await enqueue(data));
+    expect(result.steps).toBe(1);
+    await gateway.resultOf(data.requestId);
+    expect(gateway.progress.filter((report) => report.jobId === data.requestId)).toEqual([]);
   });
 
   it('decodes concurrent jobs with mixed strategies in shared passes to the same tokens as each alone', async () => {
