@@ -7,6 +7,7 @@
  * bench/results/decode.json (+ decode.svg: pass@1 against NFE per token).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { decode, type DecodingStrategy } from '@dfleet/decoder';
@@ -105,11 +106,16 @@ const knobText = (m: StrategyRun) => Object.entries(m.knobs).map(([k, v]) => `${
 // One untimed pass so the first measured strategy does not pay for session warm-up.
 await measure(runs[2]!, tasks.slice(0, 3));
 
+// Time outside session.run includes two thread wake-ups per forward pass, which wait for a free
+// CPU, so it grows with the machine's load: record the load averages (1, 5, 15 min) with it.
+const loadAtStart = loadavg();
+
 const measurements: StrategyMeasurement[] = [];
 for (const run of runs) {
   process.stderr.write(`decoding ${tasks.length} tasks with ${run.name} ${knobText(run)}...\n`);
   measurements.push(await measure(run, tasks));
 }
+const loadAtEnd = loadavg();
 await model.close();
 
 const reference = measurements[0]!;
@@ -160,11 +166,25 @@ console.log(
     `${summary.nfe_ratio.toFixed(2)}x fewer NFE per token, ${summary.speedup.toFixed(2)}x tokens/s; ` +
     `time outside session.run ${(summary.outside_run_fraction * 100).toFixed(1)}% of decode wall time`,
 );
+const loadText = (load: number[]) => load.map((l) => l.toFixed(2)).join(' ');
+console.log(`load average (1, 5, 15 min) on ${availableParallelism()} CPUs: ${loadText(loadAtStart)} at start, ${loadText(loadAtEnd)} at end`);
 
 mkdirSync(values.out!, { recursive: true });
 writeFileSync(
   `${values.out}/decode.json`,
-  `${JSON.stringify({ model: model.manifest.name, tasks: tasks.length, generation_length: generationLength, measured_at: new Date().toISOString(), summary, strategies: measurements }, null, 2)}\n`,
+  `${JSON.stringify(
+    {
+      model: model.manifest.name,
+      tasks: tasks.length,
+      generation_length: generationLength,
+      measured_at: new Date().toISOString(),
+      machine: { cpus: availableParallelism(), load_average_at_start: loadAtStart, load_average_at_end: loadAtEnd },
+      summary,
+      strategies: measurements,
+    },
+    null,
+    2,
+  )}\n`,
 );
 writeFileSync(
   `${values.out}/decode.svg`,

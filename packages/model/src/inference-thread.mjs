@@ -2,11 +2,17 @@
 // 1.30's session.run() computes synchronously on the calling thread's event loop, so it runs
 // here and the main loop stays free for BullMQ lock renewal, gRPC and heartbeats.
 // Plain JavaScript so it loads without a TypeScript loader.
-import { parentPort, workerData } from 'node:worker_threads';
+//
+// Once the model is loaded the thread sleeps in Atomics.wait until the owner posts a request in
+// shared memory (inference-channel.mjs), runs it, and posts the reply on the channel's port:
+// the logits, transferred without a copy, or the error.
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { RequestKind, Slot, viewInputBuffer } from './inference-channel.mjs';
 import { createInferenceSession, describeSession, runDenoiserSession } from './session-core.mjs';
 
-const port = parentPort;
-if (port === null) throw new Error('inference-thread.mjs must run as a worker thread');
+if (parentPort === null) throw new Error('inference-thread.mjs must run as a worker thread');
+const { modelPath, sessionOptions, port } = workerData;
+const control = new Int32Array(workerData.control);
 
 function serializeError(error) {
   return error instanceof Error ? { name: error.name, message: error.message } : { name: 'Error', message: String(error) };
@@ -22,37 +28,49 @@ function transferable(logits) {
   return [copy, [copy.buffer]];
 }
 
-let session;
-try {
-  session = await createInferenceSession(workerData.modelPath, workerData.sessionOptions);
-  port.postMessage({ type: 'ready', description: describeSession(session) });
-} catch (error) {
-  port.postMessage({ type: 'load-failed', error: serializeError(error) });
-  port.close();
+async function run(session, inputs) {
+  const batchSize = control[Slot.BATCH_SIZE];
+  const sequenceLength = control[Slot.SEQUENCE_LENGTH];
+  const size = batchSize * sequenceLength;
+  try {
+    const result = await runDenoiserSession(session, {
+      batchSize,
+      sequenceLength,
+      inputIds: inputs.inputIds.subarray(0, size),
+      attentionMask: inputs.attentionMask.subarray(0, size),
+    });
+    const [logits, transferList] = transferable(result.logits);
+    port.postMessage({ type: 'result', dims: result.dims, logits, sessionRunMs: result.sessionRunMs }, transferList);
+  } catch (error) {
+    port.postMessage({ type: 'run-failed', error: serializeError(error) });
+  }
 }
 
-// One message at a time, in order: runs never overlap, and close waits for earlier runs.
-let previous = Promise.resolve();
-port.on('message', (message) => {
-  previous = previous.then(() => handle(message));
-});
+/** One request at a time, in the order posted, until the owner asks to close. */
+async function serve(session) {
+  let inputs = viewInputBuffer(workerData.inputs);
+  let requestsSeen = 0; // the owner posts nothing before 'ready'
+  for (;;) {
+    Atomics.wait(control, Slot.REQUESTS, requestsSeen);
+    requestsSeen = Atomics.load(control, Slot.REQUESTS);
+    if (control[Slot.INPUTS_REPLACED] === 1) inputs = viewInputBuffer(receiveMessageOnPort(port).message.inputs);
+    if (control[Slot.REQUEST_KIND] === RequestKind.CLOSE) {
+      await session.release();
+      port.close();
+      return;
+    }
+    await run(session, inputs);
+  }
+}
 
-async function handle(message) {
-  if (message.type === 'close') {
-    await session?.release();
-    port.close();
-    return;
-  }
-  if (message.type !== 'run') return;
-  const { requestId } = message;
-  try {
-    const result = await runDenoiserSession(session, message);
-    const [logits, transferList] = transferable(result.logits);
-    port.postMessage(
-      { type: 'result', requestId, dims: result.dims, logits, sessionRunMs: result.sessionRunMs },
-      transferList,
-    );
-  } catch (error) {
-    port.postMessage({ type: 'run-failed', requestId, error: serializeError(error) });
-  }
+let session;
+try {
+  session = await createInferenceSession(modelPath, sessionOptions);
+} catch (error) {
+  parentPort.postMessage({ type: 'load-failed', error: serializeError(error) });
+  port.close();
+}
+if (session !== undefined) {
+  parentPort.postMessage({ type: 'ready', description: describeSession(session) });
+  await serve(session);
 }

@@ -1,28 +1,33 @@
 import { once } from 'node:events';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import type { InferenceSession } from 'onnxruntime-node';
 import { DenoiserClosedError } from './errors.ts';
+import { createControlBlock, createInputBuffer, RequestKind, Slot, type InputBuffer } from './inference-channel.mjs';
 import type { SessionDescription, SessionRunInput, SessionRunResult, SessionRunner } from './session-runner.ts';
 
-/** Messages the inference thread (inference-thread.mjs) posts back. */
-type ThreadMessage =
-  | { type: 'ready'; description: SessionDescription }
-  | { type: 'load-failed'; error: SerializedError }
-  | { type: 'result'; requestId: number; dims: number[]; logits: Float32Array; sessionRunMs: number }
-  | { type: 'run-failed'; requestId: number; error: SerializedError };
+/** What the inference thread (inference-thread.mjs) posts on `parentPort` while it loads the model. */
+type StartupMessage = { type: 'ready'; description: SessionDescription } | { type: 'load-failed'; error: SerializedError };
+
+/** What the thread posts on the channel's port for each run. */
+type ReplyMessage =
+  | { type: 'result'; dims: number[]; logits: Float32Array; sessionRunMs: number }
+  | { type: 'run-failed'; error: SerializedError };
 
 interface SerializedError {
   name: string;
   message: string;
 }
 
-interface PendingRun {
+interface QueuedRun {
+  readonly input: SessionRunInput;
   resolve(result: SessionRunResult): void;
   reject(error: Error): void;
 }
 
 const THREAD_ENTRY = new URL('./inference-thread.mjs', import.meta.url);
 const CLOSE_GRACE_MS = 5_000;
+/** Tokens (batchSize * sequenceLength) the first shared input buffer holds; it grows on demand. */
+const INITIAL_INPUT_CAPACITY = 4096;
 
 function toError({ name, message }: SerializedError): Error {
   const error = new Error(message);
@@ -32,22 +37,38 @@ function toError({ name, message }: SerializedError): Error {
 
 /**
  * Runs the session in a `worker_threads` thread it owns, so the owner's event loop keeps
- * turning during a forward pass. Inputs are copied once and transferred (B*L ints, small); logits come
- * back as a transferred buffer (no copy). The thread does not keep the process alive while idle.
+ * turning during a forward pass. The thread does not keep the process alive while idle.
+ *
+ * A request goes through shared memory (inference-channel.mjs): the ids and mask are written
+ * into a shared buffer and the thread, asleep in Atomics.wait, is woken with Atomics.notify. It
+ * needs no event-loop turn, message dispatch or structured clone in the thread, which a
+ * postMessage per forward pass cost on every decoding step. The reply is a message on a
+ * MessageChannel port with the logits transferred (no copy, no allocation here). Runs go to the
+ * thread one at a time; calls made meanwhile queue here.
  */
 export class WorkerThreadSession implements SessionRunner {
   readonly description: SessionDescription;
   readonly #worker: Worker;
-  readonly #pending = new Map<number, PendingRun>();
-  #nextRequestId = 1;
+  readonly #port: MessagePort;
+  readonly #control: Int32Array;
+  #inputs: InputBuffer;
+  readonly #queue: QueuedRun[] = [];
+  /** The run the thread is working on; it is also `#queue[0]`. */
+  #inFlight: QueuedRun | undefined;
+  #closeRequested = false;
   #closedReason: string | undefined;
-  #exited: Promise<void>;
+  readonly #exited: Promise<void>;
 
-  private constructor(worker: Worker, description: SessionDescription) {
+  private constructor(worker: Worker, port: MessagePort, control: Int32Array, inputs: InputBuffer, description: SessionDescription) {
     this.#worker = worker;
+    this.#port = port;
+    this.#control = control;
+    this.#inputs = inputs;
     this.description = description;
     this.#exited = once(worker, 'exit').then(() => undefined);
-    worker.on('message', (message: ThreadMessage) => this.#onMessage(message));
+    port.on('message', (message: ReplyMessage) => this.#onReply(message));
+    // The worker handle, ref'd while a run is in flight, is what keeps the process alive.
+    port.unref();
     worker.on('error', (error) => this.#failAll(`the inference thread crashed: ${error.message}`));
     worker.on('exit', (code) => this.#failAll(`the inference thread exited (code ${code})`));
     worker.unref();
@@ -55,27 +76,39 @@ export class WorkerThreadSession implements SessionRunner {
 
   /** Starts the thread and loads the model in it; rejects with the loader's error. */
   static open(modelPath: string, sessionOptions: InferenceSession.SessionOptions): Promise<WorkerThreadSession> {
+    const { port1, port2 } = new MessageChannel();
+    const control = createControlBlock();
+    const inputs = createInputBuffer(INITIAL_INPUT_CAPACITY);
     // The entry is plain JavaScript, so the thread needs none of the parent's loader flags
     // (`--import tsx`, vitest's): start it clean.
-    const worker = new Worker(THREAD_ENTRY, { workerData: { modelPath, sessionOptions }, execArgv: [] });
+    const worker = new Worker(THREAD_ENTRY, {
+      workerData: { modelPath, sessionOptions, port: port2, control: control.buffer, inputs: inputs.buffer },
+      transferList: [port2],
+      execArgv: [],
+    });
     return new Promise((resolve, reject) => {
-      const onMessage = (message: ThreadMessage): void => {
+      const onMessage = (message: StartupMessage): void => {
         cleanup();
         if (message.type === 'ready') {
-          resolve(new WorkerThreadSession(worker, message.description));
-        } else if (message.type === 'load-failed') {
+          resolve(new WorkerThreadSession(worker, port1, control, inputs, message.description));
+          return;
+        }
+        port1.close();
+        if (message.type === 'load-failed') {
           reject(toError(message.error));
         } else {
           void worker.terminate();
-          reject(new Error(`the inference thread sent ${message.type} before loading the model`));
+          reject(new Error(`the inference thread sent ${(message as { type: string }).type} before loading the model`));
         }
       };
       const onError = (error: Error): void => {
         cleanup();
+        port1.close();
         reject(error);
       };
       const onExit = (code: number): void => {
         cleanup();
+        port1.close();
         reject(new Error(`the inference thread exited (code ${code}) before loading the model`));
       };
       const cleanup = (): void => {
@@ -93,28 +126,27 @@ export class WorkerThreadSession implements SessionRunner {
     if (this.#closedReason !== undefined) {
       return Promise.reject(new DenoiserClosedError(`cannot run: ${this.#closedReason}`));
     }
-    const requestId = this.#nextRequestId++;
-    const { batchSize, sequenceLength } = input;
-    // Own copies, transferred: the caller keeps its arrays, and a view into a larger buffer
-    // does not drag that whole buffer through structured clone.
-    const inputIds = Int32Array.from(input.inputIds);
-    const attentionMask = Uint8Array.from(input.attentionMask);
     return new Promise<SessionRunResult>((resolve, reject) => {
-      if (this.#pending.size === 0) this.#worker.ref();
-      this.#pending.set(requestId, { resolve, reject });
-      this.#worker.postMessage({ type: 'run', requestId, batchSize, sequenceLength, inputIds, attentionMask }, [
-        inputIds.buffer,
-        attentionMask.buffer,
-      ]);
+      if (this.#inFlight === undefined) {
+        // Goes to the thread now: its inputs are copied into shared memory before this returns.
+        this.#queue.push({ input, resolve, reject });
+        this.#startNext();
+      } else {
+        // Waits its turn: copy the inputs now, so the caller may reuse its arrays meanwhile.
+        const { batchSize, sequenceLength } = input;
+        const inputIds = new Int32Array(input.inputIds);
+        const attentionMask = new Uint8Array(input.attentionMask);
+        this.#queue.push({ input: { batchSize, sequenceLength, inputIds, attentionMask }, resolve, reject });
+      }
     });
   }
 
-  /** Waits for runs already posted, releases the session and ends the thread. */
+  /** Waits for runs already called, releases the session and ends the thread. */
   async close(): Promise<void> {
     if (this.#closedReason === undefined) {
       this.#closedReason = 'the denoiser was closed';
       this.#worker.ref();
-      this.#worker.postMessage({ type: 'close' });
+      if (this.#inFlight === undefined) this.#requestClose();
     }
     const timer = setTimeout(() => void this.#worker.terminate(), CLOSE_GRACE_MS);
     try {
@@ -124,22 +156,70 @@ export class WorkerThreadSession implements SessionRunner {
     }
   }
 
-  #onMessage(message: ThreadMessage): void {
-    if (message.type !== 'result' && message.type !== 'run-failed') return;
-    const pending = this.#pending.get(message.requestId);
-    if (pending === undefined) return;
-    this.#pending.delete(message.requestId);
-    if (this.#pending.size === 0 && this.#closedReason === undefined) this.#worker.unref();
-    if (message.type === 'result') {
-      pending.resolve({ dims: message.dims, logits: message.logits, sessionRunMs: message.sessionRunMs });
-    } else {
-      pending.reject(toError(message.error));
+  /** Hands the first queued run to the thread; once none is left, asks it to close if close() was called. */
+  #startNext(): void {
+    const next = this.#queue[0];
+    if (next === undefined) {
+      if (this.#closedReason === undefined) this.#worker.unref();
+      else this.#requestClose();
+      return;
     }
+    this.#inFlight = next;
+    this.#worker.ref();
+    const { batchSize, sequenceLength, inputIds, attentionMask } = next.input;
+    const size = batchSize * sequenceLength;
+    let replaced = 0;
+    if (size > this.#inputs.capacity) {
+      // The thread is idle (one run at a time), so it picks the new buffer up with this request.
+      this.#inputs = createInputBuffer(Math.max(size, 2 * this.#inputs.capacity));
+      this.#port.postMessage({ inputs: this.#inputs.buffer });
+      replaced = 1;
+    }
+    this.#inputs.inputIds.set(inputIds);
+    this.#inputs.attentionMask.set(attentionMask);
+    const control = this.#control;
+    control[Slot.REQUEST_KIND] = RequestKind.RUN;
+    control[Slot.BATCH_SIZE] = batchSize;
+    control[Slot.SEQUENCE_LENGTH] = sequenceLength;
+    control[Slot.INPUTS_REPLACED] = replaced;
+    this.#signalRequest();
+  }
+
+  #requestClose(): void {
+    if (this.#closeRequested) return;
+    this.#closeRequested = true;
+    this.#control[Slot.REQUEST_KIND] = RequestKind.CLOSE;
+    this.#control[Slot.INPUTS_REPLACED] = 0;
+    this.#signalRequest();
+  }
+
+  #signalRequest(): void {
+    Atomics.add(this.#control, Slot.REQUESTS, 1);
+    Atomics.notify(this.#control, Slot.REQUESTS);
+  }
+
+  /** Settles the run in flight with the thread's reply and hands the thread the next one. */
+  #onReply(message: ReplyMessage): void {
+    const run = this.#inFlight;
+    if (run === undefined) return;
+    this.#inFlight = undefined;
+    this.#queue.shift();
+    if (message.type === 'result') {
+      run.resolve({ dims: message.dims, logits: message.logits, sessionRunMs: message.sessionRunMs });
+    } else {
+      run.reject(toError(message.error));
+    }
+    if (!this.#closeRequested) this.#startNext();
   }
 
   #failAll(reason: string): void {
     this.#closedReason ??= reason;
-    for (const pending of this.#pending.values()) pending.reject(new DenoiserClosedError(reason));
-    this.#pending.clear();
+    this.#closeRequested = true; // the thread is gone: nothing more is posted to it
+    // A reply the thread posted before it ended still counts; only the runs it never answered fail.
+    const posted = this.#inFlight === undefined ? undefined : receiveMessageOnPort(this.#port);
+    if (posted !== undefined) this.#onReply(posted.message as ReplyMessage);
+    for (const run of this.#queue.splice(0)) run.reject(new DenoiserClosedError(reason));
+    this.#inFlight = undefined;
+    this.#port.close();
   }
 }
