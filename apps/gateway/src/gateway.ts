@@ -45,6 +45,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
   const submitter = new JobSubmitter(
     { redisUrl: config.redisUrl, prefix: config.redisPrefix, redisTimeoutMs: config.redisTimeoutMs, logger },
     {
+      waitsFor: (jobId) => pending.isUnsettled(jobId),
       completed: (jobId, result) => pending.settle(jobId, { kind: 'completed', result, workerId: result.workerId }),
       failed: (jobId, reason) => pending.settle(jobId, { kind: 'failed', ...describeJobFailure(reason) }),
     },

@@ -49,6 +49,11 @@ export interface JobSubmitterOptions {
 
 /** What the queue tells the gateway about jobs it did not hear about through a callback. */
 export interface QueueOutcomeListener {
+  /**
+   * Whether this gateway still waits for the job. Every gateway hears every job of the fleet
+   * finish; the others are skipped before their return value is parsed.
+   */
+  waitsFor(jobId: string): boolean;
   completed(jobId: string, result: GenerationResult): void;
   failed(jobId: string, reason: string): void;
 }
@@ -100,6 +105,7 @@ export class JobSubmitter {
     this.#events = new QueueEvents(GENERATION_QUEUE, { connection: this.#eventsRedis, prefix: options.prefix });
     this.#events.on('error', (error) => this.#logRedisError('queue-events', error));
     this.#events.on('completed', ({ jobId, returnvalue }) => {
+      if (!outcomes.waitsFor(jobId)) return;
       const parsed = generationResultSchema.safeParse(returnvalue);
       if (parsed.success) outcomes.completed(jobId, parsed.data);
       else options.logger.warn({ jobId }, 'completed job has a return value that is not a GenerationResult');

@@ -105,6 +105,11 @@ export class PendingResults {
     return this.#jobs.has(jobId);
   }
 
+  /** Tracked and without an outcome yet. */
+  isUnsettled(jobId: string): boolean {
+    return this.#jobs.get(jobId)?.outcome === null;
+  }
+
   /** Job ids still waiting for an outcome. */
   unsettledJobIds(): string[] {
     return [...this.#jobs].filter(([, job]) => job.outcome === null).map(([id]) => id);

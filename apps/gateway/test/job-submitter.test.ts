@@ -11,7 +11,7 @@ let submitter: JobSubmitter;
 beforeAll(async () => {
   submitter = new JobSubmitter(
     { redisUrl: REDIS_URL, prefix, redisTimeoutMs: 50, logger: pino({ level: 'silent' }) },
-    { completed: () => undefined, failed: () => undefined },
+    { waitsFor: () => false, completed: () => undefined, failed: () => undefined },
   );
   // Connected: with a 50 ms budget the first ping may come before the connection is ready.
   for (let tries = 0; ; tries++) {
