@@ -28,12 +28,10 @@
  * share the cores, and onnxruntime's default pool of one thread per core starves them during
  * every forward pass. Writes bench/results/fleet.json.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { cpus, loadavg } from 'node:os';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Queue, QueueEvents, Worker } from 'bullmq';
@@ -42,6 +40,7 @@ import { decode } from '@dfleet/decoder';
 import { loadEvalTasks } from '@dfleet/eval';
 import { loadModel, loadModelManifest } from '@dfleet/model';
 import { percentile } from './percentiles.ts';
+import { startApp } from './start-app.ts';
 
 const { values } = parseArgs({
   options: {
@@ -160,20 +159,6 @@ function decodeOnce(model: Awaited<ReturnType<typeof loadModel>>, prompt: string
 
 function directKey(prompt: string, tokens: number): string {
   return `${tokens}\u0000${prompt}`;
-}
-
-function startApp(entry: string, env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL(entry, import.meta.url))], {
-    env: { ...process.env, ...env, LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`${entry} exited with ${code} before it was ready`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const match = line.match(ready);
-      if (match) resolve({ child, match });
-    });
-  });
 }
 
 let firstError: string | undefined;

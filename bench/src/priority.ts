@@ -15,11 +15,9 @@
  * (DELETE /v1/jobs/:id); the control phase lets it run, since its probes queue behind all of it.
  * Writes bench/results/priority.json.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -29,6 +27,7 @@ import { loadEvalTasks } from '@dfleet/eval';
 import { loadModelManifest } from '@dfleet/model';
 import { GENERATION_QUEUE, PRIORITY_VALUES, type PriorityClass } from '@dfleet/queue';
 import { percentile } from './percentiles.ts';
+import { startApp } from './start-app.ts';
 
 const { values } = parseArgs({
   options: {
@@ -57,21 +56,6 @@ const TENANT = 'default';
 
 const tasks = await loadEvalTasks(`${modelDir}/eval/heldout.jsonl`);
 const promptAt = (i: number) => tasks[i % tasks.length]!.prompt;
-
-/** Starts an app's main.ts as its own process and resolves once it prints its ready line. */
-function startApp(entry: string, env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL(entry, import.meta.url))], {
-    env: { ...process.env, ...env, LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`${entry} exited with ${code} before it was ready`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const match = line.match(ready);
-      if (match) resolve({ child, match });
-    });
-  });
-}
 
 /**
  * The job id the gateway gives a request with an idempotency key (README, the curl examples): known
