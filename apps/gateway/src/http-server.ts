@@ -55,11 +55,13 @@ function sendError(reply: FastifyReply, error: GatewayError): FastifyReply {
   return reply.code(error.httpStatus).send(error.toResponseBody());
 }
 
+const bodyTooLarge = (limit: number) => new PayloadTooLargeError(`request body is larger than ${limit} bytes (DFLEET_MAX_BODY_BYTES)`, null);
+
 /** Fastify's own failures (body too large, wrong media type) in the OpenAI error shape. */
 function fromFastifyError(error: FastifyError, bodyLimitBytes: number): GatewayError {
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new PayloadTooLargeError(`request body is larger than ${bodyLimitBytes} bytes (DFLEET_MAX_BODY_BYTES)`, null);
+      return bodyTooLarge(bodyLimitBytes);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return error.statusCode === 415
@@ -147,7 +149,7 @@ export function createHttpServer(deps: HttpServerDependencies): FastifyInstance 
   app.server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
     const length = Number(request.headers['content-length']);
     if (Number.isFinite(length) && length > bodyLimitBytes) {
-      const error = new PayloadTooLargeError(`request body is larger than ${bodyLimitBytes} bytes (DFLEET_MAX_BODY_BYTES)`, null);
+      const error = bodyTooLarge(bodyLimitBytes);
       response.writeHead(error.httpStatus, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
       response.end(JSON.stringify(error.toResponseBody()));
       return;
