@@ -59,8 +59,10 @@ export function createCallbackServer(pending: PendingResults, logger: Logger): g
       if (verdict.accepted) {
         logger.debug({ jobId: report.jobId, attempt: report.attempt, workerId: report.workerId }, 'result accepted');
       } else {
-        // A duplicate is the usual race with the queue-events stream, which settled the job first.
-        const level = verdict.reason === 'duplicate' ? 'debug' : 'warn';
+        // A duplicate is the usual race with the queue-events stream, which settled the job first;
+        // an unknown job is one this gateway no longer waits for (cancelled, or enqueued before a
+        // restart). Only a wrong token, a forgery or a stale attempt, deserves a warning.
+        const level = verdict.reason === 'duplicate' ? 'debug' : verdict.reason === 'unknown_job' ? 'info' : 'warn';
         logger[level]({ jobId: report.jobId, attempt: report.attempt, workerId: report.workerId, reason: verdict.reason }, 'result report not accepted');
       }
       respond(null, ack(verdict));
