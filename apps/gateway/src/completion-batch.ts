@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { parseCompletionRequest, type CompletionRequest, type CompletionRequestContext } from './completion-request.ts';
+import { parseCompletionRequest, promptTokensThatFit, type CompletionRequest, type CompletionRequestContext } from './completion-request.ts';
 import { GatewayError, InvalidRequestError } from './errors.ts';
 import type { ModelCatalog } from './model-catalog.ts';
 import { requestIdFor } from './request-identity.ts';
@@ -42,20 +42,28 @@ export function parseCompletionBatch(
     }
   });
 
-  // The first prompt carries the checks of every other field (and of the idempotency key), once.
-  const { idempotency_key: _key, ...withoutKey } = body as Record<string, unknown>;
-  const parsed = (prompts as string[]).map((prompt, index) => {
-    try {
-      return index === 0 ? parseCompletionRequest({ ...body, prompt }, catalog, context) : parseCompletionRequest({ ...withoutKey, prompt }, catalog);
-    } catch (error) {
-      if (error instanceof GatewayError && error.param === 'prompt') throw new BatchPromptError(index, error, `prompt[${index}]: ${error.message}`);
-      throw error;
-    }
-  });
-  const clientKey = parsed[0]?.idempotencyKey ?? null;
+  // The whole body is checked once, with the first prompt; the others differ only in the prompt.
+  const first = atPrompt(0, () => parseCompletionRequest({ ...body, prompt: prompts[0] }, catalog, context));
+  const clientKey = first.idempotencyKey;
   const batchKey = clientKey ?? `batch-${randomUUID()}`;
-  const requests = parsed.map((request, index) => ({ ...request, idempotencyKey: `${batchKey}#${index}`, idempotencyKeyIsFresh: clientKey === null }));
+  const requests = (prompts as string[]).map((prompt, index) => ({
+    ...first,
+    prompt,
+    promptTokens: index === 0 ? first.promptTokens : atPrompt(index, () => promptTokensThatFit(first.model, prompt, first.options.maxNewTokens)),
+    idempotencyKey: `${batchKey}#${index}`,
+    idempotencyKeyIsFresh: clientKey === null,
+  }));
   return { requests, jobIds: requests.map((request) => requestIdFor(context.tenant, request.idempotencyKey)) };
+}
+
+/** Runs a check of prompt `index`, naming that prompt in an error about the prompt. */
+function atPrompt<T>(index: number, check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    if (error instanceof GatewayError && error.param === 'prompt') throw new BatchPromptError(index, error, `prompt[${index}]: ${error.message}`);
+    throw error;
+  }
 }
 
 /** One prompt of a batch was refused, or its job failed: the inner error's status, naming the prompt. */

@@ -283,13 +283,7 @@ export function parseCompletionRequest(
 
   const idempotencyKey = resolveIdempotencyKey(request.idempotency_key ?? null, context.idempotencyKeyHeader ?? null);
 
-  const promptTokens = model.countPromptTokens(request.prompt);
-  const promptLimit = model.maxSequenceLength - maxNewTokens - 1;
-  if (promptTokens > promptLimit) {
-    throw new PromptTooLongError(
-      `prompt is ${promptTokens} tokens; model ${model.name} allows at most ${promptLimit} prompt tokens with max_tokens ${maxNewTokens} (max sequence length ${model.maxSequenceLength} = 1 bos + prompt + max_tokens)`,
-    );
-  }
+  const promptTokens = promptTokensThatFit(model, request.prompt, maxNewTokens);
 
   const stop = request.stop === undefined || request.stop === null ? [] : [request.stop].flat();
   return {
@@ -309,6 +303,21 @@ export function parseCompletionRequest(
     deadlineMs: request.dfleet?.deadline_ms ?? null,
     idempotencyKey,
   };
+}
+
+/**
+ * The prompt's token count.
+ * @throws PromptTooLongError when it does not fit next to `maxNewTokens`.
+ */
+export function promptTokensThatFit(model: ServedModel, prompt: string, maxNewTokens: number): number {
+  const promptTokens = model.countPromptTokens(prompt);
+  const promptLimit = model.maxSequenceLength - maxNewTokens - 1;
+  if (promptTokens > promptLimit) {
+    throw new PromptTooLongError(
+      `prompt is ${promptTokens} tokens; model ${model.name} allows at most ${promptLimit} prompt tokens with max_tokens ${maxNewTokens} (max sequence length ${model.maxSequenceLength} = 1 bos + prompt + max_tokens)`,
+    );
+  }
+  return promptTokens;
 }
 
 function resolveIdempotencyKey(fromBody: string | null, fromHeader: string | null): string | null {

@@ -34,8 +34,6 @@ export interface WaitingJobCounterOptions {
 }
 
 interface WaitingReading {
-  /** Order in which the reads were sent. */
-  readonly sequence: number;
   readonly count: number;
   /** When the read was sent. */
   readonly at: number;
@@ -62,7 +60,6 @@ export class WaitingJobCounter {
   #reading: WaitingReading | undefined;
   #inFlight: Promise<WaitingReading> | undefined;
   #admitted = 0;
-  #readsSent = 0;
 
   /** `read` returns the fleet-wide waiting count; it is called at most once at a time. */
   constructor(read: () => Promise<number>, options: WaitingJobCounterOptions = {}) {
@@ -104,12 +101,9 @@ export class WaitingJobCounter {
   /** Joins the read in flight, or sends one. */
   #refresh(): Promise<WaitingReading> {
     if (this.#inFlight) return this.#inFlight;
-    const sent = { sequence: ++this.#readsSent, at: this.#now(), admittedBefore: this.#admitted };
-    const reading = this.#read().then((count) => {
-      // A slower read sent earlier must not replace a newer reading.
-      if (this.#reading === undefined || this.#reading.sequence < sent.sequence) this.#reading = { count, ...sent };
-      return this.#reading;
-    });
+    const sent = { at: this.#now(), admittedBefore: this.#admitted };
+    // One read at a time, so each reading is newer than the one it replaces.
+    const reading = this.#read().then((count) => (this.#reading = { count, ...sent }));
     this.#inFlight = reading;
     void reading.then(
       () => (this.#inFlight = undefined),

@@ -37,6 +37,15 @@ export interface RunningWorker {
   close(): Promise<void>;
 }
 
+/** One of the BullMQ workers of a worker process: the regular one, or an express lane. */
+interface BullWorkerRole {
+  readonly name: string;
+  readonly concurrency: number;
+  readonly lane: boolean;
+  readonly onStart?: () => void;
+  readonly onEnd?: () => void;
+}
+
 /** Padded lengths round up to this multiple so similar batches share a shape. */
 const LENGTH_MULTIPLE = 16;
 
@@ -73,20 +82,23 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
   });
 
   let regularJobs = 0;
-  /** One BullMQ worker over the shared processor; `onStart` runs as each of its jobs begins. */
-  const createBullWorker = (name: string, concurrency: number, onStart: () => void, onEnd: () => void, lane: boolean) =>
+  /**
+   * One BullMQ worker over the shared processor; `onStart`/`onEnd` run as each of its jobs begins
+   * and ends. A lane only claims: the regular worker checks for stalled jobs.
+   */
+  const createBullWorker = ({ name, concurrency, lane, onStart, onEnd }: BullWorkerRole) =>
     new Worker<unknown, GenerationResult>(
       GENERATION_QUEUE,
       // Three declared parameters: BullMQ passes an AbortSignal only to processors that take one.
       async (job: Job<unknown, GenerationResult>, token: string | undefined, signal: AbortSignal | undefined) => {
         const id = job.id ?? '';
         inFlight.add(id);
-        onStart();
+        onStart?.();
         try {
           return await processJob(job, token, signal);
         } finally {
           inFlight.delete(id);
-          onEnd();
+          onEnd?.();
         }
       },
       {
@@ -99,18 +111,17 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
         lockDuration: config.lockDurationMs,
         stalledInterval: config.stalledIntervalMs,
         maxStalledCount: config.maxStalledCount,
-        // The regular worker checks for stalled jobs; lanes only claim.
         skipStalledCheck: lane,
         autorun: false,
       },
     );
-  const worker = createBullWorker(
-    config.workerId,
-    config.maxActiveJobs,
-    () => (regularJobs += 1),
-    () => (regularJobs -= 1),
-    false,
-  );
+  const worker = createBullWorker({
+    name: config.workerId,
+    concurrency: config.maxActiveJobs,
+    lane: false,
+    onStart: () => (regularJobs += 1),
+    onEnd: () => (regularJobs -= 1),
+  });
   const lanes: Worker<unknown, GenerationResult>[] = [];
   const expressLane = new InteractiveExpressLane({
     redis,
@@ -119,13 +130,12 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
     logger,
   });
   for (let index = 0; index < config.interactiveExtraJobs; index += 1) {
-    const lane: Worker<unknown, GenerationResult> = createBullWorker(
-      `${config.workerId}-express-${index}`,
-      1,
-      () => expressLane.onClaimed(lane),
-      () => undefined,
-      true,
-    );
+    const lane: Worker<unknown, GenerationResult> = createBullWorker({
+      name: `${config.workerId}-express-${index}`,
+      concurrency: 1,
+      lane: true,
+      onStart: () => expressLane.onClaimed(lane),
+    });
     lanes.push(lane);
   }
   const allWorkers = [worker, ...lanes];

@@ -1,6 +1,4 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,15 +18,11 @@ import { loadWorkerConfig } from '../src/config.ts';
 import { planJobDecode } from '../src/job-decode-plan.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
 import { CallbackRecorder } from './callback-recorder.ts';
+import { MODEL_DIR, heldOutPrompts } from './default-model.ts';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
-const MODEL_DIR = fileURLToPath(new URL('../../../models/jsfunc-mdm', import.meta.url));
 const prefix = `dfleet-test-${randomUUID().slice(0, 8)}`;
-const prompts: string[] = readFileSync(`${MODEL_DIR}/eval/heldout.jsonl`, 'utf8')
-  .trim()
-  .split('\n')
-  .slice(0, 4)
-  .map((line) => (JSON.parse(line) as { prompt: string }).prompt);
+const prompts = heldOutPrompts(4);
 
 const redis = new Redis(REDIS_URL);
 const queue = new Queue(GENERATION_QUEUE, { connection: redisOptionsFor(REDIS_URL, 'producer'), prefix });

@@ -1,6 +1,4 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -8,14 +6,10 @@ import { GENERATION_QUEUE, PRIORITY_VALUES, redisOptionsFor, type GenerationJobI
 import { loadWorkerConfig } from '../src/config.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
 import { CallbackRecorder } from './callback-recorder.ts';
+import { MODEL_DIR, heldOutPrompts } from './default-model.ts';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
-const MODEL_DIR = fileURLToPath(new URL('../../../models/jsfunc-mdm', import.meta.url));
-const prompts: string[] = readFileSync(`${MODEL_DIR}/eval/heldout.jsonl`, 'utf8')
-  .trim()
-  .split('\n')
-  .slice(0, 8)
-  .map((line) => (JSON.parse(line) as { prompt: string }).prompt);
+const prompts = heldOutPrompts(8);
 
 const redis = new Redis(REDIS_URL);
 const gateway = new CallbackRecorder();

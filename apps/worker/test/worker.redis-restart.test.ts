@@ -4,14 +4,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Queue, QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GENERATION_QUEUE, generationResultSchema, redisOptionsFor, type GenerationJobInput } from '@dfleet/queue';
 import { loadWorkerConfig } from '../src/config.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
+import { MODEL_DIR } from './default-model.ts';
 
-const MODEL_DIR = fileURLToPath(new URL('../../../models/jsfunc-mdm', import.meta.url));
 
 /** A Redis of this test's own (so it may be stopped), with AOF as the fleet requires. */
 class OwnRedis {
