@@ -1,4 +1,4 @@
-import { Queue, QueueEvents } from 'bullmq';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
@@ -15,6 +15,7 @@ import {
 } from '@dfleet/queue';
 import { CANCEL_REQUEST_TTL_MS, cancelRequestKey } from '@dfleet/queue';
 import { QueueFullError, QueueUnavailableError } from './errors.ts';
+import { QueueOutcomeReader, type QueueOutcomeListener } from './queue-outcome-reader.ts';
 import { admitForTenant, tenantWaitingKey, WaitingJobCounter, type WaitingJobLimits } from './waiting-job-limits.ts';
 
 /** Job states as the public API names them (see `Job.state` in generation.proto). */
@@ -47,17 +48,6 @@ export interface JobSubmitterOptions {
   logger: Logger;
 }
 
-/** What the queue tells the gateway about jobs it did not hear about through a callback. */
-export interface QueueOutcomeListener {
-  /**
-   * Whether this gateway still waits for the job. Every gateway hears every job of the fleet
-   * finish; the others are skipped before their return value is parsed.
-   */
-  waitsFor(jobId: string): boolean;
-  completed(jobId: string, result: GenerationResult): void;
-  failed(jobId: string, reason: string): void;
-}
-
 const RETRY_POLICY = {
   attempts: 3,
   backoff: { type: 'exponential', delay: 1_000 },
@@ -77,9 +67,7 @@ function describeRedis(url: string): string {
 export class JobSubmitter {
   readonly #redis: Redis;
   readonly #queue: Queue<GenerationJob, GenerationResult>;
-  readonly #events: QueueEvents;
-  /** Owned here (not by BullMQ) so close() can drop it even while Redis is unreachable. */
-  readonly #eventsRedis: Redis;
+  readonly #outcomes: QueueOutcomeReader;
   readonly #options: JobSubmitterOptions;
   readonly #redisName: string;
   readonly #waitingJobs: WaitingJobCounter;
@@ -100,18 +88,15 @@ export class JobSubmitter {
     this.#queue.on('error', (error) => this.#logRedisError('queue', error));
     // The safety net for results whose callback never reaches this gateway (another gateway
     // enqueued the job first, or the callback gave up). Blocking reads need their own connection.
-    this.#eventsRedis = new Redis(redisOptionsFor(options.redisUrl, 'worker'));
-    this.#eventsRedis.on('error', (error) => this.#logRedisError('queue-events', error));
-    this.#events = new QueueEvents(GENERATION_QUEUE, { connection: this.#eventsRedis, prefix: options.prefix });
-    this.#events.on('error', (error) => this.#logRedisError('queue-events', error));
-    this.#events.on('completed', ({ jobId, returnvalue }) => {
-      if (!outcomes.waitsFor(jobId)) return;
-      const parsed = generationResultSchema.safeParse(returnvalue);
-      if (parsed.success) outcomes.completed(jobId, parsed.data);
-      else options.logger.warn({ jobId }, 'completed job has a return value that is not a GenerationResult');
+    const eventsRedis = new Redis(redisOptionsFor(options.redisUrl, 'worker'));
+    eventsRedis.on('error', (error) => this.#logRedisError('queue-events', error));
+    this.#outcomes = new QueueOutcomeReader({
+      redis: eventsRedis,
+      eventsKey: this.#queue.keys['events']!,
+      outcomes,
+      logger: options.logger,
+      onError: (error) => this.#logRedisError('queue-events', error),
     });
-    // BullMQ publishes `failed` only when no retry is left.
-    this.#events.on('failed', ({ jobId, failedReason }) => outcomes.failed(jobId, failedReason));
     this.#waitingJobs = new WaitingJobCounter(() =>
       this.#call('count waiting jobs', async () => {
         const counts = await this.#queue.getJobCounts('wait', 'prioritized');
@@ -224,14 +209,11 @@ export class JobSubmitter {
 
   /** Closes within about a second, also when Redis is unreachable (BullMQ's close would wait for it). */
   async close(): Promise<void> {
-    const closed = Promise.allSettled([this.#events.close(), this.#queue.close()]);
-    for (const connection of [this.#eventsRedis, this.#redis]) {
-      if (connection.status !== 'ready') connection.disconnect();
-    }
+    const closed = Promise.allSettled([this.#outcomes.close(), this.#queue.close()]);
+    if (this.#redis.status !== 'ready') this.#redis.disconnect();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([closed, new Promise((resolve) => (timer = setTimeout(resolve, 1_000)))]);
     clearTimeout(timer);
-    this.#eventsRedis.disconnect();
     this.#redis.disconnect();
   }
 

@@ -29,8 +29,8 @@ export interface GenerationProcessorDeps {
   readonly workerId: string;
   readonly logger: Logger;
   /**
-   * Whether a gateway asked to cancel this job: checked once at claim, while the job's first
-   * forward pass runs (later by the watcher).
+   * Whether a gateway asked to cancel this job: checked at the claim of a job started before,
+   * while its first forward pass runs (later, and for every job, by the watcher).
    */
   readonly isCancelRequested: (jobId: string) => Promise<boolean>;
   /**
@@ -70,9 +70,9 @@ export function createGenerationProcessor(deps: GenerationProcessorDeps): Genera
       session,
       ...(signal ? { signal } : {}),
       ...(data.options.deadlineAt === undefined ? {} : { deadlineAt: data.options.deadlineAt }),
-      // A job cancelled before it was claimed commits no step, but the look at its cancel mark
-      // runs alongside its first forward pass instead of delaying it by a Redis round trip.
-      pendingCheck: deps.isCancelRequested(target.jobId),
+      // A job cancelled before this claim commits no step, but the look at its cancel mark runs
+      // alongside its first forward pass instead of delaying it by a Redis round trip.
+      ...(mayCarryCancelMark(job) ? { pendingCheck: deps.isCancelRequested(target.jobId) } : {}),
       // The step that finishes the job sends no progress: its result follows at once.
       onStep: (step) => {
         if (!step.finished) reporter.reportProgress(target, () => progressOf(session, model));
@@ -125,6 +125,16 @@ export function createGenerationProcessor(deps: GenerationProcessorDeps): Genera
     });
     return result;
   };
+}
+
+/**
+ * Whether a cancel mark can have been set before this claim. A gateway removes a job no worker
+ * holds and marks only a held one, so a job claimed for the first time has no mark yet (one set
+ * later is the watcher's); a job started before (a retry, a stalled or handed-back job) may.
+ * BullMQ counts starts in `attemptsStarted`, this claim included.
+ */
+function mayCarryCancelMark(job: Job): boolean {
+  return job.attemptsStarted > 1;
 }
 
 /**

@@ -226,11 +226,21 @@ describe('worker with the real model, Redis, BullMQ and gRPC callbacks', () => {
     expect(result).toMatchObject({ finishReason: 'deadline', steps: 0, tokenIds: [] });
   });
 
-  it('finishes a job whose cancel mark is set with finish reason "cancelled"', async () => {
+  it('commits no step of a handed-back job whose cancel mark was set meanwhile: finish reason "cancelled"', async () => {
+    await worker!.close();
+    const impatient = await startWorker(workerConfig({ shutdownTimeoutMs: 1 }));
     const data = jobData({ strategy: { name: 'reference', steps: 48, remasking: 'low_confidence' } });
+    const job = await enqueue(data);
+    await gateway.firstProgressOf(data.requestId);
+    await impatient.close();
+    expect(['waiting', 'prioritized']).toContain(await (await queue.getJob(data.requestId))!.getState());
+    // The mark of a gateway that saw the job held (set here after the hand-back, so the
+    // impatient worker's own watcher cannot act on it first).
     await redis.set(cancelRequestKey(prefix, data.requestId), 'client', 'PX', 60_000);
-    const result = await finished(await enqueue(data));
-    expect(result).toMatchObject({ finishReason: 'cancelled', steps: 0 });
+
+    worker = await startWorker(workerConfig());
+    const result = await finished(job);
+    expect(result).toMatchObject({ finishReason: 'cancelled', steps: 0, workerId: worker.workerId });
     await expect(gateway.resultOf(data.requestId)).resolves.toMatchObject({ finishReason: 'cancelled' });
   });
 

@@ -1,0 +1,149 @@
+import { Queue, UnrecoverableError, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { GenerationResult } from '@dfleet/queue';
+import { QueueOutcomeReader, type QueueOutcomeListener } from '../src/queue-outcome-reader.ts';
+import { uniquePrefix } from './support/test-fleet.ts';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const prefix = uniquePrefix();
+const QUEUE = 'outcomes';
+const connection = { url: REDIS_URL, maxRetriesPerRequest: null };
+let queue: Queue;
+let worker: Worker;
+const readers: QueueOutcomeReader[] = [];
+
+function resultFor(text: string): GenerationResult {
+  return { text, tokenIds: [1], finishReason: 'length', steps: 1, nfe: 1, promptTokens: 2, queueMs: 0, decodeMs: 1, workerId: 'w' };
+}
+
+/** Records what the reader reports, for the jobs it is told this gateway waits for. */
+class RecordingListener implements QueueOutcomeListener {
+  readonly waitingFor = new Set<string>();
+  readonly completedJobs = new Map<string, GenerationResult>();
+  readonly failedJobs = new Map<string, string>();
+  waitsFor(jobId: string): boolean {
+    return this.waitingFor.has(jobId);
+  }
+  completed(jobId: string, result: GenerationResult): void {
+    this.waitingFor.delete(jobId);
+    this.completedJobs.set(jobId, result);
+  }
+  failed(jobId: string, reason: string): void {
+    this.waitingFor.delete(jobId);
+    this.failedJobs.set(jobId, reason);
+  }
+}
+
+/** A reader on its own connection, whose XREAD calls are counted. */
+async function startReader(listener: QueueOutcomeListener, readPauseMs?: number) {
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const reads = { count: 0 };
+  const xread = redis.xread.bind(redis);
+  redis.xread = ((...args: Parameters<typeof xread>) => {
+    reads.count++;
+    return xread(...args);
+  }) as typeof redis.xread;
+  const reader = new QueueOutcomeReader({
+    redis,
+    eventsKey: queue.keys['events']!,
+    outcomes: listener,
+    logger: pino({ level: 'silent' }),
+    onError: (error) => {
+      throw error;
+    },
+    ...(readPauseMs === undefined ? {} : { readPauseMs }),
+  });
+  readers.push(reader);
+  // The reader starts from the stream's newest entry once its first read is out.
+  while (reads.count === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  return { reader, reads };
+}
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+beforeAll(async () => {
+  queue = new Queue(QUEUE, { connection, prefix });
+  worker = new Worker(
+    QUEUE,
+    async (job) => {
+      if (job.data.fail) throw new UnrecoverableError(`refused ${job.id}`);
+      return resultFor(`text of ${job.id}`);
+    },
+    { connection, prefix, concurrency: 16 },
+  );
+  await worker.waitUntilReady();
+});
+
+afterEach(async () => {
+  await Promise.all(readers.splice(0).map((reader) => reader.close()));
+});
+
+afterAll(async () => {
+  await worker.close();
+  await queue.obliterate({ force: true });
+  await queue.close();
+  const redis = new Redis(REDIS_URL);
+  const keys = await redis.keys(`${prefix}:*`);
+  if (keys.length > 0) await redis.del(...keys);
+  await redis.quit();
+});
+
+describe('QueueOutcomeReader', () => {
+  it('reports the completed and failed jobs this gateway waits for, and only those', async () => {
+    const listener = new RecordingListener();
+    await startReader(listener);
+    listener.waitingFor.add('ours-ok').add('ours-failed');
+    await queue.add('job', {}, { jobId: 'ours-ok' });
+    await queue.add('job', { fail: true }, { jobId: 'ours-failed' });
+    await queue.add('job', {}, { jobId: 'someone-elses' });
+    await until(() => listener.completedJobs.size === 1 && listener.failedJobs.size === 1, 'both outcomes are heard');
+    expect(listener.completedJobs.get('ours-ok')).toEqual(resultFor('text of ours-ok'));
+    expect(listener.failedJobs.get('ours-failed')).toBe('refused ours-failed');
+    // Give the third job's events time to be read: they must not be reported.
+    await until(async () => (await queue.getJobState('someone-elses')) === 'completed', 'the other job completes');
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect([...listener.completedJobs.keys()]).toEqual(['ours-ok']);
+  });
+
+  it('hears an outcome at once on an idle fleet', async () => {
+    const listener = new RecordingListener();
+    await startReader(listener, 60_000);
+    listener.waitingFor.add('idle-1');
+    await queue.add('job', {}, { jobId: 'idle-1' });
+    // The job's first events (added, active) end a blocked read; only an outcome starts a pause.
+    await until(() => listener.completedJobs.has('idle-1'), 'the outcome is heard');
+  });
+
+  it('takes a stream of outcomes in a few reads, not one read per event', async () => {
+    const listener = new RecordingListener();
+    const { reads } = await startReader(listener, 200);
+    const ids = Array.from({ length: 200 }, (_, i) => `burst-${i}`);
+    for (const id of ids) listener.waitingFor.add(id);
+    const readsBefore = reads.count;
+    // One job a millisecond or so, as a busy fleet finishes them.
+    for (const jobId of ids) {
+      await queue.add('job', {}, { jobId });
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    await until(() => listener.completedJobs.size === ids.length, 'every outcome is heard');
+    // Each job writes at least three events (added, active, completed); QueueEvents reads again
+    // after each. Here only reads that bring no outcome (the first jobs' events) repeat at once.
+    expect(reads.count - readsBefore).toBeLessThan(ids.length / 8);
+  });
+
+  it('closes promptly while a read is blocked', async () => {
+    const { reader } = await startReader(new RecordingListener());
+    readers.splice(readers.indexOf(reader), 1);
+    const started = Date.now();
+    await reader.close();
+    expect(Date.now() - started).toBeLessThan(1_000);
+  });
+});
