@@ -81,9 +81,12 @@ describe('graceful drain on SIGTERM', () => {
   }, 60_000);
 
   it('a gateway refuses new requests with 503 while it finishes the open ones, then exits 0', async () => {
+    // No worker until the 503 was seen: the open request cannot finish first and end the drain
+    // (a request sent right after the signal may still be accepted, before its handler runs).
+    await Promise.all(workers.splice(0).map((worker) => worker.process.stop()));
     const draining = await startGatewayProcess(env, 'gateway-draining');
     const open = postCompletion(draining.httpUrl, longJob(3));
-    await eventually('the open request is being decoded', async () => (await queue.getJobs(['active'])).length > 0);
+    await eventually('the open request is queued', async () => (await queue.getJobs(['wait', 'prioritized'])).length > 0);
 
     draining.process.child.kill('SIGTERM');
     const refused = await eventually('the gateway refuses new requests', async () => {
@@ -95,6 +98,7 @@ describe('graceful drain on SIGTERM', () => {
     expect(refused.body['error'].message).toContain('shutting down');
     expect((await getJson(`${draining.httpUrl}/readyz`)).status).toBe(503);
 
+    await startWorker('drain-late-worker');
     expect((await open).status).toBe(200);
     expect(await draining.process.exited).toBe(0);
   }, 60_000);

@@ -154,14 +154,14 @@ export class PendingResults {
     });
   }
 
-  /** A worker's ReportResult: accepted only with the job's token, and only the first time. */
+  /** A worker's result report: accepted only with the job's token, and only the first time. */
   reportResult(jobId: string, token: string, outcome: JobOutcome): CallbackVerdict {
     const verdict = this.#authorize(jobId, token);
     if (!verdict.accepted) return verdict;
     return this.settle(jobId, outcome) ? { accepted: true } : { accepted: false, reason: 'duplicate' };
   }
 
-  /** A worker's ReportProgress; progress arriving after the outcome is acknowledged and dropped. */
+  /** A worker's progress report; progress arriving after the outcome is dropped. */
   reportProgress(jobId: string, token: string, progress: JobProgress): CallbackVerdict {
     const verdict = this.#authorize(jobId, token);
     if (!verdict.accepted) return verdict;

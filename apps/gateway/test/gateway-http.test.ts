@@ -108,7 +108,7 @@ describe('POST /v1/completions', () => {
     expect(response.body.choices[0].text).toBe('genuine');
   });
 
-  it('accepts a duplicate ReportResult once and answers with the first', async () => {
+  it('accepts a duplicate result report once and answers with the first', async () => {
     const acks = deferred<unknown[]>();
     worker = startTestWorker(prefix, async (job) => {
       const first = await reportResult(gateway.callbackAddress, resultReportFor(job, 'first'));
@@ -286,7 +286,7 @@ describe('jobs API', () => {
     const ids: string[] = [];
     worker = startTestWorker(prefix, async (job) => {
       ids.push(job.id ?? '');
-      return generationResultFor('from redis'); // no ReportResult at all
+      return generationResultFor('from redis'); // no result report at all
     });
 
     const posted = postCompletion(gateway, { model: FIXTURE_MODEL, prompt });
@@ -309,10 +309,10 @@ describe('jobs API', () => {
   });
 
   it('GET /v1/jobs/:id shows the latest progress a worker reported while the job runs', async () => {
-    const progressAcked = deferred<{ id: string; ack: unknown }>();
+    const progressSent = deferred<{ id: string }>();
     const viewed = deferred<void>();
     worker = startTestWorker(prefix, async (job) => {
-      const ack = await reportProgress(gateway.callbackAddress, {
+      await reportProgress(gateway.callbackAddress, {
         jobId: job.id ?? '',
         attempt: 1,
         callbackToken: job.data.callback.token,
@@ -321,18 +321,17 @@ describe('jobs API', () => {
         totalTokens: 16,
         partialText: 'return',
       });
-      progressAcked.resolve({ id: job.id ?? '', ack });
+      progressSent.resolve({ id: job.id ?? '' });
       await viewed.promise;
       await reportResult(gateway.callbackAddress, resultReportFor(job, 'return a;'));
       return generationResultFor('return a;');
     });
 
     const posted = postCompletion(gateway, { model: FIXTURE_MODEL, prompt });
-    const { id, ack } = await progressAcked.promise;
+    const { id } = await progressSent.promise;
     const view = await getJson(`${gateway.httpUrl}/v1/jobs/${id}`);
     viewed.resolve();
 
-    expect(ack).toEqual({ accepted: true, reason: '' });
     expect(view.body).toMatchObject({
       state: 'active',
       result: null,

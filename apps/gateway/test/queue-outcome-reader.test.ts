@@ -108,7 +108,7 @@ describe('QueueOutcomeReader', () => {
     expect(listener.completedJobs.get('ours-ok')).toEqual(resultFor('text of ours-ok'));
     expect(listener.failedJobs.get('ours-failed')).toBe('refused ours-failed');
     // Give the third job's events time to be read: they must not be reported.
-    await until(async () => (await queue.getJobState('someone-elses')) === 'completed', 'the other job completes');
+    while ((await queue.getJobState('someone-elses')) !== 'completed') await new Promise((resolve) => setTimeout(resolve, 5));
     await new Promise((resolve) => setTimeout(resolve, 150));
     expect([...listener.completedJobs.keys()]).toEqual(['ours-ok']);
   });

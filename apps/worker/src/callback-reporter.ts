@@ -1,9 +1,11 @@
 import {
   createWorkerCallbackClient,
-  type CallbackAck__Output,
+  type grpc,
   type ProgressReport,
+  type ReportAck__Output,
   type ResultReport,
   type WorkerCallbackClient,
+  type WorkerReport,
 } from '@dfleet/proto';
 import type { Logger } from './logger.ts';
 
@@ -23,7 +25,7 @@ export interface CallbackReporterOptions {
   logger: Logger;
   /** Minimum time between two progress reports of one job. @defaultValue 100 */
   progressIntervalMs?: number;
-  /** Deadline of one gRPC call. @defaultValue 2000 */
+  /** How long one try of a result waits for the gateway's answer. @defaultValue 2000 */
   callDeadlineMs?: number;
   /** Delays between result attempts; one attempt more than entries. @defaultValue [250, 500, 1000, 2000, 4000] */
   resultRetryDelaysMs?: readonly number[];
@@ -34,27 +36,23 @@ export type ResultDelivery =
   | { delivered: true; accepted: boolean; reason: string; tries: number }
   | { delivered: false; error: string; tries: number };
 
-interface ProgressState {
-  lastSentAt: number;
-  inFlight: boolean;
-}
-
 /**
- * Reports progress and results to the gateway named in each job over WorkerCallback.
+ * Reports progress and results to the gateway named in each job over WorkerCallback, on one
+ * report stream per gateway.
  *
- * Progress is best effort: throttled per job, never retried, never queued behind a slow call.
- * Results are retried with backoff for about ten seconds and then given up; the result is in
- * Redis as the job's return value either way, so a lost callback loses no work. Nothing here
- * throws into the job.
+ * Progress is best effort: throttled per job, never retried, never answered. Results are
+ * retried with backoff for about ten seconds and then given up; the result is in Redis as the
+ * job's return value either way, so a lost callback loses no work. Nothing here throws into the job.
  */
 export class CallbackReporter {
   readonly #logger: Logger;
   readonly #progressIntervalMs: number;
   readonly #callDeadlineMs: number;
   readonly #retryDelaysMs: readonly number[];
-  /** One channel per gateway address, shared by all jobs of that gateway. */
-  readonly #clients = new Map<string, WorkerCallbackClient>();
-  readonly #progress = new Map<string, ProgressState>();
+  /** One stream per gateway address, shared by all jobs of that gateway. */
+  readonly #streams = new Map<string, GatewayReportStream>();
+  /** When each job last sent progress. */
+  readonly #progressSentAt = new Map<string, number>();
   readonly #pendingResults = new Set<Promise<ResultDelivery>>();
   readonly #sleepers = new Set<() => void>();
   #closed = false;
@@ -66,33 +64,19 @@ export class CallbackReporter {
     this.#retryDelaysMs = options.resultRetryDelaysMs ?? [250, 500, 1_000, 2_000, 4_000];
   }
 
-  /**
-   * Sends progress unless this job reported less than the interval ago or its previous report
-   * is still in flight. `build` runs only when a report is actually sent.
-   */
+  /** Sends progress unless this job reported less than the interval ago. `build` runs only when a report is sent. */
   reportProgress(target: CallbackTarget, build: () => ProgressUpdate): void {
     if (this.#closed) return;
     const key = progressKey(target);
-    let state = this.#progress.get(key);
-    if (!state) {
-      state = { lastSentAt: 0, inFlight: false };
-      this.#progress.set(key, state);
-    }
     const now = Date.now();
-    if (state.inFlight || now - state.lastSentAt < this.#progressIntervalMs) return;
-    state.inFlight = true;
-    state.lastSentAt = now;
-    const report: ProgressReport = { ...build(), jobId: target.jobId, attempt: target.attempt, callbackToken: target.token };
-    const sent = state;
-    this.#client(target.address).ReportProgress(report, { deadline: now + this.#callDeadlineMs }, (error) => {
-      sent.inFlight = false;
-      if (error) this.#logger.debug({ jobId: target.jobId, address: target.address, err: error.message }, 'progress callback failed');
-    });
+    if (now - (this.#progressSentAt.get(key) ?? 0) < this.#progressIntervalMs) return;
+    this.#progressSentAt.set(key, now);
+    this.#stream(target.address).sendProgress({ ...build(), jobId: target.jobId, attempt: target.attempt, callbackToken: target.token });
   }
 
   /** Forgets a job's progress throttle; call when the job is done. */
   forgetJob(target: CallbackTarget): void {
-    this.#progress.delete(progressKey(target));
+    this.#progressSentAt.delete(progressKey(target));
   }
 
   /**
@@ -111,21 +95,22 @@ export class CallbackReporter {
 
   /**
    * Stops retrying (a report still waiting for its next try gives up now; the result is in
-   * Redis and gateways also watch the queue), waits for calls in flight, and closes every channel.
+   * Redis and gateways also watch the queue), waits for answers to reports in flight, and closes
+   * every stream.
    */
   async close(): Promise<void> {
     this.#closed = true;
     for (const wake of this.#sleepers) wake();
     await Promise.all([...this.#pendingResults]);
-    for (const client of this.#clients.values()) client.close();
-    this.#clients.clear();
+    for (const stream of this.#streams.values()) stream.close();
+    this.#streams.clear();
   }
 
   async #deliverResult(target: CallbackTarget, update: ResultUpdate): Promise<ResultDelivery> {
     const report: ResultReport = { ...update, jobId: target.jobId, attempt: target.attempt, callbackToken: target.token };
     for (let tries = 1; ; tries++) {
       try {
-        const ack = await this.#sendResult(target.address, report);
+        const ack = await this.#stream(target.address).sendResult(report, this.#callDeadlineMs);
         if (!ack.accepted) {
           // "duplicate" is the usual race: the gateway learnt the result from Redis a moment earlier.
           // "unknown_job": that gateway no longer waits for it (restarted, or the job was cancelled);
@@ -162,23 +147,96 @@ export class CallbackReporter {
     return { delivered: false, error, tries };
   }
 
-  #sendResult(address: string, report: ResultReport): Promise<CallbackAck__Output> {
+  #stream(address: string): GatewayReportStream {
+    let stream = this.#streams.get(address);
+    if (!stream) {
+      stream = new GatewayReportStream(createWorkerCallbackClient(address));
+      this.#streams.set(address, stream);
+    }
+    return stream;
+  }
+}
+
+type ReportCall = grpc.ClientDuplexStream<WorkerReport, ReportAck__Output>;
+
+interface AwaitedAck {
+  readonly call: ReportCall;
+  readonly timer: NodeJS.Timeout;
+  resolve(ack: ReportAck__Output): void;
+  reject(error: Error): void;
+}
+
+/**
+ * The report stream to one gateway. It opens on the first report and again on the first report
+ * after it broke. A stream that breaks, or leaves a result unanswered past its deadline (a gateway
+ * gone without a word), is dropped, and every result waiting on it fails its try.
+ */
+class GatewayReportStream {
+  readonly #client: WorkerCallbackClient;
+  #call: ReportCall | null = null;
+  /** Results sent and not yet answered, by job id and attempt. */
+  readonly #awaiting = new Map<string, AwaitedAck>();
+
+  constructor(client: WorkerCallbackClient) {
+    this.#client = client;
+  }
+
+  sendResult(report: ResultReport, deadlineMs: number): Promise<ReportAck__Output> {
+    const call = this.#open();
+    const key = ackKey(report.jobId ?? '', report.attempt ?? 0);
     return new Promise((resolve, reject) => {
-      this.#client(address).ReportResult(report, { deadline: Date.now() + this.#callDeadlineMs }, (error, ack) => {
-        if (error) reject(error);
-        else resolve(ack ?? { accepted: false, reason: 'empty reply' });
-      });
+      const timer = setTimeout(() => this.#drop(call, new Error(`the gateway did not answer within ${deadlineMs} ms`)), deadlineMs);
+      this.#awaiting.set(key, { call, timer, resolve, reject });
+      call.write({ result: report });
     });
   }
 
-  #client(address: string): WorkerCallbackClient {
-    let client = this.#clients.get(address);
-    if (!client) {
-      client = createWorkerCallbackClient(address);
-      this.#clients.set(address, client);
-    }
-    return client;
+  sendProgress(report: ProgressReport): void {
+    this.#open().write({ progress: report });
   }
+
+  close(): void {
+    const call = this.#call;
+    if (call) {
+      this.#call = null;
+      call.end();
+    }
+    this.#client.close();
+  }
+
+  #open(): ReportCall {
+    if (this.#call) return this.#call;
+    const call = this.#client.Report();
+    call.on('data', (ack: ReportAck__Output) => {
+      const key = ackKey(ack.jobId, ack.attempt);
+      const awaited = this.#awaiting.get(key);
+      if (!awaited || awaited.call !== call) return;
+      clearTimeout(awaited.timer);
+      this.#awaiting.delete(key);
+      awaited.resolve(ack);
+    });
+    call.on('error', (error) => this.#drop(call, error));
+    call.on('end', () => this.#drop(call, new Error('the gateway ended the report stream')));
+    this.#call = call;
+    return call;
+  }
+
+  #drop(call: ReportCall, error: Error): void {
+    if (this.#call === call) {
+      this.#call = null;
+      call.cancel();
+    }
+    for (const [key, awaited] of this.#awaiting) {
+      if (awaited.call !== call) continue;
+      clearTimeout(awaited.timer);
+      this.#awaiting.delete(key);
+      awaited.reject(error);
+    }
+  }
+}
+
+function ackKey(jobId: string, attempt: number): string {
+  return `${jobId}#${attempt}`;
 }
 
 function progressKey(target: CallbackTarget): string {

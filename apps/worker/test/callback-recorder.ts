@@ -4,6 +4,7 @@ import {
   type ProgressReport__Output,
   type ResultReport__Output,
   type WorkerCallbackHandlers,
+  type WorkerReport__Output,
 } from '@dfleet/proto';
 
 /**
@@ -13,6 +14,10 @@ import {
 export class CallbackRecorder {
   readonly progress: ProgressReport__Output[] = [];
   readonly results: ResultReport__Output[] = [];
+  /** Report streams workers opened to this server. */
+  streamsOpened = 0;
+  /** While true, results are recorded but never answered (a gateway that hangs). */
+  silent = false;
   readonly #tokens = new Map<string, string>();
   readonly #resultWaiters = new Map<string, ((report: ResultReport__Output) => void)[]>();
   readonly #server = new grpc.Server();
@@ -20,14 +25,17 @@ export class CallbackRecorder {
 
   async start(): Promise<void> {
     const handlers: WorkerCallbackHandlers = {
-      ReportProgress: (call, respond) => {
-        this.progress.push(call.request);
-        respond(null, this.#check(call.request.jobId, call.request.callbackToken));
-      },
-      ReportResult: (call, respond) => {
-        this.results.push(call.request);
-        respond(null, this.#check(call.request.jobId, call.request.callbackToken));
-        for (const resolve of this.#resultWaiters.get(call.request.jobId)?.splice(0) ?? []) resolve(call.request);
+      Report: (call) => {
+        this.streamsOpened++;
+        call.on('data', ({ progress, result }: WorkerReport__Output) => {
+          if (progress) this.progress.push(progress);
+          if (!result) return;
+          this.results.push(result);
+          if (!this.silent) call.write({ jobId: result.jobId, attempt: result.attempt, ...this.#check(result.jobId, result.callbackToken) });
+          for (const resolve of this.#resultWaiters.get(result.jobId)?.splice(0) ?? []) resolve(result);
+        });
+        call.on('end', () => call.end());
+        call.on('error', () => undefined);
       },
     };
     this.#server.addService(loadDfleetProtos().workerCallback.dfleet.v1.WorkerCallback.service, handlers);

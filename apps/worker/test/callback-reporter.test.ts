@@ -49,7 +49,7 @@ describe('CallbackReporter over a real gRPC loopback server', () => {
     await expect(delivery).resolves.toMatchObject({ delivered: false, tries: 1 });
   });
 
-  it('sends no second progress report while the first is in flight or within the interval', async () => {
+  it('sends no second progress report of a job within the interval', async () => {
     gateway.expect('job-5', 'token-of-job-5');
     const reporter = new CallbackReporter({ logger, progressIntervalMs: 3_600_000 });
     const target = targetFor('job-5');
@@ -60,11 +60,35 @@ describe('CallbackReporter over a real gRPC loopback server', () => {
         return { step, committedTokens: step, totalTokens: 8 };
       });
     }
-    await gateway.firstProgressOf('job-5');
-    // Queued behind it on the same channel: once the result is in, a second progress would be too.
+    // Sent on the same stream after the progress: once the result is in, a second progress would be too.
     await reporter.reportResult(target, { text: 'x' });
     await reporter.close();
     expect(built).toEqual([1]);
     expect(gateway.progress.filter((report) => report.jobId === 'job-5').map((report) => report.step)).toEqual([1]);
+  });
+
+  it('sends every report to one gateway on one stream, and matches each answer to its result', async () => {
+    const streamsBefore = gateway.streamsOpened;
+    const reporter = new CallbackReporter({ logger });
+    const ids = ['job-6a', 'job-6b', 'job-6c'];
+    gateway.expect('job-6a', 'token-of-job-6a');
+    gateway.expect('job-6c', 'token-of-job-6c');
+    const deliveries = await Promise.all(ids.map((id) => reporter.reportResult(targetFor(id), { text: id })));
+    await reporter.close();
+    expect(gateway.streamsOpened - streamsBefore).toBe(1);
+    expect(deliveries.map((delivery) => delivery.delivered && delivery.accepted)).toEqual([true, false, true]);
+  });
+
+  it('drops a stream whose gateway leaves a result unanswered past the deadline, and retries on a new one', async () => {
+    gateway.expect('job-7', 'token-of-job-7');
+    const streamsBefore = gateway.streamsOpened;
+    const reporter = new CallbackReporter({ logger, callDeadlineMs: 200, resultRetryDelaysMs: [1] });
+    gateway.silent = true;
+    const delivery = reporter.reportResult(targetFor('job-7'), { text: 'late' });
+    await gateway.resultOf('job-7');
+    gateway.silent = false;
+    await expect(delivery).resolves.toEqual({ delivered: true, accepted: true, reason: '', tries: 2 });
+    await reporter.close();
+    expect(gateway.streamsOpened - streamsBefore).toBe(2);
   });
 });

@@ -12,5 +12,6 @@ export type { CancelJobRequest__Output } from './generated/dfleet/v1/CancelJobRe
 export type { CancelJobResponse, CancelJobResponse__Output } from './generated/dfleet/v1/CancelJobResponse.ts';
 export type { ProgressReport, ProgressReport__Output } from './generated/dfleet/v1/ProgressReport.ts';
 export type { ResultReport, ResultReport__Output } from './generated/dfleet/v1/ResultReport.ts';
-export type { CallbackAck, CallbackAck__Output } from './generated/dfleet/v1/CallbackAck.ts';
+export type { WorkerReport, WorkerReport__Output } from './generated/dfleet/v1/WorkerReport.ts';
+export type { ReportAck, ReportAck__Output } from './generated/dfleet/v1/ReportAck.ts';
 export { grpc };

@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import {
   createWorkerCallbackClient,
-  type CallbackAck__Output,
+  type ReportAck__Output,
   type ProgressReport,
   type ResultReport,
 } from '@dfleet/proto';
@@ -54,27 +54,35 @@ export async function deletePrefix(prefix: string): Promise<void> {
   }
 }
 
-/** The worker side of the protocol: a real WorkerCallback client, as a worker would use it. */
-export function reportResult(address: string, report: ResultReport): Promise<CallbackAck__Output> {
+/** The worker side of the protocol: a result on a real WorkerCallback report stream, as a worker sends it. */
+export function reportResult(address: string, report: ResultReport): Promise<{ accepted: boolean; reason: string }> {
   const client = createWorkerCallbackClient(address);
-  return new Promise((resolve, reject) => {
-    client.ReportResult(report, (error, ack) => {
-      client.close();
-      if (error || !ack) reject(error ?? new Error('no ack'));
-      else resolve(ack);
+  const call = client.Report();
+  return new Promise<{ accepted: boolean; reason: string }>((resolve, reject) => {
+    call.on('data', ({ jobId, attempt, accepted, reason }: ReportAck__Output) => {
+      if (jobId === report.jobId && attempt === report.attempt) resolve({ accepted, reason });
+      else reject(new Error(`the answer names ${jobId}#${attempt}, not the report sent (${report.jobId}#${report.attempt})`));
     });
+    call.on('error', reject);
+    call.on('end', () => reject(new Error('the report stream ended without an answer')));
+    call.write({ result: report });
+  }).finally(() => {
+    call.end();
+    client.close();
   });
 }
 
-export function reportProgress(address: string, report: ProgressReport): Promise<CallbackAck__Output> {
+/** Progress on a report stream; progress is not answered, so this resolves once the stream ended cleanly. */
+export function reportProgress(address: string, report: ProgressReport): Promise<void> {
   const client = createWorkerCallbackClient(address);
-  return new Promise((resolve, reject) => {
-    client.ReportProgress(report, (error, ack) => {
-      client.close();
-      if (error || !ack) reject(error ?? new Error('no ack'));
-      else resolve(ack);
-    });
-  });
+  const call = client.Report();
+  return new Promise<void>((resolve, reject) => {
+    call.on('data', () => undefined);
+    call.on('error', reject);
+    call.on('end', resolve);
+    call.write({ progress: report });
+    call.end();
+  }).finally(() => client.close());
 }
 
 /** A successful result report for a job, signed with the job's own token unless overridden. */
