@@ -18,9 +18,12 @@ import {
 
 const JOBS = 200;
 const MAX_ACTIVE_JOBS = 16;
+/** Express lanes: while the regular slots are full, a worker may hold this many interactive jobs more. */
+const INTERACTIVE_EXTRA_JOBS = 2;
 const prefix = uniquePrefix();
 const env = fleetEnv(SHARED_REDIS_URL, prefix, {
   DFLEET_MAX_ACTIVE_JOBS: String(MAX_ACTIVE_JOBS),
+  DFLEET_INTERACTIVE_EXTRA_JOBS: String(INTERACTIVE_EXTRA_JOBS),
   // Short so the test sees a recovery within seconds; the defaults are 30 s / 15 s.
   DFLEET_LOCK_DURATION_MS: '5000',
   DFLEET_STALLED_INTERVAL_MS: '2000',
@@ -102,7 +105,8 @@ describe('a worker killed with SIGKILL while it holds jobs', () => {
     expect(stalledBeforeKill).toBe(0);
     await eventually('stalled events seen', async () => stalledAt.size > 0);
     const stalled = [...stalledAt.keys()];
-    expect(stalled.length).toBeLessThanOrEqual(MAX_ACTIVE_JOBS);
+    // The requests are interactive, so the victim's express lanes may have held some too.
+    expect(stalled.length).toBeLessThanOrEqual(MAX_ACTIVE_JOBS + INTERACTIVE_EXTRA_JOBS);
     for (const jobId of held) expect(stalled).toContain(jobId);
     let longestHeldMs = 0;
     for (const jobId of ids) {
