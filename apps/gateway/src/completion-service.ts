@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { generationJobSchema, requestIdSchema, type GenerationJob } from '@dfleet/queue';
+import { requestIdSchema, type GenerationJob } from '@dfleet/queue';
 import type { CompletionRequest } from './completion-request.ts';
 import type { FinishedGeneration } from './completion-response.ts';
 import {
@@ -15,6 +15,7 @@ import type { JobSubmitter, PublicJobState } from './job-submitter.ts';
 import { WaitTimeoutError, type JobProgress, type PendingResults } from './pending-results.ts';
 import type { RequestDrain } from './request-drain.ts';
 import { requestIdFor } from './request-identity.ts';
+import { sameGeneration } from './same-generation.ts';
 import type { WaitingJobLimits } from './waiting-job-limits.ts';
 
 export interface CompletionServiceOptions {
@@ -66,7 +67,8 @@ export class CompletionService {
     const jobId = requestIdFor(context.tenant, request.idempotencyKey);
     const { token, created } = pending.track(jobId);
     const acceptedAt = Date.now();
-    let job: GenerationJob = generationJobSchema.parse({
+    // Built from a validated request, so not parsed again (the worker validates what it claims).
+    let job: GenerationJob = {
       requestId: jobId,
       tenant: context.tenant,
       model: request.model.name,
@@ -79,7 +81,7 @@ export class CompletionService {
       callback: { address: callbackAddress, token },
       traceContext: {},
       acceptedAt,
-    } satisfies GenerationJob);
+    };
 
     try {
       // A job already tracked here is a resubmission of an admitted one: never refuse it.
@@ -192,11 +194,4 @@ function assertJobId(jobId: string): void {
       'id',
     );
   }
-}
-
-/** Same model, prompt and options: a resubmission, not a different request under a reused key. */
-function sameGeneration(a: GenerationJob, b: GenerationJob): boolean {
-  const comparable = (job: GenerationJob) =>
-    JSON.stringify({ model: job.model, prompt: job.prompt, options: { ...job.options, deadlineAt: undefined }, priority: job.priority });
-  return comparable(a) === comparable(b);
 }

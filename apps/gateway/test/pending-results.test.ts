@@ -18,6 +18,13 @@ describe('PendingResults', () => {
     expect(pending.track('job-b').token).not.toBe(first.token);
   });
 
+  it('hands out distinct tokens across many jobs, beyond one refill of its random pool', () => {
+    pending = new PendingResults();
+    const tokens = Array.from({ length: 1_000 }, (_, i) => pending.track(`job-${i}`).token);
+    expect(new Set(tokens).size).toBe(tokens.length);
+    for (const token of tokens) expect(token).toMatch(/^[0-9a-f]{64}$/);
+  });
+
   it('accepts a result only with the job token, and only once', async () => {
     pending = new PendingResults();
     const { token } = pending.track('job-a');
