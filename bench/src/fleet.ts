@@ -18,6 +18,11 @@
  * the headline overhead at the target rate comes from the light phase, which asks the same
  * machinery (HTTP, admission, BullMQ, claim, scheduler, callback) for the same 200 jobs a second
  * with a decode the host can sustain; each phase reports the rate it really offered and served.
+ * Each phase also reports how busy the host's CPUs were (/proc/stat, everything on the host): on
+ * a CPU-only host the worker's decode shares the cores with the gateway, Redis and this client, so
+ * a phase whose decode keeps them busy measures that contention as much as the fleet; a GPU
+ * worker leaves them to the fleet. The last line says, for both phases at the target rate,
+ * whether the target (overhead p50 <= 3 ms, p99 <= 15 ms) was met.
  * `overhead_vs_direct` is end-to-end latency minus the direct decode of the same prompt: it
  * also counts what the fleet adds to the decode itself (passes slower than back to back, work
  * overlapping them), so moving time into the worker's decode cannot make the fleet look cheaper.
@@ -29,7 +34,7 @@
  * every forward pass. Writes bench/results/fleet.json.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -216,8 +221,25 @@ async function complete(httpUrl: string, request: FleetRequest): Promise<FleetSa
   };
 }
 
+/** CPU time of the whole host so far (all CPUs, in clock ticks), from /proc/stat; null off Linux. */
+function hostCpuTicks(): { busy: number; total: number } | null {
+  try {
+    // user nice system idle iowait irq softirq steal
+    const ticks = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+    const total = ticks.reduce((sum, n) => sum + n, 0);
+    return { busy: total - ticks[3]! - ticks[4]!, total };
+  } catch {
+    return null;
+  }
+}
+
 async function throughFleet(httpUrl: string, perSecond: number, requests: readonly FleetRequest[]) {
-  return openLoop(requests.length, perSecond, (i) => complete(httpUrl, requests[i]!));
+  const before = hostCpuTicks();
+  const run = await openLoop(requests.length, perSecond, (i) => complete(httpUrl, requests[i]!));
+  const after = hostCpuTicks();
+  // Everything on the host counts: this client, Redis, the gateway, the worker and its decode.
+  const hostCpuBusy = before && after ? (after.busy - before.busy) / (after.total - before.total) : Number.NaN;
+  return { ...run, hostCpuBusy };
 }
 
 /** Opens `count` keep-alive connections at once, so a burst does not pay TCP handshakes. */
@@ -225,7 +247,7 @@ async function openConnections(httpUrl: string, count: number, request: FleetReq
   await Promise.all(Array.from({ length: count }, () => complete(httpUrl, request)));
 }
 
-function summarize(name: string, run: OpenLoopRun<FleetSample>, perSecond: number, directMs: Map<string, number>) {
+function summarize(name: string, run: OpenLoopRun<FleetSample> & { hostCpuBusy: number }, perSecond: number, directMs: Map<string, number>) {
   const samples = run.results;
   const ok = samples.filter((s) => s.status === 200);
   const overhead = ok.map((s) => s.e2eMs - s.decodeMs);
@@ -242,6 +264,7 @@ function summarize(name: string, run: OpenLoopRun<FleetSample>, perSecond: numbe
     served_rate_per_s: servedPerS,
     // Did not keep up: served less than was offered, or jobs sat in the queue.
     saturated: servedPerS < 0.97 * offeredPerS || percentile(ok.map((s) => s.queueMs), 50) > 20,
+    host_cpu_busy: run.hostCpuBusy,
     requests: samples.length,
     succeeded: ok.length,
     max_tokens: samples[0]?.request.maxTokens,
@@ -324,13 +347,22 @@ console.log(`direct decode (no queue)     p50 ${fmt(result.direct_decode_p50_ms)
 for (const phase of [atRate, light, sustainable]) {
   console.log(
     `${phase.phase} (${phase.rate_per_s}/s, max_tokens ${phase.max_tokens}): offered ${fmt(phase.offered_rate_per_s)}/s, served ${fmt(phase.served_rate_per_s)}/s` +
-      `${phase.saturated ? ' SATURATED (overhead is queueing)' : ''}, ${phase.succeeded}/${phase.requests} ok\n` +
+      `${phase.saturated ? ' SATURATED (overhead is queueing)' : ''}, ${phase.succeeded}/${phase.requests} ok, host CPUs ${(phase.host_cpu_busy * 100).toFixed(0)}% busy\n` +
       `  overhead p50 ${fmt(phase.overhead_p50_ms)} ms p99 ${fmt(phase.overhead_p99_ms)} ms (${(phase.overhead_p50_ms / result.bullmq_roundtrip_p50_ms).toFixed(2)}x bullmq p50), ` +
       `vs direct decode p50 ${fmt(phase.overhead_vs_direct_p50_ms)} ms p99 ${fmt(phase.overhead_vs_direct_p99_ms)} ms; ` +
       `queue wait p50 ${fmt(phase.queue_wait_p50_ms)} ms, decode p50 ${fmt(phase.decode_p50_ms)} ms (direct ${fmt(phase.direct_decode_p50_ms)} ms, ` +
       `worker - direct p50 ${fmt(phase.decode_vs_direct_p50_ms)} ms), e2e p50 ${fmt(phase.e2e_p50_ms)} ms p99 ${fmt(phase.e2e_p99_ms)} ms`,
   );
 }
+const TARGET = { p50: 3, p99: 15 };
+const verdict = (phase: typeof atRate) =>
+  phase.saturated
+    ? 'saturated, no verdict'
+    : `${fmt(phase.overhead_p50_ms)} / ${fmt(phase.overhead_p99_ms)} ms: ${phase.overhead_p50_ms <= TARGET.p50 && phase.overhead_p99_ms <= TARGET.p99 ? 'met' : 'NOT met'}`;
+console.log(
+  `target overhead p50 <= ${TARGET.p50} ms, p99 <= ${TARGET.p99} ms at ${rate}/s: held-out prompts ${verdict(atRate)} ` +
+    `(host CPUs ${(atRate.host_cpu_busy * 100).toFixed(0)}% busy); light requests ${verdict(light)} (host CPUs ${(light.host_cpu_busy * 100).toFixed(0)}% busy)`,
+);
 console.log(`load average before ${loadBefore.map(fmt).join(' ')}, after ${result.host.load_average_after.map(fmt).join(' ')} on ${result.host.cpus} CPUs`);
 if (firstError) console.log(`first failed request: ${firstError}`);
 mkdirSync(values.out!, { recursive: true });
