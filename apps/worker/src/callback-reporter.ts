@@ -174,8 +174,8 @@ interface AwaitedAck {
 class GatewayReportStream {
   readonly #client: WorkerCallbackClient;
   #call: ReportCall | null = null;
-  /** Results sent and not yet answered, by job id and attempt. */
-  readonly #awaiting = new Map<string, AwaitedAck>();
+  /** Results sent and not yet answered, by job id and attempt; the gateway answers in order. */
+  readonly #awaiting = new Map<string, AwaitedAck[]>();
 
   constructor(client: WorkerCallbackClient) {
     this.#client = client;
@@ -186,7 +186,9 @@ class GatewayReportStream {
     const key = ackKey(report.jobId ?? '', report.attempt ?? 0);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => this.#drop(call, new Error(`the gateway did not answer within ${deadlineMs} ms`)), deadlineMs);
-      this.#awaiting.set(key, { call, timer, resolve, reject });
+      const waiting = this.#awaiting.get(key);
+      if (waiting) waiting.push({ call, timer, resolve, reject });
+      else this.#awaiting.set(key, [{ call, timer, resolve, reject }]);
       call.write({ result: report });
     });
   }
@@ -209,11 +211,13 @@ class GatewayReportStream {
     const call = this.#client.Report();
     call.on('data', (ack: ReportAck__Output) => {
       const key = ackKey(ack.jobId, ack.attempt);
-      const awaited = this.#awaiting.get(key);
-      if (!awaited || awaited.call !== call) return;
-      clearTimeout(awaited.timer);
-      this.#awaiting.delete(key);
-      awaited.resolve(ack);
+      const waiting = this.#awaiting.get(key);
+      const index = waiting?.findIndex((awaited) => awaited.call === call) ?? -1;
+      if (!waiting || index === -1) return;
+      const [awaited] = waiting.splice(index, 1);
+      if (waiting.length === 0) this.#awaiting.delete(key);
+      clearTimeout(awaited!.timer);
+      awaited!.resolve(ack);
     });
     call.on('error', (error) => this.#drop(call, error));
     call.on('end', () => this.#drop(call, new Error('the gateway ended the report stream')));
@@ -226,11 +230,16 @@ class GatewayReportStream {
       this.#call = null;
       call.cancel();
     }
-    for (const [key, awaited] of this.#awaiting) {
-      if (awaited.call !== call) continue;
-      clearTimeout(awaited.timer);
-      this.#awaiting.delete(key);
-      awaited.reject(error);
+    for (const [key, waiting] of this.#awaiting) {
+      const dropped = waiting.filter((awaited) => awaited.call === call);
+      if (dropped.length === 0) continue;
+      const kept = waiting.filter((awaited) => awaited.call !== call);
+      if (kept.length === 0) this.#awaiting.delete(key);
+      else this.#awaiting.set(key, kept);
+      for (const awaited of dropped) {
+        clearTimeout(awaited.timer);
+        awaited.reject(error);
+      }
     }
   }
 }

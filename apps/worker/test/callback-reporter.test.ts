@@ -79,6 +79,17 @@ describe('CallbackReporter over a real gRPC loopback server', () => {
     expect(deliveries.map((delivery) => delivery.delivered && delivery.accepted)).toEqual([true, false, true]);
   });
 
+  it('matches the answers to two copies of one report in flight at once, one each', async () => {
+    gateway.expect('job-8', 'token-of-job-8');
+    const reporter = new CallbackReporter({ logger, callDeadlineMs: 5_000 });
+    const copies = await Promise.all([reporter.reportResult(targetFor('job-8'), { text: 'a' }), reporter.reportResult(targetFor('job-8'), { text: 'a' })]);
+    await reporter.close();
+    expect(copies).toEqual([
+      { delivered: true, accepted: true, reason: '', tries: 1 },
+      { delivered: true, accepted: true, reason: '', tries: 1 },
+    ]);
+  });
+
   it('drops a stream whose gateway leaves a result unanswered past the deadline, and retries on a new one', async () => {
     gateway.expect('job-7', 'token-of-job-7');
     const streamsBefore = gateway.streamsOpened;
