@@ -27,7 +27,7 @@ export interface QueueOutcomeReaderOptions {
 }
 
 /** See QueueOutcomeReader. */
-export const OUTCOME_READ_PAUSE_MS = 100;
+const OUTCOME_READ_PAUSE_MS = 100;
 
 /** One stream entry: its id and its fields as [name, value, name, value, ...]. */
 type StreamEntry = [id: string, fields: string[]];
@@ -48,7 +48,8 @@ const RETRY_PAUSE_MS = 1_000;
  * Every gateway hears every event of the fleet, so this must cost the request path little.
  * BullMQ's QueueEvents reads again at once after each event: under load, one Redis round trip
  * and one wake-up of the gateway per event, several per job. Here a read that brought an outcome
- * is followed by a pause of `readPauseMs`, and the next read takes everything that accumulated.
+ * is followed by a pause of `readPauseMs` (unless it was full), and the next read takes what
+ * accumulated.
  * So an outcome is heard at once unless another one was heard less than `readPauseMs` before:
  * on an idle fleet at once, on a busy one within about `readPauseMs`, in a few reads a second.
  */
@@ -88,7 +89,8 @@ export class QueueOutcomeReader {
           lastId = id;
           if (this.#handle(fields)) outcomes++;
         }
-        if (outcomes > 0) pauseMs = this.#readPauseMs;
+        // A full read means more is waiting: catch up first, or BullMQ trims events not yet read.
+        if (outcomes > 0 && entries.length < READ_COUNT) pauseMs = this.#readPauseMs;
       } catch (error) {
         if (this.#closed) break;
         this.#options.onError(error as Error);

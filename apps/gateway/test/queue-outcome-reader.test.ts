@@ -139,6 +139,21 @@ describe('QueueOutcomeReader', () => {
     expect(reads.count - readsBefore).toBeLessThan(ids.length / 8);
   });
 
+  it('catches up on a backlog larger than one read before it pauses', async () => {
+    const listener = new RecordingListener();
+    await startReader(listener, 60_000);
+    listener.waitingFor.add('after-the-backlog');
+    const completed = (jobId: string) => ['event', 'completed', 'jobId', jobId, 'returnvalue', JSON.stringify(resultFor(jobId))];
+    // 2,500 outcomes land at once (the reader reads at most 1,000 per read); ours is the last.
+    const redis = new Redis(REDIS_URL);
+    const burst = redis.multi();
+    for (let i = 0; i < 2_499; i++) burst.xadd(queue.keys['events']!, '*', ...completed(`backlog-${i}`));
+    burst.xadd(queue.keys['events']!, '*', ...completed('after-the-backlog'));
+    await burst.exec();
+    await redis.quit();
+    await until(() => listener.completedJobs.has('after-the-backlog'), 'the outcome behind the backlog is heard');
+  });
+
   it('closes promptly while a read is blocked', async () => {
     const { reader } = await startReader(new RecordingListener());
     readers.splice(readers.indexOf(reader), 1);
