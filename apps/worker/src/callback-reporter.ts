@@ -150,7 +150,7 @@ export class CallbackReporter {
   #stream(address: string): GatewayReportStream {
     let stream = this.#streams.get(address);
     if (!stream) {
-      stream = new GatewayReportStream(createWorkerCallbackClient(address));
+      stream = new GatewayReportStream(address);
       this.#streams.set(address, stream);
     }
     return stream;
@@ -172,20 +172,22 @@ interface AwaitedAck {
  * gone without a word), is dropped, and every result waiting on it fails its try.
  */
 class GatewayReportStream {
-  readonly #client: WorkerCallbackClient;
+  readonly #address: string;
+  #client: WorkerCallbackClient;
   #call: ReportCall | null = null;
   /** Results sent and not yet answered, by job id and attempt; the gateway answers in order. */
   readonly #awaiting = new Map<string, AwaitedAck[]>();
 
-  constructor(client: WorkerCallbackClient) {
-    this.#client = client;
+  constructor(address: string) {
+    this.#address = address;
+    this.#client = createWorkerCallbackClient(address);
   }
 
   sendResult(report: ResultReport, deadlineMs: number): Promise<ReportAck__Output> {
     const call = this.#open();
     const key = ackKey(report.jobId ?? '', report.attempt ?? 0);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => this.#drop(call, new Error(`the gateway did not answer within ${deadlineMs} ms`)), deadlineMs);
+      const timer = setTimeout(() => this.#drop(call, new Error(`the gateway did not answer within ${deadlineMs} ms`), { newConnection: true }), deadlineMs);
       const waiting = this.#awaiting.get(key);
       if (waiting) waiting.push({ call, timer, resolve, reject });
       else this.#awaiting.set(key, [{ call, timer, resolve, reject }]);
@@ -225,10 +227,17 @@ class GatewayReportStream {
     return call;
   }
 
-  #drop(call: ReportCall, error: Error): void {
+  #drop(call: ReportCall, error: Error, { newConnection = false } = {}): void {
     if (this.#call === call) {
       this.#call = null;
       call.cancel();
+      // No answer at all: the connection may be dead without either end knowing (a NAT or a
+      // firewall dropped it, the gateway's host vanished), and the channel would go on using it.
+      // A new channel dials a new connection; a broken one grpc-js notices and replaces itself.
+      if (newConnection) {
+        this.#client.close();
+        this.#client = createWorkerCallbackClient(this.#address);
+      }
     }
     for (const [key, waiting] of this.#awaiting) {
       const dropped = waiting.filter((awaited) => awaited.call === call);

@@ -1,3 +1,4 @@
+import { createServer, connect, type Server, type Socket } from 'node:net';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CallbackReporter, type CallbackTarget } from '../src/callback-reporter.ts';
@@ -7,6 +8,55 @@ const logger = pino({ level: 'silent' });
 const gateway = new CallbackRecorder();
 /** Nothing listens on port 1 of loopback: connections are refused at once. */
 const UNREACHABLE = '127.0.0.1:1';
+
+/**
+ * A TCP relay to the gateway whose existing connections can be turned into black holes: bytes
+ * are swallowed and nothing is closed, as when a NAT or firewall forgets a connection. New
+ * connections are relayed as usual.
+ */
+class BlackHoleRelay {
+  readonly #server: Server;
+  readonly #connections = new Set<{ client: Socket; upstream: Socket; holed: boolean }>();
+  connectionsOpened = 0;
+  address = '';
+
+  constructor(target: string) {
+    const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
+    this.#server = createServer((client) => {
+      this.connectionsOpened++;
+      const connection = { client, upstream: connect(port, host), holed: false };
+      this.#connections.add(connection);
+      client.on('data', (bytes) => connection.holed || connection.upstream.write(bytes));
+      connection.upstream.on('data', (bytes) => connection.holed || client.write(bytes));
+      const close = () => {
+        this.#connections.delete(connection);
+        client.destroy();
+        connection.upstream.destroy();
+      };
+      client.on('close', close).on('error', close);
+      connection.upstream.on('close', close).on('error', close);
+    });
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
+    const bound = this.#server.address();
+    this.address = `127.0.0.1:${typeof bound === 'object' && bound !== null ? bound.port : 0}`;
+  }
+
+  /** Every connection open now swallows what is sent on it, both ways, from now on. */
+  holeOpenConnections(): void {
+    for (const connection of this.#connections) connection.holed = true;
+  }
+
+  async stop(): Promise<void> {
+    for (const { client, upstream } of this.#connections) {
+      client.destroy();
+      upstream.destroy();
+    }
+    await new Promise((resolve) => this.#server.close(resolve));
+  }
+}
 
 function targetFor(jobId: string, address = gateway.address, token = `token-of-${jobId}`): CallbackTarget {
   return { address, token, jobId, attempt: 1 };
@@ -88,6 +138,23 @@ describe('CallbackReporter over a real gRPC loopback server', () => {
       { delivered: true, accepted: true, reason: '', tries: 1 },
       { delivered: true, accepted: true, reason: '', tries: 1 },
     ]);
+  });
+
+  it('dials a new connection when results go unanswered on one that was silently dropped', async () => {
+    const relay = new BlackHoleRelay(gateway.address);
+    await relay.start();
+    gateway.expect('job-9a', 'token-of-job-9a');
+    gateway.expect('job-9b', 'token-of-job-9b');
+    const reporter = new CallbackReporter({ logger, callDeadlineMs: 300, resultRetryDelaysMs: [50, 50, 50] });
+    const first = await reporter.reportResult(targetFor('job-9a', relay.address), { text: 'before' });
+    relay.holeOpenConnections();
+    const second = await reporter.reportResult(targetFor('job-9b', relay.address), { text: 'after' });
+    await reporter.close();
+    await relay.stop();
+    expect(first).toEqual({ delivered: true, accepted: true, reason: '', tries: 1 });
+    // The try on the dead connection times out; the next goes out on a new one.
+    expect(second).toEqual({ delivered: true, accepted: true, reason: '', tries: 2 });
+    expect(relay.connectionsOpened).toBe(2);
   });
 
   it('drops a stream whose gateway leaves a result unanswered past the deadline, and retries on a new one', async () => {
