@@ -86,11 +86,16 @@ async function decodeAlone(data: GenerationJobInput): Promise<DecodeResult> {
   return decode(reference.denoiser, request);
 }
 
+/** The worker every test expects (a test that replaces it starts this one again). */
+function startSuiteWorker() {
+  return startWorker(workerConfig({ cancelPollIntervalMs: 20 }), { onBatch: (report) => batches.push(report) });
+}
+
 beforeAll(async () => {
   await gateway.start();
   reference = await loadModel(MODEL_DIR);
   await events.waitUntilReady();
-  worker = await startWorker(workerConfig({ cancelPollIntervalMs: 20 }), { onBatch: (report) => batches.push(report) });
+  worker = await startSuiteWorker();
 });
 
 afterAll(async () => {
@@ -238,7 +243,7 @@ describe('worker with the real model, Redis, BullMQ and gRPC callbacks', () => {
     // impatient worker's own watcher cannot act on it first).
     await redis.set(cancelRequestKey(prefix, data.requestId), 'client', 'PX', 60_000);
 
-    worker = await startWorker(workerConfig());
+    worker = await startSuiteWorker();
     const result = await finished(job);
     expect(result).toMatchObject({ finishReason: 'cancelled', steps: 0, workerId: worker.workerId });
     await expect(gateway.resultOf(data.requestId)).resolves.toMatchObject({ finishReason: 'cancelled' });
@@ -273,7 +278,7 @@ describe('worker with the real model, Redis, BullMQ and gRPC callbacks', () => {
     expect(handedBack!.attemptsMade).toBe(0);
     expect(await listLiveWorkers(redis, prefix)).toEqual([]);
 
-    worker = await startWorker(workerConfig());
+    worker = await startSuiteWorker();
     const result = await finished(job);
     expect(result.workerId).toBe(worker.workerId);
     expect(result.tokenIds).toEqual((await decodeAlone(data)).tokenIds);
