@@ -10,16 +10,10 @@ import {
 } from '@dfleet/proto';
 import { generationResultSchema } from '@dfleet/queue';
 import { bindInsecure } from './grpc-binding.ts';
-import type { CallbackVerdict, JobOutcome, PendingResults } from './pending-results.ts';
+import type { JobOutcome, PendingResults } from './pending-results.ts';
 
-function ackOf(report: { jobId: string; attempt: number }, verdict: CallbackVerdict): ReportAck {
-  return {
-    jobId: report.jobId,
-    attempt: report.attempt,
-    accepted: verdict.accepted,
-    reason: verdict.accepted ? '' : verdict.reason,
-  };
-}
+/** What a result report is answered with, besides the job id and attempt it names. */
+type ResultAnswer = Pick<ReportAck, 'accepted' | 'reason'>;
 
 /**
  * The internal WorkerCallback service: workers report progress and results of the jobs this
@@ -40,7 +34,7 @@ export function createCallbackServer(pending: PendingResults, logger: Logger): g
     }
   };
 
-  const onResult = (report: ResultReport__Output): ReportAck => {
+  const onResult = (report: ResultReport__Output): ResultAnswer => {
     let outcome: JobOutcome;
     if (report.errorCode !== '') {
       outcome = { kind: 'failed', errorCode: report.errorCode, errorMessage: report.errorMessage || 'no message' };
@@ -60,7 +54,7 @@ export function createCallbackServer(pending: PendingResults, logger: Logger): g
       if (!parsed.success) {
         const problem = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
         logger.warn({ jobId: report.jobId, workerId: report.workerId, problem }, 'result report rejected: not a valid result');
-        return { jobId: report.jobId, attempt: report.attempt, accepted: false, reason: `invalid_result: ${problem}` };
+        return { accepted: false, reason: `invalid_result: ${problem}` };
       }
       outcome = { kind: 'completed', result: parsed.data, workerId: report.workerId };
     }
@@ -74,14 +68,14 @@ export function createCallbackServer(pending: PendingResults, logger: Logger): g
       const level = verdict.reason === 'duplicate' ? 'debug' : verdict.reason === 'unknown_job' ? 'info' : 'warn';
       logger[level]({ jobId: report.jobId, attempt: report.attempt, workerId: report.workerId, reason: verdict.reason }, 'result report not accepted');
     }
-    return ackOf(report, verdict);
+    return verdict.accepted ? { accepted: true, reason: '' } : verdict;
   };
 
   const handlers: WorkerCallbackHandlers = {
     Report(call) {
       call.on('data', (message: WorkerReport__Output) => {
         if (message.progress) onProgress(message.progress);
-        else if (message.result) call.write(onResult(message.result));
+        else if (message.result) call.write({ jobId: message.result.jobId, attempt: message.result.attempt, ...onResult(message.result) });
       });
       call.on('end', () => call.end());
       // The worker went away or the stream broke: it resends what was not answered on a new one.
