@@ -19,9 +19,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createDecodeSession, type DecodeSession, type Denoiser } from '@dfleet/decoder';
+import { createDecodeSession, padBatch, type DecodeSession, type Denoiser } from '@dfleet/decoder';
 import { loadEvalTasks } from '@dfleet/eval';
-import { loadModel, padBatch } from '@dfleet/model';
+import { loadModel } from '@dfleet/model';
 import { StepScheduler, type BatchReport } from '@dfleet/worker';
 
 const { values } = parseArgs({

@@ -1,6 +1,5 @@
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
-import type { DecodeSession, Denoiser, StepReport } from '@dfleet/decoder';
-import { bucketLength, padBatch } from '@dfleet/model';
+import { bucketLength, padBatch, type DecodeSession, type Denoiser, type StepReport } from '@dfleet/decoder';
 
 /** Why a decode left the batch before its session finished by itself. */
 export type StopReason = 'cancelled' | 'deadline';

@@ -37,6 +37,4 @@ export {
 export type { ModelManifest, SpecialTokenRole } from './model-manifest.ts';
 export { OnnxDenoiser } from './onnx-denoiser.ts';
 export type { InferenceThread, OnnxDenoiserOptions, OnnxDenoiserOutput, OnnxDenoiserStats } from './onnx-denoiser.ts';
-export { bucketLength, padBatch } from './pad-batch.ts';
-export type { PadBatchOptions } from './pad-batch.ts';
 export { Tokenizer } from './tokenizer.ts';
