@@ -20,7 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createDecodeSession } from '@dfleet/decoder';
 import { loadEvalTasks, passAtOne, programFromCompletion, runUntrusted, type EvalTask } from '@dfleet/eval';
 import { loadModel } from '@dfleet/model';
-import { AdaptiveThresholdPolicy, ADAPTIVE_THRESHOLD_DEFAULTS, StepScheduler } from '@dfleet/worker';
+import { AdaptiveThresholdPolicy, ADAPTIVE_THRESHOLD_DEFAULTS, StepScheduler } from '@dfleet/scheduler';
 import { percentile } from './percentiles.ts';
 
 const { values } = parseArgs({

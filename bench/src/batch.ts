@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { createDecodeSession, padBatch, type DecodeSession, type Denoiser } from '@dfleet/decoder';
 import { loadEvalTasks } from '@dfleet/eval';
 import { loadModel } from '@dfleet/model';
-import { StepScheduler, type BatchReport } from '@dfleet/worker';
+import { StepScheduler, type BatchReport } from '@dfleet/scheduler';
 
 const { values } = parseArgs({
   options: {

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { DEFAULT_REDIS_PREFIX } from '@dfleet/queue';
-import { ADAPTIVE_THRESHOLD_DEFAULTS, type AdaptiveThresholdPolicyOptions } from './adaptive-threshold-policy.ts';
+import { ADAPTIVE_THRESHOLD_DEFAULTS, type AdaptiveThresholdPolicyOptions } from '@dfleet/scheduler';
 
 const DEFAULT_MODEL_DIR = fileURLToPath(new URL('../../../models/jsfunc-mdm', import.meta.url));
 

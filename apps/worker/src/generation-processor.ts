@@ -1,12 +1,11 @@
 import { WaitingError, type Job } from 'bullmq';
 import { createDecodeSession, DecodeOptionsError, type DecodeRequest, type DecodeSession } from '@dfleet/decoder';
 import { generationJobSchema, type GenerationJob, type GenerationResult } from '@dfleet/queue';
-import type { AdaptiveThresholdPolicy } from './adaptive-threshold-policy.ts';
+import type { AdaptiveThresholdPolicy, StepScheduler } from '@dfleet/scheduler';
 import type { CallbackReporter, CallbackTarget, ProgressUpdate } from './callback-reporter.ts';
 import { InvalidJobError, ModelMismatchError } from './errors.ts';
 import { planJobDecode, type ServedModel } from './job-decode-plan.ts';
 import type { Logger } from './logger.ts';
-import type { StepScheduler } from './step-scheduler.ts';
 
 /**
  * Why the worker itself aborted a job's signal (BullMQ's `worker.cancelJob(id, reason)`). Any

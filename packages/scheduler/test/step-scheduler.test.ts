@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createDecodeSession, type DecodeRequest, type DecodeResult, type DecodeSession } from '@dfleet/decoder';
-import { StepScheduler, type BatchReport, type DecodeOutcome } from '../src/step-scheduler.ts';
+import { StepScheduler, type BatchReport, type DecodeOutcome } from '../src/index.ts';
 import { FAKE_TOKENS, RowHashDenoiser } from './row-hash-denoiser.ts';
 
 function request(overrides: Partial<DecodeRequest> & { promptLength?: number } = {}): DecodeRequest {
