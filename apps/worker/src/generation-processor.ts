@@ -28,8 +28,8 @@ export interface GenerationProcessorDeps {
   readonly workerId: string;
   readonly logger: Logger;
   /**
-   * Whether a gateway asked to cancel this job: checked at the claim of a job started before,
-   * while its first forward pass runs (later, and for every job, by the watcher).
+   * Whether a gateway asked to cancel this job: awaited at the claim of a job started before,
+   * before its decode is submitted (later, and for every job, by the watcher).
    */
   readonly isCancelRequested: (jobId: string) => Promise<boolean>;
   /**
@@ -64,14 +64,15 @@ export function createGenerationProcessor(deps: GenerationProcessorDeps): Genera
       attempt: job.attemptsMade + 1,
     };
 
+    // A job cancelled before this claim commits no step: its session ends here, and the scheduler
+    // resolves it without a forward pass. Only a job started before pays this round trip.
+    if (mayCarryCancelMark(job) && (await deps.isCancelRequested(target.jobId))) session.cancel();
+
     const decodeStarted = performance.now();
     const outcome = await scheduler.submit({
       session,
       ...(signal ? { signal } : {}),
       ...(data.options.deadlineAt === undefined ? {} : { deadlineAt: data.options.deadlineAt }),
-      // A job cancelled before this claim commits no step, but the look at its cancel mark runs
-      // alongside its first forward pass instead of delaying it by a Redis round trip.
-      ...(mayCarryCancelMark(job) ? { pendingCheck: deps.isCancelRequested(target.jobId) } : {}),
       // The step that finishes the job sends no progress: its result follows at once.
       onStep: (step) => {
         if (!step.finished) reporter.reportProgress(target, () => progressOf(session, model));
