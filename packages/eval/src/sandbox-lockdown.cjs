@@ -33,7 +33,8 @@ const sandboxHost = (() => {
    * @param {unknown} error
    * @param {string} code
    */
-  const hasCode = (error, code) => typeof error === 'object' && error !== null && 'code' in error && error.code === code;
+  const hasCode = (error, code) =>
+    typeof error === 'object' && error !== null && 'code' in error && error.code === code;
 
   // Reads fd 0 until end of file. Synchronous on purpose: the evaluator never yields to the
   // event loop, so nothing queued by untrusted code can run between programs.

@@ -50,7 +50,9 @@ export async function checkModelDirectory(
     if (tokenizer !== undefined) {
       summary = { ...summary, tokenizerVocabSize: tokenizer.vocabSize };
       if (vocabSize !== undefined) checkTokenizerVocab(tokenizer.vocabSize, vocabSize, tokenizerFile, report);
-      if (specialTokens !== undefined) await checkSpecialTokens(directory, tokenizer, specialTokens, tokenizerFile, report);
+      if (specialTokens !== undefined) {
+        await checkSpecialTokens(directory, tokenizer, specialTokens, tokenizerFile, report);
+      }
     }
   }
 

@@ -1,7 +1,11 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { BatchPromptError, parseCompletionBatch, type CompletionBatch } from '../completion-batch.ts';
 import { parseCompletionRequest } from '../completion-request.ts';
-import { toBatchCompletionResponseBody, toCompletionResponseBody, type FinishedGeneration } from '../completion-response.ts';
+import {
+  toBatchCompletionResponseBody,
+  toCompletionResponseBody,
+  type FinishedGeneration,
+} from '../completion-response.ts';
 import type { CompletionService } from '../completion-service.ts';
 import { GatewayError } from '../errors.ts';
 import { callerOf } from '../http-hooks/authentication.ts';
@@ -38,8 +42,9 @@ async function completeBatch(
   throw new BatchPromptError(
     failedAt,
     failure,
-    `prompt[${failedAt}] (job ${jobIds[failedAt]}): ${failure.message}; ${failures} of ${requests.length} prompts failed. ` +
-      `This batch's jobs are ${jobIds.join(', ')}: read each with GET /v1/jobs/:id, or resubmit with the same idempotency key`,
+    `prompt[${failedAt}] (job ${jobIds[failedAt]}): ${failure.message}; ` +
+      `${failures} of ${requests.length} prompts failed. This batch's jobs are ${jobIds.join(', ')}: ` +
+      'read each with GET /v1/jobs/:id, or resubmit with the same idempotency key',
   );
 }
 

@@ -34,7 +34,12 @@ export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app,
     return reply.code(200).send({
       status: 'ready',
       redis: 'ok',
-      workers: workers.map((w) => ({ id: w.workerId, device: w.device, model: w.model, jobs_in_flight: w.jobsInFlight })),
+      workers: workers.map((w) => ({
+        id: w.workerId,
+        device: w.device,
+        model: w.model,
+        jobs_in_flight: w.jobsInFlight,
+      })),
     });
   });
 };

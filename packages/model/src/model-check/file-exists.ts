@@ -4,7 +4,12 @@ import { MODEL_MANIFEST_FILE } from '../model-manifest.ts';
 import type { ReportProblem } from './report.ts';
 
 /** Reports a file the manifest names (its `field`) that is not in the directory. */
-export async function checkFileExists(directory: string, file: string, field: string, report: ReportProblem): Promise<boolean> {
+export async function checkFileExists(
+  directory: string,
+  file: string,
+  field: string,
+  report: ReportProblem,
+): Promise<boolean> {
   try {
     await access(join(directory, file));
     return true;

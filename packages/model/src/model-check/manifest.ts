@@ -42,10 +42,8 @@ async function readManifestFallback(directory: string): Promise<ManifestFallback
   const special = isRecord(raw['specialTokens']) ? raw['specialTokens'] : undefined;
   const isTokenId = (value: unknown): boolean => Number.isInteger(value) && (value as number) >= 0;
   if (special !== undefined && SPECIAL_TOKEN_ROLES.every((role) => isTokenId(special[role]))) {
-    fallback.specialTokens = Object.fromEntries(SPECIAL_TOKEN_ROLES.map((role) => [role, special[role] as number])) as Record<
-      SpecialTokenRole,
-      number
-    >;
+    const ids = SPECIAL_TOKEN_ROLES.map((role) => [role, special[role] as number]);
+    fallback.specialTokens = Object.fromEntries(ids) as Record<SpecialTokenRole, number>;
   }
   return fallback;
 }

@@ -11,15 +11,16 @@ export async function checkMaxSequenceLength(
   report: ReportProblem,
 ): Promise<void> {
   // Up to the probe shapes' length, checkBatchShapes has run it already.
-  if (maxSequenceLength === undefined || maxSequenceLength <= Math.max(...PROBE_SHAPES.map(([, length]) => length))) return;
+  const longestProbe = Math.max(...PROBE_SHAPES.map(([, length]) => length));
+  if (maxSequenceLength === undefined || maxSequenceLength <= longestProbe) return;
   const outcome = await probe.runUnpadded(1, maxSequenceLength);
   if (!outcome.ok) {
     report(
       'error',
       'max_sequence_length_unsupported',
       `${MODEL_MANIFEST_FILE} maxSequenceLength is ${maxSequenceLength} but running ${onnxFile} on input_ids ` +
-        `[1, ${maxSequenceLength}] fails (${outcome.failure}); expected maxSequenceLength <= the longest sequence the ` +
-        'model supports (e.g. its position table)',
+        `[1, ${maxSequenceLength}] fails (${outcome.failure}); ` +
+        'expected maxSequenceLength <= the longest sequence the model supports (e.g. its position table)',
       `${MODEL_MANIFEST_FILE}#maxSequenceLength`,
     );
   }

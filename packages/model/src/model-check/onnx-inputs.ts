@@ -25,8 +25,8 @@ export function checkOnnxInputs(inputs: readonly ModelCheckTensor[], onnxFile: s
       ok = false;
     }
     if (input.shape.length !== 2) {
-      const shape = formatShape(input.shape);
-      report('error', 'onnx_input_rank', `input "${name}" has shape [${shape}]; expected rank 2 [batch, sequence]`, path);
+      const message = `input "${name}" has shape [${formatShape(input.shape)}]; expected rank 2 [batch, sequence]`;
+      report('error', 'onnx_input_rank', message, path);
       ok = false;
       continue;
     }
@@ -35,7 +35,8 @@ export function checkOnnxInputs(inputs: readonly ModelCheckTensor[], onnxFile: s
         report(
           'error',
           'onnx_axis_not_dynamic',
-          `input "${name}" axis ${axis} (${AXIS_NAMES[axis]}) is fixed at ${dim}; expected a dynamic axis (export with dynamic_axes)`,
+          `input "${name}" axis ${axis} (${AXIS_NAMES[axis]}) is fixed at ${dim}; ` +
+            'expected a dynamic axis (export with dynamic_axes)',
           path,
         );
         ok = false;

@@ -34,8 +34,9 @@ export async function checkPaddingInvariance(
     report(
       'error',
       'padding_changes_logits',
-      `a row's logits change when it is right-padded from ${realLength} to ${paddedLength} positions (max |difference| ` +
-        `${maxDifference.toPrecision(3)} > ${PADDING_TOLERANCE}); expected the model to ignore positions where attention_mask is 0`,
+      `a row's logits change when it is right-padded from ${realLength} to ${paddedLength} positions ` +
+        `(max |difference| ${maxDifference.toPrecision(3)} > ${PADDING_TOLERANCE}); ` +
+        'expected the model to ignore positions where attention_mask is 0',
       onnxFile,
     );
   }

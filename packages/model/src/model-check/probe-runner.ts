@@ -3,9 +3,9 @@ import type { SpecialTokenRole } from '../model-manifest.ts';
 import type { ModelCheckCode } from './codes.ts';
 import { messageOf } from './error-message.ts';
 
-export type ProbeOutcome =
-  | { ok: true; logits: Float32Array }
-  | { ok: false; code: Extract<ModelCheckCode, 'onnx_run_failed' | 'onnx_output_shape' | 'logits_not_finite'>; failure: string };
+type ProbeFailureCode = Extract<ModelCheckCode, 'onnx_run_failed' | 'onnx_output_shape' | 'logits_not_finite'>;
+
+export type ProbeOutcome = { ok: true; logits: Float32Array } | { ok: false; code: ProbeFailureCode; failure: string };
 
 /** Runs probe batches on the graph for the checks that need real runs. */
 export interface ProbeRunner {
@@ -15,7 +15,12 @@ export interface ProbeRunner {
    * Runs one batch; returns its logits, or the reason it failed the contract. Each batch that
    * passes is recorded in the summary's `shapesRun`.
    */
-  run(inputIds: Int32Array, attentionMask: Uint8Array, batchSize: number, sequenceLength: number): Promise<ProbeOutcome>;
+  run(
+    inputIds: Int32Array,
+    attentionMask: Uint8Array,
+    batchSize: number,
+    sequenceLength: number,
+  ): Promise<ProbeOutcome>;
   /** Runs a batch of ordinary ids without padding. */
   runUnpadded(batchSize: number, sequenceLength: number): Promise<ProbeOutcome>;
 }
@@ -58,7 +63,9 @@ export function createProbeRunner(
     if (result.dims.length !== 3 || result.dims.some((dim, axis) => dim !== expected[axis])) {
       return {
         ok: false,
-        failure: `it returned logits [${result.dims.join(', ')}]; expected [${expected.join(', ')}] (batch, sequence, vocabSize)`,
+        failure:
+          `it returned logits [${result.dims.join(', ')}]; ` +
+          `expected [${expected.join(', ')}] (batch, sequence, vocabSize)`,
         code: 'onnx_output_shape',
       };
     }

@@ -10,7 +10,10 @@ export interface ModelCheckProblem {
   readonly code: ModelCheckCode;
   /** What is wrong and what was expected. */
   readonly message: string;
-  /** Where: a file in the directory, optionally `#field` (`dfleet-model.json#specialTokens.eos`, `model.onnx#input_ids`). */
+  /**
+   * Where: a file in the directory, optionally `#field`
+   * (`dfleet-model.json#specialTokens.eos`, `model.onnx#input_ids`).
+   */
   readonly path?: string;
 }
 
@@ -42,4 +45,9 @@ export interface ModelCheckReport {
 }
 
 /** How each check adds a problem to the report. */
-export type ReportProblem = (severity: ModelCheckSeverity, code: ModelCheckCode, message: string, path?: string) => void;
+export type ReportProblem = (
+  severity: ModelCheckSeverity,
+  code: ModelCheckCode,
+  message: string,
+  path?: string,
+) => void;

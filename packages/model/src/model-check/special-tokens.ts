@@ -50,8 +50,9 @@ export async function checkSpecialTokens(
         report(
           'error',
           'special_token_mismatch',
-          `specialTokens.${role} is ${id} (${shown}) but tokenizer_config.json names ${CONFIG_KEYS[role]} '${configured}', ` +
-            `which is id ${configuredId} in ${tokenizerFile}; expected specialTokens.${role} = ${configuredId}`,
+          `specialTokens.${role} is ${id} (${shown}) but tokenizer_config.json names ` +
+            `${CONFIG_KEYS[role]} '${configured}', which is id ${configuredId} in ${tokenizerFile}; ` +
+            `expected specialTokens.${role} = ${configuredId}`,
           field,
         );
         continue;

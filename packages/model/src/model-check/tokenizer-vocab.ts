@@ -11,8 +11,8 @@ export function checkTokenizerVocab(
     report(
       'error',
       'tokenizer_vocab_too_large',
-      `${tokenizerFile} uses token ids up to ${tokenizerVocabSize - 1} but vocabSize is ${vocabSize}: the model has no logits ` +
-        `for ids >= ${vocabSize}; expected tokenizer vocab size <= vocabSize`,
+      `${tokenizerFile} uses token ids up to ${tokenizerVocabSize - 1} but vocabSize is ${vocabSize}: ` +
+        `the model has no logits for ids >= ${vocabSize}; expected tokenizer vocab size <= vocabSize`,
       tokenizerFile,
     );
   } else if (tokenizerVocabSize < vocabSize) {
