@@ -18,14 +18,16 @@ export { formatModelCheckReport } from './format-model-check-report.ts';
 export { loadModel } from './load-model.ts';
 export type { LoadedModel, LoadModelOptions } from './load-model.ts';
 export { checkModelDirectory } from './model-check.ts';
+export type { CheckModelDirectoryOptions } from './model-check.ts';
+export { MODEL_CHECK_CODES } from './model-check/codes.ts';
+export type { ModelCheckCode } from './model-check/codes.ts';
 export type {
-  CheckModelDirectoryOptions,
   ModelCheckProblem,
   ModelCheckReport,
   ModelCheckSeverity,
   ModelCheckSummary,
   ModelCheckTensor,
-} from './model-check.ts';
+} from './model-check/report.ts';
 export {
   DEFAULT_GENERATION_DEFAULTS,
   loadModelManifest,
