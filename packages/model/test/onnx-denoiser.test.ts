@@ -149,7 +149,7 @@ describe('OnnxDenoiser lifecycle and devices', () => {
       await expect(attempt).rejects.toMatchObject({
         code: 'execution_provider_unavailable',
         deviceId: 1,
-        message: expect.stringMatching(/device 1.*onnxruntime-node-install=cuda12.*nvidia-smi/s),
+        message: expect.stringMatching(/device 1.*ONNXRUNTIME_NODE_INSTALL=cuda12.*nvidia-smi/s),
       });
     },
   );
