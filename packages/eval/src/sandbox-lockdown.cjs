@@ -8,6 +8,7 @@
 // removed, the process exits before reading its input rather than run code less locked down.
 'use strict';
 
+// biome-ignore lint/correctness/noUnusedVariables: read by sandbox-evaluator.cjs, which follows in the same script.
 const sandboxHost = (() => {
   const fs = require('node:fs');
   const vm = require('node:vm');
@@ -41,7 +42,7 @@ const sandboxHost = (() => {
   }
 
   function writeLine(text) {
-    const bytes = Buffer.from(text + '\n', 'utf8');
+    const bytes = Buffer.from(`${text}\n`, 'utf8');
     let offset = 0;
     while (offset < bytes.length) {
       try {
@@ -83,7 +84,7 @@ const sandboxHost = (() => {
     } catch {
       // Reported below through the `in` check.
     }
-    if (name in process) leftBehind.push('process.' + name);
+    if (name in process) leftBehind.push(`process.${name}`);
   }
   for (const name of [...GLOBALS_TO_REMOVE, 'process']) {
     try {
@@ -94,7 +95,7 @@ const sandboxHost = (() => {
     if (name in globalThis) leftBehind.push(name);
   }
   if (leftBehind.length > 0) {
-    writeLine(JSON.stringify({ event: 'lockdown_failed', detail: 'could not remove ' + leftBehind.join(', ') }));
+    writeLine(JSON.stringify({ event: 'lockdown_failed', detail: `could not remove ${leftBehind.join(', ')}` }));
     exitProcess(70);
   }
 
