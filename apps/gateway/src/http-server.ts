@@ -31,7 +31,7 @@ declare module 'fastify' {
 const PROBE_PATHS = new Set(['/healthz', '/readyz']);
 
 /** Request bodies above this answer 413 unless DFLEET_MAX_BODY_BYTES says otherwise. */
-export const DEFAULT_BODY_LIMIT_BYTES = 1_048_576;
+const DEFAULT_BODY_LIMIT_BYTES = 1_048_576;
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 

@@ -4,8 +4,6 @@ export declare const INPUT_IDS: 'input_ids';
 export declare const ATTENTION_MASK: 'attention_mask';
 export declare const LOGITS: 'logits';
 
-export declare class ModelOutputContractError extends Error {}
-
 export interface SessionDescription {
   readonly inputs: readonly InferenceSession.ValueMetadata[];
   readonly outputs: readonly InferenceSession.ValueMetadata[];
