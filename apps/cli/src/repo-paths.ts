@@ -1,7 +1,6 @@
 import { fileURLToPath } from 'node:url';
 
 /** Paths inside the checkout; the CLI starts the apps from source through tsx. */
-export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const GATEWAY_ENTRY = fileURLToPath(new URL('../../gateway/src/main.ts', import.meta.url));
 export const WORKER_ENTRY = fileURLToPath(new URL('../../worker/src/main.ts', import.meta.url));
 export const DEFAULT_MODEL_DIR = fileURLToPath(new URL('../../../models/jsfunc-mdm', import.meta.url));

@@ -53,7 +53,7 @@ const gatewayEnvSchema = z.object({
 });
 
 /** How the gateway decides who a request is from. */
-export type GatewayAuthConfig =
+type GatewayAuthConfig =
   | { kind: 'off' }
   | { kind: 'api-keys'; keysFile: string; defaultRateLimit: RateLimit | null };
 

@@ -16,7 +16,7 @@ import { jobRoutes } from './routes/jobs.ts';
 import { modelRoutes } from './routes/models.ts';
 
 /** Request bodies above this answer 413 unless DFLEET_MAX_BODY_BYTES says otherwise. */
-export const DEFAULT_BODY_LIMIT_BYTES = 1_048_576;
+const DEFAULT_BODY_LIMIT_BYTES = 1_048_576;
 
 export interface HttpServerDependencies {
   service: CompletionService;

@@ -157,7 +157,7 @@ function withAdaptiveThreshold(
 }
 
 /** @throws InvalidJobError naming every field that does not follow generationJobSchema. */
-export function parseJobData(data: unknown): GenerationJob {
+function parseJobData(data: unknown): GenerationJob {
   const parsed = generationJobSchema.safeParse(data);
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues.map((issue) => ({

@@ -105,7 +105,7 @@
   const harnessScript = new vm.Script(HARNESS_SOURCE, { filename: 'dfleet-eval-harness.js' });
 
   /** @param {string} text */
-  const clip = (text) => (text.length > MAX_DETAIL_CHARS ? text.slice(0, MAX_DETAIL_CHARS) + '…' : text);
+  const clip = (text) => (text.length > MAX_DETAIL_CHARS ? `${text.slice(0, MAX_DETAIL_CHARS)}…` : text);
 
   /**
    * Reads a data property without running getters or proxy traps.
@@ -136,10 +136,10 @@
         if (isProxy(proto)) break;
         proto = Object.getPrototypeOf(proto);
       }
-      return clip((name ?? 'Error') + ': ' + message);
+      return clip(`${name ?? 'Error'}: ${message}`);
     }
     if (typeof thrown === 'string' || typeof thrown === 'number' || typeof thrown === 'boolean') {
-      return clip('threw a non-Error value: ' + String(thrown));
+      return clip(`threw a non-Error value: ${String(thrown)}`);
     }
     return 'threw a non-Error value';
   }
@@ -198,8 +198,8 @@
       programScript.runInContext(context, { timeout: remainingMs() });
     } catch (thrown) {
       if (isTimeout(thrown)) return { kind: 'timeout', detail: `the program's top level ran longer than ${timeoutMs} ms` };
-      if (isAllocationFailure(thrown)) return { kind: 'memory', detail: 'while loading the program: ' + describeThrown(thrown) };
-      return { kind: 'runtime', detail: 'while loading the program: ' + describeThrown(thrown) };
+      if (isAllocationFailure(thrown)) return { kind: 'memory', detail: `while loading the program: ${describeThrown(thrown)}` };
+      return { kind: 'runtime', detail: `while loading the program: ${describeThrown(thrown)}` };
     }
 
     const callSource = `__dfleetRunTests(() => ${task.entry}, ${JSON.stringify(task.argsJson)}, ${maxResultChars})`;
@@ -208,7 +208,7 @@
       returned = new vm.Script(callSource, { filename: 'dfleet-eval-call.js' }).runInContext(context, { timeout: remainingMs() });
     } catch (thrown) {
       if (isTimeout(thrown)) return { kind: 'timeout', detail: `the tests ran longer than ${timeoutMs} ms in all` };
-      return { kind: 'runtime', detail: 'the harness call failed: ' + describeThrown(thrown) };
+      return { kind: 'runtime', detail: `the harness call failed: ${describeThrown(thrown)}` };
     }
     const testCount = JSON.parse(task.argsJson).length;
     const outputs = parseTestOutputs(returned, testCount);

@@ -61,7 +61,7 @@ const sandboxHost = (() => {
 
   /** @param {string} text */
   function writeLine(text) {
-    const bytes = Buffer.from(text + '\n', 'utf8');
+    const bytes = Buffer.from(`${text}\n`, 'utf8');
     let offset = 0;
     while (offset < bytes.length) {
       try {
@@ -106,7 +106,7 @@ const sandboxHost = (() => {
     } catch {
       // Reported below through the `in` check.
     }
-    if (name in process) leftBehind.push('process.' + name);
+    if (name in process) leftBehind.push(`process.${name}`);
   }
   for (const name of [...GLOBALS_TO_REMOVE, 'process']) {
     try {
@@ -117,7 +117,7 @@ const sandboxHost = (() => {
     if (name in globalThis) leftBehind.push(name);
   }
   if (leftBehind.length > 0) {
-    writeLine(JSON.stringify({ event: 'lockdown_failed', detail: 'could not remove ' + leftBehind.join(', ') }));
+    writeLine(JSON.stringify({ event: 'lockdown_failed', detail: `could not remove ${leftBehind.join(', ')}` }));
     exitProcess(70);
   }
 

@@ -12,7 +12,7 @@ export interface SandboxBatch {
   readonly programs: readonly SandboxBatchProgram[];
 }
 
-export interface SandboxBatchProgram {
+interface SandboxBatchProgram {
   readonly program: string;
   /** A JavaScript identifier (checked by the parent before it is spliced into the call script). */
   readonly entry: string;
@@ -26,7 +26,7 @@ export interface SandboxBatchProgram {
  */
 const taggedOutputSchema = z.string().regex(/^[vuem]:/);
 
-export const sandboxOutcomeSchema = z.discriminatedUnion('kind', [
+const sandboxOutcomeSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('syntax'), detail: z.string() }),
   z.object({ kind: z.literal('timeout'), detail: z.string() }),
   z.object({ kind: z.literal('runtime'), detail: z.string() }),
@@ -42,5 +42,3 @@ export const sandboxEventSchema = z.discriminatedUnion('event', [
   z.object({ event: z.literal('finished') }),
   z.object({ event: z.literal('lockdown_failed'), detail: z.string() }),
 ]);
-
-export type SandboxEvent = z.infer<typeof sandboxEventSchema>;

@@ -33,7 +33,7 @@ export const ATTENTION_MASK = 'attention_mask';
 export const LOGITS = 'logits';
 
 /** The model ran but broke the output contract; the thread reports it by this name. */
-export class ModelOutputContractError extends Error {
+class ModelOutputContractError extends Error {
   /** @override */
   name = 'ModelOutputContractError';
 }

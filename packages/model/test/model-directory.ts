@@ -27,10 +27,16 @@ export async function removeDirectory(directory: string): Promise<void> {
   await rm(directory, { recursive: true, force: true });
 }
 
+/** A manifest as a test breaks it: any field may be rewritten or deleted, so only `files` is known to be there. */
+interface EditableManifest {
+  [field: string]: unknown;
+  files: Record<string, unknown>;
+}
+
 /** Rewrites `dfleet-model.json` in `directory` through `edit`. */
-export async function editManifest(directory: string, edit: (manifest: Record<string, any>) => void): Promise<void> {
+export async function editManifest(directory: string, edit: (manifest: EditableManifest) => void): Promise<void> {
   const path = join(directory, 'dfleet-model.json');
-  const manifest = JSON.parse(await readFile(path, 'utf8')) as Record<string, any>;
+  const manifest = JSON.parse(await readFile(path, 'utf8')) as EditableManifest;
   edit(manifest);
   await writeFile(path, JSON.stringify(manifest, null, 2));
 }

@@ -14,7 +14,7 @@ import {
 } from '@dfleet/api-keys';
 import { CliError } from '../cli-error.ts';
 
-export const KEYS_USAGE = `usage: dfleet keys <create|list|revoke> [--file FILE]
+const KEYS_USAGE = `usage: dfleet keys <create|list|revoke> [--file FILE]
 
   create --tenant T [--id ID] [--rate-limit N [--burst B] | --unlimited]
                    issue a key for tenant T; prints the key once (only its SHA-256 is stored)

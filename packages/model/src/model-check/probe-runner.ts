@@ -5,7 +5,7 @@ import { messageOf } from './error-message.ts';
 
 type ProbeFailureCode = Extract<ModelCheckCode, 'onnx_run_failed' | 'onnx_output_shape' | 'logits_not_finite'>;
 
-export type ProbeOutcome = { ok: true; logits: Float32Array } | { ok: false; code: ProbeFailureCode; failure: string };
+type ProbeOutcome = { ok: true; logits: Float32Array } | { ok: false; code: ProbeFailureCode; failure: string };
 
 /** Runs probe batches on the graph for the checks that need real runs. */
 export interface ProbeRunner {
