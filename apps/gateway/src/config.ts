@@ -39,7 +39,8 @@ export const gatewayEnv = z.object({
   DFLEET_API_KEYS_FILE: documented(z.string().min(1).optional(), {
     meaning:
       'JSON file of SHA-256-hashed API keys, each with a tenant and an optional rate limit ' +
-      '(`dfleet keys create` writes it; re-read within 2 s of a change)',
+      '(`dfleet keys create` writes it; re-read within 2 s of a change; a broken file is refused, logged, ' +
+      'and the previous keys stay)',
   }),
   DFLEET_AUTH: documented(z.enum(['api-keys', 'off']).optional(), {
     default: '`api-keys` when `DFLEET_API_KEYS_FILE` is set, else `off`',
@@ -52,14 +53,14 @@ export const gatewayEnv = z.object({
     meaning: 'requests per minute for each key whose entry sets no `rate_limit`; shared by all gateways on the Redis',
   }),
   DFLEET_RATE_LIMIT_BURST: documented(z.coerce.number().int().nonnegative().max(1_000_000).default(0), {
-    default: "`0` = ten seconds' worth",
+    default: "`0` = ten seconds' worth (`ceil(rate / 6)`)",
     meaning: 'burst for that default limit',
   }),
   DFLEET_MAX_BODY_BYTES: documented(z.coerce.number().int().min(1_024).max(64 * 1_048_576).default(1_048_576), {
     meaning: 'largest HTTP body (413) and gRPC message (`RESOURCE_EXHAUSTED`)',
   }),
   DFLEET_MAX_BATCH_PROMPTS: documented(z.coerce.number().int().min(1).max(1_024).default(32), {
-    meaning: 'most prompts in one HTTP request (`prompt` as an array)',
+    meaning: 'most prompts in one HTTP request (`prompt` as an array), 1 .. 1024',
   }),
 });
 
@@ -108,7 +109,9 @@ function checkAuth(e: GatewayEnv, ctx: z.RefinementCtx<GatewayEnv>): void {
   if (authMode(e) === 'api-keys' && e.DFLEET_API_KEYS_FILE === undefined) {
     ctx.addIssue({
       code: 'custom',
-      message: 'DFLEET_AUTH=api-keys needs DFLEET_API_KEYS_FILE, the JSON file of hashed keys (`dfleet keys create` writes it)',
+      message:
+        'DFLEET_AUTH=api-keys needs DFLEET_API_KEYS_FILE, the JSON file of hashed keys ' +
+        '(`dfleet keys create` writes it)',
     });
   }
   // Without keys anyone who reaches the port can spend the GPUs and read every tenant's jobs:
@@ -118,7 +121,8 @@ function checkAuth(e: GatewayEnv, ctx: z.RefinementCtx<GatewayEnv>): void {
       code: 'custom',
       message:
         `DFLEET_HOST=${e.DFLEET_HOST} is reachable from other machines but no API keys are configured: ` +
-        'set DFLEET_API_KEYS_FILE (create keys with `dfleet keys create`), or DFLEET_AUTH=off to serve without authentication',
+        'set DFLEET_API_KEYS_FILE (create keys with `dfleet keys create`), ' +
+        'or DFLEET_AUTH=off to serve without authentication',
     });
   }
 }

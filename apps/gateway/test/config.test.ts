@@ -38,7 +38,8 @@ describe('loadGatewayConfig', () => {
   });
 
   it('names every invalid variable', () => {
-    expect(() => loadGatewayConfig({ DFLEET_PORT: '70000', REDIS_URL: 'http://redis', LOG_LEVEL: 'loud' })).toThrow(EnvConfigError);
+    const bad = { DFLEET_PORT: '70000', REDIS_URL: 'http://redis', LOG_LEVEL: 'loud' };
+    expect(() => loadGatewayConfig(bad)).toThrow(EnvConfigError);
     try {
       loadGatewayConfig({ DFLEET_PORT: '70000', REDIS_URL: 'http://redis', LOG_LEVEL: 'loud' });
     } catch (error) {

@@ -5,17 +5,22 @@ import { redisEnv } from '@dfleet/queue';
 import { z } from 'zod';
 import { ADAPTIVE_THRESHOLD_DEFAULTS, type AdaptiveThresholdPolicyOptions } from './adaptive-threshold-policy.ts';
 
+const WORKER_ID_RULE = 'only letters, digits, "_", "." and "-"';
+const DEVICE_RULE = "must be 'cpu' or 'cuda:N' (e.g. cuda:0)";
+
 /** Every variable the worker reads, with the documentation the README table is generated from. */
 export const workerEnv = z.object({
   ...redisEnv,
   DFLEET_MODEL_DIR: modelDirVariable,
   LOG_LEVEL: logLevelVariable,
-  DFLEET_WORKER_ID: documented(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'only letters, digits, "_", "." and "-"').optional(), {
+  DFLEET_WORKER_ID: documented(z.string().regex(/^[A-Za-z0-9_.-]+$/, WORKER_ID_RULE).optional(), {
     default: '`<hostname>-<pid>`',
     meaning: 'name in heartbeats and results',
   }),
-  DFLEET_DEVICE: documented(z.string().regex(/^(cpu|cuda:\d+)$/, "must be 'cpu' or 'cuda:N' (e.g. cuda:0)").default('cpu'), {
-    meaning: '`cpu` or `cuda:N` (set per process by `dfleet up` / `dfleet worker`)',
+  DFLEET_DEVICE: documented(z.string().regex(/^(cpu|cuda:\d+)$/, DEVICE_RULE).default('cpu'), {
+    meaning:
+      "`cpu` or `cuda:N` (onnxruntime's CUDA provider on device N; set per process by `dfleet up` / " +
+      '`dfleet worker`)',
   }),
   DFLEET_MAX_ACTIVE_JOBS: documented(positiveInt(16), { meaning: 'jobs decoded together (BullMQ concurrency)' }),
   DFLEET_INTERACTIVE_EXTRA_JOBS: documented(z.coerce.number().int().min(0).max(64).default(2), {
@@ -30,7 +35,7 @@ export const workerEnv = z.object({
       'the cores (`bench:fleet` runs its worker so)',
   }),
   DFLEET_SHUTDOWN_TIMEOUT_MS: documented(positiveInt(30_000), {
-    meaning: 'grace for active jobs on SIGTERM/SIGINT; jobs still running then go back to the queue',
+    meaning: 'grace for active jobs on SIGTERM/SIGINT, after which the rest go back to the queue',
   }),
   DFLEET_MAX_BATCH_TOKENS: documented(positiveInt(8_192), {
     meaning: 'upper bound on batch size × padded length of one forward pass',
@@ -40,7 +45,8 @@ export const workerEnv = z.object({
   }),
   DFLEET_STALLED_INTERVAL_MS: documented(positiveInt(15_000), {
     meaning:
-      'how often a worker puts jobs of dead workers (lock expired) back in the queue; they run again within lock + interval',
+      'how often a worker puts jobs of dead workers (lock expired) back in the queue; they run again within ' +
+      'lock + interval',
   }),
   DFLEET_MAX_STALLED_COUNT: documented(z.coerce.number().int().nonnegative().default(2), {
     meaning: 'stalls a job survives; one more fails it for good (`stalled_too_often`) without its retry policy',

@@ -38,7 +38,9 @@ function declarationsByVariable(apps: readonly AppEnv[]): Map<string, Declaratio
   for (const app of apps) {
     for (const [variable, schema] of Object.entries(app.schema.shape)) {
       const doc = envDocs.get(schema);
-      if (doc === undefined) throw new Error(`${app.name}'s ${variable} has no documentation: wrap its schema in documented()`);
+      if (doc === undefined) {
+        throw new Error(`${app.name}'s ${variable} has no documentation: wrap its schema in documented()`);
+      }
       const declaration = { app: app.name, meaning: doc.meaning, default: defaultText(variable, schema, doc) };
       byVariable.set(variable, [...(byVariable.get(variable) ?? []), declaration]);
     }
@@ -51,7 +53,8 @@ function defaultText(variable: string, schema: z.core.$ZodType, doc: EnvVarDoc):
   if (doc.default !== undefined) {
     // A hand-written default that leaves out the number it describes would drift from the schema.
     if (typeof value === 'number' && !doc.default.includes(`\`${value}\``)) {
-      throw new Error(`${variable}: the documented default "${doc.default}" does not show the schema's default \`${value}\``);
+      const problem = `the documented default "${doc.default}" does not show the schema's default \`${value}\``;
+      throw new Error(`${variable}: ${problem}`);
     }
     return doc.default;
   }

@@ -5,4 +5,9 @@ export { LOG_LEVELS, logLevelVariable, port, positiveInt } from './env-variables
 export type { LogLevel } from './env-variables.ts';
 export { renderAppConfigTable, renderFleetConfigTable } from './config-table.ts';
 export type { AppEnv } from './config-table.ts';
-export { GENERATED_BLOCK_BEGIN, GENERATED_BLOCK_END, readGeneratedBlock, replaceGeneratedBlock } from './generated-block.ts';
+export {
+  GENERATED_BLOCK_BEGIN,
+  GENERATED_BLOCK_END,
+  readGeneratedBlock,
+  replaceGeneratedBlock,
+} from './generated-block.ts';

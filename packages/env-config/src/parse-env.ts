@@ -24,7 +24,11 @@ export const AFTER_EACH_VARIABLE: z.core.$ZodSuperRefineParams = { when: (payloa
  * `FOO= node ...` falls back to the default; variables the schema does not name are ignored.
  * `what` names the environment in the error ("gateway", "worker").
  */
-export function parseEnv<S extends z.ZodType>(schema: S, env: Readonly<Record<string, string | undefined>>, what: string): z.output<S> {
+export function parseEnv<S extends z.ZodType>(
+  schema: S,
+  env: Readonly<Record<string, string | undefined>>,
+  what: string,
+): z.output<S> {
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
   const parsed = schema.safeParse(present);
   if (parsed.success) return parsed.data;

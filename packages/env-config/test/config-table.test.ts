@@ -42,7 +42,8 @@ describe('renderFleetConfigTable', () => {
       '| --- | --- | --- | --- |',
       '| `REDIS` | all | `redis://h` | the Redis |',
       '| `PORT` | server, client | `8080` | HTTP port |',
-      '| `GRACE_MS` | server, runner | server: `10`; runner: `30` | server: grace for requests; runner: grace for jobs |',
+      '| `GRACE_MS` | server, runner | server: `10`; runner: `30` | ' +
+        'server: grace for requests; runner: grace for jobs |',
       '| `CAP` | server | `0` (no cap) | a cap \\| or not |',
       '| `KEYS` | server | unset | keys file |',
       '| `URL` | client | `http://127.0.0.1:$PORT` | server to call |',
@@ -52,7 +53,8 @@ describe('renderFleetConfigTable', () => {
   it('refuses a variable without documentation, and a written default that leaves out the schema default', () => {
     const bare = { name: 'bare', schema: z.object({ X: z.string().optional() }) };
     expect(() => renderFleetConfigTable([bare])).toThrow("bare's X has no documentation");
-    const drifted = { name: 'd', schema: z.object({ N: documented(z.coerce.number().default(5), { default: '`4`', meaning: 'n' }) }) };
+    const stale = documented(z.coerce.number().default(5), { default: '`4`', meaning: 'n' });
+    const drifted = { name: 'd', schema: z.object({ N: stale }) };
     expect(() => renderFleetConfigTable([drifted])).toThrow("does not show the schema's default `5`");
   });
 });
