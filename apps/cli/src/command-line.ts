@@ -12,7 +12,9 @@ export interface CommandLineSpec<O extends Options> {
   allowPositionals?: boolean;
 }
 
-type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: boolean; strict: true }>>;
+type Parsed<O extends Options> = ReturnType<
+  typeof parseArgs<{ args: string[]; options: O; allowPositionals: boolean; strict: true }>
+>;
 
 /**
  * Parses a subcommand's arguments with node:util's parseArgs. `--help` or `-h` anywhere before

@@ -44,7 +44,10 @@ export function freePort(): Promise<number> {
  * `redisUrl` (REDIS_URL) if set; else 127.0.0.1:6379 if it answers; else a redis-server of our own
  * on a free port in a temp dir, with AOF on and `noeviction` as BullMQ requires.
  */
-export async function resolveLocalRedis(redisUrl: string | undefined, defaultRedis = DEFAULT_REDIS): Promise<LocalRedis> {
+export async function resolveLocalRedis(
+  redisUrl: string | undefined,
+  defaultRedis = DEFAULT_REDIS,
+): Promise<LocalRedis> {
   const nothingToStop = async () => {};
   if (redisUrl !== undefined) return { url: redisUrl, origin: 'REDIS_URL', stop: nothingToStop };
   if (await redisAnswers(defaultRedis.host, defaultRedis.port)) {

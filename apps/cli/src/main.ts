@@ -57,7 +57,9 @@ function commandWords(argv: string[]): string[] {
   const [command, subcommand] = argv;
   if (command === undefined) return [];
   const subcommands = SUBCOMMANDS[command];
-  if (subcommands) return subcommand !== undefined && subcommands.includes(subcommand) ? [command, subcommand] : [command];
+  if (subcommands) {
+    return subcommand !== undefined && subcommands.includes(subcommand) ? [command, subcommand] : [command];
+  }
   return ['up', 'generate', 'worker'].includes(command) ? [command] : [];
 }
 

@@ -17,7 +17,8 @@ beforeAll(async () => {
       if (request.url === '/v1/models') return response.end(JSON.stringify({ data: [{ id: 'stub-model' }] }));
       bodies.push(JSON.parse(body) as Record<string, unknown>);
       const usage = { prompt_tokens: 3, completion_tokens: 2, steps: 1, nfe: 1 };
-      response.end(JSON.stringify({ id: 'c1', model: 'stub-model', choices: [{ text: ' ok', finish_reason: 'stop' }], usage }));
+      const choices = [{ text: ' ok', finish_reason: 'stop' }];
+      response.end(JSON.stringify({ id: 'c1', model: 'stub-model', choices, usage }));
     });
   });
   await new Promise<void>((resolve) => gateway.listen(0, '127.0.0.1', resolve));
@@ -42,7 +43,8 @@ describe('dfleet generate', () => {
   });
 
   it('sends the words of the command line as the prompt, with \\n as a newline', async () => {
-    expect(await promptSent(['// return', 'x\\nfunction f(x) {', '--url', gatewayUrl])).toBe('// return x\nfunction f(x) {');
+    const sent = await promptSent(['// return', 'x\\nfunction f(x) {', '--url', gatewayUrl]);
+    expect(sent).toBe('// return x\nfunction f(x) {');
   });
 
   it('sends a literal - when it is one word of several, and after --', async () => {

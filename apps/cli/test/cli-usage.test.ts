@@ -7,7 +7,17 @@ import { DFLEET_BIN, cleanEnv, runDfleet } from './support/run-dfleet.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
-const HELP_COMMANDS = ['up', 'generate', 'model', 'model check', 'worker', 'keys', 'keys create', 'keys list', 'keys revoke'];
+const HELP_COMMANDS = [
+  'up',
+  'generate',
+  'model',
+  'model check',
+  'worker',
+  'keys',
+  'keys create',
+  'keys list',
+  'keys revoke',
+];
 
 // Each test runs the real bin (a second or two under load), so they run side by side.
 describe.concurrent('dfleet --help', () => {
@@ -22,7 +32,8 @@ describe.concurrent('dfleet --help', () => {
   });
 
   it('prints the usage with the other arguments present, before looking at them', async () => {
-    const run = await runDfleet(['generate', '--no-such-flag', 'a prompt', '--help'], { env: cleanEnv({ DFLEET_PORT: 'x' }) });
+    const args = ['generate', '--no-such-flag', 'a prompt', '--help'];
+    const run = await runDfleet(args, { env: cleanEnv({ DFLEET_PORT: 'x' }) });
     expect(run).toMatchObject({ status: 0, stderr: '' });
     expect(run.stdout).toMatch(/^usage: dfleet generate PROMPT/);
   });
@@ -30,21 +41,25 @@ describe.concurrent('dfleet --help', () => {
   it('lists every command for `dfleet --help`', async () => {
     const run = await runDfleet(['--help']);
     expect(run.status).toBe(0);
-    for (const command of ['up', 'generate', 'model check', 'worker', 'keys']) expect(run.stdout).toContain(`  ${command}`);
+    for (const command of ['up', 'generate', 'model check', 'worker', 'keys']) {
+      expect(run.stdout).toContain(`  ${command}`);
+    }
   });
 });
 
 describe('dfleet --version', () => {
-  const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  const manifest = readFileSync(new URL('../package.json', import.meta.url), 'utf8');
+  const { version } = JSON.parse(manifest) as { version: string };
 
   it("prints the CLI package's version", async () => {
     expect(await runDfleet(['--version'])).toEqual({ status: 0, stdout: `dfleet ${version}\n`, stderr: '' });
   });
 
   it('runs as `npx dfleet` from the repository root, and as the bin from any directory', () => {
-    const npx = spawnSync('npx', ['--no-install', 'dfleet', '--version'], { cwd: REPO_ROOT, env: cleanEnv(), encoding: 'utf8' });
+    const options = { env: cleanEnv(), encoding: 'utf8' } as const;
+    const npx = spawnSync('npx', ['--no-install', 'dfleet', '--version'], { ...options, cwd: REPO_ROOT });
     expect(npx.stdout).toBe(`dfleet ${version}\n`);
-    const elsewhere = spawnSync(process.execPath, [DFLEET_BIN, '--version'], { cwd: tmpdir(), env: cleanEnv(), encoding: 'utf8' });
+    const elsewhere = spawnSync(process.execPath, [DFLEET_BIN, '--version'], { ...options, cwd: tmpdir() });
     expect(elsewhere).toMatchObject({ status: 0, stdout: `dfleet ${version}\n`, stderr: '' });
   });
 });
@@ -54,14 +69,14 @@ describe.concurrent('usage errors', () => {
     [['bogus'], "dfleet: unknown command 'bogus'", 'dfleet --help'],
     [['generate'], 'dfleet: generate needs a PROMPT (or - to read it from stdin)', 'dfleet generate --help'],
     [['generate', 'x', '--bogus'], "dfleet: unknown option '--bogus'", 'dfleet generate --help'],
-    [['generate', 'x', '--max-tokens', 'many'], 'dfleet: --max-tokens must be a number; got "many"', 'dfleet generate --help'],
+    [['generate', 'x', '--seed', 'ten'], 'dfleet: --seed must be a number; got "ten"', 'dfleet generate --help'],
     [['generate', '--url'], "dfleet: option '--url <value>' argument missing", 'dfleet generate --help'],
     [['up', 'now'], "dfleet: unexpected argument 'now'", 'dfleet up --help'],
     [['worker', '--gpus', 'gpu0'], 'dfleet: --gpus must be "all" or a comma-separated list', 'dfleet worker --help'],
     [['model'], 'dfleet: model needs a subcommand: check', 'dfleet model --help'],
     [['model', 'check'], 'dfleet: model check needs the model directory', 'dfleet model check --help'],
     [['keys', 'rotate'], "dfleet: unknown keys subcommand 'rotate'", 'dfleet keys --help'],
-    [['keys', 'list'], 'dfleet: name the keys file with --file FILE or DFLEET_API_KEYS_FILE', 'dfleet keys list --help'],
+    [['keys', 'list'], 'dfleet: name the keys file with --file FILE or DFLEET_API_', 'dfleet keys list --help'],
     [['keys', 'create', '--file', '/nonexistent/k.json'], 'dfleet: --tenant is required', 'dfleet keys create --help'],
   ])('`dfleet %j` prints one line and a pointer to --help, and exits 2', async (args, message, help) => {
     const run = await runDfleet(args);
@@ -74,7 +89,8 @@ describe.concurrent('usage errors', () => {
   });
 
   it('names every bad environment variable in one line, without a stack trace', async () => {
-    const run = await runDfleet(['generate', 'x'], { env: cleanEnv({ DFLEET_PORT: '99999', DFLEET_URL: 'ftp://gateway' }) });
+    const env = cleanEnv({ DFLEET_PORT: '99999', DFLEET_URL: 'ftp://gateway' });
+    const run = await runDfleet(['generate', 'x'], { env });
     expect(run.status).toBe(78);
     expect(run.stderr).toBe(
       'dfleet: invalid dfleet environment: DFLEET_PORT: Too big: expected number to be <=65535; ' +

@@ -73,7 +73,11 @@ ${FILE_NOTE}`,
 type Out = (line: string) => void;
 
 /** `dfleet keys ...`: manages the hashed API keys file the gateways read. */
-export async function runKeys(args: string[], env: NodeJS.ProcessEnv, out: Out = (line) => process.stdout.write(`${line}\n`)): Promise<void> {
+export async function runKeys(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  out: Out = (line) => process.stdout.write(`${line}\n`),
+): Promise<void> {
   const [subcommand, ...rest] = args;
   switch (subcommand) {
     case 'create': {
@@ -103,7 +107,9 @@ export async function runKeys(args: string[], env: NodeJS.ProcessEnv, out: Out =
 
 function keysFile(flag: string | undefined, env: NodeJS.ProcessEnv): string {
   const file = flag ?? loadCliConfig(env).apiKeysFile;
-  if (file === undefined || file === '') throw new UsageError('name the keys file with --file FILE or DFLEET_API_KEYS_FILE');
+  if (file === undefined || file === '') {
+    throw new UsageError('name the keys file with --file FILE or DFLEET_API_KEYS_FILE');
+  }
   return file;
 }
 

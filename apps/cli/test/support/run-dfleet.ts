@@ -14,7 +14,10 @@ export interface DfleetRun {
  * Runs the dfleet bin as a child process and collects what it printed. Asynchronous, so a test
  * can serve HTTP to it meanwhile; `stdin` is written and closed (closed at once when absent).
  */
-export function runDfleet(args: string[], options: { env?: NodeJS.ProcessEnv; stdin?: string } = {}): Promise<DfleetRun> {
+export function runDfleet(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; stdin?: string } = {},
+): Promise<DfleetRun> {
   const child = spawn(process.execPath, [DFLEET_BIN, ...args], { env: options.env ?? cleanEnv(), stdio: 'pipe' });
   let stdout = '';
   let stderr = '';
