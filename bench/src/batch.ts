@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createDecodeSession, padBatch, type DecodeSession, type Denoiser } from '@dfleet/decoder';
 import { loadEvalTasks } from '@dfleet/eval';
-import { loadModel } from '@dfleet/model';
+import { DEFAULT_MODEL_DIR, loadModel } from '@dfleet/model';
 import { StepScheduler, type BatchReport } from '@dfleet/scheduler';
 
 const { values } = parseArgs({
@@ -32,7 +32,7 @@ const { values } = parseArgs({
     'ceiling-passes': { type: 'string' },
     rounds: { type: 'string' },
     threshold: { type: 'string', default: '0.9' },
-    model: { type: 'string', default: fileURLToPath(new URL('../../models/jsfunc-mdm', import.meta.url)) },
+    model: { type: 'string', default: DEFAULT_MODEL_DIR },
     out: { type: 'string', default: fileURLToPath(new URL('../results', import.meta.url)) },
   },
 });

@@ -13,14 +13,14 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { decode, type DecodingStrategy } from '@dfleet/decoder';
 import { loadEvalTasks, passAtOne, programFromCompletion, runUntrusted, type EvalTask } from '@dfleet/eval';
-import { loadModel, type OnnxDenoiserOutput } from '@dfleet/model';
+import { DEFAULT_MODEL_DIR, loadModel, type OnnxDenoiserOutput } from '@dfleet/model';
 import { decodePlotSvg } from './decode-plot.ts';
 
 const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     tasks: { type: 'string' },
-    model: { type: 'string', default: fileURLToPath(new URL('../../models/jsfunc-mdm', import.meta.url)) },
+    model: { type: 'string', default: DEFAULT_MODEL_DIR },
     out: { type: 'string', default: fileURLToPath(new URL('../results', import.meta.url)) },
   },
 });

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GENERATION_QUEUE } from '@dfleet/queue';
-import { DEFAULT_MODEL_DIR } from '../src/repo-paths.ts';
+import { DEFAULT_MODEL_DIR } from '@dfleet/model';
 import {
   SHARED_REDIS_URL,
   deletePrefix,

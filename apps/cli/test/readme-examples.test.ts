@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadEvalTasks, programFromCompletion, runUntrusted, type EvalTask } from '@dfleet/eval';
-import { DEFAULT_MODEL_DIR, REPO_ROOT } from '../src/repo-paths.ts';
+import { DEFAULT_MODEL_DIR } from '@dfleet/model';
 import {
   SHARED_REDIS_URL,
   deletePrefix,
@@ -20,7 +20,7 @@ import { README_GATEWAY_URL, curlExamples, type CurlExample } from './readme-cur
 // same prompt, so the README can only show prompts whose answers are checked.
 
 const run = promisify(execFile);
-const examples = curlExamples(readFileSync(`${REPO_ROOT}/README.md`, 'utf8'));
+const examples = curlExamples(readFileSync(new URL('../../../README.md', import.meta.url), 'utf8'));
 const prefix = uniquePrefix();
 const stops: (() => Promise<void>)[] = [];
 let gatewayUrl = '';

@@ -1,5 +1,5 @@
 export { startWorker } from './worker.ts';
 export type { RunningWorker, StartWorkerOptions } from './worker.ts';
-export { loadWorkerConfig, WorkerConfigError } from './config.ts';
-export type { WorkerConfig, LogLevel } from './config.ts';
+export { loadWorkerConfig, workerEnv } from './config.ts';
+export type { WorkerConfig } from './config.ts';
 export { InvalidJobError, JobRejectedError, ModelMismatchError, ModelUnavailableError, PromptTooLongError } from './errors.ts';

@@ -20,6 +20,7 @@
  */
 
 /** @type {Readonly<SandboxHost>} */
+// biome-ignore lint/correctness/noUnusedVariables: read by sandbox-evaluator.cjs, which follows in the same script.
 const sandboxHost = (() => {
   const fs = require('node:fs');
   const vm = require('node:vm');

@@ -12,7 +12,7 @@ export interface SandboxBatch {
   readonly programs: readonly SandboxBatchProgram[];
 }
 
-interface SandboxBatchProgram {
+export interface SandboxBatchProgram {
   readonly program: string;
   /** A JavaScript identifier (checked by the parent before it is spliced into the call script). */
   readonly entry: string;
@@ -42,3 +42,5 @@ export const sandboxEventSchema = z.discriminatedUnion('event', [
   z.object({ event: z.literal('finished') }),
   z.object({ event: z.literal('lockdown_failed'), detail: z.string() }),
 ]);
+
+export type SandboxEvent = z.infer<typeof sandboxEventSchema>;

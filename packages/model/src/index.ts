@@ -1,4 +1,5 @@
 export { buildCanvas } from './canvas.ts';
+export { DEFAULT_MODEL_DIR, modelDirVariable } from './default-model-dir.ts';
 export {
   CanvasTooLongError,
   DenoiserBatchError,

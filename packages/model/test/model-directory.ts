@@ -2,9 +2,10 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_MODEL_DIR } from '../src/default-model-dir.ts';
 
 /** The default model the fleet serves; every integration test here runs on it. */
-export const MODEL_DIR = fileURLToPath(new URL('../../../models/jsfunc-mdm/', import.meta.url));
+export const MODEL_DIR = DEFAULT_MODEL_DIR;
 
 /** Fixture ONNX graphs that each break one contract rule (see fixtures/make-broken-models.py). */
 export const FIXTURES_DIR = fileURLToPath(new URL('./fixtures/', import.meta.url));
