@@ -1,0 +1,75 @@
+import { REDUCED_OUTPUTS } from '../reduced-contract.ts';
+import type { OnnxAttribute, OnnxNode, OnnxTensor } from './onnx-schema.ts';
+import { floatTensor, int64Tensor, intAttribute, node, REDUCE_PREFIX, suppressionBias } from './reduction-nodes.ts';
+
+export interface LogitsReduction {
+  readonly nodes: OnnxNode[];
+  readonly initializers: OnnxTensor[];
+}
+
+const name = (suffix: string): string => `${REDUCE_PREFIX}${suffix}`;
+
+/**
+ * The nodes computing the reduced outputs from float32 logits `rows` [B, R, V].
+ *
+ * Memory is the constraint: at LLaDA's V = 126,464 every [B, R, V] tensor is as large as the
+ * logits, so only one is made (the softmax). The argmax over emittable ids is a TopK over the raw
+ * logits wide enough to hold them all even if every suppressed id ranks first (K + S
+ * candidates), after which suppressed candidates drop to -inf; TopK breaks ties by the lower
+ * index, so the winner is the lowest best emittable id, as in the decoder. Then, over the full
+ * softmax p = softmax(l) and log Z = logsumexp(l):
+ *   top_confidence = exp(l_top - log Z),   entropy = max(0, log Z - sum_v p_v l_v),
+ * the sum a [1, V] x [V, 1] MatMul per position.
+ */
+export function reduceLogits(
+  rows: string,
+  options: { vocabSize: number; suppressedTokenIds: readonly number[]; topK: number; opsetVersion: number },
+): LogitsReduction {
+  const kept = Math.max(options.topK, 1);
+  const candidates = kept + options.suppressedTokenIds.length;
+  const axes = (axis: number[]): OnnxAttribute => ({ name: 'axes', type: 7, ints: axis });
+  // ReduceLogSumExp takes its axes as an input from opset 18, as an attribute before.
+  const logSumExp =
+    options.opsetVersion >= 18
+      ? node('ReduceLogSumExp', [rows, name('last_axis')], [name('log_partition')], [intAttribute('keepdims', 0)])
+      : node('ReduceLogSumExp', [rows], [name('log_partition')], [axes([-1]), intAttribute('keepdims', 0)]);
+  const { topToken, topConfidence, entropy, topKIds, topKLogits } = REDUCED_OUTPUTS;
+  const wantTopK = options.topK > 0;
+  const sorted = [intAttribute('axis', -1), intAttribute('largest', 1), intAttribute('sorted', 1)];
+  const nodes = [
+    node('TopK', [rows, name('candidate_count')], [name('candidate_logits'), name('candidate_ids')], sorted),
+    node('Gather', [name('suppression_bias'), name('candidate_ids')], [name('candidate_bias')], [intAttribute('axis', 0)]),
+    node('Add', [name('candidate_logits'), name('candidate_bias')], [name('emittable_candidate_logits')]),
+    node('TopK', [name('emittable_candidate_logits'), name('kept_count')], [
+      wantTopK ? topKLogits : name('best_logits'),
+      name('best_candidates'),
+    ], sorted),
+    node('GatherElements', [name('candidate_ids'), name('best_candidates')], [wantTopK ? topKIds : name('best_ids')], [
+      intAttribute('axis', -1),
+    ]),
+    node('Gather', [wantTopK ? topKIds : name('best_ids'), name('first')], [topToken], [intAttribute('axis', -1)]),
+    node('Gather', [wantTopK ? topKLogits : name('best_logits'), name('first')], [name('top_logit')], [
+      intAttribute('axis', -1),
+    ]),
+    logSumExp,
+    node('Sub', [name('top_logit'), name('log_partition')], [name('top_log_probability')]),
+    node('Exp', [name('top_log_probability')], [topConfidence]),
+    node('Softmax', [rows], [name('probabilities')], [intAttribute('axis', -1)]),
+    node('Unsqueeze', [name('probabilities'), name('second_last_axis')], [name('probability_rows')]),
+    node('Unsqueeze', [rows, name('last_axis')], [name('logit_columns')]),
+    node('MatMul', [name('probability_rows'), name('logit_columns')], [name('expected_logit_cell')]),
+    node('Squeeze', [name('expected_logit_cell'), name('last_two_axes')], [name('expected_logit')]),
+    node('Sub', [name('log_partition'), name('expected_logit')], [name('raw_entropy')]),
+    // Rounding can leave a peaked distribution's entropy a hair below 0.
+    node('Relu', [name('raw_entropy')], [entropy]),
+  ];
+  const initializers = [
+    floatTensor(name('suppression_bias'), suppressionBias(options.vocabSize, options.suppressedTokenIds)),
+    int64Tensor(name('candidate_count'), [candidates]),
+    int64Tensor(name('kept_count'), [kept]),
+    { ...int64Tensor(name('first'), [0]), dims: [] },
+    int64Tensor(name('second_last_axis'), [-2]),
+    int64Tensor(name('last_two_axes'), [-2, -1]),
+  ];
+  return { nodes, initializers };
+}
