@@ -2,6 +2,7 @@ import { CliError } from './cli-error.ts';
 import { runGenerate } from './commands/generate.ts';
 import { runKeys } from './commands/keys.ts';
 import { runModelCheck } from './commands/model-check.ts';
+import { runModelReduce } from './commands/model-reduce.ts';
 import { runUp } from './commands/up.ts';
 import { runWorkers } from './commands/worker.ts';
 
@@ -10,6 +11,7 @@ const USAGE = `usage: dfleet <command>
   up                      start a local fleet (Redis, gateway, workers) and stay in the foreground
   generate "PROMPT"       send a completion to a running gateway and print it with steps, NFE, time
   model check DIR         validate a model directory against the dfleet model contract
+  model reduce IN OUT     copy a model directory with the logits reduced inside the graph (top token, confidence)
   worker --gpus all|0,2   one worker process per GPU (one CPU worker when there is none)
   keys create|list|revoke manage the hashed API keys file (DFLEET_API_KEYS_FILE)
 `;
@@ -23,6 +25,7 @@ async function main(argv: string[]): Promise<void> {
       return runGenerate(rest, process.env);
     case 'model':
       if (rest[0] === 'check') return runModelCheck(rest.slice(1));
+      if (rest[0] === 'reduce') return runModelReduce(rest.slice(1));
       throw new CliError('unknown_command', `unknown model subcommand "${rest[0] ?? ''}"\n\n${USAGE}`, 2);
     case 'worker':
       return runWorkers(rest, process.env);

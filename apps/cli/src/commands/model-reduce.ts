@@ -1,0 +1,50 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { MAX_REDUCED_TOP_K, ModelPackageError, reduceModelDirectory } from '@dfleet/model';
+import { CliError } from '../cli-error.ts';
+
+const USAGE = `usage: dfleet model reduce IN_DIR OUT_DIR [--top-k K] [--keep-logits] [--positions]
+
+  Appends the reduced outputs (top_token, top_confidence, entropy) to a v1 model directory's
+  model.onnx, so that a forward pass returns a token and its probability per position instead
+  of the logits [B, L, V]. OUT_DIR must be new or empty.
+
+  --top-k K       also output the K best ids and their logits (0..${MAX_REDUCED_TOP_K}, default 0)
+  --keep-logits   keep the logits output too (default: dropped)
+  --positions     add a positions input [B, P]: the LM head runs only at those canvas positions`;
+
+/** `dfleet model reduce IN_DIR OUT_DIR`: writes the reduced (v2 contract) copy of a model directory. */
+export async function runModelReduce(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      'top-k': { type: 'string' },
+      'keep-logits': { type: 'boolean', default: false },
+      positions: { type: 'boolean', default: false },
+    },
+  });
+  const [inDir, outDir, ...extra] = positionals;
+  if (inDir === undefined || outDir === undefined || extra.length > 0) throw new CliError('missing_dir', USAGE, 2);
+  const topK = values['top-k'] === undefined ? 0 : Number(values['top-k']);
+  if (!Number.isInteger(topK) || topK < 0 || topK > MAX_REDUCED_TOP_K) {
+    throw new CliError('invalid_flag', `--top-k must be an integer in [0, ${MAX_REDUCED_TOP_K}]; got "${values['top-k']}"`, 2);
+  }
+  try {
+    const result = await reduceModelDirectory(resolve(inDir), resolve(outDir), {
+      topK,
+      keepLogits: values['keep-logits'],
+      positionsInput: values.positions,
+    });
+    const { outputs } = result;
+    process.stdout.write(
+      `reduced ${inDir} -> ${outDir} (${(result.onnxBytes / 1e6).toFixed(1)} MB model.onnx)\n` +
+        `  outputs: top_token, top_confidence, entropy${outputs.topK > 0 ? `, top_k_ids/top_k_logits (k=${outputs.topK})` : ''}` +
+        `${outputs.logits ? ', logits' : ''}\n` +
+        `  positions input: ${outputs.positionsInput ? 'yes' : 'no'}; suppressed ids: ${outputs.suppressedTokenIds.join(', ')}\n`,
+    );
+  } catch (error) {
+    if (error instanceof ModelPackageError) throw new CliError(error.code, error.message);
+    throw error;
+  }
+}
