@@ -119,7 +119,7 @@ export function reduceOnnxModel(model: Uint8Array, options: ReduceOnnxModelOptio
     rows = name('logits_float');
   }
 
-  const reduction = reduceLogits(rows, { ...options, topK, opsetVersion: graph.opsetVersion });
+  const reduction = reduceLogits(rows, { ...options, topK });
   nodes.push(...reduction.nodes);
   initializers.push(...reduction.initializers);
   const { topToken, topConfidence, entropy, topKIds, topKLogits } = REDUCED_OUTPUTS;
