@@ -37,6 +37,7 @@ export {
   SPECIAL_TOKEN_ROLES,
 } from './model-manifest.ts';
 export type { ModelManifest, ModelOutputs, SpecialTokenRole } from './model-manifest.ts';
+export { checkReducedOutputs } from './model-reduce/check-reduced-outputs.ts';
 export { reduceModelDirectory } from './model-reduce/reduce-model-directory.ts';
 export type { ReduceModelDirectoryOptions, ReduceModelDirectoryResult } from './model-reduce/reduce-model-directory.ts';
 export { reduceOnnxModel, REDUCTION_METADATA_KEY } from './model-reduce/reduce-onnx-model.ts';
