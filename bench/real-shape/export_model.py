@@ -3,8 +3,8 @@
     OMP_NUM_THREADS=1 /usr/bin/python3 bench/real-shape/export_model.py OUT_DIR [--layers 2] [--d-model 256]
 
 Writes OUT_DIR/model.onnx (input_ids, attention_mask int64 [B, L] -> logits float32 [B, L, V], dynamic B
-and L, opset 17), OUT_DIR/dfleet-model.json, OUT_DIR/tokenizer.json and OUT_DIR/tokenizer_config.json. The weights are random (seeded):
-the model exists to measure the cost of a 126,464-token vocabulary, not to generate text, so it is made
+and L, opset 17), OUT_DIR/dfleet-model.json, OUT_DIR/tokenizer.json and OUT_DIR/tokenizer_config.json.
+The weights are random (seeded): the model exists to measure the cost of a 126,464-token vocabulary, not to generate text, so it is made
 shallow and narrow enough for 2 CPU cores and kept out of git.
 
 Taken from LLaDA-8B's config: vocabulary 126,464; head dim 128; RMSNorm (eps 1e-5); SwiGLU MLP with a

@@ -9,7 +9,8 @@ const DFLEET = fileURLToPath(new URL('../bin/dfleet.mjs', import.meta.url));
 const MODEL_DIR = fileURLToPath(new URL('../../../models/jsfunc-mdm/', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'dfleet-model-reduce-cli-'));
 
-const dfleet = (args: string[]) => spawnSync(process.execPath, [DFLEET, ...args], { encoding: 'utf8', timeout: 120_000 });
+const dfleet = (args: string[]) =>
+  spawnSync(process.execPath, [DFLEET, ...args], { encoding: 'utf8', timeout: 120_000 });
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -22,7 +23,13 @@ describe('dfleet model reduce', () => {
     expect(run.stdout).toContain('top_k_ids/top_k_logits (k=2)');
     expect(run.stdout).toContain('positions input: yes; suppressed ids: 0, 1, 3');
     const manifest = JSON.parse(readFileSync(join(out, 'dfleet-model.json'), 'utf8')) as { outputs: unknown };
-    expect(manifest.outputs).toEqual({ form: 'reduced', topK: 2, positionsInput: true, logits: false, suppressedTokenIds: [0, 1, 3] });
+    expect(manifest.outputs).toEqual({
+      form: 'reduced',
+      topK: 2,
+      positionsInput: true,
+      logits: false,
+      suppressedTokenIds: [0, 1, 3],
+    });
   });
 
   it('exits 2 with the usage for a missing OUT_DIR or a bad --top-k', () => {

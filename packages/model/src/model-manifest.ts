@@ -38,7 +38,11 @@ const modelOutputsSchema = z.discriminatedUnion(
     z.object({ form: z.literal('logits') }),
     z.object({
       form: z.literal('reduced'),
-      topK: z.int().min(0).max(MAX_REDUCED_TOP_K, { error: `must be an integer in [0, ${MAX_REDUCED_TOP_K}]` }).default(0),
+      topK: z
+        .int()
+        .min(0)
+        .max(MAX_REDUCED_TOP_K, { error: `must be an integer in [0, ${MAX_REDUCED_TOP_K}]` })
+        .default(0),
       positionsInput: z.boolean().default(false),
       logits: z.boolean().default(false),
       suppressedTokenIds: z.array(tokenId()),
@@ -101,7 +105,8 @@ const modelManifestSchema = z
         });
       }
     }
-    for (const [index, id] of (manifest.outputs?.form === 'reduced' ? manifest.outputs.suppressedTokenIds : []).entries()) {
+    const suppressed = manifest.outputs?.form === 'reduced' ? manifest.outputs.suppressedTokenIds : [];
+    for (const [index, id] of suppressed.entries()) {
       if (id >= vocabSize) {
         ctx.addIssue({
           code: 'custom',

@@ -28,7 +28,11 @@ export async function runModelReduce(args: string[]): Promise<void> {
   if (inDir === undefined || outDir === undefined || extra.length > 0) throw new CliError('missing_dir', USAGE, 2);
   const topK = values['top-k'] === undefined ? 0 : Number(values['top-k']);
   if (!Number.isInteger(topK) || topK < 0 || topK > MAX_REDUCED_TOP_K) {
-    throw new CliError('invalid_flag', `--top-k must be an integer in [0, ${MAX_REDUCED_TOP_K}]; got "${values['top-k']}"`, 2);
+    throw new CliError(
+      'invalid_flag',
+      `--top-k must be an integer in [0, ${MAX_REDUCED_TOP_K}]; got "${values['top-k']}"`,
+      2,
+    );
   }
   try {
     const result = await reduceModelDirectory(resolve(inDir), resolve(outDir), {
@@ -37,11 +41,14 @@ export async function runModelReduce(args: string[]): Promise<void> {
       positionsInput: values.positions,
     });
     const { outputs } = result;
+    const names = ['top_token', 'top_confidence', 'entropy'];
+    if (outputs.topK > 0) names.push(`top_k_ids/top_k_logits (k=${outputs.topK})`);
+    if (outputs.logits) names.push('logits');
+    const suppressed = outputs.suppressedTokenIds.join(', ');
     process.stdout.write(
       `reduced ${inDir} -> ${outDir} (${(result.onnxBytes / 1e6).toFixed(1)} MB model.onnx)\n` +
-        `  outputs: top_token, top_confidence, entropy${outputs.topK > 0 ? `, top_k_ids/top_k_logits (k=${outputs.topK})` : ''}` +
-        `${outputs.logits ? ', logits' : ''}\n` +
-        `  positions input: ${outputs.positionsInput ? 'yes' : 'no'}; suppressed ids: ${outputs.suppressedTokenIds.join(', ')}\n`,
+        `  outputs: ${names.join(', ')}\n` +
+        `  positions input: ${outputs.positionsInput ? 'yes' : 'no'}; suppressed ids: ${suppressed}\n`,
     );
   } catch (error) {
     if (error instanceof ModelPackageError) throw new CliError(error.code, error.message);

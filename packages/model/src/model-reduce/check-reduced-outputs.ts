@@ -39,7 +39,9 @@ function checkFeeds(manifest: ModelManifest, outputs: ReducedOutputs): Record<st
   for (let row = 0; row < CHECK_BATCH; row++) {
     const used = length - row * 2;
     for (let i = 0; i < used; i++) {
-      ids[row * length + i] = BigInt(i === 0 ? manifest.specialTokens.bos : i < used / 2 ? ordinary : manifest.specialTokens.mask);
+      ids[row * length + i] = BigInt(
+        i === 0 ? manifest.specialTokens.bos : i < used / 2 ? ordinary : manifest.specialTokens.mask,
+      );
       mask[row * length + i] = 1n;
     }
   }
@@ -49,7 +51,8 @@ function checkFeeds(manifest: ModelManifest, outputs: ReducedOutputs): Record<st
   };
   if (outputs.positionsInput) {
     const positions = new BigInt64Array(CHECK_BATCH * CHECK_POSITIONS);
-    for (let i = 0; i < positions.length; i++) positions[i] = BigInt(length - 1 - (i % CHECK_POSITIONS) - 2 * Math.floor(i / CHECK_POSITIONS));
+    for (let i = 0; i < positions.length; i++)
+      positions[i] = BigInt(length - 1 - (i % CHECK_POSITIONS) - 2 * Math.floor(i / CHECK_POSITIONS));
     feeds[POSITIONS_INPUT] = new ort.Tensor('int64', positions, [CHECK_BATCH, CHECK_POSITIONS]);
   }
   return feeds;
@@ -68,7 +71,8 @@ export async function checkReducedOutputs(
   where = 'model.onnx',
 ): Promise<ModelCheckProblem[]> {
   const problems: ModelCheckProblem[] = [];
-  const error = (code: string, message: string): void => void problems.push({ severity: 'error', code, message, path: where });
+  const error = (code: string, message: string): void =>
+    void problems.push({ severity: 'error', code, message, path: where });
   const expectedSuppressed = suppressedTokenIds(manifest.specialTokens);
   if (!sameIds(outputs.suppressedTokenIds, expectedSuppressed)) {
     error(
@@ -81,16 +85,25 @@ export async function checkReducedOutputs(
   try {
     const promised = promisedNames(outputs);
     if (!sameNames(session.inputNames, promised.inputs)) {
-      error('reduced_inputs_mismatch', `inputs are [${session.inputNames.join(', ')}]; the manifest promises [${promised.inputs.join(', ')}]`);
+      error(
+        'reduced_inputs_mismatch',
+        `inputs are [${session.inputNames.join(', ')}]; the manifest promises [${promised.inputs.join(', ')}]`,
+      );
     }
     if (!sameNames(session.outputNames, promised.outputs)) {
-      error('reduced_outputs_mismatch', `outputs are [${session.outputNames.join(', ')}]; the manifest promises [${promised.outputs.join(', ')}]`);
+      error(
+        'reduced_outputs_mismatch',
+        `outputs are [${session.outputNames.join(', ')}]; the manifest promises [${promised.outputs.join(', ')}]`,
+      );
     }
     if (problems.length > 0) return problems;
     const result = await session.run(checkFeeds(manifest, outputs));
     checkValues(result, manifest, outputs, error);
   } catch (cause) {
-    error('reduced_run_failed', `the reduced model failed on a padded batch of ${CHECK_BATCH}: ${(cause as Error).message}`);
+    error(
+      'reduced_run_failed',
+      `the reduced model failed on a padded batch of ${CHECK_BATCH}: ${(cause as Error).message}`,
+    );
   } finally {
     await session.release();
   }
@@ -111,7 +124,10 @@ function checkValues(
   const expectTensor = (name: string, type: string, dims: number[]): ort.Tensor | undefined => {
     const tensor = result[name]!;
     if (tensor.type !== type || tensor.dims.join() !== dims.join()) {
-      error('reduced_output_shape', `${name} is ${tensor.type} [${tensor.dims.join(', ')}]; expected ${type} [${dims.join(', ')}]`);
+      error(
+        'reduced_output_shape',
+        `${name} is ${tensor.type} [${tensor.dims.join(', ')}]; expected ${type} [${dims.join(', ')}]`,
+      );
       return undefined;
     }
     return tensor;
@@ -140,7 +156,10 @@ function checkValues(
     let best = -1;
     for (let v = 0; v < row.length; v++) if (!suppressed.has(v) && (best === -1 || row[v]! > row[best]!)) best = v;
     if (best !== Number((token.data as BigInt64Array)[i])) {
-      error('reduced_outputs_disagree', `top_token ${(token.data as BigInt64Array)[i]} is not the argmax ${best} of the kept logits`);
+      error(
+        'reduced_outputs_disagree',
+        `top_token ${(token.data as BigInt64Array)[i]} is not the argmax ${best} of the kept logits`,
+      );
       return;
     }
   }
@@ -151,7 +170,10 @@ function checkValues(
       const first = Number((ids.data as BigInt64Array)[i * outputs.topK]);
       const row = (logits.data as Float32Array).subarray(i * outputs.topK, (i + 1) * outputs.topK);
       if (first !== Number((token.data as BigInt64Array)[i]) || row.some((value, k) => k > 0 && value > row[k - 1]!)) {
-        error('reduced_top_k_inconsistent', 'top_k_ids must start with top_token and top_k_logits must be sorted best first');
+        error(
+          'reduced_top_k_inconsistent',
+          'top_k_ids must start with top_token and top_k_logits must be sorted best first',
+        );
         return;
       }
     }

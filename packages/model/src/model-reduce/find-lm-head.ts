@@ -57,7 +57,10 @@ export function findLmHead(graph: OnnxGraph, logits: string): LmHead {
     if (op === 'MatMul') {
       const [hidden, weight] = inputs;
       if (hidden === undefined || weight === undefined || constant.has(hidden) || !constant.has(weight)) {
-        throw notFound(logits, `the MatMul ${node.name ?? ''} does not multiply the hidden states by a constant matrix`);
+        throw notFound(
+          logits,
+          `the MatMul ${node.name ?? ''} does not multiply the hidden states by a constant matrix`,
+        );
       }
       return { hidden, chain };
     }

@@ -10,12 +10,21 @@ import { intAttribute, node, REDUCE_PREFIX } from './reduction-nodes.ts';
  * `lastAxis` names an int64 [-1] initializer.
  * @throws ModelReduceError `lm_head_not_found`
  */
-export function logitsAtPositions(graph: OnnxGraph, logits: string, lastAxis: string): { nodes: OnnxNode[]; rows: string } {
+export function logitsAtPositions(
+  graph: OnnxGraph,
+  logits: string,
+  lastAxis: string,
+): { nodes: OnnxNode[]; rows: string } {
   const head = findLmHead(graph, logits);
   const name = (suffix: string): string => `${REDUCE_PREFIX}${suffix}`;
   const nodes = [
     node('Unsqueeze', [POSITIONS_INPUT, lastAxis], [name('position_index')]),
-    node('GatherND', [head.hidden, name('position_index')], [name('hidden_at_positions')], [intAttribute('batch_dims', 1)]),
+    node(
+      'GatherND',
+      [head.hidden, name('position_index')],
+      [name('hidden_at_positions')],
+      [intAttribute('batch_dims', 1)],
+    ),
   ];
   let previous = head.hidden;
   let current = name('hidden_at_positions');

@@ -46,7 +46,11 @@ export interface GraphEdit {
   readonly addMetadata: readonly { key: string; value: string }[];
 }
 
-function decodeEntries<T>(fields: readonly RawField[], number: number, decode: (bytes: Uint8Array) => T): GraphEntry<T>[] {
+function decodeEntries<T>(
+  fields: readonly RawField[],
+  number: number,
+  decode: (bytes: Uint8Array) => T,
+): GraphEntry<T>[] {
   return fields.filter((field) => field.number === number).map((raw) => ({ raw, value: decode(raw.payload!) }));
 }
 
@@ -130,7 +134,9 @@ export function writeOnnxGraph(graph: OnnxGraph, edit: GraphEdit): Uint8Array {
     else modelChunks.push(field.bytes);
   }
   for (const entry of edit.addMetadata) {
-    modelChunks.push(...lengthDelimitedField(ModelField.metadataProps, encodeMessage(OnnxMessages.stringStringEntry, entry)));
+    modelChunks.push(
+      ...lengthDelimitedField(ModelField.metadataProps, encodeMessage(OnnxMessages.stringStringEntry, entry)),
+    );
   }
   return concatBytes(modelChunks);
 }

@@ -73,7 +73,11 @@ message TensorProto {
   optional DataLocation data_location = 14;
 }
 
-message SparseTensorProto { optional TensorProto values = 1; optional TensorProto indices = 2; repeated int64 dims = 3; }
+message SparseTensorProto {
+  optional TensorProto values = 1;
+  optional TensorProto indices = 2;
+  repeated int64 dims = 3;
+}
 
 message GraphProto {
   repeated NodeProto node = 1;
@@ -125,11 +129,11 @@ export interface OnnxValueInfo {
 }
 export interface OnnxTensor {
   name?: string;
-  dims?: (number)[];
+  dims?: number[];
   data_type?: number;
   raw_data?: Uint8Array;
   float_data?: number[];
-  int64_data?: (number)[];
+  int64_data?: number[];
   external_data?: { key?: string; value?: string }[];
   data_location?: number;
 }
@@ -138,7 +142,7 @@ export interface OnnxAttribute {
   type?: number;
   f?: number;
   i?: number;
-  ints?: (number)[];
+  ints?: number[];
   t?: OnnxTensor;
   g?: OnnxGraph;
   graphs?: OnnxGraph[];

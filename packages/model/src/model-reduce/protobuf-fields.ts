@@ -37,7 +37,10 @@ export function splitFields(message: Uint8Array): RawField[] {
 
 /** Serializes `payload` as length-delimited field `number`: the chunks to concatenate. */
 export function lengthDelimitedField(number: number, payload: Uint8Array): Uint8Array[] {
-  const header = protobuf.Writer.create().uint32((number << 3) | LENGTH_DELIMITED).uint32(payload.length).finish();
+  const header = protobuf.Writer.create()
+    .uint32((number << 3) | LENGTH_DELIMITED)
+    .uint32(payload.length)
+    .finish();
   return [header, payload];
 }
 

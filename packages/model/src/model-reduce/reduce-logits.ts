@@ -35,28 +35,44 @@ export function reduceLogits(
   const sorted = [intAttribute('axis', -1), intAttribute('largest', 1), intAttribute('sorted', 1)];
   const nodes = [
     node('TopK', [rows, name('candidate_count')], [name('candidate_logits'), name('candidate_ids')], sorted),
-    node('Gather', [name('suppression_bias'), name('candidate_ids')], [name('candidate_bias')], [intAttribute('axis', 0)]),
+    node(
+      'Gather',
+      [name('suppression_bias'), name('candidate_ids')],
+      [name('candidate_bias')],
+      [intAttribute('axis', 0)],
+    ),
     node('Add', [name('candidate_logits'), name('candidate_bias')], [name('emittable_candidate_logits')]),
-    node('TopK', [name('emittable_candidate_logits'), name('kept_count')], [
-      wantTopK ? topKLogits : name('best_logits'),
-      name('best_candidates'),
-    ], sorted),
-    node('GatherElements', [name('candidate_ids'), name('best_candidates')], [wantTopK ? topKIds : name('best_ids')], [
-      intAttribute('axis', -1),
-    ]),
+    node(
+      'TopK',
+      [name('emittable_candidate_logits'), name('kept_count')],
+      [wantTopK ? topKLogits : name('best_logits'), name('best_candidates')],
+      sorted,
+    ),
+    node(
+      'GatherElements',
+      [name('candidate_ids'), name('best_candidates')],
+      [wantTopK ? topKIds : name('best_ids')],
+      [intAttribute('axis', -1)],
+    ),
     node('Gather', [wantTopK ? topKIds : name('best_ids'), name('first')], [topToken], [intAttribute('axis', -1)]),
     node('Softmax', [rows], [name('probabilities')], [intAttribute('axis', -1)]),
     node('Unsqueeze', [topToken, name('last_axis')], [name('top_token_index')]),
-    node('GatherElements', [name('probabilities'), name('top_token_index')], [name('top_probability')], [
-      intAttribute('axis', -1),
-    ]),
+    node(
+      'GatherElements',
+      [name('probabilities'), name('top_token_index')],
+      [name('top_probability')],
+      [intAttribute('axis', -1)],
+    ),
     node('Squeeze', [name('top_probability'), name('last_axis')], [topConfidence]),
     // log Z = m - log p(argmax over all V): that probability is >= 1/V, so its log is exact enough.
     node('Gather', [name('candidate_logits'), name('first')], [name('max_logit')], [intAttribute('axis', -1)]),
     node('Slice', [name('candidate_ids'), name('zero'), name('one'), name('last_axis')], [name('max_id')]),
-    node('GatherElements', [name('probabilities'), name('max_id')], [name('max_probability_cell')], [
-      intAttribute('axis', -1),
-    ]),
+    node(
+      'GatherElements',
+      [name('probabilities'), name('max_id')],
+      [name('max_probability_cell')],
+      [intAttribute('axis', -1)],
+    ),
     node('Squeeze', [name('max_probability_cell'), name('last_axis')], [name('max_probability')]),
     node('Log', [name('max_probability')], [name('log_max_probability')]),
     node('Sub', [name('max_logit'), name('log_max_probability')], [name('log_partition')]),

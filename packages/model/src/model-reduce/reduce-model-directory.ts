@@ -52,7 +52,10 @@ export async function reduceModelDirectory(
 ): Promise<ReduceModelDirectoryResult> {
   const manifest = await loadModelManifest(inDir);
   if (modelOutputs(manifest).form !== 'logits') {
-    throw new ModelReduceError('model_already_reduced', `${inDir} is already reduced (its manifest says outputs.form "reduced")`);
+    throw new ModelReduceError(
+      'model_already_reduced',
+      `${inDir} is already reduced (its manifest says outputs.form "reduced")`,
+    );
   }
   await requireEmptyDirectory(inDir, outDir);
   const outputs = {
@@ -82,7 +85,10 @@ export async function reduceModelDirectory(
   for (const location of reduced.externalDataFiles) {
     const file = join(dirname(manifest.files.onnx), location);
     if (!insideDirectory(location)) {
-      throw new ModelReduceError('onnx_unreadable', `${onnxPath} reads external data from ${location}, outside its directory`);
+      throw new ModelReduceError(
+        'onnx_unreadable',
+        `${onnxPath} reads external data from ${location}, outside its directory`,
+      );
     }
     await copyFile(join(inDir, file), await place(file));
   }

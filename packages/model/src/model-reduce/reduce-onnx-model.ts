@@ -1,10 +1,10 @@
 import { ModelReduceError } from '../errors.ts';
 import { MAX_REDUCED_TOP_K, POSITIONS_INPUT, REDUCED_OUTPUTS } from '../reduced-contract.ts';
 import { logitsAtPositions } from './gather-positions.ts';
-import { reduceLogits } from './reduce-logits.ts';
 import { liveNodes, namesReadBy } from './graph-dataflow.ts';
 import { openOnnxGraph, writeOnnxGraph, type OnnxGraph } from './onnx-graph.ts';
 import { OnnxDataType, type OnnxDimension, type OnnxNode, type OnnxTensor, type OnnxValueInfo } from './onnx-schema.ts';
+import { reduceLogits } from './reduce-logits.ts';
 import { int64Tensor, intAttribute, node, REDUCE_PREFIX, tensorInfo } from './reduction-nodes.ts';
 
 export interface ReduceOnnxModelOptions {
@@ -36,21 +36,30 @@ export interface ReducedOnnxModel {
 export const REDUCTION_METADATA_KEY = 'dfleet.reduction';
 
 const LOGITS = 'logits';
-/** Squeeze/Unsqueeze/ReduceSum take their axes as an input from opset 13. */
+/** Squeeze and Unsqueeze take their axes as an input from opset 13. */
 const MIN_OPSET = 13;
 
 function validate(options: ReduceOnnxModelOptions): void {
   const topK = options.topK ?? 0;
   if (!Number.isInteger(topK) || topK < 0 || topK > MAX_REDUCED_TOP_K) {
-    throw new ModelReduceError('reduce_option_invalid', `topK must be an integer in [0, ${MAX_REDUCED_TOP_K}], got ${topK}`);
+    throw new ModelReduceError(
+      'reduce_option_invalid',
+      `topK must be an integer in [0, ${MAX_REDUCED_TOP_K}], got ${topK}`,
+    );
   }
   for (const id of options.suppressedTokenIds) {
     if (!Number.isInteger(id) || id < 0 || id >= options.vocabSize) {
-      throw new ModelReduceError('reduce_option_invalid', `suppressed token id ${id} is not in [0, vocabSize=${options.vocabSize})`);
+      throw new ModelReduceError(
+        'reduce_option_invalid',
+        `suppressed token id ${id} is not in [0, vocabSize=${options.vocabSize})`,
+      );
     }
   }
   if (topK > options.vocabSize - options.suppressedTokenIds.length) {
-    throw new ModelReduceError('reduce_option_invalid', `topK ${topK} exceeds the ${options.vocabSize} - suppressed emittable ids`);
+    throw new ModelReduceError(
+      'reduce_option_invalid',
+      `topK ${topK} exceeds the ${options.vocabSize - options.suppressedTokenIds.length} ids that are not suppressed`,
+    );
   }
 }
 
@@ -62,10 +71,16 @@ function logitsOutput(graph: OnnxGraph, source: string): OnnxValueInfo {
   const dims = output?.type?.tensor_type?.shape?.dim;
   if (output === undefined) {
     const names = graph.outputs.map((entry) => entry.value.name).join(', ');
-    throw new ModelReduceError('logits_output_missing', `${source} has no "${LOGITS}" output (it has: ${names || 'none'})`);
+    throw new ModelReduceError(
+      'logits_output_missing',
+      `${source} has no "${LOGITS}" output (it has: ${names || 'none'})`,
+    );
   }
   if (dims !== undefined && dims.length !== 3) {
-    throw new ModelReduceError('logits_output_missing', `${source}'s "${LOGITS}" output has rank ${dims.length}, not [B, L, V]`);
+    throw new ModelReduceError(
+      'logits_output_missing',
+      `${source}'s "${LOGITS}" output has rank ${dims.length}, not [B, L, V]`,
+    );
   }
   return output;
 }
@@ -94,11 +109,14 @@ export function reduceOnnxModel(model: Uint8Array, options: ReduceOnnxModelOptio
   if (vocabDim !== undefined && vocabDim !== 0 && Number(vocabDim) !== options.vocabSize) {
     throw new ModelReduceError(
       'reduce_option_invalid',
-      `${source}'s logits have ${Number(vocabDim)} rows per position but the manifest's vocabSize is ${options.vocabSize}`,
+      `${source}'s logits have ${Number(vocabDim)} rows per position ` +
+        `but the manifest's vocabSize is ${options.vocabSize}`,
     );
   }
   const batchDim: OnnxDimension = logitsDims[0] ?? { dim_param: 'batch' };
-  const rowDim: OnnxDimension = options.positionsInput ? { dim_param: POSITIONS_INPUT } : (logitsDims[1] ?? { dim_param: 'sequence' });
+  const rowDim: OnnxDimension = options.positionsInput
+    ? { dim_param: POSITIONS_INPUT }
+    : (logitsDims[1] ?? { dim_param: 'sequence' });
 
   const nodes: OnnxNode[] = [];
   const initializers: OnnxTensor[] = [];
@@ -154,7 +172,10 @@ export function reduceOnnxModel(model: Uint8Array, options: ReduceOnnxModelOptio
     addInputs: inputs,
     addOutputs: outputs,
     addMetadata: [
-      { key: REDUCTION_METADATA_KEY, value: JSON.stringify({ ...metadata, suppressedTokenIds: options.suppressedTokenIds }) },
+      {
+        key: REDUCTION_METADATA_KEY,
+        value: JSON.stringify({ ...metadata, suppressedTokenIds: options.suppressedTokenIds }),
+      },
     ],
   });
   return { bytes, externalDataFiles: externalDataFiles(graph, keepInitializer) };

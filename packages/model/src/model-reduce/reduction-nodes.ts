@@ -11,10 +11,20 @@ import {
 /** Prefix of every tensor and node name the reduction adds, so they cannot clash with the model's. */
 export const REDUCE_PREFIX = 'dfleet_reduce/';
 
-export const intAttribute = (name: string, value: number): OnnxAttribute => ({ name, type: OnnxAttributeType.int, i: value });
+export const intAttribute = (name: string, value: number): OnnxAttribute => ({
+  name,
+  type: OnnxAttributeType.int,
+  i: value,
+});
 
 export function node(opType: string, inputs: string[], outputs: string[], attribute: OnnxAttribute[] = []): OnnxNode {
-  return { op_type: opType, name: `${REDUCE_PREFIX}${opType}/${outputs[0]}`, input: inputs, output: outputs, attribute };
+  return {
+    op_type: opType,
+    name: `${REDUCE_PREFIX}${opType}/${outputs[0]}`,
+    input: inputs,
+    output: outputs,
+    attribute,
+  };
 }
 
 export function int64Tensor(name: string, values: number[]): OnnxTensor {

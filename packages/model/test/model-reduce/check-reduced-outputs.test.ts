@@ -30,7 +30,10 @@ describe('checkReducedOutputs', () => {
 
   it('reports outputs the manifest promises but the model lacks', async () => {
     const { manifest, outputs } = await check(join(work, 'positions'));
-    const problems = await checkReducedOutputs(join(work, 'positions', 'model.onnx'), manifest, { ...outputs, topK: 0 });
+    const problems = await checkReducedOutputs(join(work, 'positions', 'model.onnx'), manifest, {
+      ...outputs,
+      topK: 0,
+    });
     expect(problems.map((problem) => problem.code)).toEqual(['reduced_outputs_mismatch']);
   });
 

@@ -40,7 +40,9 @@ describe('the manifest outputs block', () => {
     expect(issues({ ...v1, outputs: { form: 'reduced', topK: 9, suppressedTokenIds: [] } })).toEqual([
       'outputs.topK: must be an integer in [0, 8] (got 9)',
     ]);
-    expect(issues({ ...v1, outputs: { form: 'kv-cache' } })[0]).toMatch(/^outputs.form: must be \{ form: "logits" \} or \{ form: "reduced"/);
+    expect(issues({ ...v1, outputs: { form: 'kv-cache' } })[0]).toMatch(
+      /^outputs.form: must be \{ form: "logits" \} or \{ form: "reduced"/,
+    );
     expect(issues({ ...v1, outputs: { form: 'reduced', suppressedTokenIds: [10] } })).toEqual([
       'outputs.suppressedTokenIds.0: must be a token id in [0, vocabSize=10) (got 10)',
     ]);

@@ -17,7 +17,12 @@ describe('reduceModelDirectory', () => {
   it('writes the reduced model, the tokenizer files and a manifest that declares the reduced outputs', async () => {
     const out = join(work, 'reduced');
     const result = await reduceModelDirectory(MODEL_DIR, out, { topK: 2, positionsInput: true });
-    expect((await readdir(out)).sort()).toEqual(['dfleet-model.json', 'model.onnx', 'tokenizer.json', 'tokenizer_config.json']);
+    expect((await readdir(out)).sort()).toEqual([
+      'dfleet-model.json',
+      'model.onnx',
+      'tokenizer.json',
+      'tokenizer_config.json',
+    ]);
     const manifest = await loadModelManifest(out);
     expect(modelOutputs(manifest)).toEqual({
       form: 'reduced',

@@ -101,7 +101,12 @@ describe('reduceOnnxModel on chosen logits', () => {
       model.bytes,
     );
     const recorded = metadata.find((entry) => entry.key === REDUCTION_METADATA_KEY)?.value;
-    expect(JSON.parse(recorded ?? 'null')).toEqual({ topK: 2, positionsInput: false, logits: false, suppressedTokenIds: SUPPRESSED });
+    expect(JSON.parse(recorded ?? 'null')).toEqual({
+      topK: 2,
+      positionsInput: false,
+      logits: false,
+      suppressedTokenIds: SUPPRESSED,
+    });
   });
 
   it('drops the full-canvas head when positions replace it and logits are not kept', async () => {
@@ -122,11 +127,17 @@ describe('reduceOnnxModel refuses what it cannot reduce', () => {
   });
 
   it('positions when logits do not come from a MatMul head', async () => {
-    await expectCode(() => reduceOnnxModel(passThroughLogitsModel(VOCAB), { ...options, positionsInput: true }), 'lm_head_not_found');
+    await expectCode(
+      () => reduceOnnxModel(passThroughLogitsModel(VOCAB), { ...options, positionsInput: true }),
+      'lm_head_not_found',
+    );
   });
 
   it('a top-k above 8, or a suppressed id outside the vocabulary', async () => {
-    await expectCode(() => reduceOnnxModel(passThroughLogitsModel(VOCAB), { ...options, topK: 9 }), 'reduce_option_invalid');
+    await expectCode(
+      () => reduceOnnxModel(passThroughLogitsModel(VOCAB), { ...options, topK: 9 }),
+      'reduce_option_invalid',
+    );
     await expectCode(
       () => reduceOnnxModel(passThroughLogitsModel(VOCAB), { ...options, suppressedTokenIds: [VOCAB] }),
       'reduce_option_invalid',
@@ -134,7 +145,10 @@ describe('reduceOnnxModel refuses what it cannot reduce', () => {
   });
 
   it('a vocabSize other than the logits width', async () => {
-    await expectCode(() => reduceOnnxModel(passThroughLogitsModel(VOCAB), { ...options, vocabSize: 13 }), 'reduce_option_invalid');
+    await expectCode(
+      () => reduceOnnxModel(passThroughLogitsModel(VOCAB), { ...options, vocabSize: 13 }),
+      'reduce_option_invalid',
+    );
   });
 
   it('opsets before 13 and bytes that are not a model', async () => {

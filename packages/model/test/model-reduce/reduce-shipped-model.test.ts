@@ -34,7 +34,9 @@ async function heldOutBatch(manifest: ModelManifest): Promise<Batch> {
   const lines = (await readFile(join(MODEL_DIR, 'eval', 'heldout.jsonl'), 'utf8')).trim().split('\n');
   const canvases = lines
     .slice(0, HELD_OUT_PROMPTS)
-    .map((line) => buildCanvas(tokenizer.encode((JSON.parse(line) as { prompt: string }).prompt), manifest, NEW_TOKENS));
+    .map((line) =>
+      buildCanvas(tokenizer.encode((JSON.parse(line) as { prompt: string }).prompt), manifest, NEW_TOKENS),
+    );
   const length = Math.max(...canvases.map((canvas) => canvas.length));
   const ids = new BigInt64Array(canvases.length * length).fill(BigInt(manifest.specialTokens.pad));
   const mask = new BigInt64Array(canvases.length * length);
@@ -51,7 +53,9 @@ async function heldOutBatch(manifest: ModelManifest): Promise<Batch> {
     },
     batchSize: canvases.length,
     length,
-    maskPositions: canvases.map((canvas) => Array.from({ length: NEW_TOKENS }, (_, j) => canvas.length - NEW_TOKENS + j)),
+    maskPositions: canvases.map((canvas) =>
+      Array.from({ length: NEW_TOKENS }, (_, j) => canvas.length - NEW_TOKENS + j),
+    ),
     attended: (row, position) => position < canvases[row]!.length,
   };
 }
@@ -84,7 +88,13 @@ describe('dfleet model reduce on the shipped model (held-out prompts with masks)
   });
 
   it('outputs top_token, top_confidence, entropy and top-k [B, L], and no logits by default', () => {
-    expect(Object.keys(reduced).sort()).toEqual(['entropy', 'top_confidence', 'top_k_ids', 'top_k_logits', 'top_token']);
+    expect(Object.keys(reduced).sort()).toEqual([
+      'entropy',
+      'top_confidence',
+      'top_k_ids',
+      'top_k_logits',
+      'top_token',
+    ]);
     expect(reduced['top_token']!.type).toBe('int64');
     expect(reduced['top_token']!.dims).toEqual([batch.batchSize, batch.length]);
     expect(reduced['top_confidence']!.type).toBe('float32');
@@ -126,7 +136,10 @@ describe('dfleet model reduce on the shipped model (held-out prompts with masks)
     expect(session.inputNames).toEqual(['input_ids', 'attention_mask', 'positions']);
     const count = NEW_TOKENS;
     const positions = BigInt64Array.from(batch.maskPositions.flat(), BigInt);
-    const out = await session.run({ ...batch.feeds, positions: new ort.Tensor('int64', positions, [batch.batchSize, count]) });
+    const out = await session.run({
+      ...batch.feeds,
+      positions: new ort.Tensor('int64', positions, [batch.batchSize, count]),
+    });
     await session.release();
     expect(out['top_token']!.dims).toEqual([batch.batchSize, count]);
     expect(out['top_k_ids']!.dims).toEqual([batch.batchSize, count, TOP_K]);
@@ -152,7 +165,9 @@ describe('dfleet model reduce on the shipped model (held-out prompts with masks)
 
   it('keeps the logits output, unchanged, with keepLogits', async () => {
     await reduceModelDirectory(MODEL_DIR, join(work, 'with-logits'), { keepLogits: true });
-    const session = await ort.InferenceSession.create(join(work, 'with-logits', 'model.onnx'), { intraOpNumThreads: 1 });
+    const session = await ort.InferenceSession.create(join(work, 'with-logits', 'model.onnx'), {
+      intraOpNumThreads: 1,
+    });
     const out = await session.run(batch.feeds);
     await session.release();
     expect(out['logits']!.dims).toEqual(v1['logits']!.dims);
