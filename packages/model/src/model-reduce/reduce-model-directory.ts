@@ -1,3 +1,4 @@
+import { constants } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { ModelReduceError } from '../errors.ts';
@@ -90,7 +91,8 @@ export async function reduceModelDirectory(
         `${onnxPath} reads external data from ${location}, outside its directory`,
       );
     }
-    await copyFile(join(inDir, file), await place(file));
+    // A clone where the file system can (an 8B model's data is 16 GB), else a copy.
+    await copyFile(join(inDir, file), await place(file), constants.COPYFILE_FICLONE);
   }
   await copyFile(join(inDir, manifest.files.tokenizer), await place(manifest.files.tokenizer));
   // The tokenizer reads tokenizer_config.json beside tokenizer.json when there is one.

@@ -1,9 +1,11 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModelManifest, modelOutputs, reduceModelDirectory, Tokenizer } from '../../src/index.ts';
 import { MODEL_DIR } from '../model-directory.ts';
+import { externalBiasModel } from './pass-through-model.ts';
 
 describe('reduceModelDirectory', () => {
   let work: string;
@@ -36,6 +38,25 @@ describe('reduceModelDirectory', () => {
     expect({ ...manifest, outputs: undefined }).toEqual({ ...original, outputs: undefined });
     const tokenizer = await Tokenizer.fromFile(join(out, 'tokenizer.json'));
     expect(tokenizer.vocabSize).toBe(original.vocabSize);
+  });
+
+  it('copies the external data files the model reads, so the reduced model runs from OUT_DIR', async () => {
+    const source = join(work, 'external');
+    await mkdir(source);
+    for (const file of ['dfleet-model.json', 'tokenizer.json'])
+      await copyFile(join(MODEL_DIR, file), join(source, file));
+    const { model, data } = externalBiasModel(102, 'model.onnx.data');
+    await writeFile(join(source, 'model.onnx'), model);
+    await writeFile(join(source, 'model.onnx.data'), data);
+    const out = join(work, 'external-reduced');
+    const result = await reduceModelDirectory(source, out);
+    expect(result.files).toContain('model.onnx.data');
+    const session = await ort.InferenceSession.create(join(out, 'model.onnx'));
+    const scores = new ort.Tensor('float32', new Float32Array(102), [1, 1, 102]);
+    const output = await session.run({ scores });
+    await session.release();
+    // All scores 0: the bias v / 102 decides, and the highest id is not suppressed.
+    expect(Number((output['top_token']!.data as BigInt64Array)[0])).toBe(101);
   });
 
   it('refuses an output directory that is not empty, and an already reduced model', async () => {

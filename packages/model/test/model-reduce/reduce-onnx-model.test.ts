@@ -12,7 +12,7 @@ import {
 import { openOnnxGraph } from '../../src/model-reduce/onnx-graph.ts';
 import { decodeMessage, OnnxMessages } from '../../src/model-reduce/onnx-schema.ts';
 import { MODEL_DIR } from '../model-directory.ts';
-import { passThroughLogitsModel } from './pass-through-model.ts';
+import { FLOAT16, passThroughLogitsModel } from './pass-through-model.ts';
 import { referenceReduction } from './reference-reduction.ts';
 
 const VOCAB = 12;
@@ -78,6 +78,25 @@ describe('reduceOnnxModel on chosen logits', () => {
     const expected = referenceReduction(rows[0]!, new Set(SUPPRESSED));
     expect(Math.abs((out['top_confidence']!.data as Float32Array)[0]! - expected.topConfidence)).toBeLessThan(1e-5);
     expect(Math.abs((out['entropy']!.data as Float32Array)[0]! - expected.entropy)).toBeLessThan(1e-3);
+  });
+
+  it('reduces float16 logits in float32', async () => {
+    const model = reduceOnnxModel(passThroughLogitsModel(VOCAB, 17, FLOAT16), {
+      vocabSize: VOCAB,
+      suppressedTokenIds: SUPPRESSED,
+    });
+    const session = await ort.InferenceSession.create(model.bytes);
+    // float16 bit patterns: 3.0, 2.0 and 1.0 at ids 3 (suppressed), 5 and 6; 0 elsewhere.
+    const half = new Uint16Array(VOCAB);
+    half[3] = 0x4200;
+    half[5] = 0x4000;
+    half[6] = 0x3c00;
+    const out = await session.run({ scores: new ort.Tensor('float16', half, [1, 1, VOCAB]) });
+    await session.release();
+    const expected = referenceReduction(row({ 3: 3, 5: 2, 6: 1 }), new Set(SUPPRESSED));
+    expect(Number((out['top_token']!.data as BigInt64Array)[0])).toBe(5);
+    expect(out['top_confidence']!.type).toBe('float32');
+    expect(Math.abs((out['top_confidence']!.data as Float32Array)[0]! - expected.topConfidence)).toBeLessThan(1e-6);
   });
 
   it('keeps the v1 nodes and initializers byte for byte and records the reduction in the metadata', async () => {
