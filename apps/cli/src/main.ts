@@ -13,6 +13,7 @@ const USAGE = `usage: dfleet <command> [options]
   up                      start a local fleet (Redis, gateway, workers) and stay in the foreground
   generate "PROMPT"       send a completion to a running gateway and print it with steps, NFE, time
   model check DIR         validate a model directory against the dfleet model contract
+  model reduce IN OUT     copy a model directory with the logits reduced inside the graph (top token, confidence)
   worker --gpus all|0,2   one worker process per GPU (one CPU worker when there is none)
   keys create|list|revoke manage the hashed API keys file (DFLEET_API_KEYS_FILE)
 
@@ -50,7 +51,7 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-const SUBCOMMANDS: Record<string, readonly string[]> = { model: ['check'], keys: ['create', 'list', 'revoke'] };
+const SUBCOMMANDS: Record<string, readonly string[]> = { model: ['check', 'reduce'], keys: ['create', 'list', 'revoke'] };
 
 /** ["keys", "create"] for `dfleet keys create --bad`: the command whose --help a usage error points to. */
 function commandWords(argv: string[]): string[] {

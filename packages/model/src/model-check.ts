@@ -3,10 +3,12 @@ import type { ExecutionProvider } from './execution-provider.ts';
 import { checkFileExists } from './model-check/file-exists.ts';
 import { checkManifest } from './model-check/manifest.ts';
 import { checkOnnxGraph } from './model-check/onnx-graph.ts';
+import { checkReducedOutputs } from './model-check/reduced-outputs.ts';
 import type { ModelCheckProblem, ModelCheckReport, ModelCheckSummary, ReportProblem } from './model-check/report.ts';
 import { checkSpecialTokens } from './model-check/special-tokens.ts';
 import { checkTokenizerLoads } from './model-check/tokenizer.ts';
 import { checkTokenizerVocab } from './model-check/tokenizer-vocab.ts';
+import { modelOutputs } from './model-manifest.ts';
 
 export interface CheckModelDirectoryOptions {
   /** @defaultValue 'cpu' */
@@ -56,7 +58,13 @@ export async function checkModelDirectory(
     }
   }
 
+  const outputs = manifest === undefined ? undefined : modelOutputs(manifest);
   if (onnxFile !== undefined && (await checkFileExists(directory, onnxFile, 'files.onnx', report))) {
+    if (manifest !== undefined && outputs?.form === 'reduced') {
+      // A reduced graph has no logits (or keeps them beside): the v1 probes do not apply to it.
+      problems.push(...(await checkReducedOutputs(join(directory, onnxFile), manifest, outputs, onnxFile)));
+      return { ok: !problems.some((problem) => problem.severity === 'error'), problems, summary };
+    }
     const onnx = await checkOnnxGraph(join(directory, onnxFile), onnxFile, {
       vocabSize,
       maxSequenceLength,

@@ -2,18 +2,22 @@ import { resolve } from 'node:path';
 import { checkModelDirectory, formatModelCheckReport } from '@dfleet/model';
 import { asksForHelp, parseCommandLine } from '../command-line.ts';
 import { UsageError } from '../usage-error.ts';
+import { runModelReduce } from './model-reduce.ts';
 
-const MODEL_USAGE = `usage: dfleet model check DIR
+const MODEL_USAGE = `usage: dfleet model <check|reduce> ...
 
-  check DIR    validate a model directory against the dfleet model contract: prints each
-               problem found and exits 1 if there is one, 0 when the directory can be served
+  check DIR             validate a model directory against the dfleet model contract: prints each
+                        problem found and exits 1 if there is one, 0 when the directory can be served
+  reduce IN_DIR OUT_DIR copy a model directory with its logits reduced inside the graph
+                        (top token, confidence, entropy): see 'dfleet model reduce --help'
 `;
 
-/** `dfleet model <subcommand>`; `check` is the only one. */
+/** `dfleet model <subcommand>`: `check` or `reduce`. */
 export async function runModel(args: string[]): Promise<void> {
   const [subcommand, ...rest] = args;
   if (subcommand === 'check') return runModelCheck(rest);
-  if (subcommand === undefined) throw new UsageError('model needs a subcommand: check');
+  if (subcommand === 'reduce') return runModelReduce(rest);
+  if (subcommand === undefined) throw new UsageError('model needs a subcommand: check or reduce');
   if (asksForHelp([subcommand])) {
     process.stdout.write(MODEL_USAGE);
     return;

@@ -33,6 +33,16 @@ export const MODEL_CHECK_CODES = [
   'logits_not_finite',
   'max_sequence_length_unsupported',
   'padding_changes_logits',
+  // the reduced form (manifest outputs.form "reduced", written by `dfleet model reduce`)
+  'reduced_suppression_mismatch',
+  'reduced_inputs_mismatch',
+  'reduced_outputs_mismatch',
+  'reduced_run_failed',
+  'reduced_output_shape',
+  'reduced_token_invalid',
+  'reduced_values_out_of_range',
+  'reduced_outputs_disagree',
+  'reduced_top_k_inconsistent',
 ] as const;
 
 export type ModelCheckCode = (typeof MODEL_CHECK_CODES)[number];
