@@ -1,3 +1,4 @@
+import { LocalProcessError } from '@dfleet/local-processes';
 import { CliError } from './cli-error.ts';
 import { runGenerate } from './commands/generate.ts';
 import { runKeys } from './commands/keys.ts';
@@ -39,9 +40,10 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
-  if (error instanceof CliError) {
+  // A fleet process that did not come up is the user's to fix, like any CliError: no stack.
+  if (error instanceof CliError || error instanceof LocalProcessError) {
     process.stderr.write(`dfleet: ${error.message}\n`);
-    process.exit(error.exitCode);
+    process.exit(error instanceof CliError ? error.exitCode : 1);
   }
   process.stderr.write(`dfleet: unexpected error: ${(error as Error).stack ?? String(error)}\n`);
   process.exit(1);

@@ -14,3 +14,4 @@ export type {
   StopReason,
 } from './step-scheduler.ts';
 export { InvalidJobError, JobRejectedError, ModelMismatchError, ModelUnavailableError, PromptTooLongError } from './errors.ts';
+export { JOB_FAILED, JOBS_HANDED_BACK_AT_SHUTDOWN, RESULT_CALLBACK_GIVEN_UP } from './log-messages.ts';

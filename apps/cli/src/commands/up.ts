@@ -1,7 +1,7 @@
+import { startManagedProcess, type ManagedProcess } from '@dfleet/local-processes';
 import { CliError } from '../cli-error.ts';
 import { detectGpus } from '../gpu-devices.ts';
 import { resolveLocalRedis } from '../local-redis.ts';
-import { startManagedProcess, type ManagedProcess } from '../managed-process.ts';
 import { DEFAULT_MODEL_DIR, GATEWAY_ENTRY } from '../repo-paths.ts';
 import { superviseWorkers, type WorkerSupervisor } from '../worker-supervisor.ts';
 import { requestCompletion, formatCompletion } from '../completion-client.ts';
