@@ -1,12 +1,26 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JOBS_HANDED_BACK_AT_SHUTDOWN } from '@dfleet/worker';
-import { TestFleet, eventually, getJson, postCompletion, prompt, type WorkerProcess } from '@dfleet/test-support';
+import {
+  TestFleet,
+  eventually,
+  getJson,
+  postCompletion,
+  prompt,
+  type GatewayProcess,
+  type WorkerProcess,
+} from '@dfleet/test-support';
 
 const fleet = new TestFleet({ env: { DFLEET_MAX_ACTIVE_JOBS: '1' } });
 const queue = fleet.queue;
 
 /** One token per step: a job that runs for a while on the CPU. */
 const longJob = (n: number) => ({ model: 'jsfunc-mdm', prompt: prompt(n), max_tokens: 96, dfleet: { strategy: 'reference', steps: 96 } });
+
+let gateway: GatewayProcess;
+
+beforeAll(async () => {
+  gateway = await fleet.startGateway();
+}, 120_000);
 
 afterAll(() => fleet.close(), 60_000);
 
@@ -16,7 +30,6 @@ async function activeJobOf(worker: WorkerProcess): Promise<string> {
 
 describe('graceful drain on SIGTERM', () => {
   it('a worker stops claiming, finishes what it holds within its grace, or hands it back unspent', async () => {
-    const gateway = await fleet.startGateway();
     const finisher = await fleet.startWorker('drain-finisher', { DFLEET_SHUTDOWN_TIMEOUT_MS: '30000' });
     const first = postCompletion(gateway.httpUrl, longJob(1));
     const firstId = await activeJobOf(finisher);
@@ -48,13 +61,15 @@ describe('graceful drain on SIGTERM', () => {
     const answer = await second;
     expect(answer.status).toBe(200);
     expect(answer.body).toMatchObject({ id: secondId, dfleet: { worker_id: successor.id } });
-  }, 60_000);
+  }, 120_000);
 
   it('a gateway refuses new requests with 503 while it finishes the open ones, then exits 0', async () => {
     // No worker until the 503 was seen: the open request cannot finish first and end the drain
     // (a request sent right after the signal may still be accepted, before its handler runs).
     await fleet.stopWorkers();
-    const draining = await fleet.startGateway('gateway-draining');
+    // A grace longer than any worker start plus decode: the drain must end by the open request
+    // finishing, not by the grace running out on a loaded machine.
+    const draining = await fleet.startGateway('gateway-draining', { DFLEET_SHUTDOWN_TIMEOUT_MS: '120000' });
     const open = postCompletion(draining.httpUrl, longJob(3));
     await eventually('the open request is queued', async () => (await queue.getJobs(['wait', 'prioritized'])).length > 0);
 
@@ -71,5 +86,5 @@ describe('graceful drain on SIGTERM', () => {
     await fleet.startWorker('drain-late-worker');
     expect((await open).status).toBe(200);
     expect(await draining.process.exited).toBe(0);
-  }, 60_000);
+  }, 180_000);
 });
