@@ -70,15 +70,7 @@ export function resultReportFor(job: Job<GenerationJob>, text: string, overrides
     jobId: job.id ?? '',
     attempt: job.attemptsMade + 1,
     callbackToken: job.data.callback.token,
-    workerId: 'test-worker',
-    text,
-    tokenIds: [...text].map((_, index) => 10 + index),
-    finishReason: 'eos',
-    steps: 3,
-    nfe: 3,
-    promptTokens: 5,
-    queueMs: 1.5,
-    decodeMs: 2.5,
+    ...generationResultFor(text),
     ...overrides,
   };
 }
