@@ -40,6 +40,8 @@ export default defineConfig({
           name: 'unit',
           include: ALL_TESTS,
           exclude: INTEGRATION_TESTS,
+          // `npm test` runs the unit tests first, then the integration tests (own worker limits).
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -47,6 +49,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: INTEGRATION_TESTS,
+          sequence: { groupOrder: 1 },
           // Integration tests start real processes; two cores cannot run many at once.
           fileParallelism: true,
           maxWorkers: 2,
