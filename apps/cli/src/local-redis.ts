@@ -39,10 +39,8 @@ export async function resolveLocalRedis(env: NodeJS.ProcessEnv, defaultRedis = D
     server = await startRedisServer({ port, dir });
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });
-    throw new CliError(
-      'redis_start_failed',
-      `redis-server did not start on port ${port}; try starting it by hand and set REDIS_URL.\n${(error as Error).message}`,
-    );
+    const hint = `redis-server did not start on port ${port}; try starting it by hand and set REDIS_URL.`;
+    throw new CliError('redis_start_failed', `${hint}\n${(error as Error).message}`);
   }
   return {
     url: server.url,

@@ -1,6 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RESULT_CALLBACK_GIVEN_UP } from '@dfleet/worker';
-import { TestFleet, eventually, getJson, killHard, postCompletion, prompt, type GatewayProcess } from '@dfleet/test-support';
+import {
+  TestFleet,
+  eventually,
+  getJson,
+  killHard,
+  postCompletion,
+  prompt,
+  type GatewayProcess,
+} from '@dfleet/test-support';
 
 const fleet = new TestFleet();
 let accepting: GatewayProcess;
@@ -21,7 +29,10 @@ describe('the gateway that accepted a job dies (SIGKILL) before the job is done'
     ).catch((error: Error) => error);
 
     // No worker yet: the gateway dies before the job can finish, however fast the machine.
-    const jobId = await eventually('the job is queued', async () => (await fleet.queue.getJobs(['wait', 'prioritized']))[0]?.id);
+    const jobId = await eventually('the job is queued', async () => {
+      const [queued] = await fleet.queue.getJobs(['wait', 'prioritized']);
+      return queued?.id;
+    });
     await killHard(accepting.process);
     // The client of the dead gateway lost its connection, not its job.
     expect(await request).toBeInstanceOf(Error);

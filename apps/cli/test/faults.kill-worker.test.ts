@@ -2,7 +2,15 @@ import type { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RESULT_REPORT_NOT_ACCEPTED } from '@dfleet/gateway';
 import { generationResultSchema } from '@dfleet/queue';
-import { TestFleet, eventually, killHard, postCompletion, prompt, type GatewayProcess, type WorkerProcess } from '@dfleet/test-support';
+import {
+  TestFleet,
+  eventually,
+  killHard,
+  postCompletion,
+  prompt,
+  type GatewayProcess,
+  type WorkerProcess,
+} from '@dfleet/test-support';
 
 const JOBS = 200;
 const MAX_ACTIVE_JOBS = 16;

@@ -4,7 +4,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JOB_FAILED } from '@dfleet/worker';
-import { TestFleet, eventually, postCompletion, prompt, type GatewayProcess, type WorkerProcess } from '@dfleet/test-support';
+import {
+  TestFleet,
+  eventually,
+  postCompletion,
+  prompt,
+  type GatewayProcess,
+  type WorkerProcess,
+} from '@dfleet/test-support';
 import { DEFAULT_MODEL_DIR } from '../src/repo-paths.ts';
 
 const POSITION_TABLE_MODEL = fileURLToPath(new URL('../../../packages/model/test/fixtures/position-table-160.onnx', import.meta.url));

@@ -1,5 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestFleet, eventually, killHard, postCompletion, prompt, type GatewayProcess, type WorkerProcess } from '@dfleet/test-support';
+import {
+  TestFleet,
+  eventually,
+  killHard,
+  postCompletion,
+  prompt,
+  type GatewayProcess,
+  type WorkerProcess,
+} from '@dfleet/test-support';
 
 const fleet = new TestFleet({
   env: {

@@ -16,7 +16,10 @@ afterEach(() => pending.close());
  * The queue side reduced to what this rule needs: the add succeeds, the read-back that checks an
  * idempotency key's earlier job times out (a loaded gateway's event loop can outlast the Redis budget).
  */
-function submitterWhoseReadBackTimesOut(added: GenerationJob[], readBack: { resolve(value: void): void }): JobSubmitter {
+function submitterWhoseReadBackTimesOut(
+  added: GenerationJob[],
+  readBack: { resolve(value: void): void },
+): JobSubmitter {
   return {
     admit: async () => undefined,
     enqueue: async (job: GenerationJob) => void added.push(job),

@@ -140,7 +140,9 @@ describe('API keys', () => {
     const jobId = requestIdFor('acme', 'cross-tenant-1');
     const waiting = postCompletion(gateway, { model: FIXTURE_MODEL, prompt, max_tokens: 8 }, { ...bearer(acmeKey), 'idempotency-key': 'cross-tenant-1' });
     const jobUrl = `${gateway.httpUrl}/v1/jobs/${jobId}`;
-    await eventually('the job to be queued', async () => (await getJson(jobUrl, { headers: bearer(acmeKey) })).status === 200);
+    await eventually('the job to be queued', async () => {
+      return (await getJson(jobUrl, { headers: bearer(acmeKey) })).status === 200;
+    });
 
     const foreignRead = await getJson(jobUrl, { headers: bearer(globexKey) });
     const foreignCancel = await getJson(jobUrl, { method: 'DELETE', headers: bearer(globexKey) });
@@ -189,7 +191,9 @@ describe('API keys', () => {
 
     writeKeys([{ id: 'initech', tenant: 'initech', sha256: hashApiKey(newKey) }]);
 
-    await eventually('the new key to work', async () => (await getJson(`${gateway.httpUrl}/v1/models`, { headers: bearer(newKey) })).status === 200);
+    await eventually('the new key to work', async () => {
+      return (await getJson(`${gateway.httpUrl}/v1/models`, { headers: bearer(newKey) })).status === 200;
+    });
   });
 });
 

@@ -162,7 +162,10 @@ describe('POST /v1/completions', () => {
     const first = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
     const second = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
     // Both submissions are in before any worker runs, so neither can be a retry of a finished job.
-    const jobId = await eventually('the idempotent job to be queued', async () => (await queue.getJobs(['prioritized', 'waiting']))[0]?.id);
+    const jobId = await eventually('the idempotent job to be queued', async () => {
+      const [queued] = await queue.getJobs(['prioritized', 'waiting']);
+      return queued?.id;
+    });
     let runs = 0;
     worker = startTestWorker(prefix, async (job) => {
       runs += 1;
@@ -189,7 +192,9 @@ describe('POST /v1/completions', () => {
     const other = await startTestGateway(prefix);
     try {
       const viaFirst = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
-      await eventually('the job to be queued by the first gateway', async () => (await queue.getJobs(['prioritized', 'waiting'])).length > 0);
+      await eventually('the job to be queued by the first gateway', async () => {
+        return (await queue.getJobs(['prioritized', 'waiting'])).length > 0;
+      });
       const viaOther = postCompletion(other, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
       const callbackTargets: string[] = [];
       worker = startTestWorker(prefix, async (job) => {
@@ -329,7 +334,9 @@ describe('jobs API', () => {
 
   it('DELETE removes a waiting job and the waiting request answers 409 job_cancelled', async () => {
     const posted = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': `delete-${prefix}` });
-    const queued: Job<GenerationJob> = await eventually('the job to be queued', async () => (await queue.getJobs(['prioritized', 'waiting']))[0]);
+    const queued: Job<GenerationJob> = await eventually('the job to be queued', async () => {
+      return (await queue.getJobs(['prioritized', 'waiting']))[0];
+    });
     const id = queued?.id ?? '';
 
     const cancelled = await getJson(`${gateway.httpUrl}/v1/jobs/${id}`, { method: 'DELETE' });
