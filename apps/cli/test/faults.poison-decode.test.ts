@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_MODEL_DIR } from '@dfleet/model';
 import { JOB_FAILED } from '@dfleet/worker';
 import {
   TestFleet,
@@ -12,7 +13,6 @@ import {
   type GatewayProcess,
   type WorkerProcess,
 } from '@dfleet/test-support';
-import { DEFAULT_MODEL_DIR } from '../src/repo-paths.ts';
 
 const POSITION_TABLE_MODEL = fileURLToPath(new URL('../../../packages/model/test/fixtures/position-table-160.onnx', import.meta.url));
 let fleet: TestFleet;

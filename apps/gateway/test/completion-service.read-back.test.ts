@@ -18,13 +18,13 @@ afterEach(() => pending.close());
  */
 function submitterWhoseReadBackTimesOut(
   added: GenerationJob[],
-  readBack: { resolve(value: void): void },
+  readBack: { resolve(value: true): void },
 ): JobSubmitter {
   return {
     admit: async () => undefined,
     enqueue: async (job: GenerationJob) => void added.push(job),
     find: async () => {
-      readBack.resolve();
+      readBack.resolve(true);
       throw new QueueUnavailableError('Redis at 127.0.0.1:6379 did not answer within 800 ms, so the gateway could not read the job');
     },
   } as unknown as JobSubmitter;
@@ -34,7 +34,7 @@ describe('CompletionService when the read-back after an idempotent add fails', (
   it('waits for the job it added instead of answering 503 "not enqueued" and forgetting it', async () => {
     pending = new PendingResults();
     const added: GenerationJob[] = [];
-    const readBack = deferred<void>();
+    const readBack = deferred<true>();
     const catalog = new ModelCatalog([await loadServedModel(FIXTURE_MODEL_DIR)]);
     const service = new CompletionService({
       submitter: submitterWhoseReadBackTimesOut(added, readBack),

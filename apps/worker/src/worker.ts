@@ -2,7 +2,7 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { loadModel, type LoadedModel } from '@dfleet/model';
 import { EVICTION_POLICY_SAFE, GENERATION_QUEUE, checkEvictionPolicy, describeJobFailure, generationJobSchema, redisOptionsFor, type GenerationResult } from '@dfleet/queue';
-import { AdaptiveThresholdPolicy } from './adaptive-threshold-policy.ts';
+import { AdaptiveThresholdPolicy, StepScheduler, type BatchReport, type StepSchedulerStats } from '@dfleet/scheduler';
 import { CallbackReporter } from './callback-reporter.ts';
 import { isCancelRequested, startCancelWatcher } from './cancel-watcher.ts';
 import type { WorkerConfig } from './config.ts';
@@ -12,7 +12,6 @@ import { startHeartbeat } from './heartbeat.ts';
 import { InteractiveExpressLane } from './interactive-express-lane.ts';
 import { JOB_FAILED, JOBS_HANDED_BACK_AT_SHUTDOWN } from './log-messages.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { StepScheduler, type BatchReport, type StepSchedulerStats } from './step-scheduler.ts';
 
 export interface StartWorkerOptions {
   /** @defaultValue pino JSON on stderr at `config.logLevel` */

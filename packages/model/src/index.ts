@@ -1,4 +1,5 @@
 export { buildCanvas } from './canvas.ts';
+export { DEFAULT_MODEL_DIR, modelDirVariable } from './default-model-dir.ts';
 export {
   CanvasTooLongError,
   DenoiserBatchError,
@@ -18,14 +19,16 @@ export { formatModelCheckReport } from './format-model-check-report.ts';
 export { loadModel } from './load-model.ts';
 export type { LoadedModel, LoadModelOptions } from './load-model.ts';
 export { checkModelDirectory } from './model-check.ts';
+export type { CheckModelDirectoryOptions } from './model-check.ts';
+export { MODEL_CHECK_CODES } from './model-check/codes.ts';
+export type { ModelCheckCode } from './model-check/codes.ts';
 export type {
-  CheckModelDirectoryOptions,
   ModelCheckProblem,
   ModelCheckReport,
   ModelCheckSeverity,
   ModelCheckSummary,
   ModelCheckTensor,
-} from './model-check.ts';
+} from './model-check/report.ts';
 export {
   DEFAULT_GENERATION_DEFAULTS,
   loadModelManifest,
@@ -37,6 +40,4 @@ export {
 export type { ModelManifest, SpecialTokenRole } from './model-manifest.ts';
 export { OnnxDenoiser } from './onnx-denoiser.ts';
 export type { InferenceThread, OnnxDenoiserOptions, OnnxDenoiserOutput, OnnxDenoiserStats } from './onnx-denoiser.ts';
-export { bucketLength, padBatch } from './pad-batch.ts';
-export type { PadBatchOptions } from './pad-batch.ts';
 export { Tokenizer } from './tokenizer.ts';
