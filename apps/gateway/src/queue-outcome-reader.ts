@@ -36,7 +36,7 @@ type StreamReply = [key: string, entries: StreamEntry[]][];
 /** Most events taken by one read. */
 const READ_COUNT = 1_000;
 /** How long one read waits for an event on an idle fleet. */
-const BLOCK_MS = 5_000;
+export const OUTCOME_READ_BLOCK_MS = 5_000;
 /** Pause after a failed read (ioredis reconnects meanwhile). */
 const RETRY_PAUSE_MS = 1_000;
 
@@ -82,7 +82,7 @@ export class QueueOutcomeReader {
       let pauseMs = 0;
       try {
         lastId ??= await this.#newestId();
-        const reply: StreamReply | null = await redis.xread('COUNT', READ_COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', eventsKey, lastId);
+        const reply: StreamReply | null = await redis.xread('COUNT', READ_COUNT, 'BLOCK', OUTCOME_READ_BLOCK_MS, 'STREAMS', eventsKey, lastId);
         const entries: StreamEntry[] = reply?.[0]?.[1] ?? [];
         let outcomes = 0;
         for (const [id, fields] of entries) {

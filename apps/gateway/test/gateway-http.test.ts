@@ -9,22 +9,18 @@ import {
   removeHeartbeat,
   type GenerationJob,
 } from '@dfleet/queue';
+import { SHARED_REDIS_URL, deletePrefix, eventually, getJson, uniquePrefix } from '@dfleet/test-support';
 import type { RunningGateway } from '../src/gateway.ts';
 import {
   FIXTURE_MODEL,
-  REDIS_URL,
   deferred,
-  deletePrefix,
-  eventually,
   generationResultFor,
-  getJson,
   postCompletion,
   reportProgress,
   reportResult,
   resultReportFor,
   startTestGateway,
   startTestWorker,
-  uniquePrefix,
 } from './support/test-fleet.ts';
 
 const prefix = uniquePrefix();
@@ -35,7 +31,7 @@ let queue: Queue;
 
 beforeAll(async () => {
   gateway = await startTestGateway(prefix);
-  redis = new Redis(REDIS_URL);
+  redis = new Redis(SHARED_REDIS_URL);
   queue = new Queue(GENERATION_QUEUE, { connection: redis, prefix });
 });
 
@@ -166,11 +162,10 @@ describe('POST /v1/completions', () => {
     const first = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
     const second = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
     // Both submissions are in before any worker runs, so neither can be a retry of a finished job.
-    const [jobId] = await eventually(
-      async () => (await queue.getJobs(['prioritized', 'waiting'])).map((job) => job.id),
-      (ids) => ids.length > 0,
-      'the idempotent job to be queued',
-    );
+    const jobId = await eventually('the idempotent job to be queued', async () => {
+      const [queued] = await queue.getJobs(['prioritized', 'waiting']);
+      return queued?.id;
+    });
     let runs = 0;
     worker = startTestWorker(prefix, async (job) => {
       runs += 1;
@@ -197,11 +192,9 @@ describe('POST /v1/completions', () => {
     const other = await startTestGateway(prefix);
     try {
       const viaFirst = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
-      await eventually(
-        () => queue.getJobs(['prioritized', 'waiting']),
-        (jobs) => jobs.length > 0,
-        'the job to be queued by the first gateway',
-      );
+      await eventually('the job to be queued by the first gateway', async () => {
+        return (await queue.getJobs(['prioritized', 'waiting'])).length > 0;
+      });
       const viaOther = postCompletion(other, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
       const callbackTargets: string[] = [];
       worker = startTestWorker(prefix, async (job) => {
@@ -290,11 +283,10 @@ describe('jobs API', () => {
     });
 
     const posted = postCompletion(gateway, { model: FIXTURE_MODEL, prompt });
-    const view = await eventually(
-      async () => (ids[0] ? getJson(`${gateway.httpUrl}/v1/jobs/${ids[0]}`) : null),
-      (v) => v?.body.state === 'completed',
-      'the job to complete in Redis',
-    );
+    const view = await eventually('the job to complete in Redis', async () => {
+      const answer = ids[0] ? await getJson(`${gateway.httpUrl}/v1/jobs/${ids[0]}`) : undefined;
+      return answer?.body['state'] === 'completed' ? answer : undefined;
+    });
 
     expect(view?.status).toBe(200);
     expect(view?.body).toMatchObject({
@@ -342,11 +334,9 @@ describe('jobs API', () => {
 
   it('DELETE removes a waiting job and the waiting request answers 409 job_cancelled', async () => {
     const posted = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': `delete-${prefix}` });
-    const [queued] = await eventually(
-      () => queue.getJobs(['prioritized', 'waiting']),
-      (jobs: Job<GenerationJob>[]) => jobs.length > 0,
-      'the job to be queued',
-    );
+    const queued: Job<GenerationJob> = await eventually('the job to be queued', async () => {
+      return (await queue.getJobs(['prioritized', 'waiting']))[0];
+    });
     const id = queued?.id ?? '';
 
     const cancelled = await getJson(`${gateway.httpUrl}/v1/jobs/${id}`, { method: 'DELETE' });
@@ -364,7 +354,7 @@ describe('jobs API', () => {
     worker = startTestWorker(prefix, async (job) => {
       claimed.resolve(job.id ?? '');
       // What the real worker's cancel watcher does: poll the job's cancel mark.
-      await eventually(() => redis.exists(`${prefix}:cancel:${job.id}`), (n) => n === 1, 'the cancel mark');
+      await eventually('the cancel mark', async () => (await redis.exists(`${prefix}:cancel:${job.id}`)) === 1);
       await reportResult(gateway.callbackAddress, resultReportFor(job, 'ret', { finishReason: 'cancelled' }));
       return { ...generationResultFor('ret'), finishReason: 'cancelled' };
     });
@@ -377,7 +367,7 @@ describe('jobs API', () => {
     const answer = await posted;
     expect(answer.status).toBe(200);
     expect(answer.body.choices[0].finish_reason).toBe('cancelled');
-    await eventually(() => queue.getJobState(id), (state) => state === 'completed', 'the job to complete');
+    await eventually('the job to complete', async () => (await queue.getJobState(id)) === 'completed');
     const again = await getJson(`${gateway.httpUrl}/v1/jobs/${id}`, { method: 'DELETE' });
     expect(again.body).toMatchObject({ id, cancelled: false, state: 'completed' });
   });

@@ -1,7 +1,7 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { loadModel, type LoadedModel } from '@dfleet/model';
-import { GENERATION_QUEUE, checkEvictionPolicy, describeJobFailure, generationJobSchema, redisOptionsFor, type GenerationResult } from '@dfleet/queue';
+import { EVICTION_POLICY_SAFE, GENERATION_QUEUE, checkEvictionPolicy, describeJobFailure, generationJobSchema, redisOptionsFor, type GenerationResult } from '@dfleet/queue';
 import { AdaptiveThresholdPolicy, StepScheduler, type BatchReport, type StepSchedulerStats } from '@dfleet/scheduler';
 import { CallbackReporter } from './callback-reporter.ts';
 import { isCancelRequested, startCancelWatcher } from './cancel-watcher.ts';
@@ -10,6 +10,7 @@ import { JobRejectedError, ModelUnavailableError } from './errors.ts';
 import { createGenerationProcessor, INTERRUPTION } from './generation-processor.ts';
 import { startHeartbeat } from './heartbeat.ts';
 import { InteractiveExpressLane } from './interactive-express-lane.ts';
+import { JOB_FAILED, JOBS_HANDED_BACK_AT_SHUTDOWN } from './log-messages.ts';
 import { createLogger, type Logger } from './logger.ts';
 
 export interface StartWorkerOptions {
@@ -155,7 +156,7 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
   function onFailed(job: Job<unknown, GenerationResult> | undefined, error: Error): void {
     if (!job) return;
     const final = error instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
-    logger.warn({ jobId: job.id, attempt: job.attemptsMade, final, err: error.message }, 'job failed');
+    logger.warn({ jobId: job.id, attempt: job.attemptsMade, final, err: error.message }, JOB_FAILED);
     if ((error as { code?: unknown }).code === 'denoiser_closed') options.onFatal?.(error);
     if (!final) return;
     const callback = generationJobSchema.shape.callback.safeParse((job.data as { callback?: unknown } | null)?.callback);
@@ -227,7 +228,7 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
     const drained = Promise.all(allWorkers.map((each) => each.close()));
     const inTime = await raceTimeout(drained, config.shutdownTimeoutMs);
     if (!inTime) {
-      logger.warn({ jobs: [...inFlight] }, 'shutdown grace ran out; handing active jobs back to the queue');
+      logger.warn({ jobs: [...inFlight] }, JOBS_HANDED_BACK_AT_SHUTDOWN);
       for (const jobId of inFlight) cancelJob(jobId, INTERRUPTION.shutdown);
       await drained;
     }
@@ -272,7 +273,8 @@ async function loadServedModel(config: WorkerConfig): Promise<LoadedModel> {
 async function warnUnlessNoEviction(redis: Redis, redisUrl: string, logger: Logger): Promise<void> {
   const { hostname, port } = new URL(redisUrl);
   const check = await checkEvictionPolicy(redis, `${hostname}:${port || '6379'}`);
-  if (check.kind !== 'safe') logger.warn({ check: check.kind }, check.warning);
+  if (check.kind === 'safe') logger.info({ check: check.kind }, EVICTION_POLICY_SAFE);
+  else logger.warn({ check: check.kind }, check.warning);
 }
 
 /** True when `promise` settled within `ms`. */

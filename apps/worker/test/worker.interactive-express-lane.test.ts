@@ -1,17 +1,15 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Queue, QueueEvents, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { GENERATION_QUEUE, PRIORITY_VALUES, redisOptionsFor, type GenerationJobInput, type PriorityClass, type StrategyOptions } from '@dfleet/queue';
+import { SHARED_REDIS_URL as REDIS_URL, deletePrefix, uniquePrefix } from '@dfleet/test-support';
 import { loadWorkerConfig } from '../src/config.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
 import { CallbackRecorder } from './callback-recorder.ts';
 import { MODEL_DIR, heldOutPrompts } from './default-model.ts';
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
 const prompts = heldOutPrompts(8);
 
-const redis = new Redis(REDIS_URL);
 const gateway = new CallbackRecorder();
 let prefix = '';
 let queue: Queue | undefined;
@@ -24,16 +22,14 @@ afterEach(async () => {
   await events?.close();
   await queue?.obliterate({ force: true });
   await queue?.close();
-  const leftovers = await redis.keys(`${prefix}:*`);
-  if (leftovers.length > 0) await redis.del(...leftovers);
+  await deletePrefix(prefix);
 });
 afterAll(async () => {
   gateway.stop();
-  await redis.quit();
 });
 
 async function startFleet(extraJobs: number): Promise<void> {
-  prefix = `dfleet-test-${randomUUID().slice(0, 8)}`;
+  prefix = uniquePrefix();
   queue = new Queue(GENERATION_QUEUE, { connection: redisOptionsFor(REDIS_URL, 'producer'), prefix });
   events = new QueueEvents(GENERATION_QUEUE, { connection: redisOptionsFor(REDIS_URL, 'worker'), prefix });
   await events.waitUntilReady();
