@@ -223,7 +223,7 @@ describe('malformed requests against a running fleet', () => {
         fc.constantFrom([0xff], [0xc3, 0x28], [0xed, 0xa0, 0x80], [0xf8, 0x88, 0x80, 0x80, 0x80], [0xe2, 0x82], [0x80]),
         fc.integer({ min: 0, max: 10 }),
         async (bad, at) => {
-          const [before, after] = ['{"model":"' + model + '","prompt":"function f(x) {', '\\n","max_tokens":8}'];
+          const [before, after] = [`{"model":"${model}","prompt":"function f(x) {`, '\\n","max_tokens":8}'];
           const bytes = Buffer.concat([Buffer.from(before + 'x'.repeat(at)), Buffer.from(bad), Buffer.from(after)]);
           const answer = await send('/v1/completions', { headers: { 'content-type': 'application/json' }, body: new Uint8Array(bytes) });
           expectClientError('invalid UTF-8', answer, null);

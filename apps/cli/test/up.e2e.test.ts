@@ -1,5 +1,4 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { DEFAULT_MODEL_DIR } from '@dfleet/model';
 import { afterAll, describe, expect, it } from 'vitest';
