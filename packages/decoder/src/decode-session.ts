@@ -89,11 +89,11 @@ class MaskedDiffusionSession implements DecodeSession {
   }
 
   applyLogits(rowLogits: Float32Array): StepReport {
-    if (this.finished) throw new DecodeSessionError('SESSION_FINISHED', `applyLogits on a session that finished (${this.finishReason})`);
+    if (this.finished) throw new DecodeSessionError('session_finished', `applyLogits on a session that finished (${this.finishReason})`);
     const needed = this.canvas.length * this.vocabSize;
     if (rowLogits.length < needed) {
       throw new DecodeSessionError(
-        'LOGITS_SHAPE_MISMATCH',
+        'logits_shape_mismatch',
         `row logits hold ${rowLogits.length} values; the canvas needs [${this.canvas.length}, ${this.vocabSize}] = ${needed}`,
       );
     }
@@ -147,7 +147,7 @@ class MaskedDiffusionSession implements DecodeSession {
 
   result(): DecodeResult {
     if (this.finishReason === null) {
-      throw new DecodeSessionError('SESSION_NOT_FINISHED', `result() before the session finished (step ${this.steps})`);
+      throw new DecodeSessionError('session_not_finished', `result() before the session finished (step ${this.steps})`);
     }
     const answerLength = this.boundary.answerLength ?? this.boundary.committedPrefix;
     return {
