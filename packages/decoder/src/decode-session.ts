@@ -1,4 +1,5 @@
 import { AnswerBoundary } from './answer-boundary.ts';
+import { canvasLength } from './canvas-layout.ts';
 import { createBlockCandidates } from './block-candidates.ts';
 import type { BlockCandidates } from './block-candidates.ts';
 import type { DecodeRequest } from './decode-request.ts';
@@ -70,7 +71,7 @@ class MaskedDiffusionSession implements DecodeSession {
 
     const prefix = bos === undefined ? options.promptIds : [bos, ...options.promptIds];
     this.answerOffset = prefix.length;
-    this.canvas = new Int32Array(prefix.length + options.maxNewTokens).fill(mask);
+    this.canvas = new Int32Array(canvasLength(options.promptIds.length, options.maxNewTokens, options.specialTokens)).fill(mask);
     this.canvas.set(prefix);
     this.answer = this.canvas.subarray(this.answerOffset);
     this.boundary = new AnswerBoundary(this.answer, mask, eos, options.stopSequences);

@@ -29,6 +29,8 @@ export type {
   StrategyKnobWireName,
   StrategyName,
 } from './strategy-contract.ts';
+export { canvasLength, maxPromptTokens, promptTooLong } from './canvas-layout.ts';
+export type { PromptTooLong } from './canvas-layout.ts';
 export type { DecodeResult, FinishReason, StepReport } from './decode-result.ts';
 export { FINISH_REASONS } from './decode-result.ts';
 export { createDecodeSession } from './decode-session.ts';

@@ -77,8 +77,10 @@ export const STRATEGY_CONTRACT = {
         kind: 'number',
         wireName: 'min_threshold',
         integer: false,
+        // tau's own range: the worker may decode with tau = this floor, and tau 0 would commit a
+        // whole block in one step whatever the model says.
         min: 0,
-        minExclusive: false,
+        minExclusive: true,
         max: 1,
         atMost: 'threshold',
         // The decode only reads tau; this is the floor of the worker's load-adaptive policy.
