@@ -22,5 +22,4 @@ export {
   GRPC_ERROR_PARAM_KEY,
 } from './errors.ts';
 export { TENANT_HEADER, DEFAULT_TENANT } from './request-identity.ts';
-export { STRATEGY_DEFAULTS, STRATEGY_NAMES } from './completion-request.ts';
 export type { CompletionResponseBody } from './completion-response.ts';
