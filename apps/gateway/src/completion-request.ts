@@ -48,7 +48,8 @@ export const idempotencyKeySchema = z.string().min(1).max(256);
 
 /** `dfleet.<knob> must be <its range in the contract>[, at most dfleet.<other knob>]`. */
 function knobMessage({ strategy, knob }: OwnedKnob): string {
-  const atMost = knob.kind === 'number' && knob.atMost !== undefined ? `, at most dfleet.${wireNameOf(strategy, knob.atMost)}` : '';
+  const atMost =
+    knob.kind === 'number' && knob.atMost !== undefined ? `, at most dfleet.${wireNameOf(strategy, knob.atMost)}` : '';
   return `dfleet.${knob.wireName} must be ${describeKnobRange(knob)}${atMost}`;
 }
 
@@ -63,7 +64,8 @@ function wireNameOf(strategy: StrategyName, key: string): string {
 const knobFields = Object.fromEntries(
   STRATEGY_KNOBS.map((owned) => {
     const message = knobMessage(owned);
-    const schema = owned.knob.kind === 'number' ? numberKnobSchema(owned.knob, message) : enumKnobSchema(owned.knob, message);
+    const { knob } = owned;
+    const schema = knob.kind === 'number' ? numberKnobSchema(knob, message) : enumKnobSchema(knob, message);
     return [owned.knob.wireName, schema.nullish()];
   }),
 ) as Record<StrategyKnobWireName, z.ZodOptional<z.ZodNullable<z.ZodType<number | string>>>>;
@@ -227,19 +229,22 @@ function strategyFor(body: CompletionBody, maxNewTokens: number, blockLength: nu
     const steps = (options['steps'] as number | undefined) ?? maxNewTokens;
     if (steps % blocks !== 0 || steps > maxNewTokens) {
       throw new InvalidRequestError(
-        `dfleet.steps must be a multiple of ${blocks} (max_tokens ${maxNewTokens} / block_length ${blockLength}) between ${blocks} and ${maxNewTokens}`,
+        `dfleet.steps must be a multiple of ${blocks} (max_tokens ${maxNewTokens} / block_length ${blockLength}) ` +
+          `between ${blocks} and ${maxNewTokens}`,
         'dfleet.steps',
       );
     }
     options['steps'] = steps;
   }
   for (const { strategy, key, knob } of STRATEGY_KNOBS) {
-    if (strategy !== name || knob.kind !== 'number' || knob.atMost === undefined || options[key] === undefined) continue;
+    if (strategy !== name || knob.kind !== 'number' || knob.atMost === undefined) continue;
+    const value = options[key] as number | undefined;
     const other = knobOf(strategy, knob.atMost);
-    const bound = (options[knob.atMost] as number | undefined) ?? (other?.kind === 'number' ? other.default : undefined);
-    if (bound !== undefined && (options[key] as number) > bound) {
+    const otherDefault = other?.kind === 'number' ? other.default : undefined;
+    const bound = (options[knob.atMost] as number | undefined) ?? otherDefault;
+    if (value !== undefined && bound !== undefined && value > bound) {
       throw new InvalidRequestError(
-        `dfleet.${knob.wireName} (${String(options[key])}) must be at most dfleet.${wireNameOf(strategy, knob.atMost)} (${bound}): ` +
+        `dfleet.${knob.wireName} (${value}) must be at most dfleet.${wireNameOf(strategy, knob.atMost)} (${bound}): ` +
           `it is ${knob.description}`,
         `dfleet.${knob.wireName}`,
       );

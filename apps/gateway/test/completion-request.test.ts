@@ -115,7 +115,7 @@ describe('parseCompletionRequest', () => {
     [{ dfleet: { strategy: 'threshold', gamma: 0.1 } }, 'dfleet.gamma', 'dfleet.gamma applies only to strategy entropy-bounded'],
     [{ dfleet: { threshold: 0 } }, 'dfleet.threshold', 'dfleet.threshold must be a number greater than 0 and at most 1'],
     // min_threshold is a floor the worker may decode with, so it has tau's range (0, 1].
-    [{ dfleet: { min_threshold: -0.1 } }, 'dfleet.min_threshold', 'dfleet.min_threshold must be a number greater than 0 and at most 1'],
+    [{ dfleet: { min_threshold: -0.1 } }, 'dfleet.min_threshold', 'min_threshold must be a number greater than 0 and at most 1'],
     [{ dfleet: { min_threshold: 0 } }, 'dfleet.min_threshold', 'at most 1, at most dfleet.threshold'],
     // LLaDA's classifier-free guidance is not supported.
     [{ dfleet: { strategy: 'reference', cfg_scale: 1 } }, 'dfleet.cfg_scale', "unknown field 'dfleet.cfg_scale'"],
@@ -242,11 +242,12 @@ describe('the strategy contract, derived at the gateway and the job', () => {
     enum: ['low_confidence', 'random', 'lowest', '', 1],
   };
   // The floor needs a threshold at least as high; 1 lets every in-range floor through.
-  const companions = (key: string): Record<string, unknown> => (key === 'minThreshold' ? { threshold: 1 } : {});
+  const companions = (key: string): Record<string, unknown> =>
+    key === 'minThreshold' || key === 'min_threshold' ? { threshold: 1 } : {};
   const cases = STRATEGY_KNOBS.flatMap((owned) => probes[owned.knob.kind].map((value) => [owned, value] as const));
 
   it.each(cases)('gateway, job and decoder agree on %o = %o', ({ strategy, key, knob }, value) => {
-    const body = { ...valid, dfleet: { strategy, [knob.wireName]: value, ...(key === 'minThreshold' ? { threshold: 1 } : {}) } };
+    const body = { ...valid, dfleet: { strategy, [knob.wireName]: value, ...companions(knob.wireName) } };
     let gateway = true;
     try {
       parseCompletionRequest(body, catalog);
@@ -260,7 +261,8 @@ describe('the strategy contract, derived at the gateway and the job', () => {
     let decoder = true;
     try {
       const decodeStrategy = { name: strategy, [key]: value } as DecodingStrategy;
-      createDecodeSession({ promptIds: [], maxNewTokens: 16, strategy: decodeStrategy, specialTokens: { mask: 3, eos: 2 } }, 8);
+      const specialTokens = { mask: 3, eos: 2 };
+      createDecodeSession({ promptIds: [], maxNewTokens: 16, strategy: decodeStrategy, specialTokens }, 8);
     } catch {
       decoder = false;
     }
@@ -277,7 +279,8 @@ describe('the strategy contract, derived at the gateway and the job', () => {
   it('documents the numeric defaults of the contract in the gateway README', () => {
     const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
     for (const { knob } of STRATEGY_KNOBS) {
-      if (knob.kind === 'number' && knob.default !== undefined) expect(readme).toContain(`| \`dfleet.${knob.wireName}\` | ${knob.default} |`);
+      if (knob.kind !== 'number' || knob.default === undefined) continue;
+      expect(readme).toContain(`| \`dfleet.${knob.wireName}\` | ${knob.default} |`);
     }
   });
 

@@ -18,7 +18,8 @@ export interface JobDecodePlan {
 /**
  * Turns a validated job into the decoder's request: the prompt and each stop string tokenized
  * with the model's tokenizer (as plain text: a prompt cannot smuggle in a special token), the
- * manifest's special tokens (unk too, when it names one: never predicted), the strategy and its knobs as the job gives them.
+ * manifest's special tokens (unk too, when it names one: never predicted), the strategy and its
+ * knobs as the job gives them.
  * @throws PromptTooLongError when bos + prompt + maxNewTokens exceeds maxSequenceLength.
  * @throws InvalidJobError when a stop string has no tokens in this vocabulary.
  */

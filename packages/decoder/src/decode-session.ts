@@ -71,7 +71,8 @@ class MaskedDiffusionSession implements DecodeSession {
 
     const prefix = bos === undefined ? options.promptIds : [bos, ...options.promptIds];
     this.answerOffset = prefix.length;
-    this.canvas = new Int32Array(canvasLength(options.promptIds.length, options.maxNewTokens, options.specialTokens)).fill(mask);
+    const length = canvasLength(options.promptIds.length, options.maxNewTokens, options.specialTokens);
+    this.canvas = new Int32Array(length).fill(mask);
     this.canvas.set(prefix);
     this.answer = this.canvas.subarray(this.answerOffset);
     this.boundary = new AnswerBoundary(this.answer, mask, eos, options.stopSequences);

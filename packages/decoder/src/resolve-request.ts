@@ -114,7 +114,8 @@ function resolveStrategy(request: DecodeRequest, maxNewTokens: number, numBlocks
     }
     case 'threshold': {
       const { knobs } = STRATEGY_CONTRACT.threshold;
-      return { name: 'threshold', threshold: knobValue('threshold', knobs.threshold, strategy.threshold ?? knobs.threshold.default) };
+      const threshold = knobValue('threshold', knobs.threshold, strategy.threshold ?? knobs.threshold.default);
+      return { name: 'threshold', threshold };
     }
     case 'factor': {
       const { knobs } = STRATEGY_CONTRACT.factor;

@@ -125,7 +125,10 @@ export const STRATEGY_CONTRACT = {
 
 export type StrategyName = keyof typeof STRATEGY_CONTRACT;
 
-export const STRATEGY_NAMES = Object.freeze(Object.keys(STRATEGY_CONTRACT)) as readonly [StrategyName, ...StrategyName[]];
+export const STRATEGY_NAMES = Object.freeze(Object.keys(STRATEGY_CONTRACT)) as readonly [
+  StrategyName,
+  ...StrategyName[],
+];
 
 /** The strategy of a request that names none. */
 export const DEFAULT_STRATEGY: StrategyName = 'threshold';
@@ -152,7 +155,9 @@ export const STRATEGY_KNOBS: readonly OwnedKnob[] = Object.freeze(
 
 /** The wire (snake_case) names of all knobs, e.g. `'min_threshold'`. */
 export type StrategyKnobWireName = {
-  [S in StrategyName]: { [K in keyof KnobsOf<S>]: KnobsOf<S>[K] extends { wireName: infer W } ? W : never }[keyof KnobsOf<S>];
+  [S in StrategyName]: {
+    [K in keyof KnobsOf<S>]: KnobsOf<S>[K] extends { wireName: infer W } ? W : never;
+  }[keyof KnobsOf<S>];
 }[StrategyName];
 
 /** What the knob accepts, as a phrase: "a number greater than 0 and at most 1". */
@@ -188,7 +193,8 @@ export function enumKnobSchema(knob: EnumKnob, error = `must be ${describeKnobRa
 
 const knob = <S extends StrategyName>(strategy: S, key: keyof KnobsOf<S>): StrategyKnob =>
   (STRATEGY_CONTRACT[strategy].knobs as Record<string, StrategyKnob>)[key as string]!;
-const numberKnob = <S extends StrategyName>(strategy: S, key: keyof KnobsOf<S>): NumberKnob => knob(strategy, key) as NumberKnob;
+const numberKnob = <S extends StrategyName>(strategy: S, key: keyof KnobsOf<S>): NumberKnob =>
+  knob(strategy, key) as NumberKnob;
 const withDefault = <S extends StrategyName>(strategy: S, key: keyof KnobsOf<S>) => {
   const { default: value } = numberKnob(strategy, key);
   if (value === undefined) throw new Error(`${strategy}.${String(key)} has no default`);

@@ -82,7 +82,8 @@ describe('request validation', () => {
     expect(resolveDecodeRequest(valid, VOCAB).suppressedTokenIds).toEqual([7, 5]);
     const distinctPad = resolveDecodeRequest({ ...valid, specialTokens: { mask: 7, eos: 6, pad: 4 } }, VOCAB);
     expect(distinctPad.suppressedTokenIds).toEqual([7, 4]);
-    const withUnk = resolveDecodeRequest({ ...valid, specialTokens: { mask: 7, eos: 6, pad: 6, bos: 5, unk: 4 } }, VOCAB);
+    const specialTokens = { mask: 7, eos: 6, pad: 6, bos: 5, unk: 4 };
+    const withUnk = resolveDecodeRequest({ ...valid, specialTokens }, VOCAB);
     expect(withUnk.suppressedTokenIds).toEqual([7, 5, 4]);
   });
 });

@@ -32,7 +32,8 @@ describe('strategy contract', () => {
   it('derives the job schema: defaults applied, ranges and the floor rule enforced', () => {
     expect(decodingStrategySchema.parse({ name: 'threshold' })).toEqual({ name: 'threshold', threshold: 0.9 });
     expect(decodingStrategySchema.parse({ name: 'factor' })).toEqual({ name: 'factor', factor: 1 });
-    expect(decodingStrategySchema.parse({ name: 'reference', steps: 4 })).toEqual({ name: 'reference', steps: 4, remasking: 'low_confidence' });
+    const reference = { name: 'reference', steps: 4, remasking: 'low_confidence' };
+    expect(decodingStrategySchema.parse({ name: 'reference', steps: 4 })).toEqual(reference);
     const gamma = STRATEGY_CONTRACT['entropy-bounded'].knobs.gamma.default;
     expect(decodingStrategySchema.parse({ name: 'entropy-bounded' })).toEqual({ name: 'entropy-bounded', gamma });
     expect(decodingStrategySchema.safeParse({ name: 'threshold', threshold: 0 }).success).toBe(false);
