@@ -13,18 +13,15 @@ export {
   decodingStrategySchema,
   describeKnobRange,
   enumKnobSchema,
-  isInKnobRange,
   numberKnobSchema,
   STRATEGY_CONTRACT,
   STRATEGY_KNOBS,
   STRATEGY_NAMES,
 } from './strategy-contract.ts';
 export type {
-  DecodingStrategyOptions,
   EnumKnob,
   NumberKnob,
   OwnedKnob,
-  StrategyContract,
   StrategyKnob,
   StrategyKnobWireName,
   StrategyName,

@@ -163,14 +163,14 @@ export type StrategyKnobWireName = {
 /** What the knob accepts, as a phrase: "a number greater than 0 and at most 1". */
 export function describeKnobRange(knob: StrategyKnob): string {
   if (knob.kind === 'enum') return `one of ${knob.values.join(', ')}`;
-  const noun = knob.integer ? 'integer' : 'number';
+  const kind = knob.integer ? 'an integer' : 'a number';
+  const positive = knob.minExclusive ? knob.min === 0 : knob.integer && knob.min === 1;
   if (knob.max === undefined) {
-    if (knob.min === 0 && knob.minExclusive) return `a positive ${noun}`;
-    if (knob.integer && knob.min === 1 && !knob.minExclusive) return 'a positive integer';
-    return `a${knob.integer ? 'n' : ''} ${noun} ${knob.minExclusive ? '>' : '>='} ${knob.min}`;
+    if (positive) return `a positive ${knob.integer ? 'integer' : 'number'}`;
+    return `${kind} ${knob.minExclusive ? '>' : '>='} ${knob.min}`;
   }
-  if (knob.minExclusive) return `a${knob.integer ? 'n' : ''} ${noun} greater than ${knob.min} and at most ${knob.max}`;
-  return `a${knob.integer ? 'n' : ''} ${noun} between ${knob.min} and ${knob.max}`;
+  if (knob.minExclusive) return `${kind} greater than ${knob.min} and at most ${knob.max}`;
+  return `${kind} between ${knob.min} and ${knob.max}`;
 }
 
 /** Whether `value` is in the knob's range (the cross-knob `atMost` rule aside). */
@@ -227,4 +227,3 @@ export const decodingStrategySchema = z.discriminatedUnion('name', [
   z.object({ name: z.literal('factor'), factor: withDefault('factor', 'factor') }),
   z.object({ name: z.literal('entropy-bounded'), gamma: withDefault('entropy-bounded', 'gamma') }),
 ]);
-export type DecodingStrategyOptions = z.output<typeof decodingStrategySchema>;
