@@ -1,8 +1,8 @@
-import { checkOutputShape } from './decode.ts';
 import type { DecodeRequest } from './decode-request.ts';
 import type { DecodeResult, StepReport } from './decode-result.ts';
 import { createDecodeSession } from './decode-session.ts';
 import type { Denoiser } from './denoiser.ts';
+import { applyRowOutput, batchPositions, checkOutputShape } from './row-output.ts';
 
 export interface DecodeBatchOptions {
   /** Called after every step of every job, with the job's index in `requests`. */
@@ -23,7 +23,7 @@ export async function decodeBatch(
   options: DecodeBatchOptions = {},
 ): Promise<DecodeResult[]> {
   const vocabSize = denoiser.vocabSize;
-  const sessions = requests.map((request) => createDecodeSession(request, vocabSize));
+  const sessions = requests.map((request) => createDecodeSession(request, vocabSize, denoiser.outputForm));
   for (;;) {
     const active = sessions.map((_, index) => index).filter((index) => !sessions[index]!.finished);
     if (active.length === 0) break;
@@ -42,11 +42,15 @@ export async function decodeBatch(
       inputIds.set(canvas, row * sequenceLength);
       attentionMask.fill(1, row * sequenceLength, row * sequenceLength + canvas.length);
     });
-    const output = await denoiser.denoise({ batchSize: active.length, sequenceLength, inputIds, attentionMask });
+    const positions = batchPositions(
+      active.map((index) => sessions[index]!),
+      denoiser.outputForm,
+    );
+    const batch = { batchSize: active.length, sequenceLength, inputIds, attentionMask, ...(positions ? { positions } : {}) };
+    const output = await denoiser.denoise(batch);
     checkOutputShape(output, active.length, sequenceLength, vocabSize);
-    const rowSize = sequenceLength * vocabSize;
     active.forEach((index, row) => {
-      const report = sessions[index]!.applyLogits(output.logits.subarray(row * rowSize, (row + 1) * rowSize));
+      const report = applyRowOutput(sessions[index]!, output, row, batch);
       options.onStep?.(index, report);
     });
   }

@@ -9,7 +9,9 @@ export type DecodeOptionsErrorCode =
   | 'invalid_token'
   /** Two special tokens share an id where the decoder must tell them apart. */
   | 'special_token_conflict'
-  | 'unknown_strategy';
+  | 'unknown_strategy'
+  /** temperature > 0 on a denoiser whose reduced outputs have no top-k to sample among. */
+  | 'temperature_needs_top_k';
 
 /**
  * A request the decoder refuses because it would hang or decode the wrong thing. A client

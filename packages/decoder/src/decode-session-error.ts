@@ -6,7 +6,9 @@ export type DecodeSessionErrorCode =
   /** The logits do not have the shape the canvas needs. */
   | 'logits_shape_mismatch'
   /** NaN or +Infinity logits, or no finite logit among the tokens that may be predicted. */
-  | 'non_finite_logits';
+  | 'non_finite_logits'
+  /** The predictions lack a position the session reads, or their form does not fit the session. */
+  | 'predictions_shape_mismatch';
 
 /** A caller or model broke the session's contract; the job cannot continue. */
 export class DecodeSessionError extends Error {

@@ -4,8 +4,11 @@ import { createBlockCandidates } from './block-candidates.ts';
 import type { BlockCandidates } from './block-candidates.ts';
 import type { DecodeRequest } from './decode-request.ts';
 import type { DecodeResult, FinishReason, StepReport } from './decode-result.ts';
+import { DecodeOptionsError } from './decode-options-error.ts';
 import { DecodeSessionError } from './decode-session-error.ts';
+import { LOGITS_FORM, type DenoiserOutputForm, type RowPredictions } from './denoiser.ts';
 import { predictTokens } from './predict-tokens.ts';
+import { readPredictions } from './read-predictions.ts';
 import { resolveDecodeRequest } from './resolve-request.ts';
 import type { ResolvedDecodeRequest } from './resolve-request.ts';
 import { SeededRng } from './seeded-rng.ts';
@@ -15,7 +18,8 @@ import { createCommitRule } from './strategies/create-commit-rule.ts';
 /**
  * One job's decode as a step machine, so a scheduler can batch many jobs into one forward pass
  * and let them join and leave at every step: feed `canvas` to the model, hand this row's logits
- * to `applyLogits`, repeat until `finished`, then read `result()`.
+ * to `applyLogits` (or its reduced predictions to `applyPredictions`), repeat until `finished`,
+ * then read `result()`.
  */
 export interface DecodeSession {
   /** [bos] + prompt + answer; masked answer positions hold the mask id. Read it, never write it. */
@@ -34,13 +38,41 @@ export interface DecodeSession {
    * canvas.length rows are read). Commits at least one masked position.
    */
   applyLogits(rowLogits: Float32Array): StepReport;
+  /**
+   * The same step from a reduced model's predictions for this row. They must cover every
+   * position `positionsToRead()` names; other slots are ignored.
+   */
+  applyPredictions(row: RowPredictions): StepReport;
+  /**
+   * Canvas positions the next step reads (the current block's masked positions), ascending, so
+   * a denoiser can compute the model's head only there. Empty once finished.
+   */
+  positionsToRead(): Int32Array;
   /** Stop before the next step with finish reason "cancelled" (no-op once finished). */
   cancel(): void;
   /** The answer; only once finished. */
   result(): DecodeResult;
 }
 
-export function createDecodeSession(request: DecodeRequest, vocabSize: number): DecodeSession {
+/**
+ * @param outputForm what the denoiser returns; a predictions form without top-k refuses
+ *   temperature > 0 (DecodeOptionsError `temperature_needs_top_k`).
+ * @throws DecodeOptionsError
+ */
+export function createDecodeSession(
+  request: DecodeRequest,
+  vocabSize: number,
+  outputForm: DenoiserOutputForm = LOGITS_FORM,
+): DecodeSession {
+  const temperature = request.temperature ?? 0;
+  if (outputForm.form === 'predictions' && outputForm.topK === 0 && temperature > 0) {
+    throw new DecodeOptionsError(
+      'temperature_needs_top_k',
+      'temperature',
+      `temperature ${temperature} samples among the model's top-k ids, but this model's reduced outputs have none: ` +
+        'reduce it again with `dfleet model reduce --top-k K` (K <= 8), or decode at temperature 0',
+    );
+  }
   return new MaskedDiffusionSession(request, vocabSize);
 }
 
@@ -91,7 +123,7 @@ class MaskedDiffusionSession implements DecodeSession {
   }
 
   applyLogits(rowLogits: Float32Array): StepReport {
-    if (this.finished) throw new DecodeSessionError('session_finished', `applyLogits on a session that finished (${this.finishReason})`);
+    this.#requireUnfinished('applyLogits');
     const needed = this.canvas.length * this.vocabSize;
     if (rowLogits.length < needed) {
       throw new DecodeSessionError(
@@ -99,16 +131,46 @@ class MaskedDiffusionSession implements DecodeSession {
         `row logits hold ${rowLogits.length} values; the canvas needs [${this.canvas.length}, ${this.vocabSize}] = ${needed}`,
       );
     }
+    const { options, candidates } = this;
+    this.#collectCandidates();
+    predictTokens(rowLogits, this.vocabSize, this.answerOffset, this.suppressed, options.temperature, this.rng, candidates);
+    return this.#commit();
+  }
+
+  applyPredictions(row: RowPredictions): StepReport {
+    this.#requireUnfinished('applyPredictions');
+    this.#collectCandidates();
+    readPredictions(row, this.answerOffset, this.options.temperature, this.rng, this.candidates);
+    return this.#commit();
+  }
+
+  positionsToRead(): Int32Array {
+    if (this.finished) return new Int32Array(0);
+    this.#collectCandidates();
+    const { candidates } = this;
+    const positions = new Int32Array(candidates.count);
+    for (let j = 0; j < candidates.count; j++) positions[j] = this.answerOffset + candidates.position[j]!;
+    return positions;
+  }
+
+  #requireUnfinished(method: string): void {
+    if (this.finished) throw new DecodeSessionError('session_finished', `${method} on a session that finished (${this.finishReason})`);
+  }
+
+  /** Only the current block's masked positions are candidates; reseeds the step's rng. */
+  #collectCandidates(): void {
     const { candidates, answer, options } = this;
     const { mask } = options.specialTokens;
-
-    // Only the current block's masked positions are candidates: confidence -inf elsewhere.
     candidates.count = 0;
     for (let p = this.blockStart; p < this.blockStart + options.blockLength; p++) {
       if (answer[p] === mask) candidates.position[candidates.count++] = p;
     }
     this.rng.reseed(options.seed, this.steps);
-    predictTokens(rowLogits, this.vocabSize, this.answerOffset, this.suppressed, options.temperature, this.rng, candidates);
+  }
+
+  /** Applies the strategy's commit rule to the filled candidates and advances the session. */
+  #commit(): StepReport {
+    const { candidates, answer, options } = this;
     if (options.strategy.name === 'reference' && options.strategy.remasking === 'random') {
       for (let j = 0; j < candidates.count; j++) candidates.confidence[j] = this.rng.nextOpenUnit();
     }

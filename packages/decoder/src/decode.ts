@@ -1,8 +1,8 @@
 import type { DecodeRequest } from './decode-request.ts';
 import type { DecodeResult, StepReport } from './decode-result.ts';
 import { createDecodeSession } from './decode-session.ts';
-import { DecodeSessionError } from './decode-session-error.ts';
-import type { Denoiser, DenoiserOutput } from './denoiser.ts';
+import type { Denoiser } from './denoiser.ts';
+import { applyRowOutput, batchPositions, checkOutputShape } from './row-output.ts';
 
 export interface DecodeOptions {
   /** Called after every step with what it committed (for streaming). */
@@ -13,7 +13,7 @@ export interface DecodeOptions {
 
 /** Decode one job alone: one forward pass per step until the session finishes. */
 export async function decode(denoiser: Denoiser, request: DecodeRequest, options: DecodeOptions = {}): Promise<DecodeResult> {
-  const session = createDecodeSession(request, denoiser.vocabSize);
+  const session = createDecodeSession(request, denoiser.vocabSize, denoiser.outputForm);
   const attentionMask = new Uint8Array(session.canvas.length).fill(1);
   while (!session.finished) {
     if (options.signal?.aborted) {
@@ -21,28 +21,18 @@ export async function decode(denoiser: Denoiser, request: DecodeRequest, options
       break;
     }
     // A copy: the denoiser may keep or transfer its input while the canvas moves on.
-    const batch = { batchSize: 1, sequenceLength: session.canvas.length, inputIds: session.canvas.slice(), attentionMask };
+    const positions = batchPositions([session], denoiser.outputForm);
+    const batch = {
+      batchSize: 1,
+      sequenceLength: session.canvas.length,
+      inputIds: session.canvas.slice(),
+      attentionMask,
+      ...(positions ? { positions } : {}),
+    };
     const output = await denoiser.denoise(batch);
     checkOutputShape(output, 1, session.canvas.length, denoiser.vocabSize);
-    const report = session.applyLogits(output.logits);
+    const report = applyRowOutput(session, output, 0, batch);
     options.onStep?.(report);
   }
   return session.result();
 }
-
-export function checkOutputShape(output: DenoiserOutput, batchSize: number, sequenceLength: number, vocabSize: number): void {
-  const expected = batchSize * sequenceLength * vocabSize;
-  if (
-    output.batchSize !== batchSize ||
-    output.sequenceLength !== sequenceLength ||
-    output.vocabSize !== vocabSize ||
-    output.logits.length !== expected
-  ) {
-    throw new DecodeSessionError(
-      'logits_shape_mismatch',
-      `denoiser returned [${output.batchSize}, ${output.sequenceLength}, ${output.vocabSize}] with ${output.logits.length} logits; ` +
-        `expected [${batchSize}, ${sequenceLength}, ${vocabSize}] = ${expected}`,
-    );
-  }
-}
-

@@ -9,10 +9,23 @@ export interface DenoiserBatch {
   readonly inputIds: Int32Array;
   /** Row-major [batchSize, sequenceLength]; 1 = attend, 0 = padding. */
   readonly attentionMask: Uint8Array;
+  /**
+   * The canvas positions each row's session reads this step, for a denoiser whose model computes
+   * its predictions only there (`DenoiserOutputForm.positions`). Absent: every position.
+   */
+  readonly positions?: BatchPositions;
+}
+
+/** Row-major [batchSize, perRow] canvas positions; a row with fewer repeats its last one. */
+export interface BatchPositions {
+  readonly perRow: number;
+  readonly values: Int32Array;
 }
 
 /** Logits for every position of every row: row-major [batchSize, sequenceLength, vocabSize]. */
-export interface DenoiserOutput {
+export interface LogitsOutput {
+  /** Absent on denoisers written before the reduced form; means the same. */
+  readonly form?: 'logits';
   readonly batchSize: number;
   readonly sequenceLength: number;
   readonly vocabSize: number;
@@ -20,10 +33,80 @@ export interface DenoiserOutput {
 }
 
 /**
+ * What a model reduced inside its graph computes per position, instead of the logits (see
+ * @dfleet/model's reduced contract). Every array is row-major [batchSize, perRow] (top-k:
+ * [batchSize, perRow, topK]); slot s of row r is canvas position `positions[r * perRow + s]`, or
+ * s itself when `positions` is absent (then perRow is the sequence length).
+ */
+export interface PredictionsOutput {
+  readonly form: 'predictions';
+  readonly batchSize: number;
+  readonly perRow: number;
+  readonly positions?: Int32Array;
+  /** Argmax over the ids the decoder may emit (ties: the lowest id). */
+  readonly token: Int32Array;
+  /** softmax(logits)[token] over the FULL vocabulary. */
+  readonly confidence: Float32Array;
+  /** Entropy in nats of that full softmax. */
+  readonly entropy: Float32Array;
+  /** K; 0 when the model has no top-k outputs. */
+  readonly topK: number;
+  /** The K best emittable ids, best first. */
+  readonly topKIds?: Int32Array;
+  /** Their raw logits. */
+  readonly topKLogits?: Float32Array;
+}
+
+export type DenoiserOutput = LogitsOutput | PredictionsOutput;
+
+/** One row of a `PredictionsOutput`, as a session consumes it. */
+export interface RowPredictions {
+  /** Slots in this row. */
+  readonly count: number;
+  /** Canvas position of each slot; absent: slot s is canvas position s. */
+  readonly positions?: Int32Array;
+  readonly token: Int32Array;
+  readonly confidence: Float32Array;
+  readonly entropy: Float32Array;
+  readonly topK: number;
+  readonly topKIds?: Int32Array;
+  readonly topKLogits?: Float32Array;
+}
+
+/**
+ * Which output a denoiser produces. `positions`: it computes predictions only at the positions a
+ * batch names (`DenoiserBatch.positions`).
+ */
+export type DenoiserOutputForm =
+  | { readonly form: 'logits' }
+  | { readonly form: 'predictions'; readonly topK: number; readonly positions: boolean };
+
+export const LOGITS_FORM: DenoiserOutputForm = { form: 'logits' };
+
+/**
  * The model as the decoder sees it: one forward pass (one NFE) over a batch of canvases.
- * Bidirectional: every position's logits depend on the whole (unpadded) row.
+ * Bidirectional: every position's output depends on the whole (unpadded) row.
  */
 export interface Denoiser {
   readonly vocabSize: number;
+  /** @defaultValue `LOGITS_FORM` */
+  readonly outputForm?: DenoiserOutputForm;
   denoise(batch: DenoiserBatch): Promise<DenoiserOutput>;
+}
+
+/** Row `row` of a predictions output. */
+export function rowPredictions(output: PredictionsOutput, row: number): RowPredictions {
+  const { perRow, topK } = output;
+  const slice = <T extends Int32Array | Float32Array>(values: T, width: number): T =>
+    values.subarray(row * perRow * width, (row + 1) * perRow * width) as T;
+  return {
+    count: perRow,
+    ...(output.positions ? { positions: slice(output.positions, 1) } : {}),
+    token: slice(output.token, 1),
+    confidence: slice(output.confidence, 1),
+    entropy: slice(output.entropy, 1),
+    topK,
+    ...(output.topKIds ? { topKIds: slice(output.topKIds, topK) } : {}),
+    ...(output.topKLogits ? { topKLogits: slice(output.topKLogits, topK) } : {}),
+  };
 }

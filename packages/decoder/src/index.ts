@@ -1,4 +1,15 @@
-export type { Denoiser, DenoiserBatch, DenoiserOutput } from './denoiser.ts';
+export type {
+  BatchPositions,
+  Denoiser,
+  DenoiserBatch,
+  DenoiserOutput,
+  DenoiserOutputForm,
+  LogitsOutput,
+  PredictionsOutput,
+  RowPredictions,
+} from './denoiser.ts';
+export { LOGITS_FORM, rowPredictions } from './denoiser.ts';
+export { applyRowOutput, batchPositions, checkOutputShape } from './row-output.ts';
 export type {
   DecodeRequest,
   DecodingStrategy,

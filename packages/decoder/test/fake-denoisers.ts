@@ -1,4 +1,4 @@
-import type { Denoiser, DenoiserBatch, DenoiserOutput } from '../src/denoiser.ts';
+import type { Denoiser, DenoiserBatch, LogitsOutput } from '../src/denoiser.ts';
 import { SeededRng } from '../src/seeded-rng.ts';
 
 /**
@@ -14,7 +14,7 @@ export class FixedLogitsDenoiser implements Denoiser {
     private readonly logits: readonly (readonly number[])[],
   ) {}
 
-  async denoise(batch: DenoiserBatch): Promise<DenoiserOutput> {
+  async denoise(batch: DenoiserBatch): Promise<LogitsOutput> {
     const { batchSize, sequenceLength } = batch;
     const out = new Float32Array(batchSize * sequenceLength * this.vocabSize);
     for (let row = 0; row < batchSize; row++) {
@@ -60,12 +60,12 @@ export class RandomDenoiser implements Denoiser {
     this.vocabSize = options.vocabSize;
   }
 
-  async denoise(batch: DenoiserBatch): Promise<DenoiserOutput> {
+  async denoise(batch: DenoiserBatch): Promise<LogitsOutput> {
     this.calls++;
     return this.logitsFor(batch);
   }
 
-  logitsFor(batch: DenoiserBatch): DenoiserOutput {
+  logitsFor(batch: DenoiserBatch): LogitsOutput {
     const { batchSize, sequenceLength } = batch;
     const { vocabSize, sharpness, seed, favouredTokens = [] } = this.options;
     const logits = new Float32Array(batchSize * sequenceLength * vocabSize);
