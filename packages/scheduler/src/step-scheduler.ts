@@ -1,5 +1,14 @@
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
-import { bucketLength, padBatch, type DecodeSession, type Denoiser, type StepReport } from '@dfleet/decoder';
+import {
+  applyRowOutput,
+  batchPositions,
+  bucketLength,
+  padBatch,
+  type DecodeSession,
+  type Denoiser,
+  type DenoiserOutput,
+  type StepReport,
+} from '@dfleet/decoder';
 
 /** Why a decode left the batch before its session finished by itself. */
 export type StopReason = 'cancelled' | 'deadline';
@@ -32,7 +41,7 @@ export interface BatchReport {
   /** Decodes that were active but left out of this pass for the token budget. */
   readonly deferred: number;
   readonly denoiseMs: number;
-  /** Time spent in `applyLogits` for all rows of this pass. */
+  /** Time spent applying the output (logits or predictions) to every row of this pass. */
   readonly applyMs: number;
 }
 
@@ -89,8 +98,9 @@ export class SchedulerClosedError extends Error {
 
 /**
  * Step-level continuous batching. Every forward pass batches the active decodes (right-padded
- * to a bucketed length, attention mask 0 on padding) and hands each row's logits to its own
- * session, so each job advances by its own strategy and knobs. A decode submitted while a pass
+ * to a bucketed length, attention mask 0 on padding, and, for a denoiser that computes only
+ * where asked, each row's positions to read) and hands each row's slice of the output (logits or
+ * reduced predictions) to its own session, so each job advances by its own strategy and knobs. A decode submitted while a pass
  * runs joins at the very next pass; a finished, cancelled or expired one leaves before it.
  *
  * When the padded batch would exceed `maxBatchTokens`, the pass takes decodes in ticket order
@@ -219,16 +229,18 @@ export class StepScheduler {
 
   async #runPass({ chosen, sequenceLength, deferred }: PassPlan): Promise<void> {
     const sessions = chosen.map((entry) => entry.decode.session);
-    const batch = padBatch(
+    const padded = padBatch(
       sessions.map((session) => session.canvas),
       this.#padId,
       { lengthMultiple: this.#lengthMultiple },
     );
+    const positions = batchPositions(sessions, this.#denoiser.outputForm);
+    const batch = positions ? { ...padded, positions } : padded;
     const step = ++this.#step;
     const denoiseStarted = performance.now();
-    let logits: Float32Array;
+    let output: DenoiserOutput;
     try {
-      logits = (await this.#denoiser.denoise(batch)).logits;
+      output = await this.#denoiser.denoise(batch);
     } catch (error) {
       if (chosen.length > 1) {
         // One row may be what breaks the pass (a poison job): run each alone, so only the rows
@@ -248,11 +260,10 @@ export class StepScheduler {
     const denoiseMs = performance.now() - denoiseStarted;
 
     const applyStarted = performance.now();
-    const rowSize = batch.sequenceLength * this.#denoiser.vocabSize;
     let realTokens = 0;
     for (const [row, entry] of chosen.entries()) {
       realTokens += entry.decode.session.canvas.length;
-      this.#applyRow(entry, logits.subarray(row * rowSize, (row + 1) * rowSize));
+      this.#applyRow(entry, () => applyRowOutput(entry.decode.session, output, row, batch));
     }
     const applyMs = performance.now() - applyStarted;
 
@@ -279,11 +290,11 @@ export class StepScheduler {
   }
 
   /** One step of one decode: commit, report, and release it when finished. */
-  #applyRow(entry: ActiveDecode, rowLogits: Float32Array): void {
-    const { session, onStep } = entry.decode;
+  #applyRow(entry: ActiveDecode, apply: () => StepReport): void {
+    const { onStep } = entry.decode;
     let report: StepReport;
     try {
-      report = session.applyLogits(rowLogits);
+      report = apply();
     } catch (error) {
       this.#active.delete(entry);
       entry.reject(error);
