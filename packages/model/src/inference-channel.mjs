@@ -6,7 +6,7 @@
 //
 // One request is in flight at a time. The owner writes the ids and mask into the shared input
 // buffer and the request fields into the control block, then bumps REQUESTS and notifies; the
-// thread, asleep in Atomics.wait on REQUESTS, reads them in place. Its reply (the logits,
+// thread, asleep in Atomics.wait on REQUESTS, reads them in place. Its reply (the outputs,
 // transferred, or an error) comes back as a message on the channel's port.
 
 /** Int32 slots of the control block. */
@@ -22,24 +22,30 @@ export const Slot = Object.freeze({
    * before this request: the thread receives it first.
    */
   INPUTS_REPLACED: 4,
+  /** Positions per row in the input buffer's `positions` view; 0 when the request names none. */
+  POSITIONS_PER_ROW: 5,
 });
-const SLOT_COUNT = 5;
-/** Bytes per token in the input buffer: an int32 id and a uint8 attention flag. */
-const BYTES_PER_TOKEN = 5;
+const SLOT_COUNT = 6;
+/**
+ * Bytes per token in the input buffer: an int32 id, an int32 position (a row never names more
+ * positions than it has tokens) and a uint8 attention flag.
+ */
+const BYTES_PER_TOKEN = 9;
 
 export const RequestKind = Object.freeze({ RUN: 1, CLOSE: 2 });
 
 /** @import { MessagePort } from 'node:worker_threads' */
 /** @import { InferenceSession } from 'onnxruntime-node' */
-/** @import { SessionDescription } from './session-core.mjs' */
+/** @import { SessionDescription, OutputSpec, SessionRunResult } from './session-core.mjs' */
 
 /**
- * The shared input buffer and its two views.
+ * The shared input buffer and its three views.
  * @typedef {object} InputBuffer
  * @property {SharedArrayBuffer} buffer
  * @property {number} capacity Tokens (batchSize * sequenceLength) it holds.
  * @property {Int32Array} inputIds
  * @property {Uint8Array} attentionMask
+ * @property {Int32Array} positions
  */
 
 /**
@@ -47,6 +53,7 @@ export const RequestKind = Object.freeze({ RUN: 1, CLOSE: 2 });
  * @typedef {object} InferenceThreadData
  * @property {string} modelPath
  * @property {InferenceSession.SessionOptions} sessionOptions
+ * @property {OutputSpec} outputs Which outputs to read from the model.
  * @property {MessagePort} port The channel's port: replies go out on it, replaced input buffers come in.
  * @property {SharedArrayBuffer} control The control block's buffer.
  * @property {SharedArrayBuffer} inputs The first input buffer.
@@ -62,7 +69,7 @@ export const RequestKind = Object.freeze({ RUN: 1, CLOSE: 2 });
 
 /**
  * What the thread posts on the channel's port for each run.
- * @typedef {{ type: 'result', dims: number[], logits: Float32Array, sessionRunMs: number }
+ * @typedef {{ type: 'result', result: SessionRunResult }
  *   | { type: 'run-failed', error: SerializedError }} ReplyMessage
  */
 
@@ -89,5 +96,11 @@ export function createInputBuffer(capacity) {
  */
 export function viewInputBuffer(buffer) {
   const capacity = buffer.byteLength / BYTES_PER_TOKEN;
-  return { buffer, capacity, inputIds: new Int32Array(buffer, 0, capacity), attentionMask: new Uint8Array(buffer, capacity * 4, capacity) };
+  return {
+    buffer,
+    capacity,
+    inputIds: new Int32Array(buffer, 0, capacity),
+    positions: new Int32Array(buffer, capacity * 4, capacity),
+    attentionMask: new Uint8Array(buffer, capacity * 8, capacity),
+  };
 }

@@ -6,12 +6,13 @@
 //
 // Once the model is loaded the thread sleeps in Atomics.wait until the owner posts a request in
 // shared memory (inference-channel.mjs), runs it, and posts the reply on the channel's port:
-// the logits, transferred without a copy, or the error.
+// the outputs, transferred without a copy, or the error.
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { RequestKind, Slot, viewInputBuffer } from './inference-channel.mjs';
 import { createInferenceSession, describeSession, runDenoiserSession } from './session-core.mjs';
 
 /** @import { InferenceSession } from 'onnxruntime-node' */
+/** @import { ReducedRunResult, SessionRunResult } from './session-core.mjs' */
 /**
  * @import { InferenceThreadData, InputBuffer, ReplyMessage, SerializedError, StartupMessage }
  *   from './inference-channel.mjs'
@@ -20,7 +21,7 @@ import { createInferenceSession, describeSession, runDenoiserSession } from './s
 if (parentPort === null) throw new Error('inference-thread.mjs must run as a worker thread');
 const owner = parentPort;
 const threadData = /** @type {InferenceThreadData} */ (workerData);
-const { modelPath, sessionOptions, port } = threadData;
+const { modelPath, sessionOptions, outputs, port } = threadData;
 const control = new Int32Array(threadData.control);
 
 /**
@@ -32,17 +33,37 @@ function serializeError(error) {
 }
 
 /**
- * @param {Float32Array} logits
- * @returns {[Float32Array, ArrayBuffer[]]}
+ * The result with each output array in a buffer of its own, and those buffers to transfer.
+ * @param {SessionRunResult} result
+ * @returns {[SessionRunResult, ArrayBuffer[]]}
  */
-function transferable(logits) {
-  // Hand the logits over without a copy when the buffer is a plain, detachable ArrayBuffer.
-  const { buffer } = logits;
-  if (buffer instanceof ArrayBuffer && logits.byteOffset === 0 && logits.byteLength === buffer.byteLength) {
-    return [logits, [buffer]];
-  }
-  const copy = new Float32Array(logits);
-  return [copy, [copy.buffer]];
+function transferable(result) {
+  /** @type {ArrayBuffer[]} */
+  const transferList = [];
+  /**
+   * Hands an array over without a copy when its buffer is a plain, detachable ArrayBuffer of its own.
+   * @template {Float32Array | Int32Array} T
+   * @param {T} array
+   * @returns {T}
+   */
+  const own = (array) => {
+    const { buffer } = array;
+    const whole = buffer instanceof ArrayBuffer && array.byteOffset === 0 && array.byteLength === buffer.byteLength;
+    const handed = whole && !transferList.includes(buffer) ? array : /** @type {T} */ (array.slice());
+    transferList.push(/** @type {ArrayBuffer} */ (handed.buffer));
+    return handed;
+  };
+  if (result.form === 'logits') return [{ ...result, logits: own(result.logits) }, transferList];
+  /** @type {ReducedRunResult} */
+  const reduced = {
+    ...result,
+    token: own(result.token),
+    confidence: own(result.confidence),
+    entropy: own(result.entropy),
+  };
+  if (result.topKIds) reduced.topKIds = own(result.topKIds);
+  if (result.topKLogits) reduced.topKLogits = own(result.topKLogits);
+  return [reduced, transferList];
 }
 
 /**
@@ -62,14 +83,21 @@ async function run(session, inputs) {
   const sequenceLength = Atomics.load(control, Slot.SEQUENCE_LENGTH);
   const size = batchSize * sequenceLength;
   try {
-    const result = await runDenoiserSession(session, {
-      batchSize,
-      sequenceLength,
-      inputIds: inputs.inputIds.subarray(0, size),
-      attentionMask: inputs.attentionMask.subarray(0, size),
-    });
-    const [logits, transferList] = transferable(result.logits);
-    reply({ type: 'result', dims: result.dims, logits, sessionRunMs: result.sessionRunMs }, transferList);
+    const perRow = Atomics.load(control, Slot.POSITIONS_PER_ROW);
+    const positions = perRow === 0 ? undefined : { perRow, values: inputs.positions.subarray(0, batchSize * perRow) };
+    const result = await runDenoiserSession(
+      session,
+      {
+        batchSize,
+        sequenceLength,
+        inputIds: inputs.inputIds.subarray(0, size),
+        attentionMask: inputs.attentionMask.subarray(0, size),
+        ...(positions ? { positions } : {}),
+      },
+      outputs,
+    );
+    const [transferred, transferList] = transferable(result);
+    reply({ type: 'result', result: transferred }, transferList);
   } catch (error) {
     reply({ type: 'run-failed', error: serializeError(error) });
   }

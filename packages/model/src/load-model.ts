@@ -1,10 +1,10 @@
 import { TokenizerLoadError } from './errors.ts';
-import { loadModelManifest, modelFilePath, type ModelManifest } from './model-manifest.ts';
+import { loadModelManifest, modelFilePath, modelOutputs, type ModelManifest } from './model-manifest.ts';
 import { OnnxDenoiser, type OnnxDenoiserOptions } from './onnx-denoiser.ts';
 import { Tokenizer } from './tokenizer.ts';
 
 /** Denoiser options that `loadModel` does not take from the manifest. */
-export type LoadModelOptions = Omit<OnnxDenoiserOptions, 'modelPath' | 'vocabSize'>;
+export type LoadModelOptions = Omit<OnnxDenoiserOptions, 'modelPath' | 'vocabSize' | 'outputs'>;
 
 export interface LoadedModel {
   readonly directory: string;
@@ -16,7 +16,8 @@ export interface LoadedModel {
 }
 
 /**
- * Loads a model directory: manifest, tokenizer and an `OnnxDenoiser` on the requested device.
+ * Loads a model directory: manifest, tokenizer and an `OnnxDenoiser` on the requested device,
+ * reading the reduced outputs when the manifest declares them and the logits otherwise.
  * For a full diagnosis of a directory that fails to load, run `checkModelDirectory`.
  * @throws ModelManifestError, TokenizerLoadError, ExecutionProviderUnavailableError, ModelLoadError
  */
@@ -35,6 +36,7 @@ export async function loadModel(directory: string, options: LoadModelOptions = {
     ...options,
     modelPath: modelFilePath(directory, manifest, 'onnx'),
     vocabSize: manifest.vocabSize,
+    outputs: modelOutputs(manifest),
   });
   return { directory, manifest, tokenizer, denoiser, close: () => denoiser.close() };
 }

@@ -1,6 +1,6 @@
 import type { InferenceSession } from 'onnxruntime-node';
 import { createInferenceSession, describeSession, runDenoiserSession } from './session-core.mjs';
-import type { SessionDescription, SessionRunInput, SessionRunResult, SessionRunner } from './session-runner.ts';
+import type { OutputSpec, SessionDescription, SessionRunInput, SessionRunResult, SessionRunner } from './session-runner.ts';
 
 /**
  * Runs the session on the calling thread. onnxruntime-node 1.30 computes inside session.run()
@@ -10,18 +10,24 @@ import type { SessionDescription, SessionRunInput, SessionRunResult, SessionRunn
 export class MainThreadSession implements SessionRunner {
   readonly description: SessionDescription;
   readonly #session: InferenceSession;
+  readonly #outputs: OutputSpec;
 
-  private constructor(session: InferenceSession) {
+  private constructor(session: InferenceSession, outputs: OutputSpec) {
     this.#session = session;
+    this.#outputs = outputs;
     this.description = describeSession(session);
   }
 
-  static async open(modelPath: string, sessionOptions: InferenceSession.SessionOptions): Promise<MainThreadSession> {
-    return new MainThreadSession(await createInferenceSession(modelPath, sessionOptions));
+  static async open(
+    modelPath: string,
+    sessionOptions: InferenceSession.SessionOptions,
+    outputs: OutputSpec,
+  ): Promise<MainThreadSession> {
+    return new MainThreadSession(await createInferenceSession(modelPath, sessionOptions), outputs);
   }
 
   run(input: SessionRunInput): Promise<SessionRunResult> {
-    return runDenoiserSession(this.#session, input);
+    return runDenoiserSession(this.#session, input, this.#outputs);
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,4 @@
-import type { Denoiser, DenoiserBatch, DenoiserOutput } from '@dfleet/decoder';
+import type { Denoiser, DenoiserBatch, DenoiserOutput, DenoiserOutputForm } from '@dfleet/decoder';
 import {
   DenoiserBatchError,
   DenoiserClosedError,
@@ -9,7 +9,8 @@ import {
 } from './errors.ts';
 import { cudaUnavailable, isCudaFailure, sessionOptionsFor, type ExecutionProvider } from './execution-provider.ts';
 import { MainThreadSession } from './main-thread-session.ts';
-import type { SessionRunner } from './session-runner.ts';
+import type { ModelOutputs } from './model-manifest.ts';
+import type { OutputSpec, SessionRunner, SessionRunResult } from './session-runner.ts';
 import { WorkerThreadSession } from './worker-thread-session.ts';
 
 export type InferenceThread = 'worker' | 'main';
@@ -43,15 +44,25 @@ export interface OnnxDenoiserOptions {
    * @defaultValue 'worker'
    */
   readonly inferenceThread?: InferenceThread;
+  /**
+   * Which outputs the ONNX file has (the manifest's `outputs`). With `reduced`, `denoise` returns
+   * the model's predictions (at the batch's `positions` when the model takes them) instead of
+   * the logits.
+   * @defaultValue `{ form: 'logits' }`
+   */
+  readonly outputs?: ModelOutputs;
 }
 
-/** `DenoiserOutput` plus where the time went (an extension; the Denoiser contract is unchanged). */
-export interface OnnxDenoiserOutput extends DenoiserOutput {
+/** Where the time of one `denoise()` went. */
+export interface DenoiseTiming {
   /** Milliseconds inside onnxruntime's `session.run()` for this batch. */
   readonly sessionRunMs: number;
   /** Milliseconds of the whole `denoise()` call as the caller saw it (validation, thread hop, copies, run). */
   readonly denoiseMs: number;
 }
+
+/** `DenoiserOutput` plus where the time went (an extension; the Denoiser contract is unchanged). */
+export type OnnxDenoiserOutput = DenoiserOutput & DenoiseTiming;
 
 /** Cumulative timing of a denoiser since it was created. */
 export interface OnnxDenoiserStats {
@@ -65,7 +76,7 @@ export interface OnnxDenoiserStats {
 
 /**
  * The Denoiser contract over an onnxruntime-node session: int32 ids and uint8 mask in, float32
- * logits [B, L, V] out. Calls run one at a time on one session (one CUDA stream): batch rows
+ * logits [B, L, V] out, or a reduced model's predictions [B, L] / [B, P]. Calls run one at a time on one session (one CUDA stream): batch rows
  * rather than calling in parallel. Call `close()` when done.
  */
 export class OnnxDenoiser implements Denoiser {
@@ -74,6 +85,7 @@ export class OnnxDenoiser implements Denoiser {
   /** `'cpu'` or `'cuda:<deviceId>'`, e.g. for heartbeats and logs. */
   readonly device: string;
   readonly inferenceThread: InferenceThread;
+  readonly outputForm: DenoiserOutputForm;
   readonly #runner: SessionRunner;
   #closed = false;
   #stats: OnnxDenoiserStats = {
@@ -84,8 +96,16 @@ export class OnnxDenoiser implements Denoiser {
     lastDenoiseMs: undefined,
   };
 
-  private constructor(runner: SessionRunner, vocabSize: number, executionProvider: ExecutionProvider, deviceId: number, inferenceThread: InferenceThread) {
+  private constructor(
+    runner: SessionRunner,
+    vocabSize: number,
+    executionProvider: ExecutionProvider,
+    deviceId: number,
+    inferenceThread: InferenceThread,
+    outputForm: DenoiserOutputForm,
+  ) {
     this.#runner = runner;
+    this.outputForm = outputForm;
     this.vocabSize = vocabSize;
     this.executionProvider = executionProvider;
     this.device = executionProvider === 'cuda' ? `cuda:${deviceId}` : 'cpu';
@@ -105,6 +125,7 @@ export class OnnxDenoiser implements Denoiser {
       deviceId = 0,
       intraOpNumThreads,
       inferenceThread = 'worker',
+      outputs = { form: 'logits' },
     } = options;
     if (!Number.isInteger(vocabSize) || vocabSize <= 0) {
       throw new RangeError(`vocabSize must be a positive integer, got ${vocabSize}`);
@@ -113,19 +134,25 @@ export class OnnxDenoiser implements Denoiser {
       throw new RangeError(`deviceId must be an integer >= 0, got ${deviceId}`);
     }
     const sessionOptions = sessionOptionsFor({ executionProvider, deviceId, intraOpNumThreads });
+    const spec: OutputSpec =
+      outputs.form === 'logits'
+        ? { form: 'logits' }
+        : { form: 'reduced', topK: outputs.topK, positionsInput: outputs.positionsInput };
     let runner: SessionRunner;
     try {
       runner =
         inferenceThread === 'worker'
-          ? await WorkerThreadSession.open(modelPath, sessionOptions)
-          : await MainThreadSession.open(modelPath, sessionOptions);
+          ? await WorkerThreadSession.open(modelPath, sessionOptions, spec)
+          : await MainThreadSession.open(modelPath, sessionOptions, spec);
     } catch (error) {
       if (executionProvider === 'cuda' && isCudaFailure(error)) throw cudaUnavailable(deviceId, error);
       throw new ModelLoadError(modelPath, `onnxruntime cannot load ${modelPath}: ${(error as Error).message}`, {
         cause: error,
       });
     }
-    return new OnnxDenoiser(runner, vocabSize, executionProvider, deviceId, inferenceThread);
+    const outputForm: DenoiserOutputForm =
+      spec.form === 'logits' ? { form: 'logits' } : { form: 'predictions', topK: spec.topK, positions: spec.positionsInput };
+    return new OnnxDenoiser(runner, vocabSize, executionProvider, deviceId, inferenceThread, outputForm);
   }
 
   /** A snapshot of the timing counters. */
@@ -143,10 +170,10 @@ export class OnnxDenoiser implements Denoiser {
     const started = performance.now();
     this.#validate(batch);
     const { batchSize, sequenceLength } = batch;
-    const { vocabSize } = this;
-    let result;
+    const positions = this.#positionsFor(batch);
+    let result: SessionRunResult;
     try {
-      result = await this.#runner.run(batch);
+      result = await this.#runner.run(positions ? { ...batch, positions } : batch);
     } catch (error) {
       if (error instanceof ModelPackageError) throw error;
       const message = (error as Error).message;
@@ -155,13 +182,8 @@ export class OnnxDenoiser implements Denoiser {
         cause: error,
       });
     }
-    const { dims, logits, sessionRunMs } = result;
-    if (dims.length !== 3 || dims[0] !== batchSize || dims[1] !== sequenceLength || dims[2] !== vocabSize) {
-      throw new ModelOutputError(
-        `logits have shape [${dims.join(', ')}], expected [${batchSize}, ${sequenceLength}, ${vocabSize}] ` +
-          '(batch, sequence, vocabSize from the manifest)',
-      );
-    }
+    const output = this.#toOutput(result, batch, positions);
+    const { sessionRunMs } = result;
     const denoiseMs = performance.now() - started;
     const stats = this.#stats;
     this.#stats = {
@@ -171,7 +193,68 @@ export class OnnxDenoiser implements Denoiser {
       lastSessionRunMs: sessionRunMs,
       lastDenoiseMs: denoiseMs,
     };
-    return { batchSize, sequenceLength, vocabSize, logits, sessionRunMs, denoiseMs };
+    return { ...output, sessionRunMs, denoiseMs };
+  }
+
+  /**
+   * The positions to feed a model that takes them: the batch's, or every position of every row
+   * when the batch names none.
+   */
+  #positionsFor(batch: DenoiserBatch): { perRow: number; values: Int32Array } | undefined {
+    const form = this.outputForm;
+    if (form.form !== 'predictions' || !form.positions) return undefined;
+    if (batch.positions) return batch.positions;
+    const { batchSize, sequenceLength } = batch;
+    const values = new Int32Array(batchSize * sequenceLength);
+    for (let index = 0; index < values.length; index++) values[index] = index % sequenceLength;
+    return { perRow: sequenceLength, values };
+  }
+
+  #toOutput(
+    result: SessionRunResult,
+    batch: DenoiserBatch,
+    positions: { perRow: number; values: Int32Array } | undefined,
+  ): DenoiserOutput {
+    const { batchSize, sequenceLength } = batch;
+    const { vocabSize } = this;
+    const { dims } = result;
+    if (result.form === 'logits') {
+      if (dims.length !== 3 || dims[0] !== batchSize || dims[1] !== sequenceLength || dims[2] !== vocabSize) {
+        throw new ModelOutputError(
+          `logits have shape [${dims.join(', ')}], expected [${batchSize}, ${sequenceLength}, ${vocabSize}] ` +
+            '(batch, sequence, vocabSize from the manifest)',
+        );
+      }
+      return { form: 'logits', batchSize, sequenceLength, vocabSize, logits: result.logits };
+    }
+    const perRow = positions?.perRow ?? sequenceLength;
+    const topK = this.outputForm.form === 'predictions' ? this.outputForm.topK : 0;
+    const sized = (length: number | undefined, width: number): boolean => length === batchSize * perRow * width;
+    if (
+      dims.length !== 2 ||
+      dims[0] !== batchSize ||
+      dims[1] !== perRow ||
+      !sized(result.confidence.length, 1) ||
+      !sized(result.entropy.length, 1) ||
+      (topK > 0 && (!sized(result.topKIds?.length, topK) || !sized(result.topKLogits?.length, topK)))
+    ) {
+      throw new ModelOutputError(
+        `top_token has shape [${dims.join(', ')}], expected [${batchSize}, ${perRow}] ` +
+          `(batch, ${positions ? 'positions' : 'sequence'}), with top_confidence, entropy${topK > 0 ? ` and top-${topK}` : ''} alike`,
+      );
+    }
+    return {
+      form: 'predictions',
+      batchSize,
+      perRow,
+      ...(positions ? { positions: positions.values } : {}),
+      token: result.token,
+      confidence: result.confidence,
+      entropy: result.entropy,
+      topK,
+      ...(result.topKIds ? { topKIds: result.topKIds } : {}),
+      ...(result.topKLogits ? { topKLogits: result.topKLogits } : {}),
+    };
   }
 
   /** Waits for calls in flight, releases the session and, in worker mode, ends the thread. */
@@ -198,6 +281,19 @@ export class OnnxDenoiser implements Denoiser {
       throw new DenoiserBatchError(
         `attentionMask must be a Uint8Array of batchSize * sequenceLength = ${size} flags, got ${describeArray(attentionMask)}`,
       );
+    }
+    if (batch.positions) {
+      const { perRow, values } = batch.positions;
+      if (!Number.isInteger(perRow) || perRow <= 0 || !(values instanceof Int32Array) || values.length !== batchSize * perRow) {
+        throw new DenoiserBatchError(
+          `positions must be an Int32Array of batchSize * perRow values (perRow >= 1), got perRow ${perRow} and ${describeArray(values)}`,
+        );
+      }
+      // GatherND fails on an index outside the row.
+      const outside = values.findIndex((position) => position < 0 || position >= sequenceLength);
+      if (outside !== -1) {
+        throw new DenoiserBatchError(`positions[${outside}] = ${values[outside]} is outside [0, sequenceLength=${sequenceLength})`);
+      }
     }
     // An id outside the embedding table is an error on the CPU and undefined behaviour on CUDA.
     for (let index = 0; index < size; index++) {

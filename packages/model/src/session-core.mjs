@@ -18,19 +18,50 @@ import ort from 'onnxruntime-node';
  * @property {number} sequenceLength
  * @property {ArrayLike<number>} inputIds batchSize * sequenceLength ids, row by row.
  * @property {ArrayLike<number>} attentionMask batchSize * sequenceLength flags: 0 for padding, otherwise 1.
+ * @property {{ perRow: number, values: ArrayLike<number> }} [positions] For a model with the positions
+ *   input: batchSize * perRow canvas positions, row by row.
  */
 
 /**
- * @typedef {object} SessionRunResult
+ * Which outputs a session reads: `logits` (v1), or the reduced contract's (reduced-contract.ts).
+ * @typedef {{ form: 'logits' } | { form: 'reduced', topK: number, positionsInput: boolean }} OutputSpec
+ */
+
+/**
+ * @typedef {object} LogitsRunResult
+ * @property {'logits'} form
  * @property {number[]} dims Output dims as the model reported them, e.g. [B, L, V].
  * @property {Float32Array} logits
  * @property {number} sessionRunMs Wall time inside session.run(), in milliseconds.
  */
 
+/**
+ * The reduced outputs, int64 ids narrowed to int32 (token ids fit).
+ * @typedef {object} ReducedRunResult
+ * @property {'reduced'} form
+ * @property {number[]} dims Dims of `top_token` as the model reported them: [B, L] or [B, P].
+ * @property {Int32Array} token
+ * @property {Float32Array} confidence
+ * @property {Float32Array} entropy
+ * @property {Int32Array} [topKIds]
+ * @property {Float32Array} [topKLogits]
+ * @property {number} sessionRunMs
+ */
+
+/** @typedef {LogitsRunResult | ReducedRunResult} SessionRunResult */
+
 /** Input and output names of the model directory contract. */
 export const INPUT_IDS = 'input_ids';
 export const ATTENTION_MASK = 'attention_mask';
 export const LOGITS = 'logits';
+export const POSITIONS = 'positions';
+const REDUCED = {
+  token: 'top_token',
+  confidence: 'top_confidence',
+  entropy: 'entropy',
+  topKIds: 'top_k_ids',
+  topKLogits: 'top_k_logits',
+};
 
 /** The model ran but broke the output contract; the thread reports it by this name. */
 class ModelOutputContractError extends Error {
@@ -56,13 +87,14 @@ export function describeSession(session) {
 }
 
 /**
- * One forward pass. Widens int32 ids / uint8 mask to the contract's int64 tensors, runs, and
- * returns the logits with the time spent inside session.run().
+ * One forward pass. Widens int32 ids / uint8 mask (and positions) to the contract's int64
+ * tensors, runs, and returns the outputs `spec` names with the time spent inside session.run().
  * @param {InferenceSession} session
  * @param {SessionRunInput} batch
+ * @param {OutputSpec} [spec]
  * @returns {Promise<SessionRunResult>}
  */
-export async function runDenoiserSession(session, batch) {
+export async function runDenoiserSession(session, batch, spec = { form: 'logits' }) {
   const { batchSize, sequenceLength, inputIds, attentionMask } = batch;
   const size = batchSize * sequenceLength;
   const ids = new BigInt64Array(size);
@@ -72,20 +104,83 @@ export async function runDenoiserSession(session, batch) {
     mask[i] = attentionMask[i] === 0 ? 0n : 1n;
   }
   const dims = [batchSize, sequenceLength];
+  /** @type {Record<string, ort.Tensor>} */
   const feeds = {
     [INPUT_IDS]: new ort.Tensor('int64', ids, dims),
     [ATTENTION_MASK]: new ort.Tensor('int64', mask, dims),
   };
+  if (spec.form === 'reduced' && spec.positionsInput) {
+    if (batch.positions === undefined || batch.positions.perRow === 0) {
+      throw new ModelOutputContractError('the model computes only at named positions, but the batch names none');
+    }
+    const { perRow, values } = batch.positions;
+    const positions = new BigInt64Array(batchSize * perRow);
+    for (let i = 0; i < positions.length; i++) positions[i] = BigInt(/** @type {number} */ (values[i]));
+    feeds[POSITIONS] = new ort.Tensor('int64', positions, [batchSize, perRow]);
+  }
+  // Fetching only the reduced outputs lets onnxruntime skip a kept `logits` output's copy.
+  const fetches = spec.form === 'logits' ? [LOGITS] : reducedFetches(spec.topK);
+  const missing = fetches.find((name) => !session.outputNames.includes(name));
+  if (missing !== undefined) {
+    throw new ModelOutputContractError(`the model has no "${missing}" output (outputs: ${session.outputNames.join(', ')})`);
+  }
   const started = performance.now();
-  const outputs = await session.run(feeds);
+  const outputs = await session.run(feeds, fetches);
   const sessionRunMs = performance.now() - started;
-  const logits = outputs[LOGITS];
-  if (logits === undefined) {
-    throw new ModelOutputContractError(`the model has no "${LOGITS}" output (outputs: ${Object.keys(outputs).join(', ')})`);
+  if (spec.form === 'logits') {
+    const logits = output(outputs, LOGITS, 'float32');
+    // Checked above: a float32 tensor's data is a Float32Array.
+    return { form: 'logits', dims: [...logits.dims], logits: /** @type {Float32Array} */ (logits.data), sessionRunMs };
   }
-  if (logits.type !== 'float32') {
-    throw new ModelOutputContractError(`output "${LOGITS}" is ${logits.type}, expected float32`);
+  const token = output(outputs, REDUCED.token, 'int64');
+  /** @type {ReducedRunResult} */
+  const result = {
+    form: 'reduced',
+    dims: [...token.dims],
+    token: narrowIds(token),
+    confidence: /** @type {Float32Array} */ (output(outputs, REDUCED.confidence, 'float32').data),
+    entropy: /** @type {Float32Array} */ (output(outputs, REDUCED.entropy, 'float32').data),
+    sessionRunMs,
+  };
+  if (spec.topK > 0) {
+    result.topKIds = narrowIds(output(outputs, REDUCED.topKIds, 'int64'));
+    result.topKLogits = /** @type {Float32Array} */ (output(outputs, REDUCED.topKLogits, 'float32').data);
   }
-  // Checked above: a float32 tensor's data is a Float32Array.
-  return { dims: [...logits.dims], logits: /** @type {Float32Array} */ (logits.data), sessionRunMs };
+  return result;
+}
+
+/**
+ * @param {number} topK
+ * @returns {string[]}
+ */
+function reducedFetches(topK) {
+  const names = [REDUCED.token, REDUCED.confidence, REDUCED.entropy];
+  return topK > 0 ? [...names, REDUCED.topKIds, REDUCED.topKLogits] : names;
+}
+
+/**
+ * @param {InferenceSession.OnnxValueMapType} outputs
+ * @param {string} name
+ * @param {'float32' | 'int64'} type
+ * @returns {ort.Tensor}
+ */
+function output(outputs, name, type) {
+  const tensor = outputs[name];
+  if (tensor === undefined) {
+    throw new ModelOutputContractError(`the model has no "${name}" output (outputs: ${Object.keys(outputs).join(', ')})`);
+  }
+  if (!(tensor instanceof ort.Tensor)) throw new ModelOutputContractError(`output "${name}" is not a tensor`);
+  if (tensor.type !== type) throw new ModelOutputContractError(`output "${name}" is ${tensor.type}, expected ${type}`);
+  return tensor;
+}
+
+/**
+ * @param {ort.Tensor} tensor an int64 tensor of token ids
+ * @returns {Int32Array}
+ */
+function narrowIds(tensor) {
+  const data = /** @type {BigInt64Array} */ (tensor.data);
+  const ids = new Int32Array(data.length);
+  for (let i = 0; i < data.length; i++) ids[i] = Number(data[i]);
+  return ids;
 }

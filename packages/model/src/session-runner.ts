@@ -1,6 +1,6 @@
-import type { SessionDescription, SessionRunInput, SessionRunResult } from './session-core.mjs';
+import type { OutputSpec, SessionDescription, SessionRunInput, SessionRunResult } from './session-core.mjs';
 
-export type { SessionDescription, SessionRunInput, SessionRunResult };
+export type { OutputSpec, SessionDescription, SessionRunInput, SessionRunResult };
 
 /**
  * Something that owns one onnxruntime session and runs batches on it, one at a time.

@@ -13,7 +13,7 @@ import {
   type SerializedError,
   type StartupMessage,
 } from './inference-channel.mjs';
-import type { SessionDescription, SessionRunInput, SessionRunResult, SessionRunner } from './session-runner.ts';
+import type { OutputSpec, SessionDescription, SessionRunInput, SessionRunResult, SessionRunner } from './session-runner.ts';
 
 interface QueuedRun {
   readonly input: SessionRunInput;
@@ -40,7 +40,7 @@ function toError({ name, message }: SerializedError): Error {
  * into a shared buffer and the thread, asleep in Atomics.wait, is woken with Atomics.notify. It
  * needs no event-loop turn, message dispatch or structured clone in the thread, which a
  * postMessage per forward pass cost on every decoding step. The reply is a message on a
- * MessageChannel port with the logits transferred (no copy, no allocation here). Runs go to the
+ * MessageChannel port with the outputs transferred (no copy, no allocation here). Runs go to the
  * thread one at a time; calls made meanwhile queue here.
  */
 export class WorkerThreadSession implements SessionRunner {
@@ -72,7 +72,11 @@ export class WorkerThreadSession implements SessionRunner {
   }
 
   /** Starts the thread and loads the model in it; rejects with the loader's error. */
-  static open(modelPath: string, sessionOptions: InferenceSession.SessionOptions): Promise<WorkerThreadSession> {
+  static open(
+    modelPath: string,
+    sessionOptions: InferenceSession.SessionOptions,
+    outputs: OutputSpec,
+  ): Promise<WorkerThreadSession> {
     const { port1, port2 } = new MessageChannel();
     const control = createControlBlock();
     const inputs = createInputBuffer(INITIAL_INPUT_CAPACITY);
@@ -82,6 +86,7 @@ export class WorkerThreadSession implements SessionRunner {
       workerData: {
         modelPath,
         sessionOptions,
+        outputs,
         port: port2,
         control: control.buffer,
         inputs: inputs.buffer,
@@ -139,7 +144,12 @@ export class WorkerThreadSession implements SessionRunner {
         const { batchSize, sequenceLength } = input;
         const inputIds = new Int32Array(input.inputIds);
         const attentionMask = new Uint8Array(input.attentionMask);
-        this.#queue.push({ input: { batchSize, sequenceLength, inputIds, attentionMask }, resolve, reject });
+        const positions = input.positions && { perRow: input.positions.perRow, values: new Int32Array(input.positions.values) };
+        this.#queue.push({
+          input: { batchSize, sequenceLength, inputIds, attentionMask, ...(positions ? { positions } : {}) },
+          resolve,
+          reject,
+        });
       }
     });
   }
@@ -169,7 +179,7 @@ export class WorkerThreadSession implements SessionRunner {
     }
     this.#inFlight = next;
     this.#worker.ref();
-    const { batchSize, sequenceLength, inputIds, attentionMask } = next.input;
+    const { batchSize, sequenceLength, inputIds, attentionMask, positions } = next.input;
     const size = batchSize * sequenceLength;
     let replaced = 0;
     if (size > this.#inputs.capacity) {
@@ -180,7 +190,10 @@ export class WorkerThreadSession implements SessionRunner {
     }
     this.#inputs.inputIds.set(inputIds);
     this.#inputs.attentionMask.set(attentionMask);
+    // A row names at most one position per token, so the positions fit the same capacity.
+    if (positions) this.#inputs.positions.set(positions.values);
     const control = this.#control;
+    control[Slot.POSITIONS_PER_ROW] = positions?.perRow ?? 0;
     control[Slot.REQUEST_KIND] = RequestKind.RUN;
     control[Slot.BATCH_SIZE] = batchSize;
     control[Slot.SEQUENCE_LENGTH] = sequenceLength;
@@ -208,7 +221,7 @@ export class WorkerThreadSession implements SessionRunner {
     this.#inFlight = undefined;
     this.#queue.shift();
     if (message.type === 'result') {
-      run.resolve({ dims: message.dims, logits: message.logits, sessionRunMs: message.sessionRunMs });
+      run.resolve(message.result);
     } else {
       run.reject(toError(message.error));
     }

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { padBatch } from '@dfleet/decoder';
 import { loadModelManifest, ModelOutputError, ModelRunError, OnnxDenoiser } from '../src/index.ts';
 import { FIXTURES_DIR, MODEL_DIR } from './model-directory.ts';
+import { logitsOf } from './logits-of.ts';
 
 // An OnnxDenoiser hands batches to its inference thread through a shared input buffer that
 // starts small and grows, one run at a time; logits and failures come back on a port.
@@ -29,34 +30,34 @@ describe('OnnxDenoiser inference thread transport', () => {
   it('grows its shared input buffer for a larger batch and still returns the calling thread\'s logits', async () => {
     for (const batch of [padBatch(rows(1, 20), 0), padBatch(rows(42, 100), 0), padBatch(rows(2, 30), 0)]) {
       const [fromThread, fromMain] = [await inThread.denoise(batch), await onMain.denoise(batch)];
-      expect(fromThread.logits).toHaveLength(batch.batchSize * batch.sequenceLength * VOCAB_SIZE);
-      expect(fromThread.logits).toEqual(fromMain.logits);
+      expect(logitsOf(fromThread)).toHaveLength(batch.batchSize * batch.sequenceLength * VOCAB_SIZE);
+      expect(logitsOf(fromThread)).toEqual(logitsOf(fromMain));
     }
   });
 
   it('gives every call its own logits, which later calls never overwrite', async () => {
     const first = await inThread.denoise(padBatch(rows(1, 12), 0));
-    const kept = first.logits.slice();
+    const kept = logitsOf(first).slice();
     await inThread.denoise(padBatch(rows(3, 40), 0));
-    expect(first.logits).toEqual(kept);
+    expect(logitsOf(first)).toEqual(kept);
   });
 
   it('reads a waiting call\'s batch as it was when called, even if the caller reuses the arrays', async () => {
     const waiting = padBatch(rows(2, 30), 0);
-    const expected = (await onMain.denoise(waiting)).logits;
+    const expected = logitsOf(await onMain.denoise(waiting));
     const first = inThread.denoise(padBatch(rows(3, 40), 0));
     const second = inThread.denoise(waiting);
     waiting.inputIds.fill(5);
     waiting.attentionMask.fill(0);
     await first;
-    expect((await second).logits).toEqual(expected);
+    expect(logitsOf(await second)).toEqual(expected);
   });
 
   it('runs calls queued behind one another in order, each with its own batch', async () => {
     const batches = [padBatch(rows(1, 10), 0), padBatch(rows(4, 50), 0), padBatch(rows(2, 25), 0)];
     const outputs = await Promise.all(batches.map((batch) => inThread.denoise(batch)));
     for (const [i, batch] of batches.entries()) {
-      expect(outputs[i]!.logits).toEqual((await onMain.denoise(batch)).logits);
+      expect(logitsOf(outputs[i]!)).toEqual(logitsOf(await onMain.denoise(batch)));
     }
   });
 });
@@ -67,7 +68,7 @@ describe('OnnxDenoiser inference thread failures', () => {
     try {
       await expect(denoiser.denoise(padBatch(rows(1, 161), 0))).rejects.toThrow(ModelRunError);
       const output = await denoiser.denoise(padBatch(rows(2, 20), 0));
-      expect(output.logits).toHaveLength(2 * 20 * VOCAB_SIZE);
+      expect(logitsOf(output)).toHaveLength(2 * 20 * VOCAB_SIZE);
     } finally {
       await denoiser.close();
     }

@@ -15,6 +15,7 @@ import {
 } from '../src/index.ts';
 import { isCudaProviderInstalled } from '../src/execution-provider.ts';
 import { copyModelDirectory, MODEL_DIR, removeDirectory } from './model-directory.ts';
+import { logitsOf } from './logits-of.ts';
 
 function rowLogits(logits: Float32Array, row: number, positions: number, sequenceLength: number, vocabSize: number): Float32Array {
   const start = row * sequenceLength * vocabSize;
@@ -49,12 +50,11 @@ describe('OnnxDenoiser on the default model (inference thread)', () => {
     expect(model.denoiser.device).toBe('cpu');
     const batch = padBatch(prompts, model.manifest.specialTokens.pad);
     const output = await model.denoiser.denoise(batch);
-    expect(output.batchSize).toBe(3);
-    expect(output.sequenceLength).toBe(batch.sequenceLength);
-    expect(output.vocabSize).toBe(model.manifest.vocabSize);
-    expect(output.logits).toBeInstanceOf(Float32Array);
-    expect(output.logits).toHaveLength(3 * batch.sequenceLength * model.manifest.vocabSize);
-    expect(output.logits.every(Number.isFinite)).toBe(true);
+    expect(output).toMatchObject({ form: 'logits', batchSize: 3, sequenceLength: batch.sequenceLength });
+    expect(output).toMatchObject({ vocabSize: model.manifest.vocabSize });
+    expect(logitsOf(output)).toBeInstanceOf(Float32Array);
+    expect(logitsOf(output)).toHaveLength(3 * batch.sequenceLength * model.manifest.vocabSize);
+    expect(logitsOf(output).every(Number.isFinite)).toBe(true);
   });
 
   it('gives a row the same logits alone as right-padded inside a batch', async () => {
@@ -65,8 +65,8 @@ describe('OnnxDenoiser on the default model (inference thread)', () => {
     for (const [row, prompt] of prompts.entries()) {
       const alone = await model.denoiser.denoise(padBatch([prompt], pad));
       const difference = maxAbsDifference(
-        rowLogits(alone.logits, 0, prompt.length, prompt.length, vocabSize),
-        rowLogits(together.logits, row, prompt.length, batch.sequenceLength, vocabSize),
+        rowLogits(logitsOf(alone), 0, prompt.length, prompt.length, vocabSize),
+        rowLogits(logitsOf(together), row, prompt.length, batch.sequenceLength, vocabSize),
       );
       expect(difference).toBeLessThan(1e-4);
     }
@@ -84,7 +84,7 @@ describe('OnnxDenoiser on the default model (inference thread)', () => {
     const { pad } = model.manifest.specialTokens;
     const outputs = await Promise.all(prompts.map((prompt) => model.denoiser.denoise(padBatch([prompt], pad))));
     const sequential = await model.denoiser.denoise(padBatch([prompts[1]!], pad));
-    expect(maxAbsDifference(outputs[1]!.logits, sequential.logits)).toBe(0);
+    expect(maxAbsDifference(logitsOf(outputs[1]!), logitsOf(sequential))).toBe(0);
   });
 
   it('reports time inside session.run per call and in total', async () => {
@@ -117,7 +117,7 @@ describe('OnnxDenoiser lifecycle and devices', () => {
     try {
       const batch = padBatch([[manifest.specialTokens.bos, 10, 20, 30, manifest.specialTokens.mask]], manifest.specialTokens.pad);
       const [a, b] = await Promise.all([onMain.denoise(batch), inThread.denoise(batch)]);
-      expect(maxAbsDifference(a.logits, b.logits)).toBe(0);
+      expect(maxAbsDifference(logitsOf(a), logitsOf(b))).toBe(0);
     } finally {
       await onMain.close();
       await inThread.close();

@@ -23,7 +23,7 @@ export async function checkOnnxLoads(
       ...sessionOptionsFor({ executionProvider, deviceId, intraOpNumThreads: undefined }),
       // Failures become problems in the report; onnxruntime's own stderr lines would repeat them.
       logSeverityLevel: 4,
-    });
+    }, { form: 'logits' });
   } catch (error) {
     if (error instanceof ModelPackageError || (executionProvider === 'cuda' && isCudaFailure(error))) {
       report('error', 'execution_provider_unavailable', messageOf(error), onnxFile);

@@ -60,6 +60,8 @@ export function createProbeRunner(
       return { ok: false, failure: `onnxruntime failed: ${messageOf(error).trim()}`, code: 'onnx_run_failed' };
     }
     const expected = [batchSize, sequenceLength, vocabSize];
+    // The session was opened for the logits (onnx-session.ts), so a result is always logits.
+    if (result.form !== 'logits') throw new Error('the probe session returned reduced outputs');
     if (result.dims.length !== 3 || result.dims.some((dim, axis) => dim !== expected[axis])) {
       return {
         ok: false,
