@@ -1,5 +1,11 @@
 import { WaitingError, type Job } from 'bullmq';
-import { createDecodeSession, DecodeOptionsError, type DecodeRequest, type DecodeSession } from '@dfleet/decoder';
+import {
+  createDecodeSession,
+  DecodeOptionsError,
+  type DecodeRequest,
+  type DecodeSession,
+  type DenoiserOutputForm,
+} from '@dfleet/decoder';
 import { generationJobSchema, type GenerationJob, type GenerationResult } from '@dfleet/queue';
 import type { AdaptiveThresholdPolicy, StepScheduler } from '@dfleet/scheduler';
 import type { CallbackReporter, CallbackTarget, ProgressUpdate } from './callback-reporter.ts';
@@ -56,7 +62,7 @@ export function createGenerationProcessor(deps: GenerationProcessorDeps): Genera
     const queueMs = Math.max(0, claimedAt - data.acceptedAt);
     const plan = planJobDecode(data, model);
     const request = withAdaptiveThreshold(plan.request, data, queueMs, claimedAt, deps.thresholdPolicy);
-    const session = createSession(request, deps.vocabSize);
+    const session = createSession(request, deps.vocabSize, deps.scheduler.outputForm);
     const target: CallbackTarget = {
       address: data.callback.address,
       token: data.callback.token,
@@ -169,9 +175,13 @@ function parseJobData(data: unknown): GenerationJob {
   throw new InvalidJobError(first?.field ?? '(job data)', `${first?.message ?? 'invalid'}${rest.join('')}`);
 }
 
-function createSession(request: Parameters<typeof createDecodeSession>[0], vocabSize: number): DecodeSession {
+function createSession(
+  request: Parameters<typeof createDecodeSession>[0],
+  vocabSize: number,
+  outputForm: DenoiserOutputForm | undefined,
+): DecodeSession {
   try {
-    return createDecodeSession(request, vocabSize);
+    return createDecodeSession(request, vocabSize, outputForm);
   } catch (error) {
     if (error instanceof DecodeOptionsError) throw new InvalidJobError(jobFieldOf(error.field), error.message);
     throw error;

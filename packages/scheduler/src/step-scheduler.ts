@@ -7,6 +7,7 @@ import {
   type DecodeSession,
   type Denoiser,
   type DenoiserOutput,
+  type DenoiserOutputForm,
   type StepReport,
 } from '@dfleet/decoder';
 
@@ -136,6 +137,11 @@ export class StepScheduler {
     this.#maxBatchTokens = options.maxBatchTokens;
     this.#lengthMultiple = options.lengthMultiple ?? 16;
     this.#onBatch = options.onBatch;
+  }
+
+  /** What the denoiser returns: sessions for this scheduler must be created for it. */
+  get outputForm(): DenoiserOutputForm | undefined {
+    return this.#denoiser.outputForm;
   }
 
   /** Decodes in the batch now or waiting for their next pass. */
