@@ -26,7 +26,10 @@ export function readPredictions(
 ): void {
   const { topK, topKIds, topKLogits } = row;
   if (temperature > 0 && (topK === 0 || topKIds === undefined || topKLogits === undefined)) {
-    throw new DecodeSessionError('predictions_shape_mismatch', 'temperature > 0 needs top-k predictions; the row has none');
+    throw new DecodeSessionError(
+      'predictions_shape_mismatch',
+      'temperature > 0 needs top-k predictions; the row has none',
+    );
   }
   let hint = 0;
   for (let j = 0; j < candidates.count; j++) {

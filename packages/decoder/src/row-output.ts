@@ -39,7 +39,12 @@ export function applyRowOutput(
 }
 
 /** Throws unless the output has the batch's shape (and, for logits, the vocabulary's). */
-export function checkOutputShape(output: DenoiserOutput, batchSize: number, sequenceLength: number, vocabSize: number): void {
+export function checkOutputShape(
+  output: DenoiserOutput,
+  batchSize: number,
+  sequenceLength: number,
+  vocabSize: number,
+): void {
   if (output.form === 'predictions') {
     const expected = batchSize * output.perRow;
     if (output.batchSize !== batchSize || output.token.length !== expected || output.confidence.length !== expected) {
