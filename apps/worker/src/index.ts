@@ -2,4 +2,11 @@ export { startWorker } from './worker.ts';
 export type { RunningWorker, StartWorkerOptions } from './worker.ts';
 export { loadWorkerConfig, workerEnv } from './config.ts';
 export type { WorkerConfig } from './config.ts';
-export { InvalidJobError, JobRejectedError, ModelMismatchError, ModelUnavailableError, PromptTooLongError } from './errors.ts';
+export {
+  DeviceUnavailableError,
+  InvalidJobError,
+  JobRejectedError,
+  ModelMismatchError,
+  ModelUnavailableError,
+  PromptTooLongError,
+} from './errors.ts';
