@@ -24,7 +24,7 @@ const SYSTEM_LIBRARY_DIRECTORIES = [
 
 const SETUP_HINT =
   'On Linux the WebGPU provider runs Dawn on Vulkan: install the Vulkan loader (Debian/Ubuntu: ' +
-  '`apt-get install libvulkan1`) and the GPU driver\'s Vulkan ICD (on NVIDIA it comes with the driver as ' +
+  "`apt-get install libvulkan1`) and the GPU driver's Vulkan ICD (on NVIDIA it comes with the driver as " +
   'nvidia_icd.json; if it lies outside /usr/share/vulkan/icd.d, point VK_DRIVER_FILES at it), check with ' +
   '`vulkaninfo --summary`, or use DFLEET_DEVICE=cpu or cuda:N.';
 
@@ -67,13 +67,17 @@ export function isWebGpuFailure(error: unknown): boolean {
 export function webGpuUnavailable(deviceId: number, error: unknown): ExecutionProviderUnavailableError {
   const reason = error instanceof Error ? error.message : String(error);
   // onnxruntime prefixes its own source location; the last sentence is what Dawn said.
-  const said = reason.trim().split('\n').at(-1)!.replace(/^.*?(Failed to get a WebGPU adapter)/, '$1');
+  const said = reason
+    .trim()
+    .split('\n')
+    .at(-1)!
+    .replace(/^.*?(Failed to get a WebGPU adapter)/, '$1');
   return new ExecutionProviderUnavailableError(
     'webgpu',
     deviceId,
     `WebGPU execution provider requested (device webgpu:${deviceId}) but Dawn found no usable Vulkan adapter ` +
       `(${said}). The Vulkan loader is present, so the GPU's Vulkan driver (ICD) is missing or unsupported; ` +
-      'software Vulkan such as Debian bookworm\'s lavapipe lacks a feature Dawn needs. ' +
+      "software Vulkan such as Debian bookworm's lavapipe lacks a feature Dawn needs. " +
       SETUP_HINT,
     { cause: error, code: 'webgpu_adapter_unavailable' },
   );

@@ -18,7 +18,9 @@ describe('the WebGPU device', () => {
         code: 'vulkan_loader_missing',
         executionProvider: 'webgpu',
         deviceId: 0,
-        message: expect.stringMatching(/libvulkan\.so\.1 is not installed.*apt-get install libvulkan1.*nvidia_icd\.json/s),
+        message: expect.stringMatching(
+          /libvulkan\.so\.1 is not installed.*apt-get install libvulkan1.*nvidia_icd\.json/s,
+        ),
       });
     },
   );
