@@ -1,7 +1,7 @@
 import { DEFAULT_MODEL_DIR, loadModel, parseDevice } from '@dfleet/model';
 
 /** Why a device cannot be used: a stable code and the message that says how to fix it. */
-export interface DeviceRefusal {
+interface DeviceRefusal {
   readonly code: string;
   readonly message: string;
 }
