@@ -61,10 +61,12 @@ fi
 # -------------------------------------------------------------------------------------------
 
 pack_bytes=$(du -sb "$PACK" | cut -f1)
-tree_bytes=$(cd "$ROOT" && git ls-files -z | xargs -0 stat -c %s 2>/dev/null | awk '{ total += $1 } END { print total }')
+tree_bytes=$(cd "$ROOT" && git ls-files -z | xargs -0 stat -c %s 2>/dev/null |
+  awk '{ total += $1 } END { print total }')
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 (cd "$PACK" && du -b -- * | sort -rn | awk '{ printf "  %7.1f MiB  %s\n", $1 / 1048576, $2 }')
-echo "pack: $(mib "$pack_bytes") in $PACK; with the tracked tree ($(mib "$tree_bytes")): $(mib $((pack_bytes + tree_bytes))) of 64 MiB"
+echo "pack: $(mib "$pack_bytes") in $PACK;" \
+  "with the tracked tree ($(mib "$tree_bytes")): $(mib $((pack_bytes + tree_bytes))) of 64 MiB"
 if ((pack_bytes + tree_bytes > LIMIT_BYTES)); then
   echo "pack: over the 64 MiB a device run may carry" >&2
   exit 1

@@ -137,12 +137,20 @@ for (const device of devices) {
 const table = [
   '| device | batch | jobs | tokens/s | forward passes | ms / pass | in session.run | same tokens as first device |',
   '| --- | --- | --- | --- | --- | --- | --- | --- |',
-  ...rows.map((row) =>
-    row.unavailable !== undefined
-      ? `| ${row.device} | - | - | unavailable: ${row.unavailable} | | | | |`
-      : `| ${row.device} | ${row.batch} | ${row.jobs} | ${row.tokens_per_s!.toFixed(1)} | ${row.forward_passes} | ` +
-        `${row.ms_per_pass!.toFixed(2)} | ${(100 * row.session_run_fraction!).toFixed(0)}% | ${row.same_tokens_as_first_device} |`,
-  ),
+  ...rows.map((row) => {
+    if (row.unavailable !== undefined) return `| ${row.device} | - | - | unavailable: ${row.unavailable} | | | | |`;
+    const cells = [
+      row.device,
+      row.batch,
+      row.jobs,
+      row.tokens_per_s!.toFixed(1),
+      row.forward_passes,
+      row.ms_per_pass!.toFixed(2),
+      `${(100 * row.session_run_fraction!).toFixed(0)}%`,
+      row.same_tokens_as_first_device,
+    ];
+    return `| ${cells.join(' | ')} |`;
+  }),
 ];
 process.stdout.write(
   `shipped model decode (${values.model}), threshold ${threshold}, temperature 0\n${table.join('\n')}\n`,

@@ -40,7 +40,8 @@ describe('chooseDevices', () => {
   it('falls back to webgpu:N per GPU when CUDA cannot start, naming why', async () => {
     const choice = await chooseDevices([0], hostWith(['webgpu:0']));
     expect(choice.devices).toEqual(['webgpu:0']);
-    expect(choice.summary).toMatch(/^starting 1 worker\(s\) on webgpu:0 \(not usable: cuda:0 execution_provider_unavailable;/);
+    expect(choice.summary).toMatch(/^starting 1 worker\(s\) on webgpu:0 /);
+    expect(choice.summary).toContain('(not usable: cuda:0 execution_provider_unavailable;');
   });
 
   it('starts one CPU worker, in one line with each reason once, when no GPU can start a session', async () => {
@@ -56,7 +57,8 @@ describe('chooseDevices', () => {
     expect((await chooseDevices([], hostWith(['webgpu']))).devices).toEqual(['webgpu']);
     const none = await chooseDevices([], hostWith([], 'vulkan_loader_missing'));
     expect(none.devices).toEqual(['cpu']);
-    expect(none.summary).toMatch(/^no GPU found \(nvidia-smi -L\): starting one CPU worker \(not usable: webgpu vulkan_loader_missing;/);
+    expect(none.summary).toMatch(/^no GPU found \(nvidia-smi -L\): starting one CPU worker /);
+    expect(none.summary).toContain('(not usable: webgpu vulkan_loader_missing;');
   });
 
   it('refuses webgpu on this CPU host through the real probe', async () => {

@@ -39,7 +39,9 @@ async function main(): Promise<void> {
       },
     });
   } catch (error) {
-    if (error instanceof ModelUnavailableError || error instanceof DeviceUnavailableError) fail(`worker: ${error.message}`);
+    if (error instanceof ModelUnavailableError || error instanceof DeviceUnavailableError) {
+      fail(`worker: ${error.message}`);
+    }
     throw error;
   }
   process.stdout.write(`worker ready id=${worker.workerId} device=${worker.device} model=${worker.modelName}\n`);

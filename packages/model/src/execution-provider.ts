@@ -46,7 +46,10 @@ export function sessionOptionsFor(options: {
   return sessionOptions;
 }
 
-function providerList(executionProvider: ExecutionProvider, deviceId: number): InferenceSession.ExecutionProviderConfig[] {
+function providerList(
+  executionProvider: ExecutionProvider,
+  deviceId: number,
+): InferenceSession.ExecutionProviderConfig[] {
   if (executionProvider === 'cuda') return [{ name: 'cuda', deviceId }];
   // onnxruntime-node 1.30 rejects a deviceId for WebGPU: Dawn picks the adapter (see webgpu-provider.ts).
   if (executionProvider === 'webgpu') return ['webgpu'];

@@ -25,7 +25,8 @@ export async function checkOnnxLoads(
       logSeverityLevel: 4,
     });
   } catch (error) {
-    const unavailable = error instanceof ModelPackageError ? error : providerUnavailable(executionProvider, deviceId, error);
+    const unavailable =
+      error instanceof ModelPackageError ? error : providerUnavailable(executionProvider, deviceId, error);
     if (unavailable) {
       report('error', 'execution_provider_unavailable', messageOf(unavailable), onnxFile);
     } else {
