@@ -1,12 +1,12 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { loadModel, type LoadedModel } from '@dfleet/model';
+import { ExecutionProviderUnavailableError, loadModel, parseDevice, type LoadedModel } from '@dfleet/model';
 import { EVICTION_POLICY_SAFE, GENERATION_QUEUE, checkEvictionPolicy, describeJobFailure, generationJobSchema, redisOptionsFor, type GenerationResult } from '@dfleet/queue';
 import { AdaptiveThresholdPolicy, StepScheduler, type BatchReport, type StepSchedulerStats } from '@dfleet/scheduler';
 import { CallbackReporter } from './callback-reporter.ts';
 import { isCancelRequested, startCancelWatcher } from './cancel-watcher.ts';
 import type { WorkerConfig } from './config.ts';
-import { JobRejectedError, ModelUnavailableError } from './errors.ts';
+import { DeviceUnavailableError, JobRejectedError, ModelUnavailableError } from './errors.ts';
 import { createGenerationProcessor, INTERRUPTION } from './generation-processor.ts';
 import { startHeartbeat } from './heartbeat.ts';
 import { InteractiveExpressLane } from './interactive-express-lane.ts';
@@ -52,7 +52,8 @@ const LENGTH_MULTIPLE = 16;
 /**
  * Loads the model and starts claiming generation jobs. Resolves once the model is loaded and the
  * BullMQ worker is connected.
- * @throws ModelUnavailableError when the model directory does not load (nothing is left running).
+ * @throws ModelUnavailableError when the model directory does not load, DeviceUnavailableError when
+ * DFLEET_DEVICE cannot run it here (nothing is left running in either case).
  */
 export async function startWorker(config: WorkerConfig, options: StartWorkerOptions = {}): Promise<RunningWorker> {
   const logger = options.logger ?? createLogger(config.logLevel, config.workerId);
@@ -255,16 +256,17 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
 }
 
 async function loadServedModel(config: WorkerConfig): Promise<LoadedModel> {
-  const cuda = /^cuda:(\d+)$/.exec(config.device);
+  // The config schema admits only the forms parseDevice reads.
+  const device = parseDevice(config.device)!;
   try {
     const threads = config.intraOpThreads === undefined ? {} : { intraOpNumThreads: config.intraOpThreads };
-    return await loadModel(
-      config.modelDir,
-      cuda ? { executionProvider: 'cuda', deviceId: Number(cuda[1]), ...threads } : { executionProvider: 'cpu', ...threads },
-    );
+    return await loadModel(config.modelDir, { ...device, ...threads });
   } catch (error) {
     // Model errors carry multi-line detail (one line per manifest field); one line reads better in logs.
     const problem = (error as Error).message.replace(/:\s*\n\s*-\s*/g, ': ').replace(/\s*\n\s*(-\s*)?/g, '; ');
+    if (error instanceof ExecutionProviderUnavailableError) {
+      throw new DeviceUnavailableError(config.device, error.code, problem, { cause: error });
+    }
     throw new ModelUnavailableError(config.modelDir, problem, { cause: error });
   }
 }

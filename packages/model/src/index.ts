@@ -14,8 +14,15 @@ export {
   SpecialTokenInTextError,
   TokenizerLoadError,
 } from './errors.ts';
-export type { ManifestIssue, ModelManifestErrorCode, ModelReduceErrorCode } from './errors.ts';
+export type {
+  ExecutionProviderUnavailableCode,
+  ManifestIssue,
+  ModelManifestErrorCode,
+  ModelReduceErrorCode,
+} from './errors.ts';
+export { deviceLabel, parseDevice } from './execution-provider.ts';
 export type { ExecutionProvider } from './execution-provider.ts';
+export { findVulkanLoader } from './webgpu-provider.ts';
 export { formatModelCheckReport } from './format-model-check-report.ts';
 export { loadModel } from './load-model.ts';
 export type { LoadedModel, LoadModelOptions } from './load-model.ts';
