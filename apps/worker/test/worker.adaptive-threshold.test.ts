@@ -5,8 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decode, type DecodeResult } from '@dfleet/decoder';
 import { loadModel, type LoadedModel } from '@dfleet/model';
 import {
-  GENERATION_QUEUE,
-  PRIORITY_VALUES,
+  GENERATION_QUEUES,
   generationJobSchema,
   generationResultSchema,
   redisOptionsFor,
@@ -25,8 +24,10 @@ const prefix = `dfleet-test-${randomUUID().slice(0, 8)}`;
 const prompts = heldOutPrompts(4);
 
 const redis = new Redis(REDIS_URL);
-const queue = new Queue(GENERATION_QUEUE, { connection: redisOptionsFor(REDIS_URL, 'producer'), prefix });
-const events = new QueueEvents(GENERATION_QUEUE, { connection: redisOptionsFor(REDIS_URL, 'worker'), prefix });
+/** These jobs are interactive, so they go to that class's queue. */
+const QUEUE = GENERATION_QUEUES.interactive;
+const queue = new Queue(QUEUE, { connection: redisOptionsFor(REDIS_URL, 'producer'), prefix });
+const events = new QueueEvents(QUEUE, { connection: redisOptionsFor(REDIS_URL, 'worker'), prefix });
 const gateway = new CallbackRecorder();
 let reference: LoadedModel;
 let worker: RunningWorker | undefined;
@@ -50,7 +51,7 @@ function jobData(strategy: StrategyOptions, waitedMs: number, prompt = prompts[0
 
 /** Enqueues one job and waits for its result, so each claim is one observation of the policy. */
 async function run(data: GenerationJobInput): Promise<GenerationResult> {
-  const job: Job = await queue.add(GENERATION_QUEUE, data, { jobId: data.requestId, priority: PRIORITY_VALUES.interactive, attempts: 1 });
+  const job: Job = await queue.add(QUEUE, data, { jobId: data.requestId, attempts: 1 });
   return generationResultSchema.parse(await job.waitUntilFinished(events));
 }
 

@@ -5,8 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decode, type DecodeResult } from '@dfleet/decoder';
 import { loadModel, type LoadedModel } from '@dfleet/model';
 import {
-  GENERATION_QUEUE,
-  PRIORITY_VALUES,
+  GENERATION_QUEUES,
   generationJobSchema,
   generationResultSchema,
   listLiveWorkers,
@@ -27,8 +26,10 @@ const prefix = `dfleet-test-${randomUUID().slice(0, 8)}`;
 const prompts = heldOutPrompts(8);
 
 const redis = new Redis(REDIS_URL);
-const queue = new Queue(GENERATION_QUEUE, { connection: redisOptionsFor(REDIS_URL, 'producer'), prefix });
-const events = new QueueEvents(GENERATION_QUEUE, { connection: redisOptionsFor(REDIS_URL, 'worker'), prefix });
+/** These jobs are interactive, so they go to that class's queue. */
+const QUEUE = GENERATION_QUEUES.interactive;
+const queue = new Queue(QUEUE, { connection: redisOptionsFor(REDIS_URL, 'producer'), prefix });
+const events = new QueueEvents(QUEUE, { connection: redisOptionsFor(REDIS_URL, 'worker'), prefix });
 const gateway = new CallbackRecorder();
 const batches: BatchReport[] = [];
 /** The same model, loaded by the test to decode jobs alone for comparison. */
@@ -65,11 +66,10 @@ function jobData(overrides: Partial<GenerationJobInput['options']> = {}, callbac
   };
 }
 
-/** The way a gateway enqueues (fleet contract: jobId = requestId, priority, 3 attempts). */
+/** The way a gateway enqueues (fleet contract: jobId = requestId, the class's queue, 3 attempts). */
 async function enqueue(data: GenerationJobInput | Record<string, unknown>, jobId = String(data['requestId'])): Promise<Job> {
-  return queue.add(GENERATION_QUEUE, data, {
+  return queue.add(QUEUE, data, {
     jobId,
-    priority: PRIORITY_VALUES.interactive,
     attempts: 3,
     backoff: { type: 'exponential', delay: 1_000 },
   });
@@ -172,7 +172,7 @@ describe('worker with the real model, Redis, BullMQ and gRPC callbacks', () => {
     }));
     const passesBefore = batches.length;
     const jobs = await queue.addBulk(
-      datas.map((data) => ({ name: GENERATION_QUEUE, data, opts: { jobId: data.requestId, priority: PRIORITY_VALUES.interactive, attempts: 3 } })),
+      datas.map((data) => ({ name: QUEUE, data, opts: { jobId: data.requestId, attempts: 3 } })),
     );
     const results = await Promise.all(jobs.map(finished));
     for (const [i, data] of datas.entries()) {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GENERATION_QUEUE, generationResultSchema, redisOptionsFor, type GenerationJobInput } from '@dfleet/queue';
+import { GENERATION_QUEUES, generationResultSchema, redisOptionsFor, type GenerationJobInput } from '@dfleet/queue';
 import { loadWorkerConfig } from '../src/config.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
 import { MODEL_DIR } from './default-model.ts';
@@ -69,8 +69,8 @@ beforeAll(async () => {
   redis = new OwnRedis(await freePort(), dir);
   await redis.start();
   // Both sides wait out the outage instead of failing fast, like a worker does.
-  queue = new Queue(GENERATION_QUEUE, { connection: redisOptionsFor(redis.url, 'worker'), prefix: 'dfleet' });
-  events = new QueueEvents(GENERATION_QUEUE, { connection: redisOptionsFor(redis.url, 'worker'), prefix: 'dfleet' });
+  queue = new Queue(GENERATION_QUEUES.batch, { connection: redisOptionsFor(redis.url, 'worker'), prefix: 'dfleet' });
+  events = new QueueEvents(GENERATION_QUEUES.batch, { connection: redisOptionsFor(redis.url, 'worker'), prefix: 'dfleet' });
   await events.waitUntilReady();
   worker = await startWorker({
     ...loadWorkerConfig({ REDIS_URL: redis.url, DFLEET_MODEL_DIR: MODEL_DIR, DFLEET_WORKER_ID: 'restart-test', LOG_LEVEL: 'silent' }),
@@ -101,7 +101,7 @@ function jobData(): GenerationJobInput {
 
 async function runJob(): Promise<unknown> {
   const data = jobData();
-  const job = await queue.add(GENERATION_QUEUE, data, { jobId: data.requestId, attempts: 3 });
+  const job = await queue.add(GENERATION_QUEUES.batch, data, { jobId: data.requestId, attempts: 3 });
   return generationResultSchema.parse(await job.waitUntilFinished(events));
 }
 
