@@ -1,9 +1,8 @@
-import type { Job, Worker } from 'bullmq';
-import { Queue } from 'bullmq';
+import type { Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  GENERATION_QUEUE,
+  GenerationQueues,
   generationJobSchema,
   publishHeartbeat,
   removeHeartbeat,
@@ -24,19 +23,20 @@ import {
   resultReportFor,
   startTestGateway,
   startTestWorker,
+  type TestWorker,
   uniquePrefix,
 } from './support/test-fleet.ts';
 
 const prefix = uniquePrefix();
 let gateway: RunningGateway;
-let worker: Worker | undefined;
+let worker: TestWorker | undefined;
 let redis: Redis;
-let queue: Queue;
+let queue: GenerationQueues<GenerationJob>;
 
 beforeAll(async () => {
   gateway = await startTestGateway(prefix);
   redis = new Redis(REDIS_URL);
-  queue = new Queue(GENERATION_QUEUE, { connection: redis, prefix });
+  queue = new GenerationQueues<GenerationJob>({ connection: redis, prefix });
 });
 
 afterEach(async () => {
@@ -167,7 +167,7 @@ describe('POST /v1/completions', () => {
     const second = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
     // Both submissions are in before any worker runs, so neither can be a retry of a finished job.
     const [jobId] = await eventually(
-      async () => (await queue.getJobs(['prioritized', 'waiting'])).map((job) => job.id),
+      async () => (await queue.getJobs(['waiting'])).map((job) => job.id),
       (ids) => ids.length > 0,
       'the idempotent job to be queued',
     );
@@ -188,7 +188,7 @@ describe('POST /v1/completions', () => {
       expect(response.body.choices[0].text).toBe('once');
     }
     expect(runs).toBe(1);
-    const sameKeyJobs = (await queue.getJobs(['completed', 'prioritized', 'waiting', 'active'])).filter((j) => j.id === jobId);
+    const sameKeyJobs = (await queue.getJobs(['completed', 'waiting', 'active'])).filter((j) => j.id === jobId);
     expect(sameKeyJobs).toHaveLength(1);
   });
 
@@ -198,7 +198,7 @@ describe('POST /v1/completions', () => {
     try {
       const viaFirst = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
       await eventually(
-        () => queue.getJobs(['prioritized', 'waiting']),
+        () => queue.getJobs(['waiting']),
         (jobs) => jobs.length > 0,
         'the job to be queued by the first gateway',
       );
@@ -219,6 +219,28 @@ describe('POST /v1/completions', () => {
     } finally {
       await other.close(1_000);
     }
+  });
+
+  it('refuses an Idempotency-Key reused under the other priority class with 422, and keeps one job', async () => {
+    const key = `other-class-${prefix}`;
+    const first = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
+    const [jobId] = await eventually(
+      async () => (await queue.of('interactive').getJobs(['waiting'])).map((job) => job.id),
+      (ids) => ids.length > 0,
+      'the interactive job to be queued',
+    );
+
+    const asBatch = { model: FIXTURE_MODEL, prompt, dfleet: { priority: 'batch' } };
+    const reused = await postCompletion(gateway, asBatch, { 'idempotency-key': key });
+
+    expect(reused.status).toBe(422);
+    expect(reused.body.error).toMatchObject({ code: 'idempotency_key_reused', param: 'idempotency_key' });
+    expect(await queue.of('batch').getJob(jobId!)).toBeUndefined();
+    worker = startTestWorker(prefix, async (job) => {
+      await reportResult(gateway.callbackAddress, resultReportFor(job, 'x'));
+      return generationResultFor('x');
+    });
+    expect((await first).status).toBe(200);
   });
 
   it('refuses an Idempotency-Key reused for a different prompt with 422', async () => {
@@ -343,7 +365,7 @@ describe('jobs API', () => {
   it('DELETE removes a waiting job and the waiting request answers 409 job_cancelled', async () => {
     const posted = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': `delete-${prefix}` });
     const [queued] = await eventually(
-      () => queue.getJobs(['prioritized', 'waiting']),
+      () => queue.getJobs(['waiting']),
       (jobs: Job<GenerationJob>[]) => jobs.length > 0,
       'the job to be queued',
     );
@@ -377,7 +399,7 @@ describe('jobs API', () => {
     const answer = await posted;
     expect(answer.status).toBe(200);
     expect(answer.body.choices[0].finish_reason).toBe('cancelled');
-    await eventually(() => queue.getJobState(id), (state) => state === 'completed', 'the job to complete');
+    await eventually(() => queue.of('interactive').getJobState(id), (state) => state === 'completed', 'the job to complete');
     const again = await getJson(`${gateway.httpUrl}/v1/jobs/${id}`, { method: 'DELETE' });
     expect(again.body).toMatchObject({ id, cancelled: false, state: 'completed' });
   });

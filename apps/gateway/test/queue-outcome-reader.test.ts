@@ -9,9 +9,12 @@ import { uniquePrefix } from './support/test-fleet.ts';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = uniquePrefix();
 const QUEUE = 'outcomes';
+/** A second queue, as the gateway follows one per priority class. */
+const OTHER_QUEUE = 'outcomes-other';
 const connection = { url: REDIS_URL, maxRetriesPerRequest: null };
 let queue: Queue;
-let worker: Worker;
+let otherQueue: Queue;
+let workers: Worker[] = [];
 const readers: QueueOutcomeReader[] = [];
 
 function resultFor(text: string): GenerationResult {
@@ -47,7 +50,7 @@ async function startReader(listener: QueueOutcomeListener, readPauseMs?: number)
   }) as typeof redis.xread;
   const reader = new QueueOutcomeReader({
     redis,
-    eventsKey: queue.keys['events']!,
+    eventsKeys: [queue.keys['events']!, otherQueue.keys['events']!],
     outcomes: listener,
     logger: pino({ level: 'silent' }),
     onError: (error) => {
@@ -71,15 +74,19 @@ async function until(condition: () => boolean, what: string): Promise<void> {
 
 beforeAll(async () => {
   queue = new Queue(QUEUE, { connection, prefix });
-  worker = new Worker(
-    QUEUE,
-    async (job) => {
-      if (job.data.fail) throw new UnrecoverableError(`refused ${job.id}`);
-      return resultFor(`text of ${job.id}`);
-    },
-    { connection, prefix, concurrency: 16 },
+  otherQueue = new Queue(OTHER_QUEUE, { connection, prefix });
+  workers = [QUEUE, OTHER_QUEUE].map(
+    (name) =>
+      new Worker(
+        name,
+        async (job) => {
+          if (job.data.fail) throw new UnrecoverableError(`refused ${job.id}`);
+          return resultFor(`text of ${job.id}`);
+        },
+        { connection, prefix, concurrency: 16 },
+      ),
   );
-  await worker.waitUntilReady();
+  await Promise.all(workers.map((worker) => worker.waitUntilReady()));
 });
 
 afterEach(async () => {
@@ -87,9 +94,11 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await worker.close();
-  await queue.obliterate({ force: true });
-  await queue.close();
+  await Promise.all(workers.map((worker) => worker.close()));
+  for (const each of [queue, otherQueue]) {
+    await each.obliterate({ force: true });
+    await each.close();
+  }
   const redis = new Redis(REDIS_URL);
   const keys = await redis.keys(`${prefix}:*`);
   if (keys.length > 0) await redis.del(...keys);
@@ -111,6 +120,15 @@ describe('QueueOutcomeReader', () => {
     while ((await queue.getJobState('someone-elses')) !== 'completed') await new Promise((resolve) => setTimeout(resolve, 5));
     await new Promise((resolve) => setTimeout(resolve, 150));
     expect([...listener.completedJobs.keys()]).toEqual(['ours-ok']);
+  });
+
+  it('hears the outcomes of every queue it follows', async () => {
+    const listener = new RecordingListener();
+    await startReader(listener);
+    listener.waitingFor.add('in-first').add('in-other');
+    await queue.add('job', {}, { jobId: 'in-first' });
+    await otherQueue.add('job', { fail: true }, { jobId: 'in-other' });
+    await until(() => listener.completedJobs.has('in-first') && listener.failedJobs.has('in-other'), 'both queues\' outcomes are heard');
   });
 
   it('hears an outcome at once on an idle fleet', async () => {
