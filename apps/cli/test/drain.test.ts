@@ -1,6 +1,5 @@
-import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GENERATION_QUEUE } from '@dfleet/queue';
+import { GenerationQueues } from '@dfleet/queue';
 import {
   SHARED_REDIS_URL,
   deletePrefix,
@@ -23,11 +22,11 @@ const longJob = (n: number) => ({ model: 'jsfunc-mdm', prompt: prompt(n), max_to
 
 let gateway: GatewayProcess;
 const workers: WorkerProcess[] = [];
-let queue: Queue;
+let queue: GenerationQueues;
 
 beforeAll(async () => {
   gateway = await startGatewayProcess(env);
-  queue = new Queue(GENERATION_QUEUE, { connection: { url: SHARED_REDIS_URL }, prefix });
+  queue = new GenerationQueues({ connection: { url: SHARED_REDIS_URL }, prefix });
 }, 120_000);
 
 afterAll(async () => {
@@ -61,7 +60,7 @@ describe('graceful drain on SIGTERM', () => {
     // It finished the job it held and claimed nothing after the signal.
     expect((await first).status).toBe(200);
     expect((await first).body['dfleet']).toMatchObject({ worker_id: finisher.id });
-    const secondId = await eventually('the second job is queued', async () => (await queue.getJobs(['wait', 'prioritized']))[0]?.id);
+    const secondId = await eventually('the second job is queued', async () => (await queue.getJobs(['wait']))[0]?.id);
     expect(secondId).not.toBe(firstId);
 
     // A worker whose grace is shorter than the job hands it back to the queue without spending an attempt.
@@ -86,7 +85,7 @@ describe('graceful drain on SIGTERM', () => {
     await Promise.all(workers.splice(0).map((worker) => worker.process.stop()));
     const draining = await startGatewayProcess(env, 'gateway-draining');
     const open = postCompletion(draining.httpUrl, longJob(3));
-    await eventually('the open request is queued', async () => (await queue.getJobs(['wait', 'prioritized'])).length > 0);
+    await eventually('the open request is queued', async () => (await queue.getJobs(['wait'])).length > 0);
 
     draining.process.child.kill('SIGTERM');
     const refused = await eventually('the gateway refuses new requests', async () => {

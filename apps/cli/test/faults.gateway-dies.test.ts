@@ -1,6 +1,5 @@
-import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GENERATION_QUEUE } from '@dfleet/queue';
+import { GenerationQueues } from '@dfleet/queue';
 import {
   SHARED_REDIS_URL,
   deletePrefix,
@@ -23,7 +22,7 @@ const env = fleetEnv(SHARED_REDIS_URL, prefix);
 let accepting: GatewayProcess;
 let other: GatewayProcess;
 let worker: WorkerProcess;
-let queue: Queue;
+let queue: GenerationQueues;
 
 beforeAll(async () => {
   [accepting, other, worker] = await Promise.all([
@@ -31,7 +30,7 @@ beforeAll(async () => {
     startGatewayProcess(env, 'gateway-b'),
     startWorkerProcess(env, 'gateway-dies-worker'),
   ]);
-  queue = new Queue(GENERATION_QUEUE, { connection: { url: SHARED_REDIS_URL }, prefix });
+  queue = new GenerationQueues({ connection: { url: SHARED_REDIS_URL }, prefix });
 }, 120_000);
 
 afterAll(async () => {

@@ -1,6 +1,6 @@
-import { Queue, QueueEvents } from 'bullmq';
+import { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GENERATION_QUEUE, generationResultSchema } from '@dfleet/queue';
+import { GENERATION_QUEUES, GenerationQueues, PRIORITY_CLASSES, generationResultSchema } from '@dfleet/queue';
 import {
   SHARED_REDIS_URL,
   deletePrefix,
@@ -18,7 +18,7 @@ import {
 
 const JOBS = 200;
 const MAX_ACTIVE_JOBS = 16;
-/** Express lanes: while the regular slots are full, a worker may hold this many interactive jobs more. */
+/** Extra slots: while the regular slots are full, a worker may run this many interactive jobs more. */
 const INTERACTIVE_EXTRA_JOBS = 2;
 const prefix = uniquePrefix();
 const env = fleetEnv(SHARED_REDIS_URL, prefix, {
@@ -35,8 +35,9 @@ const env = fleetEnv(SHARED_REDIS_URL, prefix, {
 let gateway: GatewayProcess;
 let victim: WorkerProcess;
 let survivor: WorkerProcess;
-let queue: Queue;
-let events: QueueEvents;
+let queue: GenerationQueues;
+/** One per class's queue: the stalled and completed events of both. */
+let events: QueueEvents[];
 
 beforeAll(async () => {
   [gateway, victim, survivor] = await Promise.all([
@@ -44,14 +45,14 @@ beforeAll(async () => {
     startWorkerProcess(env, 'kill-test-victim'),
     startWorkerProcess(env, 'kill-test-survivor'),
   ]);
-  queue = new Queue(GENERATION_QUEUE, { connection: { url: SHARED_REDIS_URL }, prefix });
-  events = new QueueEvents(GENERATION_QUEUE, { connection: { url: SHARED_REDIS_URL }, prefix });
-  await events.waitUntilReady();
+  queue = new GenerationQueues({ connection: { url: SHARED_REDIS_URL }, prefix });
+  events = PRIORITY_CLASSES.map((priority) => new QueueEvents(GENERATION_QUEUES[priority], { connection: { url: SHARED_REDIS_URL }, prefix }));
+  await Promise.all(events.map((each) => each.waitUntilReady()));
 }, 120_000);
 
 afterAll(async () => {
   await Promise.all([gateway, victim, survivor].filter(Boolean).map((p) => p.process.stop()));
-  await events?.close();
+  await Promise.all((events ?? []).map((each) => each.close()));
   await queue?.close();
   await deletePrefix(SHARED_REDIS_URL, prefix);
 }, 60_000);
@@ -60,8 +61,10 @@ describe('a worker killed with SIGKILL while it holds jobs', () => {
   it('loses no job: the other worker finishes them and every client gets exactly one result', async () => {
     const stalledAt = new Map<string, number>();
     const completedAt = new Map<string, number>();
-    events.on('stalled', ({ jobId }) => stalledAt.set(jobId, Date.now()));
-    events.on('completed', ({ jobId }) => completedAt.set(jobId, Date.now()));
+    for (const each of events) {
+      each.on('stalled', ({ jobId }) => stalledAt.set(jobId, Date.now()));
+      each.on('completed', ({ jobId }) => completedAt.set(jobId, Date.now()));
+    }
 
     const answers = Array.from({ length: JOBS }, (_, i) =>
       postCompletion(gateway.httpUrl, {
@@ -76,7 +79,7 @@ describe('a worker killed with SIGKILL while it holds jobs', () => {
     const held = await eventually(
       'all jobs enqueued and the victim holding jobs',
       async () => {
-        const counts = await queue.getJobCounts('wait', 'prioritized', 'active', 'completed', 'failed');
+        const counts = await queue.getJobCounts('wait', 'active', 'completed', 'failed');
         const total = Object.values(counts).reduce((sum, n) => sum + n, 0);
         if (total < JOBS) return undefined;
         const active = await queue.getJobs(['active']);
@@ -106,7 +109,7 @@ describe('a worker killed with SIGKILL while it holds jobs', () => {
     expect(stalledBeforeKill).toBe(0);
     await eventually('stalled events seen', async () => stalledAt.size > 0);
     const stalled = [...stalledAt.keys()];
-    // The requests are interactive, so the victim's express lanes may have held some too.
+    // The requests are interactive, so the victim may have run some in its extra slots too.
     expect(stalled.length).toBeLessThanOrEqual(MAX_ACTIVE_JOBS + INTERACTIVE_EXTRA_JOBS);
     for (const jobId of held) {
       if (stalled.includes(jobId)) continue;

@@ -2,9 +2,8 @@ import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GENERATION_QUEUE } from '@dfleet/queue';
+import { GenerationQueues } from '@dfleet/queue';
 import { DEFAULT_MODEL_DIR } from '../src/repo-paths.ts';
 import {
   SHARED_REDIS_URL,
@@ -25,7 +24,7 @@ const prefix = uniquePrefix();
 let modelDir: string;
 let gateway: GatewayProcess;
 let worker: WorkerProcess;
-let queue: Queue;
+let queue: GenerationQueues;
 
 beforeAll(async () => {
   // A model directory whose manifest overstates its length (a real misconfiguration): the graph
@@ -39,7 +38,7 @@ beforeAll(async () => {
 
   const env = fleetEnv(SHARED_REDIS_URL, prefix, { DFLEET_MODEL_DIR: modelDir, DFLEET_MAX_ACTIVE_JOBS: '4' });
   [gateway, worker] = await Promise.all([startGatewayProcess(env), startWorkerProcess(env, 'poison-decode-worker')]);
-  queue = new Queue(GENERATION_QUEUE, { connection: { url: SHARED_REDIS_URL }, prefix });
+  queue = new GenerationQueues({ connection: { url: SHARED_REDIS_URL }, prefix });
 }, 120_000);
 
 afterAll(async () => {

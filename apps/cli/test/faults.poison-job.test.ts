@@ -1,6 +1,5 @@
-import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GENERATION_QUEUE } from '@dfleet/queue';
+import { GenerationQueues } from '@dfleet/queue';
 import {
   SHARED_REDIS_URL,
   deletePrefix,
@@ -27,7 +26,7 @@ const env = fleetEnv(SHARED_REDIS_URL, prefix, {
 
 let gateway: GatewayProcess;
 let workers: WorkerProcess[] = [];
-let queue: Queue;
+let queue: GenerationQueues;
 
 beforeAll(async () => {
   [gateway, ...workers] = await Promise.all([
@@ -36,7 +35,7 @@ beforeAll(async () => {
     startWorkerProcess(env, 'poison-worker-2'),
     startWorkerProcess(env, 'poison-worker-3'),
   ]);
-  queue = new Queue(GENERATION_QUEUE, { connection: { url: SHARED_REDIS_URL }, prefix });
+  queue = new GenerationQueues({ connection: { url: SHARED_REDIS_URL }, prefix });
 }, 120_000);
 
 afterAll(async () => {

@@ -1,6 +1,5 @@
-import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GENERATION_QUEUE } from '@dfleet/queue';
+import { GenerationQueues } from '@dfleet/queue';
 import {
   OwnRedisServer,
   eventually,
@@ -20,7 +19,7 @@ const prefix = uniquePrefix();
 let redis: OwnRedisServer;
 let gateway: GatewayProcess;
 let worker: WorkerProcess;
-let queue: Queue;
+let queue: GenerationQueues;
 
 beforeAll(async () => {
   redis = await OwnRedisServer.create();
@@ -29,7 +28,7 @@ beforeAll(async () => {
   const env = fleetEnv(redis.url, prefix, { DFLEET_MAX_ACTIVE_JOBS: '2' });
   [gateway, worker] = await Promise.all([startGatewayProcess(env), startWorkerProcess(env, 'redis-restart-worker')]);
   // The test's own client waits out the outage, like a worker.
-  queue = new Queue(GENERATION_QUEUE, { connection: { url: redis.url, maxRetriesPerRequest: null }, prefix });
+  queue = new GenerationQueues({ connection: { url: redis.url, maxRetriesPerRequest: null }, prefix });
 }, 120_000);
 
 afterAll(async () => {
@@ -49,8 +48,8 @@ describe('Redis restarts under a running fleet (AOF on)', () => {
       }),
     );
     const waitingAtStop = await eventually('jobs waiting in the queue', async () => {
-      const counts = await queue.getJobCounts('wait', 'prioritized', 'active');
-      const waiting = counts['wait']! + counts['prioritized']!;
+      const counts = await queue.getJobCounts('wait', 'active');
+      const waiting = counts['wait']!;
       return waiting + counts['active']! === JOBS && waiting >= JOBS / 2 ? waiting : undefined;
     });
 
@@ -69,7 +68,7 @@ describe('Redis restarts under a running fleet (AOF on)', () => {
     const settled = await Promise.all(answers);
     expect(settled.map((a) => a.status)).toEqual(Array(JOBS).fill(200));
     for (const answer of settled) {
-      expect(await queue.getJobState(answer.body['id'] as string)).toBe('completed');
+      expect(await (await queue.getJob(answer.body['id'] as string))!.getState()).toBe('completed');
     }
     // Both processes reconnected: the worker beats again and a new request is served.
     await eventually('the gateway is ready again', async () => (await getJson(`${gateway.httpUrl}/readyz`)).status === 200);

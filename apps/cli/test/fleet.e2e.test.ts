@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGenerationClient, type GenerateResponse__Output } from '@dfleet/proto';
-import { generationJobSchema } from '@dfleet/queue';
+import { GenerationQueues, generationJobSchema } from '@dfleet/queue';
 import { startManagedProcess, type ManagedProcess } from '../src/managed-process.ts';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
@@ -63,8 +62,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([...workers, ...gateways.map((g) => g.process)].map((p) => p.stop()));
-  const queue = new Queue('generate', { connection: { url: REDIS_URL }, prefix });
-  await queue.obliterate({ force: true });
+  const queue = new GenerationQueues({ connection: { url: REDIS_URL }, prefix });
+  await queue.obliterate();
   await queue.close();
   const redis = new Redis(REDIS_URL);
   const keys = await redis.keys(`${prefix}:*`);
@@ -108,7 +107,7 @@ describe('a fleet of two gateways and two workers on one Redis', () => {
     const viaB = Array.from({ length: 4 }, (_, i) => completeOverGrpc(b, i + 12));
     const [httpAnswers, grpcAnswers] = await Promise.all([Promise.all(viaA), Promise.all(viaB)]);
 
-    const queue = new Queue('generate', { connection: { url: REDIS_URL }, prefix });
+    const queue = new GenerationQueues({ connection: { url: REDIS_URL }, prefix });
     const callbackOf = async (id: string) => generationJobSchema.parse((await queue.getJob(id))!.data).callback.address;
     for (const answer of httpAnswers) {
       expect(answer.usage.nfe).toBeGreaterThan(0);

@@ -1,7 +1,6 @@
-import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGenerationClient, grpc } from '@dfleet/proto';
-import { GENERATION_QUEUE } from '@dfleet/queue';
+import { GenerationQueues, type GenerationJob } from '@dfleet/queue';
 import {
   SHARED_REDIS_URL,
   deletePrefix,
@@ -31,14 +30,14 @@ const longJob = (n: number, priority: 'interactive' | 'batch') => ({
 let capped: GatewayProcess;
 let uncapped: GatewayProcess;
 let worker: WorkerProcess | undefined;
-let queue: Queue;
+let queue: GenerationQueues<GenerationJob>;
 
 beforeAll(async () => {
   [capped, uncapped] = await Promise.all([
     startGatewayProcess({ ...env, DFLEET_MAX_WAITING_JOBS: '4', DFLEET_MAX_WAITING_JOBS_PER_TENANT: '2' }, 'gateway-capped'),
     startGatewayProcess({ ...env, DFLEET_MAX_WAITING_JOBS: '0' }, 'gateway-uncapped'),
   ]);
-  queue = new Queue(GENERATION_QUEUE, { connection: { url: SHARED_REDIS_URL }, prefix });
+  queue = new GenerationQueues<GenerationJob>({ connection: { url: SHARED_REDIS_URL }, prefix });
 }, 120_000);
 
 afterAll(async () => {
@@ -50,8 +49,8 @@ afterAll(async () => {
 const asTenant = (tenant: string) => ({ headers: { 'x-dfleet-tenant': tenant } });
 
 async function waitingCount(): Promise<number> {
-  const counts = await queue.getJobCounts('wait', 'prioritized');
-  return counts['wait']! + counts['prioritized']!;
+  const counts = await queue.getJobCounts('wait');
+  return counts['wait']!;
 }
 
 function expectQueueFull(answer: HttpAnswer, cap: string): void {
@@ -119,9 +118,9 @@ describe('flow control', () => {
     const batch = Array.from({ length: 5 }, (_, i) => postCompletion(uncapped.httpUrl, longJob(30 + i, 'batch')));
     await eventually('the batch backlog is queued', async () => (await waitingCount()) >= 3);
     const interactive = postCompletion(uncapped.httpUrl, longJob(40, 'interactive'));
-    await eventually('the interactive job is queued', async () => (await queue.getJobs(['prioritized', 'wait', 'active'])).length >= 5);
+    await eventually('the interactive job is queued', async () => (await queue.getJobs(['wait', 'active'])).length >= 5);
     const waitingBatchAtSubmit = new Set(
-      (await queue.getJobs(['prioritized', 'wait'])).filter((job) => job.data.priority === 'batch').map((job) => job.id),
+      (await queue.getJobs(['wait'])).filter((job) => job.data.priority === 'batch').map((job) => job.id),
     );
 
     const [interactiveAnswer, ...batchAnswers] = await Promise.all([interactive, ...batch]);

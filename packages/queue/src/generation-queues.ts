@@ -67,6 +67,11 @@ export class GenerationQueues<Data = unknown, Result = unknown> {
     return perQueue.flat() as Job<Data, Result>[];
   }
 
+  /** The ids of the jobs in these states in both queues, interactive first. */
+  async getRanges(types: JobType[]): Promise<string[]> {
+    return (await Promise.all(this.all().map((queue) => queue.getRanges(types, 0, -1)))).flat();
+  }
+
   async obliterate(): Promise<void> {
     for (const queue of this.all()) await queue.obliterate({ force: true });
   }
