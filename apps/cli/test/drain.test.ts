@@ -52,8 +52,8 @@ describe('graceful drain on SIGTERM', () => {
     const firstId = await activeJobOf(finisher);
 
     finisher.process.child.kill('SIGTERM');
-    // A batch job: an interactive one could be claimed by an express lane (an extra slot for
-    // interactive jobs) in the moment between the signal and its handler on a loaded machine.
+    // A batch job: an interactive one could be claimed in an extra slot (one only interactive jobs
+    // take) in the moment between the signal and its handler on a loaded machine.
     const second = postCompletion(gateway.httpUrl, { ...longJob(2), dfleet: { ...longJob(2).dfleet, priority: 'batch' } });
     expect(await finisher.process.exited).toBe(0);
 
