@@ -156,9 +156,11 @@ export class JobSubmitter {
       const { prefix } = this.#options;
       const tenantKey = tenantWaitingKey(prefix, job.tenant);
       const verdict = await this.#call('count the tenant\'s waiting jobs', async () => {
-        const first = await admitForTenant(this.#redis, tenantKey, job.requestId, maxWaitingJobsPerTenant);
-        if (first.admitted || (await auditTenantWaiting(this.#redis, this.#queues, prefix, job.tenant)) === 0) return first;
-        return admitForTenant(this.#redis, tenantKey, job.requestId, maxWaitingJobsPerTenant);
+        const admit = () => admitForTenant(this.#redis, tenantKey, job.requestId, maxWaitingJobsPerTenant);
+        const first = await admit();
+        if (first.admitted) return first;
+        const healed = await auditTenantWaiting(this.#redis, this.#queues, prefix, job.tenant);
+        return healed === 0 ? first : admit();
       });
       if (!verdict.admitted) {
         throw new QueueFullError(

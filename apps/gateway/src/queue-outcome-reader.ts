@@ -41,7 +41,7 @@ const BLOCK_MS = 5_000;
 const RETRY_PAUSE_MS = 1_000;
 
 /**
- * Follows BullMQ's events streams of the generation queues (both classes, in one XREAD) and tells the gateway of completed and
+ * Follows BullMQ's events streams of the generation queues (both classes, one XREAD) and tells the gateway of completed and
  * failed jobs it still waits for: the safety net under worker callbacks, for the rare result no
  * callback brought (another gateway enqueued the job, a callback gave up, a stalled job failed).
  *
@@ -82,7 +82,8 @@ export class QueueOutcomeReader {
       let pauseMs = 0;
       try {
         lastIds ??= await Promise.all(eventsKeys.map((key) => this.#newestId(key)));
-        const reply: StreamReply | null = await redis.xread('COUNT', READ_COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', ...eventsKeys, ...lastIds);
+        const streams = [...eventsKeys, ...lastIds];
+        const reply: StreamReply | null = await redis.xread('COUNT', READ_COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', ...streams);
         let outcomes = 0;
         let full = false;
         for (const [key, entries] of reply ?? []) {

@@ -3,7 +3,13 @@ import { tenantWaitingAuditKey, tenantWaitingKey } from '@dfleet/queue';
 
 /** A job by id in either class's queue (GenerationQueues), as far as the audit reads it. */
 export interface JobLookup {
-  getJob(jobId: string): Promise<{ readonly processedOn?: number | undefined; readonly finishedOn?: number | undefined } | undefined>;
+  getJob(jobId: string): Promise<AuditedJob | undefined>;
+}
+
+/** What BullMQ records on a job as a worker starts it and as it finishes. */
+interface AuditedJob {
+  readonly processedOn?: number | undefined;
+  readonly finishedOn?: number | undefined;
 }
 
 /** A member this young whose job does not exist yet still counts: its add may be on its way. */

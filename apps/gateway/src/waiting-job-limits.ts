@@ -136,10 +136,13 @@ return {1, waiting + 1}
  * recorded is admitted without counting twice. Call before the job is added: a worker that
  * starts it removes it, so it is never removed before it was recorded.
  */
-export async function admitForTenant(redis: Redis, tenantKey: string, jobId: string, limit: number): Promise<AdmissionVerdict> {
-  const [admitted, waiting] = (await redis.eval(ADMIT_FOR_TENANT, 1, tenantKey, jobId, limit, Date.now(), TENANT_KEY_TTL_MS)) as [
-    number,
-    number,
-  ];
+export async function admitForTenant(
+  redis: Redis,
+  tenantKey: string,
+  jobId: string,
+  limit: number,
+): Promise<AdmissionVerdict> {
+  const reply = await redis.eval(ADMIT_FOR_TENANT, 1, tenantKey, jobId, limit, Date.now(), TENANT_KEY_TTL_MS);
+  const [admitted, waiting] = reply as [number, number];
   return admitted === 1 ? { admitted: true } : { admitted: false, scope: 'tenant', waiting, limit };
 }

@@ -1,5 +1,11 @@
 import { WaitingError, Worker, type Job } from 'bullmq';
-import { GENERATION_QUEUES, PRIORITY_CLASSES, redisOptionsFor, type GenerationResult, type PriorityClass } from '@dfleet/queue';
+import {
+  GENERATION_QUEUES,
+  PRIORITY_CLASSES,
+  redisOptionsFor,
+  type GenerationResult,
+  type PriorityClass,
+} from '@dfleet/queue';
 import { ClassSlots } from './class-slots.ts';
 import type { WorkerConfig } from './config.ts';
 import { INTERRUPTION, type GenerationProcessor } from './generation-processor.ts';
@@ -70,7 +76,8 @@ export class ClassWorkers {
   async start(): Promise<void> {
     this.#started = true;
     for (const worker of this.#all()) {
-      void worker.run().catch((error: Error) => this.#options.logger.error({ err: error.message }, 'worker stopped'));
+      const { logger } = this.#options;
+      void worker.run().catch((error: Error) => logger.error({ err: error.message }, 'worker stopped'));
     }
     await Promise.all(this.#all().map((worker) => worker.waitUntilReady()));
   }
@@ -95,7 +102,8 @@ export class ClassWorkers {
     const worker = new Worker<unknown, GenerationResult>(
       GENERATION_QUEUES[priority],
       // Three declared parameters: BullMQ passes an AbortSignal only to processors that take one.
-      (job: Job, token: string | undefined, signal: AbortSignal | undefined) => this.#run(priority, job, token, signal),
+      (job: Job, token: string | undefined, signal: AbortSignal | undefined) =>
+        this.#run(priority, job, token, signal),
       {
         connection: redisOptionsFor(config.redisUrl, 'worker'),
         prefix: config.redisPrefix,
@@ -125,7 +133,7 @@ export class ClassWorkers {
   async #run(priority: PriorityClass, job: Job, token: string | undefined, signal: AbortSignal | undefined) {
     if (this.#closing || !this.#slots.tryStart(priority)) {
       this.#sync();
-      // Claimed by a fetch that was in flight as the worker paused: first in line again, no attempt spent.
+      // Claimed by a fetch in flight as the worker paused: first in line again, no attempt spent.
       if (token) await job.moveToWait(token);
       throw new WaitingError();
     }

@@ -24,7 +24,8 @@ export function createFailedJobReporter(deps: FailedJobReporterDeps): (job: Job 
     logger.warn({ jobId: job.id, attempt: job.attemptsMade, final, err: error.message }, 'job failed');
     if ((error as { code?: unknown }).code === 'denoiser_closed') deps.onFatal?.(error);
     if (!final) return;
-    const callback = generationJobSchema.shape.callback.safeParse((job.data as { callback?: unknown } | null)?.callback);
+    const data = job.data as { callback?: unknown } | null;
+    const callback = generationJobSchema.shape.callback.safeParse(data?.callback);
     if (!callback.success) return;
     void reporter.reportResult(
       { address: callback.data.address, token: callback.data.token, jobId: job.id ?? '', attempt: job.attemptsMade },

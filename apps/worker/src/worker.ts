@@ -83,7 +83,12 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
       ...(config.adaptiveThreshold ? { thresholdPolicy: new AdaptiveThresholdPolicy(config.adaptiveThreshold) } : {}),
     }),
     onStart: (job) => forgetWaiting(redis, config.redisPrefix, job, logger),
-    onFailed: createFailedJobReporter({ workerId: config.workerId, reporter, logger, ...(options.onFatal ? { onFatal: options.onFatal } : {}) }),
+    onFailed: createFailedJobReporter({
+      workerId: config.workerId,
+      reporter,
+      logger,
+      ...(options.onFatal ? { onFatal: options.onFatal } : {}),
+    }),
     logger,
   });
   const parts: WorkerParts = { config, logger, model, scheduler, redis, reporter, workers };
@@ -147,7 +152,7 @@ function forgetWaiting(redis: Redis, prefix: string, job: Job, logger: Logger): 
   const tenant = (job.data as { tenant?: unknown } | null)?.tenant;
   if (typeof tenant !== 'string') return;
   removeWaitingJob(redis, prefix, tenant, job.id ?? '').catch((error: Error) =>
-    logger.warn({ jobId: job.id, err: error.message }, 'could not remove a started job from its tenant\'s waiting jobs'),
+    logger.warn({ jobId: job.id, err: error.message }, "could not remove a started job from its tenant's waiting set"),
   );
 }
 

@@ -57,7 +57,9 @@ export class GenerationQueues<Data = unknown, Result = unknown> {
   async getJobCounts(...types: JobType[]): Promise<Record<string, number>> {
     const perQueue = await Promise.all(this.all().map((queue) => queue.getJobCounts(...types)));
     const sums: Record<string, number> = {};
-    for (const counts of perQueue) for (const [type, count] of Object.entries(counts)) sums[type] = (sums[type] ?? 0) + count;
+    for (const counts of perQueue) {
+      for (const [type, count] of Object.entries(counts)) sums[type] = (sums[type] ?? 0) + count;
+    }
     return sums;
   }
 
