@@ -154,12 +154,21 @@ export class ClassWorkers {
 
   /** Pauses each worker whose class may not start a job, resumes each whose class may. */
   #sync(): void {
-    if (!this.#started) return;
+    if (!this.#started || this.#closing) return;
+    let resumed = false;
     for (const priority of PRIORITY_CLASSES) {
       const worker = this.#workers[priority];
-      const open = !this.#closing && this.#slots.isOpen(priority);
-      if (open && worker.isPaused()) worker.resume();
-      else if (!open && !worker.isPaused() && !this.#closing) void worker.pause(true);
+      const open = this.#slots.isOpen(priority);
+      // Not running: a paused worker's loop ends once its last job is done, and resume() starts it again.
+      if (open && (worker.isPaused() || !worker.isRunning())) {
+        worker.resume();
+        resumed = true;
+      } else if (!open && !worker.isPaused()) {
+        void worker.pause(true);
+      }
     }
+    // A loop that was ending as it was resumed (paused, no job left) ends anyway: look again once
+    // it has, and start it afresh.
+    if (resumed) setImmediate(() => this.#sync());
   }
 }
