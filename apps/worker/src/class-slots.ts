@@ -38,6 +38,15 @@ export class ClassSlots {
     return this.#running.interactive + this.#running.batch;
   }
 
+  /**
+   * Jobs of `priority` that may be claimed or run at once now: its limit less the other class's
+   * running jobs (at least 1: BullMQ's floor; `isOpen` says whether one may start at all).
+   */
+  concurrencyFor(priority: PriorityClass): number {
+    const other = priority === 'interactive' ? 'batch' : 'interactive';
+    return Math.max(1, this.#limits[priority] - this.#running[other]);
+  }
+
   /** Whether a job of `priority` may start now. */
   isOpen(priority: PriorityClass): boolean {
     if (priority === 'batch' && this.#interactiveWaiting) return false;

@@ -36,10 +36,12 @@ export interface ClassWorkersOptions {
 
 /**
  * One BullMQ worker per priority class over that class's queue, sharing one process's slots by
- * ClassSlots' rule, on BullMQ's public API only: the interactive worker has concurrency M + E,
- * the batch worker M, and after every start and end each worker is paused while its class may
- * not start a job and resumed once it may. A worker can still claim a job in the moment its
- * pause begins (a fetch already in flight); such a job goes back to the head of its queue at once
+ * ClassSlots' rule, on BullMQ's public API only. After every start and end, each worker's
+ * concurrency is set to its class's limit less the other class's running jobs (M + E less the
+ * running batch jobs for the interactive worker, M less the running interactive ones for the
+ * batch worker), so it claims no more than may start, and it is paused while its class may not
+ * start a job and resumed once it may. A job claimed anyway (both workers fetching in the same
+ * moment, or a fetch in flight as the pause began) goes back to the head of its queue at once
  * (`moveToWait`, no attempt spent) and never runs here. Two costs of staying on the public API:
  * a paused worker does not check its queue for stalled jobs (other processes' workers do, and it
  * checks again when resumed), and a worker resumed while it still runs jobs claims again when the
@@ -159,6 +161,8 @@ export class ClassWorkers {
     for (const priority of PRIORITY_CLASSES) {
       const worker = this.#workers[priority];
       const open = this.#slots.isOpen(priority);
+      // Lowered at once (no job is evicted); raised, it is seen at the worker's next job end or fetch.
+      worker.concurrency = this.#slots.concurrencyFor(priority);
       // Not running: a paused worker's loop ends once its last job is done, and resume() starts it again.
       if (open && (worker.isPaused() || !worker.isRunning())) {
         worker.resume();

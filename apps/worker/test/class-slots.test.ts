@@ -9,6 +9,19 @@ describe('ClassSlots', () => {
     expect(slots.running).toBe(3);
   });
 
+  it('lets each class claim no more than may start beside the other class\'s running jobs', () => {
+    const slots = new ClassSlots({ maxActiveJobs: 4, interactiveExtraJobs: 2 });
+    slots.tryStart('batch');
+    slots.tryStart('interactive');
+    slots.tryStart('interactive');
+    expect(slots.concurrencyFor('interactive')).toBe(5);
+    expect(slots.concurrencyFor('batch')).toBe(2);
+    slots.tryStart('interactive');
+    slots.tryStart('interactive');
+    expect(slots.concurrencyFor('batch')).toBe(1);
+    expect(slots.isOpen('batch')).toBe(false);
+  });
+
   it('with no extra slots, makes an interactive job wait for a free regular slot', () => {
     const slots = new ClassSlots({ maxActiveJobs: 2, interactiveExtraJobs: 0 });
     slots.tryStart('batch');
