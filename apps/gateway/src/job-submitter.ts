@@ -110,7 +110,7 @@ export class JobSubmitter {
   /**
    * Adds the job to its class's queue; a job with the same id already in Redis is left as it is
    * (BullMQ dedupes by id within a queue). An id from an idempotency key may name a job of the
-   * other class: that job is the one the read-back meets (and answers 409 for, its priority
+   * other class: that job is the one the read-back meets (and answers 422 for, its priority
    * differing), never a second job under the same id. Two first submissions of one key under two
    * classes at the same moment can still both add; the read-back then answers both from the
    * interactive one.
