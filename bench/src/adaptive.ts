@@ -19,8 +19,8 @@ import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createDecodeSession } from '@dfleet/decoder';
 import { loadEvalTasks, passAtOne, programFromCompletion, runUntrusted, type EvalTask } from '@dfleet/eval';
-import { loadModel } from '@dfleet/model';
-import { AdaptiveThresholdPolicy, ADAPTIVE_THRESHOLD_DEFAULTS, StepScheduler } from '@dfleet/worker';
+import { DEFAULT_MODEL_DIR, loadModel } from '@dfleet/model';
+import { AdaptiveThresholdPolicy, ADAPTIVE_THRESHOLD_DEFAULTS, StepScheduler } from '@dfleet/scheduler';
 import { percentile } from './percentiles.ts';
 
 const { values } = parseArgs({
@@ -33,7 +33,7 @@ const { values } = parseArgs({
     threshold: { type: 'string', default: '0.9' },
     'min-threshold': { type: 'string', default: String(ADAPTIVE_THRESHOLD_DEFAULTS.defaultFloor) },
     'target-wait-ms': { type: 'string', default: String(ADAPTIVE_THRESHOLD_DEFAULTS.targetWaitMs) },
-    model: { type: 'string', default: fileURLToPath(new URL('../../models/jsfunc-mdm', import.meta.url)) },
+    model: { type: 'string', default: DEFAULT_MODEL_DIR },
     out: { type: 'string', default: fileURLToPath(new URL('../results', import.meta.url)) },
   },
 });

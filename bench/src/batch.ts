@@ -19,10 +19,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createDecodeSession, type DecodeSession, type Denoiser } from '@dfleet/decoder';
+import { createDecodeSession, padBatch, type DecodeSession, type Denoiser } from '@dfleet/decoder';
 import { loadEvalTasks } from '@dfleet/eval';
-import { loadModel, padBatch } from '@dfleet/model';
-import { StepScheduler, type BatchReport } from '@dfleet/worker';
+import { DEFAULT_MODEL_DIR, loadModel } from '@dfleet/model';
+import { StepScheduler, type BatchReport } from '@dfleet/scheduler';
 
 const { values } = parseArgs({
   options: {
@@ -32,7 +32,7 @@ const { values } = parseArgs({
     'ceiling-passes': { type: 'string' },
     rounds: { type: 'string' },
     threshold: { type: 'string', default: '0.9' },
-    model: { type: 'string', default: fileURLToPath(new URL('../../models/jsfunc-mdm', import.meta.url)) },
+    model: { type: 'string', default: DEFAULT_MODEL_DIR },
     out: { type: 'string', default: fileURLToPath(new URL('../results', import.meta.url)) },
   },
 });

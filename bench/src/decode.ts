@@ -4,7 +4,8 @@
  * Decodes the held-out tasks with every strategy (and a sweep of its knob) on the real model, in
  * one run, one job at a time through the serving denoiser, and runs each completion as untrusted
  * code. Prints a table with ratios against `reference` with steps = generation length, and writes
- * bench/results/decode.json (+ decode.svg: pass@1 against NFE per token).
+ * bench/results/decode.json (+ decode.svg: pass@1 against NFE per token; `npm run bench:decode:plot`
+ * redraws it from the JSON).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -12,14 +13,14 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { decode, type DecodingStrategy } from '@dfleet/decoder';
 import { loadEvalTasks, passAtOne, programFromCompletion, runUntrusted, type EvalTask } from '@dfleet/eval';
-import { loadModel, type OnnxDenoiserOutput } from '@dfleet/model';
-import { svgScatter } from './svg-scatter.ts';
+import { DEFAULT_MODEL_DIR, loadModel, type OnnxDenoiserOutput } from '@dfleet/model';
+import { decodePlotSvg } from './decode-plot.ts';
 
 const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     tasks: { type: 'string' },
-    model: { type: 'string', default: fileURLToPath(new URL('../../models/jsfunc-mdm', import.meta.url)) },
+    model: { type: 'string', default: DEFAULT_MODEL_DIR },
     out: { type: 'string', default: fileURLToPath(new URL('../results', import.meta.url)) },
   },
 });
@@ -170,27 +171,15 @@ const loadText = (load: number[]) => load.map((l) => l.toFixed(2)).join(' ');
 console.log(`load average (1, 5, 15 min) on ${availableParallelism()} CPUs: ${loadText(loadAtStart)} at start, ${loadText(loadAtEnd)} at end`);
 
 mkdirSync(values.out!, { recursive: true });
-writeFileSync(
-  `${values.out}/decode.json`,
-  `${JSON.stringify(
-    {
-      model: model.manifest.name,
-      tasks: tasks.length,
-      generation_length: generationLength,
-      measured_at: new Date().toISOString(),
-      machine: { cpus: availableParallelism(), load_average_at_start: loadAtStart, load_average_at_end: loadAtEnd },
-      summary,
-      strategies: measurements,
-    },
-    null,
-    2,
-  )}\n`,
-);
-writeFileSync(
-  `${values.out}/decode.svg`,
-  svgScatter(
-    measurements.map((m) => ({ x: m.nfe_per_token, y: m.pass_at_1, label: knobText(m), series: m.name })),
-    { title: `pass@1 vs NFE per token (${model.manifest.name}, ${tasks.length} tasks)`, xLabel: 'NFE per generated token', yLabel: 'pass@1' },
-  ),
-);
+const results = {
+  model: model.manifest.name,
+  tasks: tasks.length,
+  generation_length: generationLength,
+  measured_at: new Date().toISOString(),
+  machine: { cpus: availableParallelism(), load_average_at_start: loadAtStart, load_average_at_end: loadAtEnd },
+  summary,
+  strategies: measurements,
+};
+writeFileSync(`${values.out}/decode.json`, `${JSON.stringify(results, null, 2)}\n`);
+writeFileSync(`${values.out}/decode.svg`, `${decodePlotSvg(results)}\n`);
 console.log(`wrote ${values.out}/decode.json and decode.svg`);

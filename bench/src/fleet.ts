@@ -43,7 +43,7 @@ import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { decode } from '@dfleet/decoder';
 import { loadEvalTasks } from '@dfleet/eval';
-import { loadModel, loadModelManifest } from '@dfleet/model';
+import { DEFAULT_MODEL_DIR, loadModel, loadModelManifest } from '@dfleet/model';
 import { percentile } from './percentiles.ts';
 import { startApp } from './start-app.ts';
 
@@ -62,7 +62,7 @@ const requestCount = Number(values.requests);
 const maxTokens = Number(values['max-tokens']);
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `dfleet-bench-${randomUUID().slice(0, 8)}`;
-const modelDir = fileURLToPath(new URL('../../models/jsfunc-mdm', import.meta.url));
+const modelDir = DEFAULT_MODEL_DIR;
 const decoding = { strategy: 'threshold', threshold: 0.9 } as const;
 
 const tasks = await loadEvalTasks(`${modelDir}/eval/heldout.jsonl`);

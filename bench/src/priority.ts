@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { loadEvalTasks } from '@dfleet/eval';
-import { loadModelManifest } from '@dfleet/model';
+import { DEFAULT_MODEL_DIR, loadModelManifest } from '@dfleet/model';
 import { GENERATION_QUEUES, GenerationQueues, type PriorityClass } from '@dfleet/queue';
 import { percentile } from './percentiles.ts';
 import { startApp } from './start-app.ts';
@@ -44,7 +44,7 @@ const backlogSize = Number(values.backlog ?? (values.quick ? 150 : 300));
 const maxActive = Number(values['max-active']);
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `dfleet-bench-priority-${randomUUID().slice(0, 8)}`;
-const modelDir = fileURLToPath(new URL('../../models/jsfunc-mdm', import.meta.url));
+const modelDir = DEFAULT_MODEL_DIR;
 const modelName = (await loadModelManifest(modelDir)).name;
 /** Probes decode the way an interactive client would by default. */
 const probeDecoding = { strategy: 'threshold', threshold: 0.9 } as const;

@@ -1,6 +1,6 @@
 /** A failure the user can fix; the CLI prints the message alone (no stack) and exits with `exitCode`. */
 export class CliError extends Error {
-  override readonly name = 'CliError';
+  override readonly name: string = 'CliError';
   constructor(
     readonly code: string,
     message: string,

@@ -17,10 +17,6 @@ export interface Completion {
   dfleet?: { queue_ms: number; decode_ms: number; total_ms: number; worker_id: string };
 }
 
-export function gatewayUrlFrom(env: NodeJS.ProcessEnv): string {
-  return env.DFLEET_URL ?? `http://127.0.0.1:${env.DFLEET_PORT ?? '8080'}`;
-}
-
 async function callGateway<T>(baseUrl: string, path: string, init: RequestInit): Promise<T> {
   let response: Response;
   try {

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { CliError } from './cli-error.ts';
+import { UsageError } from './usage-error.ts';
 
 /** GPU indices reported by `nvidia-smi -L`; empty when there is no driver or no GPU. */
 export function detectGpus(): number[] {
@@ -22,7 +23,7 @@ export function selectGpus(flag: string, present: number[]): number[] {
   const ids: number[] = [];
   for (const part of wanted) {
     if (!/^\d+$/.test(part)) {
-      throw new CliError('invalid_gpus', `--gpus must be "all" or a comma-separated list of GPU indices like "0,2"; got "${flag}".`);
+      throw new UsageError(`--gpus must be "all" or a comma-separated list of GPU indices like "0,2"; got "${flag}"`);
     }
     const id = Number(part);
     if (!present.includes(id)) {

@@ -41,12 +41,15 @@ export function freePort(): Promise<number> {
 }
 
 /**
- * REDIS_URL if set; else 127.0.0.1:6379 if it answers; else a redis-server of our own on a free
- * port in a temp dir, with AOF on and `noeviction` as BullMQ requires.
+ * `redisUrl` (REDIS_URL) if set; else 127.0.0.1:6379 if it answers; else a redis-server of our own
+ * on a free port in a temp dir, with AOF on and `noeviction` as BullMQ requires.
  */
-export async function resolveLocalRedis(env: NodeJS.ProcessEnv, defaultRedis = DEFAULT_REDIS): Promise<LocalRedis> {
+export async function resolveLocalRedis(
+  redisUrl: string | undefined,
+  defaultRedis = DEFAULT_REDIS,
+): Promise<LocalRedis> {
   const nothingToStop = async () => {};
-  if (env.REDIS_URL) return { url: env.REDIS_URL, origin: 'REDIS_URL', stop: nothingToStop };
+  if (redisUrl !== undefined) return { url: redisUrl, origin: 'REDIS_URL', stop: nothingToStop };
   if (await redisAnswers(defaultRedis.host, defaultRedis.port)) {
     return { url: `redis://${defaultRedis.host}:${defaultRedis.port}`, origin: 'default port', stop: nothingToStop };
   }

@@ -1,5 +1,5 @@
 import { startManagedProcess, type ManagedProcess } from './managed-process.ts';
-import { WORKER_ENTRY } from './repo-paths.ts';
+import { TSX_LOADER, WORKER_ENTRY } from './repo-paths.ts';
 
 export interface SupervisorOptions {
   /** One worker per entry: 'cpu' or 'cuda:N'. */
@@ -37,7 +37,7 @@ export function superviseWorkers(options: SupervisorOptions): WorkerSupervisor {
         const worker = await startManagedProcess({
           name: `worker ${device}`,
           command: process.execPath,
-          args: ['--import', 'tsx', WORKER_ENTRY],
+          args: ['--import', TSX_LOADER, WORKER_ENTRY],
           env: { ...options.env, DFLEET_DEVICE: device },
           readyPattern: /^worker ready id=(\S+) device=(\S+) model=(\S+)/,
           log: options.log,

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GenerationQueues } from '@dfleet/queue';
-import { DEFAULT_MODEL_DIR } from '../src/repo-paths.ts';
+import { DEFAULT_MODEL_DIR } from '@dfleet/model';
 import {
   SHARED_REDIS_URL,
   deletePrefix,

@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { DEFAULT_MODEL_DIR } from '@dfleet/model';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const DFLEET = fileURLToPath(new URL('../bin/dfleet.mjs', import.meta.url));
@@ -61,7 +62,7 @@ describe('dfleet up', () => {
   });
 
   it('passes the model check on the shipped default model', () => {
-    const result = spawnSync(process.execPath, [DFLEET, 'model', 'check', fileURLToPath(new URL('../../../models/jsfunc-mdm', import.meta.url))], { env, encoding: 'utf8' });
+    const result = spawnSync(process.execPath, [DFLEET, 'model', 'check', DEFAULT_MODEL_DIR], { env, encoding: 'utf8' });
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
   }, 60_000);

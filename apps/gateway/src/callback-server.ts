@@ -20,7 +20,7 @@ type ResultAnswer = Pick<ReportAck, 'accepted' | 'reason'>;
  * gateway enqueued, over one stream per worker. Only reports carrying the job's token count;
  * each result is accepted once and answered, accepted or not.
  */
-export function createCallbackServer(pending: PendingResults, logger: Logger): grpc.Server {
+function createCallbackServer(pending: PendingResults, logger: Logger): grpc.Server {
   const onProgress = (report: ProgressReport__Output): void => {
     const verdict = pending.reportProgress(report.jobId, report.callbackToken, {
       step: report.step,

@@ -4,7 +4,7 @@ import { InvalidRequestError, PromptTooLongError } from './errors.ts';
 import type { ModelCatalog, ServedModel } from './model-catalog.ts';
 
 export const STRATEGY_NAMES = ['reference', 'threshold', 'factor', 'entropy-bounded'] as const;
-export type StrategyName = (typeof STRATEGY_NAMES)[number];
+type StrategyName = (typeof STRATEGY_NAMES)[number];
 
 /**
  * Knob values used when a request names a strategy but not its knob.
@@ -42,7 +42,7 @@ export interface CompletionRequest {
 }
 
 const IDEMPOTENCY_KEY_RULE = 'must be a string of 1 to 256 characters';
-export const idempotencyKeySchema = z.string().min(1).max(256);
+const idempotencyKeySchema = z.string().min(1).max(256);
 
 /** One message per field, so every failure of a field names it and says what is allowed. */
 function bodySchemaFor(model: ServedModel) {

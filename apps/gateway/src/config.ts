@@ -1,144 +1,139 @@
-import { fileURLToPath } from 'node:url';
-import { z } from 'zod';
-import { DEFAULT_REDIS_PREFIX } from '@dfleet/queue';
 import { defaultBurst, type RateLimit } from '@dfleet/api-keys';
-
-const DEFAULT_MODEL_DIR = fileURLToPath(new URL('../../../models/jsfunc-mdm', import.meta.url));
-
-const port = (fallback: number) => z.coerce.number().int().min(0).max(65_535).default(fallback);
-const positiveMs = (fallback: number) => z.coerce.number().int().positive().default(fallback);
-
-/** The gateway's environment, parsed once at startup. Every variable is listed in the README table. */
-const gatewayEnvSchema = z.object({
-  /** @defaultValue 'redis://127.0.0.1:6379' */
-  REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
-  /** BullMQ key prefix shared with the workers. @defaultValue 'dfleet' */
-  DFLEET_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/).default(DEFAULT_REDIS_PREFIX),
-  /** @defaultValue '<repo>/models/jsfunc-mdm' */
-  DFLEET_MODEL_DIR: z.string().min(1).default(DEFAULT_MODEL_DIR),
-  /** @defaultValue 'info' */
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  /** Bind address of all three servers. @defaultValue '127.0.0.1' */
-  DFLEET_HOST: z.string().min(1).default('127.0.0.1'),
-  /** HTTP port; 0 = any free port. @defaultValue 8080 */
-  DFLEET_PORT: port(8080),
-  /** Public gRPC port; 0 = any free port. @defaultValue 50051 */
-  DFLEET_GRPC_PORT: port(50051),
-  /** WorkerCallback gRPC port; 0 = any free port. @defaultValue 50052 */
-  DFLEET_CALLBACK_PORT: port(50052),
-  /** Host workers use to reach this gateway's callback server. @defaultValue '127.0.0.1' */
-  DFLEET_CALLBACK_HOST: z.string().min(1).default('127.0.0.1'),
-  /** How long a request waits for its result before answering 504. @defaultValue 120000 */
-  DFLEET_REQUEST_TIMEOUT_MS: positiveMs(120_000),
-  /** Budget of one Redis call on the request path before answering 503. @defaultValue 800 */
-  DFLEET_REDIS_TIMEOUT_MS: positiveMs(800),
-  /** Grace time for in-flight requests on SIGINT/SIGTERM before the process exits. @defaultValue 10000 */
-  DFLEET_SHUTDOWN_TIMEOUT_MS: positiveMs(10_000),
-  /** Jobs waiting in the queue (all tenants) above which requests get 429; 0 = no cap. @defaultValue 10000 */
-  DFLEET_MAX_WAITING_JOBS: z.coerce.number().int().nonnegative().default(10_000),
-  /** Jobs one tenant may have waiting before its requests get 429; 0 = no cap. @defaultValue 0 */
-  DFLEET_MAX_WAITING_JOBS_PER_TENANT: z.coerce.number().int().nonnegative().default(0),
-  /** `api-keys` or `off`. @defaultValue 'api-keys' when DFLEET_API_KEYS_FILE is set, else 'off' */
-  DFLEET_AUTH: z.enum(['api-keys', 'off']).optional(),
-  /** JSON file of hashed API keys (`dfleet keys create` writes it). */
-  DFLEET_API_KEYS_FILE: z.string().min(1).optional(),
-  /** Requests per minute per API key whose entry sets no `rate_limit`; 0 = unlimited. @defaultValue 0 */
-  DFLEET_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().nonnegative().max(6_000_000).default(0),
-  /** Burst for that default; 0 = ten seconds' worth. @defaultValue 0 */
-  DFLEET_RATE_LIMIT_BURST: z.coerce.number().int().nonnegative().max(1_000_000).default(0),
-  /** Most prompts in one HTTP request (`prompt` as an array). @defaultValue 32 */
-  DFLEET_MAX_BATCH_PROMPTS: z.coerce.number().int().min(1).max(1_024).default(32),
-  /** Largest HTTP body / gRPC message accepted, in bytes. @defaultValue 1048576 */
-  DFLEET_MAX_BODY_BYTES: z.coerce.number().int().min(1_024).max(64 * 1_048_576).default(1_048_576),
-});
-
-/** How the gateway decides who a request is from. */
-export type GatewayAuthConfig =
-  | { kind: 'off' }
-  | { kind: 'api-keys'; keysFile: string; defaultRateLimit: RateLimit | null };
-
-export interface GatewayConfig {
-  redisUrl: string;
-  redisPrefix: string;
-  modelDir: string;
-  logLevel: z.infer<typeof gatewayEnvSchema>['LOG_LEVEL'];
-  host: string;
-  httpPort: number;
-  grpcPort: number;
-  callbackPort: number;
-  callbackHost: string;
-  requestTimeoutMs: number;
-  redisTimeoutMs: number;
-  shutdownTimeoutMs: number;
-  /** null = no cap. */
-  maxWaitingJobs: number | null;
-  /** null = no cap. */
-  maxWaitingJobsPerTenant: number | null;
-  auth: GatewayAuthConfig;
-  maxBodyBytes: number;
-  maxBatchPrompts: number;
-}
-
-export class GatewayConfigError extends Error {
-  readonly code = 'invalid_config';
-  constructor(message: string) {
-    super(message);
-    this.name = 'GatewayConfigError';
-  }
-}
-
-/** Reads the gateway configuration from an environment; unknown variables are ignored. */
-export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
-  // Empty strings mean "unset" so `FOO= node ...` does not fail validation.
-  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
-  const parsed = gatewayEnvSchema.safeParse(present);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
-    throw new GatewayConfigError(`invalid gateway environment: ${problems.join('; ')}`);
-  }
-  const e = parsed.data;
-  return {
-    auth: authConfigFrom(e),
-    maxBodyBytes: e.DFLEET_MAX_BODY_BYTES,
-    maxBatchPrompts: e.DFLEET_MAX_BATCH_PROMPTS,
-    redisUrl: e.REDIS_URL,
-    redisPrefix: e.DFLEET_REDIS_PREFIX,
-    modelDir: e.DFLEET_MODEL_DIR,
-    logLevel: e.LOG_LEVEL,
-    host: e.DFLEET_HOST,
-    httpPort: e.DFLEET_PORT,
-    grpcPort: e.DFLEET_GRPC_PORT,
-    callbackPort: e.DFLEET_CALLBACK_PORT,
-    callbackHost: e.DFLEET_CALLBACK_HOST,
-    requestTimeoutMs: e.DFLEET_REQUEST_TIMEOUT_MS,
-    redisTimeoutMs: e.DFLEET_REDIS_TIMEOUT_MS,
-    shutdownTimeoutMs: e.DFLEET_SHUTDOWN_TIMEOUT_MS,
-    maxWaitingJobs: e.DFLEET_MAX_WAITING_JOBS === 0 ? null : e.DFLEET_MAX_WAITING_JOBS,
-    maxWaitingJobsPerTenant: e.DFLEET_MAX_WAITING_JOBS_PER_TENANT === 0 ? null : e.DFLEET_MAX_WAITING_JOBS_PER_TENANT,
-  };
-}
+import { AFTER_EACH_VARIABLE, documented, logLevelVariable, parseEnv, port, positiveInt } from '@dfleet/env-config';
+import { modelDirVariable } from '@dfleet/model';
+import { redisEnv } from '@dfleet/queue';
+import { z } from 'zod';
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
 
-function authConfigFrom(e: z.infer<typeof gatewayEnvSchema>): GatewayAuthConfig {
-  const mode = e.DFLEET_AUTH ?? (e.DFLEET_API_KEYS_FILE === undefined ? 'off' : 'api-keys');
-  if (mode === 'off') {
-    // Without keys anyone who reaches the port can spend the GPUs and read every tenant's jobs:
-    // that has to be a decision, not a default, once the port is reachable from elsewhere.
-    if (e.DFLEET_AUTH === undefined && !LOOPBACK_HOSTS.has(e.DFLEET_HOST)) {
-      throw new GatewayConfigError(
-        `DFLEET_HOST=${e.DFLEET_HOST} is reachable from other machines but no API keys are configured: set DFLEET_API_KEYS_FILE (create keys with \`dfleet keys create\`), or DFLEET_AUTH=off to serve without authentication`,
-      );
-    }
-    return { kind: 'off' };
+/** Every variable the gateway reads, with the documentation the README table is generated from. */
+export const gatewayEnv = z.object({
+  ...redisEnv,
+  DFLEET_MODEL_DIR: modelDirVariable,
+  LOG_LEVEL: logLevelVariable,
+  DFLEET_HOST: documented(z.string().min(1).default('127.0.0.1'), {
+    meaning: 'bind address of the HTTP, gRPC and callback servers',
+  }),
+  DFLEET_PORT: documented(port(8080), { meaning: 'HTTP port (`0` = any free port)' }),
+  DFLEET_GRPC_PORT: documented(port(50051), { meaning: 'public gRPC port' }),
+  DFLEET_CALLBACK_PORT: documented(port(50052), { meaning: 'WorkerCallback gRPC port' }),
+  DFLEET_CALLBACK_HOST: documented(z.string().min(1).default('127.0.0.1'), {
+    meaning: "host workers use to reach this gateway's callback server",
+  }),
+  DFLEET_REQUEST_TIMEOUT_MS: documented(positiveInt(120_000), {
+    meaning: 'how long a request waits for its result before 504 (the job keeps running)',
+  }),
+  DFLEET_REDIS_TIMEOUT_MS: documented(positiveInt(800), {
+    meaning: 'budget of one Redis call on the request path before 503 + `Retry-After`',
+  }),
+  DFLEET_SHUTDOWN_TIMEOUT_MS: documented(positiveInt(10_000), {
+    meaning: 'grace for in-flight requests on SIGTERM/SIGINT',
+  }),
+  DFLEET_MAX_WAITING_JOBS: documented(z.coerce.number().int().nonnegative().default(10_000), {
+    meaning: 'waiting jobs (all tenants) above which requests answer 429 `queue_full`; `0` = no cap',
+  }),
+  DFLEET_MAX_WAITING_JOBS_PER_TENANT: documented(z.coerce.number().int().nonnegative().default(0), {
+    default: '`0` (no cap)',
+    meaning: 'waiting jobs one tenant may have before its requests answer 429',
+  }),
+  DFLEET_API_KEYS_FILE: documented(z.string().min(1).optional(), {
+    meaning:
+      'JSON file of SHA-256-hashed API keys, each with a tenant and an optional rate limit ' +
+      '(`dfleet keys create` writes it; re-read within 2 s of a change; a broken file is refused, logged, ' +
+      'and the previous keys stay)',
+  }),
+  DFLEET_AUTH: documented(z.enum(['api-keys', 'off']).optional(), {
+    default: '`api-keys` when `DFLEET_API_KEYS_FILE` is set, else `off`',
+    meaning:
+      '`off` trusts every request and takes the tenant from `x-dfleet-tenant`; a gateway bound to a ' +
+      'non-loopback `DFLEET_HOST` refuses to start without keys unless `DFLEET_AUTH=off` is explicit',
+  }),
+  DFLEET_RATE_LIMIT_PER_MINUTE: documented(z.coerce.number().int().nonnegative().max(6_000_000).default(0), {
+    default: '`0` (unlimited)',
+    meaning: 'requests per minute for each key whose entry sets no `rate_limit`; shared by all gateways on the Redis',
+  }),
+  DFLEET_RATE_LIMIT_BURST: documented(z.coerce.number().int().nonnegative().max(1_000_000).default(0), {
+    default: "`0` = ten seconds' worth (`ceil(rate / 6)`)",
+    meaning: 'burst for that default limit',
+  }),
+  DFLEET_MAX_BODY_BYTES: documented(z.coerce.number().int().min(1_024).max(64 * 1_048_576).default(1_048_576), {
+    meaning: 'largest HTTP body (413) and gRPC message (`RESOURCE_EXHAUSTED`)',
+  }),
+  DFLEET_MAX_BATCH_PROMPTS: documented(z.coerce.number().int().min(1).max(1_024).default(32), {
+    meaning: 'most prompts in one HTTP request (`prompt` as an array), 1 .. 1024',
+  }),
+});
+
+type GatewayEnv = z.output<typeof gatewayEnv>;
+
+/** The gateway's configuration: its environment parsed, checked across variables, and named for the code. */
+const gatewayConfigSchema = gatewayEnv.superRefine(checkAuth, AFTER_EACH_VARIABLE).transform((e) => ({
+  redisUrl: e.REDIS_URL,
+  redisPrefix: e.DFLEET_REDIS_PREFIX,
+  modelDir: e.DFLEET_MODEL_DIR,
+  logLevel: e.LOG_LEVEL,
+  host: e.DFLEET_HOST,
+  httpPort: e.DFLEET_PORT,
+  grpcPort: e.DFLEET_GRPC_PORT,
+  callbackPort: e.DFLEET_CALLBACK_PORT,
+  callbackHost: e.DFLEET_CALLBACK_HOST,
+  requestTimeoutMs: e.DFLEET_REQUEST_TIMEOUT_MS,
+  redisTimeoutMs: e.DFLEET_REDIS_TIMEOUT_MS,
+  shutdownTimeoutMs: e.DFLEET_SHUTDOWN_TIMEOUT_MS,
+  /** null = no cap. */
+  maxWaitingJobs: e.DFLEET_MAX_WAITING_JOBS === 0 ? null : e.DFLEET_MAX_WAITING_JOBS,
+  /** null = no cap. */
+  maxWaitingJobsPerTenant: e.DFLEET_MAX_WAITING_JOBS_PER_TENANT === 0 ? null : e.DFLEET_MAX_WAITING_JOBS_PER_TENANT,
+  auth: authFrom(e),
+  maxBodyBytes: e.DFLEET_MAX_BODY_BYTES,
+  maxBatchPrompts: e.DFLEET_MAX_BATCH_PROMPTS,
+}));
+
+export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
+
+/** How the gateway decides who a request is from. */
+type GatewayAuthConfig =
+  | { kind: 'off' }
+  | { kind: 'api-keys'; keysFile: string; defaultRateLimit: RateLimit | null };
+
+/** Reads the gateway configuration from an environment; throws EnvConfigError naming every bad variable. */
+export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  return parseEnv(gatewayConfigSchema, env, 'gateway');
+}
+
+function authMode(e: GatewayEnv): 'api-keys' | 'off' {
+  return e.DFLEET_AUTH ?? (e.DFLEET_API_KEYS_FILE === undefined ? 'off' : 'api-keys');
+}
+
+function checkAuth(e: GatewayEnv, ctx: z.RefinementCtx<GatewayEnv>): void {
+  if (authMode(e) === 'api-keys' && e.DFLEET_API_KEYS_FILE === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        'DFLEET_AUTH=api-keys needs DFLEET_API_KEYS_FILE, the JSON file of hashed keys ' +
+        '(`dfleet keys create` writes it)',
+    });
   }
-  if (e.DFLEET_API_KEYS_FILE === undefined) {
-    throw new GatewayConfigError('DFLEET_AUTH=api-keys needs DFLEET_API_KEYS_FILE, the JSON file of hashed keys (`dfleet keys create` writes it)');
+  // Without keys anyone who reaches the port can spend the GPUs and read every tenant's jobs:
+  // that has to be a decision, not a default, once the port is reachable from elsewhere.
+  if (e.DFLEET_AUTH === undefined && authMode(e) === 'off' && !LOOPBACK_HOSTS.has(e.DFLEET_HOST)) {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        `DFLEET_HOST=${e.DFLEET_HOST} is reachable from other machines but no API keys are configured: ` +
+        'set DFLEET_API_KEYS_FILE (create keys with `dfleet keys create`), ' +
+        'or DFLEET_AUTH=off to serve without authentication',
+    });
   }
+}
+
+function authFrom(e: GatewayEnv): GatewayAuthConfig {
+  if (authMode(e) === 'off' || e.DFLEET_API_KEYS_FILE === undefined) return { kind: 'off' };
   const perMinute = e.DFLEET_RATE_LIMIT_PER_MINUTE;
+  const burst = e.DFLEET_RATE_LIMIT_BURST || defaultBurst(perMinute);
   return {
     kind: 'api-keys',
     keysFile: e.DFLEET_API_KEYS_FILE,
-    defaultRateLimit: perMinute === 0 ? null : { requestsPerMinute: perMinute, burst: e.DFLEET_RATE_LIMIT_BURST || defaultBurst(perMinute) },
+    defaultRateLimit: perMinute === 0 ? null : { requestsPerMinute: perMinute, burst },
   };
 }

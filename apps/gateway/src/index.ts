@@ -1,6 +1,6 @@
 export { startGateway } from './gateway.ts';
 export type { RunningGateway, StartGatewayOptions } from './gateway.ts';
-export { loadGatewayConfig, GatewayConfigError } from './config.ts';
+export { gatewayEnv, loadGatewayConfig } from './config.ts';
 export type { GatewayConfig } from './config.ts';
 export {
   GatewayError,

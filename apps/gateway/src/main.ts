@@ -1,4 +1,5 @@
-import { GatewayConfigError, loadGatewayConfig, type GatewayConfig } from './config.ts';
+import { EnvConfigError } from '@dfleet/env-config';
+import { loadGatewayConfig, type GatewayConfig } from './config.ts';
 import { startGateway, type RunningGateway } from './gateway.ts';
 
 function fail(message: string, exitCode: number): never {
@@ -10,7 +11,7 @@ let config: GatewayConfig;
 try {
   config = loadGatewayConfig();
 } catch (error) {
-  if (error instanceof GatewayConfigError) fail(error.message, 78); // EX_CONFIG
+  if (error instanceof EnvConfigError) fail(error.message, 78); // EX_CONFIG
   throw error;
 }
 

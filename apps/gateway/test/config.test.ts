@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { GatewayConfigError, loadGatewayConfig } from '../src/config.ts';
+import { EnvConfigError } from '@dfleet/env-config';
+import { loadGatewayConfig } from '../src/config.ts';
 
 describe('loadGatewayConfig', () => {
   it('applies the documented defaults', () => {
@@ -37,7 +38,8 @@ describe('loadGatewayConfig', () => {
   });
 
   it('names every invalid variable', () => {
-    expect(() => loadGatewayConfig({ DFLEET_PORT: '70000', REDIS_URL: 'http://redis', LOG_LEVEL: 'loud' })).toThrow(GatewayConfigError);
+    const bad = { DFLEET_PORT: '70000', REDIS_URL: 'http://redis', LOG_LEVEL: 'loud' };
+    expect(() => loadGatewayConfig(bad)).toThrow(EnvConfigError);
     try {
       loadGatewayConfig({ DFLEET_PORT: '70000', REDIS_URL: 'http://redis', LOG_LEVEL: 'loud' });
     } catch (error) {

@@ -19,7 +19,7 @@ function lookup(jobs: Record<string, { processedOn?: number }>): JobLookup {
 }
 
 describe('per-tenant waiting sets', () => {
-  it('keeps all of one tenant\'s keys in one Redis Cluster hash slot', () => {
+  it("keeps all of one tenant's keys in one Redis Cluster hash slot", () => {
     expect(tenantWaitingKey('dfleet', 'acme')).toBe('dfleet:{tenant:acme}:waiting');
   });
 
@@ -44,7 +44,17 @@ describe('per-tenant waiting sets', () => {
     const tenant = 'audit';
     const key = tenantWaitingKey(prefix, tenant);
     const now = Date.now();
-    await redis.zadd(key, now - 60_000, 'never-added', now - 60_000, 'started', now - 60_000, 'waiting', now, 'on-its-way');
+    await redis.zadd(
+      key,
+      now - 60_000,
+      'never-added',
+      now - 60_000,
+      'started',
+      now - 60_000,
+      'waiting',
+      now,
+      'on-its-way',
+    );
     const jobs = lookup({ started: { processedOn: now - 1_000 }, waiting: {} });
 
     expect(await auditTenantWaiting(redis, jobs, prefix, tenant, now)).toBe(2);

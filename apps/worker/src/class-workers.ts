@@ -104,8 +104,7 @@ export class ClassWorkers {
     const worker = new Worker<unknown, GenerationResult>(
       GENERATION_QUEUES[priority],
       // Three declared parameters: BullMQ passes an AbortSignal only to processors that take one.
-      (job: Job, token: string | undefined, signal: AbortSignal | undefined) =>
-        this.#run(priority, job, token, signal),
+      (job: Job, token: string | undefined, signal: AbortSignal | undefined) => this.#run(priority, job, token, signal),
       {
         connection: redisOptionsFor(config.redisUrl, 'worker'),
         prefix: config.redisPrefix,

@@ -1,12 +1,11 @@
 import { WaitingError, type Job } from 'bullmq';
 import { createDecodeSession, DecodeOptionsError, type DecodeRequest, type DecodeSession } from '@dfleet/decoder';
 import { generationJobSchema, type GenerationJob, type GenerationResult } from '@dfleet/queue';
-import type { AdaptiveThresholdPolicy } from './adaptive-threshold-policy.ts';
+import type { AdaptiveThresholdPolicy, StepScheduler } from '@dfleet/scheduler';
 import type { CallbackReporter, CallbackTarget, ProgressUpdate } from './callback-reporter.ts';
 import { InvalidJobError, ModelMismatchError } from './errors.ts';
 import { planJobDecode, type ServedModel } from './job-decode-plan.ts';
 import type { Logger } from './logger.ts';
-import type { StepScheduler } from './step-scheduler.ts';
 
 /**
  * Why the worker itself aborted a job's signal (BullMQ's `worker.cancelJob(id, reason)`). Any
@@ -29,8 +28,8 @@ export interface GenerationProcessorDeps {
   readonly workerId: string;
   readonly logger: Logger;
   /**
-   * Whether a gateway asked to cancel this job: checked at the claim of a job started before,
-   * while its first forward pass runs (later, and for every job, by the watcher).
+   * Whether a gateway asked to cancel this job: awaited at the claim of a job started before,
+   * before its decode is submitted (later, and for every job, by the watcher).
    */
   readonly isCancelRequested: (jobId: string) => Promise<boolean>;
   /**
@@ -65,14 +64,15 @@ export function createGenerationProcessor(deps: GenerationProcessorDeps): Genera
       attempt: job.attemptsMade + 1,
     };
 
+    // A job cancelled before this claim commits no step: its session ends here, and the scheduler
+    // resolves it without a forward pass. Only a job started before pays this round trip.
+    if (mayCarryCancelMark(job) && (await deps.isCancelRequested(target.jobId))) session.cancel();
+
     const decodeStarted = performance.now();
     const outcome = await scheduler.submit({
       session,
       ...(signal ? { signal } : {}),
       ...(data.options.deadlineAt === undefined ? {} : { deadlineAt: data.options.deadlineAt }),
-      // A job cancelled before this claim commits no step, but the look at its cancel mark runs
-      // alongside its first forward pass instead of delaying it by a Redis round trip.
-      ...(mayCarryCancelMark(job) ? { pendingCheck: deps.isCancelRequested(target.jobId) } : {}),
       // The step that finishes the job sends no progress: its result follows at once.
       onStep: (step) => {
         if (!step.finished) reporter.reportProgress(target, () => progressOf(session, model));
@@ -157,7 +157,7 @@ function withAdaptiveThreshold(
 }
 
 /** @throws InvalidJobError naming every field that does not follow generationJobSchema. */
-export function parseJobData(data: unknown): GenerationJob {
+function parseJobData(data: unknown): GenerationJob {
   const parsed = generationJobSchema.safeParse(data);
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues.map((issue) => ({

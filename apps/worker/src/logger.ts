@@ -1,5 +1,5 @@
 import { pino, type Logger as PinoLogger } from 'pino';
-import type { LogLevel } from './config.ts';
+import type { LogLevel } from '@dfleet/env-config';
 
 export type Logger = PinoLogger;
 

@@ -1,4 +1,5 @@
-import { loadWorkerConfig, WorkerConfigError, type WorkerConfig } from './config.ts';
+import { EnvConfigError } from '@dfleet/env-config';
+import { loadWorkerConfig, type WorkerConfig } from './config.ts';
 import { ModelUnavailableError } from './errors.ts';
 import { createLogger } from './logger.ts';
 import { startWorker, type RunningWorker } from './worker.ts';
@@ -48,7 +49,7 @@ function readConfig(): WorkerConfig {
   try {
     return loadWorkerConfig();
   } catch (error) {
-    if (error instanceof WorkerConfigError) fail(`worker: ${error.message}`);
+    if (error instanceof EnvConfigError) fail(`worker: ${error.message}`);
     throw error;
   }
 }

@@ -2,7 +2,7 @@ import type { Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { LoadedModel } from '@dfleet/model';
 import { checkEvictionPolicy, redisOptionsFor, removeWaitingJob } from '@dfleet/queue';
-import { AdaptiveThresholdPolicy } from './adaptive-threshold-policy.ts';
+import { AdaptiveThresholdPolicy, StepScheduler, type BatchReport, type StepSchedulerStats } from '@dfleet/scheduler';
 import { CallbackReporter } from './callback-reporter.ts';
 import { isCancelRequested, startCancelWatcher, type CancelWatcher } from './cancel-watcher.ts';
 import { ClassWorkers } from './class-workers.ts';
@@ -12,7 +12,6 @@ import { createGenerationProcessor, INTERRUPTION } from './generation-processor.
 import { startHeartbeat, type Heartbeat } from './heartbeat.ts';
 import { loadServedModel } from './load-served-model.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { StepScheduler, type BatchReport, type StepSchedulerStats } from './step-scheduler.ts';
 
 export interface StartWorkerOptions {
   /** @defaultValue pino JSON on stderr at `config.logLevel` */

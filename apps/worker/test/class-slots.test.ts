@@ -9,7 +9,7 @@ describe('ClassSlots', () => {
     expect(slots.running).toBe(3);
   });
 
-  it('lets each class claim no more than may start beside the other class\'s running jobs', () => {
+  it("lets each class claim no more than may start beside the other class's running jobs", () => {
     const slots = new ClassSlots({ maxActiveJobs: 4, interactiveExtraJobs: 2 });
     slots.tryStart('batch');
     slots.tryStart('interactive');

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { loadWorkerConfig, WorkerConfigError } from '../src/config.ts';
+import { EnvConfigError } from '@dfleet/env-config';
+import { loadWorkerConfig } from '../src/config.ts';
 
 describe('worker configuration of load-adaptive thresholds', () => {
   it('is off unless DFLEET_ADAPTIVE_THRESHOLD=on', () => {
@@ -15,7 +16,7 @@ describe('worker configuration of load-adaptive thresholds', () => {
   });
 
   it('names a wrong value', () => {
-    expect(() => loadWorkerConfig({ DFLEET_ADAPTIVE_THRESHOLD: 'yes' })).toThrow(WorkerConfigError);
+    expect(() => loadWorkerConfig({ DFLEET_ADAPTIVE_THRESHOLD: 'yes' })).toThrow(EnvConfigError);
     expect(() => loadWorkerConfig({ DFLEET_ADAPTIVE_THRESHOLD: 'yes' })).toThrow(/DFLEET_ADAPTIVE_THRESHOLD/);
     expect(() => loadWorkerConfig({ DFLEET_ADAPTIVE_TARGET_WAIT_MS: '0' })).toThrow(/DFLEET_ADAPTIVE_TARGET_WAIT_MS/);
   });

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { DEFAULT_MODEL_DIR } from '@dfleet/model';
 
 /** The shipped default model, which the worker integration tests decode with. */
-export const MODEL_DIR = fileURLToPath(new URL('../../../models/jsfunc-mdm', import.meta.url));
+export const MODEL_DIR = DEFAULT_MODEL_DIR;
 
 /** The first `count` held-out prompts of the default model. */
 export function heldOutPrompts(count: number): string[] {

@@ -14,9 +14,9 @@ import {
   type GenerationResult,
 } from '@dfleet/queue';
 import { cancelRequestKey } from '@dfleet/queue';
+import type { BatchReport } from '@dfleet/scheduler';
 import { loadWorkerConfig, type WorkerConfig } from '../src/config.ts';
 import { planJobDecode } from '../src/job-decode-plan.ts';
-import type { BatchReport } from '../src/step-scheduler.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
 import { CallbackRecorder } from './callback-recorder.ts';
 import { MODEL_DIR, heldOutPrompts } from './default-model.ts';

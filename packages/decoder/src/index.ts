@@ -22,3 +22,5 @@ export { DecodeOptionsError } from './decode-options-error.ts';
 export type { DecodeOptionsErrorCode } from './decode-options-error.ts';
 export { DecodeSessionError } from './decode-session-error.ts';
 export type { DecodeSessionErrorCode } from './decode-session-error.ts';
+export { bucketLength, padBatch } from './pad-batch.ts';
+export type { PadBatchOptions } from './pad-batch.ts';

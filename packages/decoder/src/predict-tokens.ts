@@ -32,7 +32,7 @@ export function predictTokens(
     for (let v = 0; v < vocabSize; v++) {
       if (suppressed[v] === 1) continue;
       const logit = rowLogits[base + v]!;
-      if (logit !== logit || logit === Infinity) {
+      if (Number.isNaN(logit) || logit === Infinity) {
         throw new DecodeSessionError('NON_FINITE_LOGITS', `logit of token ${v} at canvas position ${canvasPosition} is ${logit}`);
       }
       if (logit > maxLogit) maxLogit = logit;

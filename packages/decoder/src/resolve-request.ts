@@ -63,7 +63,9 @@ export function resolveDecodeRequest(request: DecodeRequest, vocabSize: number):
     if (!Array.isArray(sequence) || sequence.length === 0) {
       invalid(`stopSequences[${i}]`, 'must be a non-empty array of token ids (an empty one would stop at once)');
     }
-    sequence.forEach((id, j) => checkTokenId(`stopSequences[${i}][${j}]`, id, vocabSize));
+    sequence.forEach((id, j) => {
+      checkTokenId(`stopSequences[${i}][${j}]`, id, vocabSize);
+    });
   });
 
   const suppressed = new Set<number>([specialTokens.mask]);

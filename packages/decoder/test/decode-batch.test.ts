@@ -29,7 +29,9 @@ describe('decodeBatch', () => {
     const steps: Array<[number, StepReport]> = [];
     const results = await decodeBatch(model, jobs, { onStep: (index, report) => steps.push([index, report]) });
     expect(model.calls).toBe(Math.max(...results.map((r) => r.steps)));
-    results.forEach((result, index) => expect(steps.filter(([i]) => i === index).length).toBe(result.steps));
+    results.forEach((result, index) => {
+      expect(steps.filter(([i]) => i === index).length).toBe(result.steps);
+    });
   });
 
   it('cancels every unfinished job when the signal aborts', async () => {

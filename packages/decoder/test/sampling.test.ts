@@ -21,13 +21,17 @@ function sampledFrequencies(probabilities: number[], temperature: number, runs: 
 describe('Gumbel-max sampling', () => {
   it('samples from softmax(logits) at temperature 1', () => {
     const frequencies = sampledFrequencies([0.5, 0.3, 0.2], 1, 3000);
-    [0.5, 0.3, 0.2].forEach((p, v) => expect(Math.abs(frequencies[v]! - p)).toBeLessThan(0.04));
+    [0.5, 0.3, 0.2].forEach((p, v) => {
+      expect(Math.abs(frequencies[v]! - p)).toBeLessThan(0.04);
+    });
   });
 
   it('samples from softmax(logits / T), sharper below 1', () => {
     // p^(1/0.5) = p^2, renormalised: 0.25, 0.09, 0.04 over 0.38.
     const frequencies = sampledFrequencies([0.5, 0.3, 0.2], 0.5, 3000);
-    [0.25 / 0.38, 0.09 / 0.38, 0.04 / 0.38].forEach((p, v) => expect(Math.abs(frequencies[v]! - p)).toBeLessThan(0.04));
+    [0.25 / 0.38, 0.09 / 0.38, 0.04 / 0.38].forEach((p, v) => {
+      expect(Math.abs(frequencies[v]! - p)).toBeLessThan(0.04);
+    });
   });
 
   it('takes the argmax at temperature 0', () => {

@@ -3,10 +3,13 @@
 // Usage: node --import tsx packages/eval/bench/reference-solutions.ts [tasks.jsonl] [out.json]
 import { writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+
+import { DEFAULT_MODEL_DIR } from '@dfleet/model';
 
 import { describeSandbox, loadEvalTasks, programFromCompletion, runUntrusted, summarizeByFamily } from '../src/index.ts';
 
-const tasksFile = process.argv[2] ?? 'models/jsfunc-mdm/eval/heldout.jsonl';
+const tasksFile = process.argv[2] ?? join(DEFAULT_MODEL_DIR, 'eval', 'heldout.jsonl');
 const outFile = process.argv[3];
 
 const tasks = await loadEvalTasks(tasksFile);

@@ -61,7 +61,7 @@ function probe(file: string, args: readonly string[]): Promise<ProbeOutcome> {
 }
 
 /** What this machine offers the sandbox; found once per process by `detectSandboxSupport`. */
-export interface SandboxSupport {
+interface SandboxSupport {
   readonly permissionFlag: SandboxLayers['permissionFlag'];
   /** `unshare` arguments that give a fresh network namespace, or undefined when none work here. */
   readonly unshareArgs: readonly string[] | undefined;
@@ -104,7 +104,7 @@ async function probeMachine(): Promise<SandboxSupport> {
  * Finds out once per process which isolation layers this machine offers: the permission flag of
  * this Node, whether `unshare --net` and `prlimit` work. Later calls reuse the answer.
  */
-export function detectSandboxSupport(): Promise<SandboxSupport> {
+function detectSandboxSupport(): Promise<SandboxSupport> {
   machineSupport ??= probeMachine().catch((error: unknown) => {
     machineSupport = undefined;
     throw error;

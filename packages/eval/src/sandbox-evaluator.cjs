@@ -1,3 +1,4 @@
+// @ts-check
 // The second part of every sandbox process's `node -e` script, after `sandbox-lockdown.cjs`.
 // Reads one batch from stdin: {"timeoutMs", "maxResultChars", "programs": [{"program", "entry",
 // "argsJson"}]} and evaluates the programs one after another, each in a fresh vm context. It never
@@ -13,8 +14,14 @@
 // which run no untrusted getters or traps outside the vm timeout.
 'use strict';
 
+/** @import { SandboxHost } from './sandbox-lockdown.cjs' */
+/** @import { SandboxBatch, SandboxBatchProgram, SandboxEvent, SandboxOutcome } from './sandbox-protocol.ts' */
+
 (() => {
-  const { vm, isProxy, readStdin, writeLine, nowMs } = sandboxHost;
+  /** @type {Readonly<SandboxHost>} */
+  // @ts-expect-error -- declared by sandbox-lockdown.cjs, which comes first in the same `node -e` script
+  const host = sandboxHost;
+  const { vm, isProxy, readStdin, writeLine, nowMs } = host;
 
   const TIMEOUT_CODE = 'ERR_SCRIPT_EXECUTION_TIMEOUT';
   const MAX_DETAIL_CHARS = 300;
@@ -97,9 +104,15 @@
 
   const harnessScript = new vm.Script(HARNESS_SOURCE, { filename: 'dfleet-eval-harness.js' });
 
-  const clip = (text) => (text.length > MAX_DETAIL_CHARS ? text.slice(0, MAX_DETAIL_CHARS) + '…' : text);
+  /** @param {string} text */
+  const clip = (text) => (text.length > MAX_DETAIL_CHARS ? `${text.slice(0, MAX_DETAIL_CHARS)}…` : text);
 
-  // Reads a data property without running getters or proxy traps.
+  /**
+   * Reads a data property without running getters or proxy traps.
+   * @param {unknown} value
+   * @param {string} key
+   * @returns {unknown}
+   */
   function ownDataProperty(value, key) {
     if (value === null || (typeof value !== 'object' && typeof value !== 'function') || isProxy(value)) return undefined;
     const descriptor = Object.getOwnPropertyDescriptor(value, key);
@@ -108,6 +121,10 @@
 
   // Describes a value thrown out of `runInContext` (our timeout error, or anything the program's
   // top level threw) without running any of the program's code.
+  /**
+   * @param {unknown} thrown
+   * @returns {string}
+   */
   function describeThrown(thrown) {
     if (thrown !== null && typeof thrown === 'object' && isProxy(thrown)) return 'threw a Proxy';
     const message = ownDataProperty(thrown, 'message');
@@ -119,18 +136,28 @@
         if (isProxy(proto)) break;
         proto = Object.getPrototypeOf(proto);
       }
-      return clip((name ?? 'Error') + ': ' + message);
+      return clip(`${name ?? 'Error'}: ${message}`);
     }
     if (typeof thrown === 'string' || typeof thrown === 'number' || typeof thrown === 'boolean') {
-      return clip('threw a non-Error value: ' + String(thrown));
+      return clip(`threw a non-Error value: ${String(thrown)}`);
     }
     return 'threw a non-Error value';
   }
 
+  /** @param {unknown} thrown */
   const isTimeout = (thrown) => ownDataProperty(thrown, 'code') === TIMEOUT_CODE;
   const ALLOCATION_FAILURES = ['Array buffer allocation failed', 'Invalid string length'];
-  const isAllocationFailure = (thrown) => ALLOCATION_FAILURES.includes(ownDataProperty(thrown, 'message'));
+  /** @param {unknown} thrown */
+  const isAllocationFailure = (thrown) => {
+    const message = ownDataProperty(thrown, 'message');
+    return typeof message === 'string' && ALLOCATION_FAILURES.includes(message);
+  };
 
+  /**
+   * @param {unknown} text what the harness call returned
+   * @param {number} testCount
+   * @returns {string[] | undefined}
+   */
   function parseTestOutputs(text, testCount) {
     let parsed;
     try {
@@ -142,6 +169,12 @@
     return wellFormed ? parsed : undefined;
   }
 
+  /**
+   * @param {SandboxBatchProgram} task
+   * @param {number} timeoutMs
+   * @param {number} maxResultChars
+   * @returns {SandboxOutcome}
+   */
   function evaluate(task, timeoutMs, maxResultChars) {
     const startedAt = nowMs();
     const remainingMs = () => Math.max(1, Math.ceil(timeoutMs - (nowMs() - startedAt)));
@@ -165,8 +198,8 @@
       programScript.runInContext(context, { timeout: remainingMs() });
     } catch (thrown) {
       if (isTimeout(thrown)) return { kind: 'timeout', detail: `the program's top level ran longer than ${timeoutMs} ms` };
-      if (isAllocationFailure(thrown)) return { kind: 'memory', detail: 'while loading the program: ' + describeThrown(thrown) };
-      return { kind: 'runtime', detail: 'while loading the program: ' + describeThrown(thrown) };
+      if (isAllocationFailure(thrown)) return { kind: 'memory', detail: `while loading the program: ${describeThrown(thrown)}` };
+      return { kind: 'runtime', detail: `while loading the program: ${describeThrown(thrown)}` };
     }
 
     const callSource = `__dfleetRunTests(() => ${task.entry}, ${JSON.stringify(task.argsJson)}, ${maxResultChars})`;
@@ -175,7 +208,7 @@
       returned = new vm.Script(callSource, { filename: 'dfleet-eval-call.js' }).runInContext(context, { timeout: remainingMs() });
     } catch (thrown) {
       if (isTimeout(thrown)) return { kind: 'timeout', detail: `the tests ran longer than ${timeoutMs} ms in all` };
-      return { kind: 'runtime', detail: 'the harness call failed: ' + describeThrown(thrown) };
+      return { kind: 'runtime', detail: `the harness call failed: ${describeThrown(thrown)}` };
     }
     const testCount = JSON.parse(task.argsJson).length;
     const outputs = parseTestOutputs(returned, testCount);
@@ -184,13 +217,19 @@
   }
 
   // Keeps values whole (the parent compares them) and clips only error descriptions.
+  /** @param {string} tagged */
   const clipTagged = (tagged) => (tagged.startsWith('v:') ? tagged : clip(tagged));
 
+  /** @param {SandboxEvent} event */
+  const writeEvent = (event) => writeLine(JSON.stringify(event));
+
+  /** @type {SandboxBatch} */
   const batch = JSON.parse(readStdin());
   for (let index = 0; index < batch.programs.length; index += 1) {
-    writeLine(JSON.stringify({ event: 'start', index }));
-    const outcome = evaluate(batch.programs[index], batch.timeoutMs, batch.maxResultChars);
-    writeLine(JSON.stringify({ event: 'done', index, outcome }));
+    writeEvent({ event: 'start', index });
+    const program = /** @type {SandboxBatchProgram} */ (batch.programs[index]);
+    const outcome = evaluate(program, batch.timeoutMs, batch.maxResultChars);
+    writeEvent({ event: 'done', index, outcome });
   }
-  writeLine(JSON.stringify({ event: 'finished' }));
+  writeEvent({ event: 'finished' });
 })();

@@ -1,3 +1,4 @@
+// @ts-check
 // The first part of every sandbox process's `node -e` script; `sandbox-evaluator.cjs` follows it
 // in the same script. It runs before any untrusted code exists: it keeps the few host
 // capabilities the evaluator needs inside a frozen object and removes every global route to
@@ -8,6 +9,18 @@
 // removed, the process exits before reading its input rather than run code less locked down.
 'use strict';
 
+/**
+ * What the evaluator may use of the host: everything else is gone by the time it runs.
+ * @typedef {object} SandboxHost
+ * @property {typeof import('node:vm')} vm
+ * @property {(value: unknown) => boolean} isProxy
+ * @property {() => string} readStdin Reads all of stdin, synchronously.
+ * @property {(text: string) => void} writeLine Writes one line to stdout, synchronously.
+ * @property {() => number} nowMs
+ */
+
+/** @type {Readonly<SandboxHost>} */
+// biome-ignore lint/correctness/noUnusedVariables: read by sandbox-evaluator.cjs, which follows in the same script.
 const sandboxHost = (() => {
   const fs = require('node:fs');
   const vm = require('node:vm');
@@ -16,6 +29,13 @@ const sandboxHost = (() => {
 
   const STDIN_FD = 0;
   const STDOUT_FD = 1;
+
+  /**
+   * @param {unknown} error
+   * @param {string} code
+   */
+  const hasCode = (error, code) =>
+    typeof error === 'object' && error !== null && 'code' in error && error.code === code;
 
   // Reads fd 0 until end of file. Synchronous on purpose: the evaluator never yields to the
   // event loop, so nothing queued by untrusted code can run between programs.
@@ -27,11 +47,11 @@ const sandboxHost = (() => {
       try {
         bytesRead = fs.readSync(STDIN_FD, buffer, 0, buffer.length, null);
       } catch (error) {
-        if (error && error.code === 'EAGAIN') {
+        if (hasCode(error, 'EAGAIN')) {
           Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
           continue;
         }
-        if (error && error.code === 'EOF') break;
+        if (hasCode(error, 'EOF')) break;
         throw error;
       }
       if (bytesRead === 0) break;
@@ -40,14 +60,15 @@ const sandboxHost = (() => {
     return Buffer.concat(chunks).toString('utf8');
   }
 
+  /** @param {string} text */
   function writeLine(text) {
-    const bytes = Buffer.from(text + '\n', 'utf8');
+    const bytes = Buffer.from(`${text}\n`, 'utf8');
     let offset = 0;
     while (offset < bytes.length) {
       try {
         offset += fs.writeSync(STDOUT_FD, bytes, offset, bytes.length - offset);
       } catch (error) {
-        if (error && error.code === 'EAGAIN') {
+        if (hasCode(error, 'EAGAIN')) {
           Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
           continue;
         }
@@ -76,25 +97,28 @@ const sandboxHost = (() => {
     'execve', 'loadEnvFile',
   ];
 
+  // Some of these members are not in Node's type definitions (internal, or newer than Node 20).
+  const processMembers = /** @type {Record<string, unknown>} */ (/** @type {unknown} */ (process));
+  const globals = /** @type {Record<string, unknown>} */ (/** @type {unknown} */ (globalThis));
   const leftBehind = [];
   for (const name of PROCESS_MEMBERS_TO_REMOVE) {
     try {
-      delete process[name];
+      delete processMembers[name];
     } catch {
       // Reported below through the `in` check.
     }
-    if (name in process) leftBehind.push('process.' + name);
+    if (name in process) leftBehind.push(`process.${name}`);
   }
   for (const name of [...GLOBALS_TO_REMOVE, 'process']) {
     try {
-      delete globalThis[name];
+      delete globals[name];
     } catch {
       // Reported below through the `in` check.
     }
     if (name in globalThis) leftBehind.push(name);
   }
   if (leftBehind.length > 0) {
-    writeLine(JSON.stringify({ event: 'lockdown_failed', detail: 'could not remove ' + leftBehind.join(', ') }));
+    writeLine(JSON.stringify({ event: 'lockdown_failed', detail: `could not remove ${leftBehind.join(', ')}` }));
     exitProcess(70);
   }
 

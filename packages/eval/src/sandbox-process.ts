@@ -24,7 +24,7 @@ export interface SandboxProcessLimits {
  * - `lockdown_failed`: it refused to run because it could not lock itself down;
  * - `aborted`: the caller aborted the run.
  */
-export type SandboxEnding = 'finished' | 'watchdog' | 'output_limit' | 'crashed' | 'lockdown_failed' | 'aborted';
+type SandboxEnding = 'finished' | 'watchdog' | 'output_limit' | 'crashed' | 'lockdown_failed' | 'aborted';
 
 export interface SandboxProcessReport {
   /** Outcome of each program (by batch index) that the process finished. */

@@ -26,7 +26,7 @@ export interface SandboxBatchProgram {
  */
 const taggedOutputSchema = z.string().regex(/^[vuem]:/);
 
-export const sandboxOutcomeSchema = z.discriminatedUnion('kind', [
+const sandboxOutcomeSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('syntax'), detail: z.string() }),
   z.object({ kind: z.literal('timeout'), detail: z.string() }),
   z.object({ kind: z.literal('runtime'), detail: z.string() }),

@@ -8,10 +8,9 @@
  * fired while `runs` forward passes ran back to back, and the longest gap between two ticks.
  * Prints one JSON line per mode.
  */
-import { fileURLToPath } from 'node:url';
-import { loadModel, type InferenceThread } from '../src/index.ts';
+import { DEFAULT_MODEL_DIR, loadModel, type InferenceThread } from '../src/index.ts';
 
-const modelDir = process.argv[2] ?? fileURLToPath(new URL('../../../models/jsfunc-mdm/', import.meta.url));
+const modelDir = process.argv[2] ?? DEFAULT_MODEL_DIR;
 const batchSize = Number(process.argv[3] ?? 16);
 const runs = Number(process.argv[4] ?? 5);
 const TICK_MS = 5;

@@ -114,3 +114,22 @@ export class CanvasTooLongError extends ModelPackageError {
 export class ModelRunError extends ModelPackageError {
   readonly code = 'model_run_failed';
 }
+
+export type ModelReduceErrorCode =
+  | 'onnx_unreadable'
+  | 'opset_unsupported'
+  | 'logits_output_missing'
+  | 'model_already_reduced'
+  | 'lm_head_not_found'
+  | 'reduce_option_invalid'
+  | 'output_directory_not_empty';
+
+/** `dfleet model reduce` cannot append the reduced outputs to this model or directory. */
+export class ModelReduceError extends ModelPackageError {
+  readonly code: ModelReduceErrorCode;
+
+  constructor(code: ModelReduceErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}

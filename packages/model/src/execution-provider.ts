@@ -10,8 +10,8 @@ export type ExecutionProvider = 'cpu' | 'cuda';
 const CUDA_INSTALL_HINT =
   'On a GPU host install the CUDA 12 provider libraries for onnxruntime-node: ' +
   '`ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install` ' +
-  "(npm 11 does not run that package's install script unless approved; `npm ci --onnxruntime-node-install=cuda12` " +
-  'does the same when it runs), check that `nvidia-smi` lists the GPU and that the CUDA 12 and cuDNN 9 ' +
+  "(the repository's package.json denies that script to `npm ci` in allowScripts, so run it yourself), " +
+  'check that `nvidia-smi` lists the GPU and that the CUDA 12 and cuDNN 9 ' +
   "runtime libraries are on the library path, or run on the CPU with executionProvider 'cpu' (DFLEET_DEVICE=cpu).";
 
 /** onnxruntime-node ships CUDA support only for these platforms (the libraries are fetched at install). */
@@ -61,7 +61,7 @@ function assertCudaProviderInstalled(deviceId: number): void {
       'cuda',
       deviceId,
       `CUDA execution provider requested (device ${deviceId}) but this onnxruntime-node install is CPU-only: ` +
-        `${libraryPath} is missing (the repository's .npmrc sets onnxruntime-node-install=skip). ${CUDA_INSTALL_HINT}`,
+        `${libraryPath} is missing. ${CUDA_INSTALL_HINT}`,
     );
   }
 }

@@ -1,8 +1,14 @@
-import type { ModelCheckReport, ModelCheckTensor } from './model-check.ts';
+import type { ModelCheckProblem, ModelCheckReport, ModelCheckTensor } from './model-check/report.ts';
+import { formatShape } from './model-check/tensor-shape.ts';
 
 function formatTensor(tensor: ModelCheckTensor): string {
-  const shape = tensor.shape.map((dim) => (typeof dim === 'number' ? String(dim) : dim === '' ? '?' : dim)).join(', ');
-  return `${tensor.name} ${tensor.type} [${shape}]`;
+  return `${tensor.name} ${tensor.type} [${formatShape(tensor.shape)}]`;
+}
+
+/** `error   onnx_input_dtype (model.onnx#input_ids): input "input_ids" is int32; expected int64` */
+function formatProblem({ severity, code, path, message }: ModelCheckProblem): string {
+  const where = path === undefined ? '' : ` (${path})`;
+  return `${severity === 'error' ? 'error  ' : 'warning'} ${code}${where}: ${message}`;
 }
 
 function plural(count: number, noun: string): string {
@@ -33,9 +39,6 @@ export function formatModelCheckReport(report: ModelCheckReport): string {
   if (summary.shapesRun.length > 0) {
     lines.push(`  ran shapes         ${summary.shapesRun.map(([b, l]) => `[${b}, ${l}]`).join(' ')}`);
   }
-  for (const problem of problems) {
-    const where = problem.path === undefined ? '' : ` (${problem.path})`;
-    lines.push(`${problem.severity === 'error' ? 'error  ' : 'warning'} ${problem.code}${where}: ${problem.message}`);
-  }
+  lines.push(...problems.map(formatProblem));
   return lines.join('\n');
 }

@@ -1,4 +1,5 @@
 export { buildCanvas } from './canvas.ts';
+export { DEFAULT_MODEL_DIR, modelDirVariable } from './default-model-dir.ts';
 export {
   CanvasTooLongError,
   DenoiserBatchError,
@@ -7,36 +8,45 @@ export {
   ModelLoadError,
   ModelManifestError,
   ModelOutputError,
+  ModelReduceError,
   ModelPackageError,
   ModelRunError,
   SpecialTokenInTextError,
   TokenizerLoadError,
 } from './errors.ts';
-export type { ManifestIssue, ModelManifestErrorCode } from './errors.ts';
+export type { ManifestIssue, ModelManifestErrorCode, ModelReduceErrorCode } from './errors.ts';
 export type { ExecutionProvider } from './execution-provider.ts';
 export { formatModelCheckReport } from './format-model-check-report.ts';
 export { loadModel } from './load-model.ts';
 export type { LoadedModel, LoadModelOptions } from './load-model.ts';
 export { checkModelDirectory } from './model-check.ts';
+export type { CheckModelDirectoryOptions } from './model-check.ts';
+export { MODEL_CHECK_CODES } from './model-check/codes.ts';
+export type { ModelCheckCode } from './model-check/codes.ts';
 export type {
-  CheckModelDirectoryOptions,
   ModelCheckProblem,
   ModelCheckReport,
   ModelCheckSeverity,
   ModelCheckSummary,
   ModelCheckTensor,
-} from './model-check.ts';
+} from './model-check/report.ts';
 export {
   DEFAULT_GENERATION_DEFAULTS,
   loadModelManifest,
   MODEL_MANIFEST_FILE,
   modelFilePath,
+  modelOutputs,
   parseModelManifest,
   SPECIAL_TOKEN_ROLES,
 } from './model-manifest.ts';
-export type { ModelManifest, SpecialTokenRole } from './model-manifest.ts';
+export type { ModelManifest, ModelOutputs, SpecialTokenRole } from './model-manifest.ts';
+export { checkReducedOutputs } from './model-check/reduced-outputs.ts';
+export { reduceModelDirectory } from './model-reduce/reduce-model-directory.ts';
+export type { ReduceModelDirectoryOptions, ReduceModelDirectoryResult } from './model-reduce/reduce-model-directory.ts';
+export { reduceOnnxModel, REDUCTION_METADATA_KEY } from './model-reduce/reduce-onnx-model.ts';
+export type { ReducedOnnxModel, ReduceOnnxModelOptions } from './model-reduce/reduce-onnx-model.ts';
+export { MAX_REDUCED_TOP_K, POSITIONS_INPUT, REDUCED_OUTPUTS, suppressedTokenIds } from './reduced-contract.ts';
+export type { SuppressionTokens } from './reduced-contract.ts';
 export { OnnxDenoiser } from './onnx-denoiser.ts';
 export type { InferenceThread, OnnxDenoiserOptions, OnnxDenoiserOutput, OnnxDenoiserStats } from './onnx-denoiser.ts';
-export { bucketLength, padBatch } from './pad-batch.ts';
-export type { PadBatchOptions } from './pad-batch.ts';
 export { Tokenizer } from './tokenizer.ts';

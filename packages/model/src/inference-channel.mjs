@@ -1,6 +1,8 @@
+// @ts-check
 // The shared memory through which an OnnxDenoiser (worker-thread-session.ts) hands forward passes
 // to its inference thread (inference-thread.mjs). Plain JavaScript: the thread loads it without
-// a TypeScript loader. Types: inference-channel.d.mts.
+// a TypeScript loader. Its JSDoc types are checked by tsc (checkJs) and read by the TypeScript
+// side; they also name the messages both ends exchange.
 //
 // One request is in flight at a time. The owner writes the ids and mask into the shared input
 // buffer and the request fields into the control block, then bumps REQUESTS and notifies; the
@@ -22,20 +24,70 @@ export const Slot = Object.freeze({
   INPUTS_REPLACED: 4,
 });
 const SLOT_COUNT = 5;
+/** Bytes per token in the input buffer: an int32 id and a uint8 attention flag. */
+const BYTES_PER_TOKEN = 5;
 
 export const RequestKind = Object.freeze({ RUN: 1, CLOSE: 2 });
 
-/** A new control block; the thread views the same buffer. */
+/** @import { MessagePort } from 'node:worker_threads' */
+/** @import { InferenceSession } from 'onnxruntime-node' */
+/** @import { SessionDescription } from './session-core.mjs' */
+
+/**
+ * The shared input buffer and its two views.
+ * @typedef {object} InputBuffer
+ * @property {SharedArrayBuffer} buffer
+ * @property {number} capacity Tokens (batchSize * sequenceLength) it holds.
+ * @property {Int32Array} inputIds
+ * @property {Uint8Array} attentionMask
+ */
+
+/**
+ * What the owner hands the thread as `workerData`.
+ * @typedef {object} InferenceThreadData
+ * @property {string} modelPath
+ * @property {InferenceSession.SessionOptions} sessionOptions
+ * @property {MessagePort} port The channel's port: replies go out on it, replaced input buffers come in.
+ * @property {SharedArrayBuffer} control The control block's buffer.
+ * @property {SharedArrayBuffer} inputs The first input buffer.
+ */
+
+/** @typedef {{ name: string, message: string }} SerializedError */
+
+/**
+ * What the thread posts on `parentPort` while it loads the model.
+ * @typedef {{ type: 'ready', description: SessionDescription }
+ *   | { type: 'load-failed', error: SerializedError }} StartupMessage
+ */
+
+/**
+ * What the thread posts on the channel's port for each run.
+ * @typedef {{ type: 'result', dims: number[], logits: Float32Array, sessionRunMs: number }
+ *   | { type: 'run-failed', error: SerializedError }} ReplyMessage
+ */
+
+/**
+ * A new control block; the thread views the same buffer.
+ * @returns {Int32Array<SharedArrayBuffer>}
+ */
 export function createControlBlock() {
   return new Int32Array(new SharedArrayBuffer(SLOT_COUNT * Int32Array.BYTES_PER_ELEMENT));
 }
 
-/** A shared input buffer for `capacity` tokens (batchSize * sequenceLength): int32 ids, then uint8 attention flags. */
+/**
+ * A shared input buffer for `capacity` tokens (batchSize * sequenceLength): int32 ids, then uint8 attention flags.
+ * @param {number} capacity
+ * @returns {InputBuffer}
+ */
 export function createInputBuffer(capacity) {
-  return viewInputBuffer(new SharedArrayBuffer(capacity * 5));
+  return viewInputBuffer(new SharedArrayBuffer(capacity * BYTES_PER_TOKEN));
 }
 
+/**
+ * @param {SharedArrayBuffer} buffer a buffer made by createInputBuffer
+ * @returns {InputBuffer}
+ */
 export function viewInputBuffer(buffer) {
-  const capacity = buffer.byteLength / 5;
+  const capacity = buffer.byteLength / BYTES_PER_TOKEN;
   return { buffer, capacity, inputIds: new Int32Array(buffer, 0, capacity), attentionMask: new Uint8Array(buffer, capacity * 4, capacity) };
 }

@@ -1,3 +1,4 @@
+// @ts-check
 // Entry of the thread an OnnxDenoiser owns (see worker-thread-session.ts). onnxruntime-node
 // 1.30's session.run() computes synchronously on the calling thread's event loop, so it runs
 // here and the main loop stays free for BullMQ lock renewal, gRPC and heartbeats.
@@ -10,14 +11,30 @@ import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_thread
 import { RequestKind, Slot, viewInputBuffer } from './inference-channel.mjs';
 import { createInferenceSession, describeSession, runDenoiserSession } from './session-core.mjs';
 
-if (parentPort === null) throw new Error('inference-thread.mjs must run as a worker thread');
-const { modelPath, sessionOptions, port } = workerData;
-const control = new Int32Array(workerData.control);
+/** @import { InferenceSession } from 'onnxruntime-node' */
+/**
+ * @import { InferenceThreadData, InputBuffer, ReplyMessage, SerializedError, StartupMessage }
+ *   from './inference-channel.mjs'
+ */
 
+if (parentPort === null) throw new Error('inference-thread.mjs must run as a worker thread');
+const owner = parentPort;
+const threadData = /** @type {InferenceThreadData} */ (workerData);
+const { modelPath, sessionOptions, port } = threadData;
+const control = new Int32Array(threadData.control);
+
+/**
+ * @param {unknown} error
+ * @returns {SerializedError}
+ */
 function serializeError(error) {
   return error instanceof Error ? { name: error.name, message: error.message } : { name: 'Error', message: String(error) };
 }
 
+/**
+ * @param {Float32Array} logits
+ * @returns {[Float32Array, ArrayBuffer[]]}
+ */
 function transferable(logits) {
   // Hand the logits over without a copy when the buffer is a plain, detachable ArrayBuffer.
   const { buffer } = logits;
@@ -28,9 +45,21 @@ function transferable(logits) {
   return [copy, [copy.buffer]];
 }
 
+/**
+ * @param {ReplyMessage} message
+ * @param {ArrayBuffer[]} [transferList]
+ */
+function reply(message, transferList) {
+  port.postMessage(message, transferList);
+}
+
+/**
+ * @param {InferenceSession} session
+ * @param {InputBuffer} inputs
+ */
 async function run(session, inputs) {
-  const batchSize = control[Slot.BATCH_SIZE];
-  const sequenceLength = control[Slot.SEQUENCE_LENGTH];
+  const batchSize = Atomics.load(control, Slot.BATCH_SIZE);
+  const sequenceLength = Atomics.load(control, Slot.SEQUENCE_LENGTH);
   const size = batchSize * sequenceLength;
   try {
     const result = await runDenoiserSession(session, {
@@ -40,10 +69,21 @@ async function run(session, inputs) {
       attentionMask: inputs.attentionMask.subarray(0, size),
     });
     const [logits, transferList] = transferable(result.logits);
-    port.postMessage({ type: 'result', dims: result.dims, logits, sessionRunMs: result.sessionRunMs }, transferList);
+    reply({ type: 'result', dims: result.dims, logits, sessionRunMs: result.sessionRunMs }, transferList);
   } catch (error) {
-    port.postMessage({ type: 'run-failed', error: serializeError(error) });
+    reply({ type: 'run-failed', error: serializeError(error) });
   }
+}
+
+/**
+ * The bigger input buffer the owner posted before a request that needs it.
+ * @returns {InputBuffer}
+ */
+function receiveReplacedInputs() {
+  const received = receiveMessageOnPort(port);
+  // The owner posts the buffer before it bumps REQUESTS, so it is already queued on the port.
+  if (received === undefined) throw new Error('the owner flagged a replaced input buffer but posted none');
+  return viewInputBuffer(/** @type {{ inputs: SharedArrayBuffer }} */ (received.message).inputs);
 }
 
 // After a reply the owner usually posts the next step's request within a few hundred
@@ -52,17 +92,20 @@ async function run(session, inputs) {
 // pool spins between operators for the same reason.
 const SPIN_BEFORE_SLEEP_MS = 0.3;
 
-/** One request at a time, in the order posted, until the owner asks to close. */
+/**
+ * One request at a time, in the order posted, until the owner asks to close.
+ * @param {InferenceSession} session
+ */
 async function serve(session) {
-  let inputs = viewInputBuffer(workerData.inputs);
+  let inputs = viewInputBuffer(threadData.inputs);
   let requestsSeen = 0; // the owner posts nothing before 'ready'
   for (;;) {
     const spinUntil = performance.now() + SPIN_BEFORE_SLEEP_MS;
     while (Atomics.load(control, Slot.REQUESTS) === requestsSeen && performance.now() < spinUntil);
     Atomics.wait(control, Slot.REQUESTS, requestsSeen);
     requestsSeen = Atomics.load(control, Slot.REQUESTS);
-    if (control[Slot.INPUTS_REPLACED] === 1) inputs = viewInputBuffer(receiveMessageOnPort(port).message.inputs);
-    if (control[Slot.REQUEST_KIND] === RequestKind.CLOSE) {
+    if (Atomics.load(control, Slot.INPUTS_REPLACED) === 1) inputs = receiveReplacedInputs();
+    if (Atomics.load(control, Slot.REQUEST_KIND) === RequestKind.CLOSE) {
       await session.release();
       port.close();
       return;
@@ -71,14 +114,20 @@ async function serve(session) {
   }
 }
 
+/** @param {StartupMessage} message */
+function tellOwner(message) {
+  owner.postMessage(message);
+}
+
+/** @type {InferenceSession | undefined} */
 let session;
 try {
   session = await createInferenceSession(modelPath, sessionOptions);
 } catch (error) {
-  parentPort.postMessage({ type: 'load-failed', error: serializeError(error) });
+  tellOwner({ type: 'load-failed', error: serializeError(error) });
   port.close();
 }
 if (session !== undefined) {
-  parentPort.postMessage({ type: 'ready', description: describeSession(session) });
+  tellOwner({ type: 'ready', description: describeSession(session) });
   await serve(session);
 }

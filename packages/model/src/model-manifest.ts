@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import { ModelManifestError, type ManifestIssue } from './errors.ts';
+import { MAX_REDUCED_TOP_K } from './reduced-contract.ts';
 
 /** File name of the manifest inside a model directory. */
 export const MODEL_MANIFEST_FILE = 'dfleet-model.json';
@@ -26,6 +27,30 @@ const fileInModelDirectory = () =>
       error: 'must be a relative path inside the model directory (no absolute path, no "..")',
     });
 
+/**
+ * Which outputs the ONNX file has (see reduced-contract.ts). Absent means v1: `logits` only.
+ * `suppressedTokenIds` records the ids the reduction removed from `top_token`, so a loader can
+ * check them against the decoder's rule.
+ */
+const modelOutputsSchema = z.discriminatedUnion(
+  'form',
+  [
+    z.object({ form: z.literal('logits') }),
+    z.object({
+      form: z.literal('reduced'),
+      topK: z
+        .int()
+        .min(0)
+        .max(MAX_REDUCED_TOP_K, { error: `must be an integer in [0, ${MAX_REDUCED_TOP_K}]` })
+        .default(0),
+      positionsInput: z.boolean().default(false),
+      logits: z.boolean().default(false),
+      suppressedTokenIds: z.array(tokenId()),
+    }),
+  ],
+  { error: 'must be { form: "logits" } or { form: "reduced", topK, positionsInput, logits, suppressedTokenIds }' },
+);
+
 const modelManifestSchema = z
   .object({
     name: z.string({ error: 'must be a non-empty string' }).min(1, { error: 'must be a non-empty string' }),
@@ -45,6 +70,7 @@ const modelManifestSchema = z
         { error: 'must be an object { maxNewTokens, blockLength }' },
       )
       .default({ ...DEFAULT_GENERATION_DEFAULTS }),
+    outputs: modelOutputsSchema.optional(),
   })
   .superRefine((manifest, ctx) => {
     const { vocabSize, specialTokens } = manifest;
@@ -79,6 +105,17 @@ const modelManifestSchema = z
         });
       }
     }
+    const suppressed = manifest.outputs?.form === 'reduced' ? manifest.outputs.suppressedTokenIds : [];
+    for (const [index, id] of suppressed.entries()) {
+      if (id >= vocabSize) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['outputs', 'suppressedTokenIds', index],
+          input: id,
+          message: `must be a token id in [0, vocabSize=${vocabSize})`,
+        });
+      }
+    }
     // The canvas is bos + at least one prompt token + maxNewTokens masks.
     if (manifest.defaults.maxNewTokens > manifest.maxSequenceLength - 2) {
       ctx.addIssue({
@@ -92,6 +129,13 @@ const modelManifestSchema = z
 
 /** A validated `dfleet-model.json`. */
 export type ModelManifest = z.output<typeof modelManifestSchema>;
+/** The manifest's `outputs` block; `{ form: 'logits' }` when the manifest has none. */
+export type ModelOutputs = z.output<typeof modelOutputsSchema>;
+
+/** The outputs a model declares: v1 `logits` unless its manifest says `reduced`. */
+export function modelOutputs(manifest: Pick<ModelManifest, 'outputs'>): ModelOutputs {
+  return manifest.outputs ?? { form: 'logits' };
+}
 
 function describeInput(input: unknown): string {
   if (input === undefined) return 'missing';

@@ -2,21 +2,18 @@ import { once } from 'node:events';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import type { InferenceSession } from 'onnxruntime-node';
 import { DenoiserClosedError } from './errors.ts';
-import { createControlBlock, createInputBuffer, RequestKind, Slot, type InputBuffer } from './inference-channel.mjs';
+import {
+  createControlBlock,
+  createInputBuffer,
+  RequestKind,
+  Slot,
+  type InferenceThreadData,
+  type InputBuffer,
+  type ReplyMessage,
+  type SerializedError,
+  type StartupMessage,
+} from './inference-channel.mjs';
 import type { SessionDescription, SessionRunInput, SessionRunResult, SessionRunner } from './session-runner.ts';
-
-/** What the inference thread (inference-thread.mjs) posts on `parentPort` while it loads the model. */
-type StartupMessage = { type: 'ready'; description: SessionDescription } | { type: 'load-failed'; error: SerializedError };
-
-/** What the thread posts on the channel's port for each run. */
-type ReplyMessage =
-  | { type: 'result'; dims: number[]; logits: Float32Array; sessionRunMs: number }
-  | { type: 'run-failed'; error: SerializedError };
-
-interface SerializedError {
-  name: string;
-  message: string;
-}
 
 interface QueuedRun {
   readonly input: SessionRunInput;
@@ -82,7 +79,13 @@ export class WorkerThreadSession implements SessionRunner {
     // The entry is plain JavaScript, so the thread needs none of the parent's loader flags
     // (`--import tsx`, vitest's): start it clean.
     const worker = new Worker(THREAD_ENTRY, {
-      workerData: { modelPath, sessionOptions, port: port2, control: control.buffer, inputs: inputs.buffer },
+      workerData: {
+        modelPath,
+        sessionOptions,
+        port: port2,
+        control: control.buffer,
+        inputs: inputs.buffer,
+      } satisfies InferenceThreadData,
       transferList: [port2],
       execArgv: [],
     });

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadModelManifest, ModelOutputError, ModelRunError, OnnxDenoiser, padBatch } from '../src/index.ts';
+import { padBatch } from '@dfleet/decoder';
+import { loadModelManifest, ModelOutputError, ModelRunError, OnnxDenoiser } from '../src/index.ts';
 import { FIXTURES_DIR, MODEL_DIR } from './model-directory.ts';
 
 // An OnnxDenoiser hands batches to its inference thread through a shared input buffer that

@@ -2,9 +2,10 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_MODEL_DIR } from '../src/default-model-dir.ts';
 
 /** The default model the fleet serves; every integration test here runs on it. */
-export const MODEL_DIR = fileURLToPath(new URL('../../../models/jsfunc-mdm/', import.meta.url));
+export const MODEL_DIR = DEFAULT_MODEL_DIR;
 
 /** Fixture ONNX graphs that each break one contract rule (see fixtures/make-broken-models.py). */
 export const FIXTURES_DIR = fileURLToPath(new URL('./fixtures/', import.meta.url));
@@ -27,10 +28,16 @@ export async function removeDirectory(directory: string): Promise<void> {
   await rm(directory, { recursive: true, force: true });
 }
 
+/** A manifest as a test breaks it: any field may be rewritten or deleted, so only `files` is known to be there. */
+interface EditableManifest {
+  [field: string]: unknown;
+  files: Record<string, unknown>;
+}
+
 /** Rewrites `dfleet-model.json` in `directory` through `edit`. */
-export async function editManifest(directory: string, edit: (manifest: Record<string, any>) => void): Promise<void> {
+export async function editManifest(directory: string, edit: (manifest: EditableManifest) => void): Promise<void> {
   const path = join(directory, 'dfleet-model.json');
-  const manifest = JSON.parse(await readFile(path, 'utf8')) as Record<string, any>;
+  const manifest = JSON.parse(await readFile(path, 'utf8')) as EditableManifest;
   edit(manifest);
   await writeFile(path, JSON.stringify(manifest, null, 2));
 }

@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { padBatch } from '@dfleet/decoder';
 import {
   buildCanvas,
   DenoiserBatchError,
@@ -10,7 +11,6 @@ import {
   loadModelManifest,
   ModelLoadError,
   OnnxDenoiser,
-  padBatch,
   type LoadedModel,
 } from '../src/index.ts';
 import { isCudaProviderInstalled } from '../src/execution-provider.ts';
@@ -149,7 +149,7 @@ describe('OnnxDenoiser lifecycle and devices', () => {
       await expect(attempt).rejects.toMatchObject({
         code: 'execution_provider_unavailable',
         deviceId: 1,
-        message: expect.stringMatching(/device 1.*onnxruntime-node-install=cuda12.*nvidia-smi/s),
+        message: expect.stringMatching(/device 1.*ONNXRUNTIME_NODE_INSTALL=cuda12.*nvidia-smi/s),
       });
     },
   );

@@ -29,6 +29,7 @@ export {
 } from './worker-heartbeat.ts';
 export type { WorkerHeartbeat } from './worker-heartbeat.ts';
 export { redisOptionsFor } from './redis-connection.ts';
+export { redisEnv, redisUrlSchema } from './redis-env.ts';
 export { checkEvictionPolicy } from './redis-eviction-policy.ts';
 export { describeJobFailure, STALLED_TOO_OFTEN_REASON } from './job-failure.ts';
 export type { JobFailure } from './job-failure.ts';

@@ -1,30 +1,48 @@
 import { CliError } from '../cli-error.ts';
+import { loadCliConfig } from '../cli-env.ts';
+import { parseCommandLine } from '../command-line.ts';
 import { detectGpus } from '../gpu-devices.ts';
 import { resolveLocalRedis } from '../local-redis.ts';
 import { startManagedProcess, type ManagedProcess } from '../managed-process.ts';
-import { DEFAULT_MODEL_DIR, GATEWAY_ENTRY } from '../repo-paths.ts';
+import { GATEWAY_ENTRY, TSX_LOADER } from '../repo-paths.ts';
 import { superviseWorkers, type WorkerSupervisor } from '../worker-supervisor.ts';
 import { requestCompletion, formatCompletion } from '../completion-client.ts';
 
 const DEMO_PROMPT = '// return x times 3 plus 7\nfunction f(x) {\n';
+
+const UP_USAGE = `usage: dfleet up [--no-demo]
+
+Starts a local fleet and stays in the foreground until Ctrl-C, which stops everything it started:
+Redis (REDIS_URL, else 127.0.0.1:6379 if it answers, else a redis-server of its own), one gateway
+on DFLEET_PORT (8080), and one worker per GPU (one CPU worker when there is none). Then it sends
+a demo prompt and prints the completion.
+
+  --no-demo    skip the demo generation
+  -h, --help   print this and exit
+`;
+
+const spec = { usage: UP_USAGE, options: { 'no-demo': { type: 'boolean', default: false } } } as const;
 
 /**
  * `dfleet up`: Redis (found or started), one gateway, one worker per GPU (or one CPU worker),
  * a demo generation, then stays in the foreground until Ctrl-C stops everything it started.
  */
 export async function runUp(args: string[], env: NodeJS.ProcessEnv): Promise<void> {
-  const demo = !args.includes('--no-demo');
+  const parsed = parseCommandLine(spec, args);
+  if (!parsed) return;
+  const demo = !parsed.values['no-demo'];
+  const config = loadCliConfig(env);
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  const redis = await resolveLocalRedis(env);
+  const redis = await resolveLocalRedis(config.redisUrl);
   log(`redis: ${redis.url} (${redis.origin === 'started' ? 'started a redis-server for this fleet' : `found via ${redis.origin}`})`);
 
   const fleetEnv: NodeJS.ProcessEnv = {
     ...env,
     REDIS_URL: redis.url,
-    DFLEET_MODEL_DIR: env.DFLEET_MODEL_DIR ?? DEFAULT_MODEL_DIR,
-    DFLEET_PORT: env.DFLEET_PORT ?? '8080',
-    DFLEET_GRPC_PORT: env.DFLEET_GRPC_PORT ?? '0',
-    DFLEET_CALLBACK_PORT: env.DFLEET_CALLBACK_PORT ?? '0',
+    DFLEET_MODEL_DIR: config.fleet.modelDir,
+    DFLEET_PORT: String(config.fleet.httpPort),
+    DFLEET_GRPC_PORT: String(config.fleet.grpcPort),
+    DFLEET_CALLBACK_PORT: String(config.fleet.callbackPort),
   };
 
   let gateway: ManagedProcess | undefined;
@@ -45,7 +63,7 @@ export async function runUp(args: string[], env: NodeJS.ProcessEnv): Promise<voi
     gateway = await startManagedProcess({
       name: 'gateway',
       command: process.execPath,
-      args: ['--import', 'tsx', GATEWAY_ENTRY],
+      args: ['--import', TSX_LOADER, GATEWAY_ENTRY],
       env: fleetEnv,
       readyPattern: /^gateway listening on (http:\/\/\S+) grpc=(\S+) callback=(\S+)/,
       log,
@@ -58,11 +76,10 @@ export async function runUp(args: string[], env: NodeJS.ProcessEnv): Promise<voi
 
     const httpUrl = gateway.ready[1]!;
     process.stdout.write(`gateway listening on ${httpUrl}\n`);
-    const keysRequired = Boolean(fleetEnv.DFLEET_API_KEYS_FILE) && fleetEnv.DFLEET_AUTH !== 'off';
-    if (demo && keysRequired && !fleetEnv.DFLEET_API_KEY) {
+    if (demo && config.keysRequired && config.apiKey === undefined) {
       log('skipping the demo generation: the gateway requires API keys and DFLEET_API_KEY is not set');
     } else if (demo) {
-      const completion = await requestCompletion(httpUrl, { prompt: DEMO_PROMPT }, fleetEnv.DFLEET_API_KEY);
+      const completion = await requestCompletion(httpUrl, { prompt: DEMO_PROMPT }, config.apiKey);
       process.stdout.write(`demo generation:\n${DEMO_PROMPT}${formatCompletion(completion)}\n`);
     }
     process.stdout.write('fleet is up; press Ctrl-C to stop\n');

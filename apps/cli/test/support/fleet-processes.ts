@@ -30,7 +30,7 @@ export function fleetEnv(redisUrl: string, prefix: string, extra: Record<string,
 }
 
 /** Every stderr line a process wrote, to assert on what it logged. */
-export class ProcessLog {
+class ProcessLog {
   readonly lines: string[] = [];
   readonly sink = (line: string): void => {
     this.lines.push(line);

@@ -2,7 +2,7 @@ import type { Denoiser, DenoiserBatch, DenoiserOutput } from '@dfleet/decoder';
 
 /** Special token ids of the fake vocabulary. */
 export const FAKE_TOKENS = { mask: 0, eos: 1, pad: 2, bos: 3 } as const;
-export const FAKE_VOCAB_SIZE = 16;
+const FAKE_VOCAB_SIZE = 16;
 
 /**
  * A stand-in model for scheduler unit tests: each position's logits are a pseudo-random function

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createDecodeSession, type DecodeRequest, type DecodeResult, type DecodeSession } from '@dfleet/decoder';
-import { StepScheduler, type BatchReport, type DecodeOutcome } from '../src/step-scheduler.ts';
+import { StepScheduler, type BatchReport, type DecodeOutcome } from '../src/index.ts';
 import { FAKE_TOKENS, RowHashDenoiser } from './row-hash-denoiser.ts';
 
 function request(overrides: Partial<DecodeRequest> & { promptLength?: number } = {}): DecodeRequest {
@@ -45,21 +45,6 @@ const MIXED_REQUESTS: DecodeRequest[] = [
   request({ promptLength: 1, maxNewTokens: 24, blockLength: 6, strategy: { name: 'entropy-bounded', gamma: 0.5 }, temperature: 1.2, seed: 99 }),
   request({ promptLength: 9, maxNewTokens: 10, strategy: { name: 'threshold', threshold: 0.9 }, stopSequences: [[5, 6]], seed: 1 }),
 ];
-
-function deferred<T>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: Error) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-/** Lets the scheduler's loop run whatever it would run now (it yields a macrotask per pass). */
-async function settleMacrotasks(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
-}
 
 async function decodeAlone(req: DecodeRequest): Promise<DecodeResult> {
   const { scheduler, denoiser } = harness();
@@ -220,6 +205,31 @@ describe('StepScheduler', () => {
     expect(other.result().steps).toBe(8);
   });
 
+  it('resolves a session cancelled before submit without spending a forward pass on it', async () => {
+    // The worker cancels a retried job whose cancel mark it found at claim, then submits it.
+    const { denoiser, scheduler, passes } = harness();
+    const cancelled = newSession(denoiser);
+    cancelled.cancel();
+    await expect(scheduler.submit({ session: cancelled })).resolves.toEqual({ status: 'finished' });
+    expect(passes).toHaveLength(0);
+    expect(cancelled.result()).toMatchObject({ finishReason: 'cancelled', steps: 0 });
+  });
+
+  it('reports a decode aborted before submit as stopped, even when its session was cancelled', async () => {
+    // Shutdown or a lost lock during the claim-time cancel check: the worker hands the job back.
+    const { denoiser, scheduler, passes } = harness();
+    const session = newSession(denoiser);
+    session.cancel();
+    const controller = new AbortController();
+    controller.abort('shutdown');
+    await expect(scheduler.submit({ session, signal: controller.signal })).resolves.toEqual({
+      status: 'stopped',
+      reason: 'cancelled',
+      signalReason: 'shutdown',
+    });
+    expect(passes).toHaveLength(0);
+  });
+
   it('stops a decode past its deadline before spending a forward pass on it', async () => {
     const { denoiser, scheduler, passes } = harness();
     const expired = newSession(denoiser);
@@ -229,104 +239,6 @@ describe('StepScheduler', () => {
     });
     expect(passes).toHaveLength(0);
     expect(expired.result().steps).toBe(0);
-  });
-
-  it('runs the first pass of a decode while its pending check is in flight, and commits it only once the check passes', async () => {
-    const { denoiser, scheduler, passes } = harness();
-    const check = deferred<boolean>();
-    const session = newSession(denoiser);
-    const firstPass = denoiser.nextCall();
-    const done = scheduler.submit({ session, pendingCheck: check.promise });
-    await firstPass;
-    // The pass was run, but the decode sits out the next ones until its check settles.
-    await settleMacrotasks();
-    expect(passes).toHaveLength(1);
-    expect(session.steps).toBe(0);
-    check.resolve(false);
-    await expect(done).resolves.toEqual({ status: 'finished' });
-    // The held first pass counts: 8 passes for 8 steps, and the same tokens as alone.
-    expect(passes).toHaveLength(8);
-    expect(session.result()).toEqual(await decodeAlone(request()));
-  });
-
-  it('keeps the others going while a decode holds its first pass for its check, then decodes it as alone', async () => {
-    const { denoiser, scheduler, passes } = harness();
-    const check = deferred<boolean>();
-    const held = newSession(denoiser);
-    const other = newSession(denoiser, { promptLength: 9, maxNewTokens: 16, strategy: { name: 'reference', steps: 16 } });
-    let otherSteps = 0;
-    const heldDone = scheduler.submit({ session: held, pendingCheck: check.promise });
-    const otherDone = scheduler.submit({
-      session: other,
-      onStep: (report) => {
-        otherSteps = report.step;
-        if (report.step === 3) check.resolve(false);
-      },
-    });
-    await Promise.all([heldDone, otherDone]);
-    expect(otherSteps).toBe(16);
-    // In pass 1, out while it waited (passes 2 and 3), back from pass 4 on.
-    expect(passesOf(passes, held)).toEqual([1, 4, 5, 6, 7, 8, 9, 10]);
-    expect(held.result()).toEqual(await decodeAlone(request()));
-  });
-
-  it('commits the first pass as usual when the pending check passes before that pass ends', async () => {
-    const { denoiser, scheduler, passes } = harness();
-    denoiser.gated = true;
-    const check = deferred<boolean>();
-    const session = newSession(denoiser);
-    const firstPass = denoiser.nextCall();
-    const done = scheduler.submit({ session, pendingCheck: check.promise });
-    await firstPass;
-    check.resolve(false);
-    await settleMacrotasks();
-    denoiser.gated = false;
-    denoiser.release();
-    await done;
-    expect(passes).toHaveLength(8);
-    expect(session.result()).toEqual(await decodeAlone(request()));
-  });
-
-  it('stops a decode whose pending check says cancel with no step committed, and keeps the others going', async () => {
-    const { denoiser, scheduler } = harness();
-    denoiser.gated = true;
-    const check = deferred<boolean>();
-    const cancelled = newSession(denoiser);
-    const other = newSession(denoiser, { promptLength: 7 });
-    const firstPass = denoiser.nextCall();
-    const cancelledDone = scheduler.submit({ session: cancelled, pendingCheck: check.promise });
-    const otherDone = scheduler.submit({ session: other });
-    await firstPass;
-    check.resolve(true);
-    await settleMacrotasks();
-    denoiser.gated = false;
-    denoiser.release();
-    await expect(cancelledDone).resolves.toEqual({ status: 'stopped', reason: 'cancelled', signalReason: undefined });
-    await expect(otherDone).resolves.toEqual({ status: 'finished' });
-    expect(cancelled.finishReason).toBe('cancelled');
-    expect(cancelled.result().steps).toBe(0);
-    expect(other.result()).toEqual(await decodeAlone(request({ promptLength: 7 })));
-  });
-
-  it('fails a decode whose pending check fails', async () => {
-    const { denoiser, scheduler } = harness();
-    const check = deferred<boolean>();
-    const done = scheduler.submit({ session: newSession(denoiser), pendingCheck: check.promise });
-    check.reject(new Error('redis went away'));
-    await expect(done).rejects.toThrow('redis went away');
-    expect(scheduler.activeCount).toBe(0);
-  });
-
-  it('stops a decode waiting for its pending check once its signal aborts', async () => {
-    const { denoiser, scheduler, passes } = harness();
-    const controller = new AbortController();
-    const session = newSession(denoiser);
-    const done = scheduler.submit({ session, signal: controller.signal, pendingCheck: new Promise<boolean>(() => undefined) });
-    await settleMacrotasks();
-    expect(passes).toHaveLength(1);
-    controller.abort('shutdown');
-    await expect(done).resolves.toEqual({ status: 'stopped', reason: 'cancelled', signalReason: 'shutdown' });
-    expect(passes).toHaveLength(1);
   });
 
   it('fails only the decodes of a failed pass and serves the next ones', async () => {

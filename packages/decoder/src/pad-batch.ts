@@ -1,4 +1,4 @@
-import type { DenoiserBatch } from '@dfleet/decoder';
+import type { DenoiserBatch } from './denoiser.ts';
 
 /** Options for `padBatch`. */
 export interface PadBatchOptions {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AdaptiveThresholdPolicy, ADAPTIVE_THRESHOLD_DEFAULTS } from '../src/adaptive-threshold-policy.ts';
+import { AdaptiveThresholdPolicy, ADAPTIVE_THRESHOLD_DEFAULTS } from '../src/index.ts';
 
 /** Feeds `count` observations of `waitMs`, `everyMs` apart, starting at `from`; returns the next time. */
 function feed(policy: AdaptiveThresholdPolicy, waitMs: number, count: number, from: number, everyMs = 100): number {

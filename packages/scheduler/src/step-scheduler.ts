@@ -1,6 +1,5 @@
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
-import type { DecodeSession, Denoiser, StepReport } from '@dfleet/decoder';
-import { bucketLength, padBatch } from '@dfleet/model';
+import { bucketLength, padBatch, type DecodeSession, type Denoiser, type StepReport } from '@dfleet/decoder';
 
 /** Why a decode left the batch before its session finished by itself. */
 export type StopReason = 'cancelled' | 'deadline';
@@ -16,16 +15,6 @@ export interface ScheduledDecode {
   readonly deadlineAt?: number;
   /** Called after each of this decode's steps, on the scheduler's loop; must be quick and not throw. */
   readonly onStep?: (report: StepReport) => void;
-  /**
-   * A check still in flight at submit time, such as the claim-time look at a job's cancel mark,
-   * which should not delay the first forward pass by a round trip. The decode joins the next
-   * pass at once but commits no step before the check settles: when that pass ends first, its
-   * logits for this decode are held (and the decode sits out further passes) until the check
-   * says go, then applied, so the decode is exactly what it would have been. `true` stops it
-   * with reason `cancelled` (and `signalReason` undefined) before it commits anything; a
-   * rejection fails the decode with that error.
-   */
-  readonly pendingCheck?: Promise<boolean>;
 }
 
 /** One forward pass as the scheduler ran it. */
@@ -75,16 +64,10 @@ export interface StepSchedulerOptions {
   readonly onBatch?: (report: BatchReport) => void;
 }
 
-/** Where a decode stands with its `pendingCheck`; `passed` when none was given. */
-type CheckState = 'passed' | 'pending' | 'cancelled' | { readonly failed: unknown };
-
 interface ActiveDecode {
   readonly decode: ScheduledDecode;
   /** Lower runs first when the token budget cannot fit everyone; re-issued after each step. */
   ticket: number;
-  check: CheckState;
-  /** Logits of a pass that ended while the check was pending, applied once it passes. */
-  held: Float32Array | undefined;
   resolve(outcome: DecodeOutcome): void;
   reject(error: unknown): void;
 }
@@ -157,18 +140,16 @@ export class StepScheduler {
   /**
    * Runs a session to its end. Resolves when it finished or was stopped; rejects when the
    * denoiser failed on its pass or its session rejected the logits (other decodes go on).
+   * A decode already stopped (signal aborted, deadline passed) or finished (its session cancelled
+   * at claim time) resolves at once, without a forward pass; stopped wins over finished.
    */
   submit(decode: ScheduledDecode): Promise<DecodeOutcome> {
-    // Whatever becomes of the decode, a check that fails later is not an unhandled rejection.
-    decode.pendingCheck?.catch(() => undefined);
     if (this.#closed) return Promise.reject(new SchedulerClosedError());
-    // Cancelled before it started (say, at claim time): it needs no forward pass.
+    const stopped = this.#stop(decode, Date.now());
+    if (stopped) return Promise.resolve(stopped);
     if (decode.session.finished) return Promise.resolve({ status: 'finished' });
     return new Promise<DecodeOutcome>((resolve, reject) => {
-      const check = decode.pendingCheck ? 'pending' : 'passed';
-      const entry: ActiveDecode = { decode, ticket: this.#nextTicket++, check, held: undefined, resolve, reject };
-      this.#active.add(entry);
-      if (decode.pendingCheck) this.#watchCheck(entry, decode.pendingCheck);
+      this.#active.add({ decode, ticket: this.#nextTicket++, resolve, reject });
       this.#running ??= this.#loop();
     });
   }
@@ -179,29 +160,6 @@ export class StepScheduler {
     await this.#running;
   }
 
-  /**
-   * Records how the check ends. A decode that sat out passes waiting for it may be the only one
-   * left, with the loop stopped: the check settling, or its signal aborting meanwhile, restarts it.
-   */
-  #watchCheck(entry: ActiveDecode, check: Promise<boolean>): void {
-    const restart = () => {
-      if (this.#active.size > 0) this.#running ??= this.#loop();
-    };
-    const { signal } = entry.decode;
-    signal?.addEventListener('abort', restart, { once: true });
-    check.then(
-      (cancel) => {
-        entry.check = cancel ? 'cancelled' : 'passed';
-      },
-      (error: unknown) => {
-        entry.check = { failed: error };
-      },
-    ).finally(() => {
-      signal?.removeEventListener('abort', restart);
-      if (this.#active.has(entry)) restart();
-    });
-  }
-
   async #loop(): Promise<void> {
     try {
       // Let every decode submitted in the same synchronous run join the first pass, but start it
@@ -210,11 +168,8 @@ export class StepScheduler {
       await Promise.resolve();
       while (this.#active.size > 0) {
         this.#releaseStopped();
-        this.#applyHeld();
-        const plan = this.#pickPass();
-        // Empty, or only decodes waiting for their check: that check restarts the loop.
-        if (plan.chosen.length === 0) break;
-        await this.#runPass(plan);
+        if (this.#active.size === 0) break;
+        await this.#runPass(this.#pickPass());
         // A macrotask boundary: newly claimed jobs, lock renewal and callbacks get their turn.
         await nextMacrotask();
       }
@@ -225,49 +180,30 @@ export class StepScheduler {
     }
   }
 
-  /**
-   * Ends decodes whose signal aborted, whose deadline passed or whose pending check said stop (or
-   * failed), before they cost another pass.
-   */
+  /** Ends decodes whose signal aborted or whose deadline passed, before they cost another pass. */
   #releaseStopped(): void {
     const now = Date.now();
     for (const entry of this.#active) {
-      const { session, signal, deadlineAt } = entry.decode;
-      const { check } = entry;
-      if (typeof check === 'object') {
-        this.#active.delete(entry);
-        entry.held = undefined;
-        entry.reject(check.failed);
-        continue;
-      }
-      let reason: StopReason | undefined;
-      if (signal?.aborted) reason = 'cancelled';
-      else if (deadlineAt !== undefined && now >= deadlineAt) reason = 'deadline';
-      else if (check === 'cancelled') reason = 'cancelled';
-      if (reason === undefined) continue;
-      entry.held = undefined;
-      session.cancel();
+      const stopped = this.#stop(entry.decode, now);
+      if (!stopped) continue;
       this.#active.delete(entry);
-      entry.resolve({ status: 'stopped', reason, signalReason: signal?.reason });
+      entry.resolve(stopped);
     }
   }
 
-  /** Applies the held logits of decodes whose check passed since their first pass ended. */
-  #applyHeld(): void {
-    for (const entry of this.#active) {
-      if (entry.held === undefined || entry.check !== 'passed') continue;
-      const logits = entry.held;
-      entry.held = undefined;
-      this.#applyRow(entry, logits);
-    }
+  /** Cancels the session of a decode whose signal aborted or whose deadline passed, and says why. */
+  #stop({ session, signal, deadlineAt }: ScheduledDecode, now: number): DecodeOutcome | undefined {
+    let reason: StopReason | undefined;
+    if (signal?.aborted) reason = 'cancelled';
+    else if (deadlineAt !== undefined && now >= deadlineAt) reason = 'deadline';
+    if (reason === undefined) return undefined;
+    session.cancel();
+    return { status: 'stopped', reason, signalReason: signal?.reason };
   }
 
-  /**
-   * Ticket order, greedily while the padded batch fits the token budget; empty only when no
-   * decode is ready (all hold logits and wait for their pending check).
-   */
+  /** Ticket order, greedily while the padded batch fits the token budget (always at least one). */
   #pickPass(): PassPlan {
-    const waiting = [...this.#active].filter((entry) => entry.held === undefined).sort((a, b) => a.ticket - b.ticket);
+    const waiting = [...this.#active].sort((a, b) => a.ticket - b.ticket);
     const chosen: ActiveDecode[] = [];
     let longest = 0;
     for (const entry of waiting) {
@@ -316,11 +252,7 @@ export class StepScheduler {
     let realTokens = 0;
     for (const [row, entry] of chosen.entries()) {
       realTokens += entry.decode.session.canvas.length;
-      const rowLogits = logits.subarray(row * rowSize, (row + 1) * rowSize);
-      if (entry.check === 'passed') this.#applyRow(entry, rowLogits);
-      // Its check has not said go yet: keep the row until it does (a copy, the batch is let go).
-      else if (entry.check === 'pending') entry.held = rowLogits.slice();
-      // Cancelled or failed: nothing to commit; #releaseStopped ends it before the next pass.
+      this.#applyRow(entry, logits.subarray(row * rowSize, (row + 1) * rowSize));
     }
     const applyMs = performance.now() - applyStarted;
 

@@ -1,0 +1,91 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadEvalTasks, programFromCompletion, runUntrusted, type EvalTask } from '@dfleet/eval';
+import { DEFAULT_MODEL_DIR } from '@dfleet/model';
+import {
+  SHARED_REDIS_URL,
+  deletePrefix,
+  fleetEnv,
+  startGatewayProcess,
+  startWorkerProcess,
+  uniquePrefix,
+} from './support/fleet-processes.ts';
+import { README_GATEWAY_URL, curlExamples, type CurlExample } from './readme-curl-examples.ts';
+
+// Every curl example in README.md, run as written (by bash and curl) against a fleet of this
+// test's own, in README order: the job lookups further down read the job the idempotency-key
+// example made. A completion passes when its code passes the tests of the held-out task with the
+// same prompt, so the README can only show prompts whose answers are checked.
+
+const run = promisify(execFile);
+const examples = curlExamples(readFileSync(new URL('../../../README.md', import.meta.url), 'utf8'));
+const prefix = uniquePrefix();
+const stops: (() => Promise<void>)[] = [];
+let gatewayUrl = '';
+let taskByPrompt = new Map<string, EvalTask>();
+
+interface Completion {
+  object: 'text_completion';
+  choices: { text: string }[];
+}
+
+async function runCurl(example: CurlExample): Promise<{ status: number; body: unknown }> {
+  // -w writes the status after the body, on a line of its own.
+  const command = `${example.command.replaceAll(README_GATEWAY_URL, gatewayUrl)} -w '\\n%{http_code}'`;
+  // The API-keys example sends `Bearer $KEY`; this fleet runs without keys, so any value passes.
+  const { stdout } = await run('bash', ['-c', command], { env: { ...process.env, KEY: 'unused' }, timeout: 60_000 });
+  const statusAt = stdout.lastIndexOf('\n');
+  return { status: Number(stdout.slice(statusAt + 1)), body: JSON.parse(stdout.slice(0, statusAt)) };
+}
+
+async function failedSpecs(prompts: string[], completion: Completion): Promise<string[]> {
+  const tasks = prompts.map((prompt) => {
+    const task = taskByPrompt.get(prompt);
+    if (!task) {
+      throw new Error(`README prompt ${JSON.stringify(prompt)} is not a held-out task: use one of eval/heldout.jsonl`);
+    }
+    return task;
+  });
+  const texts = completion.choices.map((choice) => choice.text);
+  const verdicts = await runUntrusted(tasks.map((task, i) => programFromCompletion(task, texts[i]!)));
+  return verdicts.flatMap((v, i) => (v.passed ? [] : [`${v.id}: ${v.error} ${v.detail}: ${texts[i]}`]));
+}
+
+beforeAll(async () => {
+  const tasks = await loadEvalTasks(`${DEFAULT_MODEL_DIR}/eval/heldout.jsonl`);
+  taskByPrompt = new Map(tasks.map((task) => [task.prompt, task]));
+  const env = fleetEnv(SHARED_REDIS_URL, prefix);
+  const gateway = await startGatewayProcess(env);
+  stops.push(() => gateway.process.stop());
+  const worker = await startWorkerProcess(env, 'readme-worker');
+  stops.push(() => worker.process.stop());
+  gatewayUrl = gateway.httpUrl;
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all(stops.map((stop) => stop()));
+  await deletePrefix(SHARED_REDIS_URL, prefix);
+}, 60_000);
+
+describe('README curl examples', () => {
+  it('finds the examples (a README without any would pass the rest silently)', () => {
+    expect(examples.length).toBeGreaterThanOrEqual(5);
+  });
+
+  for (const example of examples) {
+    const what = example.comment || example.command.split('\n')[0]!;
+    const title = what.includes(`answers ${example.expectedStatus}`) ? what : `${what} answers ${example.expectedStatus}`;
+    it(title, async () => {
+      const answer = await runCurl(example);
+      expect(answer.status, JSON.stringify(answer.body)).toBe(example.expectedStatus);
+      const body = answer.body as Partial<Completion>;
+      if (body.object !== 'text_completion') return;
+      const prompt = example.body?.['prompt'];
+      const prompts = Array.isArray(prompt) ? (prompt as string[]) : [prompt as string];
+      expect(body.choices).toHaveLength(prompts.length);
+      expect(await failedSpecs(prompts, body as Completion)).toEqual([]);
+    });
+  }
+});

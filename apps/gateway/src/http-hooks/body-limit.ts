@@ -1,0 +1,25 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { FastifyInstance } from 'fastify';
+import { PayloadTooLargeError } from '../errors.ts';
+
+/** The 413 for a body above the limit, whether Fastify or the `Expect: 100-continue` check finds it. */
+export const bodyTooLarge = (limit: number): PayloadTooLargeError =>
+  new PayloadTooLargeError(`request body is larger than ${limit} bytes (DFLEET_MAX_BODY_BYTES)`, null);
+
+/**
+ * A client that asks before sending (`Expect: 100-continue`, as curl does for large bodies)
+ * learns of the 413 before it uploads anything; Node would otherwise say "continue" at once.
+ */
+export function refuseLargeBodiesBeforeUpload(app: FastifyInstance, bodyLimitBytes: number): void {
+  app.server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
+    const length = Number(request.headers['content-length']);
+    if (Number.isFinite(length) && length > bodyLimitBytes) {
+      const error = bodyTooLarge(bodyLimitBytes);
+      response.writeHead(error.httpStatus, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
+      response.end(JSON.stringify(error.toResponseBody()));
+      return;
+    }
+    response.writeContinue();
+    app.server.emit('request', request, response);
+  });
+}

@@ -1,0 +1,54 @@
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import {
+  GatewayError,
+  InternalGatewayError,
+  InvalidRequestError,
+  RouteNotFoundError,
+  UnsupportedMediaTypeError,
+} from '../errors.ts';
+import { bodyTooLarge } from './body-limit.ts';
+
+function sendError(reply: FastifyReply, error: GatewayError): FastifyReply {
+  if (error.retryAfterSeconds !== null) void reply.header('retry-after', String(error.retryAfterSeconds));
+  return reply.code(error.httpStatus).send(error.toResponseBody());
+}
+
+/** Fastify's own failures (body too large, wrong media type) in the OpenAI error shape. */
+function fromFastifyError(error: FastifyError, bodyLimitBytes: number): GatewayError {
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return bodyTooLarge(bodyLimitBytes);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return error.statusCode === 415
+        ? new UnsupportedMediaTypeError('Content-Type must be application/json', null)
+        : new InvalidRequestError(error.message, null);
+    default:
+      if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+        return new InvalidRequestError(error.message, null);
+      }
+      return new InternalGatewayError('internal error; see the gateway log', null);
+  }
+}
+
+/**
+ * Answers every failure, a GatewayError, one of Fastify's own or an unknown route, in the OpenAI
+ * error shape with the error's status (and Retry-After); logs only the unexpected ones.
+ */
+export function replyWithGatewayErrors(app: FastifyInstance, bodyLimitBytes: number): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof GatewayError) return sendError(reply, error);
+    const mapped = fromFastifyError(error, bodyLimitBytes);
+    if (mapped instanceof InternalGatewayError) request.log.error({ err: error }, 'unexpected error in HTTP handler');
+    return sendError(reply, mapped);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendError(
+      reply,
+      new RouteNotFoundError(
+        `no route ${request.method} ${request.url.split('?')[0]}; see POST /v1/completions, GET /v1/models, ` +
+          'GET|DELETE /v1/jobs/:id, GET /healthz, GET /readyz',
+      ),
+    ),
+  );
+}

@@ -1,0 +1,76 @@
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import { BatchPromptError, parseCompletionBatch, type CompletionBatch } from '../completion-batch.ts';
+import { parseCompletionRequest } from '../completion-request.ts';
+import {
+  toBatchCompletionResponseBody,
+  toCompletionResponseBody,
+  type FinishedGeneration,
+} from '../completion-response.ts';
+import type { CompletionService } from '../completion-service.ts';
+import { GatewayError } from '../errors.ts';
+import { callerOf } from '../http-hooks/authentication.ts';
+import type { ModelCatalog } from '../model-catalog.ts';
+import { WaitAbortedError } from '../pending-results.ts';
+
+export interface CompletionRoutesOptions {
+  service: CompletionService;
+  catalog: ModelCatalog;
+  /** Most prompts in one request (`prompt` as an array). */
+  maxBatchPrompts: number;
+}
+
+/**
+ * Answers a batch once every prompt is done; the first failed prompt fails the whole request,
+ * naming every job of the batch so the client can read the ones that finished.
+ */
+async function completeBatch(
+  service: CompletionService,
+  { requests, jobIds }: CompletionBatch,
+  context: { tenant: string; signal: AbortSignal },
+  reply: FastifyReply,
+): Promise<FastifyReply> {
+  const outcomes = await Promise.allSettled(requests.map((item) => service.complete(item, context)));
+  if (context.signal.aborted) return reply;
+  const failedAt = outcomes.findIndex((outcome) => outcome.status === 'rejected');
+  if (failedAt === -1) {
+    const finished = outcomes.map((outcome) => (outcome as PromiseFulfilledResult<FinishedGeneration>).value);
+    return reply.code(200).send(toBatchCompletionResponseBody(finished));
+  }
+  const failure = (outcomes[failedAt] as PromiseRejectedResult).reason as unknown;
+  if (!(failure instanceof GatewayError)) throw failure;
+  const failures = outcomes.filter((outcome) => outcome.status === 'rejected').length;
+  throw new BatchPromptError(
+    failedAt,
+    failure,
+    `prompt[${failedAt}] (job ${jobIds[failedAt]}): ${failure.message}; ` +
+      `${failures} of ${requests.length} prompts failed. This batch's jobs are ${jobIds.join(', ')}: ` +
+      'read each with GET /v1/jobs/:id, or resubmit with the same idempotency key',
+  );
+}
+
+/** POST /v1/completions: one prompt, or an array of prompts answered together. */
+export const completionRoutes: FastifyPluginAsync<CompletionRoutesOptions> = async (app, options) => {
+  const { service, catalog, maxBatchPrompts } = options;
+  app.post('/v1/completions', async (request, reply) => {
+    const { tenant } = callerOf(request);
+    const header = request.headers['idempotency-key'];
+    const context = { idempotencyKeyHeader: typeof header === 'string' ? header : null };
+    const batch = parseCompletionBatch(request.body, catalog, { ...context, tenant, maxBatchPrompts });
+    const completion = batch === null ? parseCompletionRequest(request.body, catalog, context) : null;
+    // A client that hangs up stops waiting; the job itself still runs and stays readable.
+    const clientGone = new AbortController();
+    reply.raw.on('close', () => {
+      if (!reply.raw.writableEnded) clientGone.abort();
+    });
+    try {
+      if (completion === null) {
+        return await completeBatch(service, batch as CompletionBatch, { tenant, signal: clientGone.signal }, reply);
+      }
+      const finished = await service.complete(completion, { tenant, signal: clientGone.signal });
+      return reply.code(200).send(toCompletionResponseBody(finished));
+    } catch (error) {
+      if (error instanceof WaitAbortedError) return reply;
+      throw error;
+    }
+  });
+};

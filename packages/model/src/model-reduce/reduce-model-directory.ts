@@ -1,0 +1,110 @@
+import { constants } from 'node:fs';
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { ModelReduceError } from '../errors.ts';
+import { loadModelManifest, MODEL_MANIFEST_FILE, modelOutputs, type ModelOutputs } from '../model-manifest.ts';
+import { suppressedTokenIds } from '../reduced-contract.ts';
+import { reduceOnnxModel } from './reduce-onnx-model.ts';
+
+export interface ReduceModelDirectoryOptions {
+  /** @defaultValue `0` */
+  readonly topK?: number;
+  /** @defaultValue `false` */
+  readonly keepLogits?: boolean;
+  /** @defaultValue `false` */
+  readonly positionsInput?: boolean;
+}
+
+export interface ReduceModelDirectoryResult {
+  readonly outputs: Extract<ModelOutputs, { form: 'reduced' }>;
+  /** Size of the written ONNX file in bytes. */
+  readonly onnxBytes: number;
+  /** Files written into the output directory, relative to it. */
+  readonly files: readonly string[];
+}
+
+async function requireEmptyDirectory(inDir: string, outDir: string): Promise<void> {
+  if (resolve(inDir) === resolve(outDir)) {
+    throw new ModelReduceError('output_directory_not_empty', `OUT_DIR must differ from IN_DIR (${inDir})`);
+  }
+  const entries = await readdir(outDir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [];
+    throw error;
+  });
+  if (entries.length > 0) {
+    throw new ModelReduceError('output_directory_not_empty', `${outDir} is not empty: give a new or empty directory`);
+  }
+}
+
+function insideDirectory(path: string): boolean {
+  return !isAbsolute(path) && !path.split(/[\\/]/).includes('..');
+}
+
+/**
+ * Writes a reduced copy of the v1 model directory `inDir` into `outDir` (new or empty): the
+ * reduced model.onnx, its external data files, the tokenizer files, and the manifest with an
+ * `outputs` block. The suppressed ids follow the decoder's rule for the manifest's special tokens.
+ * @throws ModelManifestError for a bad input manifest, ModelReduceError for the rest.
+ */
+export async function reduceModelDirectory(
+  inDir: string,
+  outDir: string,
+  options: ReduceModelDirectoryOptions = {},
+): Promise<ReduceModelDirectoryResult> {
+  const manifest = await loadModelManifest(inDir);
+  if (modelOutputs(manifest).form !== 'logits') {
+    throw new ModelReduceError(
+      'model_already_reduced',
+      `${inDir} is already reduced (its manifest says outputs.form "reduced")`,
+    );
+  }
+  await requireEmptyDirectory(inDir, outDir);
+  const outputs = {
+    form: 'reduced' as const,
+    topK: options.topK ?? 0,
+    positionsInput: options.positionsInput === true,
+    logits: options.keepLogits === true,
+    suppressedTokenIds: suppressedTokenIds(manifest.specialTokens),
+  };
+  const onnxPath = join(inDir, manifest.files.onnx);
+  const reduced = reduceOnnxModel(await readFile(onnxPath), {
+    vocabSize: manifest.vocabSize,
+    suppressedTokenIds: outputs.suppressedTokenIds,
+    topK: outputs.topK,
+    keepLogits: outputs.logits,
+    positionsInput: outputs.positionsInput,
+    source: onnxPath,
+  });
+
+  const written: string[] = [];
+  const place = async (file: string): Promise<string> => {
+    await mkdir(dirname(join(outDir, file)), { recursive: true });
+    written.push(file);
+    return join(outDir, file);
+  };
+  await writeFile(await place(manifest.files.onnx), reduced.bytes);
+  for (const location of reduced.externalDataFiles) {
+    const file = join(dirname(manifest.files.onnx), location);
+    if (!insideDirectory(location)) {
+      throw new ModelReduceError(
+        'onnx_unreadable',
+        `${onnxPath} reads external data from ${location}, outside its directory`,
+      );
+    }
+    // A clone where the file system can (an 8B model's data is 16 GB), else a copy.
+    await copyFile(join(inDir, file), await place(file), constants.COPYFILE_FICLONE);
+  }
+  await copyFile(join(inDir, manifest.files.tokenizer), await place(manifest.files.tokenizer));
+  // The tokenizer reads tokenizer_config.json beside tokenizer.json when there is one.
+  const tokenizerConfig = join(dirname(manifest.files.tokenizer), 'tokenizer_config.json');
+  await copyFile(join(inDir, tokenizerConfig), join(outDir, tokenizerConfig)).then(
+    () => written.push(tokenizerConfig),
+    (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+    },
+  );
+  // From the file as written, so fields this version's schema does not know are kept.
+  const manifestJson = JSON.parse(await readFile(join(inDir, MODEL_MANIFEST_FILE), 'utf8')) as Record<string, unknown>;
+  await writeFile(await place(MODEL_MANIFEST_FILE), `${JSON.stringify({ ...manifestJson, outputs }, null, 2)}\n`);
+  return { outputs, onnxBytes: reduced.bytes.length, files: written };
+}
