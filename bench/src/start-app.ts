@@ -1,21 +1,22 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { startManagedProcess } from '@dfleet/local-processes';
 
 /**
  * Starts an app's main.ts (path relative to bench/src) as its own process, as an operator would,
  * and resolves once it prints the line matching `ready`.
  */
-export function startApp(entry: string, env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL(entry, import.meta.url))], {
+export async function startApp(
+  entry: string,
+  env: NodeJS.ProcessEnv,
+  ready: RegExp,
+): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
+  const app = await startManagedProcess({
+    name: entry,
+    command: process.execPath,
+    args: ['--import', 'tsx', fileURLToPath(new URL(entry, import.meta.url))],
     env: { ...process.env, ...env, LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    readyPattern: ready,
   });
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`${entry} exited with ${code} before it was ready`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const match = line.match(ready);
-      if (match) resolve({ child, match });
-    });
-  });
+  return { child: app.child, match: app.ready };
 }

@@ -1,8 +1,8 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, redisAnswers, startRedisServer, type RunningRedisServer } from '@dfleet/local-processes';
 import { CliError } from './cli-error.ts';
 
 export interface LocalRedis {
@@ -13,32 +13,6 @@ export interface LocalRedis {
 }
 
 const DEFAULT_REDIS = { host: '127.0.0.1', port: 6379 };
-
-/** Sends PING and waits for +PONG (or an auth error, which still proves a Redis is there). */
-export function redisAnswers(host: string, port: number, timeoutMs = 500): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host, port });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('error', () => done(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.once('data', (data) => done(/^(\+PONG|-NOAUTH)/.test(data.toString())));
-  });
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /**
  * `redisUrl` (REDIS_URL) if set; else 127.0.0.1:6379 if it answers; else a redis-server of our own
@@ -63,27 +37,19 @@ export async function resolveLocalRedis(
   }
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'dfleet-redis-'));
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--save', '', '--maxmemory-policy', 'noeviction'],
-    { stdio: 'ignore' },
-  );
-  for (let attempt = 0; attempt < 50 && !(await redisAnswers('127.0.0.1', port)); attempt++) {
-    if (child.exitCode !== null) break;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  if (!(await redisAnswers('127.0.0.1', port))) {
-    child.kill('SIGKILL');
+  let server: RunningRedisServer;
+  try {
+    server = await startRedisServer({ port, dir });
+  } catch (error) {
     rmSync(dir, { recursive: true, force: true });
-    throw new CliError('redis_start_failed', `redis-server did not start on port ${port}; try starting it by hand and set REDIS_URL.`);
+    const hint = `redis-server did not start on port ${port}; try starting it by hand and set REDIS_URL.`;
+    throw new CliError('redis_start_failed', `${hint}\n${(error as Error).message}`);
   }
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: server.url,
     origin: 'started',
     async stop() {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
+      await server.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };

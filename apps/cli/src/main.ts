@@ -1,4 +1,5 @@
 import { EnvConfigError } from '@dfleet/env-config';
+import { LocalProcessError } from '@dfleet/local-processes';
 import { CliError } from './cli-error.ts';
 import { cliVersion } from './cli-version.ts';
 import { runGenerate } from './commands/generate.ts';
@@ -70,9 +71,10 @@ main(argv).catch((error: unknown) => {
     process.stderr.write(`dfleet: ${error.message}\nsee '${['dfleet', ...commandWords(argv), '--help'].join(' ')}'\n`);
     process.exit(error.exitCode);
   }
-  if (error instanceof CliError) {
+  // A fleet process that did not come up is the user's to fix, like any CliError: no stack.
+  if (error instanceof CliError || error instanceof LocalProcessError) {
     process.stderr.write(`dfleet: ${error.message}\n`);
-    process.exit(error.exitCode);
+    process.exit(error instanceof CliError ? error.exitCode : 1);
   }
   if (error instanceof EnvConfigError) {
     process.stderr.write(`dfleet: ${error.message}\n`);

@@ -1,4 +1,4 @@
-import { startManagedProcess, type ManagedProcess } from './managed-process.ts';
+import { startManagedProcess, type ManagedProcess } from '@dfleet/local-processes';
 import { TSX_LOADER, WORKER_ENTRY } from './repo-paths.ts';
 
 export interface SupervisorOptions {

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { DFLEET_BIN, cleanEnv, runDfleet } from './support/run-dfleet.ts';
+import { DFLEET_BIN } from '@dfleet/test-support';
+import { cleanEnv, runDfleet } from './support/run-dfleet.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 

@@ -1,45 +1,28 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GenerationQueues } from '@dfleet/queue';
+import { JOBS_HANDED_BACK_AT_SHUTDOWN } from '@dfleet/worker';
 import {
-  SHARED_REDIS_URL,
-  deletePrefix,
+  TestFleet,
   eventually,
-  fleetEnv,
   getJson,
   postCompletion,
   prompt,
-  startGatewayProcess,
-  startWorkerProcess,
-  uniquePrefix,
   type GatewayProcess,
   type WorkerProcess,
-} from './support/fleet-processes.ts';
+} from '@dfleet/test-support';
 
-const prefix = uniquePrefix();
-const env = fleetEnv(SHARED_REDIS_URL, prefix, { DFLEET_MAX_ACTIVE_JOBS: '1' });
+const fleet = new TestFleet({ env: { DFLEET_MAX_ACTIVE_JOBS: '1' } });
+const queue = fleet.queue;
+
 /** One token per step: a job that runs for a while on the CPU. */
 const longJob = (n: number) => ({ model: 'jsfunc-mdm', prompt: prompt(n), max_tokens: 96, dfleet: { strategy: 'reference', steps: 96 } });
 
 let gateway: GatewayProcess;
-const workers: WorkerProcess[] = [];
-let queue: GenerationQueues;
 
 beforeAll(async () => {
-  gateway = await startGatewayProcess(env);
-  queue = new GenerationQueues({ connection: { url: SHARED_REDIS_URL }, prefix });
+  gateway = await fleet.startGateway();
 }, 120_000);
 
-afterAll(async () => {
-  await Promise.all([gateway, ...workers].filter(Boolean).map((p) => p.process.stop()));
-  await queue?.close();
-  await deletePrefix(SHARED_REDIS_URL, prefix);
-}, 60_000);
-
-async function startWorker(id: string, extra: Record<string, string> = {}): Promise<WorkerProcess> {
-  const worker = await startWorkerProcess({ ...env, ...extra }, id);
-  workers.push(worker);
-  return worker;
-}
+afterAll(() => fleet.close(), 60_000);
 
 async function activeJobOf(worker: WorkerProcess): Promise<string> {
   return eventually(`${worker.id} holds a job`, async () => (await queue.getJobs(['active'])).find((job) => job.processedBy === worker.id)?.id);
@@ -47,7 +30,7 @@ async function activeJobOf(worker: WorkerProcess): Promise<string> {
 
 describe('graceful drain on SIGTERM', () => {
   it('a worker stops claiming, finishes what it holds within its grace, or hands it back unspent', async () => {
-    const finisher = await startWorker('drain-finisher', { DFLEET_SHUTDOWN_TIMEOUT_MS: '30000' });
+    const finisher = await fleet.startWorker('drain-finisher', { DFLEET_SHUTDOWN_TIMEOUT_MS: '30000' });
     const first = postCompletion(gateway.httpUrl, longJob(1));
     const firstId = await activeJobOf(finisher);
 
@@ -63,27 +46,30 @@ describe('graceful drain on SIGTERM', () => {
     const secondId = await eventually('the second job is queued', async () => (await queue.getJobs(['wait']))[0]?.id);
     expect(secondId).not.toBe(firstId);
 
-    // A worker whose grace is shorter than the job hands it back to the queue without spending an attempt.
-    const quitter = await startWorker('drain-quitter', { DFLEET_SHUTDOWN_TIMEOUT_MS: '200' });
+    // A worker whose grace is shorter than the job hands it back to the queue without spending an
+    // attempt (1 ms: shorter than any job, however fast the machine).
+    const quitter = await fleet.startWorker('drain-quitter', { DFLEET_SHUTDOWN_TIMEOUT_MS: '1' });
     expect(await activeJobOf(quitter)).toBe(secondId);
     quitter.process.child.kill('SIGTERM');
     expect(await quitter.process.exited).toBe(0);
-    expect(quitter.log.entries('handing active jobs back')).toHaveLength(1);
+    expect(quitter.log.entries(JOBS_HANDED_BACK_AT_SHUTDOWN)).toHaveLength(1);
     const handedBack = (await queue.getJob(secondId))!;
     expect(['waiting', 'prioritized']).toContain(await handedBack.getState());
     expect(handedBack.attemptsMade).toBe(0);
 
-    const successor = await startWorker('drain-successor');
+    const successor = await fleet.startWorker('drain-successor');
     const answer = await second;
     expect(answer.status).toBe(200);
     expect(answer.body).toMatchObject({ id: secondId, dfleet: { worker_id: successor.id } });
-  }, 60_000);
+  }, 120_000);
 
   it('a gateway refuses new requests with 503 while it finishes the open ones, then exits 0', async () => {
     // No worker until the 503 was seen: the open request cannot finish first and end the drain
     // (a request sent right after the signal may still be accepted, before its handler runs).
-    await Promise.all(workers.splice(0).map((worker) => worker.process.stop()));
-    const draining = await startGatewayProcess(env, 'gateway-draining');
+    await fleet.stopWorkers();
+    // A grace longer than any worker start plus decode: the drain must end by the open request
+    // finishing, not by the grace running out on a loaded machine.
+    const draining = await fleet.startGateway('gateway-draining', { DFLEET_SHUTDOWN_TIMEOUT_MS: '120000' });
     const open = postCompletion(draining.httpUrl, longJob(3));
     await eventually('the open request is queued', async () => (await queue.getJobs(['wait'])).length > 0);
 
@@ -97,8 +83,8 @@ describe('graceful drain on SIGTERM', () => {
     expect(refused.body['error'].message).toContain('shutting down');
     expect((await getJson(`${draining.httpUrl}/readyz`)).status).toBe(503);
 
-    await startWorker('drain-late-worker');
+    await fleet.startWorker('drain-late-worker');
     expect((await open).status).toBe(200);
     expect(await draining.process.exited).toBe(0);
-  }, 60_000);
+  }, 180_000);
 });

@@ -1,61 +1,51 @@
-import { QueueEvents } from 'bullmq';
+import type { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GENERATION_QUEUES, GenerationQueues, PRIORITY_CLASSES, generationResultSchema } from '@dfleet/queue';
+import { RESULT_REPORT_NOT_ACCEPTED } from '@dfleet/gateway';
+import { PRIORITY_CLASSES, generationResultSchema } from '@dfleet/queue';
 import {
-  SHARED_REDIS_URL,
-  deletePrefix,
+  TestFleet,
   eventually,
-  fleetEnv,
   killHard,
   postCompletion,
   prompt,
-  startGatewayProcess,
-  startWorkerProcess,
-  uniquePrefix,
   type GatewayProcess,
   type WorkerProcess,
-} from './support/fleet-processes.ts';
+} from '@dfleet/test-support';
 
 const JOBS = 200;
 const MAX_ACTIVE_JOBS = 16;
 /** Extra slots: while the regular slots are full, a worker may run this many interactive jobs more. */
 const INTERACTIVE_EXTRA_JOBS = 2;
-const prefix = uniquePrefix();
-const env = fleetEnv(SHARED_REDIS_URL, prefix, {
-  DFLEET_MAX_ACTIVE_JOBS: String(MAX_ACTIVE_JOBS),
-  DFLEET_INTERACTIVE_EXTRA_JOBS: String(INTERACTIVE_EXTRA_JOBS),
-  // Short so the test sees a recovery within seconds; the defaults are 30 s / 15 s.
-  DFLEET_LOCK_DURATION_MS: '5000',
-  DFLEET_STALLED_INTERVAL_MS: '2000',
-  // 200 adds at once on a busy 2-core machine can take longer than the 800 ms default budget,
-  // which would answer 503 (not enqueued): that is flow control, not what this test is about.
-  DFLEET_REDIS_TIMEOUT_MS: '5000',
+const fleet = new TestFleet({
+  env: {
+    DFLEET_MAX_ACTIVE_JOBS: String(MAX_ACTIVE_JOBS),
+    DFLEET_INTERACTIVE_EXTRA_JOBS: String(INTERACTIVE_EXTRA_JOBS),
+    // Short so the test sees a recovery within seconds; the defaults are 30 s / 15 s.
+    DFLEET_LOCK_DURATION_MS: '5000',
+    DFLEET_STALLED_INTERVAL_MS: '2000',
+    // 200 adds at once on a busy 2-core machine can take longer than the 800 ms default budget,
+    // which would answer 503 (not enqueued): that is flow control, not what this test is about.
+    DFLEET_REDIS_TIMEOUT_MS: '5000',
+  },
 });
 
 let gateway: GatewayProcess;
 let victim: WorkerProcess;
 let survivor: WorkerProcess;
-let queue: GenerationQueues;
+const queue = fleet.queue;
 /** One per class's queue: the stalled and completed events of both. */
 let events: QueueEvents[];
 
 beforeAll(async () => {
   [gateway, victim, survivor] = await Promise.all([
-    startGatewayProcess(env),
-    startWorkerProcess(env, 'kill-test-victim'),
-    startWorkerProcess(env, 'kill-test-survivor'),
+    fleet.startGateway(),
+    fleet.startWorker('kill-test-victim'),
+    fleet.startWorker('kill-test-survivor'),
   ]);
-  queue = new GenerationQueues({ connection: { url: SHARED_REDIS_URL }, prefix });
-  events = PRIORITY_CLASSES.map((priority) => new QueueEvents(GENERATION_QUEUES[priority], { connection: { url: SHARED_REDIS_URL }, prefix }));
-  await Promise.all(events.map((each) => each.waitUntilReady()));
+  events = await Promise.all(PRIORITY_CLASSES.map((priority) => fleet.queueEvents(priority)));
 }, 120_000);
 
-afterAll(async () => {
-  await Promise.all([gateway, victim, survivor].filter(Boolean).map((p) => p.process.stop()));
-  await Promise.all((events ?? []).map((each) => each.close()));
-  await queue?.close();
-  await deletePrefix(SHARED_REDIS_URL, prefix);
-}, 60_000);
+afterAll(() => fleet.close(), 60_000);
 
 describe('a worker killed with SIGKILL while it holds jobs', () => {
   it('loses no job: the other worker finishes them and every client gets exactly one result', async () => {
@@ -107,7 +97,9 @@ describe('a worker killed with SIGKILL while it holds jobs', () => {
     // Only the victim's jobs stalled (locks of the surviving worker kept renewing), each once, and
     // the survivor finished them.
     expect(stalledBeforeKill).toBe(0);
-    await eventually('stalled events seen', async () => stalledAt.size > 0);
+    // A job's stalled event comes before its completion on the events stream: once this listener
+    // has heard every completion, it has heard every stall.
+    await eventually('every completion heard', async () => ids.every((id) => completedAt.has(id)));
     const stalled = [...stalledAt.keys()];
     // The requests are interactive, so the victim may have run some in its extra slots too.
     expect(stalled.length).toBeLessThanOrEqual(MAX_ACTIVE_JOBS + INTERACTIVE_EXTRA_JOBS);
@@ -126,8 +118,10 @@ describe('a worker killed with SIGKILL while it holds jobs', () => {
       expect(job.stalledCounter).toBe(stalledAt.has(jobId) ? 1 : 0);
       if (stalledAt.has(jobId)) expect(generationResultSchema.parse(job.returnvalue).workerId).toBe(survivor.id);
     }
-    // The gateway accepted one result per job: no "not accepted" report for any of them.
-    expect(gateway.log.entries('result report not accepted')).toEqual([]);
+    // The gateway accepted one result per job: no "not accepted" report for any of them (read once
+    // the gateway is gone, so that no line is still in the pipe).
+    await gateway.process.stop();
+    expect(gateway.log.entries(RESULT_REPORT_NOT_ACCEPTED)).toEqual([]);
 
     const detectedMs = Math.min(...stalledAt.values()) - killedAt;
     const recoveredMs = Math.max(...stalled.map((id) => completedAt.get(id) ?? Date.now())) - killedAt;

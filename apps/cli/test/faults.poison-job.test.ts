@@ -1,48 +1,37 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GenerationQueues } from '@dfleet/queue';
 import {
-  SHARED_REDIS_URL,
-  deletePrefix,
+  TestFleet,
   eventually,
-  fleetEnv,
   killHard,
   postCompletion,
   prompt,
-  startGatewayProcess,
-  startWorkerProcess,
-  uniquePrefix,
   type GatewayProcess,
   type WorkerProcess,
-} from './support/fleet-processes.ts';
+} from '@dfleet/test-support';
 
-const prefix = uniquePrefix();
-const env = fleetEnv(SHARED_REDIS_URL, prefix, {
-  DFLEET_MAX_ACTIVE_JOBS: '1',
-  // Short lock and check so three crashes fit in a test; a second stall fails the job for good.
-  DFLEET_LOCK_DURATION_MS: '2000',
-  DFLEET_STALLED_INTERVAL_MS: '1000',
-  DFLEET_MAX_STALLED_COUNT: '1',
+const fleet = new TestFleet({
+  env: {
+    DFLEET_MAX_ACTIVE_JOBS: '1',
+    // Short lock and check so three crashes fit in a test; a second stall fails the job for good.
+    DFLEET_LOCK_DURATION_MS: '2000',
+    DFLEET_STALLED_INTERVAL_MS: '1000',
+    DFLEET_MAX_STALLED_COUNT: '1',
+  },
 });
-
+const queue = fleet.queue;
 let gateway: GatewayProcess;
 let workers: WorkerProcess[] = [];
-let queue: GenerationQueues;
 
 beforeAll(async () => {
   [gateway, ...workers] = await Promise.all([
-    startGatewayProcess(env),
-    startWorkerProcess(env, 'poison-worker-1'),
-    startWorkerProcess(env, 'poison-worker-2'),
-    startWorkerProcess(env, 'poison-worker-3'),
+    fleet.startGateway(),
+    fleet.startWorker('poison-worker-1'),
+    fleet.startWorker('poison-worker-2'),
+    fleet.startWorker('poison-worker-3'),
   ]);
-  queue = new GenerationQueues({ connection: { url: SHARED_REDIS_URL }, prefix });
 }, 120_000);
 
-afterAll(async () => {
-  await Promise.all([gateway, ...workers].filter(Boolean).map((p) => p.process.stop()));
-  await queue?.close();
-  await deletePrefix(SHARED_REDIS_URL, prefix);
-}, 60_000);
+afterAll(() => fleet.close(), 60_000);
 
 describe('a poison job that takes down every worker it lands on', () => {
   it('fails for good with a clear reason after DFLEET_MAX_STALLED_COUNT stalls, and the fleet keeps serving', async () => {

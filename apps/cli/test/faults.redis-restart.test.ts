@@ -1,39 +1,31 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GenerationQueues } from '@dfleet/queue';
 import {
   OwnRedisServer,
+  TestFleet,
   eventually,
-  fleetEnv,
   getJson,
   postCompletion,
   prompt,
-  startGatewayProcess,
-  startWorkerProcess,
-  uniquePrefix,
   type GatewayProcess,
   type WorkerProcess,
-} from './support/fleet-processes.ts';
+} from '@dfleet/test-support';
 
 const JOBS = 12;
-const prefix = uniquePrefix();
 let redis: OwnRedisServer;
+let fleet: TestFleet;
 let gateway: GatewayProcess;
 let worker: WorkerProcess;
-let queue: GenerationQueues;
 
 beforeAll(async () => {
   redis = await OwnRedisServer.create();
   await redis.start();
   // Two jobs at a time, so most of the burst below is still waiting when Redis goes down.
-  const env = fleetEnv(redis.url, prefix, { DFLEET_MAX_ACTIVE_JOBS: '2' });
-  [gateway, worker] = await Promise.all([startGatewayProcess(env), startWorkerProcess(env, 'redis-restart-worker')]);
-  // The test's own client waits out the outage, like a worker.
-  queue = new GenerationQueues({ connection: { url: redis.url, maxRetriesPerRequest: null }, prefix });
+  fleet = new TestFleet({ redisUrl: redis.url, env: { DFLEET_MAX_ACTIVE_JOBS: '2' } });
+  [gateway, worker] = await Promise.all([fleet.startGateway(), fleet.startWorker('redis-restart-worker')]);
 }, 120_000);
 
 afterAll(async () => {
-  await Promise.all([gateway, worker].filter(Boolean).map((p) => p.process.stop()));
-  await queue?.close();
+  await fleet?.close();
   await redis?.destroy();
 }, 60_000);
 
@@ -48,7 +40,7 @@ describe('Redis restarts under a running fleet (AOF on)', () => {
       }),
     );
     const waitingAtStop = await eventually('jobs waiting in the queue', async () => {
-      const counts = await queue.getJobCounts('wait', 'active');
+      const counts = await fleet.queue.getJobCounts('wait', 'active');
       const waiting = counts['wait']!;
       return waiting + counts['active']! === JOBS && waiting >= JOBS / 2 ? waiting : undefined;
     });
@@ -68,7 +60,7 @@ describe('Redis restarts under a running fleet (AOF on)', () => {
     const settled = await Promise.all(answers);
     expect(settled.map((a) => a.status)).toEqual(Array(JOBS).fill(200));
     for (const answer of settled) {
-      expect(await (await queue.getJob(answer.body['id'] as string))!.getState()).toBe('completed');
+      expect(await fleet.queue.getJobState(answer.body['id'] as string)).toBe('completed');
     }
     // Both processes reconnected: the worker beats again and a new request is served.
     await eventually('the gateway is ready again', async () => (await getJson(`${gateway.httpUrl}/readyz`)).status === 200);

@@ -1,24 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGenerationClient, grpc } from '@dfleet/proto';
-import { GenerationQueues, type GenerationJob } from '@dfleet/queue';
+import type { GenerationJob } from '@dfleet/queue';
 import {
-  SHARED_REDIS_URL,
-  deletePrefix,
+  TestFleet,
   eventually,
-  fleetEnv,
   postCompletion,
   prompt,
-  startGatewayProcess,
-  startWorkerProcess,
-  uniquePrefix,
   type GatewayProcess,
   type HttpAnswer,
   type WorkerProcess,
-} from './support/fleet-processes.ts';
+} from '@dfleet/test-support';
 
-const prefix = uniquePrefix();
 // One job at a time, so queued jobs stay queued long enough to look at.
-const env = fleetEnv(SHARED_REDIS_URL, prefix, { DFLEET_MAX_ACTIVE_JOBS: '1' });
+const fleet = new TestFleet({ env: { DFLEET_MAX_ACTIVE_JOBS: '1' } });
+const queue = fleet.queue;
 const quickJob = (n: number) => ({ model: 'jsfunc-mdm', prompt: prompt(n), max_tokens: 8 });
 const longJob = (n: number, priority: 'interactive' | 'batch') => ({
   model: 'jsfunc-mdm',
@@ -30,21 +25,15 @@ const longJob = (n: number, priority: 'interactive' | 'batch') => ({
 let capped: GatewayProcess;
 let uncapped: GatewayProcess;
 let worker: WorkerProcess | undefined;
-let queue: GenerationQueues<GenerationJob>;
 
 beforeAll(async () => {
   [capped, uncapped] = await Promise.all([
-    startGatewayProcess({ ...env, DFLEET_MAX_WAITING_JOBS: '4', DFLEET_MAX_WAITING_JOBS_PER_TENANT: '2' }, 'gateway-capped'),
-    startGatewayProcess({ ...env, DFLEET_MAX_WAITING_JOBS: '0' }, 'gateway-uncapped'),
+    fleet.startGateway('gateway-capped', { DFLEET_MAX_WAITING_JOBS: '4', DFLEET_MAX_WAITING_JOBS_PER_TENANT: '2' }),
+    fleet.startGateway('gateway-uncapped', { DFLEET_MAX_WAITING_JOBS: '0' }),
   ]);
-  queue = new GenerationQueues<GenerationJob>({ connection: { url: SHARED_REDIS_URL }, prefix });
 }, 120_000);
 
-afterAll(async () => {
-  await Promise.all([capped, uncapped, worker].filter(Boolean).map((p) => p!.process.stop()));
-  await queue?.close();
-  await deletePrefix(SHARED_REDIS_URL, prefix);
-}, 60_000);
+afterAll(() => fleet.close(), 60_000);
 
 const asTenant = (tenant: string) => ({ headers: { 'x-dfleet-tenant': tenant } });
 
@@ -90,7 +79,7 @@ describe('flow control', () => {
     expect(overGrpc.metadata.get('dfleet-error-code')).toEqual(['queue_full']);
     expect(await waitingCount()).toBe(4);
 
-    worker = await startWorkerProcess(env, 'flow-control-worker');
+    worker = await fleet.startWorker('flow-control-worker');
     const answers = await Promise.all(accepted);
     expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200]);
     // With the backlog gone the tenant is admitted again.
@@ -110,7 +99,7 @@ describe('flow control', () => {
     const other = postCompletion(capped.httpUrl, quickJob(23), asTenant('tenant-e'));
     await eventually('the other tenant is queued', async () => (await waitingCount()) === 3);
 
-    worker = await startWorkerProcess(env, 'flow-control-worker-2');
+    worker = await fleet.startWorker('flow-control-worker-2');
     expect((await Promise.all([...held, other])).map((a) => a.status)).toEqual([200, 200, 200]);
   }, 60_000);
 
@@ -120,7 +109,7 @@ describe('flow control', () => {
     const interactive = postCompletion(uncapped.httpUrl, longJob(40, 'interactive'));
     await eventually('the interactive job is queued', async () => (await queue.getJobs(['wait', 'active'])).length >= 5);
     const waitingBatchAtSubmit = new Set(
-      (await queue.getJobs(['wait'])).filter((job) => job.data.priority === 'batch').map((job) => job.id),
+      (await queue.getJobs(['wait'])).filter((job) => (job.data as GenerationJob).priority === 'batch').map((job) => job.id),
     );
 
     const [interactiveAnswer, ...batchAnswers] = await Promise.all([interactive, ...batch]);

@@ -2,35 +2,21 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hashApiKey } from '@dfleet/api-keys';
-import {
-  SHARED_REDIS_URL,
-  deletePrefix,
-  eventually,
-  fleetEnv,
-  startGatewayProcess,
-  startWorkerProcess,
-  uniquePrefix,
-  type GatewayProcess,
-  type WorkerProcess,
-} from './support/fleet-processes.ts';
+import { DFLEET_BIN as DFLEET, TestFleet, eventually, type GatewayProcess } from '@dfleet/test-support';
 
-const DFLEET = fileURLToPath(new URL('../bin/dfleet.mjs', import.meta.url));
-const prefix = uniquePrefix();
 const dir = mkdtempSync(join(tmpdir(), 'dfleet-keys-cli-'));
 const keysFile = join(dir, 'keys.json');
-const env = fleetEnv(SHARED_REDIS_URL, prefix, { DFLEET_API_KEYS_FILE: keysFile });
+const fleet = new TestFleet({ env: { DFLEET_API_KEYS_FILE: keysFile } });
+const env = fleet.env;
 let gateway: GatewayProcess | undefined;
-let worker: WorkerProcess | undefined;
 
 const dfleet = (args: string[], extraEnv: Record<string, string> = {}) =>
   spawnSync(process.execPath, [DFLEET, ...args], { env: { ...env, ...extraEnv }, encoding: 'utf8' });
 
 afterAll(async () => {
-  await Promise.all([gateway?.process.stop(), worker?.process.stop()]);
-  await deletePrefix(SHARED_REDIS_URL, prefix);
+  await fleet.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -48,7 +34,7 @@ describe('dfleet keys', () => {
     expect(dfleet(['keys', 'create', '--tenant', 'acme', '--id', 'acme-ci']).stderr).toContain("already has a key 'acme-ci'");
     expect(dfleet(['keys', 'list']).stdout).toBe('acme-ci\ttenant=acme\trate_limit=600/min\n');
 
-    [gateway, worker] = await Promise.all([startGatewayProcess(env), startWorkerProcess(env, 'keys-worker')]);
+    [gateway] = await Promise.all([fleet.startGateway(), fleet.startWorker('keys-worker')]);
     const prompt = '// return x plus 1\\nfunction f(x) {\\n';
 
     const withKey = dfleet(['generate', prompt, '--url', gateway.httpUrl], { DFLEET_API_KEY: key });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { freePort, redisAnswers, resolveLocalRedis } from '../src/local-redis.ts';
+import { freePort, redisAnswers } from '@dfleet/local-processes';
+import { resolveLocalRedis } from '../src/local-redis.ts';
 
 describe('resolveLocalRedis', () => {
   it('uses REDIS_URL as given without probing', async () => {

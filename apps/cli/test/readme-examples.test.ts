@@ -4,14 +4,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadEvalTasks, programFromCompletion, runUntrusted, type EvalTask } from '@dfleet/eval';
 import { DEFAULT_MODEL_DIR } from '@dfleet/model';
-import {
-  SHARED_REDIS_URL,
-  deletePrefix,
-  fleetEnv,
-  startGatewayProcess,
-  startWorkerProcess,
-  uniquePrefix,
-} from './support/fleet-processes.ts';
+import { TestFleet } from '@dfleet/test-support';
 import { README_GATEWAY_URL, curlExamples, type CurlExample } from './readme-curl-examples.ts';
 
 // Every curl example in README.md, run as written (by bash and curl) against a fleet of this
@@ -21,8 +14,7 @@ import { README_GATEWAY_URL, curlExamples, type CurlExample } from './readme-cur
 
 const run = promisify(execFile);
 const examples = curlExamples(readFileSync(new URL('../../../README.md', import.meta.url), 'utf8'));
-const prefix = uniquePrefix();
-const stops: (() => Promise<void>)[] = [];
+const fleet = new TestFleet();
 let gatewayUrl = '';
 let taskByPrompt = new Map<string, EvalTask>();
 
@@ -56,18 +48,12 @@ async function failedSpecs(prompts: string[], completion: Completion): Promise<s
 beforeAll(async () => {
   const tasks = await loadEvalTasks(`${DEFAULT_MODEL_DIR}/eval/heldout.jsonl`);
   taskByPrompt = new Map(tasks.map((task) => [task.prompt, task]));
-  const env = fleetEnv(SHARED_REDIS_URL, prefix);
-  const gateway = await startGatewayProcess(env);
-  stops.push(() => gateway.process.stop());
-  const worker = await startWorkerProcess(env, 'readme-worker');
-  stops.push(() => worker.process.stop());
+  const gateway = await fleet.startGateway();
+  await fleet.startWorker('readme-worker');
   gatewayUrl = gateway.httpUrl;
 }, 120_000);
 
-afterAll(async () => {
-  await Promise.all(stops.map((stop) => stop()));
-  await deletePrefix(SHARED_REDIS_URL, prefix);
-}, 60_000);
+afterAll(() => fleet.close(), 60_000);
 
 describe('README curl examples', () => {
   it('finds the examples (a README without any would pass the rest silently)', () => {

@@ -1,23 +1,21 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  OwnRedisServer,
-  eventually,
-  fleetEnv,
-  startGatewayProcess,
-  startWorkerProcess,
-  uniquePrefix,
-  type GatewayProcess,
-  type WorkerProcess,
-} from './support/fleet-processes.ts';
+import { EVICTION_POLICY_SAFE } from '@dfleet/queue';
+import { OwnRedisServer, TestFleet, eventually, type GatewayProcess, type WorkerProcess } from '@dfleet/test-support';
 
 let redis: OwnRedisServer | undefined;
-const started: (GatewayProcess | WorkerProcess)[] = [];
+const fleets: TestFleet[] = [];
 
 afterEach(async () => {
-  await Promise.all(started.splice(0).map((p) => p.process.stop()));
+  await Promise.all(fleets.splice(0).map((fleet) => fleet.close()));
   await redis?.destroy();
   redis = undefined;
 }, 30_000);
+
+function fleetOn(url: string): TestFleet {
+  const fleet = new TestFleet({ redisUrl: url });
+  fleets.push(fleet);
+  return fleet;
+}
 
 async function redisWith(args: string[]): Promise<OwnRedisServer> {
   redis = await OwnRedisServer.create();
@@ -33,9 +31,8 @@ function warnings(process: GatewayProcess | WorkerProcess, text: string): Record
 describe("startup check of Redis's maxmemory-policy", () => {
   it('gateway and worker warn, with the fix, when Redis may evict queue keys', async () => {
     const { url } = await redisWith(['--maxmemory-policy', 'allkeys-lru']);
-    const env = fleetEnv(url, uniquePrefix());
-    const [gateway, worker] = await Promise.all([startGatewayProcess(env), startWorkerProcess(env, 'eviction-check-worker')]);
-    started.push(gateway, worker);
+    const fleet = fleetOn(url);
+    const [gateway, worker] = await Promise.all([fleet.startGateway(), fleet.startWorker('eviction-check-worker')]);
     for (const process of [gateway, worker]) {
       const [warning] = await eventually(`${process.process.name} warns`, async () => {
         const found = warnings(process, "maxmemory-policy 'allkeys-lru', not 'noeviction'");
@@ -47,21 +44,19 @@ describe("startup check of Redis's maxmemory-policy", () => {
 
   it('says it could not check when Redis refuses CONFIG (managed Redis), and stays silent on noeviction', async () => {
     const { url } = await redisWith(['--rename-command', 'CONFIG', '']);
-    const refusing = await startGatewayProcess(fleetEnv(url, uniquePrefix()), 'gateway-config-refused');
-    started.push(refusing);
+    const refusing = await fleetOn(url).startGateway('gateway-config-refused');
     await eventually('the gateway says it could not check', async () => warnings(refusing, 'could not check maxmemory-policy').length > 0);
-    await refusing.process.stop();
+    await Promise.all(fleets.splice(0).map((fleet) => fleet.close()));
     await redis!.destroy();
 
     const safe = await redisWith([]);
-    const gateway = await startGatewayProcess(fleetEnv(safe.url, uniquePrefix()), 'gateway-noeviction');
-    started.push(gateway);
-    // The check runs on the first connection; "no live worker" from /readyz means Redis answered.
-    await eventually('the gateway reached Redis', async () => {
-      const readiness = (await (await fetch(`${gateway.httpUrl}/readyz`)).json()) as { error: { message: string } };
-      return readiness.error.message.includes('no live worker');
+    // At info it says the check passed: then no warning of the check can follow.
+    const gateway = await fleetOn(safe.url).startGateway('gateway-noeviction', { LOG_LEVEL: 'info' });
+    const [passed] = await eventually('the gateway checked the policy', async () => {
+      const found = gateway.log.entries(EVICTION_POLICY_SAFE);
+      return found.length > 0 ? found : undefined;
     });
-    await gateway.process.stop();
-    expect(gateway.log.entries('maxmemory-policy')).toEqual([]);
+    expect(passed).toMatchObject({ level: 30, check: 'safe' });
+    expect(gateway.log.entriesAtLeast('warn').filter((entry) => 'check' in entry)).toEqual([]);
   }, 60_000);
 });

@@ -1,26 +1,19 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { DEFAULT_MODEL_DIR } from '@dfleet/model';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DFLEET_BIN as DFLEET, SHARED_REDIS_URL, deletePrefix, uniquePrefix } from '@dfleet/test-support';
 
-const DFLEET = fileURLToPath(new URL('../bin/dfleet.mjs', import.meta.url));
-const prefix = `dfleet-test-${randomUUID().slice(0, 8)}`;
+const prefix = uniquePrefix();
 const env = {
   ...process.env,
-  REDIS_URL: 'redis://127.0.0.1:6379',
+  REDIS_URL: SHARED_REDIS_URL,
   DFLEET_REDIS_PREFIX: prefix,
   DFLEET_PORT: '0',
   LOG_LEVEL: 'warn',
 };
 
-afterAll(async () => {
-  const redis = new Redis('redis://127.0.0.1:6379');
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length) await redis.del(...keys);
-  await redis.quit();
-});
+afterAll(() => deletePrefix(prefix));
 
 describe('dfleet up', () => {
   it('starts a fleet that answers a generation, and Ctrl-C stops everything it started', async () => {
@@ -49,7 +42,7 @@ describe('dfleet up', () => {
     up.kill('SIGINT');
     expect(await exited).toBe(0);
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
-    const redis = new Redis('redis://127.0.0.1:6379');
+    const redis = new Redis(SHARED_REDIS_URL);
     const liveWorkers = await redis.keys(`${prefix}:workers:*`);
     await redis.quit();
     expect(liveWorkers).toEqual([]);

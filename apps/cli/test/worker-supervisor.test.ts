@@ -1,15 +1,15 @@
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { listLiveWorkers } from '@dfleet/queue';
+import { SHARED_REDIS_URL, deletePrefix, eventually, fleetEnv, uniquePrefix } from '@dfleet/test-support';
 import { superviseWorkers } from '../src/worker-supervisor.ts';
-import { SHARED_REDIS_URL, deletePrefix, eventually, fleetEnv, uniquePrefix } from './support/fleet-processes.ts';
 
 const prefix = uniquePrefix();
 const redis = new Redis(SHARED_REDIS_URL);
 
 afterAll(async () => {
   await redis.quit();
-  await deletePrefix(SHARED_REDIS_URL, prefix);
+  await deletePrefix(prefix);
 });
 
 describe('dfleet worker supervision', () => {

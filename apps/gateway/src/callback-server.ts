@@ -10,6 +10,7 @@ import {
 } from '@dfleet/proto';
 import { generationResultSchema } from '@dfleet/queue';
 import { bindInsecure } from './grpc-binding.ts';
+import { RESULT_REPORT_NOT_ACCEPTED } from './log-messages.ts';
 import type { JobOutcome, PendingResults } from './pending-results.ts';
 
 /** What a result report is answered with, besides the job id and attempt it names. */
@@ -66,7 +67,7 @@ function createCallbackServer(pending: PendingResults, logger: Logger): grpc.Ser
       // an unknown job is one this gateway no longer waits for (cancelled, or enqueued before a
       // restart). Only a wrong token, a forgery or a stale attempt, deserves a warning.
       const level = verdict.reason === 'duplicate' ? 'debug' : verdict.reason === 'unknown_job' ? 'info' : 'warn';
-      logger[level]({ jobId: report.jobId, attempt: report.attempt, workerId: report.workerId, reason: verdict.reason }, 'result report not accepted');
+      logger[level]({ jobId: report.jobId, attempt: report.attempt, workerId: report.workerId, reason: verdict.reason }, RESULT_REPORT_NOT_ACCEPTED);
     }
     return verdict.accepted ? { accepted: true, reason: '' } : verdict;
   };

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
+  EVICTION_POLICY_SAFE,
   GenerationQueues,
   checkEvictionPolicy,
   generationJobSchema,
@@ -82,7 +83,9 @@ export class JobSubmitter {
     // Checked on the first connection (Redis may be down when the gateway starts).
     this.#redis.once('ready', () => {
       void checkEvictionPolicy(this.#redis, this.#redisName).then((check) => {
-        if (check.kind !== 'safe') options.logger.warn({ redis: this.#redisName, check: check.kind }, check.warning);
+        const fields = { redis: this.#redisName, check: check.kind };
+        if (check.kind === 'safe') options.logger.info(fields, EVICTION_POLICY_SAFE);
+        else options.logger.warn(fields, check.warning);
       });
     });
     this.#queues = new GenerationQueues({ connection: this.#redis, prefix: options.prefix });

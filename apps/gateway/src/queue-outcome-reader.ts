@@ -36,7 +36,7 @@ type StreamReply = [key: string, entries: StreamEntry[]][];
 /** Most events taken by one read. */
 const READ_COUNT = 1_000;
 /** How long one read waits for an event on an idle fleet. */
-const BLOCK_MS = 5_000;
+export const OUTCOME_READ_BLOCK_MS = 5_000;
 /** Pause after a failed read (ioredis reconnects meanwhile). */
 const RETRY_PAUSE_MS = 1_000;
 
@@ -83,7 +83,7 @@ export class QueueOutcomeReader {
       try {
         lastIds ??= await Promise.all(eventsKeys.map((key) => this.#newestId(key)));
         const streams = [...eventsKeys, ...lastIds];
-        const reply: StreamReply | null = await redis.xread('COUNT', READ_COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', ...streams);
+        const reply: StreamReply | null = await redis.xread('COUNT', READ_COUNT, 'BLOCK', OUTCOME_READ_BLOCK_MS, 'STREAMS', ...streams);
         let outcomes = 0;
         let full = false;
         for (const [key, entries] of reply ?? []) {

@@ -7,7 +7,7 @@ import { QueueUnavailableError } from '../src/errors.ts';
 import type { JobSubmitter } from '../src/job-submitter.ts';
 import { loadServedModel, ModelCatalog } from '../src/model-catalog.ts';
 import { PendingResults } from '../src/pending-results.ts';
-import { FIXTURE_MODEL, FIXTURE_MODEL_DIR, generationResultFor } from './support/test-fleet.ts';
+import { FIXTURE_MODEL, FIXTURE_MODEL_DIR, deferred, generationResultFor } from './support/test-fleet.ts';
 
 let pending: PendingResults;
 afterEach(() => pending.close());
@@ -16,11 +16,15 @@ afterEach(() => pending.close());
  * The queue side reduced to what this rule needs: the add succeeds, the read-back that checks an
  * idempotency key's earlier job times out (a loaded gateway's event loop can outlast the Redis budget).
  */
-function submitterWhoseReadBackTimesOut(added: GenerationJob[]): JobSubmitter {
+function submitterWhoseReadBackTimesOut(
+  added: GenerationJob[],
+  readBack: { resolve(value: true): void },
+): JobSubmitter {
   return {
     admit: async () => undefined,
     enqueue: async (job: GenerationJob) => void added.push(job),
     find: async () => {
+      readBack.resolve(true);
       throw new QueueUnavailableError('Redis at 127.0.0.1:6379 did not answer within 800 ms, so the gateway could not read the job');
     },
   } as unknown as JobSubmitter;
@@ -30,9 +34,10 @@ describe('CompletionService when the read-back after an idempotent add fails', (
   it('waits for the job it added instead of answering 503 "not enqueued" and forgetting it', async () => {
     pending = new PendingResults();
     const added: GenerationJob[] = [];
+    const readBack = deferred<true>();
     const catalog = new ModelCatalog([await loadServedModel(FIXTURE_MODEL_DIR)]);
     const service = new CompletionService({
-      submitter: submitterWhoseReadBackTimesOut(added),
+      submitter: submitterWhoseReadBackTimesOut(added, readBack),
       pending,
       callbackAddress: '127.0.0.1:1',
       requestTimeoutMs: 10_000,
@@ -41,7 +46,7 @@ describe('CompletionService when the read-back after an idempotent add fails', (
     const request = parseCompletionRequest({ model: FIXTURE_MODEL, prompt: 'function f(x) {\n' }, catalog, { idempotencyKeyHeader: 'k-1' });
 
     const answer = service.complete(request, { tenant: 'default' });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await readBack.promise;
     const job = added[0] as GenerationJob;
     // The worker's callback still finds the job tracked, with the token the job carries.
     expect(pending.reportResult(job.requestId, job.callback.token, { kind: 'completed', result: generationResultFor('done'), workerId: 'w' })).toEqual({

@@ -4,18 +4,17 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createGenerationClient, grpc, type GenerationServiceClient, type Job__Output } from '@dfleet/proto';
 import { generateApiKey, hashApiKey, type ApiKeysFile } from '@dfleet/api-keys';
+import { deletePrefix, eventually, getJson, uniquePrefix } from '@dfleet/test-support';
 import { loadGatewayConfig } from '../src/config.ts';
 import { GRPC_ERROR_CODE_KEY } from '../src/errors.ts';
 import { startGateway, type RunningGateway } from '../src/gateway.ts';
+import { RESULT_REPORT_NOT_ACCEPTED } from '../src/log-messages.ts';
 import { requestIdFor } from '../src/request-identity.ts';
 import { pino } from 'pino';
 import {
   FIXTURE_MODEL,
   FIXTURE_MODEL_DIR,
-  deletePrefix,
-  eventually,
   generationResultFor,
-  getJson,
   postCompletion,
   reportResult,
   resultReportFor,
@@ -23,7 +22,6 @@ import {
   startTestWorker,
   type TestWorker,
   testGatewayConfig,
-  uniquePrefix,
 } from './support/test-fleet.ts';
 
 const prefix = uniquePrefix();
@@ -142,7 +140,9 @@ describe('API keys', () => {
     const jobId = requestIdFor('acme', 'cross-tenant-1');
     const waiting = postCompletion(gateway, { model: FIXTURE_MODEL, prompt, max_tokens: 8 }, { ...bearer(acmeKey), 'idempotency-key': 'cross-tenant-1' });
     const jobUrl = `${gateway.httpUrl}/v1/jobs/${jobId}`;
-    await eventually(() => getJson(jobUrl, { headers: bearer(acmeKey) }), (r) => r.status === 200, 'the job to be queued');
+    await eventually('the job to be queued', async () => {
+      return (await getJson(jobUrl, { headers: bearer(acmeKey) })).status === 200;
+    });
 
     const foreignRead = await getJson(jobUrl, { headers: bearer(globexKey) });
     const foreignCancel = await getJson(jobUrl, { method: 'DELETE', headers: bearer(globexKey) });
@@ -192,7 +192,9 @@ describe('API keys', () => {
 
     writeKeys([{ id: 'initech', tenant: 'initech', sha256: hashApiKey(newKey) }]);
 
-    await eventually(() => getJson(`${gateway.httpUrl}/v1/models`, { headers: bearer(newKey) }), (r) => r.status === 200, 'the new key to work');
+    await eventually('the new key to work', async () => {
+      return (await getJson(`${gateway.httpUrl}/v1/models`, { headers: bearer(newKey) })).status === 200;
+    });
   });
 });
 
@@ -213,7 +215,7 @@ describe('worker callbacks', () => {
 
     expect(forgedAck).toEqual({ accepted: false, reason: 'bad_token' });
     expect(response.body.choices[0].text).toBe('genuine');
-    const rejected = lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((entry) => entry['msg'] === 'result report not accepted');
+    const rejected = lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((entry) => entry['msg'] === RESULT_REPORT_NOT_ACCEPTED);
     expect(rejected).toHaveLength(1);
     expect(rejected[0]).toMatchObject({ level: 40, reason: 'bad_token', workerId: 'test-worker' });
   });

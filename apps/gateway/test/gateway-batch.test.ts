@@ -1,18 +1,16 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { deletePrefix, getJson, uniquePrefix } from '@dfleet/test-support';
 import type { RunningGateway } from '../src/gateway.ts';
 import { requestIdFor } from '../src/request-identity.ts';
 import {
   FIXTURE_MODEL,
-  deletePrefix,
   generationResultFor,
-  getJson,
   postCompletion,
   reportResult,
   resultReportFor,
   startTestGateway,
   startTestWorker,
   type TestWorker,
-  uniquePrefix,
 } from './support/test-fleet.ts';
 
 const prefix = uniquePrefix();

@@ -7,11 +7,11 @@ import {
   type GenerationServiceClient,
   type Job__Output,
 } from '@dfleet/proto';
+import { deletePrefix, uniquePrefix } from '@dfleet/test-support';
 import { GRPC_ERROR_CODE_KEY, GRPC_ERROR_PARAM_KEY } from '../src/errors.ts';
 import type { RunningGateway } from '../src/gateway.ts';
 import {
   FIXTURE_MODEL,
-  deletePrefix,
   generationResultFor,
   postCompletion,
   reportResult,
@@ -19,7 +19,6 @@ import {
   startTestGateway,
   startTestWorker,
   type TestWorker,
-  uniquePrefix,
 } from './support/test-fleet.ts';
 
 const prefix = uniquePrefix();

@@ -8,15 +8,12 @@ import {
   removeHeartbeat,
   type GenerationJob,
 } from '@dfleet/queue';
+import { SHARED_REDIS_URL, deletePrefix, eventually, getJson, uniquePrefix } from '@dfleet/test-support';
 import type { RunningGateway } from '../src/gateway.ts';
 import {
   FIXTURE_MODEL,
-  REDIS_URL,
   deferred,
-  deletePrefix,
-  eventually,
   generationResultFor,
-  getJson,
   postCompletion,
   reportProgress,
   reportResult,
@@ -24,7 +21,6 @@ import {
   startTestGateway,
   startTestWorker,
   type TestWorker,
-  uniquePrefix,
 } from './support/test-fleet.ts';
 
 const prefix = uniquePrefix();
@@ -35,7 +31,7 @@ let queue: GenerationQueues<GenerationJob>;
 
 beforeAll(async () => {
   gateway = await startTestGateway(prefix);
-  redis = new Redis(REDIS_URL);
+  redis = new Redis(SHARED_REDIS_URL);
   queue = new GenerationQueues<GenerationJob>({ connection: redis, prefix });
 });
 
@@ -166,11 +162,10 @@ describe('POST /v1/completions', () => {
     const first = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
     const second = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
     // Both submissions are in before any worker runs, so neither can be a retry of a finished job.
-    const [jobId] = await eventually(
-      async () => (await queue.getJobs(['waiting'])).map((job) => job.id),
-      (ids) => ids.length > 0,
-      'the idempotent job to be queued',
-    );
+    const jobId = await eventually('the idempotent job to be queued', async () => {
+      const [queued] = await queue.getJobs(['waiting']);
+      return queued?.id;
+    });
     let runs = 0;
     worker = startTestWorker(prefix, async (job) => {
       runs += 1;
@@ -197,11 +192,9 @@ describe('POST /v1/completions', () => {
     const other = await startTestGateway(prefix);
     try {
       const viaFirst = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
-      await eventually(
-        () => queue.getJobs(['waiting']),
-        (jobs) => jobs.length > 0,
-        'the job to be queued by the first gateway',
-      );
+      await eventually('the job to be queued by the first gateway', async () => {
+        return (await queue.getJobs(['waiting'])).length > 0;
+      });
       const viaOther = postCompletion(other, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
       const callbackTargets: string[] = [];
       worker = startTestWorker(prefix, async (job) => {
@@ -224,10 +217,9 @@ describe('POST /v1/completions', () => {
   it('refuses an Idempotency-Key reused under the other priority class with 422, and keeps one job', async () => {
     const key = `other-class-${prefix}`;
     const first = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
-    const [jobId] = await eventually(
-      async () => (await queue.of('interactive').getJobs(['waiting'])).map((job) => job.id),
-      (ids) => ids.length > 0,
+    const jobId = await eventually(
       'the interactive job to be queued',
+      async () => (await queue.of('interactive').getJobs(['waiting']))[0]?.id,
     );
 
     const asBatch = { model: FIXTURE_MODEL, prompt, dfleet: { priority: 'batch' } };
@@ -235,7 +227,7 @@ describe('POST /v1/completions', () => {
 
     expect(reused.status).toBe(422);
     expect(reused.body.error).toMatchObject({ code: 'idempotency_key_reused', param: 'idempotency_key' });
-    expect(await queue.of('batch').getJob(jobId!)).toBeUndefined();
+    expect(await queue.of('batch').getJob(jobId)).toBeUndefined();
     worker = startTestWorker(prefix, async (job) => {
       await reportResult(gateway.callbackAddress, resultReportFor(job, 'x'));
       return generationResultFor('x');
@@ -312,11 +304,10 @@ describe('jobs API', () => {
     });
 
     const posted = postCompletion(gateway, { model: FIXTURE_MODEL, prompt });
-    const view = await eventually(
-      async () => (ids[0] ? getJson(`${gateway.httpUrl}/v1/jobs/${ids[0]}`) : null),
-      (v) => v?.body.state === 'completed',
-      'the job to complete in Redis',
-    );
+    const view = await eventually('the job to complete in Redis', async () => {
+      const answer = ids[0] ? await getJson(`${gateway.httpUrl}/v1/jobs/${ids[0]}`) : undefined;
+      return answer?.body['state'] === 'completed' ? answer : undefined;
+    });
 
     expect(view?.status).toBe(200);
     expect(view?.body).toMatchObject({
@@ -364,11 +355,9 @@ describe('jobs API', () => {
 
   it('DELETE removes a waiting job and the waiting request answers 409 job_cancelled', async () => {
     const posted = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': `delete-${prefix}` });
-    const [queued] = await eventually(
-      () => queue.getJobs(['waiting']),
-      (jobs: Job<GenerationJob>[]) => jobs.length > 0,
-      'the job to be queued',
-    );
+    const queued: Job<GenerationJob> = await eventually('the job to be queued', async () => {
+      return (await queue.getJobs(['waiting']))[0];
+    });
     const id = queued?.id ?? '';
 
     const cancelled = await getJson(`${gateway.httpUrl}/v1/jobs/${id}`, { method: 'DELETE' });
@@ -386,7 +375,7 @@ describe('jobs API', () => {
     worker = startTestWorker(prefix, async (job) => {
       claimed.resolve(job.id ?? '');
       // What the real worker's cancel watcher does: poll the job's cancel mark.
-      await eventually(() => redis.exists(`${prefix}:cancel:${job.id}`), (n) => n === 1, 'the cancel mark');
+      await eventually('the cancel mark', async () => (await redis.exists(`${prefix}:cancel:${job.id}`)) === 1);
       await reportResult(gateway.callbackAddress, resultReportFor(job, 'ret', { finishReason: 'cancelled' }));
       return { ...generationResultFor('ret'), finishReason: 'cancelled' };
     });
@@ -399,7 +388,7 @@ describe('jobs API', () => {
     const answer = await posted;
     expect(answer.status).toBe(200);
     expect(answer.body.choices[0].finish_reason).toBe('cancelled');
-    await eventually(() => queue.of('interactive').getJobState(id), (state) => state === 'completed', 'the job to complete');
+    await eventually('the job to complete', async () => (await queue.getJobState(id)) === 'completed');
     const again = await getJson(`${gateway.httpUrl}/v1/jobs/${id}`, { method: 'DELETE' });
     expect(again.body).toMatchObject({ id, cancelled: false, state: 'completed' });
   });

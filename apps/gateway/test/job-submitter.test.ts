@@ -1,16 +1,14 @@
 import { pino } from 'pino';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SHARED_REDIS_URL, deletePrefix, uniquePrefix } from '@dfleet/test-support';
 import { JobSubmitter } from '../src/job-submitter.ts';
-import { uniquePrefix } from './support/test-fleet.ts';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = uniquePrefix();
 let submitter: JobSubmitter;
 
 beforeAll(async () => {
   submitter = new JobSubmitter(
-    { redisUrl: REDIS_URL, prefix, redisTimeoutMs: 50, logger: pino({ level: 'silent' }) },
+    { redisUrl: SHARED_REDIS_URL, prefix, redisTimeoutMs: 50, logger: pino({ level: 'silent' }) },
     { waitsFor: () => false, completed: () => undefined, failed: () => undefined },
   );
   // Connected: with a 50 ms budget the first ping may come before the connection is ready.
@@ -27,10 +25,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await submitter?.close();
-  const redis = new Redis(REDIS_URL);
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
+  await deletePrefix(prefix);
 });
 
 /** Keeps this thread busy, as a gateway on a starved CPU is. */

@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FIXTURE_MODEL, FIXTURE_MODEL_DIR, REDIS_URL, deletePrefix, getJson, uniquePrefix } from './support/test-fleet.ts';
+import { SHARED_REDIS_URL, deletePrefix, getJson, uniquePrefix } from '@dfleet/test-support';
+import { FIXTURE_MODEL, FIXTURE_MODEL_DIR } from './support/test-fleet.ts';
 
 const GATEWAY_DIR = fileURLToPath(new URL('..', import.meta.url));
 const READINESS_LINE =
@@ -22,7 +23,7 @@ function startGatewayProcess(env: Record<string, string>) {
 describe('gateway process (src/main.ts)', () => {
   it('prints the readiness line on stdout, serves, and exits 0 on SIGTERM', async () => {
     const child = startGatewayProcess({
-      REDIS_URL,
+      REDIS_URL: SHARED_REDIS_URL,
       DFLEET_REDIS_PREFIX: prefix,
       DFLEET_MODEL_DIR: FIXTURE_MODEL_DIR,
       DFLEET_PORT: '0',

@@ -3,15 +3,14 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { GenerationResult } from '@dfleet/queue';
-import { QueueOutcomeReader, type QueueOutcomeListener } from '../src/queue-outcome-reader.ts';
-import { uniquePrefix } from './support/test-fleet.ts';
+import { SHARED_REDIS_URL, deletePrefix, eventually, uniquePrefix } from '@dfleet/test-support';
+import { OUTCOME_READ_BLOCK_MS, QueueOutcomeReader, type QueueOutcomeListener } from '../src/queue-outcome-reader.ts';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = uniquePrefix();
 const QUEUE = 'outcomes';
 /** A second queue, as the gateway follows one per priority class. */
 const OTHER_QUEUE = 'outcomes-other';
-const connection = { url: REDIS_URL, maxRetriesPerRequest: null };
+const connection = { url: SHARED_REDIS_URL, maxRetriesPerRequest: null };
 let queue: Queue;
 let otherQueue: Queue;
 let workers: Worker[] = [];
@@ -41,7 +40,7 @@ class RecordingListener implements QueueOutcomeListener {
 
 /** A reader on its own connection, whose XREAD calls are counted. */
 async function startReader(listener: QueueOutcomeListener, readPauseMs?: number) {
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const redis = new Redis(SHARED_REDIS_URL, { maxRetriesPerRequest: null });
   const reads = { count: 0 };
   const xread = redis.xread.bind(redis);
   redis.xread = ((...args: Parameters<typeof xread>) => {
@@ -60,16 +59,8 @@ async function startReader(listener: QueueOutcomeListener, readPauseMs?: number)
   });
   readers.push(reader);
   // The reader starts from the stream's newest entry once its first read is out.
-  while (reads.count === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  await eventually('the first read is out', () => reads.count > 0, 10_000, 5);
   return { reader, reads };
-}
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 beforeAll(async () => {
@@ -99,10 +90,7 @@ afterAll(async () => {
     await each.obliterate({ force: true });
     await each.close();
   }
-  const redis = new Redis(REDIS_URL);
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
+  await deletePrefix(prefix);
 });
 
 describe('QueueOutcomeReader', () => {
@@ -113,13 +101,16 @@ describe('QueueOutcomeReader', () => {
     await queue.add('job', {}, { jobId: 'ours-ok' });
     await queue.add('job', { fail: true }, { jobId: 'ours-failed' });
     await queue.add('job', {}, { jobId: 'someone-elses' });
-    await until(() => listener.completedJobs.size === 1 && listener.failedJobs.size === 1, 'both outcomes are heard');
+    await eventually('both outcomes are heard', () => listener.completedJobs.size + listener.failedJobs.size === 2);
     expect(listener.completedJobs.get('ours-ok')).toEqual(resultFor('text of ours-ok'));
     expect(listener.failedJobs.get('ours-failed')).toBe('refused ours-failed');
-    // Give the third job's events time to be read: they must not be reported.
-    while ((await queue.getJobState('someone-elses')) !== 'completed') await new Promise((resolve) => setTimeout(resolve, 5));
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    expect([...listener.completedJobs.keys()]).toEqual(['ours-ok']);
+    // The reader reads the stream in order: once it reports a job of ours that was added after
+    // the third job completed, it has read past the third job's outcome without reporting it.
+    await eventually('the third job completes', async () => (await queue.getJobState('someone-elses')) === 'completed');
+    listener.waitingFor.add('ours-after');
+    await queue.add('job', {}, { jobId: 'ours-after' });
+    await eventually('the later outcome is heard', () => listener.completedJobs.has('ours-after'));
+    expect([...listener.completedJobs.keys()]).toEqual(['ours-ok', 'ours-after']);
   });
 
   it('hears the outcomes of every queue it follows', async () => {
@@ -128,7 +119,7 @@ describe('QueueOutcomeReader', () => {
     listener.waitingFor.add('in-first').add('in-other');
     await queue.add('job', {}, { jobId: 'in-first' });
     await otherQueue.add('job', { fail: true }, { jobId: 'in-other' });
-    await until(() => listener.completedJobs.has('in-first') && listener.failedJobs.has('in-other'), 'both queues\' outcomes are heard');
+    await eventually('both queues\' outcomes are heard', () => listener.completedJobs.has('in-first') && listener.failedJobs.has('in-other'));
   });
 
   it('hears an outcome at once on an idle fleet', async () => {
@@ -137,7 +128,7 @@ describe('QueueOutcomeReader', () => {
     listener.waitingFor.add('idle-1');
     await queue.add('job', {}, { jobId: 'idle-1' });
     // The job's first events (added, active) end a blocked read; only an outcome starts a pause.
-    await until(() => listener.completedJobs.has('idle-1'), 'the outcome is heard');
+    await eventually('the outcome is heard', () => listener.completedJobs.has('idle-1'));
   });
 
   it('takes a stream of outcomes in a few reads, not one read per event', async () => {
@@ -151,7 +142,7 @@ describe('QueueOutcomeReader', () => {
       await queue.add('job', {}, { jobId });
       await new Promise((resolve) => setTimeout(resolve, 1));
     }
-    await until(() => listener.completedJobs.size === ids.length, 'every outcome is heard');
+    await eventually('every outcome is heard', () => listener.completedJobs.size === ids.length);
     // Each job writes at least three events (added, active, completed); QueueEvents reads again
     // after each. Here only reads that bring no outcome (the first jobs' events) repeat at once.
     expect(reads.count - readsBefore).toBeLessThan(ids.length / 8);
@@ -163,20 +154,22 @@ describe('QueueOutcomeReader', () => {
     listener.waitingFor.add('after-the-backlog');
     const completed = (jobId: string) => ['event', 'completed', 'jobId', jobId, 'returnvalue', JSON.stringify(resultFor(jobId))];
     // 2,500 outcomes land at once (the reader reads at most 1,000 per read); ours is the last.
-    const redis = new Redis(REDIS_URL);
+    const redis = new Redis(SHARED_REDIS_URL);
     const burst = redis.multi();
     for (let i = 0; i < 2_499; i++) burst.xadd(queue.keys['events']!, '*', ...completed(`backlog-${i}`));
     burst.xadd(queue.keys['events']!, '*', ...completed('after-the-backlog'));
     await burst.exec();
     await redis.quit();
-    await until(() => listener.completedJobs.has('after-the-backlog'), 'the outcome behind the backlog is heard');
+    await eventually('the outcome behind the backlog is heard', () => listener.completedJobs.has('after-the-backlog'));
   });
 
-  it('closes promptly while a read is blocked', async () => {
+  it('closes without waiting out a blocked read', async () => {
     const { reader } = await startReader(new RecordingListener());
     readers.splice(readers.indexOf(reader), 1);
-    const started = Date.now();
-    await reader.close();
-    expect(Date.now() - started).toBeLessThan(1_000);
+    // A close that waited for the read would end with it, when its BLOCK ran out.
+    const blockEnds = new Promise((resolve) => {
+      setTimeout(() => resolve('the blocked read ended first'), OUTCOME_READ_BLOCK_MS);
+    });
+    await expect(Promise.race([reader.close().then(() => 'closed'), blockEnds])).resolves.toBe('closed');
   });
 });

@@ -1,9 +1,10 @@
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGenerationClient, grpc, type GenerationServiceClient } from '@dfleet/proto';
+import { getJson, uniquePrefix } from '@dfleet/test-support';
 import { GRPC_ERROR_CODE_KEY } from '../src/errors.ts';
 import type { RunningGateway } from '../src/gateway.ts';
-import { FIXTURE_MODEL, getJson, postCompletion, startTestGateway, uniquePrefix } from './support/test-fleet.ts';
+import { FIXTURE_MODEL, postCompletion, startTestGateway } from './support/test-fleet.ts';
 
 /** A port that was free a moment ago and that nothing listens on. */
 async function closedPort(): Promise<number> {

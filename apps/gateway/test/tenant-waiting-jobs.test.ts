@@ -1,12 +1,12 @@
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { removeWaitingJob, tenantWaitingKey } from '@dfleet/queue';
+import { SHARED_REDIS_URL, deletePrefix, uniquePrefix } from '@dfleet/test-support';
 import { auditTenantWaiting, type JobLookup } from '../src/tenant-waiting-audit.ts';
 import { admitForTenant } from '../src/waiting-job-limits.ts';
-import { REDIS_URL, deletePrefix, uniquePrefix } from './support/test-fleet.ts';
 
 const prefix = uniquePrefix();
-const redis = new Redis(REDIS_URL);
+const redis = new Redis(SHARED_REDIS_URL);
 
 afterAll(async () => {
   redis.disconnect();

@@ -7,6 +7,7 @@ import {
   type WorkerCallbackClient,
   type WorkerReport,
 } from '@dfleet/proto';
+import { RESULT_CALLBACK_GIVEN_UP } from './log-messages.ts';
 import type { Logger } from './logger.ts';
 
 /** Where a job's callbacks go and the secret that authenticates them (from the job data). */
@@ -142,7 +143,7 @@ export class CallbackReporter {
   #giveUp(target: CallbackTarget, error: string, tries: number): ResultDelivery {
     this.#logger.warn(
       { jobId: target.jobId, address: target.address, err: error, tries },
-      'result callback given up; the result stays in Redis as the job return value',
+      RESULT_CALLBACK_GIVEN_UP,
     );
     return { delivered: false, error, tries };
   }

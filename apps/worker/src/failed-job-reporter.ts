@@ -2,6 +2,7 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import { describeJobFailure, generationJobSchema } from '@dfleet/queue';
 import type { CallbackReporter } from './callback-reporter.ts';
 import { JobRejectedError } from './errors.ts';
+import { JOB_FAILED } from './log-messages.ts';
 import type { Logger } from './logger.ts';
 
 export interface FailedJobReporterDeps {
@@ -21,7 +22,7 @@ export function createFailedJobReporter(deps: FailedJobReporterDeps): (job: Job 
   return (job, error) => {
     if (!job) return;
     const final = error instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
-    logger.warn({ jobId: job.id, attempt: job.attemptsMade, final, err: error.message }, 'job failed');
+    logger.warn({ jobId: job.id, attempt: job.attemptsMade, final, err: error.message }, JOB_FAILED);
     if ((error as { code?: unknown }).code === 'denoiser_closed') deps.onFatal?.(error);
     if (!final) return;
     const data = job.data as { callback?: unknown } | null;

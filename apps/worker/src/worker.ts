@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { LoadedModel } from '@dfleet/model';
-import { checkEvictionPolicy, redisOptionsFor, removeWaitingJob } from '@dfleet/queue';
+import { EVICTION_POLICY_SAFE, checkEvictionPolicy, redisOptionsFor, removeWaitingJob } from '@dfleet/queue';
 import { AdaptiveThresholdPolicy, StepScheduler, type BatchReport, type StepSchedulerStats } from '@dfleet/scheduler';
 import { CallbackReporter } from './callback-reporter.ts';
 import { isCancelRequested, startCancelWatcher, type CancelWatcher } from './cancel-watcher.ts';
@@ -11,6 +11,7 @@ import { createFailedJobReporter } from './failed-job-reporter.ts';
 import { createGenerationProcessor, INTERRUPTION } from './generation-processor.ts';
 import { startHeartbeat, type Heartbeat } from './heartbeat.ts';
 import { loadServedModel } from './load-served-model.ts';
+import { JOBS_HANDED_BACK_AT_SHUTDOWN } from './log-messages.ts';
 import { createLogger, type Logger } from './logger.ts';
 
 export interface StartWorkerOptions {
@@ -178,7 +179,7 @@ async function stopWorker(parts: WorkerParts, heartbeat: Heartbeat, cancelWatche
   const inTime = await raceTimeout(drained, config.shutdownTimeoutMs);
   if (!inTime) {
     const running = workers.runningJobIds;
-    logger.warn({ jobs: running }, 'shutdown grace ran out; handing active jobs back to the queue');
+    logger.warn({ jobs: running }, JOBS_HANDED_BACK_AT_SHUTDOWN);
     for (const jobId of running) workers.cancelJob(jobId, INTERRUPTION.shutdown);
     await drained;
   }
@@ -194,7 +195,8 @@ async function stopWorker(parts: WorkerParts, heartbeat: Heartbeat, cancelWatche
 async function warnUnlessNoEviction(redis: Redis, redisUrl: string, logger: Logger): Promise<void> {
   const { hostname, port } = new URL(redisUrl);
   const check = await checkEvictionPolicy(redis, `${hostname}:${port || '6379'}`);
-  if (check.kind !== 'safe') logger.warn({ check: check.kind }, check.warning);
+  if (check.kind === 'safe') logger.info({ check: check.kind }, EVICTION_POLICY_SAFE);
+  else logger.warn({ check: check.kind }, check.warning);
 }
 
 /** True when `promise` settled within `ms`. */

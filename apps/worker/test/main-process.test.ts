@@ -3,14 +3,13 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { listLiveWorkers } from '@dfleet/queue';
+import { SHARED_REDIS_URL, WORKER_ENTRY, deletePrefix, uniquePrefix } from '@dfleet/test-support';
 
-const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const prefix = `dfleet-test-${randomUUID().slice(0, 8)}`;
-const redis = new Redis('redis://127.0.0.1:6379');
+const prefix = uniquePrefix();
+const redis = new Redis(SHARED_REDIS_URL);
 const scratch: string[] = [];
 
 interface Exit {
@@ -21,9 +20,8 @@ interface Exit {
 
 /** Starts the worker the way `dfleet up` does; `onReady` runs once the readiness line is out. */
 function runWorker(env: Record<string, string>, onReady?: (pid: number) => void): Promise<Exit> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/worker/src/main.ts'], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, REDIS_URL: 'redis://127.0.0.1:6379', DFLEET_REDIS_PREFIX: prefix, LOG_LEVEL: 'warn', ...env },
+  const child = spawn(process.execPath, ['--import', 'tsx', WORKER_ENTRY], {
+    env: { ...process.env, REDIS_URL: SHARED_REDIS_URL, DFLEET_REDIS_PREFIX: prefix, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -42,9 +40,8 @@ function runWorker(env: Record<string, string>, onReady?: (pid: number) => void)
 
 afterAll(async () => {
   await Promise.all(scratch.map((dir) => rm(dir, { recursive: true, force: true })));
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length > 0) await redis.del(...keys);
   await redis.quit();
+  await deletePrefix(prefix);
 });
 
 describe('worker process', () => {

@@ -1,6 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Queue, QueueEvents, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Job, QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decode, type DecodeResult } from '@dfleet/decoder';
 import { loadModel, type LoadedModel } from '@dfleet/model';
@@ -8,26 +7,25 @@ import {
   GENERATION_QUEUES,
   generationJobSchema,
   generationResultSchema,
-  redisOptionsFor,
   type GenerationJobInput,
   type GenerationResult,
   type StrategyOptions,
 } from '@dfleet/queue';
+import { TestQueue } from '@dfleet/test-support';
 import { loadWorkerConfig } from '../src/config.ts';
 import { planJobDecode } from '../src/job-decode-plan.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
 import { CallbackRecorder } from './callback-recorder.ts';
 import { MODEL_DIR, heldOutPrompts } from './default-model.ts';
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
-const prefix = `dfleet-test-${randomUUID().slice(0, 8)}`;
 const prompts = heldOutPrompts(4);
 
-const redis = new Redis(REDIS_URL);
+const testQueue = new TestQueue();
+const { prefix } = testQueue;
 /** These jobs are interactive, so they go to that class's queue. */
 const QUEUE = GENERATION_QUEUES.interactive;
-const queue = new Queue(QUEUE, { connection: redisOptionsFor(REDIS_URL, 'producer'), prefix });
-const events = new QueueEvents(QUEUE, { connection: redisOptionsFor(REDIS_URL, 'worker'), prefix });
+const queue = testQueue.queue.of('interactive');
+let events: QueueEvents;
 const gateway = new CallbackRecorder();
 let reference: LoadedModel;
 let worker: RunningWorker | undefined;
@@ -64,9 +62,9 @@ async function decodeAloneWith(data: GenerationJobInput, threshold: number): Pro
 beforeAll(async () => {
   await gateway.start();
   reference = await loadModel(MODEL_DIR);
-  await events.waitUntilReady();
+  events = await testQueue.queueEvents();
   const config = loadWorkerConfig({
-    REDIS_URL,
+    REDIS_URL: testQueue.redisUrl,
     DFLEET_REDIS_PREFIX: prefix,
     DFLEET_MODEL_DIR: MODEL_DIR,
     DFLEET_WORKER_ID: `test-worker-${randomUUID().slice(0, 8)}`,
@@ -83,12 +81,7 @@ afterAll(async () => {
   await worker?.close();
   await reference?.close();
   gateway.stop();
-  await events.close();
-  await queue.obliterate({ force: true });
-  await queue.close();
-  const leftovers = await redis.keys(`${prefix}:*`);
-  if (leftovers.length > 0) await redis.del(...leftovers);
-  await redis.quit();
+  await testQueue.close();
 });
 
 describe('worker with load-adaptive thresholds (real model, Redis, BullMQ, gRPC callbacks)', () => {

@@ -1,6 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { QueueEvents, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   GENERATION_QUEUES,
@@ -10,15 +9,14 @@ import {
   type PriorityClass,
   type StrategyOptions,
 } from '@dfleet/queue';
+import { SHARED_REDIS_URL as REDIS_URL, deletePrefix, uniquePrefix } from '@dfleet/test-support';
 import { loadWorkerConfig } from '../src/config.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
 import { CallbackRecorder } from './callback-recorder.ts';
 import { MODEL_DIR, heldOutPrompts } from './default-model.ts';
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
 const prompts = heldOutPrompts(8);
 
-const redis = new Redis(REDIS_URL);
 const gateway = new CallbackRecorder();
 let prefix = '';
 let queues: GenerationQueues | undefined;
@@ -31,16 +29,14 @@ afterEach(async () => {
   await Promise.all(Object.values(events ?? {}).map((each) => each.close()));
   await queues?.obliterate();
   await queues?.close();
-  const leftovers = await redis.keys(`${prefix}:*`);
-  if (leftovers.length > 0) await redis.del(...leftovers);
+  await deletePrefix(prefix);
 });
 afterAll(async () => {
   gateway.stop();
-  await redis.quit();
 });
 
 async function startFleet(extraJobs: number): Promise<void> {
-  prefix = `dfleet-test-${randomUUID().slice(0, 8)}`;
+  prefix = uniquePrefix();
   queues = new GenerationQueues({ connection: redisOptionsFor(REDIS_URL, 'producer'), prefix });
   const eventsOf = (priority: PriorityClass) =>
     new QueueEvents(GENERATION_QUEUES[priority], { connection: redisOptionsFor(REDIS_URL, 'worker'), prefix });

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Queue, QueueEvents, type Job } from 'bullmq';
+import type { Job, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decode, type DecodeResult } from '@dfleet/decoder';
@@ -9,27 +9,27 @@ import {
   generationJobSchema,
   generationResultSchema,
   listLiveWorkers,
-  redisOptionsFor,
   type GenerationJobInput,
   type GenerationResult,
 } from '@dfleet/queue';
 import { cancelRequestKey } from '@dfleet/queue';
 import type { BatchReport } from '@dfleet/scheduler';
+import { TestQueue } from '@dfleet/test-support';
 import { loadWorkerConfig, type WorkerConfig } from '../src/config.ts';
 import { planJobDecode } from '../src/job-decode-plan.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
 import { CallbackRecorder } from './callback-recorder.ts';
 import { MODEL_DIR, heldOutPrompts } from './default-model.ts';
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
-const prefix = `dfleet-test-${randomUUID().slice(0, 8)}`;
 const prompts = heldOutPrompts(8);
 
-const redis = new Redis(REDIS_URL);
+const testQueue = new TestQueue();
+const { prefix } = testQueue;
 /** These jobs are interactive, so they go to that class's queue. */
 const QUEUE = GENERATION_QUEUES.interactive;
-const queue = new Queue(QUEUE, { connection: redisOptionsFor(REDIS_URL, 'producer'), prefix });
-const events = new QueueEvents(QUEUE, { connection: redisOptionsFor(REDIS_URL, 'worker'), prefix });
+const queue = testQueue.queue.of('interactive');
+let events: QueueEvents;
+const redis = new Redis(testQueue.redisUrl);
 const gateway = new CallbackRecorder();
 const batches: BatchReport[] = [];
 /** The same model, loaded by the test to decode jobs alone for comparison. */
@@ -39,7 +39,7 @@ let worker: RunningWorker | undefined;
 function workerConfig(overrides: Partial<WorkerConfig> = {}): WorkerConfig {
   return {
     ...loadWorkerConfig({
-      REDIS_URL,
+      REDIS_URL: testQueue.redisUrl,
       DFLEET_REDIS_PREFIX: prefix,
       DFLEET_MODEL_DIR: MODEL_DIR,
       DFLEET_WORKER_ID: `test-worker-${randomUUID().slice(0, 8)}`,
@@ -94,7 +94,7 @@ function startSuiteWorker() {
 beforeAll(async () => {
   await gateway.start();
   reference = await loadModel(MODEL_DIR);
-  await events.waitUntilReady();
+  events = await testQueue.queueEvents();
   worker = await startSuiteWorker();
 });
 
@@ -102,12 +102,8 @@ afterAll(async () => {
   await worker?.close();
   await reference?.close();
   gateway.stop();
-  await events.close();
-  await queue.obliterate({ force: true });
-  await queue.close();
-  const leftovers = await redis.keys(`${prefix}:*`);
-  if (leftovers.length > 0) await redis.del(...leftovers);
   await redis.quit();
+  await testQueue.close();
 });
 
 describe('worker with the real model, Redis, BullMQ and gRPC callbacks', () => {
@@ -153,6 +149,7 @@ describe('worker with the real model, Redis, BullMQ and gRPC callbacks', () => {
     const data = jobData({ strategy: { name: 'reference', steps: 1, remasking: 'low_confidence' } });
     const result = await finished(await enqueue(data));
     expect(result.steps).toBe(1);
+    // Progress and result travel in order on one report stream: any progress came before this.
     await gateway.resultOf(data.requestId);
     expect(gateway.progress.filter((report) => report.jobId === data.requestId)).toEqual([]);
   });

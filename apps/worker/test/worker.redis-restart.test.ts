@@ -1,88 +1,39 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Queue, QueueEvents } from 'bullmq';
+import type { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GENERATION_QUEUES, generationResultSchema, redisOptionsFor, type GenerationJobInput } from '@dfleet/queue';
+import { generationResultSchema, type GenerationJobInput } from '@dfleet/queue';
+import { OwnRedisServer, TestQueue } from '@dfleet/test-support';
 import { loadWorkerConfig } from '../src/config.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
 import { MODEL_DIR } from './default-model.ts';
 
-
-/** A Redis of this test's own (so it may be stopped), with AOF as the fleet requires. */
-class OwnRedis {
-  #process: ChildProcess | undefined;
-  constructor(
-    readonly port: number,
-    readonly dir: string,
-  ) {}
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    const child = spawn(
-      'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--save', '', '--maxmemory-policy', 'noeviction'],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    this.#process = child;
-    await new Promise<void>((resolve, reject) => {
-      let output = '';
-      child.stdout!.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        if (output.includes('Ready to accept connections')) resolve();
-      });
-      child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${output}`)));
-    });
-  }
-
-  async stop(): Promise<void> {
-    const child = this.#process;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
-  }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-let redis: OwnRedis;
-let dir: string;
-let worker: RunningWorker | undefined;
-let queue: Queue;
+let redis: OwnRedisServer;
+let testQueue: TestQueue;
 let events: QueueEvents;
+let worker: RunningWorker | undefined;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'dfleet-redis-'));
-  redis = new OwnRedis(await freePort(), dir);
+  redis = await OwnRedisServer.create();
   await redis.start();
-  // Both sides wait out the outage instead of failing fast, like a worker does.
-  queue = new Queue(GENERATION_QUEUES.batch, { connection: redisOptionsFor(redis.url, 'worker'), prefix: 'dfleet' });
-  events = new QueueEvents(GENERATION_QUEUES.batch, { connection: redisOptionsFor(redis.url, 'worker'), prefix: 'dfleet' });
-  await events.waitUntilReady();
+  // The test's clients wait out the outage instead of failing fast, like a worker does.
+  testQueue = new TestQueue({ redisUrl: redis.url });
+  events = await testQueue.queueEvents('batch');
+  const { prefix } = testQueue;
   worker = await startWorker({
-    ...loadWorkerConfig({ REDIS_URL: redis.url, DFLEET_MODEL_DIR: MODEL_DIR, DFLEET_WORKER_ID: 'restart-test', LOG_LEVEL: 'silent' }),
+    ...loadWorkerConfig({
+      REDIS_URL: redis.url,
+      DFLEET_REDIS_PREFIX: prefix,
+      DFLEET_MODEL_DIR: MODEL_DIR,
+      DFLEET_WORKER_ID: 'restart-test',
+      LOG_LEVEL: 'silent',
+    }),
   });
 });
 
 afterAll(async () => {
   await worker?.close();
-  await events?.close();
-  await queue?.close();
-  await redis?.stop();
-  await rm(dir, { recursive: true, force: true });
+  await testQueue?.close();
+  await redis?.destroy();
 });
 
 function jobData(): GenerationJobInput {
@@ -101,7 +52,7 @@ function jobData(): GenerationJobInput {
 
 async function runJob(): Promise<unknown> {
   const data = jobData();
-  const job = await queue.add(GENERATION_QUEUES.batch, data, { jobId: data.requestId, attempts: 3 });
+  const job = await testQueue.queue.add('batch', data, { jobId: data.requestId, attempts: 3 });
   return generationResultSchema.parse(await job.waitUntilFinished(events));
 }
 

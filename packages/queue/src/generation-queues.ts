@@ -53,6 +53,12 @@ export class GenerationQueues<Data = unknown, Result = unknown> {
     return (await this.find(jobId))?.job;
   }
 
+  /** The job's state in whichever class's queue holds it; 'unknown' when neither does. */
+  async getJobState(jobId: string): Promise<string> {
+    const found = await this.find(jobId);
+    return found ? found.job.getState() : 'unknown';
+  }
+
   /** Each state's count summed over both queues. */
   async getJobCounts(...types: JobType[]): Promise<Record<string, number>> {
     const perQueue = await Promise.all(this.all().map((queue) => queue.getJobCounts(...types)));

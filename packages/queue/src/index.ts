@@ -30,7 +30,7 @@ export {
 export type { WorkerHeartbeat } from './worker-heartbeat.ts';
 export { redisOptionsFor } from './redis-connection.ts';
 export { redisEnv, redisUrlSchema } from './redis-env.ts';
-export { checkEvictionPolicy } from './redis-eviction-policy.ts';
+export { checkEvictionPolicy, EVICTION_POLICY_SAFE } from './redis-eviction-policy.ts';
 export { describeJobFailure, STALLED_TOO_OFTEN_REASON } from './job-failure.ts';
 export type { JobFailure } from './job-failure.ts';
 export type { EvictionPolicyCheck } from './redis-eviction-policy.ts';

@@ -6,6 +6,9 @@ export type EvictionPolicyCheck =
   | { readonly kind: 'unsafe'; readonly policy: string; readonly warning: string }
   | { readonly kind: 'unknown'; readonly warning: string };
 
+/** Logged at info when the check passed, so that "no warning" can be told from "not checked yet". */
+export const EVICTION_POLICY_SAFE = "Redis runs maxmemory-policy 'noeviction', as BullMQ requires";
+
 /**
  * Reads Redis's `maxmemory-policy`. Anything but `noeviction` lets Redis delete queue keys (jobs,
  * locks, results) under memory pressure: jobs are then lost or run twice. Managed Redis often

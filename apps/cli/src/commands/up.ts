@@ -1,9 +1,9 @@
+import { startManagedProcess, type ManagedProcess } from '@dfleet/local-processes';
 import { CliError } from '../cli-error.ts';
 import { loadCliConfig } from '../cli-env.ts';
 import { parseCommandLine } from '../command-line.ts';
 import { detectGpus } from '../gpu-devices.ts';
 import { resolveLocalRedis } from '../local-redis.ts';
-import { startManagedProcess, type ManagedProcess } from '../managed-process.ts';
 import { GATEWAY_ENTRY, TSX_LOADER } from '../repo-paths.ts';
 import { superviseWorkers, type WorkerSupervisor } from '../worker-supervisor.ts';
 import { requestCompletion, formatCompletion } from '../completion-client.ts';

@@ -1,8 +1,5 @@
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-
-/** The real `dfleet` bin, as `npx dfleet` runs it. */
-export const DFLEET_BIN = fileURLToPath(new URL('../../bin/dfleet.mjs', import.meta.url));
+import { DFLEET_BIN } from '@dfleet/test-support';
 
 export interface DfleetRun {
   status: number | null;

@@ -1,7 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Worker, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import {
   createWorkerCallbackClient,
@@ -10,20 +8,16 @@ import {
   type ResultReport,
 } from '@dfleet/proto';
 import { GENERATION_QUEUES, PRIORITY_CLASSES, redisOptionsFor, type GenerationJob, type GenerationResult } from '@dfleet/queue';
+import { SHARED_REDIS_URL, postCompletion as postCompletionTo } from '@dfleet/test-support';
 import { loadGatewayConfig, type GatewayConfig } from '../../src/config.ts';
 import { startGateway, type RunningGateway } from '../../src/gateway.ts';
 
-export const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 export const FIXTURE_MODEL_DIR = fileURLToPath(new URL('../fixtures/tiny-model', import.meta.url));
 export const FIXTURE_MODEL = 'tiny-test-model';
 
-export function uniquePrefix(): string {
-  return `dfleet-test-${randomBytes(6).toString('hex')}`;
-}
-
 export function testGatewayConfig(overrides: Record<string, string> = {}): GatewayConfig {
   return loadGatewayConfig({
-    REDIS_URL,
+    REDIS_URL: SHARED_REDIS_URL,
     DFLEET_MODEL_DIR: FIXTURE_MODEL_DIR,
     DFLEET_PORT: '0',
     DFLEET_GRPC_PORT: '0',
@@ -37,21 +31,6 @@ export async function startTestGateway(prefix: string, overrides: Record<string,
   return startGateway(testGatewayConfig({ DFLEET_REDIS_PREFIX: prefix, ...overrides }), {
     logger: pino({ level: 'silent' }),
   });
-}
-
-/** Deletes every key under the test's own prefix (never anything else). */
-export async function deletePrefix(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
 }
 
 /** The worker side of the protocol: a result on a real WorkerCallback report stream, as a worker sends it. */
@@ -91,15 +70,7 @@ export function resultReportFor(job: Job<GenerationJob>, text: string, overrides
     jobId: job.id ?? '',
     attempt: job.attemptsMade + 1,
     callbackToken: job.data.callback.token,
-    workerId: 'test-worker',
-    text,
-    tokenIds: [...text].map((_, index) => 10 + index),
-    finishReason: 'eos',
-    steps: 3,
-    nfe: 3,
-    promptTokens: 5,
-    queueMs: 1.5,
-    decodeMs: 2.5,
+    ...generationResultFor(text),
     ...overrides,
   };
 }
@@ -128,7 +99,7 @@ export function startTestWorker(prefix: string, processor: (job: Job<GenerationJ
   const workers = PRIORITY_CLASSES.map(
     (priority) =>
       new Worker<GenerationJob, GenerationResult>(GENERATION_QUEUES[priority], processor, {
-        connection: redisOptionsFor(REDIS_URL, 'worker'),
+        connection: redisOptionsFor(SHARED_REDIS_URL, 'worker'),
         prefix,
         // Tests assert on what the first attempt did.
         concurrency: 4,
@@ -141,32 +112,9 @@ export function startTestWorker(prefix: string, processor: (job: Job<GenerationJ
   };
 }
 
-/** Resolves when `predicate` holds, checking every 25 ms (no wall-clock assertion involved). */
-export async function eventually<T>(probe: () => Promise<T>, predicate: (value: T) => boolean, what: string): Promise<T> {
-  for (let attempt = 0; attempt < 400; attempt += 1) {
-    const value = await probe();
-    if (predicate(value)) return value;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
-
-export async function postCompletion(
-  gateway: RunningGateway,
-  body: unknown,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; headers: Headers; body: any }> {
-  const response = await fetch(`${gateway.httpUrl}/v1/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  return { status: response.status, headers: response.headers, body: await response.json() };
-}
-
-export async function getJson(url: string, init: RequestInit = {}): Promise<{ status: number; headers: Headers; body: any }> {
-  const response = await fetch(url, init);
-  return { status: response.status, headers: response.headers, body: await response.json() };
+/** POST /v1/completions to an in-process gateway. */
+export function postCompletion(gateway: RunningGateway, body: unknown, headers: Record<string, string> = {}) {
+  return postCompletionTo(gateway.httpUrl, body, { headers });
 }
 
 /** Promise.withResolvers, which Node 20 lacks. */

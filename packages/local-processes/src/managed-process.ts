@@ -1,13 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { CliError } from './cli-error.ts';
+import { LocalProcessError } from './local-process-error.ts';
 
 export interface ManagedProcess {
   readonly name: string;
   readonly child: ChildProcess;
   /** The readiness line's regex match. */
   readonly ready: RegExpMatchArray;
-  /** Resolves with the exit code (or null when killed by a signal). */
+  /**
+   * Resolves with the exit code (or null when killed by a signal) once the process is gone and
+   * its output is read to the end, so every line it wrote has reached `log`.
+   */
   readonly exited: Promise<number | null>;
   /** SIGTERM, then SIGKILL after `graceMs`. */
   stop(graceMs?: number): Promise<void>;
@@ -28,13 +31,13 @@ export interface StartProcessOptions {
 
 /**
  * Starts a child process and waits for its readiness line. A child that exits first, or stays
- * silent past the timeout, is a CliError carrying its last stderr lines so the user sees why.
+ * silent past the timeout, is a LocalProcessError carrying its last stderr lines so the user sees why.
  */
 export async function startManagedProcess(options: StartProcessOptions): Promise<ManagedProcess> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const child = spawn(options.command, options.args, { env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
   const recentErrors: string[] = [];
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
 
   createInterface({ input: child.stderr! }).on('line', (line) => {
     recentErrors.push(line);
@@ -45,7 +48,8 @@ export async function startManagedProcess(options: StartProcessOptions): Promise
   const ready = await new Promise<RegExpMatchArray>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new CliError('start_timeout', `${options.name} did not become ready within ${options.readyTimeoutMs ?? 120_000} ms.\n${recentErrors.join('\n')}`));
+      const why = `${options.name} did not become ready within ${options.readyTimeoutMs ?? 120_000} ms.`;
+      reject(new LocalProcessError('start_timeout', `${why}\n${recentErrors.join('\n')}`));
     }, options.readyTimeoutMs ?? 120_000);
     let isReady = false;
     createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -61,7 +65,8 @@ export async function startManagedProcess(options: StartProcessOptions): Promise
     void exited.then((code) => {
       if (isReady) return;
       clearTimeout(timer);
-      reject(new CliError('start_failed', `${options.name} exited with code ${code} before it was ready:\n${recentErrors.join('\n')}`));
+      const why = `${options.name} exited with code ${code} before it was ready:`;
+      reject(new LocalProcessError('start_failed', `${why}\n${recentErrors.join('\n')}`));
     });
   });
 

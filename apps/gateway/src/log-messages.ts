@@ -1,0 +1,4 @@
+/** Log messages that operators search for and tests assert on; rename them here only. */
+
+/** A worker's result report this gateway refused (field `reason`: duplicate, wrong token, ...). */
+export const RESULT_REPORT_NOT_ACCEPTED = 'result report not accepted';

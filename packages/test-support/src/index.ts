@@ -1,0 +1,14 @@
+export { SHARED_REDIS_URL, uniquePrefix, deletePrefix } from './redis-prefix.ts';
+export { eventually } from './eventually.ts';
+export { ProcessLog } from './process-log.ts';
+export type { LogLevelName } from './process-log.ts';
+export { GATEWAY_ENTRY, WORKER_ENTRY, DFLEET_BIN } from './fleet-entries.ts';
+export { fleetEnv, startGatewayProcess, startWorkerProcess, killHard } from './fleet-processes.ts';
+export type { GatewayProcess, WorkerProcess } from './fleet-processes.ts';
+export { TestQueue } from './test-queue.ts';
+export type { TestQueueOptions } from './test-queue.ts';
+export { TestFleet } from './test-fleet.ts';
+export type { TestFleetOptions } from './test-fleet.ts';
+export { OwnRedisServer } from './own-redis-server.ts';
+export { postCompletion, getJson, prompt } from './http.ts';
+export type { HttpAnswer } from './http.ts';
