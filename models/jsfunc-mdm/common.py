@@ -41,11 +41,15 @@ def training_batch(tasks) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 
 @torch.no_grad()
-def greedy_decode(model, prompts: list[str], batch_size: int = 128) -> list[str]:
+def greedy_decode_ids(model, prompts: list[str], batch_size: int = 128) -> list[list[int]]:
     """LLaDA low-confidence remasking with one token per step (steps = ANSWER_LENGTH).
 
-    Each step commits the single masked position whose argmax probability is highest; special
-    tokens other than eos are never predicted. The answer ends at the first eos.
+    Each step commits the single masked position whose predicted token is most probable, the
+    leftmost on a tie. As in LLaDA's generate.py and Fast-dLLM: the confidence is the predicted
+    token's probability under the FULL softmax; the banned special tokens (all but eos) are left
+    out of the argmax only, so they are never predicted but their mass still lowers the
+    confidence. Softmax in float64, as dfleet's decoder computes it, so float32 rounding does not
+    make ties of its own. Returns each answer's token ids, cut at the first eos.
     """
     model.eval()
     out = []
@@ -61,10 +65,12 @@ def greedy_decode(model, prompts: list[str], batch_size: int = 128) -> list[str]
             ids[i, len(p):len(p) + ANSWER_LENGTH] = tk.MASK
             attn[i, :len(p) + ANSWER_LENGTH] = 1
         for _ in range(ANSWER_LENGTH):
-            logits = model(ids, attn)
-            logits[:, :, banned] = float("-inf")
-            probs = torch.softmax(logits.float(), dim=-1)
-            conf, pred = probs.max(dim=-1)
+            logits = model(ids, attn).double()
+            probs = torch.softmax(logits, dim=-1)
+            allowed = logits.clone()
+            allowed[:, :, banned] = float("-inf")
+            pred = allowed.argmax(dim=-1)
+            conf = probs.gather(-1, pred.unsqueeze(-1)).squeeze(-1)
             masked = ids == tk.MASK
             conf = torch.where(masked, conf, torch.full_like(conf, -1.0))
             pos = conf.argmax(dim=1)
@@ -74,9 +80,14 @@ def greedy_decode(model, prompts: list[str], batch_size: int = 128) -> list[str]
             answer = ids[i, len(p):len(p) + ANSWER_LENGTH].tolist()
             if tk.EOS in answer:
                 answer = answer[:answer.index(tk.EOS)]
-            out.append(tk.decode(answer))
+            out.append(answer)
     model.train()
     return out
+
+
+def greedy_decode(model, prompts: list[str], batch_size: int = 128) -> list[str]:
+    """greedy_decode_ids, as text."""
+    return [tk.decode(answer) for answer in greedy_decode_ids(model, prompts, batch_size)]
 
 
 RUNNER = r"""

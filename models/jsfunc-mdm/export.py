@@ -116,7 +116,7 @@ def main() -> None:
         "name": "jsfunc-mdm",
         "vocabSize": tk.VOCAB_SIZE,
         "maxSequenceLength": MAX_POSITIONS,
-        "specialTokens": {"mask": tk.MASK, "eos": tk.EOS, "pad": tk.PAD, "bos": tk.BOS},
+        "specialTokens": {"mask": tk.MASK, "eos": tk.EOS, "pad": tk.PAD, "bos": tk.BOS, "unk": tk.UNK},
         "files": {"onnx": "model.onnx", "tokenizer": "tokenizer.json"},
         "defaults": {"maxNewTokens": ANSWER_LENGTH, "blockLength": ANSWER_LENGTH},
     }

@@ -1,26 +1,28 @@
 import { z } from 'zod';
+import {
+  canvasLength,
+  DEFAULT_STRATEGY,
+  decodingStrategySchema,
+  describeKnobRange,
+  enumKnobSchema,
+  numberKnobSchema,
+  promptTooLong,
+  STRATEGY_KNOBS,
+  STRATEGY_NAMES,
+  type OwnedKnob,
+  type StrategyKnob,
+  type StrategyKnobWireName,
+  type StrategyName,
+} from '@dfleet/decoder';
 import type { GenerationOptions, PriorityClass, StrategyOptions } from '@dfleet/queue';
 import { InvalidRequestError, PromptTooLongError } from './errors.ts';
 import type { ModelCatalog, ServedModel } from './model-catalog.ts';
 
-export const STRATEGY_NAMES = ['reference', 'threshold', 'factor', 'entropy-bounded'] as const;
-type StrategyName = (typeof STRATEGY_NAMES)[number];
-
 /**
- * Knob values used when a request names a strategy but not its knob.
- * threshold 0.9 is Fast-dLLM's confidence threshold; factor 1 is its factor-based default.
+ * The `dfleet` knobs of every strategy, by wire name. Names, ranges, defaults and owners come from
+ * the decoder's strategy contract; a knob sent with another strategy is a 400.
  */
-export const STRATEGY_DEFAULTS = { strategy: 'threshold', threshold: 0.9, factor: 1, gamma: 0.01 } as const;
-
-/** Which strategy each strategy-specific knob belongs to; a knob sent with another strategy is a 400. */
-const KNOB_OWNER = {
-  steps: 'reference',
-  remasking: 'reference',
-  threshold: 'threshold',
-  min_threshold: 'threshold',
-  factor: 'factor',
-  gamma: 'entropy-bounded',
-} as const satisfies Record<string, StrategyName>;
+const KNOBS_BY_WIRE_NAME = new Map<string, OwnedKnob>(STRATEGY_KNOBS.map((owned) => [owned.knob.wireName, owned]));
 
 const MAX_STOP_SEQUENCES = 8;
 const MAX_SEED = 4_294_967_295; // uint32 on the gRPC side
@@ -44,9 +46,34 @@ export interface CompletionRequest {
 const IDEMPOTENCY_KEY_RULE = 'must be a string of 1 to 256 characters';
 const idempotencyKeySchema = z.string().min(1).max(256);
 
+/** `dfleet.<knob> must be <its range in the contract>[, at most dfleet.<other knob>]`. */
+function knobMessage({ strategy, knob }: OwnedKnob): string {
+  const atMost =
+    knob.kind === 'number' && knob.atMost !== undefined ? `, at most dfleet.${wireNameOf(strategy, knob.atMost)}` : '';
+  return `dfleet.${knob.wireName} must be ${describeKnobRange(knob)}${atMost}`;
+}
+
+function knobOf(strategy: StrategyName, key: string): StrategyKnob | undefined {
+  return STRATEGY_KNOBS.find((owned) => owned.strategy === strategy && owned.key === key)?.knob;
+}
+
+function wireNameOf(strategy: StrategyName, key: string): string {
+  return knobOf(strategy, key)?.wireName ?? key;
+}
+
+const knobFields = Object.fromEntries(
+  STRATEGY_KNOBS.map((owned) => {
+    const message = knobMessage(owned);
+    const { knob } = owned;
+    const schema = knob.kind === 'number' ? numberKnobSchema(knob, message) : enumKnobSchema(knob, message);
+    return [owned.knob.wireName, schema.nullish()];
+  }),
+) as Record<StrategyKnobWireName, z.ZodOptional<z.ZodNullable<z.ZodType<number | string>>>>;
+
 /** One message per field, so every failure of a field names it and says what is allowed. */
 function bodySchemaFor(model: ServedModel) {
-  const maxTokensLimit = model.maxSequenceLength - 1;
+  // An empty prompt leaves the whole canvas but its bos to the answer.
+  const maxTokensLimit = model.maxSequenceLength - canvasLength(0, 0, model.specialTokens);
   const m = {
     prompt: 'prompt must be a string, or an array of strings (token ids are not supported)',
     max_tokens: `max_tokens must be an integer between 1 and ${maxTokensLimit}`,
@@ -67,12 +94,6 @@ function bodySchemaFor(model: ServedModel) {
     idempotency_key: `idempotency_key ${IDEMPOTENCY_KEY_RULE}`,
     dfleet: 'dfleet must be an object',
     strategy: `dfleet.strategy must be one of ${STRATEGY_NAMES.join(', ')}`,
-    steps: 'dfleet.steps must be a positive integer',
-    remasking: 'dfleet.remasking must be one of low_confidence, random',
-    threshold: 'dfleet.threshold must be a number greater than 0 and at most 1',
-    min_threshold: 'dfleet.min_threshold must be a number between 0 and 1, at most dfleet.threshold',
-    factor: 'dfleet.factor must be a positive number',
-    gamma: 'dfleet.gamma must be a number >= 0',
     block_length: 'dfleet.block_length must be a positive integer that divides max_tokens',
     max_steps: `dfleet.max_steps must be an integer between 1 and ${MAX_STEPS_LIMIT}`,
     priority: 'dfleet.priority must be one of interactive, batch',
@@ -86,12 +107,7 @@ function bodySchemaFor(model: ServedModel) {
   const dfleetSchema = z.strictObject(
     {
       strategy: z.enum(STRATEGY_NAMES, { error: m.strategy }).nullish(),
-      steps: int(m.steps, 1, MAX_STEPS_LIMIT).nullish(),
-      remasking: z.enum(['low_confidence', 'random'], { error: m.remasking }).nullish(),
-      threshold: number(m.threshold).refine((v) => v > 0 && v <= 1, { error: m.threshold }).nullish(),
-      min_threshold: number(m.min_threshold).refine((v) => v >= 0 && v <= 1, { error: m.min_threshold }).nullish(),
-      factor: number(m.factor).refine((v) => v > 0, { error: m.factor }).nullish(),
-      gamma: number(m.gamma).refine((v) => v >= 0, { error: m.gamma }).nullish(),
+      ...knobFields,
       block_length: int(m.block_length, 1, maxTokensLimit).nullish(),
       max_steps: int(m.max_steps, 1, MAX_STEPS_LIMIT).nullish(),
       priority: z.enum(['interactive', 'batch'], { error: m.priority }).nullish(),
@@ -179,12 +195,7 @@ function toInvalidRequest(error: z.ZodError, allowedTopLevel: readonly string[])
 
 const DFLEET_FIELDS = {
   strategy: 1,
-  steps: 1,
-  remasking: 1,
-  threshold: 1,
-  min_threshold: 1,
-  factor: 1,
-  gamma: 1,
+  ...Object.fromEntries(STRATEGY_KNOBS.map(({ knob }) => [knob.wireName, 1])),
   block_length: 1,
   max_steps: 1,
   priority: 1,
@@ -198,46 +209,49 @@ function divisorsOf(n: number): number[] {
 }
 
 function strategyFor(body: CompletionBody, maxNewTokens: number, blockLength: number): StrategyOptions {
-  const knobs = body.dfleet ?? {};
-  const name: StrategyName = knobs.strategy ?? STRATEGY_DEFAULTS.strategy;
-  for (const [knob, owner] of Object.entries(KNOB_OWNER)) {
-    const value = knobs[knob as keyof typeof KNOB_OWNER];
-    if (value !== undefined && value !== null && owner !== name) {
+  const knobs: Partial<Record<string, unknown>> = body.dfleet ?? {};
+  const name: StrategyName = body.dfleet?.strategy ?? DEFAULT_STRATEGY;
+  const options: Record<string, unknown> = { name };
+  for (const [wireName, { strategy, key }] of KNOBS_BY_WIRE_NAME) {
+    const value = knobs[wireName];
+    if (value === undefined || value === null) continue;
+    if (strategy !== name) {
       throw new InvalidRequestError(
-        `dfleet.${knob} applies only to strategy ${owner}, but dfleet.strategy is ${name}`,
-        `dfleet.${knob}`,
+        `dfleet.${wireName} applies only to strategy ${strategy}, but dfleet.strategy is ${name}`,
+        `dfleet.${wireName}`,
+      );
+    }
+    options[key] = value;
+  }
+  if (name === 'reference') {
+    // LLaDA splits steps evenly over the blocks, so each block needs a whole number of steps.
+    const blocks = maxNewTokens / blockLength;
+    const steps = (options['steps'] as number | undefined) ?? maxNewTokens;
+    if (steps % blocks !== 0 || steps > maxNewTokens) {
+      throw new InvalidRequestError(
+        `dfleet.steps must be a multiple of ${blocks} (max_tokens ${maxNewTokens} / block_length ${blockLength}) ` +
+          `between ${blocks} and ${maxNewTokens}`,
+        'dfleet.steps',
+      );
+    }
+    options['steps'] = steps;
+  }
+  for (const { strategy, key, knob } of STRATEGY_KNOBS) {
+    if (strategy !== name || knob.kind !== 'number' || knob.atMost === undefined) continue;
+    const value = options[key] as number | undefined;
+    const other = knobOf(strategy, knob.atMost);
+    const otherDefault = other?.kind === 'number' ? other.default : undefined;
+    const bound = (options[knob.atMost] as number | undefined) ?? otherDefault;
+    if (value !== undefined && bound !== undefined && value > bound) {
+      throw new InvalidRequestError(
+        `dfleet.${knob.wireName} (${value}) must be at most dfleet.${wireNameOf(strategy, knob.atMost)} (${bound}): ` +
+          `it is ${knob.description}`,
+        `dfleet.${knob.wireName}`,
       );
     }
   }
-  switch (name) {
-    case 'reference': {
-      // LLaDA splits steps evenly over the blocks, so each block needs a whole number of steps.
-      const blocks = maxNewTokens / blockLength;
-      const steps = knobs.steps ?? maxNewTokens;
-      if (steps % blocks !== 0 || steps > maxNewTokens) {
-        throw new InvalidRequestError(
-          `dfleet.steps must be a multiple of ${blocks} (max_tokens ${maxNewTokens} / block_length ${blockLength}) between ${blocks} and ${maxNewTokens}`,
-          'dfleet.steps',
-        );
-      }
-      return { name, steps, remasking: knobs.remasking ?? 'low_confidence' };
-    }
-    case 'threshold': {
-      const threshold = knobs.threshold ?? STRATEGY_DEFAULTS.threshold;
-      const minThreshold = knobs.min_threshold ?? undefined;
-      if (minThreshold !== undefined && minThreshold > threshold) {
-        throw new InvalidRequestError(
-          `dfleet.min_threshold (${minThreshold}) must be at most dfleet.threshold (${threshold}): it is the floor a worker under load may lower the threshold to`,
-          'dfleet.min_threshold',
-        );
-      }
-      return { name, threshold, ...(minThreshold === undefined ? {} : { minThreshold }) };
-    }
-    case 'factor':
-      return { name, factor: knobs.factor ?? STRATEGY_DEFAULTS.factor };
-    case 'entropy-bounded':
-      return { name, gamma: knobs.gamma ?? STRATEGY_DEFAULTS.gamma };
-  }
+  // Every knob is in range by now: this applies the contract's defaults.
+  return decodingStrategySchema.parse(options);
 }
 
 export interface CompletionRequestContext {
@@ -307,16 +321,19 @@ export function parseCompletionRequest(
 
 /**
  * The prompt's token count.
- * @throws PromptTooLongError when it does not fit next to `maxNewTokens`.
+ * @throws PromptTooLongError when it does not fit next to `maxNewTokens` (the decoder's canvas rule).
  */
 export function promptTokensThatFit(model: ServedModel, prompt: string, maxNewTokens: number): number {
   const promptTokens = model.countPromptTokens(prompt);
-  const promptLimit = model.maxSequenceLength - maxNewTokens - 1;
-  if (promptTokens > promptLimit) {
-    throw new PromptTooLongError(
-      `prompt is ${promptTokens} tokens; model ${model.name} allows at most ${promptLimit} prompt tokens with max_tokens ${maxNewTokens} (max sequence length ${model.maxSequenceLength} = 1 bos + prompt + max_tokens)`,
-    );
-  }
+  const tooLong = promptTooLong({
+    promptTokens,
+    maxNewTokens,
+    maxSequenceLength: model.maxSequenceLength,
+    specialTokens: model.specialTokens,
+    modelName: model.name,
+    maxNewTokensName: 'max_tokens',
+  });
+  if (tooLong !== null) throw new PromptTooLongError(tooLong);
   return promptTokens;
 }
 

@@ -1,3 +1,4 @@
+import { STRATEGY_KNOBS } from '@dfleet/decoder';
 import type { GenerateRequest__Output } from '@dfleet/proto';
 
 /**
@@ -17,12 +18,12 @@ export function generateRequestToCompletionBody(request: GenerateRequest__Output
   const decoding = request.decoding;
   if (decoding) {
     if (decoding.strategy !== '') dfleet['strategy'] = decoding.strategy;
-    if (decoding.steps !== undefined) dfleet['steps'] = decoding.steps;
-    if (decoding.remasking !== undefined) dfleet['remasking'] = decoding.remasking;
-    if (decoding.threshold !== undefined) dfleet['threshold'] = decoding.threshold;
-    if (decoding.minThreshold !== undefined) dfleet['min_threshold'] = decoding.minThreshold;
-    if (decoding.factor !== undefined) dfleet['factor'] = decoding.factor;
-    if (decoding.gamma !== undefined) dfleet['gamma'] = decoding.gamma;
+    // The proto names each strategy knob as the decoder's contract does (proto-loader camelCases
+    // `min_threshold` to `minThreshold`, the contract's key); the body uses the wire name.
+    const knobs: Readonly<Record<string, unknown>> = { ...decoding };
+    for (const { key, knob } of STRATEGY_KNOBS) {
+      if (knobs[key] !== undefined) dfleet[knob.wireName] = knobs[key];
+    }
     if (decoding.blockLength !== undefined) dfleet['block_length'] = decoding.blockLength;
     if (decoding.maxSteps !== undefined) dfleet['max_steps'] = decoding.maxSteps;
   }

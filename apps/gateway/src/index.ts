@@ -22,6 +22,5 @@ export {
   GRPC_ERROR_PARAM_KEY,
 } from './errors.ts';
 export { TENANT_HEADER, DEFAULT_TENANT } from './request-identity.ts';
-export { STRATEGY_DEFAULTS, STRATEGY_NAMES } from './completion-request.ts';
 export type { CompletionResponseBody } from './completion-response.ts';
 export { RESULT_REPORT_NOT_ACCEPTED } from './log-messages.ts';

@@ -7,6 +7,8 @@ import { ModelNotFoundError } from './errors.ts';
 export interface ServedModel {
   readonly name: string;
   readonly maxSequenceLength: number;
+  /** The canvas starts with bos when the model has one (every dfleet manifest names it). */
+  readonly specialTokens: { readonly bos?: number };
   readonly defaults: { readonly maxNewTokens: number; readonly blockLength: number };
   /** Unix seconds, reported by GET /v1/models as `created`. */
   readonly createdAt: number;
@@ -46,6 +48,7 @@ export async function loadServedModel(modelDir: string): Promise<ServedModel> {
   return {
     name: manifest.name,
     maxSequenceLength: manifest.maxSequenceLength,
+    specialTokens: { bos: manifest.specialTokens.bos },
     defaults: { ...manifest.defaults },
     createdAt: Math.floor(manifestStat.mtimeMs / 1000),
     countPromptTokens: (prompt) => tokenizer.encode(prompt).length,

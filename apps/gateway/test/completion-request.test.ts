@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { createDecodeSession, STRATEGY_CONTRACT, STRATEGY_KNOBS, type DecodingStrategy } from '@dfleet/decoder';
+import { strategySchema } from '@dfleet/queue';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseCompletionRequest } from '../src/completion-request.ts';
 import { GatewayError, InvalidRequestError, ModelNotFoundError, PromptTooLongError } from '../src/errors.ts';
@@ -110,7 +113,12 @@ describe('parseCompletionRequest', () => {
     [{ dfleet: { deadline_ms: 0 } }, 'dfleet.deadline_ms', 'dfleet.deadline_ms must be an integer between 1 and'],
     [{ dfleet: { remasking: 'low_confidence' } }, 'dfleet.remasking', 'dfleet.remasking applies only to strategy reference'],
     [{ dfleet: { strategy: 'threshold', gamma: 0.1 } }, 'dfleet.gamma', 'dfleet.gamma applies only to strategy entropy-bounded'],
-    [{ dfleet: { min_threshold: -0.1 } }, 'dfleet.min_threshold', 'dfleet.min_threshold must be a number between 0 and 1'],
+    [{ dfleet: { threshold: 0 } }, 'dfleet.threshold', 'dfleet.threshold must be a number greater than 0 and at most 1'],
+    // min_threshold is a floor the worker may decode with, so it has tau's range (0, 1].
+    [{ dfleet: { min_threshold: -0.1 } }, 'dfleet.min_threshold', 'min_threshold must be a number greater than 0 and at most 1'],
+    [{ dfleet: { min_threshold: 0 } }, 'dfleet.min_threshold', 'at most 1, at most dfleet.threshold'],
+    // LLaDA's classifier-free guidance is not supported.
+    [{ dfleet: { strategy: 'reference', cfg_scale: 1 } }, 'dfleet.cfg_scale', "unknown field 'dfleet.cfg_scale'"],
     [{ dfleet: { threshold: 0.7, min_threshold: 0.8 } }, 'dfleet.min_threshold', 'dfleet.min_threshold (0.8) must be at most dfleet.threshold (0.7)'],
     [{ dfleet: { min_threshold: 0.95 } }, 'dfleet.min_threshold', 'must be at most dfleet.threshold (0.9)'],
     [{ dfleet: { strategy: 'factor', min_threshold: 0.5 } }, 'dfleet.min_threshold', 'dfleet.min_threshold applies only to strategy threshold'],
@@ -224,5 +232,73 @@ describe('generateRequestToCompletionBody', () => {
       idempotency_key: 'key',
       dfleet: { strategy: 'reference', steps: 4, remasking: 'random', block_length: 4, max_steps: 9, priority: 'batch', deadline_ms: 100 },
     });
+  });
+});
+
+describe('the strategy contract, derived at the gateway and the job', () => {
+  /** Values around every range in the contract; steps stays <= max_tokens (16) of the fixture. */
+  const probes: Record<'number' | 'enum', readonly unknown[]> = {
+    number: [-1, 0, 1e-9, 0.5, 1, 1 + 1e-9, 1.5, 2, 16, Number.MAX_VALUE, '0.5', true],
+    enum: ['low_confidence', 'random', 'lowest', '', 1],
+  };
+  // The floor needs a threshold at least as high; 1 lets every in-range floor through.
+  const companions = (key: string): Record<string, unknown> =>
+    key === 'minThreshold' || key === 'min_threshold' ? { threshold: 1 } : {};
+  const cases = STRATEGY_KNOBS.flatMap((owned) => probes[owned.knob.kind].map((value) => [owned, value] as const));
+
+  it.each(cases)('gateway, job and decoder agree on %o = %o', ({ strategy, key, knob }, value) => {
+    const body = { ...valid, dfleet: { strategy, [knob.wireName]: value, ...companions(knob.wireName) } };
+    let gateway = true;
+    try {
+      parseCompletionRequest(body, catalog);
+    } catch (error) {
+      if (!(error instanceof InvalidRequestError)) throw error;
+      gateway = false;
+    }
+    const job = strategySchema.safeParse({ name: strategy, [key]: value, ...companions(key) }).success;
+    expect(gateway).toBe(job);
+    if (key === 'minThreshold') return; // the worker's floor: the decode itself reads only tau
+    let decoder = true;
+    try {
+      const decodeStrategy = { name: strategy, [key]: value } as DecodingStrategy;
+      const specialTokens = { mask: 3, eos: 2 };
+      createDecodeSession({ promptIds: [], maxNewTokens: 16, strategy: decodeStrategy, specialTokens }, 8);
+    } catch {
+      decoder = false;
+    }
+    expect(decoder).toBe(job);
+  });
+
+  it('applies the same gamma default at the gateway, in the job and in the decoder', () => {
+    const gamma = STRATEGY_CONTRACT['entropy-bounded'].knobs.gamma.default;
+    const request = parseCompletionRequest({ ...valid, dfleet: { strategy: 'entropy-bounded' } }, catalog);
+    expect(request.options.strategy).toEqual({ name: 'entropy-bounded', gamma });
+    expect(strategySchema.parse({ name: 'entropy-bounded' })).toEqual({ name: 'entropy-bounded', gamma });
+  });
+
+  it('documents the numeric defaults of the contract in the gateway README', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    for (const { knob } of STRATEGY_KNOBS) {
+      if (knob.kind !== 'number' || knob.default === undefined) continue;
+      expect(readme).toContain(`| \`dfleet.${knob.wireName}\` | ${knob.default} |`);
+    }
+  });
+
+  it('maps every knob of the contract from gRPC decoding options to its HTTP name', () => {
+    const proto = readFileSync(new URL('../../../protos/dfleet/v1/generation.proto', import.meta.url), 'utf8');
+    const decodingOptions = /message DecodingOptions \{([^}]*)\}/.exec(proto)?.[1] ?? '';
+    for (const { key, knob } of STRATEGY_KNOBS) {
+      expect(decodingOptions).toMatch(new RegExp(`\\s${knob.wireName} = \\d+;`));
+      const body = generateRequestToCompletionBody({
+        model: FIXTURE_MODEL,
+        prompt: 'p',
+        stop: [],
+        decoding: { strategy: '', [key]: 0.5 },
+        idempotencyKey: '',
+        priority: '',
+        deadlineMs: 0,
+      });
+      expect(body['dfleet']).toEqual({ [knob.wireName]: 0.5 });
+    }
   });
 });

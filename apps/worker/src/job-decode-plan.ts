@@ -1,4 +1,4 @@
-import type { DecodeRequest, DecodingStrategy } from '@dfleet/decoder';
+import { promptTooLong, type DecodeRequest, type DecodingStrategy } from '@dfleet/decoder';
 import type { ModelManifest, Tokenizer } from '@dfleet/model';
 import type { GenerationJob, StrategyOptions } from '@dfleet/queue';
 import { InvalidJobError, PromptTooLongError } from './errors.ts';
@@ -18,7 +18,8 @@ export interface JobDecodePlan {
 /**
  * Turns a validated job into the decoder's request: the prompt and each stop string tokenized
  * with the model's tokenizer (as plain text: a prompt cannot smuggle in a special token), the
- * manifest's special tokens, the strategy and its knobs as the job gives them.
+ * manifest's special tokens (unk too, when it names one: never predicted), the strategy and its
+ * knobs as the job gives them.
  * @throws PromptTooLongError when bos + prompt + maxNewTokens exceeds maxSequenceLength.
  * @throws InvalidJobError when a stop string has no tokens in this vocabulary.
  */
@@ -26,20 +27,20 @@ export function planJobDecode(job: GenerationJob, model: ServedModel): JobDecode
   const { manifest, tokenizer } = model;
   const { options } = job;
   const promptIds = tokenizer.encode(job.prompt);
-  const canvasLength = 1 + promptIds.length + options.maxNewTokens;
-  if (canvasLength > manifest.maxSequenceLength) {
-    throw new PromptTooLongError(
-      `bos + ${promptIds.length} prompt tokens + ${options.maxNewTokens} new tokens = ${canvasLength} exceeds ` +
-        `maxSequenceLength ${manifest.maxSequenceLength} of model '${manifest.name}'; the prompt may have at most ` +
-        `${Math.max(0, manifest.maxSequenceLength - 1 - options.maxNewTokens)} tokens`,
-    );
-  }
+  const tooLong = promptTooLong({
+    promptTokens: promptIds.length,
+    maxNewTokens: options.maxNewTokens,
+    maxSequenceLength: manifest.maxSequenceLength,
+    specialTokens: manifest.specialTokens,
+    modelName: manifest.name,
+  });
+  if (tooLong !== null) throw new PromptTooLongError(tooLong);
   const stopSequences = options.stop.map((stop, index) => {
     const ids = tokenizer.encode(stop);
     if (ids.length === 0) throw new InvalidJobError(`options.stop[${index}]`, `"${stop}" encodes to no tokens in model '${manifest.name}'`);
     return ids;
   });
-  const { mask, eos, pad, bos } = manifest.specialTokens;
+  const { mask, eos, pad, bos, unk } = manifest.specialTokens;
   const request: DecodeRequest = {
     promptIds,
     maxNewTokens: options.maxNewTokens,
@@ -48,7 +49,7 @@ export function planJobDecode(job: GenerationJob, model: ServedModel): JobDecode
     temperature: options.temperature,
     seed: options.seed,
     stopSequences,
-    specialTokens: { mask, eos, pad, bos },
+    specialTokens: { mask, eos, pad, bos, ...(unk === undefined ? {} : { unk }) },
     ...(options.maxSteps === undefined ? {} : { maxSteps: options.maxSteps }),
   };
   return { request, promptTokens: promptIds.length };

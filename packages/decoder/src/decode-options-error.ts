@@ -1,15 +1,15 @@
 export type DecodeOptionsErrorCode =
   /** Not a number of the required kind (integer, finite, positive, in range). */
-  | 'INVALID_VALUE'
+  | 'invalid_value'
   /** maxNewTokens is not a multiple of blockLength. */
-  | 'BLOCK_LENGTH_NOT_A_DIVISOR'
+  | 'block_length_not_a_divisor'
   /** reference steps is not a multiple of the number of blocks. */
-  | 'STEPS_NOT_DIVISIBLE_BY_BLOCKS'
+  | 'steps_not_divisible_by_blocks'
   /** A token id outside [0, vocabSize), or a mask token in the prompt. */
-  | 'INVALID_TOKEN'
+  | 'invalid_token'
   /** Two special tokens share an id where the decoder must tell them apart. */
-  | 'SPECIAL_TOKEN_CONFLICT'
-  | 'UNKNOWN_STRATEGY';
+  | 'special_token_conflict'
+  | 'unknown_strategy';
 
 /**
  * A request the decoder refuses because it would hang or decode the wrong thing. A client

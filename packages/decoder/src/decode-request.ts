@@ -6,58 +6,52 @@ export interface SpecialTokens {
   readonly eos: number;
   /**
    * Padding: only ever sits where the attention mask is 0, so it is never predicted inside the
-   * answer (its logit is treated as -inf), unless it equals `eos`.
+   * answer (left out of the argmax), unless it equals `eos`.
    */
   readonly pad?: number;
   /** Beginning of sequence: prepended to the canvas when given; never predicted. */
   readonly bos?: number;
+  /**
+   * Unknown token (a tokenizer's stand-in for text it cannot encode): never predicted, since it
+   * decodes to no text and an answer would count a token that is not there.
+   */
+  readonly unk?: number;
 }
 
-/** LLaDA's generate.py: a fixed number of steps, a fixed number of commits per step. */
+/**
+ * The strategies' knobs as the decoder takes them. Defaults, ranges and descriptions live once,
+ * in `STRATEGY_CONTRACT` (strategy-contract.ts); these interfaces only give them types.
+ */
 export interface ReferenceStrategyOptions {
   readonly name: 'reference';
-  /**
-   * Total denoising steps (= NFE) over the whole answer, split evenly across blocks; must be
-   * a multiple of the number of blocks and at most `maxNewTokens`.
-   * @defaultValue `maxNewTokens` (one token per step, LLaDA's highest-quality setting)
-   */
+  /** @defaultValue `maxNewTokens` (one token per step) */
   readonly steps?: number;
-  /**
-   * Which masked positions a step commits: the most confident (`low_confidence` remasking,
-   * confidence = softmax probability of the predicted token) or uniformly random ones.
-   * @defaultValue `'low_confidence'`
-   */
+  /** @defaultValue `STRATEGY_CONTRACT.reference.knobs.remasking.default` */
   readonly remasking?: 'low_confidence' | 'random';
   /**
    * Stop once the answer's end (eos or a stop sequence) is committed with everything before
-   * it. Off by default: the reference is the baseline every speed claim is measured against.
+   * it. A decoder-only option (not in the job or the API): the reference is the baseline every
+   * speed claim is measured against, so it decodes every step by default.
    * @defaultValue `false`
    */
   readonly earlyExit?: boolean;
 }
 
-/** Fast-dLLM's threshold rule: commit every masked position of the block with confidence >= tau. */
 export interface ThresholdStrategyOptions {
   readonly name: 'threshold';
-  /** tau in [0, 1]. @defaultValue `0.9` (Fast-dLLM's setting) */
+  /** tau. @defaultValue `STRATEGY_CONTRACT.threshold.knobs.threshold.default` */
   readonly threshold?: number;
 }
 
-/** Fast-dLLM's factor rule: accept the n-th most confident while c_n >= 1 - f / (n + 1). */
 export interface FactorStrategyOptions {
   readonly name: 'factor';
-  /** f > 0; larger commits more per step. @defaultValue `1.0` (Fast-dLLM's default) */
+  /** f. @defaultValue `STRATEGY_CONTRACT.factor.knobs.factor.default` */
   readonly factor?: number;
 }
 
-/** EB-sampler: commit the least uncertain positions while their summed entropy, less the largest, stays <= gamma. */
 export interface EntropyBoundedStrategyOptions {
   readonly name: 'entropy-bounded';
-  /**
-   * Entropy budget in nats, >= 0; 0 commits several tokens only when all but one are certain.
-   * @defaultValue `0.1` (the default of diffusers' EntropyBoundScheduler, an EB-sampler
-   * implementation: a step commits extra tokens only while their joint uncertainty is small)
-   */
+  /** In nats. @defaultValue `STRATEGY_CONTRACT['entropy-bounded'].knobs.gamma.default` */
   readonly gamma?: number;
 }
 
@@ -67,38 +61,6 @@ export type DecodingStrategy =
   | ThresholdStrategyOptions
   | FactorStrategyOptions
   | EntropyBoundedStrategyOptions;
-
-export type StrategyName = DecodingStrategy['name'];
-
-export const STRATEGY_NAMES: readonly StrategyName[] = Object.freeze([
-  'reference',
-  'threshold',
-  'factor',
-  'entropy-bounded',
-] as const);
-
-/** The knob defaults of each strategy, as applied when a request leaves them out. */
-export const DEFAULT_STRATEGY_KNOBS = Object.freeze({
-  reference: Object.freeze({
-    /** @defaultValue `'low_confidence'` */
-    remasking: 'low_confidence',
-    /** @defaultValue `false` */
-    earlyExit: false,
-    // steps defaults to maxNewTokens, which is per request, so it has no constant here.
-  }),
-  threshold: Object.freeze({
-    /** @defaultValue `0.9` */
-    threshold: 0.9,
-  }),
-  factor: Object.freeze({
-    /** @defaultValue `1.0` */
-    factor: 1.0,
-  }),
-  'entropy-bounded': Object.freeze({
-    /** @defaultValue `0.1` */
-    gamma: 0.1,
-  }),
-} as const);
 
 /**
  * One generation. Trusted (validated with zod at the fleet's edge); the decoder still rejects,

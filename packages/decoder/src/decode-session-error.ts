@@ -1,12 +1,12 @@
 export type DecodeSessionErrorCode =
   /** applyLogits was called on a finished session. */
-  | 'SESSION_FINISHED'
+  | 'session_finished'
   /** result() was called before the session finished. */
-  | 'SESSION_NOT_FINISHED'
+  | 'session_not_finished'
   /** The logits do not have the shape the canvas needs. */
-  | 'LOGITS_SHAPE_MISMATCH'
+  | 'logits_shape_mismatch'
   /** NaN or +Infinity logits, or no finite logit among the tokens that may be predicted. */
-  | 'NON_FINITE_LOGITS';
+  | 'non_finite_logits';
 
 /** A caller or model broke the session's contract; the job cannot continue. */
 export class DecodeSessionError extends Error {

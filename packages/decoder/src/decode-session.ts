@@ -1,4 +1,5 @@
 import { AnswerBoundary } from './answer-boundary.ts';
+import { canvasLength } from './canvas-layout.ts';
 import { createBlockCandidates } from './block-candidates.ts';
 import type { BlockCandidates } from './block-candidates.ts';
 import type { DecodeRequest } from './decode-request.ts';
@@ -70,7 +71,8 @@ class MaskedDiffusionSession implements DecodeSession {
 
     const prefix = bos === undefined ? options.promptIds : [bos, ...options.promptIds];
     this.answerOffset = prefix.length;
-    this.canvas = new Int32Array(prefix.length + options.maxNewTokens).fill(mask);
+    const length = canvasLength(options.promptIds.length, options.maxNewTokens, options.specialTokens);
+    this.canvas = new Int32Array(length).fill(mask);
     this.canvas.set(prefix);
     this.answer = this.canvas.subarray(this.answerOffset);
     this.boundary = new AnswerBoundary(this.answer, mask, eos, options.stopSequences);
@@ -89,11 +91,11 @@ class MaskedDiffusionSession implements DecodeSession {
   }
 
   applyLogits(rowLogits: Float32Array): StepReport {
-    if (this.finished) throw new DecodeSessionError('SESSION_FINISHED', `applyLogits on a session that finished (${this.finishReason})`);
+    if (this.finished) throw new DecodeSessionError('session_finished', `applyLogits on a session that finished (${this.finishReason})`);
     const needed = this.canvas.length * this.vocabSize;
     if (rowLogits.length < needed) {
       throw new DecodeSessionError(
-        'LOGITS_SHAPE_MISMATCH',
+        'logits_shape_mismatch',
         `row logits hold ${rowLogits.length} values; the canvas needs [${this.canvas.length}, ${this.vocabSize}] = ${needed}`,
       );
     }
@@ -147,7 +149,7 @@ class MaskedDiffusionSession implements DecodeSession {
 
   result(): DecodeResult {
     if (this.finishReason === null) {
-      throw new DecodeSessionError('SESSION_NOT_FINISHED', `result() before the session finished (step ${this.steps})`);
+      throw new DecodeSessionError('session_not_finished', `result() before the session finished (step ${this.steps})`);
     }
     const answerLength = this.boundary.answerLength ?? this.boundary.committedPrefix;
     return {

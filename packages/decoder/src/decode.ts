@@ -39,7 +39,7 @@ export function checkOutputShape(output: DenoiserOutput, batchSize: number, sequ
     output.logits.length !== expected
   ) {
     throw new DecodeSessionError(
-      'LOGITS_SHAPE_MISMATCH',
+      'logits_shape_mismatch',
       `denoiser returned [${output.batchSize}, ${output.sequenceLength}, ${output.vocabSize}] with ${output.logits.length} logits; ` +
         `expected [${batchSize}, ${sequenceLength}, ${vocabSize}] = ${expected}`,
     );

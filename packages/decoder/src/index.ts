@@ -2,14 +2,32 @@ export type { Denoiser, DenoiserBatch, DenoiserOutput } from './denoiser.ts';
 export type {
   DecodeRequest,
   DecodingStrategy,
-  StrategyName,
   SpecialTokens,
   ReferenceStrategyOptions,
   ThresholdStrategyOptions,
   FactorStrategyOptions,
   EntropyBoundedStrategyOptions,
 } from './decode-request.ts';
-export { DEFAULT_STRATEGY_KNOBS, STRATEGY_NAMES } from './decode-request.ts';
+export {
+  DEFAULT_STRATEGY,
+  decodingStrategySchema,
+  describeKnobRange,
+  enumKnobSchema,
+  numberKnobSchema,
+  STRATEGY_CONTRACT,
+  STRATEGY_KNOBS,
+  STRATEGY_NAMES,
+} from './strategy-contract.ts';
+export type {
+  EnumKnob,
+  NumberKnob,
+  OwnedKnob,
+  StrategyKnob,
+  StrategyKnobWireName,
+  StrategyName,
+} from './strategy-contract.ts';
+export { canvasLength, maxPromptTokens, promptTooLong } from './canvas-layout.ts';
+export type { PromptTooLong } from './canvas-layout.ts';
 export type { DecodeResult, FinishReason, StepReport } from './decode-result.ts';
 export { FINISH_REASONS } from './decode-result.ts';
 export { createDecodeSession } from './decode-session.ts';

@@ -3,13 +3,17 @@ import { DecodeSessionError } from './decode-session-error.ts';
 import type { SeededRng } from './seeded-rng.ts';
 
 /**
- * Fills token (x0), confidence (x0_p) and entropy for every candidate from this step's logits.
+ * Fills token (x0), confidence (x0_p) and entropy for every candidate from this step's logits,
+ * by LLaDA's generate.py and Fast-dLLM's rule:
  *
- * x0 is LLaDA's Gumbel-max sample, argmax_v exp(l_v) / (-log u_v)^T, taken in log space as
- * argmax_v l_v - T log(-log u_v); T = 0 is a plain argmax (ties: the lowest token id).
- * x0_p and the entropy are read from softmax(l) without temperature, as LLaDA's
- * low_confidence remasking does. Suppressed tokens (mask, bos, pad) count as logit -inf in all
- * three, so they are never predicted and the softmax is renormalised over the rest.
+ * - x0 is LLaDA's Gumbel-max sample, argmax_v exp(l_v) / (-log u_v)^T, taken in log space as
+ *   argmax_v l_v - T log(-log u_v); T = 0 is a plain argmax (ties: the lowest token id).
+ *   Suppressed tokens (mask, bos, pad, unk) are left out of this argmax only, so they are never
+ *   predicted.
+ * - x0_p = softmax(l)[x0] over the FULL vocabulary, without temperature, suppressed tokens
+ *   included: the probability mass the model puts on tokens it may not emit lowers the
+ *   confidence instead of being renormalised away (the papers' low_confidence remasking).
+ * - The entropy (EB-sampler's H) is that of the same full softmax.
  */
 export function predictTokens(
   rowLogits: Float32Array,
@@ -27,30 +31,31 @@ export function predictTokens(
     const base = canvasPosition * vocabSize;
 
     let maxLogit = -Infinity;
+    let maxPredictableLogit = -Infinity;
     let x0 = -1;
     let bestScore = -Infinity;
     for (let v = 0; v < vocabSize; v++) {
-      if (suppressed[v] === 1) continue;
       const logit = rowLogits[base + v]!;
       if (Number.isNaN(logit) || logit === Infinity) {
-        throw new DecodeSessionError('NON_FINITE_LOGITS', `logit of token ${v} at canvas position ${canvasPosition} is ${logit}`);
+        throw new DecodeSessionError('non_finite_logits', `logit of token ${v} at canvas position ${canvasPosition} is ${logit}`);
       }
       if (logit > maxLogit) maxLogit = logit;
+      if (suppressed[v] === 1) continue;
+      if (logit > maxPredictableLogit) maxPredictableLogit = logit;
       const score = temperature === 0 ? logit : logit - temperature * Math.log(-Math.log(rng.nextOpenUnit()));
       if (x0 === -1 || score > bestScore) {
         bestScore = score;
         x0 = v;
       }
     }
-    if (maxLogit === -Infinity) {
-      throw new DecodeSessionError('NON_FINITE_LOGITS', `every predictable token has logit -inf at canvas position ${canvasPosition}`);
+    if (maxPredictableLogit === -Infinity) {
+      throw new DecodeSessionError('non_finite_logits', `every predictable token has logit -inf at canvas position ${canvasPosition}`);
     }
 
-    // softmax with the max subtracted: S = sum e_v, entropy = log S - sum e_v (l_v - max) / S.
+    // Full softmax with the max subtracted: S = sum e_v, entropy = log S - sum e_v (l_v - max) / S.
     let sum = 0;
     let weighted = 0;
     for (let v = 0; v < vocabSize; v++) {
-      if (suppressed[v] === 1) continue;
       const shifted = rowLogits[base + v]! - maxLogit;
       const e = Math.exp(shifted);
       if (e > 0) {

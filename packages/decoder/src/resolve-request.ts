@@ -1,6 +1,7 @@
-import { DEFAULT_STRATEGY_KNOBS, STRATEGY_NAMES } from './decode-request.ts';
 import type { DecodeRequest, SpecialTokens } from './decode-request.ts';
 import { DecodeOptionsError } from './decode-options-error.ts';
+import { describeKnobRange, isInKnobRange, STRATEGY_CONTRACT, STRATEGY_NAMES } from './strategy-contract.ts';
+import type { StrategyKnob } from './strategy-contract.ts';
 
 export type ResolvedStrategy =
   | {
@@ -25,7 +26,7 @@ export interface ResolvedDecodeRequest {
   readonly maxSteps: number;
   readonly stopSequences: readonly (readonly number[])[];
   readonly specialTokens: SpecialTokens;
-  /** Tokens never predicted: mask, bos, and pad unless pad is eos. */
+  /** Tokens never predicted: mask, bos, unk, and pad unless pad is eos. */
   readonly suppressedTokenIds: readonly number[];
 }
 
@@ -37,7 +38,7 @@ export function resolveDecodeRequest(request: DecodeRequest, vocabSize: number):
   request.promptIds.forEach((id, i) => {
     checkTokenId(`promptIds[${i}]`, id, vocabSize);
     if (id === specialTokens.mask) {
-      throw new DecodeOptionsError('INVALID_TOKEN', `promptIds[${i}]`, `is the mask token ${id}; a prompt must not contain masks`);
+      throw new DecodeOptionsError('invalid_token', `promptIds[${i}]`, `is the mask token ${id}; a prompt must not contain masks`);
     }
   });
 
@@ -45,7 +46,7 @@ export function resolveDecodeRequest(request: DecodeRequest, vocabSize: number):
   const blockLength = requireInteger('blockLength', request.blockLength ?? maxNewTokens, 1);
   if (maxNewTokens % blockLength !== 0) {
     throw new DecodeOptionsError(
-      'BLOCK_LENGTH_NOT_A_DIVISOR',
+      'block_length_not_a_divisor',
       'blockLength',
       `maxNewTokens (${maxNewTokens}) must be a multiple of blockLength (${blockLength})`,
     );
@@ -70,6 +71,7 @@ export function resolveDecodeRequest(request: DecodeRequest, vocabSize: number):
 
   const suppressed = new Set<number>([specialTokens.mask]);
   if (specialTokens.bos !== undefined) suppressed.add(specialTokens.bos);
+  if (specialTokens.unk !== undefined) suppressed.add(specialTokens.unk);
   if (specialTokens.pad !== undefined && specialTokens.pad !== specialTokens.eos) suppressed.add(specialTokens.pad);
 
   return {
@@ -91,65 +93,72 @@ function resolveStrategy(request: DecodeRequest, maxNewTokens: number, numBlocks
   // Typed callers cannot get here with an unknown name; untyped ones (plain JS, a stale job) can.
   if (typeof strategy !== 'object' || strategy === null || !STRATEGY_NAMES.includes(strategy.name)) {
     const name = typeof strategy === 'object' && strategy !== null ? String((strategy as { name?: unknown }).name) : String(strategy);
-    throw new DecodeOptionsError('UNKNOWN_STRATEGY', 'strategy.name', `unknown strategy "${name}"; expected one of ${STRATEGY_NAMES.join(', ')}`);
+    throw new DecodeOptionsError('unknown_strategy', 'strategy.name', `unknown strategy "${name}"; expected one of ${STRATEGY_NAMES.join(', ')}`);
   }
   switch (strategy.name) {
     case 'reference': {
-      const defaults = DEFAULT_STRATEGY_KNOBS.reference;
-      const steps = requireInteger('strategy.steps', strategy.steps ?? maxNewTokens, 1);
+      const { knobs } = STRATEGY_CONTRACT.reference;
+      const steps = knobValue('steps', knobs.steps, strategy.steps ?? maxNewTokens);
       if (steps > maxNewTokens) {
         // A step would then commit nothing yet cost an NFE (LLaDA: "steps <= gen_length").
         invalid('strategy.steps', `must be at most maxNewTokens (${maxNewTokens}), got ${steps}`);
       }
       if (steps % numBlocks !== 0) {
         throw new DecodeOptionsError(
-          'STEPS_NOT_DIVISIBLE_BY_BLOCKS',
+          'steps_not_divisible_by_blocks',
           'strategy.steps',
           `steps (${steps}) must be a multiple of the number of blocks (maxNewTokens / blockLength = ${numBlocks}), ` +
             `since each block gets steps / blocks steps; try ${Math.max(numBlocks, Math.round(steps / numBlocks) * numBlocks)}`,
         );
       }
-      const remasking = strategy.remasking ?? defaults.remasking;
-      if (remasking !== 'low_confidence' && remasking !== 'random') {
-        invalid('strategy.remasking', `must be "low_confidence" or "random", got "${String(remasking)}"`);
-      }
-      return { name: 'reference', steps, remasking, earlyExit: strategy.earlyExit ?? defaults.earlyExit };
+      const remasking = knobValue('remasking', knobs.remasking, strategy.remasking ?? knobs.remasking.default);
+      return { name: 'reference', steps, remasking, earlyExit: strategy.earlyExit ?? false };
     }
     case 'threshold': {
-      const threshold = strategy.threshold ?? DEFAULT_STRATEGY_KNOBS.threshold.threshold;
-      if (!(threshold >= 0 && threshold <= 1)) invalid('strategy.threshold', `must be in [0, 1], got ${threshold}`);
+      const { knobs } = STRATEGY_CONTRACT.threshold;
+      const threshold = knobValue('threshold', knobs.threshold, strategy.threshold ?? knobs.threshold.default);
       return { name: 'threshold', threshold };
     }
     case 'factor': {
-      const factor = strategy.factor ?? DEFAULT_STRATEGY_KNOBS.factor.factor;
-      if (!(factor > 0 && Number.isFinite(factor))) invalid('strategy.factor', `must be a finite number > 0, got ${factor}`);
-      return { name: 'factor', factor };
+      const { knobs } = STRATEGY_CONTRACT.factor;
+      return { name: 'factor', factor: knobValue('factor', knobs.factor, strategy.factor ?? knobs.factor.default) };
     }
     case 'entropy-bounded': {
-      const gamma = strategy.gamma ?? DEFAULT_STRATEGY_KNOBS['entropy-bounded'].gamma;
-      if (!(gamma >= 0 && Number.isFinite(gamma))) invalid('strategy.gamma', `must be a finite number >= 0, got ${gamma}`);
-      return { name: 'entropy-bounded', gamma };
+      const { knobs } = STRATEGY_CONTRACT['entropy-bounded'];
+      return { name: 'entropy-bounded', gamma: knobValue('gamma', knobs.gamma, strategy.gamma ?? knobs.gamma.default) };
     }
   }
 }
 
+/** The knob's value, checked against its range in the contract. */
+function knobValue<T>(key: string, knob: StrategyKnob, value: T): T {
+  if (!isInKnobRange(knob, value)) {
+    const shown = typeof value === 'string' ? `"${value}"` : String(value);
+    invalid(`strategy.${key}`, `must be ${describeKnobRange(knob)}, got ${shown}`);
+  }
+  return value;
+}
+
 function checkSpecialTokens(specialTokens: SpecialTokens, vocabSize: number): SpecialTokens {
-  const { mask, eos, pad, bos } = specialTokens;
+  const { mask, eos, pad, bos, unk } = specialTokens;
   checkTokenId('specialTokens.mask', mask, vocabSize);
   checkTokenId('specialTokens.eos', eos, vocabSize);
   if (pad !== undefined) checkTokenId('specialTokens.pad', pad, vocabSize);
   if (bos !== undefined) checkTokenId('specialTokens.bos', bos, vocabSize);
+  if (unk !== undefined) checkTokenId('specialTokens.unk', unk, vocabSize);
   // Masked positions and the answer's end are found by id; pad == eos is harmless and allowed.
   const mustDiffer: [string, number | undefined, string, number | undefined][] = [
     ['mask', mask, 'eos', eos],
     ['mask', mask, 'pad', pad],
     ['mask', mask, 'bos', bos],
     ['eos', eos, 'bos', bos],
+    ['mask', mask, 'unk', unk],
+    ['eos', eos, 'unk', unk],
   ];
   for (const [firstName, first, secondName, second] of mustDiffer) {
     if (second !== undefined && first === second) {
       throw new DecodeOptionsError(
-        'SPECIAL_TOKEN_CONFLICT',
+        'special_token_conflict',
         `specialTokens.${secondName}`,
         `must differ from specialTokens.${firstName} (both are ${first})`,
       );
@@ -160,7 +169,7 @@ function checkSpecialTokens(specialTokens: SpecialTokens, vocabSize: number): Sp
 
 function checkTokenId(field: string, id: number, vocabSize: number): void {
   if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
-    throw new DecodeOptionsError('INVALID_TOKEN', field, `must be a token id in [0, vocabSize=${vocabSize}), got ${id}`);
+    throw new DecodeOptionsError('invalid_token', field, `must be a token id in [0, vocabSize=${vocabSize}), got ${id}`);
   }
 }
 
@@ -170,5 +179,5 @@ function requireInteger(field: string, value: number, min: number): number {
 }
 
 function invalid(field: string, message: string): never {
-  throw new DecodeOptionsError('INVALID_VALUE', field, message);
+  throw new DecodeOptionsError('invalid_value', field, message);
 }

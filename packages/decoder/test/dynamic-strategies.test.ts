@@ -9,7 +9,7 @@ const [A, B, C, EOS, MASK] = [0, 1, 2, 3, 4] as const;
 /** Logits whose x0 is `token` with softmax probability `p` (the rest spread evenly). */
 function confident(token: number, p: number): number[] {
   const probabilities = [0, 1, 2, 3].map((v) => (v === token ? p : (1 - p) / 3));
-  return logitsFor(probabilities, 0);
+  return logitsFor(probabilities);
 }
 
 async function committedPerStep(strategy: DecodingStrategy, logits: number[][], blockLength = logits.length) {
@@ -88,10 +88,10 @@ describe('entropy-bounded strategy (EB-sampler)', () => {
   // Entropies in nats: pos 0 one-hot H = 0; pos 1 (0.5, 0.5) H = ln 2 = 0.693;
   // pos 2 (0.9, 0.1) H = 0.325; pos 3 uniform over 4 H = ln 4 = 1.386.
   const logits = [
-    logitsFor([1, 0, 0, 0], 0),
-    logitsFor([0.5, 0.5, 0, 0], 0),
-    logitsFor([0.1, 0.9, 0, 0], 0),
-    logitsFor([0.25, 0.25, 0.25, 0.25], 0),
+    logitsFor([1, 0, 0, 0]),
+    logitsFor([0.5, 0.5, 0, 0]),
+    logitsFor([0.1, 0.9, 0, 0]),
+    logitsFor([0.25, 0.25, 0.25, 0.25]),
   ];
 
   it('commits by ascending entropy while the sum minus the max stays within gamma', async () => {

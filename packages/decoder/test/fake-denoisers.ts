@@ -28,8 +28,12 @@ export class FixedLogitsDenoiser implements Denoiser {
   }
 }
 
-/** Logits that make softmax over the non-mask tokens equal `probabilities` (log-probs; 0 -> -inf). */
-export function logitsFor(probabilities: readonly number[], maskLogit: number): number[] {
+/**
+ * Log-probabilities (0 -> -inf) followed by the mask token's logit. With the mask at -inf (the
+ * default) the full softmax is exactly `probabilities`; a finite `maskLogit` puts mass on the
+ * mask, which the confidence counts although the mask is never predicted.
+ */
+export function logitsFor(probabilities: readonly number[], maskLogit = -Infinity): number[] {
   return [...probabilities.map((p) => Math.log(p)), maskLogit];
 }
 

@@ -16,7 +16,7 @@ const strategyArb = (blocks: number, blockLength: number): fc.Arbitrary<Decoding
       remasking: fc.constantFrom('low_confidence' as const, 'random' as const),
       earlyExit: fc.boolean(),
     }),
-    fc.record({ name: fc.constant('threshold' as const), threshold: fc.double({ min: 0, max: 1, noNaN: true }) }),
+    fc.record({ name: fc.constant('threshold' as const), threshold: fc.double({ min: 0, max: 1, minExcluded: true, noNaN: true }) }),
     fc.record({ name: fc.constant('factor' as const), factor: fc.double({ min: 0.01, max: 4, noNaN: true }) }),
     fc.record({ name: fc.constant('entropy-bounded' as const), gamma: fc.double({ min: 0, max: 3, noNaN: true }) }),
   );

@@ -102,7 +102,7 @@ describe('reference strategy (LLaDA generate.py)', () => {
     const attempt = decode(denoiser, request({ strategy: { name: 'reference', steps: 3 } }));
     return expect(attempt).rejects.toMatchObject({
       name: 'DecodeOptionsError',
-      code: 'STEPS_NOT_DIVISIBLE_BY_BLOCKS',
+      code: 'steps_not_divisible_by_blocks',
       field: 'strategy.steps',
     });
   });
@@ -110,6 +110,6 @@ describe('reference strategy (LLaDA generate.py)', () => {
   it('rejects more steps than answer tokens, since such a step would commit nothing', async () => {
     const attempt = decode(new FixedLogitsDenoiser(5, []), request({ strategy: { name: 'reference', steps: 8 } }));
     await expect(attempt).rejects.toBeInstanceOf(DecodeOptionsError);
-    await expect(attempt).rejects.toMatchObject({ code: 'INVALID_VALUE', field: 'strategy.steps' });
+    await expect(attempt).rejects.toMatchObject({ code: 'invalid_value', field: 'strategy.steps' });
   });
 });

@@ -17,26 +17,26 @@ function codeOf(action: () => unknown): string {
 describe('decode session contract', () => {
   it('refuses a result before it finishes and a step after it finishes', () => {
     const session = createDecodeSession(request, 4);
-    expect(codeOf(() => session.result())).toBe('SESSION_NOT_FINISHED');
+    expect(codeOf(() => session.result())).toBe('session_not_finished');
     // Every position predicts token 1 with certainty: one step commits both.
     const logits = new Float32Array(3 * 4).fill(-20);
     for (let i = 0; i < 3; i++) logits[i * 4 + 1] = 20;
     session.applyLogits(logits);
     expect(session.finished).toBe(true);
     expect(session.result()).toMatchObject({ tokenIds: [1, 1], finishReason: 'length' });
-    expect(codeOf(() => session.applyLogits(logits))).toBe('SESSION_FINISHED');
+    expect(codeOf(() => session.applyLogits(logits))).toBe('session_finished');
   });
 
   it('refuses logits too short for its canvas', () => {
     const session = createDecodeSession(request, 4);
-    expect(codeOf(() => session.applyLogits(new Float32Array(3 * 4 - 1)))).toBe('LOGITS_SHAPE_MISMATCH');
+    expect(codeOf(() => session.applyLogits(new Float32Array(3 * 4 - 1)))).toBe('logits_shape_mismatch');
   });
 
   it('refuses NaN logits rather than committing an arbitrary token', () => {
     const session = createDecodeSession(request, 4);
     const logits = new Float32Array(3 * 4);
     logits[1 * 4 + 2] = Number.NaN;
-    expect(codeOf(() => session.applyLogits(logits))).toBe('NON_FINITE_LOGITS');
+    expect(codeOf(() => session.applyLogits(logits))).toBe('non_finite_logits');
   });
 
   it('rejects a denoiser output of the wrong shape', async () => {
@@ -44,7 +44,7 @@ describe('decode session contract', () => {
       vocabSize: 4,
       denoise: async (batch) => ({ batchSize: 1, sequenceLength: batch.sequenceLength, vocabSize: 5, logits: new Float32Array(batch.sequenceLength * 5) }),
     };
-    await expect(decode(denoiser, request)).rejects.toMatchObject({ name: 'DecodeSessionError', code: 'LOGITS_SHAPE_MISMATCH' });
+    await expect(decode(denoiser, request)).rejects.toMatchObject({ name: 'DecodeSessionError', code: 'logits_shape_mismatch' });
   });
 
   it('gives a cancelled session the answer end it already found', () => {

@@ -7,7 +7,7 @@ import { FixedLogitsDenoiser, logitsFor } from './fake-denoisers.ts';
 const [A, B, C, EOS, MASK] = [0, 1, 2, 3, 4] as const;
 
 function confident(token: number, p: number): number[] {
-  return logitsFor([0, 1, 2, 3].map((v) => (v === token ? p : (1 - p) / 3)), 0);
+  return logitsFor([0, 1, 2, 3].map((v) => (v === token ? p : (1 - p) / 3)));
 }
 
 function request(length: number, overrides: Partial<DecodeRequest> = {}): DecodeRequest {

@@ -1,31 +1,33 @@
+import { canvasLength, promptTooLong } from '@dfleet/decoder';
 import { CanvasTooLongError } from './errors.ts';
 import type { ModelManifest } from './model-manifest.ts';
 
 /**
- * The canvas a decode starts from: `[bos] + promptIds + [mask] * maxNewTokens`.
+ * The canvas a decode starts from: `[bos] + promptIds + [mask] * maxNewTokens`, the decoder's
+ * canvas layout.
  * @throws CanvasTooLongError when it exceeds the manifest's `maxSequenceLength`.
  */
 export function buildCanvas(
   promptIds: ArrayLike<number>,
-  manifest: Pick<ModelManifest, 'specialTokens' | 'maxSequenceLength'>,
+  manifest: Pick<ModelManifest, 'specialTokens' | 'maxSequenceLength'> & Partial<Pick<ModelManifest, 'name'>>,
   maxNewTokens: number,
 ): Int32Array {
   if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) {
     throw new RangeError(`maxNewTokens must be a positive integer, got ${maxNewTokens}`);
   }
-  const length = 1 + promptIds.length + maxNewTokens;
-  if (length > manifest.maxSequenceLength) {
-    throw new CanvasTooLongError(
-      length,
-      manifest.maxSequenceLength,
-      `canvas of ${length} tokens (1 bos + ${promptIds.length} prompt + ${maxNewTokens} new) exceeds the model's ` +
-        `maxSequenceLength ${manifest.maxSequenceLength}: shorten the prompt to at most ` +
-        `${Math.max(0, manifest.maxSequenceLength - 1 - maxNewTokens)} tokens or lower maxNewTokens`,
-    );
-  }
+  const { specialTokens, maxSequenceLength } = manifest;
+  const length = canvasLength(promptIds.length, maxNewTokens, specialTokens);
+  const tooLong = promptTooLong({
+    promptTokens: promptIds.length,
+    maxNewTokens,
+    maxSequenceLength,
+    specialTokens,
+    ...(manifest.name === undefined ? {} : { modelName: manifest.name }),
+  });
+  if (tooLong !== null) throw new CanvasTooLongError(length, maxSequenceLength, tooLong);
   const canvas = new Int32Array(length);
-  canvas[0] = manifest.specialTokens.bos;
+  canvas[0] = specialTokens.bos;
   canvas.set(promptIds, 1);
-  canvas.fill(manifest.specialTokens.mask, 1 + promptIds.length);
+  canvas.fill(specialTokens.mask, 1 + promptIds.length);
   return canvas;
 }

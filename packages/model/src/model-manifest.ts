@@ -7,8 +7,12 @@ import { MAX_REDUCED_TOP_K } from './reduced-contract.ts';
 /** File name of the manifest inside a model directory. */
 export const MODEL_MANIFEST_FILE = 'dfleet-model.json';
 
+/** The special tokens every manifest names. */
 export const SPECIAL_TOKEN_ROLES = ['mask', 'eos', 'pad', 'bos'] as const;
 export type SpecialTokenRole = (typeof SPECIAL_TOKEN_ROLES)[number];
+/** Special tokens a manifest may name: `unk`, a tokenizer's stand-in for text it cannot encode. */
+export const OPTIONAL_SPECIAL_TOKEN_ROLES = ['unk'] as const;
+export type OptionalSpecialTokenRole = (typeof OPTIONAL_SPECIAL_TOKEN_ROLES)[number];
 
 /** Used when a manifest has no `defaults` block. */
 export const DEFAULT_GENERATION_DEFAULTS = { maxNewTokens: 48, blockLength: 48 } as const;
@@ -57,8 +61,8 @@ const modelManifestSchema = z
     vocabSize: positiveInteger(),
     maxSequenceLength: positiveInteger(),
     specialTokens: z.object(
-      { mask: tokenId(), eos: tokenId(), pad: tokenId(), bos: tokenId() },
-      { error: 'must be an object { mask, eos, pad, bos } of token ids' },
+      { mask: tokenId(), eos: tokenId(), pad: tokenId(), bos: tokenId(), unk: tokenId().optional() },
+      { error: 'must be an object { mask, eos, pad, bos[, unk] } of token ids' },
     ),
     files: z.object(
       { onnx: fileInModelDirectory(), tokenizer: fileInModelDirectory() },
@@ -74,9 +78,9 @@ const modelManifestSchema = z
   })
   .superRefine((manifest, ctx) => {
     const { vocabSize, specialTokens } = manifest;
-    for (const role of SPECIAL_TOKEN_ROLES) {
+    for (const role of [...SPECIAL_TOKEN_ROLES, ...OPTIONAL_SPECIAL_TOKEN_ROLES]) {
       const id = specialTokens[role];
-      if (id >= vocabSize) {
+      if (id !== undefined && id >= vocabSize) {
         ctx.addIssue({
           code: 'custom',
           path: ['specialTokens', role],
@@ -87,16 +91,20 @@ const modelManifestSchema = z
     }
     // The decoder finds masked positions and the answer's end by id, so mask, eos and bos must
     // be told apart. pad only ever sits where attention_mask is 0, so pad == eos (a common
-    // Hugging Face convention) is harmless and allowed.
-    const mustDiffer: [SpecialTokenRole, SpecialTokenRole][] = [
+    // Hugging Face convention) is harmless and allowed. unk is never predicted, so it must not be
+    // the eos the answer ends with, nor a token the canvas is built of.
+    const mustDiffer: [SpecialTokenRole, SpecialTokenRole | OptionalSpecialTokenRole][] = [
       ['mask', 'eos'],
       ['mask', 'pad'],
       ['mask', 'bos'],
       ['eos', 'bos'],
       ['pad', 'bos'],
+      ['mask', 'unk'],
+      ['eos', 'unk'],
+      ['bos', 'unk'],
     ];
     for (const [first, second] of mustDiffer) {
-      if (specialTokens[first] === specialTokens[second]) {
+      if (specialTokens[second] !== undefined && specialTokens[first] === specialTokens[second]) {
         ctx.addIssue({
           code: 'custom',
           path: ['specialTokens', second],

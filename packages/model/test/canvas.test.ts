@@ -1,3 +1,4 @@
+import { canvasLength, promptTooLong } from '@dfleet/decoder';
 import { describe, expect, it } from 'vitest';
 import { buildCanvas, CanvasTooLongError } from '../src/index.ts';
 
@@ -14,6 +15,16 @@ describe('buildCanvas', () => {
 
   it('refuses a canvas longer than maxSequenceLength and says how long the prompt may be', () => {
     expect(() => buildCanvas([7, 8, 9, 10, 11, 12], manifest, 4)).toThrow(CanvasTooLongError);
-    expect(() => buildCanvas([7, 8, 9, 10, 11, 12], manifest, 4)).toThrow(/at most 5 tokens/);
+    expect(() => buildCanvas([7, 8, 9, 10, 11, 12], manifest, 4)).toThrow(/at most 5 prompt tokens with maxNewTokens 4/);
+  });
+
+  it('words the refusal as the gateway and the worker do (one rule, in the decoder)', () => {
+    const rule = promptTooLong({ promptTokens: 6, maxNewTokens: 4, maxSequenceLength: 10, specialTokens: manifest.specialTokens });
+    expect(() => buildCanvas([7, 8, 9, 10, 11, 12], manifest, 4)).toThrow(rule!);
+    expect(rule).toBe('prompt is 6 tokens; the model allows at most 5 prompt tokens with maxNewTokens 4 (maxSequenceLength 10 = 1 bos + prompt + maxNewTokens)');
+  });
+
+  it('uses the decoder\'s canvas length', () => {
+    expect(buildCanvas([7, 8], manifest, 3)).toHaveLength(canvasLength(2, 3, manifest.specialTokens));
   });
 });

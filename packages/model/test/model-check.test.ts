@@ -96,6 +96,31 @@ describe('checkModelDirectory', () => {
     );
   });
 
+  it('warns when the tokenizer has an unknown token that the manifest does not name', async () => {
+    const directory = await brokenCopy();
+    const { specialTokens } = await loadModelManifest(directory);
+    await editManifest(directory, (manifest) => {
+      const { unk: _unk, ...withoutUnk } = specialTokens;
+      manifest['specialTokens'] = withoutUnk;
+    });
+    const report = await checkModelDirectory(directory);
+    expect(report.ok).toBe(true);
+    expect(report.problems).toContainEqual(
+      expect.objectContaining({ severity: 'warning', path: 'dfleet-model.json#specialTokens.unk' }),
+    );
+  });
+
+  it('reports an unk id that is an ordinary token', async () => {
+    const directory = await brokenCopy();
+    const { specialTokens, vocabSize } = await loadModelManifest(directory);
+    await editManifest(directory, (manifest) => {
+      manifest['specialTokens'] = { ...specialTokens, unk: vocabSize - 1 };
+    });
+    const report = await checkModelDirectory(directory);
+    expect(report.ok).toBe(false);
+    expect(report.problems.map((problem) => problem.path)).toContain('dfleet-model.json#specialTokens.unk');
+  });
+
   it('lists every invalid manifest field and keeps checking the files it can find', async () => {
     const directory = await brokenCopy();
     await editManifest(directory, (manifest) => {

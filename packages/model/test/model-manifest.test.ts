@@ -38,7 +38,8 @@ describe('loadModelManifest', () => {
       expect(id).toBeGreaterThanOrEqual(0);
       expect(id).toBeLessThan(manifest.vocabSize);
     }
-    expect(new Set(Object.values(manifest.specialTokens)).size).toBe(4);
+    expect(new Set(Object.values(manifest.specialTokens)).size).toBe(5);
+    expect(manifest.specialTokens.unk).toBe(4); // tokenizer.py's <|unk|>, which common.py never predicts
   });
 
   it('says the manifest is missing when the directory has none', async () => {
@@ -93,6 +94,17 @@ describe('parseModelManifest', () => {
   it('rejects a mask id shared with another special token', () => {
     const issues = invalidFields({ ...valid, specialTokens: { ...valid.specialTokens, eos: 3 } });
     expect(issues).toEqual([{ field: 'specialTokens.eos', message: 'must differ from specialTokens.mask (both are 3) (got 3)' }]);
+  });
+
+  it('takes an optional unk id, validated like the other special tokens', () => {
+    expect(parseModelManifest(valid, 'x').specialTokens.unk).toBeUndefined();
+    expect(parseModelManifest({ ...valid, specialTokens: { ...valid.specialTokens, unk: 4 } }, 'x').specialTokens.unk).toBe(4);
+    expect(invalidFields({ ...valid, specialTokens: { ...valid.specialTokens, unk: 10 } })).toEqual([
+      { field: 'specialTokens.unk', message: 'must be a token id in [0, vocabSize=10) (got 10)' },
+    ]);
+    expect(invalidFields({ ...valid, specialTokens: { ...valid.specialTokens, unk: valid.specialTokens.eos } })).toEqual([
+      { field: 'specialTokens.unk', message: `must differ from specialTokens.eos (both are ${valid.specialTokens.eos}) (got ${valid.specialTokens.eos})` },
+    ]);
   });
 
   it('allows pad to share the eos id, a common Hugging Face convention', () => {

@@ -1,29 +1,11 @@
+import { decodingStrategySchema } from '@dfleet/decoder';
 import { z } from 'zod';
 
-/** Decoding strategy and knobs, mirroring `@dfleet/decoder`'s strategy union. */
-export const strategySchema = z.discriminatedUnion('name', [
-  z.object({
-    name: z.literal('reference'),
-    steps: z.number().int().positive(),
-    remasking: z.enum(['low_confidence', 'random']).default('low_confidence'),
-  }),
-  z
-    .object({
-      name: z.literal('threshold'),
-      threshold: z.number().gt(0).lte(1),
-      /**
-       * Floor for load-adaptive decoding: a worker under queue pressure may lower `threshold`
-       * for this job, never below this. Unset = the worker's default floor.
-       */
-      minThreshold: z.number().gte(0).lte(1).optional(),
-    })
-    .refine((s) => s.minThreshold === undefined || s.minThreshold <= s.threshold, {
-      error: 'minThreshold must be at most threshold',
-      path: ['minThreshold'],
-    }),
-  z.object({ name: z.literal('factor'), factor: z.number().positive().finite() }),
-  z.object({ name: z.literal('entropy-bounded'), gamma: z.number().nonnegative().finite() }),
-]);
+/**
+ * Decoding strategy and knobs as a job carries them: the decoder's strategy contract, so names,
+ * defaults and ranges are the ones the decoder enforces.
+ */
+export const strategySchema = decodingStrategySchema;
 export type StrategyOptions = z.infer<typeof strategySchema>;
 
 export const priorityClassSchema = z.enum(['interactive', 'batch']);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { generationJobSchema, requestIdSchema } from '../src/index.ts';
+import { STRATEGY_CONTRACT } from '@dfleet/decoder';
+import { generationJobSchema, requestIdSchema, strategySchema } from '../src/index.ts';
 
 const validJob = {
   requestId: 'cmpl-0b7c',
@@ -43,5 +44,12 @@ describe('generation job schema', () => {
     expect(above.success).toBe(false);
     expect(above.error?.issues[0]?.path).toEqual(['options', 'strategy', 'minThreshold']);
     expect(withFloor(-0.1).success).toBe(false);
+  });
+
+  it("takes the strategy knobs' defaults and ranges from the decoder's contract", () => {
+    const { gamma } = STRATEGY_CONTRACT['entropy-bounded'].knobs;
+    expect(strategySchema.parse({ name: 'entropy-bounded' })).toEqual({ name: 'entropy-bounded', gamma: gamma.default });
+    expect(strategySchema.safeParse({ name: 'threshold', threshold: 0 }).success).toBe(false);
+    expect(strategySchema.safeParse({ name: 'threshold', threshold: 0.9, minThreshold: 0 }).success).toBe(false);
   });
 });

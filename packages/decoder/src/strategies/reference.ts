@@ -7,6 +7,8 @@ import type { CommitRule } from './commit-rule.ts';
  * num_transfer_tokens[i] candidates with the highest confidence (torch.topk), the rest stay
  * masked. Confidence is x0_p under low_confidence remasking, a uniform draw under random
  * remasking (filled in before `select`). The step count is fixed: no threshold, no early exit.
+ * LLaDA's classifier-free guidance (`cfg_scale`, a second forward pass with the prompt masked)
+ * is not supported: every step is one forward pass of the canvas as it is.
  */
 export function createReferenceRule(stepsPerBlock: number): CommitRule {
   let numTransferTokens: number[] = [];

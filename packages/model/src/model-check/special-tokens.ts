@@ -1,22 +1,33 @@
 import { join } from 'node:path';
-import { MODEL_MANIFEST_FILE, SPECIAL_TOKEN_ROLES, type SpecialTokenRole } from '../model-manifest.ts';
+import {
+  MODEL_MANIFEST_FILE,
+  OPTIONAL_SPECIAL_TOKEN_ROLES,
+  SPECIAL_TOKEN_ROLES,
+  type OptionalSpecialTokenRole,
+  type SpecialTokenRole,
+} from '../model-manifest.ts';
 import type { Tokenizer } from '../tokenizer.ts';
 import { isRecord, readJsonObject } from './json-object.ts';
 import type { ReportProblem } from './report.ts';
 
-/** Names `tokenizer_config.json` uses for the four roles. */
-const CONFIG_KEYS: Record<SpecialTokenRole, string> = {
+type CheckedRole = SpecialTokenRole | OptionalSpecialTokenRole;
+const CHECKED_ROLES: readonly CheckedRole[] = [...SPECIAL_TOKEN_ROLES, ...OPTIONAL_SPECIAL_TOKEN_ROLES];
+
+/** Names `tokenizer_config.json` uses for the roles. */
+const CONFIG_KEYS: Record<CheckedRole, string> = {
   mask: 'mask_token',
   eos: 'eos_token',
   pad: 'pad_token',
   bos: 'bos_token',
+  unk: 'unk_token',
 };
 /** How special-token strings are usually spelled per role (only used without tokenizer_config.json). */
-const ROLE_SPELLINGS: Record<SpecialTokenRole, RegExp> = {
+const ROLE_SPELLINGS: Record<CheckedRole, RegExp> = {
   mask: /mask/i,
   eos: /eos|endoftext|eot|<\/s>/i,
   pad: /pad/i,
   bos: /bos|^<s>$|begin|start/i,
+  unk: /unk/i,
 };
 
 function tokenContent(value: unknown): string | undefined {
@@ -33,13 +44,15 @@ function tokenContent(value: unknown): string | undefined {
 export async function checkSpecialTokens(
   directory: string,
   tokenizer: Tokenizer,
-  specialTokens: Record<SpecialTokenRole, number>,
+  specialTokens: Record<SpecialTokenRole, number> & Partial<Record<OptionalSpecialTokenRole, number>>,
   tokenizerFile: string,
   report: ReportProblem,
 ): Promise<void> {
   const config = await readJsonObject(join(directory, 'tokenizer_config.json'));
-  for (const role of SPECIAL_TOKEN_ROLES) {
+  checkUnkDeclared(tokenizer, specialTokens, tokenizerFile, report);
+  for (const role of CHECKED_ROLES) {
     const id = specialTokens[role];
+    if (id === undefined) continue;
     const field = `${MODEL_MANIFEST_FILE}#specialTokens.${role}`;
     const token = tokenizer.idToToken(id);
     const shown = token === undefined ? 'no token' : `'${token}'`;
@@ -58,7 +71,7 @@ export async function checkSpecialTokens(
         continue;
       }
     } else if (token !== undefined && !ROLE_SPELLINGS[role].test(token)) {
-      const lookalike = SPECIAL_TOKEN_ROLES.find((other) => other !== role && ROLE_SPELLINGS[other].test(token));
+      const lookalike = CHECKED_ROLES.find((other) => other !== role && ROLE_SPELLINGS[other].test(token));
       if (lookalike !== undefined) {
         report(
           'warning',
@@ -80,4 +93,25 @@ export async function checkSpecialTokens(
       );
     }
   }
+}
+
+/**
+ * A tokenizer with an unknown token emits it for text it cannot encode; a manifest that does not
+ * name it lets the decoder predict a token that vanishes from the answer's text.
+ */
+function checkUnkDeclared(
+  tokenizer: Tokenizer,
+  specialTokens: Partial<Record<OptionalSpecialTokenRole, number>>,
+  tokenizerFile: string,
+  report: ReportProblem,
+): void {
+  const unk = tokenizer.unknownTokenId;
+  if (unk === undefined || specialTokens.unk !== undefined) return;
+  report(
+    'warning',
+    'special_token_mismatch',
+    `${tokenizerFile} has an unknown token (id ${unk}) that the manifest does not name: add ` +
+      `"unk": ${unk} to specialTokens so that it is never predicted`,
+    `${MODEL_MANIFEST_FILE}#specialTokens.unk`,
+  );
 }

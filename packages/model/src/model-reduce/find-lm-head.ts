@@ -26,7 +26,7 @@ function constantShape(graph: OnnxGraph, name: string): number[] | undefined {
 /** A constant operand that broadcasts the same way at every position: a scalar or a [.., 1, V] row. */
 function isPerPositionConstant(graph: OnnxGraph, name: string): boolean {
   const shape = constantShape(graph, name);
-  return shape?.slice(0, -1).every((dim) => dim === 1);
+  return shape?.slice(0, -1).every((dim) => dim === 1) ?? false;
 }
 
 function notFound(logits: string, why: string): ModelReduceError {
