@@ -23,11 +23,13 @@ export const workerEnv = z.object({
       'Vulkan; `webgpu:0` is the same, other indices fail at start: onnxruntime-node cannot choose the adapter); ' +
       'set per process by `dfleet up` / `dfleet worker`',
   }),
-  DFLEET_MAX_ACTIVE_JOBS: documented(positiveInt(16), { meaning: 'jobs decoded together (BullMQ concurrency)' }),
+  DFLEET_MAX_ACTIVE_JOBS: documented(positiveInt(16), {
+    meaning: 'regular slots: jobs of either priority class decoded together',
+  }),
   DFLEET_INTERACTIVE_EXTRA_JOBS: documented(z.coerce.number().int().min(0).max(64).default(2), {
     meaning:
-      'interactive jobs a worker takes beyond `DFLEET_MAX_ACTIVE_JOBS` when every slot is busy and one waits ' +
-      '(express lanes); `0` = off',
+      'extra slots only interactive jobs take, once every regular slot is busy; `0` = interactive jobs wait ' +
+      'for a free regular slot',
   }),
   DFLEET_INTRA_OP_THREADS: documented(z.coerce.number().int().positive().max(256).optional(), {
     default: "onnxruntime's choice (one per core)",
