@@ -74,14 +74,21 @@ export class WorkerThreadSession implements SessionRunner {
     worker.unref();
   }
 
-  /** Starts the thread and loads the model in it; rejects with the loader's error. */
-  static open(modelPath: string, sessionOptions: InferenceSession.SessionOptions): Promise<WorkerThreadSession> {
+  /**
+   * Starts the thread and loads the model in it; rejects with the loader's error.
+   * @param threadEntry the thread's module; tests replace it with a thread that misbehaves.
+   */
+  static open(
+    modelPath: string,
+    sessionOptions: InferenceSession.SessionOptions,
+    threadEntry: URL = THREAD_ENTRY,
+  ): Promise<WorkerThreadSession> {
     const { port1, port2 } = new MessageChannel();
     const control = createControlBlock();
     const inputs = createInputBuffer(INITIAL_INPUT_CAPACITY);
     // The entry is plain JavaScript, so the thread needs none of the parent's loader flags
     // (`--import tsx`, vitest's): start it clean.
-    const worker = new Worker(THREAD_ENTRY, {
+    const worker = new Worker(threadEntry, {
       workerData: {
         modelPath,
         sessionOptions,

@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -13,8 +14,9 @@ import {
   type ReplyMessage,
 } from '../src/inference-channel.mjs';
 import { sessionOptionsFor } from '../src/execution-provider.ts';
-import { loadModelManifest } from '../src/index.ts';
-import { MODEL_DIR } from './model-directory.ts';
+import { DenoiserClosedError, loadModelManifest } from '../src/index.ts';
+import { WorkerThreadSession } from '../src/worker-thread-session.ts';
+import { FIXTURES_DIR, MODEL_DIR } from './model-directory.ts';
 
 // The inference thread driven directly through its shared-memory channel, as
 // worker-thread-session.ts drives it, so a test can wake it the ways the owner never does.
@@ -87,5 +89,22 @@ describe('inference thread channel', () => {
     while (Atomics.notify(control, Slot.REQUESTS) === 0) await sleep(1);
     const second = postRun(20);
     expect(await nextReply()).toMatchObject({ requestId: second, dims: [1, 20, VOCAB_SIZE] });
+  });
+});
+
+describe('WorkerThreadSession reply matching', () => {
+  it('accepts no reply to another request than the one in flight, even of the right shape, and closes', async () => {
+    const offByOne = new URL('off-by-one-inference-thread.mjs', pathToFileURL(FIXTURES_DIR));
+    const session = await WorkerThreadSession.open('unused.onnx', {}, offByOne);
+    const batch = { batchSize: 1, sequenceLength: 8, inputIds: new Int32Array(8), attentionMask: new Uint8Array(8) };
+    try {
+      const first = session.run(batch);
+      const queued = session.run(batch);
+      await expect(first).rejects.toThrow(/answered request 0 while request 1 was in flight/);
+      await expect(queued).rejects.toThrow(DenoiserClosedError);
+      await expect(session.run(batch)).rejects.toThrow(DenoiserClosedError);
+    } finally {
+      await session.close();
+    }
   });
 });
