@@ -105,8 +105,10 @@ async function serve(session) {
     while (Atomics.load(control, Slot.REQUESTS) === requestsSeen && performance.now() < spinUntil);
     Atomics.wait(control, Slot.REQUESTS, requestsSeen);
     const requestId = Atomics.load(control, Slot.REQUESTS);
-    // A wake-up with no new request posted (a notify the owner did not pair with a bump) must run
-    // nothing: running the previous request again would post a reply that answers the next one.
+    // The owner bumps REQUESTS and then notifies. Preempted between the two for longer than a
+    // forward pass (under heavy load), its request is picked up by the poll above and answered,
+    // and the late notify then ends the next wait with no new request. Running the previous
+    // request again would post an extra reply, taken as the answer to the next request.
     if (requestId === requestsSeen) continue;
     requestsSeen = requestId;
     if (Atomics.load(control, Slot.INPUTS_REPLACED) === 1) inputs = receiveReplacedInputs();

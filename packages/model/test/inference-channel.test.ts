@@ -81,11 +81,12 @@ describe('inference thread channel', () => {
     }
   });
 
-  it('runs nothing when woken without a new request, so the next request gets its own reply', async () => {
+  it('ignores a late notify for a request it already served, so the next request gets its own reply', async () => {
     const first = postRun(12);
     expect(await nextReply()).toMatchObject({ requestId: first, dims: [1, 12, VOCAB_SIZE] });
-    // Wake the thread once it sleeps, with no request posted: before the fix it ran the previous
-    // request again and its extra [1, 12] reply answered the next, [1, 20] request.
+    // An owner preempted between the bump and the notify: the thread's poll served the request,
+    // and the notify wakes it once it sleeps again. Before the fix it ran the previous request
+    // again, and its extra [1, 12] reply answered the next, [1, 20] request.
     while (Atomics.notify(control, Slot.REQUESTS) === 0) await sleep(1);
     const second = postRun(20);
     expect(await nextReply()).toMatchObject({ requestId: second, dims: [1, 20, VOCAB_SIZE] });
