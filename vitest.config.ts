@@ -17,6 +17,7 @@ const INTEGRATION_TESTS = [
   'apps/gateway/test/main-process.test.ts',
   'apps/gateway/test/queue-outcome-reader.test.ts',
   'apps/gateway/test/redis-unavailable.test.ts',
+  'apps/gateway/test/tenant-waiting-jobs.test.ts',
   // The worker with Redis, BullMQ and gRPC callbacks, or as its own process.
   'apps/worker/test/worker.*.test.ts',
   'apps/worker/test/main-process.test.ts',

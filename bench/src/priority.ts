@@ -10,7 +10,7 @@
  * 3. control: after the same backlog, as `batch`, i.e. without priority over it.
  * The backlog decodes with the reference strategy (one token per step) so that it keeps one CPU
  * worker busy for longer than the probes take to send. When each probe is sent and when it
- * answers, the backlog jobs still queued (BullMQ wait + prioritized) are counted: that shows the
+ * answers, the backlog jobs still queued (both classes' wait lists) are counted: that shows the
  * backlog really was ahead of it. The interactive phase cancels what is left of its backlog
  * (DELETE /v1/jobs/:id); the control phase lets it run, since its probes queue behind all of it.
  * Writes bench/results/priority.json.
@@ -21,11 +21,10 @@ import { cpus, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { loadEvalTasks } from '@dfleet/eval';
 import { DEFAULT_MODEL_DIR, loadModelManifest } from '@dfleet/model';
-import { GENERATION_QUEUE, PRIORITY_VALUES, type PriorityClass } from '@dfleet/queue';
+import { GENERATION_QUEUES, GenerationQueues, type PriorityClass } from '@dfleet/queue';
 import { percentile } from './percentiles.ts';
 import { startApp } from './start-app.ts';
 
@@ -108,7 +107,7 @@ async function complete(prompt: string, key: string, priority: PriorityClass, de
 
 /** Backlog job ids among the jobs no worker has claimed yet. */
 async function queuedAmong(ids: ReadonlySet<string>): Promise<number> {
-  const queued = await queue.getRanges(['prioritized', 'wait'], 0, -1);
+  const queued = await queue.getRanges(['wait']);
   return queued.filter((id) => ids.has(id)).length;
 }
 
@@ -137,7 +136,7 @@ async function fireBacklog(phase: string): Promise<Backlog> {
   );
   const firedAt = performance.now();
   for (;;) {
-    const known = new Set(await queue.getRanges(['prioritized', 'wait', 'active', 'completed', 'failed'], 0, -1));
+    const known = new Set(await queue.getRanges(['wait', 'active', 'completed', 'failed']));
     if (ids.every(({ id }) => known.has(id) || answered.has(id))) {
       const enqueued = new Set(ids.map(({ id }) => id).filter((id) => known.has(id) || answered.get(id)?.status === 200));
       const refused = ids.filter(({ id }) => !enqueued.has(id)).map(({ id }) => answered.get(id)!);
@@ -171,7 +170,7 @@ interface BacklogOutcome {
  * request answered 503 whose job Redis took after all).
  */
 async function cancelBacklog(backlog: Backlog): Promise<BacklogOutcome> {
-  const unfinished = await queue.getRanges(['prioritized', 'wait', 'active'], 0, -1);
+  const unfinished = await queue.getRanges(['wait', 'active']);
   await Promise.all(
     unfinished.map((id) => fetch(`${httpUrl}/v1/jobs/${id}`, { method: 'DELETE' }).then((response) => response.text())),
   );
@@ -179,8 +178,8 @@ async function cancelBacklog(backlog: Backlog): Promise<BacklogOutcome> {
   const drainedAfterMs = Math.max(...answers.map((a) => a.ms));
   const since = performance.now();
   for (;;) {
-    const counts = await queue.getJobCounts('active', 'prioritized', 'wait');
-    if ((counts['active'] ?? 0) + (counts['prioritized'] ?? 0) + (counts['wait'] ?? 0) === 0) break;
+    const counts = await queue.getJobCounts('active', 'wait');
+    if ((counts['active'] ?? 0) + (counts['wait'] ?? 0) === 0) break;
     if (performance.now() - since > 60_000) throw new Error(`jobs still queued or active 60 s after cancelling the backlog: ${JSON.stringify(counts)}`);
     await sleep(100);
   }
@@ -276,7 +275,7 @@ const fleetEnv = {
   // A control probe waits for the whole backlog; the default 120 s would answer it 504.
   DFLEET_REQUEST_TIMEOUT_MS: '600000',
 };
-const queue = new Queue(GENERATION_QUEUE, { connection: { url: redisUrl, maxRetriesPerRequest: null }, prefix });
+const queue = new GenerationQueues({ connection: { url: redisUrl, maxRetriesPerRequest: null }, prefix });
 const loadAtStart = loadavg();
 process.stderr.write(`starting a fleet on prefix ${prefix} (load ${loadAtStart.map((n) => n.toFixed(2)).join(' ')}, ${cpus().length} CPUs)\n`);
 const gateway = await startApp('../../apps/gateway/src/main.ts', fleetEnv, /^gateway listening on (http:\/\/\S+)/);
@@ -312,7 +311,7 @@ try {
   worker.child.kill('SIGTERM');
   gateway.child.kill('SIGTERM');
   await Promise.all([worker, gateway].map(({ child }) => new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)))));
-  await queue.obliterate({ force: true }).catch(() => undefined);
+  await queue.obliterate().catch(() => undefined);
   await queue.close();
   // Keys outside the queue (heartbeats, cancel marks, tenant counts) share the prefix.
   const redis = new Redis(redisUrl);
@@ -347,7 +346,7 @@ const summary = {
     backlog: backlogSize,
     backlog_decoding: backlogDecoding,
     max_active_jobs: maxActive,
-    priority_values: PRIORITY_VALUES,
+    queues: GENERATION_QUEUES,
     quick: values.quick,
     cpus: cpus().length,
     loadavg_at_start: loadAtStart.map((n) => Number(n.toFixed(2))),

@@ -2,7 +2,7 @@ import { startManagedProcess, type ManagedProcess } from '@dfleet/local-processe
 import { TSX_LOADER, WORKER_ENTRY } from './repo-paths.ts';
 
 export interface SupervisorOptions {
-  /** One worker per entry: 'cpu' or 'cuda:N'. */
+  /** One worker per entry: 'cpu', 'cuda:N' or 'webgpu:N'. */
   devices: string[];
   env: NodeJS.ProcessEnv;
   log: (line: string) => void;

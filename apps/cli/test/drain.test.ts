@@ -35,15 +35,15 @@ describe('graceful drain on SIGTERM', () => {
     const firstId = await activeJobOf(finisher);
 
     finisher.process.child.kill('SIGTERM');
-    // A batch job: an interactive one could be claimed by an express lane (an extra slot for
-    // interactive jobs) in the moment between the signal and its handler on a loaded machine.
+    // A batch job: an interactive one could be claimed in an extra slot (one only interactive jobs
+    // take) in the moment between the signal and its handler on a loaded machine.
     const second = postCompletion(gateway.httpUrl, { ...longJob(2), dfleet: { ...longJob(2).dfleet, priority: 'batch' } });
     expect(await finisher.process.exited).toBe(0);
 
     // It finished the job it held and claimed nothing after the signal.
     expect((await first).status).toBe(200);
     expect((await first).body['dfleet']).toMatchObject({ worker_id: finisher.id });
-    const secondId = await eventually('the second job is queued', async () => (await queue.getJobs(['wait', 'prioritized']))[0]?.id);
+    const secondId = await eventually('the second job is queued', async () => (await queue.getJobs(['wait']))[0]?.id);
     expect(secondId).not.toBe(firstId);
 
     // A worker whose grace is shorter than the job hands it back to the queue without spending an
@@ -71,7 +71,7 @@ describe('graceful drain on SIGTERM', () => {
     // finishing, not by the grace running out on a loaded machine.
     const draining = await fleet.startGateway('gateway-draining', { DFLEET_SHUTDOWN_TIMEOUT_MS: '120000' });
     const open = postCompletion(draining.httpUrl, longJob(3));
-    await eventually('the open request is queued', async () => (await queue.getJobs(['wait', 'prioritized'])).length > 0);
+    await eventually('the open request is queued', async () => (await queue.getJobs(['wait'])).length > 0);
 
     draining.process.child.kill('SIGTERM');
     const refused = await eventually('the gateway refuses new requests', async () => {

@@ -30,7 +30,7 @@ describe('the gateway that accepted a job dies (SIGKILL) before the job is done'
 
     // No worker yet: the gateway dies before the job can finish, however fast the machine.
     const jobId = await eventually('the job is queued', async () => {
-      const [queued] = await fleet.queue.getJobs(['wait', 'prioritized']);
+      const [queued] = await fleet.queue.getJobs(['wait']);
       return queued?.id;
     });
     await killHard(accepting.process);

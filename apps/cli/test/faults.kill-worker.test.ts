@@ -1,7 +1,7 @@
 import type { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RESULT_REPORT_NOT_ACCEPTED } from '@dfleet/gateway';
-import { generationResultSchema } from '@dfleet/queue';
+import { PRIORITY_CLASSES, generationResultSchema } from '@dfleet/queue';
 import {
   TestFleet,
   eventually,
@@ -14,7 +14,7 @@ import {
 
 const JOBS = 200;
 const MAX_ACTIVE_JOBS = 16;
-/** Express lanes: while the regular slots are full, a worker may hold this many interactive jobs more. */
+/** Extra slots: while the regular slots are full, a worker may run this many interactive jobs more. */
 const INTERACTIVE_EXTRA_JOBS = 2;
 const fleet = new TestFleet({
   env: {
@@ -33,7 +33,8 @@ let gateway: GatewayProcess;
 let victim: WorkerProcess;
 let survivor: WorkerProcess;
 const queue = fleet.queue;
-let events: QueueEvents;
+/** One per class's queue: the stalled and completed events of both. */
+let events: QueueEvents[];
 
 beforeAll(async () => {
   [gateway, victim, survivor] = await Promise.all([
@@ -41,7 +42,7 @@ beforeAll(async () => {
     fleet.startWorker('kill-test-victim'),
     fleet.startWorker('kill-test-survivor'),
   ]);
-  events = await fleet.queueEvents();
+  events = await Promise.all(PRIORITY_CLASSES.map((priority) => fleet.queueEvents(priority)));
 }, 120_000);
 
 afterAll(() => fleet.close(), 60_000);
@@ -50,8 +51,10 @@ describe('a worker killed with SIGKILL while it holds jobs', () => {
   it('loses no job: the other worker finishes them and every client gets exactly one result', async () => {
     const stalledAt = new Map<string, number>();
     const completedAt = new Map<string, number>();
-    events.on('stalled', ({ jobId }) => stalledAt.set(jobId, Date.now()));
-    events.on('completed', ({ jobId }) => completedAt.set(jobId, Date.now()));
+    for (const each of events) {
+      each.on('stalled', ({ jobId }) => stalledAt.set(jobId, Date.now()));
+      each.on('completed', ({ jobId }) => completedAt.set(jobId, Date.now()));
+    }
 
     const answers = Array.from({ length: JOBS }, (_, i) =>
       postCompletion(gateway.httpUrl, {
@@ -66,7 +69,7 @@ describe('a worker killed with SIGKILL while it holds jobs', () => {
     const held = await eventually(
       'all jobs enqueued and the victim holding jobs',
       async () => {
-        const counts = await queue.getJobCounts('wait', 'prioritized', 'active', 'completed', 'failed');
+        const counts = await queue.getJobCounts('wait', 'active', 'completed', 'failed');
         const total = Object.values(counts).reduce((sum, n) => sum + n, 0);
         if (total < JOBS) return undefined;
         const active = await queue.getJobs(['active']);
@@ -98,7 +101,7 @@ describe('a worker killed with SIGKILL while it holds jobs', () => {
     // has heard every completion, it has heard every stall.
     await eventually('every completion heard', async () => ids.every((id) => completedAt.has(id)));
     const stalled = [...stalledAt.keys()];
-    // The requests are interactive, so the victim's express lanes may have held some too.
+    // The requests are interactive, so the victim may have run some in its extra slots too.
     expect(stalled.length).toBeLessThanOrEqual(MAX_ACTIVE_JOBS + INTERACTIVE_EXTRA_JOBS);
     for (const jobId of held) {
       if (stalled.includes(jobId)) continue;

@@ -40,8 +40,8 @@ describe('Redis restarts under a running fleet (AOF on)', () => {
       }),
     );
     const waitingAtStop = await eventually('jobs waiting in the queue', async () => {
-      const counts = await fleet.queue.getJobCounts('wait', 'prioritized', 'active');
-      const waiting = counts['wait']! + counts['prioritized']!;
+      const counts = await fleet.queue.getJobCounts('wait', 'active');
+      const waiting = counts['wait']!;
       return waiting + counts['active']! === JOBS && waiting >= JOBS / 2 ? waiting : undefined;
     });
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGenerationClient, grpc } from '@dfleet/proto';
+import type { GenerationJob } from '@dfleet/queue';
 import {
   TestFleet,
   eventually,
@@ -37,8 +38,8 @@ afterAll(() => fleet.close(), 60_000);
 const asTenant = (tenant: string) => ({ headers: { 'x-dfleet-tenant': tenant } });
 
 async function waitingCount(): Promise<number> {
-  const counts = await queue.getJobCounts('wait', 'prioritized');
-  return counts['wait']! + counts['prioritized']!;
+  const counts = await queue.getJobCounts('wait');
+  return counts['wait']!;
 }
 
 function expectQueueFull(answer: HttpAnswer, cap: string): void {
@@ -106,9 +107,9 @@ describe('flow control', () => {
     const batch = Array.from({ length: 5 }, (_, i) => postCompletion(uncapped.httpUrl, longJob(30 + i, 'batch')));
     await eventually('the batch backlog is queued', async () => (await waitingCount()) >= 3);
     const interactive = postCompletion(uncapped.httpUrl, longJob(40, 'interactive'));
-    await eventually('the interactive job is queued', async () => (await queue.getJobs(['prioritized', 'wait', 'active'])).length >= 5);
+    await eventually('the interactive job is queued', async () => (await queue.getJobs(['wait', 'active'])).length >= 5);
     const waitingBatchAtSubmit = new Set(
-      (await queue.getJobs(['prioritized', 'wait'])).filter((job) => job.data.priority === 'batch').map((job) => job.id),
+      (await queue.getJobs(['wait'])).filter((job) => (job.data as GenerationJob).priority === 'batch').map((job) => job.id),
     );
 
     const [interactiveAnswer, ...batchAnswers] = await Promise.all([interactive, ...batch]);

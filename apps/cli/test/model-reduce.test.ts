@@ -28,7 +28,7 @@ describe('dfleet model reduce', () => {
       topK: 2,
       positionsInput: true,
       logits: false,
-      suppressedTokenIds: [0, 1, 3],
+      suppressedTokenIds: [0, 1, 3, 4],
     });
   });
 

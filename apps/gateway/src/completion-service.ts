@@ -130,6 +130,8 @@ export class CompletionService {
     const { submitter, pending } = this.#options;
     const stored = await submitter.find(ours.requestId);
     if (!stored?.data) return ours;
+    // Admission recorded the id as waiting, but the job it names already started: it must not count.
+    if (stored.state !== 'waiting' && stored.state !== 'delayed') submitter.forgetStartedJob(ours);
     if (!sameGeneration(stored.data, ours)) throw new IdempotencyKeyReusedError(ours.requestId);
     // A job enqueued by an earlier run of this gateway calls back here with its own token.
     pending.adoptToken(ours.requestId, stored.data.callback.token);
@@ -180,7 +182,7 @@ export class CompletionService {
     assertJobId(jobId);
     const stored = await this.#options.submitter.find(jobId);
     if (!stored || stored.data?.tenant !== tenant) throw new JobNotFoundError(jobId);
-    const outcome = await this.#options.submitter.cancel(jobId);
+    const outcome = await this.#options.submitter.cancel(jobId, tenant);
     if (!outcome.found) throw new JobNotFoundError(jobId);
     if (outcome.state === 'cancelled') this.#options.pending.settle(jobId, { kind: 'cancelled' });
     return { id: jobId, cancelled: outcome.cancelled, state: outcome.state };

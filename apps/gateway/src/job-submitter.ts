@@ -1,15 +1,15 @@
-import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
   EVICTION_POLICY_SAFE,
-  GENERATION_QUEUE,
-  PRIORITY_VALUES,
+  GenerationQueues,
   checkEvictionPolicy,
   generationJobSchema,
   generationResultSchema,
   listLiveWorkers,
   redisOptionsFor,
+  removeWaitingJob,
+  tenantWaitingKey,
   type GenerationJob,
   type GenerationResult,
   type WorkerHeartbeat,
@@ -17,7 +17,9 @@ import {
 import { CANCEL_REQUEST_TTL_MS, cancelRequestKey } from '@dfleet/queue';
 import { QueueFullError, QueueUnavailableError } from './errors.ts';
 import { QueueOutcomeReader, type QueueOutcomeListener } from './queue-outcome-reader.ts';
-import { admitForTenant, tenantWaitingKey, WaitingJobCounter, type WaitingJobLimits } from './waiting-job-limits.ts';
+import { isIdempotentRequestId } from './request-identity.ts';
+import { auditTenantWaiting } from './tenant-waiting-audit.ts';
+import { admitForTenant, WaitingJobCounter, type WaitingJobLimits } from './waiting-job-limits.ts';
 
 /** Job states as the public API names them (see `Job.state` in generation.proto). */
 export type PublicJobState =
@@ -27,7 +29,6 @@ export type PublicJobState =
   | 'failed'
   | 'cancelled'
   | 'delayed'
-  | 'prioritized'
   | 'unknown';
 
 /** A job as read back from Redis. */
@@ -67,7 +68,7 @@ function describeRedis(url: string): string {
  */
 export class JobSubmitter {
   readonly #redis: Redis;
-  readonly #queue: Queue<GenerationJob, GenerationResult>;
+  readonly #queues: GenerationQueues<GenerationJob, GenerationResult>;
   readonly #outcomes: QueueOutcomeReader;
   readonly #options: JobSubmitterOptions;
   readonly #redisName: string;
@@ -87,43 +88,57 @@ export class JobSubmitter {
         else options.logger.warn(fields, check.warning);
       });
     });
-    this.#queue = new Queue(GENERATION_QUEUE, { connection: this.#redis, prefix: options.prefix });
-    this.#queue.on('error', (error) => this.#logRedisError('queue', error));
+    this.#queues = new GenerationQueues({ connection: this.#redis, prefix: options.prefix });
+    for (const queue of this.#queues.all()) queue.on('error', (error) => this.#logRedisError('queue', error));
     // The safety net for results whose callback never reaches this gateway (another gateway
     // enqueued the job first, or the callback gave up). Blocking reads need their own connection.
     const eventsRedis = new Redis(redisOptionsFor(options.redisUrl, 'worker'));
     eventsRedis.on('error', (error) => this.#logRedisError('queue-events', error));
     this.#outcomes = new QueueOutcomeReader({
       redis: eventsRedis,
-      eventsKey: this.#queue.keys['events']!,
+      eventsKeys: this.#queues.all().map((queue) => queue.keys['events']!),
       outcomes,
       logger: options.logger,
       onError: (error) => this.#logRedisError('queue-events', error),
     });
     this.#waitingJobs = new WaitingJobCounter(() =>
       this.#call('count waiting jobs', async () => {
-        const counts = await this.#queue.getJobCounts('wait', 'prioritized');
-        return (counts['wait'] ?? 0) + (counts['prioritized'] ?? 0);
+        // One LLEN per class: the wait lists are exact (no BullMQ priorities, so no prioritized set).
+        const counts = await this.#queues.getJobCounts('wait');
+        return counts['wait'] ?? 0;
       }),
     );
   }
 
-  /** Adds the job; a job with the same id already in Redis is left as it is (BullMQ dedupes by id). */
+  /**
+   * Adds the job to its class's queue; a job with the same id already in Redis is left as it is
+   * (BullMQ dedupes by id within a queue). An id from an idempotency key may name a job of the
+   * other class: that job is the one the read-back meets (and answers 422 for, its priority
+   * differing), never a second job under the same id. Two first submissions of one key under two
+   * classes at the same moment can still both add; the read-back then answers both from the
+   * interactive one.
+   */
   async enqueue(job: GenerationJob): Promise<void> {
-    await this.#call('enqueue the job', () =>
-      this.#queue.add(GENERATION_QUEUE, job, {
-        jobId: job.requestId,
-        priority: PRIORITY_VALUES[job.priority],
-        ...RETRY_POLICY,
-      }),
-    );
+    try {
+      await this.#call('enqueue the job', async () => {
+        const other = job.priority === 'interactive' ? 'batch' : 'interactive';
+        if (isIdempotentRequestId(job.requestId) && (await this.#queues.of(other).getJob(job.requestId))) return;
+        await this.#queues.add(job.priority, job, { jobId: job.requestId, ...RETRY_POLICY });
+      });
+    } catch (error) {
+      // Admitted but maybe not added: do not let it count against its tenant (if it was added, it
+      // counts no more, which only admits more).
+      this.#forgetWaitingSoon(job);
+      throw error;
+    }
     // Now, not at admission: a count read sent right behind the add would delay the worker's wake-up.
     this.#waitingJobs.refreshIfStale();
   }
 
   /**
-   * Refuses a job when too many are waiting (BullMQ's wait + prioritized counts) or when its
-   * tenant has too many waiting; otherwise records it for the tenant count. Call before enqueue.
+   * Refuses a job when too many are waiting (the classes' wait lists) or when its tenant has too
+   * many waiting (its waiting set, O(log n)); otherwise records it for the tenant count. Call
+   * before enqueue. A tenant refusal is based on an audited set (see auditTenantWaiting).
    * Far from the global cap its count comes without a round trip, from a reading at most a
    * second old plus this gateway's admissions since (see WaitingJobCounter); within 10% of the
    * cap it is read afresh. So the global cap is overshot only by requests in flight at once, or
@@ -141,15 +156,15 @@ export class JobSubmitter {
       }
     }
     if (maxWaitingJobsPerTenant !== null) {
-      const keys = {
-        tenant: tenantWaitingKey(this.#options.prefix, job.tenant),
-        prioritized: this.#queue.keys['prioritized']!,
-        wait: this.#queue.keys['wait']!,
-        jobPrefix: this.#queue.toKey(''),
-      };
-      const verdict = await this.#call('count the tenant\'s waiting jobs', () =>
-        admitForTenant(this.#redis, keys, job.requestId, maxWaitingJobsPerTenant),
-      );
+      const { prefix } = this.#options;
+      const tenantKey = tenantWaitingKey(prefix, job.tenant);
+      const verdict = await this.#call('count the tenant\'s waiting jobs', async () => {
+        const admit = () => admitForTenant(this.#redis, tenantKey, job.requestId, maxWaitingJobsPerTenant);
+        const first = await admit();
+        if (first.admitted) return first;
+        const healed = await auditTenantWaiting(this.#redis, this.#queues, prefix, job.tenant);
+        return healed === 0 ? first : admit();
+      });
       if (!verdict.admitted) {
         throw new QueueFullError(
           `tenant '${job.tenant}' has ${verdict.waiting} jobs waiting, the most one tenant may queue (DFLEET_MAX_WAITING_JOBS_PER_TENANT=${verdict.limit}); the request was not enqueued, retry later`,
@@ -161,7 +176,7 @@ export class JobSubmitter {
   /** The job as Redis has it, or null when Redis has no such job. */
   async find(jobId: string): Promise<StoredJob | null> {
     return this.#call('read the job', async () => {
-      const job = await this.#queue.getJob(jobId);
+      const job = await this.#queues.getJob(jobId);
       if (!job) return null;
       const state = await job.getState();
       const data = generationJobSchema.safeParse(job.data);
@@ -183,18 +198,30 @@ export class JobSubmitter {
    * finish reason "cancelled" (state stays "active" until then). Finished jobs are left alone so
    * their result can still be read.
    */
-  async cancel(jobId: string): Promise<{ found: boolean; cancelled: boolean; state: PublicJobState }> {
+  async cancel(jobId: string, tenant: string): Promise<{ found: boolean; cancelled: boolean; state: PublicJobState }> {
     return this.#call('cancel the job', async () => {
-      const state = await this.#queue.getJobState(jobId);
+      const found = await this.#queues.find(jobId);
+      if (!found) return { found: false, cancelled: false, state: 'unknown' as const };
+      const queue = this.#queues.of(found.priority);
+      const state = await queue.getJobState(jobId);
       if (state === 'unknown') return { found: false, cancelled: false, state: 'unknown' as const };
       if (state === 'completed' || state === 'failed') return { found: true, cancelled: false, state };
-      if (state !== 'active' && (await this.#queue.remove(jobId)) === 1) {
+      if (state !== 'active' && (await queue.remove(jobId)) === 1) {
+        await removeWaitingJob(this.#redis, this.#options.prefix, tenant, jobId);
         return { found: true, cancelled: true, state: 'cancelled' as const };
       }
       // Active, or a worker took it between the two calls.
       await this.#redis.set(cancelRequestKey(this.#options.prefix, jobId), String(Date.now()), 'PX', CANCEL_REQUEST_TTL_MS);
       return { found: true, cancelled: true, state: 'active' as const };
     });
+  }
+
+  /**
+   * A resubmission was recorded in its tenant's waiting set but met a job that already started:
+   * take it out again (best effort; the audit heals a miss).
+   */
+  forgetStartedJob(job: GenerationJob): void {
+    this.#forgetWaitingSoon(job);
   }
 
   async ping(): Promise<void> {
@@ -212,7 +239,7 @@ export class JobSubmitter {
 
   /** Closes within about a second, also when Redis is unreachable (BullMQ's close would wait for it). */
   async close(): Promise<void> {
-    const closed = Promise.allSettled([this.#outcomes.close(), this.#queue.close()]);
+    const closed = Promise.allSettled([this.#outcomes.close(), this.#queues.close()]);
     if (this.#redis.status !== 'ready') this.#redis.disconnect();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([closed, new Promise((resolve) => (timer = setTimeout(resolve, 1_000)))]);
@@ -275,6 +302,11 @@ export class JobSubmitter {
     }
   }
 
+  #forgetWaitingSoon(job: GenerationJob): void {
+    if (this.#redis.status !== 'ready') return;
+    removeWaitingJob(this.#redis, this.#options.prefix, job.tenant, job.requestId).catch(() => undefined);
+  }
+
   #logRedisError(source: string, error: Error): void {
     // ioredis reports every failed reconnect; one line per few seconds is enough to see an outage.
     const now = Date.now();
@@ -297,12 +329,13 @@ function toPublicState(state: string): PublicJobState {
   switch (state) {
     case 'waiting':
     case 'waiting-children':
+    // Not written by dfleet any more (no BullMQ priorities), but still a job that waits.
+    case 'prioritized':
       return 'waiting';
     case 'active':
     case 'completed':
     case 'failed':
     case 'delayed':
-    case 'prioritized':
       return state;
     default:
       return 'unknown';

@@ -16,8 +16,8 @@ export interface QueueOutcomeListener {
 export interface QueueOutcomeReaderOptions {
   /** A connection of its own: the reads block. */
   readonly redis: Redis;
-  /** BullMQ's events stream of the generation queue (`queue.keys.events`). */
-  readonly eventsKey: string;
+  /** BullMQ's events streams of the generation queues, one per class (`queue.keys.events`). */
+  readonly eventsKeys: readonly string[];
   readonly outcomes: QueueOutcomeListener;
   readonly logger: Logger;
   /** Reports a failed read (the caller rate-limits its logging). */
@@ -41,7 +41,7 @@ export const OUTCOME_READ_BLOCK_MS = 5_000;
 const RETRY_PAUSE_MS = 1_000;
 
 /**
- * Follows BullMQ's events stream of the generation queue and tells the gateway of completed and
+ * Follows BullMQ's events streams of the generation queues (both classes, one XREAD) and tells the gateway of completed and
  * failed jobs it still waits for: the safety net under worker callbacks, for the rare result no
  * callback brought (another gateway enqueued the job, a callback gave up, a stalled job failed).
  *
@@ -75,22 +75,27 @@ export class QueueOutcomeReader {
   }
 
   async #run(): Promise<void> {
-    const { redis, eventsKey } = this.#options;
-    // From the stream's newest entry at start: earlier outcomes are for jobs nobody waits for here.
-    let lastId: string | null = null;
+    const { redis, eventsKeys } = this.#options;
+    // From each stream's newest entry at start: earlier outcomes are for jobs nobody waits for here.
+    let lastIds: string[] | null = null;
     while (!this.#closed) {
       let pauseMs = 0;
       try {
-        lastId ??= await this.#newestId();
-        const reply: StreamReply | null = await redis.xread('COUNT', READ_COUNT, 'BLOCK', OUTCOME_READ_BLOCK_MS, 'STREAMS', eventsKey, lastId);
-        const entries: StreamEntry[] = reply?.[0]?.[1] ?? [];
+        lastIds ??= await Promise.all(eventsKeys.map((key) => this.#newestId(key)));
+        const streams = [...eventsKeys, ...lastIds];
+        const reply: StreamReply | null = await redis.xread('COUNT', READ_COUNT, 'BLOCK', OUTCOME_READ_BLOCK_MS, 'STREAMS', ...streams);
         let outcomes = 0;
-        for (const [id, fields] of entries) {
-          lastId = id;
-          if (this.#handle(fields)) outcomes++;
+        let full = false;
+        for (const [key, entries] of reply ?? []) {
+          const index = eventsKeys.indexOf(key);
+          for (const [id, fields] of entries) {
+            lastIds[index] = id;
+            if (this.#handle(fields)) outcomes++;
+          }
+          full ||= entries.length >= READ_COUNT;
         }
         // A full read means more is waiting: catch up first, or BullMQ trims events not yet read.
-        if (outcomes > 0 && entries.length < READ_COUNT) pauseMs = this.#readPauseMs;
+        if (outcomes > 0 && !full) pauseMs = this.#readPauseMs;
       } catch (error) {
         if (this.#closed) break;
         this.#options.onError(error as Error);
@@ -100,8 +105,8 @@ export class QueueOutcomeReader {
     }
   }
 
-  async #newestId(): Promise<string> {
-    const [newest] = await this.#options.redis.xrevrange(this.#options.eventsKey, '+', '-', 'COUNT', 1);
+  async #newestId(eventsKey: string): Promise<string> {
+    const [newest] = await this.#options.redis.xrevrange(eventsKey, '+', '-', 'COUNT', 1);
     return newest?.[0] ?? '0-0';
   }
 

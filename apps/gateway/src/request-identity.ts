@@ -29,3 +29,8 @@ export function requestIdFor(tenant: string, idempotencyKey: string | null): str
   const digest = createHash('sha256').update(`${tenant}:${idempotencyKey}`).digest('hex');
   return `idem-${digest.slice(0, 32)}`;
 }
+
+/** Whether the id was derived from an idempotency key, so another request may name the same job. */
+export function isIdempotentRequestId(requestId: string): boolean {
+  return requestId.startsWith('idem-');
+}

@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Worker } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createGenerationClient, grpc, type GenerationServiceClient, type Job__Output } from '@dfleet/proto';
 import { generateApiKey, hashApiKey, type ApiKeysFile } from '@dfleet/api-keys';
@@ -21,6 +20,7 @@ import {
   resultReportFor,
   startTestGateway,
   startTestWorker,
+  type TestWorker,
   testGatewayConfig,
 } from './support/test-fleet.ts';
 
@@ -46,7 +46,7 @@ function writeKeys(extra: ApiKeysFile['keys'] = []): void {
 
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 let gateways: RunningGateway[] = [];
-let worker: Worker | undefined;
+let worker: TestWorker | undefined;
 let grpcClient: GenerationServiceClient | undefined;
 
 async function startKeyedGateway(): Promise<RunningGateway> {
@@ -155,9 +155,10 @@ describe('API keys', () => {
     expect(foreignCancel.status).toBe(404);
     expect(foreignGrpcRead.error?.code).toBe(grpc.status.NOT_FOUND);
     expect(foreignGrpcCancel.error?.code).toBe(grpc.status.NOT_FOUND);
-    // Still queued (interactive jobs wait in BullMQ's "prioritized" set).
-    expect(ownGrpcRead.value?.state).toBe('prioritized');
-    expect((await getJson(jobUrl, { headers: bearer(acmeKey) })).body.state).toBe('prioritized');
+    // Still queued. Each class has its own queue without BullMQ priorities, so it reads "waiting"
+    // (with one queue and priorities it read "prioritized").
+    expect(ownGrpcRead.value?.state).toBe('waiting');
+    expect((await getJson(jobUrl, { headers: bearer(acmeKey) })).body.state).toBe('waiting');
 
     const ownCancel = await getJson(jobUrl, { method: 'DELETE', headers: bearer(acmeKey) });
     expect(ownCancel.body).toMatchObject({ cancelled: true, state: 'cancelled' });

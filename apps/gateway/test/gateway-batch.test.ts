@@ -1,4 +1,3 @@
-import type { Worker } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { deletePrefix, getJson, uniquePrefix } from '@dfleet/test-support';
 import type { RunningGateway } from '../src/gateway.ts';
@@ -11,11 +10,12 @@ import {
   resultReportFor,
   startTestGateway,
   startTestWorker,
+  type TestWorker,
 } from './support/test-fleet.ts';
 
 const prefix = uniquePrefix();
 let gateway: RunningGateway;
-let worker: Worker | undefined;
+let worker: TestWorker | undefined;
 
 beforeAll(async () => {
   gateway = await startTestGateway(prefix, { DFLEET_MAX_BATCH_PROMPTS: '4' });
@@ -32,7 +32,7 @@ afterAll(async () => {
 });
 
 /** A worker that answers each prompt with its reverse, or fails the prompts containing "FAIL". */
-function startEchoWorker(): Worker {
+function startEchoWorker(): TestWorker {
   return startTestWorker(prefix, async (job) => {
     if (job.data.prompt.includes('FAIL')) {
       await reportResult(job.data.callback.address, { ...resultReportFor(job, ''), errorCode: 'decode_failed', errorMessage: 'the model broke' });

@@ -1,4 +1,3 @@
-import type { Worker } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   createGenerationClient,
@@ -19,12 +18,13 @@ import {
   resultReportFor,
   startTestGateway,
   startTestWorker,
+  type TestWorker,
 } from './support/test-fleet.ts';
 
 const prefix = uniquePrefix();
 let gateway: RunningGateway;
 let client: GenerationServiceClient;
-let worker: Worker | undefined;
+let worker: TestWorker | undefined;
 
 beforeAll(async () => {
   gateway = await startTestGateway(prefix);

@@ -1,9 +1,8 @@
-import type { Job, Worker } from 'bullmq';
-import { Queue } from 'bullmq';
+import type { Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  GENERATION_QUEUE,
+  GenerationQueues,
   generationJobSchema,
   publishHeartbeat,
   removeHeartbeat,
@@ -21,18 +20,19 @@ import {
   resultReportFor,
   startTestGateway,
   startTestWorker,
+  type TestWorker,
 } from './support/test-fleet.ts';
 
 const prefix = uniquePrefix();
 let gateway: RunningGateway;
-let worker: Worker | undefined;
+let worker: TestWorker | undefined;
 let redis: Redis;
-let queue: Queue;
+let queue: GenerationQueues<GenerationJob>;
 
 beforeAll(async () => {
   gateway = await startTestGateway(prefix);
   redis = new Redis(SHARED_REDIS_URL);
-  queue = new Queue(GENERATION_QUEUE, { connection: redis, prefix });
+  queue = new GenerationQueues<GenerationJob>({ connection: redis, prefix });
 });
 
 afterEach(async () => {
@@ -163,7 +163,7 @@ describe('POST /v1/completions', () => {
     const second = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
     // Both submissions are in before any worker runs, so neither can be a retry of a finished job.
     const jobId = await eventually('the idempotent job to be queued', async () => {
-      const [queued] = await queue.getJobs(['prioritized', 'waiting']);
+      const [queued] = await queue.getJobs(['waiting']);
       return queued?.id;
     });
     let runs = 0;
@@ -183,7 +183,7 @@ describe('POST /v1/completions', () => {
       expect(response.body.choices[0].text).toBe('once');
     }
     expect(runs).toBe(1);
-    const sameKeyJobs = (await queue.getJobs(['completed', 'prioritized', 'waiting', 'active'])).filter((j) => j.id === jobId);
+    const sameKeyJobs = (await queue.getJobs(['completed', 'waiting', 'active'])).filter((j) => j.id === jobId);
     expect(sameKeyJobs).toHaveLength(1);
   });
 
@@ -193,7 +193,7 @@ describe('POST /v1/completions', () => {
     try {
       const viaFirst = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
       await eventually('the job to be queued by the first gateway', async () => {
-        return (await queue.getJobs(['prioritized', 'waiting'])).length > 0;
+        return (await queue.getJobs(['waiting'])).length > 0;
       });
       const viaOther = postCompletion(other, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
       const callbackTargets: string[] = [];
@@ -212,6 +212,27 @@ describe('POST /v1/completions', () => {
     } finally {
       await other.close(1_000);
     }
+  });
+
+  it('refuses an Idempotency-Key reused under the other priority class with 422, and keeps one job', async () => {
+    const key = `other-class-${prefix}`;
+    const first = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
+    const jobId = await eventually(
+      'the interactive job to be queued',
+      async () => (await queue.of('interactive').getJobs(['waiting']))[0]?.id,
+    );
+
+    const asBatch = { model: FIXTURE_MODEL, prompt, dfleet: { priority: 'batch' } };
+    const reused = await postCompletion(gateway, asBatch, { 'idempotency-key': key });
+
+    expect(reused.status).toBe(422);
+    expect(reused.body.error).toMatchObject({ code: 'idempotency_key_reused', param: 'idempotency_key' });
+    expect(await queue.of('batch').getJob(jobId)).toBeUndefined();
+    worker = startTestWorker(prefix, async (job) => {
+      await reportResult(gateway.callbackAddress, resultReportFor(job, 'x'));
+      return generationResultFor('x');
+    });
+    expect((await first).status).toBe(200);
   });
 
   it('refuses an Idempotency-Key reused for a different prompt with 422', async () => {
@@ -335,7 +356,7 @@ describe('jobs API', () => {
   it('DELETE removes a waiting job and the waiting request answers 409 job_cancelled', async () => {
     const posted = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': `delete-${prefix}` });
     const queued: Job<GenerationJob> = await eventually('the job to be queued', async () => {
-      return (await queue.getJobs(['prioritized', 'waiting']))[0];
+      return (await queue.getJobs(['waiting']))[0];
     });
     const id = queued?.id ?? '';
 

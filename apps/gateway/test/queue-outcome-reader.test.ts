@@ -8,9 +8,12 @@ import { OUTCOME_READ_BLOCK_MS, QueueOutcomeReader, type QueueOutcomeListener } 
 
 const prefix = uniquePrefix();
 const QUEUE = 'outcomes';
+/** A second queue, as the gateway follows one per priority class. */
+const OTHER_QUEUE = 'outcomes-other';
 const connection = { url: SHARED_REDIS_URL, maxRetriesPerRequest: null };
 let queue: Queue;
-let worker: Worker;
+let otherQueue: Queue;
+let workers: Worker[] = [];
 const readers: QueueOutcomeReader[] = [];
 
 function resultFor(text: string): GenerationResult {
@@ -46,7 +49,7 @@ async function startReader(listener: QueueOutcomeListener, readPauseMs?: number)
   }) as typeof redis.xread;
   const reader = new QueueOutcomeReader({
     redis,
-    eventsKey: queue.keys['events']!,
+    eventsKeys: [queue.keys['events']!, otherQueue.keys['events']!],
     outcomes: listener,
     logger: pino({ level: 'silent' }),
     onError: (error) => {
@@ -62,15 +65,19 @@ async function startReader(listener: QueueOutcomeListener, readPauseMs?: number)
 
 beforeAll(async () => {
   queue = new Queue(QUEUE, { connection, prefix });
-  worker = new Worker(
-    QUEUE,
-    async (job) => {
-      if (job.data.fail) throw new UnrecoverableError(`refused ${job.id}`);
-      return resultFor(`text of ${job.id}`);
-    },
-    { connection, prefix, concurrency: 16 },
+  otherQueue = new Queue(OTHER_QUEUE, { connection, prefix });
+  workers = [QUEUE, OTHER_QUEUE].map(
+    (name) =>
+      new Worker(
+        name,
+        async (job) => {
+          if (job.data.fail) throw new UnrecoverableError(`refused ${job.id}`);
+          return resultFor(`text of ${job.id}`);
+        },
+        { connection, prefix, concurrency: 16 },
+      ),
   );
-  await worker.waitUntilReady();
+  await Promise.all(workers.map((worker) => worker.waitUntilReady()));
 });
 
 afterEach(async () => {
@@ -78,9 +85,11 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await worker.close();
-  await queue.obliterate({ force: true });
-  await queue.close();
+  await Promise.all(workers.map((worker) => worker.close()));
+  for (const each of [queue, otherQueue]) {
+    await each.obliterate({ force: true });
+    await each.close();
+  }
   await deletePrefix(prefix);
 });
 
@@ -102,6 +111,15 @@ describe('QueueOutcomeReader', () => {
     await queue.add('job', {}, { jobId: 'ours-after' });
     await eventually('the later outcome is heard', () => listener.completedJobs.has('ours-after'));
     expect([...listener.completedJobs.keys()]).toEqual(['ours-ok', 'ours-after']);
+  });
+
+  it('hears the outcomes of every queue it follows', async () => {
+    const listener = new RecordingListener();
+    await startReader(listener);
+    listener.waitingFor.add('in-first').add('in-other');
+    await queue.add('job', {}, { jobId: 'in-first' });
+    await otherQueue.add('job', { fail: true }, { jobId: 'in-other' });
+    await eventually('both queues\' outcomes are heard', () => listener.completedJobs.has('in-first') && listener.failedJobs.has('in-other'));
   });
 
   it('hears an outcome at once on an idle fleet', async () => {

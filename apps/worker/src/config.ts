@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { ADAPTIVE_THRESHOLD_DEFAULTS, type AdaptiveThresholdPolicyOptions } from '@dfleet/scheduler';
 
 const WORKER_ID_RULE = 'only letters, digits, "_", "." and "-"';
-const DEVICE_RULE = "must be 'cpu' or 'cuda:N' (e.g. cuda:0)";
+const DEVICE_RULE = "must be 'cpu', 'cuda:N' (e.g. cuda:0) or 'webgpu' / 'webgpu:N'";
 
 /** Every variable the worker reads, with the documentation the README table is generated from. */
 export const workerEnv = z.object({
@@ -17,16 +17,19 @@ export const workerEnv = z.object({
     default: '`<hostname>-<pid>`',
     meaning: 'name in heartbeats and results',
   }),
-  DFLEET_DEVICE: documented(z.string().regex(/^(cpu|cuda:\d+)$/, DEVICE_RULE).default('cpu'), {
+  DFLEET_DEVICE: documented(z.string().regex(/^(cpu|cuda:\d+|webgpu(:\d+)?)$/, DEVICE_RULE).default('cpu'), {
     meaning:
-      "`cpu` or `cuda:N` (onnxruntime's CUDA provider on device N; set per process by `dfleet up` / " +
-      '`dfleet worker`)',
+      "`cpu`, `cuda:N` (onnxruntime's CUDA provider on device N) or `webgpu` (its WebGPU provider, Dawn on " +
+      'Vulkan; `webgpu:0` is the same, other indices fail at start: onnxruntime-node cannot choose the adapter); ' +
+      'set per process by `dfleet up` / `dfleet worker`',
   }),
-  DFLEET_MAX_ACTIVE_JOBS: documented(positiveInt(16), { meaning: 'jobs decoded together (BullMQ concurrency)' }),
+  DFLEET_MAX_ACTIVE_JOBS: documented(positiveInt(16), {
+    meaning: 'regular slots: jobs of either priority class decoded together',
+  }),
   DFLEET_INTERACTIVE_EXTRA_JOBS: documented(z.coerce.number().int().min(0).max(64).default(2), {
     meaning:
-      'interactive jobs a worker takes beyond `DFLEET_MAX_ACTIVE_JOBS` when every slot is busy and one waits ' +
-      '(express lanes); `0` = off',
+      'extra slots only interactive jobs take, once every regular slot is busy; `0` = interactive jobs wait ' +
+      'for a free regular slot',
   }),
   DFLEET_INTRA_OP_THREADS: documented(z.coerce.number().int().positive().max(256).optional(), {
     default: "onnxruntime's choice (one per core)",
@@ -68,7 +71,7 @@ const workerConfigSchema = workerEnv.transform((e) => ({
   modelDir: e.DFLEET_MODEL_DIR,
   logLevel: e.LOG_LEVEL,
   workerId: e.DFLEET_WORKER_ID ?? `${hostname()}-${process.pid}`,
-  /** 'cpu' or 'cuda:N'. */
+  /** 'cpu', 'cuda:N' or 'webgpu[:N]'. */
   device: e.DFLEET_DEVICE,
   maxActiveJobs: e.DFLEET_MAX_ACTIVE_JOBS,
   interactiveExtraJobs: e.DFLEET_INTERACTIVE_EXTRA_JOBS,

@@ -50,3 +50,17 @@ export class ModelUnavailableError extends Error {
     this.modelDir = modelDir;
   }
 }
+
+/** The worker could not start: `DFLEET_DEVICE` names a device this host cannot run the model on. */
+export class DeviceUnavailableError extends Error {
+  /** The model package's reason, e.g. `vulkan_loader_missing` or `execution_provider_unavailable`. */
+  readonly code: string;
+  readonly device: string;
+
+  constructor(device: string, code: string, problem: string, options?: { cause?: unknown }) {
+    super(`cannot use DFLEET_DEVICE=${device} (${code}): ${problem}`, options);
+    this.name = 'DeviceUnavailableError';
+    this.code = code;
+    this.device = device;
+  }
+}

@@ -1,6 +1,6 @@
 import { EnvConfigError } from '@dfleet/env-config';
 import { loadWorkerConfig, type WorkerConfig } from './config.ts';
-import { ModelUnavailableError } from './errors.ts';
+import { DeviceUnavailableError, ModelUnavailableError } from './errors.ts';
 import { createLogger } from './logger.ts';
 import { startWorker, type RunningWorker } from './worker.ts';
 
@@ -39,7 +39,9 @@ async function main(): Promise<void> {
       },
     });
   } catch (error) {
-    if (error instanceof ModelUnavailableError) fail(`worker: ${error.message}`);
+    if (error instanceof ModelUnavailableError || error instanceof DeviceUnavailableError) {
+      fail(`worker: ${error.message}`);
+    }
     throw error;
   }
   process.stdout.write(`worker ready id=${worker.workerId} device=${worker.device} model=${worker.modelName}\n`);

@@ -1,16 +1,17 @@
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { loadModel, type LoadedModel } from '@dfleet/model';
-import { EVICTION_POLICY_SAFE, GENERATION_QUEUE, checkEvictionPolicy, describeJobFailure, generationJobSchema, redisOptionsFor, type GenerationResult } from '@dfleet/queue';
+import type { LoadedModel } from '@dfleet/model';
+import { EVICTION_POLICY_SAFE, checkEvictionPolicy, redisOptionsFor, removeWaitingJob } from '@dfleet/queue';
 import { AdaptiveThresholdPolicy, StepScheduler, type BatchReport, type StepSchedulerStats } from '@dfleet/scheduler';
 import { CallbackReporter } from './callback-reporter.ts';
-import { isCancelRequested, startCancelWatcher } from './cancel-watcher.ts';
+import { isCancelRequested, startCancelWatcher, type CancelWatcher } from './cancel-watcher.ts';
+import { ClassWorkers } from './class-workers.ts';
 import type { WorkerConfig } from './config.ts';
-import { JobRejectedError, ModelUnavailableError } from './errors.ts';
+import { createFailedJobReporter } from './failed-job-reporter.ts';
 import { createGenerationProcessor, INTERRUPTION } from './generation-processor.ts';
-import { startHeartbeat } from './heartbeat.ts';
-import { InteractiveExpressLane } from './interactive-express-lane.ts';
-import { JOB_FAILED, JOBS_HANDED_BACK_AT_SHUTDOWN } from './log-messages.ts';
+import { startHeartbeat, type Heartbeat } from './heartbeat.ts';
+import { loadServedModel } from './load-served-model.ts';
+import { JOBS_HANDED_BACK_AT_SHUTDOWN } from './log-messages.ts';
 import { createLogger, type Logger } from './logger.ts';
 
 export interface StartWorkerOptions {
@@ -37,31 +38,32 @@ export interface RunningWorker {
   close(): Promise<void>;
 }
 
-/** One of the BullMQ workers of a worker process: the regular one, or an express lane. */
-interface BullWorkerRole {
-  readonly name: string;
-  readonly concurrency: number;
-  readonly lane: boolean;
-  readonly onStart?: () => void;
-  readonly onEnd?: () => void;
-}
-
 /** Padded lengths round up to this multiple so similar batches share a shape. */
 const LENGTH_MULTIPLE = 16;
 
+/** What a started worker holds, in the order `stopWorker` releases it. */
+interface WorkerParts {
+  readonly config: WorkerConfig;
+  readonly logger: Logger;
+  readonly model: LoadedModel;
+  readonly scheduler: StepScheduler;
+  readonly redis: Redis;
+  readonly reporter: CallbackReporter;
+  readonly workers: ClassWorkers;
+}
+
 /**
- * Loads the model and starts claiming generation jobs. Resolves once the model is loaded and the
- * BullMQ worker is connected.
- * @throws ModelUnavailableError when the model directory does not load (nothing is left running).
+ * Loads the model and starts claiming generation jobs of both classes. Resolves once the model is
+ * loaded and the BullMQ workers are connected.
+ * @throws ModelUnavailableError when the model directory does not load, DeviceUnavailableError when
+ * DFLEET_DEVICE cannot run it here (nothing is left running in either case).
  */
 export async function startWorker(config: WorkerConfig, options: StartWorkerOptions = {}): Promise<RunningWorker> {
   const logger = options.logger ?? createLogger(config.logLevel, config.workerId);
   const model = await loadServedModel(config);
-  const { manifest } = model;
-
   const scheduler = new StepScheduler({
     denoiser: model.denoiser,
-    padId: manifest.specialTokens.pad,
+    padId: model.manifest.specialTokens.pad,
     maxBatchTokens: config.maxBatchTokens,
     lengthMultiple: LENGTH_MULTIPLE,
     ...(options.onBatch ? { onBatch: options.onBatch } : {}),
@@ -69,147 +71,97 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
   const redis = new Redis(redisOptionsFor(config.redisUrl, 'worker'));
   redis.on('error', (error) => logger.warn({ err: error.message }, 'redis error'));
   const reporter = new CallbackReporter({ logger, progressIntervalMs: config.progressIntervalMs });
-  const inFlight = new Set<string>();
-  const processJob = createGenerationProcessor({
-    model,
-    vocabSize: manifest.vocabSize,
-    scheduler,
-    reporter,
-    workerId: config.workerId,
+  const workers = new ClassWorkers({
+    config,
+    processJob: createGenerationProcessor({
+      model,
+      vocabSize: model.manifest.vocabSize,
+      scheduler,
+      reporter,
+      workerId: config.workerId,
+      logger,
+      isCancelRequested: (jobId) => isCancelRequested(redis, config.redisPrefix, jobId),
+      ...(config.adaptiveThreshold ? { thresholdPolicy: new AdaptiveThresholdPolicy(config.adaptiveThreshold) } : {}),
+    }),
+    onStart: (job) => forgetWaiting(redis, config.redisPrefix, job, logger),
+    onFailed: createFailedJobReporter({
+      workerId: config.workerId,
+      reporter,
+      logger,
+      ...(options.onFatal ? { onFatal: options.onFatal } : {}),
+    }),
     logger,
-    isCancelRequested: (jobId) => isCancelRequested(redis, config.redisPrefix, jobId),
-    ...(config.adaptiveThreshold ? { thresholdPolicy: new AdaptiveThresholdPolicy(config.adaptiveThreshold) } : {}),
   });
-
-  let regularJobs = 0;
-  /**
-   * One BullMQ worker over the shared processor; `onStart`/`onEnd` run as each of its jobs begins
-   * and ends. A lane only claims: the regular worker checks for stalled jobs.
-   */
-  const createBullWorker = ({ name, concurrency, lane, onStart, onEnd }: BullWorkerRole) =>
-    new Worker<unknown, GenerationResult>(
-      GENERATION_QUEUE,
-      // Three declared parameters: BullMQ passes an AbortSignal only to processors that take one.
-      async (job: Job<unknown, GenerationResult>, token: string | undefined, signal: AbortSignal | undefined) => {
-        const id = job.id ?? '';
-        inFlight.add(id);
-        onStart?.();
-        try {
-          return await processJob(job, token, signal);
-        } finally {
-          inFlight.delete(id);
-          onEnd?.();
-        }
-      },
-      {
-        connection: redisOptionsFor(config.redisUrl, 'worker'),
-        prefix: config.redisPrefix,
-        name,
-        concurrency,
-        // Renewed every lockDuration / 2 from this event loop, which the scheduler never blocks
-        // for long: forward passes run in the denoiser's own thread.
-        lockDuration: config.lockDurationMs,
-        stalledInterval: config.stalledIntervalMs,
-        maxStalledCount: config.maxStalledCount,
-        skipStalledCheck: lane,
-        autorun: false,
-      },
-    );
-  const worker = createBullWorker({
-    name: config.workerId,
-    concurrency: config.maxActiveJobs,
-    lane: false,
-    onStart: () => (regularJobs += 1),
-    onEnd: () => (regularJobs -= 1),
-  });
-  const lanes: Worker<unknown, GenerationResult>[] = [];
-  const expressLane = new InteractiveExpressLane({
+  const parts: WorkerParts = { config, logger, model, scheduler, redis, reporter, workers };
+  const heartbeat = await startServing(parts);
+  const cancelWatcher = startCancelWatcher({
     redis,
-    lanes,
-    regularSlotsFull: () => regularJobs >= config.maxActiveJobs,
+    prefix: config.redisPrefix,
+    intervalMs: config.cancelPollIntervalMs,
+    activeJobIds: () => workers.runningJobIds,
+    onCancelRequested: (jobId) => workers.cancelJob(jobId, INTERRUPTION.cancelRequested),
     logger,
   });
-  for (let index = 0; index < config.interactiveExtraJobs; index += 1) {
-    const lane: Worker<unknown, GenerationResult> = createBullWorker({
-      name: `${config.workerId}-express-${index}`,
-      concurrency: 1,
-      lane: true,
-      onStart: () => expressLane.onClaimed(lane),
-    });
-    lanes.push(lane);
-  }
-  const allWorkers = [worker, ...lanes];
-  const cancelJob = (jobId: string, reason: string) => {
-    for (const each of allWorkers) each.cancelJob(jobId, reason);
+  logStarted(parts);
+  void warnUnlessNoEviction(redis, config.redisUrl, logger);
+
+  let closing: Promise<void> | undefined;
+  return {
+    workerId: config.workerId,
+    device: config.device,
+    modelName: model.manifest.name,
+    get jobsInFlight() {
+      return workers.runningJobIds.length;
+    },
+    get schedulerStats() {
+      return scheduler.stats;
+    },
+    close: () => (closing ??= stopWorker(parts, heartbeat, cancelWatcher)),
   };
+}
 
-  for (const each of allWorkers) {
-    each.on('error', (error) => logger.error({ err: error.message }, 'worker error'));
-    each.on('lockRenewalFailed', (jobIds) => {
-      for (const jobId of jobIds) {
-        logger.warn({ jobId }, 'lock renewal failed; stopping the job');
-        each.cancelJob(jobId, INTERRUPTION.lockLost);
-      }
-    });
-    each.on('failed', (job, error) => onFailed(job, error));
-  }
-  function onFailed(job: Job<unknown, GenerationResult> | undefined, error: Error): void {
-    if (!job) return;
-    const final = error instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
-    logger.warn({ jobId: job.id, attempt: job.attemptsMade, final, err: error.message }, JOB_FAILED);
-    if ((error as { code?: unknown }).code === 'denoiser_closed') options.onFatal?.(error);
-    if (!final) return;
-    const callback = generationJobSchema.shape.callback.safeParse((job.data as { callback?: unknown } | null)?.callback);
-    if (!callback.success) return;
-    void reporter.reportResult(
-      { address: callback.data.address, token: callback.data.token, jobId: job.id ?? '', attempt: job.attemptsMade },
-      {
-        workerId: config.workerId,
-        ...(error instanceof JobRejectedError
-          ? { errorCode: error.code, errorMessage: error.message }
-          : describeJobFailure(error.message)),
-      },
-    );
-  }
-
+/** Starts claiming and beating; on failure releases everything and rethrows. */
+async function startServing(parts: WorkerParts): Promise<Heartbeat> {
+  const { config, workers, redis, model, logger } = parts;
   const startedAt = Date.now();
-  let heartbeat: Awaited<ReturnType<typeof startHeartbeat>> | undefined;
   try {
-    void worker.run().catch((error: Error) => logger.error({ err: error.message }, 'worker stopped'));
-    await worker.waitUntilReady();
-    heartbeat = await startHeartbeat({
+    await workers.start();
+    return await startHeartbeat({
       redis,
       prefix: config.redisPrefix,
       intervalMs: config.heartbeatIntervalMs,
       beat: () => ({
         workerId: config.workerId,
         device: config.device,
-        model: manifest.name,
-        jobsInFlight: inFlight.size,
+        model: model.manifest.name,
+        jobsInFlight: workers.runningJobIds.length,
         pid: process.pid,
         startedAt,
       }),
       logger,
     });
   } catch (error) {
-    await Promise.all(allWorkers.map((each) => each.close(true).catch(() => undefined)));
+    await workers.close(true).catch(() => undefined);
     redis.disconnect();
     await model.close();
     throw error;
   }
-  const cancelWatcher = startCancelWatcher({
-    redis,
-    prefix: config.redisPrefix,
-    intervalMs: config.cancelPollIntervalMs,
-    activeJobIds: () => [...inFlight],
-    onCancelRequested: (jobId) => cancelJob(jobId, INTERRUPTION.cancelRequested),
-    logger,
-  });
-  expressLane.start();
+}
+
+/** The job left its tenant's waiting count; a failure here is healed by the gateway's audit. */
+function forgetWaiting(redis: Redis, prefix: string, job: Job, logger: Logger): void {
+  const tenant = (job.data as { tenant?: unknown } | null)?.tenant;
+  if (typeof tenant !== 'string') return;
+  removeWaitingJob(redis, prefix, tenant, job.id ?? '').catch((error: Error) =>
+    logger.warn({ jobId: job.id, err: error.message }, "could not remove a started job from its tenant's waiting set"),
+  );
+}
+
+function logStarted({ config, model, logger }: WorkerParts): void {
   logger.info(
     {
       device: config.device,
-      model: manifest.name,
+      model: model.manifest.name,
       maxActiveJobs: config.maxActiveJobs,
       interactiveExtraJobs: config.interactiveExtraJobs,
       maxBatchTokens: config.maxBatchTokens,
@@ -217,56 +169,27 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
     },
     'worker started',
   );
-  void warnUnlessNoEviction(redis, config.redisUrl, logger);
-
-  let closing: Promise<void> | undefined;
-  const close = async () => {
-    // First, so no lane claims a job after the signal.
-    expressLane.stop();
-    // Bounded: with Redis down the delete would wait for the reconnect; the key expires anyway.
-    if (heartbeat) await raceTimeout(heartbeat.stop(), 1_000);
-    const drained = Promise.all(allWorkers.map((each) => each.close()));
-    const inTime = await raceTimeout(drained, config.shutdownTimeoutMs);
-    if (!inTime) {
-      logger.warn({ jobs: [...inFlight] }, JOBS_HANDED_BACK_AT_SHUTDOWN);
-      for (const jobId of inFlight) cancelJob(jobId, INTERRUPTION.shutdown);
-      await drained;
-    }
-    cancelWatcher.stop();
-    await scheduler.close();
-    await reporter.close();
-    await model.close();
-    await redis.quit().catch(() => redis.disconnect());
-    logger.info('worker stopped');
-  };
-
-  return {
-    workerId: config.workerId,
-    device: config.device,
-    modelName: manifest.name,
-    get jobsInFlight() {
-      return inFlight.size;
-    },
-    get schedulerStats() {
-      return scheduler.stats;
-    },
-    close: () => (closing ??= close()),
-  };
 }
 
-async function loadServedModel(config: WorkerConfig): Promise<LoadedModel> {
-  const cuda = /^cuda:(\d+)$/.exec(config.device);
-  try {
-    const threads = config.intraOpThreads === undefined ? {} : { intraOpNumThreads: config.intraOpThreads };
-    return await loadModel(
-      config.modelDir,
-      cuda ? { executionProvider: 'cuda', deviceId: Number(cuda[1]), ...threads } : { executionProvider: 'cpu', ...threads },
-    );
-  } catch (error) {
-    // Model errors carry multi-line detail (one line per manifest field); one line reads better in logs.
-    const problem = (error as Error).message.replace(/:\s*\n\s*-\s*/g, ': ').replace(/\s*\n\s*(-\s*)?/g, '; ');
-    throw new ModelUnavailableError(config.modelDir, problem, { cause: error });
+/** The graceful stop RunningWorker.close describes. */
+async function stopWorker(parts: WorkerParts, heartbeat: Heartbeat, cancelWatcher: CancelWatcher): Promise<void> {
+  const { config, logger, workers } = parts;
+  // Bounded: with Redis down the delete would wait for the reconnect; the key expires anyway.
+  await raceTimeout(heartbeat.stop(), 1_000);
+  const drained = workers.close();
+  const inTime = await raceTimeout(drained, config.shutdownTimeoutMs);
+  if (!inTime) {
+    const running = workers.runningJobIds;
+    logger.warn({ jobs: running }, JOBS_HANDED_BACK_AT_SHUTDOWN);
+    for (const jobId of running) workers.cancelJob(jobId, INTERRUPTION.shutdown);
+    await drained;
   }
+  cancelWatcher.stop();
+  await parts.scheduler.close();
+  await parts.reporter.close();
+  await parts.model.close();
+  await parts.redis.quit().catch(() => parts.redis.disconnect());
+  logger.info('worker stopped');
 }
 
 /** BullMQ needs `noeviction`: say so loudly at startup when Redis runs another policy or hides it. */

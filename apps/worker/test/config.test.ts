@@ -27,6 +27,12 @@ describe('worker configuration', () => {
     expect(config).toMatchObject({ device: 'cuda:3', maxActiveJobs: 4, maxBatchTokens: 8192, workerId: 'gpu-3' });
   });
 
+  it('accepts webgpu with or without an adapter index', () => {
+    expect(loadWorkerConfig({ DFLEET_DEVICE: 'webgpu' }).device).toBe('webgpu');
+    expect(loadWorkerConfig({ DFLEET_DEVICE: 'webgpu:0' }).device).toBe('webgpu:0');
+    expect(() => loadWorkerConfig({ DFLEET_DEVICE: 'cuda' })).toThrow(/DFLEET_DEVICE/);
+  });
+
   it("leaves onnxruntime's thread count to onnxruntime unless DFLEET_INTRA_OP_THREADS sets it", () => {
     expect(loadWorkerConfig({}).intraOpThreads).toBeUndefined();
     expect(loadWorkerConfig({ DFLEET_INTRA_OP_THREADS: '' }).intraOpThreads).toBeUndefined();
@@ -36,7 +42,7 @@ describe('worker configuration', () => {
 
   it('names every variable that is wrong', () => {
     expect(() => loadWorkerConfig({ DFLEET_DEVICE: 'gpu0', DFLEET_MAX_ACTIVE_JOBS: '0' })).toThrow(
-      /DFLEET_DEVICE: must be 'cpu' or 'cuda:N'.*; DFLEET_MAX_ACTIVE_JOBS/,
+      /DFLEET_DEVICE: must be 'cpu', 'cuda:N'.*'webgpu'.*; DFLEET_MAX_ACTIVE_JOBS/,
     );
   });
 });

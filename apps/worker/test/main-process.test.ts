@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import { findVulkanLoader } from '@dfleet/model';
 import { listLiveWorkers } from '@dfleet/queue';
 import { SHARED_REDIS_URL, WORKER_ENTRY, deletePrefix, uniquePrefix } from '@dfleet/test-support';
 
@@ -66,6 +67,21 @@ describe('worker process', () => {
     expect(exit.stderr).toContain(dir);
     expect(exit.stderr).toContain('vocabSize');
   });
+
+  it.runIf(process.platform === 'linux' && findVulkanLoader() === undefined)(
+    'exits 1 with one line naming the missing Vulkan loader when DFLEET_DEVICE=webgpu has no Vulkan',
+    async () => {
+      const exit = await runWorker({ DFLEET_DEVICE: 'webgpu' });
+      expect(exit.code).toBe(1);
+      expect(exit.stdout).toBe('');
+      const lines = exit.stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^worker: cannot use DFLEET_DEVICE=webgpu \(vulkan_loader_missing\): /);
+      expect(lines[0]).toContain('libvulkan.so.1 is not installed');
+      expect(lines[0]).toContain('apt-get install libvulkan1');
+      expect(lines[0]).toContain('nvidia_icd.json');
+    },
+  );
 
   it('prints its readiness line, beats, and on SIGTERM removes its heartbeat and exits 0', async () => {
     const workerId = `proc-${randomUUID().slice(0, 8)}`;

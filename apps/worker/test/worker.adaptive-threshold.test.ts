@@ -4,8 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decode, type DecodeResult } from '@dfleet/decoder';
 import { loadModel, type LoadedModel } from '@dfleet/model';
 import {
-  GENERATION_QUEUE,
-  PRIORITY_VALUES,
+  GENERATION_QUEUES,
   generationJobSchema,
   generationResultSchema,
   type GenerationJobInput,
@@ -22,7 +21,10 @@ import { MODEL_DIR, heldOutPrompts } from './default-model.ts';
 const prompts = heldOutPrompts(4);
 
 const testQueue = new TestQueue();
-const { prefix, queue } = testQueue;
+const { prefix } = testQueue;
+/** These jobs are interactive, so they go to that class's queue. */
+const QUEUE = GENERATION_QUEUES.interactive;
+const queue = testQueue.queue.of('interactive');
 let events: QueueEvents;
 const gateway = new CallbackRecorder();
 let reference: LoadedModel;
@@ -47,7 +49,7 @@ function jobData(strategy: StrategyOptions, waitedMs: number, prompt = prompts[0
 
 /** Enqueues one job and waits for its result, so each claim is one observation of the policy. */
 async function run(data: GenerationJobInput): Promise<GenerationResult> {
-  const job: Job = await queue.add(GENERATION_QUEUE, data, { jobId: data.requestId, priority: PRIORITY_VALUES.interactive, attempts: 1 });
+  const job: Job = await queue.add(QUEUE, data, { jobId: data.requestId, attempts: 1 });
   return generationResultSchema.parse(await job.waitUntilFinished(events));
 }
 

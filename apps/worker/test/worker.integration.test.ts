@@ -5,8 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decode, type DecodeResult } from '@dfleet/decoder';
 import { loadModel, type LoadedModel } from '@dfleet/model';
 import {
-  GENERATION_QUEUE,
-  PRIORITY_VALUES,
+  GENERATION_QUEUES,
   generationJobSchema,
   generationResultSchema,
   listLiveWorkers,
@@ -25,7 +24,10 @@ import { MODEL_DIR, heldOutPrompts } from './default-model.ts';
 const prompts = heldOutPrompts(8);
 
 const testQueue = new TestQueue();
-const { prefix, queue } = testQueue;
+const { prefix } = testQueue;
+/** These jobs are interactive, so they go to that class's queue. */
+const QUEUE = GENERATION_QUEUES.interactive;
+const queue = testQueue.queue.of('interactive');
 let events: QueueEvents;
 const redis = new Redis(testQueue.redisUrl);
 const gateway = new CallbackRecorder();
@@ -64,11 +66,10 @@ function jobData(overrides: Partial<GenerationJobInput['options']> = {}, callbac
   };
 }
 
-/** The way a gateway enqueues (fleet contract: jobId = requestId, priority, 3 attempts). */
+/** The way a gateway enqueues (fleet contract: jobId = requestId, the class's queue, 3 attempts). */
 async function enqueue(data: GenerationJobInput | Record<string, unknown>, jobId = String(data['requestId'])): Promise<Job> {
-  return queue.add(GENERATION_QUEUE, data, {
+  return queue.add(QUEUE, data, {
     jobId,
-    priority: PRIORITY_VALUES.interactive,
     attempts: 3,
     backoff: { type: 'exponential', delay: 1_000 },
   });
@@ -168,7 +169,7 @@ describe('worker with the real model, Redis, BullMQ and gRPC callbacks', () => {
     }));
     const passesBefore = batches.length;
     const jobs = await queue.addBulk(
-      datas.map((data) => ({ name: GENERATION_QUEUE, data, opts: { jobId: data.requestId, priority: PRIORITY_VALUES.interactive, attempts: 3 } })),
+      datas.map((data) => ({ name: QUEUE, data, opts: { jobId: data.requestId, attempts: 3 } })),
     );
     const results = await Promise.all(jobs.map(finished));
     for (const [i, data] of datas.entries()) {

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GENERATION_QUEUE, generationResultSchema, type GenerationJobInput } from '@dfleet/queue';
+import { generationResultSchema, type GenerationJobInput } from '@dfleet/queue';
 import { OwnRedisServer, TestQueue } from '@dfleet/test-support';
 import { loadWorkerConfig } from '../src/config.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
@@ -17,7 +17,7 @@ beforeAll(async () => {
   await redis.start();
   // The test's clients wait out the outage instead of failing fast, like a worker does.
   testQueue = new TestQueue({ redisUrl: redis.url });
-  events = await testQueue.queueEvents();
+  events = await testQueue.queueEvents('batch');
   const { prefix } = testQueue;
   worker = await startWorker({
     ...loadWorkerConfig({
@@ -52,7 +52,7 @@ function jobData(): GenerationJobInput {
 
 async function runJob(): Promise<unknown> {
   const data = jobData();
-  const job = await testQueue.queue.add(GENERATION_QUEUE, data, { jobId: data.requestId, attempts: 3 });
+  const job = await testQueue.queue.add('batch', data, { jobId: data.requestId, attempts: 3 });
   return generationResultSchema.parse(await job.waitUntilFinished(events));
 }
 

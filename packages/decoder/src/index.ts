@@ -53,3 +53,4 @@ export { DecodeSessionError } from './decode-session-error.ts';
 export type { DecodeSessionErrorCode } from './decode-session-error.ts';
 export { bucketLength, padBatch } from './pad-batch.ts';
 export type { PadBatchOptions } from './pad-batch.ts';
+export { suppressedTokenIds } from './suppressed-tokens.ts';

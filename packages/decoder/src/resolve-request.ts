@@ -1,4 +1,5 @@
 import type { DecodeRequest, SpecialTokens } from './decode-request.ts';
+import { suppressedTokenIds } from './suppressed-tokens.ts';
 import { DecodeOptionsError } from './decode-options-error.ts';
 import { describeKnobRange, isInKnobRange, STRATEGY_CONTRACT, STRATEGY_NAMES } from './strategy-contract.ts';
 import type { StrategyKnob } from './strategy-contract.ts';
@@ -69,10 +70,6 @@ export function resolveDecodeRequest(request: DecodeRequest, vocabSize: number):
     });
   });
 
-  const suppressed = new Set<number>([specialTokens.mask]);
-  if (specialTokens.bos !== undefined) suppressed.add(specialTokens.bos);
-  if (specialTokens.unk !== undefined) suppressed.add(specialTokens.unk);
-  if (specialTokens.pad !== undefined && specialTokens.pad !== specialTokens.eos) suppressed.add(specialTokens.pad);
 
   return {
     promptIds: request.promptIds,
@@ -84,7 +81,7 @@ export function resolveDecodeRequest(request: DecodeRequest, vocabSize: number):
     maxSteps,
     stopSequences,
     specialTokens,
-    suppressedTokenIds: [...suppressed],
+    suppressedTokenIds: suppressedTokenIds(specialTokens),
   };
 }
 

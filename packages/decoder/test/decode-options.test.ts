@@ -79,11 +79,11 @@ describe('request validation', () => {
   });
 
   it('never predicts mask, bos or unk, and pad only when it is the eos', () => {
-    expect(resolveDecodeRequest(valid, VOCAB).suppressedTokenIds).toEqual([7, 5]);
+    expect(resolveDecodeRequest(valid, VOCAB).suppressedTokenIds).toEqual([5, 7]);
     const distinctPad = resolveDecodeRequest({ ...valid, specialTokens: { mask: 7, eos: 6, pad: 4 } }, VOCAB);
-    expect(distinctPad.suppressedTokenIds).toEqual([7, 4]);
+    expect(distinctPad.suppressedTokenIds).toEqual([4, 7]);
     const specialTokens = { mask: 7, eos: 6, pad: 6, bos: 5, unk: 4 };
     const withUnk = resolveDecodeRequest({ ...valid, specialTokens }, VOCAB);
-    expect(withUnk.suppressedTokenIds).toEqual([7, 5, 4]);
+    expect(withUnk.suppressedTokenIds).toEqual([4, 5, 7]);
   });
 });

@@ -58,14 +58,32 @@ export class SpecialTokenInTextError extends ModelPackageError {
   readonly code = 'special_token_in_text';
 }
 
-/** The requested onnxruntime execution provider (CUDA) cannot run on this host or install. */
+/**
+ * Why a device cannot be used: `execution_provider_unavailable` (CUDA: no provider library, or it
+ * failed to start), `vulkan_loader_missing` (WebGPU: no libvulkan.so.1), `webgpu_adapter_unavailable`
+ * (WebGPU: Vulkan found no usable GPU driver), `webgpu_adapter_index_unsupported` (WebGPU: an
+ * adapter other than the default was asked for).
+ */
+export type ExecutionProviderUnavailableCode =
+  | 'execution_provider_unavailable'
+  | 'vulkan_loader_missing'
+  | 'webgpu_adapter_unavailable'
+  | 'webgpu_adapter_index_unsupported';
+
+/** The requested onnxruntime execution provider (CUDA, WebGPU) cannot run on this host or install. */
 export class ExecutionProviderUnavailableError extends ModelPackageError {
-  readonly code = 'execution_provider_unavailable';
+  readonly code: ExecutionProviderUnavailableCode;
   readonly executionProvider: string;
   readonly deviceId: number;
 
-  constructor(executionProvider: string, deviceId: number, message: string, options?: { cause?: unknown }) {
+  constructor(
+    executionProvider: string,
+    deviceId: number,
+    message: string,
+    options?: { cause?: unknown; code?: ExecutionProviderUnavailableCode },
+  ) {
     super(message, options);
+    this.code = options?.code ?? 'execution_provider_unavailable';
     this.executionProvider = executionProvider;
     this.deviceId = deviceId;
   }

@@ -3,8 +3,9 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
 import { ExecutionProviderUnavailableError } from './errors.ts';
+import { assertWebGpuUsable, isWebGpuFailure, webGpuUnavailable } from './webgpu-provider.ts';
 
-export type ExecutionProvider = 'cpu' | 'cuda';
+export type ExecutionProvider = 'cpu' | 'cuda' | 'webgpu';
 
 /** How to install the CUDA provider, in every message that says it is missing. */
 const CUDA_INSTALL_HINT =
@@ -37,11 +38,49 @@ export function sessionOptionsFor(options: {
 }): InferenceSession.SessionOptions {
   const { executionProvider, deviceId, intraOpNumThreads } = options;
   const sessionOptions: InferenceSession.SessionOptions = {
-    executionProviders: executionProvider === 'cuda' ? [{ name: 'cuda', deviceId }] : ['cpu'],
+    executionProviders: providerList(executionProvider, deviceId),
   };
   if (intraOpNumThreads !== undefined) sessionOptions.intraOpNumThreads = intraOpNumThreads;
   if (executionProvider === 'cuda') assertCudaProviderInstalled(deviceId);
+  if (executionProvider === 'webgpu') assertWebGpuUsable(deviceId);
   return sessionOptions;
+}
+
+function providerList(
+  executionProvider: ExecutionProvider,
+  deviceId: number,
+): InferenceSession.ExecutionProviderConfig[] {
+  if (executionProvider === 'cuda') return [{ name: 'cuda', deviceId }];
+  // onnxruntime-node 1.30 rejects a deviceId for WebGPU: Dawn picks the adapter (see webgpu-provider.ts).
+  if (executionProvider === 'webgpu') return ['webgpu'];
+  return ['cpu'];
+}
+
+/** How a device reads in heartbeats, logs and `DFLEET_DEVICE`: `cpu`, `cuda:N` or `webgpu:N`. */
+export function deviceLabel(executionProvider: ExecutionProvider, deviceId: number): string {
+  return executionProvider === 'cpu' ? 'cpu' : `${executionProvider}:${deviceId}`;
+}
+
+/** Parses `cpu`, `cuda:N`, `webgpu` or `webgpu:N` (the `DFLEET_DEVICE` forms); undefined for anything else. */
+export function parseDevice(device: string): { executionProvider: ExecutionProvider; deviceId: number } | undefined {
+  if (device === 'cpu') return { executionProvider: 'cpu', deviceId: 0 };
+  const match = /^(cuda|webgpu)(?::(\d+))?$/.exec(device);
+  if (!match || (match[1] === 'cuda' && match[2] === undefined)) return undefined;
+  return { executionProvider: match[1] as 'cuda' | 'webgpu', deviceId: Number(match[2] ?? 0) };
+}
+
+/**
+ * The clear error for a session that failed because of the device rather than the model file;
+ * undefined when the failure is about something else (or the provider is the CPU).
+ */
+export function providerUnavailable(
+  executionProvider: ExecutionProvider,
+  deviceId: number,
+  error: unknown,
+): ExecutionProviderUnavailableError | undefined {
+  if (executionProvider === 'cuda' && isCudaFailure(error)) return cudaUnavailable(deviceId, error);
+  if (executionProvider === 'webgpu' && isWebGpuFailure(error)) return webGpuUnavailable(deviceId, error);
+  return undefined;
 }
 
 function assertCudaProviderInstalled(deviceId: number): void {
@@ -70,12 +109,12 @@ function assertCudaProviderInstalled(deviceId: number): void {
  * True when a session-creation failure with the CUDA provider is about CUDA itself (driver, no
  * device, missing cuDNN/cuBLAS) rather than about the model file.
  */
-export function isCudaFailure(error: unknown): boolean {
+function isCudaFailure(error: unknown): boolean {
   const message = error instanceof Error ? error.message : String(error);
   return /cuda|cudnn|cublas|curand|cufft|nvrtc|providers_shared|providers_cuda|gpu|device/i.test(message);
 }
 
-export function cudaUnavailable(deviceId: number, error: unknown): ExecutionProviderUnavailableError {
+function cudaUnavailable(deviceId: number, error: unknown): ExecutionProviderUnavailableError {
   const reason = error instanceof Error ? error.message : String(error);
   return new ExecutionProviderUnavailableError(
     'cuda',

@@ -14,8 +14,15 @@ export {
   SpecialTokenInTextError,
   TokenizerLoadError,
 } from './errors.ts';
-export type { ManifestIssue, ModelManifestErrorCode, ModelReduceErrorCode } from './errors.ts';
+export type {
+  ExecutionProviderUnavailableCode,
+  ManifestIssue,
+  ModelManifestErrorCode,
+  ModelReduceErrorCode,
+} from './errors.ts';
+export { deviceLabel, parseDevice } from './execution-provider.ts';
 export type { ExecutionProvider } from './execution-provider.ts';
+export { findVulkanLoader } from './webgpu-provider.ts';
 export { formatModelCheckReport } from './format-model-check-report.ts';
 export { loadModel } from './load-model.ts';
 export type { LoadedModel, LoadModelOptions } from './load-model.ts';
@@ -45,8 +52,7 @@ export { reduceModelDirectory } from './model-reduce/reduce-model-directory.ts';
 export type { ReduceModelDirectoryOptions, ReduceModelDirectoryResult } from './model-reduce/reduce-model-directory.ts';
 export { reduceOnnxModel, REDUCTION_METADATA_KEY } from './model-reduce/reduce-onnx-model.ts';
 export type { ReducedOnnxModel, ReduceOnnxModelOptions } from './model-reduce/reduce-onnx-model.ts';
-export { MAX_REDUCED_TOP_K, POSITIONS_INPUT, REDUCED_OUTPUTS, suppressedTokenIds } from './reduced-contract.ts';
-export type { SuppressionTokens } from './reduced-contract.ts';
+export { MAX_REDUCED_TOP_K, POSITIONS_INPUT, REDUCED_OUTPUTS } from './reduced-contract.ts';
 export { OnnxDenoiser } from './onnx-denoiser.ts';
 export type { InferenceThread, OnnxDenoiserOptions, OnnxDenoiserOutput, OnnxDenoiserStats } from './onnx-denoiser.ts';
 export { Tokenizer } from './tokenizer.ts';

@@ -7,11 +7,12 @@
 // One request is in flight at a time. The owner writes the ids and mask into the shared input
 // buffer and the request fields into the control block, then bumps REQUESTS and notifies; the
 // thread, asleep in Atomics.wait on REQUESTS, reads them in place. Its reply (the outputs,
-// transferred, or an error) comes back as a message on the channel's port.
+// transferred, or an error) comes back as a message on the channel's port. The value of REQUESTS
+// after the bump is the request's id: the reply echoes it and the owner accepts no other.
 
 /** Int32 slots of the control block. */
 export const Slot = Object.freeze({
-  /** Requests the owner has posted (a counter). */
+  /** Requests the owner has posted (an int32 counter that wraps); its value is the latest request's id. */
   REQUESTS: 0,
   /** RequestKind of the latest request. */
   REQUEST_KIND: 1,
@@ -69,8 +70,8 @@ export const RequestKind = Object.freeze({ RUN: 1, CLOSE: 2 });
 
 /**
  * What the thread posts on the channel's port for each run.
- * @typedef {{ type: 'result', result: SessionRunResult }
- *   | { type: 'run-failed', error: SerializedError }} ReplyMessage
+ * @typedef {{ type: 'result', requestId: number, result: SessionRunResult }
+ *   | { type: 'run-failed', requestId: number, error: SerializedError }} ReplyMessage
  */
 
 /**

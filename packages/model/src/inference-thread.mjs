@@ -77,8 +77,9 @@ function reply(message, transferList) {
 /**
  * @param {InferenceSession} session
  * @param {InputBuffer} inputs
+ * @param {number} requestId
  */
-async function run(session, inputs) {
+async function run(session, inputs, requestId) {
   const batchSize = Atomics.load(control, Slot.BATCH_SIZE);
   const sequenceLength = Atomics.load(control, Slot.SEQUENCE_LENGTH);
   const size = batchSize * sequenceLength;
@@ -97,9 +98,9 @@ async function run(session, inputs) {
       outputs,
     );
     const [transferred, transferList] = transferable(result);
-    reply({ type: 'result', result: transferred }, transferList);
+    reply({ type: 'result', requestId, result: transferred }, transferList);
   } catch (error) {
-    reply({ type: 'run-failed', error: serializeError(error) });
+    reply({ type: 'run-failed', requestId, error: serializeError(error) });
   }
 }
 
@@ -131,14 +132,20 @@ async function serve(session) {
     const spinUntil = performance.now() + SPIN_BEFORE_SLEEP_MS;
     while (Atomics.load(control, Slot.REQUESTS) === requestsSeen && performance.now() < spinUntil);
     Atomics.wait(control, Slot.REQUESTS, requestsSeen);
-    requestsSeen = Atomics.load(control, Slot.REQUESTS);
+    const requestId = Atomics.load(control, Slot.REQUESTS);
+    // The owner bumps REQUESTS and then notifies. Preempted between the two for longer than a
+    // forward pass (under heavy load), its request is picked up by the poll above and answered,
+    // and the late notify then ends the next wait with no new request. Running the previous
+    // request again would post an extra reply, taken as the answer to the next request.
+    if (requestId === requestsSeen) continue;
+    requestsSeen = requestId;
     if (Atomics.load(control, Slot.INPUTS_REPLACED) === 1) inputs = receiveReplacedInputs();
     if (Atomics.load(control, Slot.REQUEST_KIND) === RequestKind.CLOSE) {
       await session.release();
       port.close();
       return;
     }
-    await run(session, inputs);
+    await run(session, inputs, requestId);
   }
 }
 

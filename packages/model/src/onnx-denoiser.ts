@@ -7,7 +7,7 @@ import {
   ModelPackageError,
   ModelRunError,
 } from './errors.ts';
-import { cudaUnavailable, isCudaFailure, sessionOptionsFor, type ExecutionProvider } from './execution-provider.ts';
+import { deviceLabel, providerUnavailable, sessionOptionsFor, type ExecutionProvider } from './execution-provider.ts';
 import { MainThreadSession } from './main-thread-session.ts';
 import type { ModelOutputs } from './model-manifest.ts';
 import type { OutputSpec, SessionRunner, SessionRunResult } from './session-runner.ts';
@@ -21,13 +21,14 @@ export interface OnnxDenoiserOptions {
   /** V: the size of the logits' last axis the model must produce (manifest `vocabSize`). */
   readonly vocabSize: number;
   /**
-   * Where the forward pass runs. `'cuda'` throws ExecutionProviderUnavailableError when the
-   * CUDA provider cannot start.
+   * Where the forward pass runs. `'cuda'` and `'webgpu'` throw ExecutionProviderUnavailableError
+   * when the provider cannot start on this host.
    * @defaultValue 'cpu'
    */
   readonly executionProvider?: ExecutionProvider;
   /**
-   * CUDA device ordinal (as `nvidia-smi` numbers them); ignored on the CPU.
+   * CUDA device ordinal (as `nvidia-smi` numbers them); ignored on the CPU. WebGPU takes only 0
+   * (onnxruntime-node cannot choose a WebGPU adapter).
    * @defaultValue 0
    */
   readonly deviceId?: number;
@@ -82,7 +83,7 @@ export interface OnnxDenoiserStats {
 export class OnnxDenoiser implements Denoiser {
   readonly vocabSize: number;
   readonly executionProvider: ExecutionProvider;
-  /** `'cpu'` or `'cuda:<deviceId>'`, e.g. for heartbeats and logs. */
+  /** `'cpu'`, `'cuda:<deviceId>'` or `'webgpu:<deviceId>'`, e.g. for heartbeats and logs. */
   readonly device: string;
   readonly inferenceThread: InferenceThread;
   readonly outputForm: DenoiserOutputForm;
@@ -108,13 +109,13 @@ export class OnnxDenoiser implements Denoiser {
     this.outputForm = outputForm;
     this.vocabSize = vocabSize;
     this.executionProvider = executionProvider;
-    this.device = executionProvider === 'cuda' ? `cuda:${deviceId}` : 'cpu';
+    this.device = deviceLabel(executionProvider, deviceId);
     this.inferenceThread = inferenceThread;
   }
 
   /**
    * Loads the model into an onnxruntime session.
-   * @throws ExecutionProviderUnavailableError when 'cuda' is requested and cannot start here.
+   * @throws ExecutionProviderUnavailableError when 'cuda' or 'webgpu' is requested and cannot start here.
    * @throws ModelLoadError when onnxruntime cannot load the file.
    */
   static async create(options: OnnxDenoiserOptions): Promise<OnnxDenoiser> {
@@ -145,7 +146,8 @@ export class OnnxDenoiser implements Denoiser {
           ? await WorkerThreadSession.open(modelPath, sessionOptions, spec)
           : await MainThreadSession.open(modelPath, sessionOptions, spec);
     } catch (error) {
-      if (executionProvider === 'cuda' && isCudaFailure(error)) throw cudaUnavailable(deviceId, error);
+      const unavailable = providerUnavailable(executionProvider, deviceId, error);
+      if (unavailable) throw unavailable;
       throw new ModelLoadError(modelPath, `onnxruntime cannot load ${modelPath}: ${(error as Error).message}`, {
         cause: error,
       });

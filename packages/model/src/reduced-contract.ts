@@ -28,22 +28,3 @@ export const POSITIONS_INPUT = 'positions';
 /** The largest top-k a reduced model may output. */
 export const MAX_REDUCED_TOP_K = 8;
 
-/** The special tokens that decide which ids are suppressed. */
-export interface SuppressionTokens {
-  readonly mask: number;
-  readonly eos: number;
-  readonly pad: number;
-  readonly bos: number;
-  readonly unk?: number | undefined;
-}
-
-/**
- * Ids the decoder never emits: mask, bos, unk (when the model has one) and pad, except when pad
- * is eos (then it is the answer's end). Sorted, without duplicates.
- */
-export function suppressedTokenIds(tokens: SuppressionTokens): number[] {
-  const ids = new Set([tokens.mask, tokens.bos]);
-  if (tokens.pad !== tokens.eos) ids.add(tokens.pad);
-  if (tokens.unk !== undefined) ids.add(tokens.unk);
-  return [...ids].sort((a, b) => a - b);
-}

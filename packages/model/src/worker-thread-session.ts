@@ -41,7 +41,8 @@ function toError({ name, message }: SerializedError): Error {
  * needs no event-loop turn, message dispatch or structured clone in the thread, which a
  * postMessage per forward pass cost on every decoding step. The reply is a message on a
  * MessageChannel port with the outputs transferred (no copy, no allocation here). Runs go to the
- * thread one at a time; calls made meanwhile queue here.
+ * thread one at a time; calls made meanwhile queue here. Each reply echoes its request's id, and a
+ * reply to any other request than the one in flight closes the denoiser instead of being accepted.
  */
 export class WorkerThreadSession implements SessionRunner {
   readonly description: SessionDescription;
@@ -52,6 +53,8 @@ export class WorkerThreadSession implements SessionRunner {
   readonly #queue: QueuedRun[] = [];
   /** The run the thread is working on; it is also `#queue[0]`. */
   #inFlight: QueuedRun | undefined;
+  /** The id the thread's reply to `#inFlight` must echo. */
+  #inFlightRequestId = 0;
   #closeRequested = false;
   #closedReason: string | undefined;
   readonly #exited: Promise<void>;
@@ -71,18 +74,22 @@ export class WorkerThreadSession implements SessionRunner {
     worker.unref();
   }
 
-  /** Starts the thread and loads the model in it; rejects with the loader's error. */
+  /**
+   * Starts the thread and loads the model in it; rejects with the loader's error.
+   * @param threadEntry the thread's module; tests replace it with a thread that misbehaves.
+   */
   static open(
     modelPath: string,
     sessionOptions: InferenceSession.SessionOptions,
     outputs: OutputSpec,
+    threadEntry: URL = THREAD_ENTRY,
   ): Promise<WorkerThreadSession> {
     const { port1, port2 } = new MessageChannel();
     const control = createControlBlock();
     const inputs = createInputBuffer(INITIAL_INPUT_CAPACITY);
     // The entry is plain JavaScript, so the thread needs none of the parent's loader flags
     // (`--import tsx`, vitest's): start it clean.
-    const worker = new Worker(THREAD_ENTRY, {
+    const worker = new Worker(threadEntry, {
       workerData: {
         modelPath,
         sessionOptions,
@@ -198,7 +205,7 @@ export class WorkerThreadSession implements SessionRunner {
     control[Slot.BATCH_SIZE] = batchSize;
     control[Slot.SEQUENCE_LENGTH] = sequenceLength;
     control[Slot.INPUTS_REPLACED] = replaced;
-    this.#signalRequest();
+    this.#inFlightRequestId = this.#signalRequest();
   }
 
   #requestClose(): void {
@@ -209,9 +216,11 @@ export class WorkerThreadSession implements SessionRunner {
     this.#signalRequest();
   }
 
-  #signalRequest(): void {
-    Atomics.add(this.#control, Slot.REQUESTS, 1);
+  /** Posts the request written in the control block; returns its id, which the thread's reply echoes. */
+  #signalRequest(): number {
+    const requestId = (Atomics.add(this.#control, Slot.REQUESTS, 1) + 1) | 0;
     Atomics.notify(this.#control, Slot.REQUESTS);
+    return requestId;
   }
 
   /** Settles the run in flight with the thread's reply and hands the thread the next one. */
@@ -219,6 +228,16 @@ export class WorkerThreadSession implements SessionRunner {
     const run = this.#inFlight;
     if (run === undefined) return;
     this.#inFlight = undefined;
+    if (message.requestId !== this.#inFlightRequestId) {
+      // The channel is out of step: this reply's logits belong to another batch, possibly of the
+      // same shape, so neither it nor any later reply can be trusted.
+      this.#failAll(
+        `the inference thread answered request ${message.requestId} while request ${this.#inFlightRequestId} ` +
+          'was in flight (a bug in the inference channel); create a new denoiser',
+      );
+      void this.#worker.terminate();
+      return;
+    }
     this.#queue.shift();
     if (message.type === 'result') {
       run.resolve(message.result);

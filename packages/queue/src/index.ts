@@ -16,7 +16,9 @@ export type {
   FinishReason,
   GenerationResult,
 } from './generation-job.ts';
-export { GENERATION_QUEUE, DEFAULT_REDIS_PREFIX, PRIORITY_VALUES } from './queue-names.ts';
+export { GENERATION_QUEUES, PRIORITY_CLASSES, DEFAULT_REDIS_PREFIX } from './queue-names.ts';
+export { GenerationQueues } from './generation-queues.ts';
+export type { FoundGenerationJob } from './generation-queues.ts';
 export {
   workerHeartbeatSchema,
   HEARTBEAT_TTL_MS,
@@ -33,3 +35,4 @@ export { describeJobFailure, STALLED_TOO_OFTEN_REASON } from './job-failure.ts';
 export type { JobFailure } from './job-failure.ts';
 export type { EvictionPolicyCheck } from './redis-eviction-policy.ts';
 export { cancelRequestKey, CANCEL_REQUEST_TTL_MS } from './cancel-request.ts';
+export { tenantWaitingKey, tenantWaitingAuditKey, removeWaitingJob } from './tenant-waiting-jobs.ts';

@@ -1,4 +1,7 @@
-export interface HttpAnswer<T = Record<string, any>> {
+// biome-ignore lint/suspicious/noExplicitAny: tests read the JSON body field by field, as a client would; its shape is what they assert.
+type JsonBody = Record<string, any>;
+
+export interface HttpAnswer<T = JsonBody> {
   status: number;
   headers: Headers;
   body: T;
@@ -16,13 +19,13 @@ export async function postCompletion(
     body: typeof body === 'string' ? body : JSON.stringify(body),
     ...(options.timeoutMs ? { signal: AbortSignal.timeout(options.timeoutMs) } : {}),
   });
-  return { status: response.status, headers: response.headers, body: (await response.json()) as Record<string, any> };
+  return { status: response.status, headers: response.headers, body: (await response.json()) as JsonBody };
 }
 
 export async function getJson(url: string, init: RequestInit & { timeoutMs?: number } = {}): Promise<HttpAnswer> {
   const { timeoutMs = 10_000, ...request } = init;
   const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), ...request });
-  return { status: response.status, headers: response.headers, body: (await response.json()) as Record<string, any> };
+  return { status: response.status, headers: response.headers, body: (await response.json()) as JsonBody };
 }
 
 /** A short prompt the default model completes in a few steps. */

@@ -1,5 +1,5 @@
-import { Queue, QueueEvents } from 'bullmq';
-import { GENERATION_QUEUE, redisOptionsFor } from '@dfleet/queue';
+import { QueueEvents } from 'bullmq';
+import { GENERATION_QUEUES, GenerationQueues, redisOptionsFor, type PriorityClass } from '@dfleet/queue';
 import { SHARED_REDIS_URL, deletePrefix, uniquePrefix } from './redis-prefix.ts';
 
 export interface TestQueueOptions {
@@ -8,35 +8,40 @@ export interface TestQueueOptions {
 }
 
 /**
- * The generation queue under a key prefix of the test's own, as a test sees it: the queue, its
- * events, and `close()`, which closes both and deletes every key under the prefix.
+ * The generation queues (one per priority class) under a key prefix of the test's own, as a test
+ * sees them: the queues, their events, and `close()`, which closes them and deletes every key
+ * under the prefix.
  */
 export class TestQueue {
   readonly prefix = uniquePrefix();
   readonly redisUrl: string;
-  #queue: Queue | undefined;
-  #events: QueueEvents | undefined;
+  #queues: GenerationQueues | undefined;
+  readonly #events = new Map<PriorityClass, QueueEvents>();
 
   constructor(options: TestQueueOptions = {}) {
     this.redisUrl = options.redisUrl ?? SHARED_REDIS_URL;
   }
 
-  /** The generation queue; its client waits out a Redis outage, as a worker does. */
-  get queue(): Queue {
-    this.#queue ??= new Queue(GENERATION_QUEUE, this.#clientOptions());
-    return this.#queue;
+  /** Both classes' queues; their client waits out a Redis outage, as a worker does. */
+  get queue(): GenerationQueues {
+    this.#queues ??= new GenerationQueues(this.#clientOptions());
+    return this.#queues;
   }
 
-  /** The generation queue's events, listening once this resolves. */
-  async queueEvents(): Promise<QueueEvents> {
-    this.#events ??= new QueueEvents(GENERATION_QUEUE, this.#clientOptions());
-    await this.#events.waitUntilReady();
-    return this.#events;
+  /** The events of one class's queue, listening once this resolves. */
+  async queueEvents(priority: PriorityClass = 'interactive'): Promise<QueueEvents> {
+    let events = this.#events.get(priority);
+    if (!events) {
+      events = new QueueEvents(GENERATION_QUEUES[priority], this.#clientOptions());
+      this.#events.set(priority, events);
+    }
+    await events.waitUntilReady();
+    return events;
   }
 
   async close(): Promise<void> {
-    await this.#events?.close();
-    await this.#queue?.close();
+    await Promise.all([...this.#events.values()].map((events) => events.close()));
+    await this.#queues?.close();
     await deletePrefix(this.prefix, this.redisUrl);
   }
 

@@ -2,6 +2,7 @@ import { startManagedProcess, type ManagedProcess } from '@dfleet/local-processe
 import { CliError } from '../cli-error.ts';
 import { loadCliConfig } from '../cli-env.ts';
 import { parseCommandLine } from '../command-line.ts';
+import { chooseDevices, probeWithShippedModel } from '../device-selection.ts';
 import { detectGpus } from '../gpu-devices.ts';
 import { resolveLocalRedis } from '../local-redis.ts';
 import { GATEWAY_ENTRY, TSX_LOADER } from '../repo-paths.ts';
@@ -68,9 +69,8 @@ export async function runUp(args: string[], env: NodeJS.ProcessEnv): Promise<voi
       readyPattern: /^gateway listening on (http:\/\/\S+) grpc=(\S+) callback=(\S+)/,
       log,
     });
-    const gpus = detectGpus();
-    const devices = gpus.length > 0 ? gpus.map((id) => `cuda:${id}`) : ['cpu'];
-    if (gpus.length === 0) log('no GPU found (nvidia-smi -L): starting one CPU worker');
+    const { devices, summary } = await chooseDevices(detectGpus(), probeWithShippedModel);
+    log(summary);
     workers = superviseWorkers({ devices, env: fleetEnv, log });
     await workers.ready;
 

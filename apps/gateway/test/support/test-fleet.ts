@@ -7,7 +7,7 @@ import {
   type ProgressReport,
   type ResultReport,
 } from '@dfleet/proto';
-import { GENERATION_QUEUE, redisOptionsFor, type GenerationJob, type GenerationResult } from '@dfleet/queue';
+import { GENERATION_QUEUES, PRIORITY_CLASSES, redisOptionsFor, type GenerationJob, type GenerationResult } from '@dfleet/queue';
 import { SHARED_REDIS_URL, postCompletion as postCompletionTo } from '@dfleet/test-support';
 import { loadGatewayConfig, type GatewayConfig } from '../../src/config.ts';
 import { startGateway, type RunningGateway } from '../../src/gateway.ts';
@@ -89,17 +89,27 @@ export function generationResultFor(text: string): GenerationResult {
   };
 }
 
-/** A real BullMQ worker on the test prefix, running `processor` for each generation job. */
-export function startTestWorker(
-  prefix: string,
-  processor: (job: Job<GenerationJob>) => Promise<GenerationResult>,
-): Worker<GenerationJob, GenerationResult> {
-  return new Worker<GenerationJob, GenerationResult>(GENERATION_QUEUE, processor, {
-    connection: redisOptionsFor(SHARED_REDIS_URL, 'worker'),
-    prefix,
-    // Tests assert on what the first attempt did.
-    concurrency: 4,
-  });
+/** The BullMQ workers of startTestWorker, one per priority class. */
+export interface TestWorker {
+  close(): Promise<void>;
+}
+
+/** Real BullMQ workers on the test prefix, one per class's queue, running `processor` for each generation job. */
+export function startTestWorker(prefix: string, processor: (job: Job<GenerationJob>) => Promise<GenerationResult>): TestWorker {
+  const workers = PRIORITY_CLASSES.map(
+    (priority) =>
+      new Worker<GenerationJob, GenerationResult>(GENERATION_QUEUES[priority], processor, {
+        connection: redisOptionsFor(SHARED_REDIS_URL, 'worker'),
+        prefix,
+        // Tests assert on what the first attempt did.
+        concurrency: 4,
+      }),
+  );
+  return {
+    close: async () => {
+      await Promise.all(workers.map((worker) => worker.close()));
+    },
+  };
 }
 
 /** POST /v1/completions to an in-process gateway. */

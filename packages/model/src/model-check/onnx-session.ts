@@ -1,6 +1,6 @@
 import type { InferenceSession } from 'onnxruntime-node';
 import { ModelPackageError } from '../errors.ts';
-import { isCudaFailure, sessionOptionsFor, type ExecutionProvider } from '../execution-provider.ts';
+import { providerUnavailable, sessionOptionsFor, type ExecutionProvider } from '../execution-provider.ts';
 import { MainThreadSession } from '../main-thread-session.ts';
 import { messageOf } from './error-message.ts';
 import type { ModelCheckTensor, ReportProblem } from './report.ts';
@@ -25,8 +25,10 @@ export async function checkOnnxLoads(
       logSeverityLevel: 4,
     }, { form: 'logits' });
   } catch (error) {
-    if (error instanceof ModelPackageError || (executionProvider === 'cuda' && isCudaFailure(error))) {
-      report('error', 'execution_provider_unavailable', messageOf(error), onnxFile);
+    const unavailable =
+      error instanceof ModelPackageError ? error : providerUnavailable(executionProvider, deviceId, error);
+    if (unavailable) {
+      report('error', 'execution_provider_unavailable', messageOf(unavailable), onnxFile);
     } else {
       report('error', 'onnx_load_failed', `onnxruntime cannot load ${onnxFile}: ${messageOf(error)}`, onnxFile);
     }

@@ -1,8 +1,9 @@
+import { suppressedTokenIds } from '@dfleet/decoder';
 import ort from 'onnxruntime-node';
 import type { ModelManifest, ModelOutputs } from '../model-manifest.ts';
 import type { ModelCheckCode } from './codes.ts';
 import type { ModelCheckProblem } from './report.ts';
-import { POSITIONS_INPUT, REDUCED_OUTPUTS, suppressedTokenIds } from '../reduced-contract.ts';
+import { POSITIONS_INPUT, REDUCED_OUTPUTS } from '../reduced-contract.ts';
 
 type ReducedOutputs = Extract<ModelOutputs, { form: 'reduced' }>;
 type ReducedCheckCode = Extract<ModelCheckCode, `reduced_${string}`>;

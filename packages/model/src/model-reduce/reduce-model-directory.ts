@@ -1,9 +1,9 @@
+import { suppressedTokenIds } from '@dfleet/decoder';
 import { constants } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { ModelReduceError } from '../errors.ts';
 import { loadModelManifest, MODEL_MANIFEST_FILE, modelOutputs, type ModelOutputs } from '../model-manifest.ts';
-import { suppressedTokenIds } from '../reduced-contract.ts';
 import { reduceOnnxModel } from './reduce-onnx-model.ts';
 
 export interface ReduceModelDirectoryOptions {

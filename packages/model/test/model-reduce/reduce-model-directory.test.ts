@@ -31,7 +31,7 @@ describe('reduceModelDirectory', () => {
       topK: 2,
       positionsInput: true,
       logits: false,
-      suppressedTokenIds: [0, 1, 3],
+      suppressedTokenIds: [0, 1, 3, 4],
     });
     expect(result.outputs).toEqual(modelOutputs(manifest));
     const original = await loadModelManifest(MODEL_DIR);

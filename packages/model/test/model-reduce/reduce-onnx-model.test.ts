@@ -1,3 +1,4 @@
+import { suppressedTokenIds } from '@dfleet/decoder';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
@@ -6,7 +7,6 @@ import {
   ModelReduceError,
   REDUCTION_METADATA_KEY,
   reduceOnnxModel,
-  suppressedTokenIds,
   type ReduceOnnxModelOptions,
 } from '../../src/index.ts';
 import { openOnnxGraph } from '../../src/model-reduce/onnx-graph.ts';

@@ -1,3 +1,4 @@
+import { suppressedTokenIds } from '@dfleet/decoder';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +8,6 @@ import {
   buildCanvas,
   loadModelManifest,
   reduceModelDirectory,
-  suppressedTokenIds,
   Tokenizer,
   type ModelManifest,
 } from '../../src/index.ts';

@@ -1,7 +1,14 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Queue, QueueEvents, type Job } from 'bullmq';
+import { QueueEvents, type Job } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { GENERATION_QUEUE, PRIORITY_VALUES, redisOptionsFor, type GenerationJobInput, type PriorityClass, type StrategyOptions } from '@dfleet/queue';
+import {
+  GENERATION_QUEUES,
+  GenerationQueues,
+  redisOptionsFor,
+  type GenerationJobInput,
+  type PriorityClass,
+  type StrategyOptions,
+} from '@dfleet/queue';
 import { SHARED_REDIS_URL as REDIS_URL, deletePrefix, uniquePrefix } from '@dfleet/test-support';
 import { loadWorkerConfig } from '../src/config.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
@@ -12,16 +19,16 @@ const prompts = heldOutPrompts(8);
 
 const gateway = new CallbackRecorder();
 let prefix = '';
-let queue: Queue | undefined;
-let events: QueueEvents | undefined;
+let queues: GenerationQueues | undefined;
+let events: Record<PriorityClass, QueueEvents> | undefined;
 let worker: RunningWorker | undefined;
 
 beforeAll(() => gateway.start());
 afterEach(async () => {
   await worker?.close();
-  await events?.close();
-  await queue?.obliterate({ force: true });
-  await queue?.close();
+  await Promise.all(Object.values(events ?? {}).map((each) => each.close()));
+  await queues?.obliterate();
+  await queues?.close();
   await deletePrefix(prefix);
 });
 afterAll(async () => {
@@ -30,9 +37,11 @@ afterAll(async () => {
 
 async function startFleet(extraJobs: number): Promise<void> {
   prefix = uniquePrefix();
-  queue = new Queue(GENERATION_QUEUE, { connection: redisOptionsFor(REDIS_URL, 'producer'), prefix });
-  events = new QueueEvents(GENERATION_QUEUE, { connection: redisOptionsFor(REDIS_URL, 'worker'), prefix });
-  await events.waitUntilReady();
+  queues = new GenerationQueues({ connection: redisOptionsFor(REDIS_URL, 'producer'), prefix });
+  const eventsOf = (priority: PriorityClass) =>
+    new QueueEvents(GENERATION_QUEUES[priority], { connection: redisOptionsFor(REDIS_URL, 'worker'), prefix });
+  events = { interactive: eventsOf('interactive'), batch: eventsOf('batch') };
+  await Promise.all(Object.values(events).map((each) => each.waitUntilReady()));
   const config = loadWorkerConfig({
     REDIS_URL,
     DFLEET_REDIS_PREFIX: prefix,
@@ -59,7 +68,19 @@ async function add(priority: PriorityClass, strategy: StrategyOptions, prompt: s
     callback: { address: gateway.address, token },
     acceptedAt: Date.now(),
   };
-  return (queue as Queue).add(GENERATION_QUEUE, data, { jobId: requestId, priority: PRIORITY_VALUES[priority], attempts: 1 });
+  return (queues as GenerationQueues).add(priority, data, { jobId: requestId, attempts: 1 });
+}
+
+function finished(job: Job): Promise<unknown> {
+  const priority = (job.data as GenerationJobInput).priority;
+  return job.waitUntilFinished((events as Record<PriorityClass, QueueEvents>)[priority]);
+}
+
+async function untilActive(count: number): Promise<void> {
+  for (;;) {
+    if (((await (queues as GenerationQueues).getJobCounts('active'))['active'] ?? 0) >= count) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 /**
@@ -68,14 +89,11 @@ async function add(priority: PriorityClass, strategy: StrategyOptions, prompt: s
  */
 async function interactiveBehindFullSlots(): Promise<{ interactiveDoneAt: number; firstBatchDoneAt: number }> {
   const batch = await Promise.all(prompts.slice(0, 6).map((prompt) => add('batch', { name: 'reference', steps: 48, remasking: 'low_confidence' }, prompt)));
-  for (;;) {
-    if ((await (queue as Queue).getActiveCount()) >= 2) break;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await untilActive(2);
   const interactive = await add('interactive', { name: 'threshold', threshold: 0.9 }, prompts[7]!);
-  await interactive.waitUntilFinished(events as QueueEvents);
-  await Promise.all(batch.slice(0, 2).map((job) => job.waitUntilFinished(events as QueueEvents)));
-  const finishedOn = async (job: Job) => ((await (queue as Queue).getJob(job.id ?? '')) as Job).finishedOn ?? Number.NaN;
+  await finished(interactive);
+  await Promise.all(batch.slice(0, 2).map(finished));
+  const finishedOn = async (job: Job) => ((await (queues as GenerationQueues).getJob(job.id ?? '')) as Job).finishedOn ?? Number.NaN;
   return {
     interactiveDoneAt: await finishedOn(interactive),
     firstBatchDoneAt: Math.min(...(await Promise.all(batch.slice(0, 2).map(finishedOn)))),
@@ -83,7 +101,7 @@ async function interactiveBehindFullSlots(): Promise<{ interactiveDoneAt: number
 }
 
 describe('interactive jobs while every slot holds a batch job (real model, Redis, BullMQ)', () => {
-  it('claims the interactive job in an extra slot and finishes it before the batch jobs in the regular ones', async () => {
+  it('starts the interactive job in an extra slot and finishes it before the batch jobs in the regular ones', async () => {
     await startFleet(1);
     const { interactiveDoneAt, firstBatchDoneAt } = await interactiveBehindFullSlots();
     expect(interactiveDoneAt).toBeLessThan(firstBatchDoneAt);
@@ -92,19 +110,17 @@ describe('interactive jobs while every slot holds a batch job (real model, Redis
   it('claims nothing more once the worker is closing', async () => {
     await startFleet(2);
     const long = await Promise.all(prompts.slice(1, 3).map((prompt) => add('batch', { name: 'reference', steps: 48, remasking: 'low_confidence' }, prompt)));
-    for (;;) {
-      if ((await (queue as Queue).getActiveCount()) >= 2) break;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await untilActive(2);
     const closing = (worker as RunningWorker).close();
     const late = await add('interactive', { name: 'threshold', threshold: 0.9 }, prompts[7]!);
     await closing;
     worker = undefined;
-    expect(await late.getState()).toBe('prioritized');
+    // Each class has its own queue without BullMQ priorities, so a queued job is 'waiting' (was 'prioritized').
+    expect(await late.getState()).toBe('waiting');
     expect(await Promise.all(long.map((job) => job.getState()))).toEqual(['completed', 'completed']);
   }, 120_000);
 
-  it('without extra slots, the interactive job waits for a batch job to finish (what the lanes fix)', async () => {
+  it('without extra slots, the interactive job waits for a batch job to finish (what the extra slots fix)', async () => {
     await startFleet(0);
     const { interactiveDoneAt, firstBatchDoneAt } = await interactiveBehindFullSlots();
     expect(interactiveDoneAt).toBeGreaterThan(firstBatchDoneAt);
