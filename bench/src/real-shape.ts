@@ -228,7 +228,7 @@ async function forwardCeiling(model: LoadedModel, batch: number, steps: number):
   );
   const perRow = BLOCK;
   const positionValues = new Int32Array(batch * perRow);
-  sessions.forEach((session, row) => positionValues.set(session.positionsToRead(), row * perRow));
+  for (const [row, session] of sessions.entries()) positionValues.set(session.positionsToRead(), row * perRow);
   const batchWithPositions = { ...padded, positions: { perRow, values: positionValues } };
   let total = 0;
   for (let run = 0; run < ceilingRuns; run++) {

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { createDecodeSession, type DecodingStrategy } from '@dfleet/decoder';
 import { StepScheduler } from '@dfleet/scheduler';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadModel, reduceModelDirectory, type LoadedModel } from '../src/index.ts';
-import { MODEL_DIR } from './model-directory.ts';
+import { loadModel, reduceModelDirectory, type LoadedModel } from '@dfleet/model';
+import { MODEL_DIR } from './default-model.ts';
 
 const TASKS = 100;
 const STRATEGIES: readonly DecodingStrategy[] = [
