@@ -55,7 +55,7 @@ export interface OnnxDenoiserOptions {
 }
 
 /** Where the time of one `denoise()` went. */
-export interface DenoiseTiming {
+interface DenoiseTiming {
   /** Milliseconds inside onnxruntime's `session.run()` for this batch. */
   readonly sessionRunMs: number;
   /** Milliseconds of the whole `denoise()` call as the caller saw it (validation, thread hop, copies, run). */

@@ -54,7 +54,7 @@ import ort from 'onnxruntime-node';
 export const INPUT_IDS = 'input_ids';
 export const ATTENTION_MASK = 'attention_mask';
 export const LOGITS = 'logits';
-export const POSITIONS = 'positions';
+const POSITIONS = 'positions';
 const REDUCED = {
   token: 'top_token',
   confidence: 'top_confidence',
