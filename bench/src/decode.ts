@@ -71,6 +71,7 @@ async function measure(run: StrategyRun, evalTasks: EvalTask[]): Promise<Strateg
   // Count only this run's forward passes: the denoiser reports each pass's time inside session.run.
   const timedDenoiser = {
     vocabSize: model.denoiser.vocabSize,
+    outputForm: model.denoiser.outputForm,
     async denoise(batch: Parameters<typeof model.denoiser.denoise>[0]): Promise<OnnxDenoiserOutput> {
       const output = await model.denoiser.denoise(batch);
       sessionRunMs += output.sessionRunMs;

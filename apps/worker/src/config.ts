@@ -37,6 +37,13 @@ export const workerEnv = z.object({
       'threads onnxruntime uses inside one operator; `1` on a small host whose gateway, Redis and clients share ' +
       'the cores (`bench:fleet` runs its worker so)',
   }),
+  DFLEET_REDUCE_IN_MEMORY: documented(z.enum(['off', 'all', 'positions']).default('off'), {
+    meaning:
+      'a v1 (logits) model only: `positions` appends the reduced outputs to the graph at load, in memory, with ' +
+      'the LM head only at the positions the decoder reads; `all` reduces at every position; both keep the ' +
+      'top-8 ids, so temperature > 0 samples among them. A model reduced on disk (`dfleet model reduce`) ' +
+      'loads as it is',
+  }),
   DFLEET_SHUTDOWN_TIMEOUT_MS: documented(positiveInt(30_000), {
     meaning: 'grace for active jobs on SIGTERM/SIGINT, after which the rest go back to the queue',
   }),
@@ -78,6 +85,8 @@ const workerConfigSchema = workerEnv.transform((e) => ({
   maxBatchTokens: e.DFLEET_MAX_BATCH_TOKENS,
   /** Threads onnxruntime may use inside one operator; undefined = onnxruntime's choice. */
   intraOpThreads: e.DFLEET_INTRA_OP_THREADS,
+  /** How a v1 model is reduced in memory at load ('off': served as it is). */
+  reduceInMemory: e.DFLEET_REDUCE_IN_MEMORY,
   shutdownTimeoutMs: e.DFLEET_SHUTDOWN_TIMEOUT_MS,
   lockDurationMs: e.DFLEET_LOCK_DURATION_MS,
   stalledIntervalMs: e.DFLEET_STALLED_INTERVAL_MS,

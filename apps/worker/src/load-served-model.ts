@@ -8,13 +8,13 @@ import { DeviceUnavailableError, ModelUnavailableError } from './errors.ts';
  * cannot run it on this host.
  */
 export async function loadServedModel(
-  config: Pick<WorkerConfig, 'device' | 'modelDir' | 'intraOpThreads'>,
+  config: Pick<WorkerConfig, 'device' | 'modelDir' | 'intraOpThreads' | 'reduceInMemory'>,
 ): Promise<LoadedModel> {
   // The config schema admits only the forms parseDevice reads.
   const device = parseDevice(config.device)!;
   try {
     const threads = config.intraOpThreads === undefined ? {} : { intraOpNumThreads: config.intraOpThreads };
-    return await loadModel(config.modelDir, { ...device, ...threads });
+    return await loadModel(config.modelDir, { ...device, ...threads, reduceInMemory: config.reduceInMemory });
   } catch (error) {
     // Model errors carry multi-line detail (one line per manifest field); one line reads better in logs.
     const problem = (error as Error).message.replace(/:\s*\n\s*-\s*/g, ': ').replace(/\s*\n\s*(-\s*)?/g, '; ');

@@ -54,20 +54,22 @@ describe('the reduced model decodes the same tokens as the logits model (shipped
   let logits: LoadedModel;
   let reduced: LoadedModel;
   let positions: LoadedModel;
+  let inMemory: LoadedModel;
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'dfleet-reduced-exactness-'));
     await reduceModelDirectory(MODEL_DIR, join(work, 'all'));
     await reduceModelDirectory(MODEL_DIR, join(work, 'positions'), { positionsInput: true });
-    [logits, reduced, positions] = await Promise.all([
+    [logits, reduced, positions, inMemory] = await Promise.all([
       loadModel(MODEL_DIR, { intraOpNumThreads: 1 }),
       loadModel(join(work, 'all'), { intraOpNumThreads: 1 }),
       loadModel(join(work, 'positions'), { intraOpNumThreads: 1 }),
+      loadModel(MODEL_DIR, { intraOpNumThreads: 1, reduceInMemory: 'positions' }),
     ]);
   }, 120_000);
 
   afterAll(async () => {
-    await Promise.all([logits?.close(), reduced?.close(), positions?.close()]);
+    await Promise.all([logits?.close(), reduced?.close(), positions?.close(), inMemory?.close()]);
     if (work) await rm(work, { recursive: true, force: true });
   });
 
@@ -75,19 +77,23 @@ describe('the reduced model decodes the same tokens as the logits model (shipped
     expect(logits.denoiser.outputForm).toEqual({ form: 'logits' });
     expect(reduced.denoiser.outputForm).toEqual({ form: 'predictions', topK: 0, positions: false });
     expect(positions.denoiser.outputForm).toEqual({ form: 'predictions', topK: 0, positions: true });
+    // Reduced at load keeps the top 8, so temperature > 0 jobs still decode.
+    expect(inMemory.denoiser.outputForm).toEqual({ form: 'predictions', topK: 8, positions: true });
   });
 
   for (const strategy of STRATEGIES) {
-    it(`${strategy.name}: ${TASKS} tasks, temperature 0, same tokens from logits, reduced and reduced at positions`, async () => {
+    it(`${strategy.name}: ${TASKS} tasks, temperature 0, same tokens from logits, reduced, at positions, in memory`, async () => {
       const fromLogits = await decodeAll(logits, strategy);
       const fromReduced = await decodeAll(reduced, strategy);
       const fromPositions = await decodeAll(positions, strategy);
+      const fromMemory = await decodeAll(inMemory, strategy);
       const differing = (other: number[][]): number[] =>
         other.flatMap((tokens, index) => (JSON.stringify(tokens) === JSON.stringify(fromLogits[index]) ? [] : [index]));
       expect(fromLogits).toHaveLength(TASKS);
       expect(fromLogits.every((tokens) => tokens.length > 0)).toBe(true);
       expect(differing(fromReduced)).toEqual([]);
       expect(differing(fromPositions)).toEqual([]);
+      expect(differing(fromMemory)).toEqual([]);
     }, 600_000);
   }
 });

@@ -25,7 +25,7 @@ export type { ExecutionProvider } from './execution-provider.ts';
 export { findVulkanLoader } from './webgpu-provider.ts';
 export { formatModelCheckReport } from './format-model-check-report.ts';
 export { loadModel } from './load-model.ts';
-export type { LoadedModel, LoadModelOptions } from './load-model.ts';
+export type { InMemoryReduction, LoadedModel, LoadModelOptions } from './load-model.ts';
 export { checkModelDirectory } from './model-check.ts';
 export type { CheckModelDirectoryOptions } from './model-check.ts';
 export { MODEL_CHECK_CODES } from './model-check/codes.ts';

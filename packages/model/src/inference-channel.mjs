@@ -53,6 +53,7 @@ export const RequestKind = Object.freeze({ RUN: 1, CLOSE: 2 });
  * What the owner hands the thread as `workerData`.
  * @typedef {object} InferenceThreadData
  * @property {string} modelPath
+ * @property {Uint8Array} [modelBytes] The model itself (a v1 model reduced in memory); then modelPath only names it.
  * @property {InferenceSession.SessionOptions} sessionOptions
  * @property {OutputSpec} outputs Which outputs to read from the model.
  * @property {MessagePort} port The channel's port: replies go out on it, replaced input buffers come in.

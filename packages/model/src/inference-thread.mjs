@@ -21,7 +21,7 @@ import { createInferenceSession, describeSession, runDenoiserSession } from './s
 if (parentPort === null) throw new Error('inference-thread.mjs must run as a worker thread');
 const owner = parentPort;
 const threadData = /** @type {InferenceThreadData} */ (workerData);
-const { modelPath, sessionOptions, outputs, port } = threadData;
+const { modelPath, modelBytes, sessionOptions, outputs, port } = threadData;
 const control = new Int32Array(threadData.control);
 
 /**
@@ -157,7 +157,7 @@ function tellOwner(message) {
 /** @type {InferenceSession | undefined} */
 let session;
 try {
-  session = await createInferenceSession(modelPath, sessionOptions);
+  session = await createInferenceSession(modelBytes ?? modelPath, sessionOptions);
 } catch (error) {
   tellOwner({ type: 'load-failed', error: serializeError(error) });
   port.close();

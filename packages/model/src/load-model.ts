@@ -1,10 +1,25 @@
-import { TokenizerLoadError } from './errors.ts';
-import { loadModelManifest, modelFilePath, modelOutputs, type ModelManifest } from './model-manifest.ts';
+import { readFile } from 'node:fs/promises';
+import { suppressedTokenIds } from '@dfleet/decoder';
+import { ModelLoadError, TokenizerLoadError } from './errors.ts';
+import { loadModelManifest, modelFilePath, modelOutputs, type ModelManifest, type ModelOutputs } from './model-manifest.ts';
+import { reduceOnnxModel } from './model-reduce/reduce-onnx-model.ts';
 import { OnnxDenoiser, type OnnxDenoiserOptions } from './onnx-denoiser.ts';
+import { MAX_REDUCED_TOP_K } from './reduced-contract.ts';
 import { Tokenizer } from './tokenizer.ts';
 
+/**
+ * How `loadModel` may reduce a v1 (logits) model in memory: `all` appends the reduction over
+ * every position, `positions` also the positions input (the LM head only where the decoder
+ * reads). Either keeps the top-8 ids, so temperature > 0 still decodes, as top-8 sampling.
+ * A model already reduced on disk loads as it is.
+ */
+export type InMemoryReduction = 'off' | 'all' | 'positions';
+
 /** Denoiser options that `loadModel` does not take from the manifest. */
-export type LoadModelOptions = Omit<OnnxDenoiserOptions, 'modelPath' | 'vocabSize' | 'outputs'>;
+export type LoadModelOptions = Omit<OnnxDenoiserOptions, 'modelPath' | 'vocabSize' | 'outputs' | 'modelBytes'> & {
+  /** @defaultValue `'off'` */
+  readonly reduceInMemory?: InMemoryReduction;
+};
 
 export interface LoadedModel {
   readonly directory: string;
@@ -32,11 +47,48 @@ export async function loadModel(directory: string, options: LoadModelOptions = {
         'the model has no logits for the extra ids; fix vocabSize or the tokenizer',
     );
   }
+  const { reduceInMemory = 'off', ...denoiserOptions } = options;
+  const modelPath = modelFilePath(directory, manifest, 'onnx');
+  const declared = modelOutputs(manifest);
+  const reduced =
+    declared.form === 'logits' && reduceInMemory !== 'off'
+      ? await reduceAtLoad(modelPath, manifest, reduceInMemory === 'positions')
+      : undefined;
   const denoiser = await OnnxDenoiser.create({
-    ...options,
-    modelPath: modelFilePath(directory, manifest, 'onnx'),
+    ...denoiserOptions,
+    modelPath,
     vocabSize: manifest.vocabSize,
-    outputs: modelOutputs(manifest),
+    outputs: reduced?.outputs ?? declared,
+    ...(reduced ? { modelBytes: reduced.bytes } : {}),
   });
   return { directory, manifest, tokenizer, denoiser, close: () => denoiser.close() };
+}
+
+/** The v1 model with the reduction appended, as bytes to load; the file on disk is untouched. */
+async function reduceAtLoad(
+  modelPath: string,
+  manifest: ModelManifest,
+  positionsInput: boolean,
+): Promise<{ bytes: Uint8Array; outputs: ModelOutputs }> {
+  const suppressed = suppressedTokenIds(manifest.specialTokens);
+  const topK = Math.min(MAX_REDUCED_TOP_K, manifest.vocabSize - suppressed.length);
+  const reduced = reduceOnnxModel(await readFile(modelPath), {
+    vocabSize: manifest.vocabSize,
+    suppressedTokenIds: suppressed,
+    topK,
+    positionsInput,
+    source: modelPath,
+  });
+  if (reduced.externalDataFiles.length > 0) {
+    // onnxruntime resolves external data next to a file; bytes in memory have no directory.
+    throw new ModelLoadError(
+      modelPath,
+      `${modelPath} keeps its weights in external data files, which a model reduced in memory cannot read: ` +
+        'reduce it on disk with `dfleet model reduce IN_DIR OUT_DIR --positions` and serve OUT_DIR',
+    );
+  }
+  return {
+    bytes: reduced.bytes,
+    outputs: { form: 'reduced', topK, positionsInput, logits: false, suppressedTokenIds: suppressed },
+  };
 }

@@ -19,11 +19,11 @@ export class MainThreadSession implements SessionRunner {
   }
 
   static async open(
-    modelPath: string,
+    model: string | Uint8Array,
     sessionOptions: InferenceSession.SessionOptions,
     outputs: OutputSpec,
   ): Promise<MainThreadSession> {
-    return new MainThreadSession(await createInferenceSession(modelPath, sessionOptions), outputs);
+    return new MainThreadSession(await createInferenceSession(model, sessionOptions), outputs);
   }
 
   run(input: SessionRunInput): Promise<SessionRunResult> {

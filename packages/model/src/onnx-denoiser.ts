@@ -52,6 +52,11 @@ export interface OnnxDenoiserOptions {
    * @defaultValue `{ form: 'logits' }`
    */
   readonly outputs?: ModelOutputs;
+  /**
+   * The model itself, e.g. a v1 model reduced in memory at load; `modelPath` then only names it
+   * in messages.
+   */
+  readonly modelBytes?: Uint8Array;
 }
 
 /** Where the time of one `denoise()` went. */
@@ -127,6 +132,7 @@ export class OnnxDenoiser implements Denoiser {
       intraOpNumThreads,
       inferenceThread = 'worker',
       outputs = { form: 'logits' },
+      modelBytes,
     } = options;
     if (!Number.isInteger(vocabSize) || vocabSize <= 0) {
       throw new RangeError(`vocabSize must be a positive integer, got ${vocabSize}`);
@@ -143,8 +149,8 @@ export class OnnxDenoiser implements Denoiser {
     try {
       runner =
         inferenceThread === 'worker'
-          ? await WorkerThreadSession.open(modelPath, sessionOptions, spec)
-          : await MainThreadSession.open(modelPath, sessionOptions, spec);
+          ? await WorkerThreadSession.open(modelBytes ?? modelPath, sessionOptions, spec)
+          : await MainThreadSession.open(modelBytes ?? modelPath, sessionOptions, spec);
     } catch (error) {
       const unavailable = providerUnavailable(executionProvider, deviceId, error);
       if (unavailable) throw unavailable;

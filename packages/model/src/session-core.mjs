@@ -70,12 +70,14 @@ class ModelOutputContractError extends Error {
 }
 
 /**
- * @param {string} modelPath
+ * @param {string | Uint8Array} model the ONNX file's path, or the model itself (e.g. reduced in memory)
  * @param {InferenceSession.SessionOptions} sessionOptions
  * @returns {Promise<InferenceSession>}
  */
-export async function createInferenceSession(modelPath, sessionOptions) {
-  return ort.InferenceSession.create(modelPath, sessionOptions);
+export async function createInferenceSession(model, sessionOptions) {
+  return typeof model === 'string'
+    ? ort.InferenceSession.create(model, sessionOptions)
+    : ort.InferenceSession.create(model, sessionOptions);
 }
 
 /**

@@ -75,11 +75,11 @@ export class WorkerThreadSession implements SessionRunner {
   }
 
   /**
-   * Starts the thread and loads the model in it; rejects with the loader's error.
+   * Starts the thread and loads the model (a path, or the model's bytes) in it; rejects with the loader's error.
    * @param threadEntry the thread's module; tests replace it with a thread that misbehaves.
    */
   static open(
-    modelPath: string,
+    model: string | Uint8Array,
     sessionOptions: InferenceSession.SessionOptions,
     outputs: OutputSpec,
     threadEntry: URL = THREAD_ENTRY,
@@ -91,7 +91,7 @@ export class WorkerThreadSession implements SessionRunner {
     // (`--import tsx`, vitest's): start it clean.
     const worker = new Worker(threadEntry, {
       workerData: {
-        modelPath,
+        ...(typeof model === 'string' ? { modelPath: model } : { modelPath: '(in memory)', modelBytes: model }),
         sessionOptions,
         outputs,
         port: port2,
