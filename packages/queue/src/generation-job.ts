@@ -71,6 +71,6 @@ export const generationResultSchema = z.object({
   decodeMs: z.number().nonnegative(),
   workerId: z.string(),
   /** The confidence threshold the job decoded with (threshold strategy only); below the requested one under load. */
-  effectiveThreshold: z.number().gte(0).lte(1).optional(),
+  effectiveThreshold: z.number().gt(0).lte(1).optional(),
 });
 export type GenerationResult = z.infer<typeof generationResultSchema>;

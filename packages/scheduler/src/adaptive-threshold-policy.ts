@@ -73,7 +73,8 @@ export class AdaptiveThresholdPolicy {
     requireRange('restoreFraction', o.restoreFraction, 0, 1, { minOpen: true, maxOpen: true });
     requireRange('stepSize', o.stepSize, 0, 1, { minOpen: true });
     requireRange('maxOffset', o.maxOffset, 0, 1);
-    requireRange('defaultFloor', o.defaultFloor, 0, 1);
+    // A floor of 0 would let tau reach 0, outside the threshold strategy's range (0, 1].
+    requireRange('defaultFloor', o.defaultFloor, 0, 1, { minOpen: true });
     requireRange('smoothing', o.smoothing, 0, 1, { minOpen: true });
     requireRange('minDwellMs', o.minDwellMs, 0, Number.POSITIVE_INFINITY);
     requireRange('memoryMs', o.memoryMs, 0, Number.POSITIVE_INFINITY, { minOpen: true });

@@ -120,6 +120,7 @@ describe('AdaptiveThresholdPolicy', () => {
     expect(() => new AdaptiveThresholdPolicy({ restoreFraction: 1 })).toThrow(/restoreFraction/);
     expect(() => new AdaptiveThresholdPolicy({ stepSize: 0 })).toThrow(/stepSize/);
     expect(() => new AdaptiveThresholdPolicy({ smoothing: Number.NaN })).toThrow(/smoothing/);
+    expect(() => new AdaptiveThresholdPolicy({ defaultFloor: 0 })).toThrow(/defaultFloor/);
     expect(ADAPTIVE_THRESHOLD_DEFAULTS.defaultFloor).toBe(0.5);
   });
 });
