@@ -68,8 +68,9 @@ say "VK_DRIVER_FILES=${VK_DRIVER_FILES:-<unset: the loader searches its default 
 # ---- hook: the LLaDA-8B-shaped benchmark (bench:real-shape) -------------------------------
 # When the pack holds real-shape/ (from bench/real-shape/gpu-pack.sh) and the tree has
 # bench/real-shape/gpu-run.sh, that script runs with: NODE, the pack folder, the results folder,
-# the devices, and DFLEET_REAL_SHAPE_SIZE=gpu-80g (a size for an 80-140 GB GPU). It prints its
-# own rows; it gets what is left of the budget after the shipped model's decode (at most 240 s).
+# the devices, and DFLEET_REAL_SHAPE_SIZE (default gpu-80g, a size for an 80-140 GB GPU;
+# cpu-smoke for a try on a small CPU host). It prints its own rows; it gets what is left of the
+# budget after the shipped model's decode (at most 240 s).
 real_shape=
 if [[ -d $PACK/real-shape && -f $ROOT/bench/real-shape/gpu-run.sh ]]; then real_shape=yes; fi
 # -------------------------------------------------------------------------------------------
@@ -84,8 +85,10 @@ decode_status=$?
 real_shape_status=skipped
 if [[ -n $real_shape ]]; then
   budget=$(($(remaining) - 10))
-  say "bench:real-shape (DFLEET_REAL_SHAPE_SIZE=gpu-80g, timeout ${budget} s)"
-  NODE=$NODE DFLEET_REAL_SHAPE_SIZE=gpu-80g timeout --kill-after=10 "$budget" \
+  real_shape_size=${DFLEET_REAL_SHAPE_SIZE:-gpu-80g}
+  say "bench:real-shape (DFLEET_REAL_SHAPE_SIZE=${real_shape_size}, timeout ${budget} s)"
+  NODE=$NODE DFLEET_REAL_SHAPE_SIZE=$real_shape_size GPU_REAL_SHAPE_SECONDS=$((budget - 5)) \
+    timeout --kill-after=10 "$budget" \
     bash "$ROOT/bench/real-shape/gpu-run.sh" "$PACK/real-shape" "$RESULTS" "$DEVICES" >"$RESULTS/real-shape.md"
   real_shape_status=$?
 fi
@@ -94,7 +97,7 @@ echo
 cat "$RESULTS/gpu-bench.md"
 if [[ -s $RESULTS/real-shape.md ]]; then
   echo
-  echo "bench:real-shape (gpu-80g):"
+  echo "bench:real-shape (${real_shape_size}):"
   cat "$RESULTS/real-shape.md"
 fi
 echo

@@ -15,6 +15,7 @@ Scaled down: d_model (default 256, so 2 heads of 128 instead of 32) and the laye
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import os
@@ -144,11 +145,14 @@ def main() -> None:
     attn[1, 20:] = 0
     onnx_path = os.path.join(args.out_dir, "model.onnx")
     axes = {0: "batch", 1: "sequence"}
+    # torch >= 2.9 defaults to the dynamo exporter, which needs onnxscript (a GPU host may lack it)
+    # and takes other arguments: ask for the TorchScript exporter wherever the keyword exists.
+    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     with torch.no_grad():
         torch.onnx.export(
             model, (ids, attn), onnx_path, input_names=["input_ids", "attention_mask"], output_names=["logits"],
             dynamic_axes={"input_ids": axes, "attention_mask": axes, "logits": axes},
-            opset_version=17, do_constant_folding=True)
+            opset_version=17, do_constant_folding=True, **legacy)
     onnx.checker.check_model(onnx_path)
 
     manifest = {

@@ -1,12 +1,15 @@
 /**
- * `npm run bench:real-shape [-- --batches 1,8,32] [--blocks 1] [--layers 2] [--d-model 256] [--all-l-batches 1,8]`
+ * `npm run bench:real-shape [-- --batches 1,8,32] [--blocks 1] [--layers 2] [--d-model 256] [--all-l-batches 1,8]
+ *   [--device cpu] [--python /usr/bin/python3] [--export-script PATH] [--decode-json PATH] [--out DIR]`
  *
  * An LLaDA-8B-shaped model (vocabulary 126,464; bench/real-shape/export_model.py, random weights,
  * generated here at run time and cached by its flags under the OS temp dir, never in git), in its
  * v1 logits form, its reduced form over all L and its reduced form at named positions, decoded
  * through the real worker path (StepScheduler + OnnxDenoiser in its inference thread + decoder)
  * at prompt 256, canvas 256, block 32, beside the raw onnxruntime forward ceiling at the same
- * shapes. Writes bench/results/real-shape.json.
+ * shapes, on --device (cpu, cuda:N, webgpu). Writes bench/results/real-shape.json.
+ * --python, --export-script and --decode-json let a bundle of this file run outside the repo
+ * (bench/real-shape/gpu-run.sh on a GPU host).
  *
  * Random weights never pass a confidence threshold, so every step commits a fixed number of
  * tokens: the reference strategy with steps = canvas x NFE-per-token of the shipped model at
@@ -19,8 +22,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createDecodeSession, padBatch, type DecodeSession } from '@dfleet/decoder';
-import { loadModel, reduceModelDirectory, type LoadedModel } from '@dfleet/model';
+import { loadModel, parseDevice, reduceModelDirectory, type LoadedModel } from '@dfleet/model';
 import { StepScheduler } from '@dfleet/scheduler';
+
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 const { values } = parseArgs({
   options: {
@@ -33,6 +38,12 @@ const { values } = parseArgs({
     layers: { type: 'string', default: '2' },
     'd-model': { type: 'string', default: '256' },
     seed: { type: 'string', default: '0' },
+    device: { type: 'string', default: 'cpu' },
+    /** The interpreter that has torch and onnx, for the one-time export. */
+    python: { type: 'string', default: '/usr/bin/python3' },
+    'export-script': { type: 'string', default: join(repoRoot, 'bench/real-shape/export_model.py') },
+    /** Where the shipped model's NFE per token comes from (bench:decode's output). */
+    'decode-json': { type: 'string', default: join(repoRoot, 'bench/results/decode.json') },
     out: { type: 'string', default: fileURLToPath(new URL('../results', import.meta.url)) },
   },
 });
@@ -46,19 +57,18 @@ const batches = values.batches.split(',').map(Number);
 const allLBatches = new Set(values['all-l-batches'].split(',').map(Number));
 const blocks = Number(values.blocks);
 const ceilingRuns = Number(values['ceiling-runs']);
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+const device = parseDevice(values.device);
+if (!device) throw new Error(`--device ${values.device} is not a device: use cpu, cuda:N, webgpu or webgpu:N`);
 
 /** NFE per token of the shipped model at threshold 0.9, and the steps per canvas it gives. */
 function stepsFromShippedModel(): { nfePerToken: number; steps: number } {
-  const decodeJson = JSON.parse(
-    readFileSync(fileURLToPath(new URL('../results/decode.json', import.meta.url)), 'utf8'),
-  ) as {
+  const decodeJson = JSON.parse(readFileSync(values['decode-json'], 'utf8')) as {
     strategies: { name: string; knobs: Record<string, number>; nfe_per_token: number }[];
   };
   const entry = decodeJson.strategies.find(
     (s) => s.name === NFE_SOURCE.strategy && s.knobs[NFE_SOURCE.knob] === NFE_SOURCE.value,
   );
-  if (!entry) throw new Error('bench/results/decode.json has no threshold 0.9 entry: run npm run bench:decode first');
+  if (!entry) throw new Error(`${values['decode-json']} has no threshold 0.9 entry: run npm run bench:decode first`);
   const blockCount = CANVAS / BLOCK;
   const steps = Math.max(blockCount, Math.round((CANVAS * entry.nfe_per_token) / blockCount) * blockCount);
   return { nfePerToken: entry.nfe_per_token, steps };
@@ -72,9 +82,9 @@ function ensureV1Model(cacheDir: string): string {
   rmSync(partial, { recursive: true, force: true });
   console.log(`exporting the LLaDA-8B-shaped model into ${dir} (torch, once per flag set)...`);
   execFileSync(
-    '/usr/bin/python3',
+    values.python,
     [
-      join(repoRoot, 'bench/real-shape/export_model.py'),
+      values['export-script'],
       partial,
       '--layers',
       values.layers,
@@ -270,7 +280,7 @@ async function main(): Promise<void> {
   const ceilings: Record<number, Ceiling> = {};
   // Smallest memory first: the peak RSS only grows, so each delta is that form's own.
   for (const form of ['reduced_positions', 'reduced_all', 'logits'] as const) {
-    const model = await loadModel(dirs[form]);
+    const model = await loadModel(dirs[form], device);
     try {
       // One warm-up pass at batch 1 so the first measured run does not pay the session's planning.
       await runWorkerPath(model, form, 1, steps);
@@ -309,7 +319,8 @@ async function main(): Promise<void> {
     reduced_fraction_of_ceiling_b32: b32 && ceilings[32] ? b32.tokens_per_s! / ceilings[32].tokens_per_s : null,
   };
 
-  console.log('\nform               batch  tokens/s  wall ms  session.run ms  outside %  output MB/pass  peak RSS +MB');
+  console.log(`\ndevice ${values.device}, ${values.layers} layers, d_model ${values['d-model']}`);
+  console.log('form               batch  tokens/s  wall ms  session.run ms  outside %  output MB/pass  peak RSS +MB');
   for (const r of runs) {
     if (!r.run) {
       console.log(`${r.form.padEnd(18)} ${String(r.batch).padStart(5)}  not run: ${r.reason}`);
@@ -338,7 +349,7 @@ async function main(): Promise<void> {
 
   const result = {
     measured_at: new Date().toISOString(),
-    machine: { cpus: availableParallelism(), loadavg: loadavg() },
+    machine: { cpus: availableParallelism(), loadavg: loadavg(), device: values.device },
     model: {
       vocab_size: 126_464,
       layers: Number(values.layers),
