@@ -67,7 +67,11 @@ interface JobOutcome {
  * Runs `tasks` arriving at `arrivals` (ms offsets; all zero = closed loop) through one scheduler
  * with at most `maxActive` decoding; `policy` (when given) picks each job's threshold at claim.
  */
-async function serve(jobs: readonly EvalTask[], arrivals: readonly number[], policy: AdaptiveThresholdPolicy | null): Promise<JobOutcome[]> {
+async function serve(
+  jobs: readonly EvalTask[],
+  arrivals: readonly number[],
+  policy: AdaptiveThresholdPolicy | null,
+): Promise<JobOutcome[]> {
   const scheduler = new StepScheduler({
     denoiser: model.denoiser,
     padId: manifest.specialTokens.pad,
@@ -148,7 +152,9 @@ interface PolicySummary {
 
 async function summarize(policy: PolicySummary['policy'], outcomes: JobOutcome[]): Promise<PolicySummary> {
   // Prompts repeat once the run outlasts the held-out set; ids must be unique per run.
-  const verdicts = await runUntrusted(outcomes.map((o, i) => ({ ...programFromCompletion(o.task, o.completion), id: `${o.task.id}#${i}` })));
+  const verdicts = await runUntrusted(
+    outcomes.map((o, i) => ({ ...programFromCompletion(o.task, o.completion), id: `${o.task.id}#${i}` })),
+  );
   const latency = outcomes.map((o) => o.finishedAt - o.arrivedAt);
   const wait = outcomes.map((o) => o.claimedAt - o.arrivedAt);
   const first = Math.min(...outcomes.map((o) => o.arrivedAt));
@@ -172,14 +178,21 @@ async function summarize(policy: PolicySummary['policy'], outcomes: JobOutcome[]
 await serve([0, 1, 2, 3].map(taskAt), [0, 0, 0, 0], null); // warm-up
 const calibrationJobs = Array.from({ length: 4 * maxActive }, (_, i) => taskAt(i));
 const calibrationStarted = Date.now();
-await serve(calibrationJobs, calibrationJobs.map(() => 0), null);
+await serve(
+  calibrationJobs,
+  calibrationJobs.map(() => 0),
+  null,
+);
 const sustainableRate = calibrationJobs.length / ((Date.now() - calibrationStarted) / 1000);
 const arrivalRate = overload * sustainableRate;
 // The run lasts long enough for queue waits to build up well past the policy's target.
-const jobCount = values.jobs === undefined ? Math.max(16, Math.round(arrivalRate * arrivalSeconds)) : Number(values.jobs);
+const jobCount =
+  values.jobs === undefined ? Math.max(16, Math.round(arrivalRate * arrivalSeconds)) : Number(values.jobs);
 const tasks = Array.from({ length: jobCount }, (_, i) => taskAt(i));
 const arrivals = tasks.map((_, i) => (i * 1000) / arrivalRate);
-process.stderr.write(`sustainable ${sustainableRate.toFixed(2)} jobs/s; offering ${arrivalRate.toFixed(2)} jobs/s (${overload}x)\n`);
+process.stderr.write(
+  `sustainable ${sustainableRate.toFixed(2)} jobs/s; offering ${arrivalRate.toFixed(2)} jobs/s (${overload}x)\n`,
+);
 
 // 2. The same arrivals, fixed then adaptive.
 const fixed = await summarize('fixed', await serve(tasks, arrivals, null));
@@ -191,7 +204,12 @@ const adaptive = await summarize('adaptive', adaptiveOutcomes);
 const firstArrival = Math.min(...adaptiveOutcomes.map((o) => o.arrivedAt));
 const thresholdTimeline = [...adaptiveOutcomes]
   .sort((a, b) => a.claimedAt - b.claimedAt)
-  .map((o) => ({ claimed_ms: o.claimedAt - firstArrival, queue_wait_ms: o.claimedAt - o.arrivedAt, threshold: o.threshold, steps: o.steps }));
+  .map((o) => ({
+    claimed_ms: o.claimedAt - firstArrival,
+    queue_wait_ms: o.claimedAt - o.arrivedAt,
+    threshold: o.threshold,
+    steps: o.steps,
+  }));
 await model.close();
 
 const rows = [fixed, adaptive];

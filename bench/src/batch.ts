@@ -95,7 +95,11 @@ interface PassShape {
 }
 
 /** c jobs active at all times until `jobs` have been decoded; a finished job's slot refills at once. */
-async function runScheduled(denoiser: Denoiser, concurrency: number, jobs: number): Promise<{ run: ScheduledRun; shapes: PassShape[] }> {
+async function runScheduled(
+  denoiser: Denoiser,
+  concurrency: number,
+  jobs: number,
+): Promise<{ run: ScheduledRun; shapes: PassShape[] }> {
   const passes: BatchReport[] = [];
   const scheduler = new StepScheduler({
     denoiser,
@@ -153,7 +157,12 @@ interface CeilingRun {
 }
 
 /** Replays the shapes of scheduled passes straight to the denoiser, batches built from real canvases. */
-async function runCeiling(denoiser: Denoiser, concurrency: number, shapes: readonly PassShape[], maxPasses: number): Promise<CeilingRun> {
+async function runCeiling(
+  denoiser: Denoiser,
+  concurrency: number,
+  shapes: readonly PassShape[],
+  maxPasses: number,
+): Promise<CeilingRun> {
   const stride = Math.max(1, Math.ceil(shapes.length / maxPasses));
   const replayed = shapes.filter((_, i) => i % stride === 0);
   const canvases = Array.from({ length: concurrency }, (_, i) => sessionFor(i).canvas);
@@ -162,7 +171,9 @@ async function runCeiling(denoiser: Denoiser, concurrency: number, shapes: reado
     const key = `${batchSize}x${sequenceLength}`;
     let batch = batches.get(key);
     if (!batch) {
-      const rows = canvases.slice(0, batchSize).map((canvas) => canvas.subarray(0, Math.min(canvas.length, sequenceLength)));
+      const rows = canvases
+        .slice(0, batchSize)
+        .map((canvas) => canvas.subarray(0, Math.min(canvas.length, sequenceLength)));
       batch = padBatch(rows, manifest.specialTokens.pad, { lengthMultiple: sequenceLength });
       batches.set(key, batch);
     }
@@ -198,13 +209,26 @@ for (let round = 0; round < roundCount; round++) {
     const { run, shapes } = await runScheduled(model.denoiser, concurrency, jobCount);
     const raw = await runCeiling(model.denoiser, concurrency, shapes, ceilingPasses);
     rounds[index]!.push({ scheduled: run, ceiling: raw });
-    process.stderr.write(`round ${round + 1} c=${concurrency}: ${run.tokens_per_s.toFixed(1)} tokens/s, raw ${raw.rows_per_s.toFixed(1)} rows/s\n`);
+    process.stderr.write(
+      `round ${round + 1} c=${concurrency}: ${run.tokens_per_s.toFixed(1)} tokens/s, raw ${raw.rows_per_s.toFixed(1)} rows/s\n`,
+    );
   }
 }
 await model.close();
-const medianBy = <T>(items: T[], key: (item: T) => number): T => [...items].sort((a, b) => key(a) - key(b))[Math.floor((items.length - 1) / 2)]!;
-const scheduled = rounds.map((runs) => medianBy(runs.map((r) => r.scheduled), (r) => r.tokens_per_s));
-const ceiling = rounds.map((runs) => medianBy(runs.map((r) => r.ceiling), (r) => r.rows_per_s));
+const medianBy = <T>(items: T[], key: (item: T) => number): T =>
+  [...items].sort((a, b) => key(a) - key(b))[Math.floor((items.length - 1) / 2)]!;
+const scheduled = rounds.map((runs) =>
+  medianBy(
+    runs.map((r) => r.scheduled),
+    (r) => r.tokens_per_s,
+  ),
+);
+const ceiling = rounds.map((runs) =>
+  medianBy(
+    runs.map((r) => r.ceiling),
+    (r) => r.rows_per_s,
+  ),
+);
 
 const at = <T extends { concurrency?: number; batch_size?: number }>(list: T[], c: number) =>
   list.find((item) => (item.concurrency ?? item.batch_size) === c);
@@ -215,7 +239,23 @@ const ceilingSpeedup = at(ceiling, highest)!.rows_per_s / at(ceiling, lowest)!.r
 const efficiency = speedup / ceilingSpeedup;
 
 const table = [
-  ['jobs', 'tok/s', 'speedup', 'rows/s', 'raw rows/s', 'ceiling x', 'eff', 'rows/raw', 'mean B', 'L', 'pad x', 'fwd ms', 'apply ms', 'gap ms', 'fwd share'],
+  [
+    'jobs',
+    'tok/s',
+    'speedup',
+    'rows/s',
+    'raw rows/s',
+    'ceiling x',
+    'eff',
+    'rows/raw',
+    'mean B',
+    'L',
+    'pad x',
+    'fwd ms',
+    'apply ms',
+    'gap ms',
+    'fwd share',
+  ],
   ...levels.map((c) => {
     const s = at(scheduled, c)!;
     const k = at(ceiling, c)!;

@@ -54,10 +54,28 @@ const tasks = (await loadEvalTasks(`${values.model}/eval/heldout.jsonl`)).slice(
 
 const allRuns: StrategyRun[] = [
   { name: 'reference', knobs: { steps: generationLength }, strategy: { name: 'reference', steps: generationLength } },
-  { name: 'reference', knobs: { steps: generationLength / 2 }, strategy: { name: 'reference', steps: generationLength / 2 } },
-  ...[0.5, 0.7, 0.8, 0.9, 0.95].map((threshold): StrategyRun => ({ name: 'threshold', knobs: { threshold }, strategy: { name: 'threshold', threshold } })),
-  ...[0.25, 0.5, 1, 2].map((factor): StrategyRun => ({ name: 'factor', knobs: { factor }, strategy: { name: 'factor', factor } })),
-  ...[0.01, 0.1, 0.5, 1].map((gamma): StrategyRun => ({ name: 'entropy-bounded', knobs: { gamma }, strategy: { name: 'entropy-bounded', gamma } })),
+  {
+    name: 'reference',
+    knobs: { steps: generationLength / 2 },
+    strategy: { name: 'reference', steps: generationLength / 2 },
+  },
+  ...[0.5, 0.7, 0.8, 0.9, 0.95].map(
+    (threshold): StrategyRun => ({
+      name: 'threshold',
+      knobs: { threshold },
+      strategy: { name: 'threshold', threshold },
+    }),
+  ),
+  ...[0.25, 0.5, 1, 2].map(
+    (factor): StrategyRun => ({ name: 'factor', knobs: { factor }, strategy: { name: 'factor', factor } }),
+  ),
+  ...[0.01, 0.1, 0.5, 1].map(
+    (gamma): StrategyRun => ({
+      name: 'entropy-bounded',
+      knobs: { gamma },
+      strategy: { name: 'entropy-bounded', gamma },
+    }),
+  ),
 ];
 const selected = values.strategies?.split(',').map((name) => name.trim());
 const runs = allRuns.filter((run, i) => i === 0 || selected === undefined || selected.includes(run.name));
@@ -109,7 +127,10 @@ async function measure(run: StrategyRun, evalTasks: EvalTask[]): Promise<Strateg
   };
 }
 
-const knobText = (m: StrategyRun) => Object.entries(m.knobs).map(([k, v]) => `${k}=${v}`).join(' ');
+const knobText = (m: StrategyRun) =>
+  Object.entries(m.knobs)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
 
 // One untimed pass so the first measured strategy does not pay for session warm-up.
 await measure(runs[runs.length - 1]!, tasks.slice(0, 3));
@@ -134,7 +155,17 @@ const bestDynamic = withinOnePoint.length
   ? withinOnePoint.reduce((a, b) => (b.nfe_per_token < a.nfe_per_token ? b : a))
   : dynamic.reduce((a, b) => (b.pass_at_1 > a.pass_at_1 ? b : a));
 
-const header = ['strategy', 'knobs', 'pass@1', 'mean NFE', 'NFE/token', 'tokens/s', 'NFE ratio', 'speedup', 'outside run'];
+const header = [
+  'strategy',
+  'knobs',
+  'pass@1',
+  'mean NFE',
+  'NFE/token',
+  'tokens/s',
+  'NFE ratio',
+  'speedup',
+  'outside run',
+];
 const rows = measurements.map((m) => [
   m.name,
   knobText(m),
@@ -148,7 +179,9 @@ const rows = measurements.map((m) => [
 ]);
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
 const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
-console.log(`model ${model.manifest.name}, ${tasks.length} held-out tasks, generation length ${generationLength}, one job at a time`);
+console.log(
+  `model ${model.manifest.name}, ${tasks.length} held-out tasks, generation length ${generationLength}, one job at a time`,
+);
 console.log(line(header));
 console.log(line(widths.map((w) => '-'.repeat(w))));
 for (const row of rows) console.log(line(row));
@@ -156,7 +189,13 @@ for (const row of rows) console.log(line(row));
 const totalWall = measurements.reduce((sum, m) => sum + m.decode_wall_ms, 0);
 const totalRun = measurements.reduce((sum, m) => sum + m.session_run_ms, 0);
 const summary = {
-  reference: { name: reference.name, knobs: reference.knobs, pass_at_1: reference.pass_at_1, nfe_per_token: reference.nfe_per_token, tokens_per_s: reference.tokens_per_s },
+  reference: {
+    name: reference.name,
+    knobs: reference.knobs,
+    pass_at_1: reference.pass_at_1,
+    nfe_per_token: reference.nfe_per_token,
+    tokens_per_s: reference.tokens_per_s,
+  },
   best_dynamic: {
     name: bestDynamic.name,
     knobs: bestDynamic.knobs,
@@ -175,7 +214,9 @@ console.log(
     `time outside session.run ${(summary.outside_run_fraction * 100).toFixed(1)}% of decode wall time`,
 );
 const loadText = (load: number[]) => load.map((l) => l.toFixed(2)).join(' ');
-console.log(`load average (1, 5, 15 min) on ${availableParallelism()} CPUs: ${loadText(loadAtStart)} at start, ${loadText(loadAtEnd)} at end`);
+console.log(
+  `load average (1, 5, 15 min) on ${availableParallelism()} CPUs: ${loadText(loadAtStart)} at start, ${loadText(loadAtEnd)} at end`,
+);
 
 mkdirSync(values.out!, { recursive: true });
 const results = {

@@ -137,7 +137,9 @@ function achievedRate(sentAt: readonly number[]): number {
 const intraOpSetting = process.env.DFLEET_INTRA_OP_THREADS || '1';
 const intraOpThreads = intraOpSetting === 'default' ? undefined : Number(intraOpSetting);
 
-async function directDecodeMs(requests: readonly { prompt: string; maxTokens: number }[]): Promise<Map<string, number>> {
+async function directDecodeMs(
+  requests: readonly { prompt: string; maxTokens: number }[],
+): Promise<Map<string, number>> {
   const model = await loadModel(modelDir, intraOpThreads === undefined ? {} : { intraOpNumThreads: intraOpThreads });
   const times = new Map<string, number>();
   // Warm-up: the first passes of a fresh session are slower.
@@ -191,11 +193,17 @@ function post(url: string, payload: string): Promise<{ status: number; body: str
   return new Promise((resolve, reject) => {
     const request = http.request(
       url,
-      { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+      },
       (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+        );
         response.on('error', reject);
       },
     );
@@ -206,9 +214,17 @@ function post(url: string, payload: string): Promise<{ status: number; body: str
 
 async function complete(httpUrl: string, request: FleetRequest): Promise<FleetSample> {
   const started = performance.now();
-  const payload = JSON.stringify({ model: modelName, prompt: request.prompt, max_tokens: request.maxTokens, dfleet: decoding });
+  const payload = JSON.stringify({
+    model: modelName,
+    prompt: request.prompt,
+    max_tokens: request.maxTokens,
+    dfleet: decoding,
+  });
   const response = await post(`${httpUrl}/v1/completions`, payload);
-  const body = JSON.parse(response.body) as { dfleet?: { decode_ms: number; queue_ms: number }; error?: { message: string } };
+  const body = JSON.parse(response.body) as {
+    dfleet?: { decode_ms: number; queue_ms: number };
+    error?: { message: string };
+  };
   const doneAt = performance.now();
   if (response.status !== 200 && !firstError) firstError = `${response.status}: ${body.error?.message}`;
   return {
@@ -247,7 +263,12 @@ async function openConnections(httpUrl: string, count: number, request: FleetReq
   await Promise.all(Array.from({ length: count }, () => complete(httpUrl, request)));
 }
 
-function summarize(name: string, run: OpenLoopRun<FleetSample> & { hostCpuBusy: number }, perSecond: number, directMs: Map<string, number>) {
+function summarize(
+  name: string,
+  run: OpenLoopRun<FleetSample> & { hostCpuBusy: number },
+  perSecond: number,
+  directMs: Map<string, number>,
+) {
   const samples = run.results;
   const ok = samples.filter((s) => s.status === 200);
   const overhead = ok.map((s) => s.e2eMs - s.decodeMs);
@@ -263,22 +284,48 @@ function summarize(name: string, run: OpenLoopRun<FleetSample> & { hostCpuBusy: 
     max_send_lag_ms: run.maxSendLagMs,
     served_rate_per_s: servedPerS,
     // Did not keep up: served less than was offered, or jobs sat in the queue.
-    saturated: servedPerS < 0.97 * offeredPerS || percentile(ok.map((s) => s.queueMs), 50) > 20,
+    saturated:
+      servedPerS < 0.97 * offeredPerS ||
+      percentile(
+        ok.map((s) => s.queueMs),
+        50,
+      ) > 20,
     host_cpu_busy: run.hostCpuBusy,
     requests: samples.length,
     succeeded: ok.length,
     max_tokens: samples[0]?.request.maxTokens,
     overhead_p50_ms: percentile(overhead, 50),
     overhead_p99_ms: percentile(overhead, 99),
-    queue_wait_p50_ms: percentile(ok.map((s) => s.queueMs), 50),
-    decode_p50_ms: percentile(ok.map((s) => s.decodeMs), 50),
+    queue_wait_p50_ms: percentile(
+      ok.map((s) => s.queueMs),
+      50,
+    ),
+    decode_p50_ms: percentile(
+      ok.map((s) => s.decodeMs),
+      50,
+    ),
     direct_decode_p50_ms: percentile(ok.map(directOf), 50),
     /** The worker's decode of a request minus the direct decode of the same prompt (cold passes, batching). */
-    decode_vs_direct_p50_ms: percentile(ok.map((s) => s.decodeMs - directOf(s)), 50),
-    overhead_vs_direct_p50_ms: percentile(ok.map((s) => s.e2eMs - directOf(s)), 50),
-    overhead_vs_direct_p99_ms: percentile(ok.map((s) => s.e2eMs - directOf(s)), 99),
-    e2e_p50_ms: percentile(ok.map((s) => s.e2eMs), 50),
-    e2e_p99_ms: percentile(ok.map((s) => s.e2eMs), 99),
+    decode_vs_direct_p50_ms: percentile(
+      ok.map((s) => s.decodeMs - directOf(s)),
+      50,
+    ),
+    overhead_vs_direct_p50_ms: percentile(
+      ok.map((s) => s.e2eMs - directOf(s)),
+      50,
+    ),
+    overhead_vs_direct_p99_ms: percentile(
+      ok.map((s) => s.e2eMs - directOf(s)),
+      99,
+    ),
+    e2e_p50_ms: percentile(
+      ok.map((s) => s.e2eMs),
+      50,
+    ),
+    e2e_p99_ms: percentile(
+      ok.map((s) => s.e2eMs),
+      99,
+    ),
   };
 }
 
@@ -293,7 +340,16 @@ const anchor = await bullmqRoundTrip();
 process.stderr.write('direct: decoding in-process...\n');
 const direct = await directDecodeMs([...atRateRequests, ...lightRequests]);
 
-const fleetEnv = { REDIS_URL: redisUrl, DFLEET_REDIS_PREFIX: prefix, DFLEET_MODEL_DIR: modelDir, DFLEET_PORT: '0', DFLEET_GRPC_PORT: '0', DFLEET_CALLBACK_PORT: '0', DFLEET_MAX_ACTIVE_JOBS: '32', DFLEET_INTRA_OP_THREADS: intraOpThreads === undefined ? '' : String(intraOpThreads) };
+const fleetEnv = {
+  REDIS_URL: redisUrl,
+  DFLEET_REDIS_PREFIX: prefix,
+  DFLEET_MODEL_DIR: modelDir,
+  DFLEET_PORT: '0',
+  DFLEET_GRPC_PORT: '0',
+  DFLEET_CALLBACK_PORT: '0',
+  DFLEET_MAX_ACTIVE_JOBS: '32',
+  DFLEET_INTRA_OP_THREADS: intraOpThreads === undefined ? '' : String(intraOpThreads),
+};
 const gateway = await startApp('../../apps/gateway/src/main.ts', fleetEnv, /^gateway listening on (http:\/\/\S+)/);
 const worker = await startApp('../../apps/worker/src/main.ts', fleetEnv, /^worker ready/);
 const httpUrl = gateway.match[1]!;
@@ -304,17 +360,38 @@ try {
   await throughFleet(httpUrl, 5, atRateRequests.slice(0, 10)); // warm-up: sessions, JIT
   await openConnections(httpUrl, Math.min(64, rate), lightRequests[0]!);
   process.stderr.write(`fleet: ${requestCount} requests at ${rate}/s, max_tokens ${maxTokens}...\n`);
-  atRate = summarize('held-out prompts at the target rate', await throughFleet(httpUrl, rate, atRateRequests), rate, direct);
+  atRate = summarize(
+    'held-out prompts at the target rate',
+    await throughFleet(httpUrl, rate, atRateRequests),
+    rate,
+    direct,
+  );
   await openConnections(httpUrl, Math.min(64, rate), lightRequests[0]!);
-  process.stderr.write(`fleet: ${requestCount} light requests at ${rate}/s (${LIGHT_PROMPT_CHARS}-character prompts, max_tokens ${LIGHT_MAX_TOKENS})...\n`);
-  light = summarize('light requests at the target rate', await throughFleet(httpUrl, rate, lightRequests), rate, direct);
+  process.stderr.write(
+    `fleet: ${requestCount} light requests at ${rate}/s (${LIGHT_PROMPT_CHARS}-character prompts, max_tokens ${LIGHT_MAX_TOKENS})...\n`,
+  );
+  light = summarize(
+    'light requests at the target rate',
+    await throughFleet(httpUrl, rate, lightRequests),
+    rate,
+    direct,
+  );
   process.stderr.write(`fleet: ${sustainableCount} requests at ${sustainableRate}/s...\n`);
-  sustainable = summarize('held-out prompts at a sustainable rate', await throughFleet(httpUrl, sustainableRate, sustainableRequests), sustainableRate, direct);
+  sustainable = summarize(
+    'held-out prompts at a sustainable rate',
+    await throughFleet(httpUrl, sustainableRate, sustainableRequests),
+    sustainableRate,
+    direct,
+  );
 } finally {
   agent.destroy();
   worker.child.kill('SIGTERM');
   gateway.child.kill('SIGTERM');
-  await Promise.all([worker, gateway].map(({ child }) => new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)))));
+  await Promise.all(
+    [worker, gateway].map(
+      ({ child }) => new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve))),
+    ),
+  );
   const redis = new Redis(redisUrl);
   const keys = await redis.keys(`${prefix}:*`);
   if (keys.length) await redis.del(...keys);
@@ -333,7 +410,10 @@ const result = {
   bullmq_roundtrip_p50_ms: percentile(anchor.latencies, 50),
   bullmq_roundtrip_p99_ms: percentile(anchor.latencies, 99),
   bullmq_offered_rate_per_s: anchor.offeredRatePerS,
-  direct_decode_p50_ms: percentile(atRateRequests.map((r) => direct.get(directKey(r.prompt, r.maxTokens))!), 50),
+  direct_decode_p50_ms: percentile(
+    atRateRequests.map((r) => direct.get(directKey(r.prompt, r.maxTokens))!),
+    50,
+  ),
   overhead_p50_ms: headline.saturated ? Number.NaN : headline.overhead_p50_ms,
   overhead_p99_ms: headline.saturated ? Number.NaN : headline.overhead_p99_ms,
   overhead_phase: headline.saturated ? 'none: every phase at the target rate saturated the worker' : headline.phase,
@@ -342,7 +422,9 @@ const result = {
   at_sustainable_rate: sustainable,
 };
 const fmt = (n: number) => n.toFixed(2);
-console.log(`bullmq round trip (anchor)   p50 ${fmt(result.bullmq_roundtrip_p50_ms)} ms  p99 ${fmt(result.bullmq_roundtrip_p99_ms)} ms at ${fmt(anchor.offeredRatePerS)}/s`);
+console.log(
+  `bullmq round trip (anchor)   p50 ${fmt(result.bullmq_roundtrip_p50_ms)} ms  p99 ${fmt(result.bullmq_roundtrip_p99_ms)} ms at ${fmt(anchor.offeredRatePerS)}/s`,
+);
 console.log(`direct decode (no queue)     p50 ${fmt(result.direct_decode_p50_ms)} ms (max_tokens ${maxTokens})`);
 for (const phase of [atRate, light, sustainable]) {
   console.log(
@@ -363,7 +445,9 @@ console.log(
   `target overhead p50 <= ${TARGET.p50} ms, p99 <= ${TARGET.p99} ms at ${rate}/s: held-out prompts ${verdict(atRate)} ` +
     `(host CPUs ${(atRate.host_cpu_busy * 100).toFixed(0)}% busy); light requests ${verdict(light)} (host CPUs ${(light.host_cpu_busy * 100).toFixed(0)}% busy)`,
 );
-console.log(`load average before ${loadBefore.map(fmt).join(' ')}, after ${result.host.load_average_after.map(fmt).join(' ')} on ${result.host.cpus} CPUs`);
+console.log(
+  `load average before ${loadBefore.map(fmt).join(' ')}, after ${result.host.load_average_after.map(fmt).join(' ')} on ${result.host.cpus} CPUs`,
+);
 if (firstError) console.log(`first failed request: ${firstError}`);
 mkdirSync(values.out!, { recursive: true });
 writeFileSync(`${values.out}/fleet.json`, `${JSON.stringify(result, null, 2)}\n`);

@@ -97,7 +97,8 @@ async function complete(prompt: string, key: string, priority: PriorityClass, de
       queueMs: body.dfleet?.queue_ms ?? Number.NaN,
       decodeMs: body.dfleet?.decode_ms ?? Number.NaN,
       finishReason: body.dfleet?.finish_reason ?? null,
-      error: response.status === 200 ? null : `${response.status} ${body.error?.code ?? ''}: ${body.error?.message ?? ''}`,
+      error:
+        response.status === 200 ? null : `${response.status} ${body.error?.code ?? ''}: ${body.error?.message ?? ''}`,
     };
   } catch (error) {
     const failed = { id: null, queueMs: Number.NaN, decodeMs: Number.NaN, finishReason: null };
@@ -124,7 +125,10 @@ interface Backlog {
  * Redis or was refused (429 or 503 under the burst): a refused one never shows up in Redis.
  */
 async function fireBacklog(phase: string): Promise<Backlog> {
-  const ids = Array.from({ length: backlogSize }, (_, i) => `${prefix}-${phase}-backlog-${i}`).map((key) => ({ key, id: jobIdFor(key) }));
+  const ids = Array.from({ length: backlogSize }, (_, i) => `${prefix}-${phase}-backlog-${i}`).map((key) => ({
+    key,
+    id: jobIdFor(key),
+  }));
   const answered = new Map<string, Answer>();
   const answers = Promise.all(
     ids.map(({ key, id }, i) =>
@@ -138,15 +142,20 @@ async function fireBacklog(phase: string): Promise<Backlog> {
   for (;;) {
     const known = new Set(await queue.getRanges(['wait', 'active', 'completed', 'failed']));
     if (ids.every(({ id }) => known.has(id) || answered.has(id))) {
-      const enqueued = new Set(ids.map(({ id }) => id).filter((id) => known.has(id) || answered.get(id)?.status === 200));
+      const enqueued = new Set(
+        ids.map(({ id }) => id).filter((id) => known.has(id) || answered.get(id)?.status === 200),
+      );
       const refused = ids.filter(({ id }) => !enqueued.has(id)).map(({ id }) => answered.get(id)!);
       if (refused.length > 0) {
-        process.stderr.write(`  the gateway refused ${refused.length} of the ${backlogSize} backlog requests, first: ${refused[0]!.error}\n`);
+        process.stderr.write(
+          `  the gateway refused ${refused.length} of the ${backlogSize} backlog requests, first: ${refused[0]!.error}\n`,
+        );
       }
       if (enqueued.size === 0) throw new Error('no backlog request was enqueued');
       return { ids: enqueued, answers, refused };
     }
-    if (performance.now() - firedAt > 120_000) throw new Error(`the backlog requests were neither enqueued nor answered within 120 s`);
+    if (performance.now() - firedAt > 120_000)
+      throw new Error(`the backlog requests were neither enqueued nor answered within 120 s`);
     await sleep(100);
   }
 }
@@ -180,7 +189,8 @@ async function cancelBacklog(backlog: Backlog): Promise<BacklogOutcome> {
   for (;;) {
     const counts = await queue.getJobCounts('active', 'wait');
     if ((counts['active'] ?? 0) + (counts['wait'] ?? 0) === 0) break;
-    if (performance.now() - since > 60_000) throw new Error(`jobs still queued or active 60 s after cancelling the backlog: ${JSON.stringify(counts)}`);
+    if (performance.now() - since > 60_000)
+      throw new Error(`jobs still queued or active 60 s after cancelling the backlog: ${JSON.stringify(counts)}`);
     await sleep(100);
   }
   // 409 job_cancelled for a queued job; a job stopped mid-decode answers 200, finish reason "cancelled".
@@ -194,7 +204,10 @@ async function cancelBacklog(backlog: Backlog): Promise<BacklogOutcome> {
     cancelled,
     failed: answers.length - ran.length - cancelled - backlog.refused.length,
     drainedAfterMs,
-    decode_p50_ms: percentile(ran.map((a) => a.decodeMs), 50),
+    decode_p50_ms: percentile(
+      ran.map((a) => a.decodeMs),
+      50,
+    ),
   };
 }
 
@@ -225,7 +238,9 @@ async function sendProbes(phase: string, priority: PriorityClass, backlog: Backl
       complete(promptAt(i), key, priority, probeDecoding).then(async (answer) => {
         if (answer.error !== null) firstError ??= `${phase} probe ${i}: ${answer.error}`;
         if (answer.status === 200 && answer.id !== jobIdFor(key)) {
-          throw new Error(`the gateway named job ${answer.id} for idempotency key ${key}, not ${jobIdFor(key)}: the id rule in jobIdFor is out of date`);
+          throw new Error(
+            `the gateway named job ${answer.id} for idempotency key ${key}, not ${jobIdFor(key)}: the id rule in jobIdFor is out of date`,
+          );
         }
         return {
           i,
@@ -252,10 +267,22 @@ function summarize(phase: string, priority: PriorityClass, samples: ProbeSample[
     probe_priority: priority,
     probes: samples.length,
     succeeded: ok.length,
-    latency_p50_ms: percentile(ok.map((s) => s.latency_ms), 50),
-    latency_p99_ms: percentile(ok.map((s) => s.latency_ms), 99),
-    queue_wait_p50_ms: percentile(ok.map((s) => s.queue_ms), 50),
-    decode_p50_ms: percentile(ok.map((s) => s.decode_ms), 50),
+    latency_p50_ms: percentile(
+      ok.map((s) => s.latency_ms),
+      50,
+    ),
+    latency_p99_ms: percentile(
+      ok.map((s) => s.latency_ms),
+      99,
+    ),
+    queue_wait_p50_ms: percentile(
+      ok.map((s) => s.queue_ms),
+      50,
+    ),
+    decode_p50_ms: percentile(
+      ok.map((s) => s.decode_ms),
+      50,
+    ),
     backlog_queued_at_send_min: queuedAtSend.length ? Math.min(...queuedAtSend) : null,
     backlog_queued_at_finish_min: queuedAtFinish.length ? Math.min(...queuedAtFinish) : null,
     backlog_queued_at_finish_max: queuedAtFinish.length ? Math.max(...queuedAtFinish) : null,
@@ -277,7 +304,9 @@ const fleetEnv = {
 };
 const queue = new GenerationQueues({ connection: { url: redisUrl, maxRetriesPerRequest: null }, prefix });
 const loadAtStart = loadavg();
-process.stderr.write(`starting a fleet on prefix ${prefix} (load ${loadAtStart.map((n) => n.toFixed(2)).join(' ')}, ${cpus().length} CPUs)\n`);
+process.stderr.write(
+  `starting a fleet on prefix ${prefix} (load ${loadAtStart.map((n) => n.toFixed(2)).join(' ')}, ${cpus().length} CPUs)\n`,
+);
 const gateway = await startApp('../../apps/gateway/src/main.ts', fleetEnv, /^gateway listening on (http:\/\/\S+)/);
 const worker = await startApp('../../apps/worker/src/main.ts', fleetEnv, /^worker ready/);
 const httpUrl = gateway.match[1]!;
@@ -289,7 +318,9 @@ let control: PhaseSummary & { backlog: BacklogOutcome };
 const seconds = (ms: number) => (ms / 1000).toFixed(1);
 try {
   // Warm-up: onnxruntime sessions, connections, JIT; not measured.
-  await Promise.all([0, 1, 2, 3].map((i) => complete(promptAt(i), `${prefix}-warmup-${i}`, 'interactive', probeDecoding)));
+  await Promise.all(
+    [0, 1, 2, 3].map((i) => complete(promptAt(i), `${prefix}-warmup-${i}`, 'interactive', probeDecoding)),
+  );
 
   process.stderr.write(`idle: ${probeCount} interactive probes, one every ${probeIntervalMs} ms...\n`);
   idle = summarize('idle', 'interactive', await sendProbes('idle', 'interactive', null));
@@ -298,7 +329,9 @@ try {
   let backlog = await fireBacklog('priority');
   const interactive = summarize('backlog', 'interactive', await sendProbes('backlog', 'interactive', backlog));
   withBacklog = { ...interactive, backlog: await cancelBacklog(backlog) };
-  process.stderr.write(`  cancelled ${withBacklog.backlog.cancelled} of the backlog after ${seconds(withBacklog.backlog.drainedAfterMs)} s\n`);
+  process.stderr.write(
+    `  cancelled ${withBacklog.backlog.cancelled} of the backlog after ${seconds(withBacklog.backlog.drainedAfterMs)} s\n`,
+  );
 
   process.stderr.write(`control: ${backlogSize} batch requests, then ${probeCount} probes sent as batch...\n`);
   backlog = await fireBacklog('control');
@@ -310,7 +343,11 @@ try {
 } finally {
   worker.child.kill('SIGTERM');
   gateway.child.kill('SIGTERM');
-  await Promise.all([worker, gateway].map(({ child }) => new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)))));
+  await Promise.all(
+    [worker, gateway].map(
+      ({ child }) => new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve))),
+    ),
+  );
   await queue.obliterate().catch(() => undefined);
   await queue.close();
   // Keys outside the queue (heartbeats, cancel marks, tenant counts) share the prefix.
@@ -366,7 +403,9 @@ const table = [
     fmt(p.queue_wait_p50_ms),
     fmt(p.decode_p50_ms),
     p.backlog_queued_at_send_min === null ? '-' : `>= ${p.backlog_queued_at_send_min}`,
-    p.backlog_queued_at_finish_min === null ? '-' : `${p.backlog_queued_at_finish_min}..${p.backlog_queued_at_finish_max}`,
+    p.backlog_queued_at_finish_min === null
+      ? '-'
+      : `${p.backlog_queued_at_finish_min}..${p.backlog_queued_at_finish_max}`,
   ]),
 ];
 const widths = table[0]!.map((_, col) => Math.max(...table.map((row) => row[col]!.length)));
@@ -376,7 +415,10 @@ console.log(
     `\ncontrol (no priority) / interactive with backlog: p50 x${summary.control_over_interactive_p50.toFixed(1)}, p99 x${summary.control_over_interactive_p99.toFixed(1)}`,
 );
 for (const { phase, backlog } of [withBacklog, control]) {
-  if (backlog.refused > 0) console.log(`${phase}: the gateway refused ${backlog.refused} of ${backlogSize} backlog requests (${backlog.first_refusal})`);
+  if (backlog.refused > 0)
+    console.log(
+      `${phase}: the gateway refused ${backlog.refused} of ${backlogSize} backlog requests (${backlog.first_refusal})`,
+    );
 }
 console.log(
   `backlog: ${withBacklog.backlog.completed} done, ${withBacklog.backlog.cancelled} cancelled in the interactive phase; ` +

@@ -140,7 +140,14 @@ function placeLabel(point: ScatterPoint, cx: number, cy: number, colour: string,
   const height = FONT_SIZE;
   const gap = POINT_RADIUS + 3;
   const directions: [number, number][] = [
-    [1, 0], [-1, 0], [0, -1], [0, 1], [1, -1], [-1, -1], [1, 1], [-1, 1],
+    [1, 0],
+    [-1, 0],
+    [0, -1],
+    [0, 1],
+    [1, -1],
+    [-1, -1],
+    [1, 1],
+    [-1, 1],
   ];
   for (const distance of [gap, gap + 12, gap + 24, gap + 38]) {
     for (const [dx, dy] of directions) {

@@ -22,11 +22,17 @@ async function callGateway<T>(baseUrl: string, path: string, init: RequestInit):
   try {
     response = await fetch(`${baseUrl}${path}`, init);
   } catch (error) {
-    throw new CliError('gateway_unreachable', `cannot reach the gateway at ${baseUrl} (${(error as Error).message}). Start one with \`npm start\` or set DFLEET_URL.`);
+    throw new CliError(
+      'gateway_unreachable',
+      `cannot reach the gateway at ${baseUrl} (${(error as Error).message}). Start one with \`npm start\` or set DFLEET_URL.`,
+    );
   }
   const payload = (await response.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
   if (!response.ok) {
-    throw new CliError(payload.error?.code ?? `http_${response.status}`, `gateway answered ${response.status}: ${payload.error?.message ?? response.statusText}`);
+    throw new CliError(
+      payload.error?.code ?? `http_${response.status}`,
+      `gateway answered ${response.status}: ${payload.error?.message ?? response.statusText}`,
+    );
   }
   return payload as T;
 }
@@ -39,13 +45,20 @@ async function callGateway<T>(baseUrl: string, path: string, init: RequestInit):
 export async function requestCompletion(baseUrl: string, body: CompletionBody, apiKey?: string): Promise<Completion> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (apiKey !== undefined && apiKey !== '') headers.authorization = `Bearer ${apiKey}`;
-  const model = body.model ?? (await callGateway<{ data: { id: string }[] }>(baseUrl, '/v1/models', { headers })).data[0]?.id;
-  return callGateway<Completion>(baseUrl, '/v1/completions', { method: 'POST', headers, body: JSON.stringify({ ...body, model }) });
+  const model =
+    body.model ?? (await callGateway<{ data: { id: string }[] }>(baseUrl, '/v1/models', { headers })).data[0]?.id;
+  return callGateway<Completion>(baseUrl, '/v1/completions', {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ ...body, model }),
+  });
 }
 
 export function formatCompletion(completion: Completion): string {
   const choice = completion.choices[0];
-  const timing = completion.dfleet ? `, ${completion.dfleet.total_ms.toFixed(1)} ms (decode ${completion.dfleet.decode_ms.toFixed(1)} ms)` : '';
+  const timing = completion.dfleet
+    ? `, ${completion.dfleet.total_ms.toFixed(1)} ms (decode ${completion.dfleet.decode_ms.toFixed(1)} ms)`
+    : '';
   return (
     `${choice?.text ?? ''}\n` +
     `-- ${completion.usage.completion_tokens} tokens, ${completion.usage.steps} steps, ${completion.usage.nfe} NFE${timing}, finish_reason=${choice?.finish_reason}`

@@ -27,7 +27,9 @@ export function selectGpus(flag: string, present: number[]): number[] {
     }
     const id = Number(part);
     if (!present.includes(id)) {
-      const seen = present.length ? `GPUs present: ${present.join(', ')}` : 'no GPU was found (nvidia-smi -L failed or listed none)';
+      const seen = present.length
+        ? `GPUs present: ${present.join(', ')}`
+        : 'no GPU was found (nvidia-smi -L failed or listed none)';
       throw new CliError('gpu_not_found', `--gpus names GPU ${id}, but ${seen}.`);
     }
     if (!ids.includes(id)) ids.push(id);

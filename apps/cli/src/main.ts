@@ -52,7 +52,10 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-const SUBCOMMANDS: Record<string, readonly string[]> = { model: ['check', 'reduce'], keys: ['create', 'list', 'revoke'] };
+const SUBCOMMANDS: Record<string, readonly string[]> = {
+  model: ['check', 'reduce'],
+  keys: ['create', 'list', 'revoke'],
+};
 
 /** ["keys", "create"] for `dfleet keys create --bad`: the command whose --help a usage error points to. */
 function commandWords(argv: string[]): string[] {

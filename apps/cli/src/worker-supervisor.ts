@@ -62,9 +62,7 @@ export function superviseWorkers(options: SupervisorOptions): WorkerSupervisor {
   };
 
   const ready = Promise.all(
-    options.devices.map(
-      (device) => new Promise<void>((resolve, reject) => void runDevice(device, resolve, reject)),
-    ),
+    options.devices.map((device) => new Promise<void>((resolve, reject) => void runDevice(device, resolve, reject))),
   ).then(() => undefined);
 
   return {

@@ -14,7 +14,12 @@ const fleet = new TestFleet({ env: { DFLEET_MAX_ACTIVE_JOBS: '1' } });
 const queue = fleet.queue;
 
 /** One token per step: a job that runs for a while on the CPU. */
-const longJob = (n: number) => ({ model: 'jsfunc-mdm', prompt: prompt(n), max_tokens: 96, dfleet: { strategy: 'reference', steps: 96 } });
+const longJob = (n: number) => ({
+  model: 'jsfunc-mdm',
+  prompt: prompt(n),
+  max_tokens: 96,
+  dfleet: { strategy: 'reference', steps: 96 },
+});
 
 let gateway: GatewayProcess;
 
@@ -25,7 +30,10 @@ beforeAll(async () => {
 afterAll(() => fleet.close(), 60_000);
 
 async function activeJobOf(worker: WorkerProcess): Promise<string> {
-  return eventually(`${worker.id} holds a job`, async () => (await queue.getJobs(['active'])).find((job) => job.processedBy === worker.id)?.id);
+  return eventually(
+    `${worker.id} holds a job`,
+    async () => (await queue.getJobs(['active'])).find((job) => job.processedBy === worker.id)?.id,
+  );
 }
 
 describe('graceful drain on SIGTERM', () => {
@@ -37,7 +45,10 @@ describe('graceful drain on SIGTERM', () => {
     finisher.process.child.kill('SIGTERM');
     // A batch job: an interactive one could be claimed in an extra slot (one only interactive jobs
     // take) in the moment between the signal and its handler on a loaded machine.
-    const second = postCompletion(gateway.httpUrl, { ...longJob(2), dfleet: { ...longJob(2).dfleet, priority: 'batch' } });
+    const second = postCompletion(gateway.httpUrl, {
+      ...longJob(2),
+      dfleet: { ...longJob(2).dfleet, priority: 'batch' },
+    });
     expect(await finisher.process.exited).toBe(0);
 
     // It finished the job it held and claimed nothing after the signal.

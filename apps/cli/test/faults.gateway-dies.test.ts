@@ -49,7 +49,11 @@ describe('the gateway that accepted a job dies (SIGKILL) before the job is done'
     const job = await getJson(`${other.httpUrl}/v1/jobs/${jobId}`);
     expect(job.status).toBe(200);
     expect(job.body).toMatchObject({ id: jobId, state: 'completed', error: null });
-    expect(job.body['result']).toMatchObject({ id: jobId, object: 'text_completion', dfleet: { worker_id: worker.id } });
+    expect(job.body['result']).toMatchObject({
+      id: jobId,
+      object: 'text_completion',
+      dfleet: { worker_id: worker.id },
+    });
     expect(job.body['result'].usage.nfe).toBe(48);
   }, 90_000);
 });

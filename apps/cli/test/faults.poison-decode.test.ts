@@ -14,7 +14,9 @@ import {
   type WorkerProcess,
 } from '@dfleet/test-support';
 
-const POSITION_TABLE_MODEL = fileURLToPath(new URL('../../../packages/model/test/fixtures/position-table-160.onnx', import.meta.url));
+const POSITION_TABLE_MODEL = fileURLToPath(
+  new URL('../../../packages/model/test/fixtures/position-table-160.onnx', import.meta.url),
+);
 let fleet: TestFleet;
 let modelDir: string;
 let gateway: GatewayProcess;
@@ -25,7 +27,10 @@ beforeAll(async () => {
   // (a fixture with the default model's vocabulary) has 160 learned positions, so a longer
   // canvas makes onnxruntime throw mid-decode while shorter ones decode normally.
   modelDir = await mkdtemp(join(tmpdir(), 'dfleet-overstated-model-'));
-  const manifest = JSON.parse(await readFile(join(DEFAULT_MODEL_DIR, 'dfleet-model.json'), 'utf8')) as Record<string, unknown>;
+  const manifest = JSON.parse(await readFile(join(DEFAULT_MODEL_DIR, 'dfleet-model.json'), 'utf8')) as Record<
+    string,
+    unknown
+  >;
   await writeFile(join(modelDir, 'dfleet-model.json'), JSON.stringify({ ...manifest, maxSequenceLength: 320 }));
   await symlink(join(DEFAULT_MODEL_DIR, 'tokenizer.json'), join(modelDir, 'tokenizer.json'));
   await symlink(POSITION_TABLE_MODEL, join(modelDir, 'model.onnx'));
@@ -43,7 +48,12 @@ describe('a poison job whose decoding throws', () => {
   it('fails after its bounded retries with the reason, while the jobs batched with it finish unharmed', async () => {
     // Long enough (one token per step) to share passes with the poison job and its retries.
     const healthy = Array.from({ length: 3 }, (_, i) =>
-      postCompletion(gateway.httpUrl, { model: 'jsfunc-mdm', prompt: prompt(i), max_tokens: 96, dfleet: { strategy: 'reference', steps: 96 } }),
+      postCompletion(gateway.httpUrl, {
+        model: 'jsfunc-mdm',
+        prompt: prompt(i),
+        max_tokens: 96,
+        dfleet: { strategy: 'reference', steps: 96 },
+      }),
     );
     await eventually('the healthy jobs are decoding', async () => (await fleet.queue.getJobs(['active'])).length === 3);
     const poisonPrompt = `// ${'return x plus one, '.repeat(9)}\nfunction f(x) {\n`;

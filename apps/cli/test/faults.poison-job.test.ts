@@ -64,7 +64,9 @@ describe('a poison job that takes down every worker it lands on', () => {
     // Failed at once on its third claim: its retry policy (3 attempts, backoff) was not used.
     expect(job.attemptsMade).toBe(1);
 
-    console.log(`poison job after ${crashed.length} worker crashes: HTTP ${answer.status} ${answer.body['error'].message}`);
+    console.log(
+      `poison job after ${crashed.length} worker crashes: HTTP ${answer.status} ${answer.body['error'].message}`,
+    );
 
     const survivor = workers.find((w) => !crashed.includes(w.id))!;
     const next = await postCompletion(gateway.httpUrl, { model: 'jsfunc-mdm', prompt: prompt(2), max_tokens: 8 });

@@ -48,7 +48,11 @@ describe('Redis restarts under a running fleet (AOF on)', () => {
     await redis.stop();
 
     const startedAt = performance.now();
-    const refused = await postCompletion(gateway.httpUrl, { model: 'jsfunc-mdm', prompt: prompt(99), max_tokens: 8 }, { timeoutMs: 10_000 });
+    const refused = await postCompletion(
+      gateway.httpUrl,
+      { model: 'jsfunc-mdm', prompt: prompt(99), max_tokens: 8 },
+      { timeoutMs: 10_000 },
+    );
     const refusedMs = performance.now() - startedAt;
     expect(refused.status).toBe(503);
     expect(refused.headers.get('retry-after')).toBe('1');
@@ -63,7 +67,10 @@ describe('Redis restarts under a running fleet (AOF on)', () => {
       expect(await fleet.queue.getJobState(answer.body['id'] as string)).toBe('completed');
     }
     // Both processes reconnected: the worker beats again and a new request is served.
-    await eventually('the gateway is ready again', async () => (await getJson(`${gateway.httpUrl}/readyz`)).status === 200);
+    await eventually(
+      'the gateway is ready again',
+      async () => (await getJson(`${gateway.httpUrl}/readyz`)).status === 200,
+    );
     const after = await postCompletion(gateway.httpUrl, { model: 'jsfunc-mdm', prompt: prompt(7), max_tokens: 8 });
     expect(after.status).toBe(200);
     expect(after.body['dfleet']).toMatchObject({ worker_id: worker.id });

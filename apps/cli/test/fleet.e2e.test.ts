@@ -34,10 +34,13 @@ async function completeOverHttp(gateway: GatewayProcess, n: number): Promise<Com
 function completeOverGrpc(gateway: GatewayProcess, n: number): Promise<GenerateResponse__Output> {
   const client = createGenerationClient(gateway.grpcAddress);
   return new Promise((resolve, reject) =>
-    client.Generate({ model: 'jsfunc-mdm', prompt: prompt(n), decoding: { strategy: 'threshold', threshold: 0.9 } }, (error, response) => {
-      client.close();
-      return error ? reject(error) : resolve(response!);
-    }),
+    client.Generate(
+      { model: 'jsfunc-mdm', prompt: prompt(n), decoding: { strategy: 'threshold', threshold: 0.9 } },
+      (error, response) => {
+        client.close();
+        return error ? reject(error) : resolve(response!);
+      },
+    ),
   );
 }
 

@@ -71,8 +71,14 @@ describe('flow control', () => {
         await eventually('the job is queued', async () => (await waitingCount()) === accepted.length);
       }
     }
-    expectQueueFull(await postCompletion(capped.httpUrl, quickJob(10), asTenant('tenant-a')), 'DFLEET_MAX_WAITING_JOBS');
-    expectQueueFull(await postCompletion(capped.httpUrl, quickJob(11), asTenant('tenant-c')), 'DFLEET_MAX_WAITING_JOBS=4');
+    expectQueueFull(
+      await postCompletion(capped.httpUrl, quickJob(10), asTenant('tenant-a')),
+      'DFLEET_MAX_WAITING_JOBS',
+    );
+    expectQueueFull(
+      await postCompletion(capped.httpUrl, quickJob(11), asTenant('tenant-c')),
+      'DFLEET_MAX_WAITING_JOBS=4',
+    );
     const overGrpc = await generateOverGrpc(capped.grpcAddress, 'tenant-c');
     expect(overGrpc.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
     expect(overGrpc.metadata.get('retry-after')).toEqual(['1']);
@@ -107,9 +113,14 @@ describe('flow control', () => {
     const batch = Array.from({ length: 5 }, (_, i) => postCompletion(uncapped.httpUrl, longJob(30 + i, 'batch')));
     await eventually('the batch backlog is queued', async () => (await waitingCount()) >= 3);
     const interactive = postCompletion(uncapped.httpUrl, longJob(40, 'interactive'));
-    await eventually('the interactive job is queued', async () => (await queue.getJobs(['wait', 'active'])).length >= 5);
+    await eventually(
+      'the interactive job is queued',
+      async () => (await queue.getJobs(['wait', 'active'])).length >= 5,
+    );
     const waitingBatchAtSubmit = new Set(
-      (await queue.getJobs(['wait'])).filter((job) => (job.data as GenerationJob).priority === 'batch').map((job) => job.id),
+      (await queue.getJobs(['wait']))
+        .filter((job) => (job.data as GenerationJob).priority === 'batch')
+        .map((job) => job.id),
     );
 
     const [interactiveAnswer, ...batchAnswers] = await Promise.all([interactive, ...batch]);

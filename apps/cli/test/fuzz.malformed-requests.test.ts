@@ -39,7 +39,9 @@ beforeAll(async () => {
   writeApiKeysFile(keysFile, { keys: [{ id: 'fuzz', tenant: 'fuzz', sha256: hashApiKey(apiKey), rate_limit: null }] });
   [gateway, worker] = await Promise.all([fleet.startGateway(), fleet.startWorker('fuzz-worker')]);
   grpcClient = createGenerationClient(gateway.grpcAddress);
-  const models = (await (await fetch(`${gateway.httpUrl}/v1/models`, { headers: { authorization: `Bearer ${apiKey}` } })).json()) as {
+  const models = (await (
+    await fetch(`${gateway.httpUrl}/v1/models`, { headers: { authorization: `Bearer ${apiKey}` } })
+  ).json()) as {
     data: { id: string; dfleet: { max_sequence_length: number } }[];
   };
   model = models.data[0]!.id;
@@ -50,8 +52,13 @@ afterAll(async () => {
   grpcClient?.close();
   await fleet.close();
   rmSync(dir, { recursive: true, force: true });
-  const lines = [...tally].map(([category, outcomes]) => `  ${category}: ${[...outcomes].map(([o, n]) => `${o} x${n}`).join(', ')}`);
-  const total = [...tally.values()].reduce((sum, outcomes) => sum + [...outcomes.values()].reduce((a, b) => a + b, 0), 0);
+  const lines = [...tally].map(
+    ([category, outcomes]) => `  ${category}: ${[...outcomes].map(([o, n]) => `${o} x${n}`).join(', ')}`,
+  );
+  const total = [...tally.values()].reduce(
+    (sum, outcomes) => sum + [...outcomes.values()].reduce((a, b) => a + b, 0),
+    0,
+  );
   console.log(`fuzz: ${total} requests\n${lines.join('\n')}`);
   // Now the gateway's log is complete (no line left in the pipe): still no error in it.
   expect(gateway?.log.entriesAtLeast('error')).toEqual([]);
@@ -62,7 +69,10 @@ interface Answer {
   body: { error?: { code?: string; message?: string; param?: string | null } } & Record<string, unknown>;
 }
 
-async function send(path: string, init: { method?: string; headers?: Record<string, string>; body?: string | Uint8Array }): Promise<Answer> {
+async function send(
+  path: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string | Uint8Array },
+): Promise<Answer> {
   const response = await fetch(`${gateway.httpUrl}${path}`, {
     method: init.method ?? 'POST',
     headers: { authorization: `Bearer ${apiKey}`, ...init.headers },
@@ -84,7 +94,12 @@ function postLarge(text: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const request = httpRequest(`${gateway.httpUrl}/v1/completions`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'content-length': body.length, expect: '100-continue', authorization: `Bearer ${apiKey}` },
+      headers: {
+        'content-type': 'application/json',
+        'content-length': body.length,
+        expect: '100-continue',
+        authorization: `Bearer ${apiKey}`,
+      },
     });
     let answered = false;
     request.on('continue', () => request.end(body));
@@ -92,7 +107,9 @@ function postLarge(text: string): Promise<Answer> {
       answered = true;
       let received = '';
       response.on('data', (chunk: Buffer) => (received += chunk.toString()));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(received) as Answer['body'] }));
+      response.on('end', () =>
+        resolve({ status: response.statusCode ?? 0, body: JSON.parse(received) as Answer['body'] }),
+      );
     });
     request.on('error', (error) => {
       if (!answered) reject(error);
@@ -118,24 +135,50 @@ const notANumber = fc.oneof(
   fc.array(fc.integer(), { maxLength: 3 }),
   fc.dictionary(fc.string({ maxLength: 4 }), fc.integer(), { maxKeys: 2 }),
 );
-const notAString = fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.array(fc.string(), { maxLength: 3 }), fc.dictionary(fc.string({ maxLength: 4 }), fc.string(), { maxKeys: 2 }));
+const notAString = fc.oneof(
+  fc.double({ noNaN: true, noDefaultInfinity: true }),
+  fc.boolean(),
+  fc.array(fc.string(), { maxLength: 3 }),
+  fc.dictionary(fc.string({ maxLength: 4 }), fc.string(), { maxKeys: 2 }),
+);
 const finite = (min: number, max: number) => fc.double({ min, max, noNaN: true, noDefaultInfinity: true });
 const HUGE = fc.constantFrom(1e308, -1e308, 2 ** 53 + 2, -(2 ** 63), 1e21);
 const nonInteger = finite(-1e6, 1e6).filter((v) => !Number.isInteger(v));
-const intBelow = (min: number) => fc.oneof(fc.integer({ min: -2_000_000_000, max: min - 1 }), HUGE.filter((v) => v < min));
-const intAbove = (max: number) => fc.oneof(fc.integer({ min: max + 1, max: max + 1_000_000 }), HUGE.filter((v) => v > max));
+const intBelow = (min: number) =>
+  fc.oneof(
+    fc.integer({ min: -2_000_000_000, max: min - 1 }),
+    HUGE.filter((v) => v < min),
+  );
+const intAbove = (max: number) =>
+  fc.oneof(
+    fc.integer({ min: max + 1, max: max + 1_000_000 }),
+    HUGE.filter((v) => v > max),
+  );
 const isOneOf = (allowed: readonly string[]) => (value: string) => !allowed.includes(value);
 
 /** Per field: values that must be refused, each naming that field. */
 function invalidValues(): Record<string, fc.Arbitrary<unknown>> {
   return {
-    model: fc.oneof(notAString, fc.string({ minLength: 1, maxLength: 20 }).filter((name) => name !== model)),
+    model: fc.oneof(
+      notAString,
+      fc.string({ minLength: 1, maxLength: 20 }).filter((name) => name !== model),
+    ),
     prompt: fc.oneof(
-      fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.constant(null), fc.dictionary(fc.string({ maxLength: 4 }), fc.string(), { maxKeys: 2 })),
+      fc.oneof(
+        fc.double({ noNaN: true, noDefaultInfinity: true }),
+        fc.boolean(),
+        fc.constant(null),
+        fc.dictionary(fc.string({ maxLength: 4 }), fc.string(), { maxKeys: 2 }),
+      ),
       // Arrays are batches: empty, over DFLEET_MAX_BATCH_PROMPTS (32), or with a non-string.
       fc.constant([]),
       fc.array(fc.string({ maxLength: 3 }), { minLength: 33, maxLength: 40 }),
-      fc.tuple(fc.array(fc.string({ maxLength: 3 }), { maxLength: 3 }), fc.oneof(fc.integer(), fc.boolean(), fc.constant(null))).map(([texts, bad]) => [...texts, bad]),
+      fc
+        .tuple(
+          fc.array(fc.string({ maxLength: 3 }), { maxLength: 3 }),
+          fc.oneof(fc.integer(), fc.boolean(), fc.constant(null)),
+        )
+        .map(([texts, bad]) => [...texts, bad]),
     ),
     max_tokens: fc.oneof(notANumber, intBelow(1), intAbove(maxTokensLimit), nonInteger),
     temperature: fc.oneof(notANumber, finite(-1e308, -1e-9), finite(2.000001, 1e308)),
@@ -143,25 +186,50 @@ function invalidValues(): Record<string, fc.Arbitrary<unknown>> {
     stop: fc.oneof(
       fc.constant(''),
       fc.array(fc.string({ minLength: 1, maxLength: 3 }), { minLength: 9, maxLength: 20 }),
-      fc.array(fc.oneof(fc.constant(''), fc.integer()), { minLength: 1, maxLength: 3 }).filter((items) => items.some((item) => item === '' || typeof item === 'number')),
+      fc
+        .array(fc.oneof(fc.constant(''), fc.integer()), { minLength: 1, maxLength: 3 })
+        .filter((items) => items.some((item) => item === '' || typeof item === 'number')),
       fc.integer(),
       fc.dictionary(fc.string({ maxLength: 3 }), fc.string(), { maxKeys: 2 }),
     ),
-    n: fc.oneof(notANumber, fc.integer().filter((v) => v !== 1)),
+    n: fc.oneof(
+      notANumber,
+      fc.integer().filter((v) => v !== 1),
+    ),
     stream: fc.oneof(fc.constant(true), fc.integer(), fc.string()),
-    top_p: fc.oneof(notANumber, finite(-10, 10).filter((v) => v !== 1)),
-    idempotency_key: fc.oneof(fc.constant(''), fc.string({ minLength: 257, maxLength: 400 }), fc.integer(), fc.boolean()),
-    'dfleet.strategy': fc.oneof(fc.string({ maxLength: 20 }).filter(isOneOf(['reference', 'threshold', 'factor', 'entropy-bounded'])), notAString),
+    top_p: fc.oneof(
+      notANumber,
+      finite(-10, 10).filter((v) => v !== 1),
+    ),
+    idempotency_key: fc.oneof(
+      fc.constant(''),
+      fc.string({ minLength: 257, maxLength: 400 }),
+      fc.integer(),
+      fc.boolean(),
+    ),
+    'dfleet.strategy': fc.oneof(
+      fc.string({ maxLength: 20 }).filter(isOneOf(['reference', 'threshold', 'factor', 'entropy-bounded'])),
+      notAString,
+    ),
     'dfleet.threshold': fc.oneof(notANumber, finite(-1e308, 0), finite(1.000001, 1e308)),
     'dfleet.min_threshold': fc.oneof(notANumber, finite(-1e308, -1e-9), finite(1.000001, 1e308)),
     // With max_tokens 8 in one block, 1 to 8 steps are valid; more are not.
     'dfleet.steps': fc.oneof(notANumber, intBelow(1), nonInteger, fc.integer({ min: 9, max: 100 })),
     'dfleet.factor': fc.oneof(notANumber, finite(-1e308, 0)),
     'dfleet.gamma': fc.oneof(notANumber, finite(-1e308, -1e-9)),
-    'dfleet.block_length': fc.oneof(notANumber, intBelow(1), intAbove(maxTokensLimit), nonInteger, fc.constantFrom(3, 5, 7)),
+    'dfleet.block_length': fc.oneof(
+      notANumber,
+      intBelow(1),
+      intAbove(maxTokensLimit),
+      nonInteger,
+      fc.constantFrom(3, 5, 7),
+    ),
     'dfleet.max_steps': fc.oneof(notANumber, intBelow(1), intAbove(1_000_000), nonInteger),
     'dfleet.priority': fc.oneof(fc.string({ maxLength: 12 }).filter(isOneOf(['interactive', 'batch'])), notAString),
-    'dfleet.remasking': fc.oneof(fc.string({ maxLength: 12 }).filter(isOneOf(['low_confidence', 'random'])), notAString),
+    'dfleet.remasking': fc.oneof(
+      fc.string({ maxLength: 12 }).filter(isOneOf(['low_confidence', 'random'])),
+      notAString,
+    ),
     'dfleet.deadline_ms': fc.oneof(notANumber, intBelow(1), intAbove(86_400_000), nonInteger),
     // undefined would vanish from the JSON and leave a valid body.
     'dfleet.unknown_knob': fc.anything().filter((value) => value !== undefined),
@@ -185,9 +253,12 @@ describe('malformed requests against a running fleet', () => {
     const fields = invalidValues();
     await fc.assert(
       fc.asyncProperty(
-        fc.constantFrom(...Object.keys(fields)).chain((field) => fields[field]!.map((value) => [field, value] as const)),
+        fc
+          .constantFrom(...Object.keys(fields))
+          .chain((field) => fields[field]!.map((value) => [field, value] as const)),
         async ([field, value]) => {
-          const badPrompt = field === 'prompt' && Array.isArray(value) ? value.findIndex((item) => typeof item !== 'string') : -1;
+          const badPrompt =
+            field === 'prompt' && Array.isArray(value) ? value.findIndex((item) => typeof item !== 'string') : -1;
           const expectedParam = badPrompt >= 0 ? `prompt.${badPrompt}` : field;
           const statuses = field === 'model' && typeof value === 'string' ? [404] : [400];
           expectClientError('one bad field', await postJson(bodyWith(field, value)), expectedParam, statuses);
@@ -201,10 +272,14 @@ describe('malformed requests against a running fleet', () => {
     await fc.assert(
       fc.asyncProperty(
         fc.oneof(
-          fc.constantFrom('NaN', 'Infinity', '-Infinity', '1e999999').map((literal) => good.replace('"max_tokens":8', `"max_tokens":${literal}`)),
+          fc
+            .constantFrom('NaN', 'Infinity', '-Infinity', '1e999999')
+            .map((literal) => good.replace('"max_tokens":8', `"max_tokens":${literal}`)),
           fc.integer({ min: 1, max: good.length - 1 }).map((cut) => good.slice(0, cut)),
           fc.string({ unit: 'binary', maxLength: 60 }).filter((text) => !/^\s*\{/.test(text)),
-          fc.oneof(fc.array(fc.integer()), fc.integer(), fc.constant(null), fc.string()).map((value) => JSON.stringify(value)),
+          fc
+            .oneof(fc.array(fc.integer()), fc.integer(), fc.constant(null), fc.string())
+            .map((value) => JSON.stringify(value)),
         ),
         async (text) => {
           const answer = await send('/v1/completions', { headers: { 'content-type': 'application/json' }, body: text });
@@ -225,7 +300,10 @@ describe('malformed requests against a running fleet', () => {
         async (bad, at) => {
           const [before, after] = [`{"model":"${model}","prompt":"function f(x) {`, '\\n","max_tokens":8}'];
           const bytes = Buffer.concat([Buffer.from(before + 'x'.repeat(at)), Buffer.from(bad), Buffer.from(after)]);
-          const answer = await send('/v1/completions', { headers: { 'content-type': 'application/json' }, body: new Uint8Array(bytes) });
+          const answer = await send('/v1/completions', {
+            headers: { 'content-type': 'application/json' },
+            body: new Uint8Array(bytes),
+          });
           expectClientError('invalid UTF-8', answer, null);
           expect(answer.body.error?.message).toContain('not valid UTF-8');
         },
@@ -236,10 +314,21 @@ describe('malformed requests against a running fleet', () => {
     // 4. Wrong or missing content types (60).
     await fc.assert(
       fc.asyncProperty(
-        fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml', 'application/json; charset=latin1', 'application/json; charset=utf-16', null),
+        fc.constantFrom(
+          'text/plain',
+          'application/x-www-form-urlencoded',
+          'multipart/form-data; boundary=x',
+          'application/xml',
+          'application/json; charset=latin1',
+          'application/json; charset=utf-16',
+          null,
+        ),
         async (contentType) => {
           const bytes = new Uint8Array(Buffer.from(good));
-          const answer = await send('/v1/completions', { ...(contentType === null ? {} : { headers: { 'content-type': contentType } }), body: bytes });
+          const answer = await send('/v1/completions', {
+            ...(contentType === null ? {} : { headers: { 'content-type': contentType } }),
+            body: bytes,
+          });
           expectClientError('wrong content type', answer, null, [415]);
           expect(answer.body.error?.message).toMatch(/Content-Type/);
         },
@@ -255,7 +344,11 @@ describe('malformed requests against a running fleet', () => {
     }
     // A client that streams 10 MB without waiting for 100-continue meets a closed connection
     // after the 413 (the gateway will not read 10 MB it refuses); the gateway itself is unharmed.
-    await fetch(`${gateway.httpUrl}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'x'.repeat(10 * 1_048_576) }).catch(() => undefined);
+    await fetch(`${gateway.httpUrl}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: 'x'.repeat(10 * 1_048_576),
+    }).catch(() => undefined);
     count('too large', 'naive 10 MB upload: connection closed');
     expectClientError('too large', await postJson({ model, prompt: 'x'.repeat(200_000) }), 'prompt');
 
@@ -265,10 +358,17 @@ describe('malformed requests against a running fleet', () => {
         fc.oneof(
           fc.constant(''),
           fc.constant(`Bearer ${generateApiKey()}`),
-          fc.string({ minLength: 1, maxLength: 80, unit: fc.integer({ min: 0x21, max: 0x7e }).map((c) => String.fromCharCode(c)) }),
+          fc.string({
+            minLength: 1,
+            maxLength: 80,
+            unit: fc.integer({ min: 0x21, max: 0x7e }).map((c) => String.fromCharCode(c)),
+          }),
         ),
         async (authorization) => {
-          const answer = await send('/v1/completions', { headers: { 'content-type': 'application/json', authorization }, body: good });
+          const answer = await send('/v1/completions', {
+            headers: { 'content-type': 'application/json', authorization },
+            body: good,
+          });
           expectClientError('bad API key', answer, 'authorization', [401]);
         },
       ),
@@ -277,10 +377,14 @@ describe('malformed requests against a running fleet', () => {
 
     // 7. Job ids that are malformed or unknown, to read and to cancel (100).
     await fc.assert(
-      fc.asyncProperty(fc.string({ minLength: 1, maxLength: 300 }), fc.constantFrom('GET', 'DELETE'), async (id, method) => {
-        const answer = await send(`/v1/jobs/${encodeURIComponent(id)}`, { method });
-        expectClientError('bad job id', answer, 'id', [400, 404]);
-      }),
+      fc.asyncProperty(
+        fc.string({ minLength: 1, maxLength: 300 }),
+        fc.constantFrom('GET', 'DELETE'),
+        async (id, method) => {
+          const answer = await send(`/v1/jobs/${encodeURIComponent(id)}`, { method });
+          expectClientError('bad job id', answer, 'id', [400, 404]);
+        },
+      ),
       { numRuns: 100, seed: SEED },
     );
 
@@ -288,11 +392,19 @@ describe('malformed requests against a running fleet', () => {
     await fc.assert(
       fc.asyncProperty(
         fc.oneof(
-          fc.string({ minLength: 257, maxLength: 300, unit: fc.constantFrom('a', 'b', '-') }).map((v) => ['idempotency-key', v, 'Idempotency-Key', 400] as const),
-          fc.stringMatching(/^[a-z]{1,20}$/).filter((t) => t !== 'fuzz').map((v) => ['x-dfleet-tenant', v, 'x-dfleet-tenant', 403] as const),
+          fc
+            .string({ minLength: 257, maxLength: 300, unit: fc.constantFrom('a', 'b', '-') })
+            .map((v) => ['idempotency-key', v, 'Idempotency-Key', 400] as const),
+          fc
+            .stringMatching(/^[a-z]{1,20}$/)
+            .filter((t) => t !== 'fuzz')
+            .map((v) => ['x-dfleet-tenant', v, 'x-dfleet-tenant', 403] as const),
         ),
         async ([header, value, param, status]) => {
-          const answer = await send('/v1/completions', { headers: { 'content-type': 'application/json', [header]: value }, body: good });
+          const answer = await send('/v1/completions', {
+            headers: { 'content-type': 'application/json', [header]: value },
+            body: good,
+          });
           expectClientError('bad header', answer, param, [status]);
         },
       ),
@@ -302,14 +414,19 @@ describe('malformed requests against a running fleet', () => {
     // 9. Special-token text in prompts is plain text: it decodes normally (30).
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.constantFrom('<|eos|>', '<|mask|>', '<|pad|>', '<|bos|>', '<|unk|>', '<|endoftext|>', '[MASK]'), { minLength: 1, maxLength: 3 }),
+        fc.array(fc.constantFrom('<|eos|>', '<|mask|>', '<|pad|>', '<|bos|>', '<|unk|>', '<|endoftext|>', '[MASK]'), {
+          minLength: 1,
+          maxLength: 3,
+        }),
         async (specials) => {
           const prompt = `// ${specials.join(' ')}\nfunction f(x) {\n`;
           const answer = await postJson({ model, prompt, max_tokens: 8 });
           count('special-token prompt', String(answer.status));
           expect(answer.status, JSON.stringify(answer.body)).toBe(200);
           // One token per character (plus bos at most): no special-token text collapsed into one id.
-          expect((answer.body['usage'] as { prompt_tokens: number }).prompt_tokens).toBeGreaterThanOrEqual(prompt.length);
+          expect((answer.body['usage'] as { prompt_tokens: number }).prompt_tokens).toBeGreaterThanOrEqual(
+            prompt.length,
+          );
         },
       ),
       { numRuns: 30, seed: SEED },
@@ -328,30 +445,61 @@ describe('malformed requests against a running fleet', () => {
       return metadata;
     };
     const generate = (request: GenerateRequest, metadata = withKey()) =>
-      new Promise<grpc.ServiceError | null>((resolve) => grpcClient.Generate(request, metadata, (error) => resolve(error)));
+      new Promise<grpc.ServiceError | null>((resolve) =>
+        grpcClient.Generate(request, metadata, (error) => resolve(error)),
+      );
     const base: GenerateRequest = { model, prompt: 'function f(x) {\n', maxTokens: 8 };
     const special = fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY);
     const cases: Record<string, fc.Arbitrary<GenerateRequest>> = {
-      model: fc.string({ maxLength: 20 }).filter((name) => name !== model).map((name) => ({ ...base, model: name })),
-      max_tokens: fc.oneof(fc.constant(0), fc.integer({ min: maxTokensLimit + 1, max: 4_294_967_295 })).map((maxTokens) => ({ ...base, maxTokens })),
-      temperature: fc.oneof(special, finite(-1e308, -1e-9), finite(2.000001, 1e308)).map((temperature) => ({ ...base, temperature })),
+      model: fc
+        .string({ maxLength: 20 })
+        .filter((name) => name !== model)
+        .map((name) => ({ ...base, model: name })),
+      max_tokens: fc
+        .oneof(fc.constant(0), fc.integer({ min: maxTokensLimit + 1, max: 4_294_967_295 }))
+        .map((maxTokens) => ({ ...base, maxTokens })),
+      temperature: fc
+        .oneof(special, finite(-1e308, -1e-9), finite(2.000001, 1e308))
+        .map((temperature) => ({ ...base, temperature })),
       stop: fc.array(fc.constant(''), { minLength: 1, maxLength: 3 }).map((stop) => ({ ...base, stop })),
-      'dfleet.strategy': fc.string({ minLength: 1, maxLength: 20 }).filter(isOneOf(['reference', 'threshold', 'factor', 'entropy-bounded'])).map((strategy) => ({ ...base, decoding: { strategy } })),
-      'dfleet.threshold': fc.oneof(special, finite(-1e308, 0), finite(1.000001, 1e308)).map((threshold) => ({ ...base, decoding: { threshold } })),
-      'dfleet.factor': fc.oneof(special, finite(-1e308, 0)).map((factor) => ({ ...base, decoding: { strategy: 'factor', factor } })),
-      'dfleet.gamma': fc.oneof(special, finite(-1e308, -1e-9)).map((gamma) => ({ ...base, decoding: { strategy: 'entropy-bounded', gamma } })),
-      'dfleet.block_length': fc.constantFrom(3, 5, 7, 9, 1000).map((blockLength) => ({ ...base, decoding: { blockLength } })),
-      'dfleet.priority': fc.string({ minLength: 1, maxLength: 12 }).filter(isOneOf(['interactive', 'batch'])).map((priority) => ({ ...base, priority })),
-      'dfleet.deadline_ms': fc.integer({ min: 86_400_001, max: 4_294_967_295 }).map((deadlineMs) => ({ ...base, deadlineMs })),
-      idempotency_key: fc.string({ minLength: 257, maxLength: 300 }).map((idempotencyKey) => ({ ...base, idempotencyKey })),
+      'dfleet.strategy': fc
+        .string({ minLength: 1, maxLength: 20 })
+        .filter(isOneOf(['reference', 'threshold', 'factor', 'entropy-bounded']))
+        .map((strategy) => ({ ...base, decoding: { strategy } })),
+      'dfleet.threshold': fc
+        .oneof(special, finite(-1e308, 0), finite(1.000001, 1e308))
+        .map((threshold) => ({ ...base, decoding: { threshold } })),
+      'dfleet.factor': fc
+        .oneof(special, finite(-1e308, 0))
+        .map((factor) => ({ ...base, decoding: { strategy: 'factor', factor } })),
+      'dfleet.gamma': fc
+        .oneof(special, finite(-1e308, -1e-9))
+        .map((gamma) => ({ ...base, decoding: { strategy: 'entropy-bounded', gamma } })),
+      'dfleet.block_length': fc
+        .constantFrom(3, 5, 7, 9, 1000)
+        .map((blockLength) => ({ ...base, decoding: { blockLength } })),
+      'dfleet.priority': fc
+        .string({ minLength: 1, maxLength: 12 })
+        .filter(isOneOf(['interactive', 'batch']))
+        .map((priority) => ({ ...base, priority })),
+      'dfleet.deadline_ms': fc
+        .integer({ min: 86_400_001, max: 4_294_967_295 })
+        .map((deadlineMs) => ({ ...base, deadlineMs })),
+      idempotency_key: fc
+        .string({ minLength: 257, maxLength: 300 })
+        .map((idempotencyKey) => ({ ...base, idempotencyKey })),
     };
     await fc.assert(
       fc.asyncProperty(
-        fc.constantFrom(...Object.keys(cases)).chain((field) => cases[field]!.map((request) => [field, request] as const)),
+        fc
+          .constantFrom(...Object.keys(cases))
+          .chain((field) => cases[field]!.map((request) => [field, request] as const)),
         async ([field, request]) => {
           const error = await generate(request);
           count('gRPC one bad field', error ? grpc.status[error.code] : 'OK');
-          expect(error?.code).toBe(field === 'model' && request.model !== '' ? grpc.status.NOT_FOUND : grpc.status.INVALID_ARGUMENT);
+          expect(error?.code).toBe(
+            field === 'model' && request.model !== '' ? grpc.status.NOT_FOUND : grpc.status.INVALID_ARGUMENT,
+          );
           expect(error?.metadata.get('dfleet-error-param')).toEqual([field]);
         },
       ),
@@ -362,13 +510,24 @@ describe('malformed requests against a running fleet', () => {
     const raw = new grpc.Client(gateway.grpcAddress, grpc.credentials.createInsecure());
     try {
       await fc.assert(
-        fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 200 }), fc.constantFrom('Generate', 'GetJob', 'CancelJob'), async (bytes, method) => {
-          const error = await new Promise<grpc.ServiceError | null>((resolve) =>
-            raw.makeUnaryRequest(`/dfleet.v1.GenerationService/${method}`, (b: Buffer) => b, (b: Buffer) => b, Buffer.from(bytes), withKey(), (e) => resolve(e)),
-          );
-          count('gRPC garbage bytes', error ? grpc.status[error.code] : 'OK');
-          expect([grpc.status.INVALID_ARGUMENT, grpc.status.NOT_FOUND], error?.details).toContain(error?.code);
-        }),
+        fc.asyncProperty(
+          fc.uint8Array({ minLength: 1, maxLength: 200 }),
+          fc.constantFrom('Generate', 'GetJob', 'CancelJob'),
+          async (bytes, method) => {
+            const error = await new Promise<grpc.ServiceError | null>((resolve) =>
+              raw.makeUnaryRequest(
+                `/dfleet.v1.GenerationService/${method}`,
+                (b: Buffer) => b,
+                (b: Buffer) => b,
+                Buffer.from(bytes),
+                withKey(),
+                (e) => resolve(e),
+              ),
+            );
+            count('gRPC garbage bytes', error ? grpc.status[error.code] : 'OK');
+            expect([grpc.status.INVALID_ARGUMENT, grpc.status.NOT_FOUND], error?.details).toContain(error?.code);
+          },
+        ),
         { numRuns: 100, seed: SEED },
       );
     } finally {

@@ -31,7 +31,9 @@ describe('dfleet keys', () => {
     const stored = readFileSync(keysFile, 'utf8');
     expect(stored).not.toContain(key);
     expect(JSON.parse(stored).keys[0]).toMatchObject({ id: 'acme-ci', tenant: 'acme', sha256: hashApiKey(key) });
-    expect(dfleet(['keys', 'create', '--tenant', 'acme', '--id', 'acme-ci']).stderr).toContain("already has a key 'acme-ci'");
+    expect(dfleet(['keys', 'create', '--tenant', 'acme', '--id', 'acme-ci']).stderr).toContain(
+      "already has a key 'acme-ci'",
+    );
     expect(dfleet(['keys', 'list']).stdout).toBe('acme-ci\ttenant=acme\trate_limit=600/min\n');
 
     [gateway] = await Promise.all([fleet.startGateway(), fleet.startWorker('keys-worker')]);
@@ -47,13 +49,21 @@ describe('dfleet keys', () => {
 
     expect(dfleet(['keys', 'revoke', 'acme-ci']).status).toBe(0);
     const url = `${gateway.httpUrl}/v1/models`;
-    await eventually('the revoked key to be refused', async () => (await fetch(url, { headers: { authorization: `Bearer ${key}` } })).status === 401, 10_000);
+    await eventually(
+      'the revoked key to be refused',
+      async () => (await fetch(url, { headers: { authorization: `Bearer ${key}` } })).status === 401,
+      10_000,
+    );
   }, 120_000);
 
   it('says which flag is wrong', () => {
     expect(dfleet(['keys', 'create']).stderr).toContain('--tenant is required');
-    expect(dfleet(['keys', 'create', '--tenant', 'a', '--rate-limit', '0']).stderr).toContain('--rate-limit must be a positive integer; got "0"');
+    expect(dfleet(['keys', 'create', '--tenant', 'a', '--rate-limit', '0']).stderr).toContain(
+      '--rate-limit must be a positive integer; got "0"',
+    );
     expect(dfleet(['keys', 'revoke', 'nope']).stderr).toContain("no key 'nope'");
-    expect(dfleet(['keys', 'list'], { DFLEET_API_KEYS_FILE: '' }).stderr).toContain('name the keys file with --file FILE or DFLEET_API_KEYS_FILE');
+    expect(dfleet(['keys', 'list'], { DFLEET_API_KEYS_FILE: '' }).stderr).toContain(
+      'name the keys file with --file FILE or DFLEET_API_KEYS_FILE',
+    );
   });
 });

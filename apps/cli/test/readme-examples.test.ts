@@ -62,7 +62,9 @@ describe('README curl examples', () => {
 
   for (const example of examples) {
     const what = example.comment || example.command.split('\n')[0]!;
-    const title = what.includes(`answers ${example.expectedStatus}`) ? what : `${what} answers ${example.expectedStatus}`;
+    const title = what.includes(`answers ${example.expectedStatus}`)
+      ? what
+      : `${what} answers ${example.expectedStatus}`;
     it(title, async () => {
       const answer = await runCurl(example);
       expect(answer.status, JSON.stringify(answer.body)).toBe(example.expectedStatus);

@@ -45,7 +45,10 @@ describe("startup check of Redis's maxmemory-policy", () => {
   it('says it could not check when Redis refuses CONFIG (managed Redis), and stays silent on noeviction', async () => {
     const { url } = await redisWith(['--rename-command', 'CONFIG', '']);
     const refusing = await fleetOn(url).startGateway('gateway-config-refused');
-    await eventually('the gateway says it could not check', async () => warnings(refusing, 'could not check maxmemory-policy').length > 0);
+    await eventually(
+      'the gateway says it could not check',
+      async () => warnings(refusing, 'could not check maxmemory-policy').length > 0,
+    );
     await Promise.all(fleets.splice(0).map((fleet) => fleet.close()));
     await redis!.destroy();
 

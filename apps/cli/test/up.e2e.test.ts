@@ -34,7 +34,11 @@ describe('dfleet up', () => {
     expect(url).toBeDefined();
     expect(stdout).toMatch(/demo generation:[\s\S]*-- \d+ tokens, \d+ steps, \d+ NFE/);
 
-    const generate = spawnSync(process.execPath, [DFLEET, 'generate', '// return x plus 1\\nfunction f(x) {\\n', '--url', url!], { env, encoding: 'utf8' });
+    const generate = spawnSync(
+      process.execPath,
+      [DFLEET, 'generate', '// return x plus 1\\nfunction f(x) {\\n', '--url', url!],
+      { env, encoding: 'utf8' },
+    );
     expect(generate.stderr).toBe('');
     expect(generate.status).toBe(0);
     expect(generate.stdout).toMatch(/-- \d+ tokens, \d+ steps, \d+ NFE, [\d.]+ ms/);
@@ -49,13 +53,19 @@ describe('dfleet up', () => {
   }, 180_000);
 
   it('says how to fix a model directory that does not exist', () => {
-    const result = spawnSync(process.execPath, [DFLEET, 'model', 'check', '/nonexistent/model'], { env, encoding: 'utf8' });
+    const result = spawnSync(process.execPath, [DFLEET, 'model', 'check', '/nonexistent/model'], {
+      env,
+      encoding: 'utf8',
+    });
     expect(result.status).toBe(1);
     expect(result.stdout).toMatch(/dfleet-model\.json/);
   });
 
   it('passes the model check on the shipped default model', () => {
-    const result = spawnSync(process.execPath, [DFLEET, 'model', 'check', DEFAULT_MODEL_DIR], { env, encoding: 'utf8' });
+    const result = spawnSync(process.execPath, [DFLEET, 'model', 'check', DEFAULT_MODEL_DIR], {
+      env,
+      encoding: 'utf8',
+    });
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
   }, 60_000);

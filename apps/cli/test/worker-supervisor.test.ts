@@ -18,7 +18,12 @@ describe('dfleet worker supervision', () => {
     // No DFLEET_WORKER_ID: each process names itself <hostname>-<pid>, so a restart shows as a new id.
     const env = fleetEnv(SHARED_REDIS_URL, prefix);
     delete env.DFLEET_WORKER_ID;
-    const supervisor = superviseWorkers({ devices: ['cpu'], env, log: (line) => logs.push(line), initialBackoffMs: 200 });
+    const supervisor = superviseWorkers({
+      devices: ['cpu'],
+      env,
+      log: (line) => logs.push(line),
+      initialBackoffMs: 200,
+    });
     try {
       await supervisor.ready;
       const [first] = await eventually('the first worker beats', async () => {

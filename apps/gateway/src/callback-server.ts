@@ -54,7 +54,10 @@ function createCallbackServer(pending: PendingResults, logger: Logger): grpc.Ser
       });
       if (!parsed.success) {
         const problem = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
-        logger.warn({ jobId: report.jobId, workerId: report.workerId, problem }, 'result report rejected: not a valid result');
+        logger.warn(
+          { jobId: report.jobId, workerId: report.workerId, problem },
+          'result report rejected: not a valid result',
+        );
         return { accepted: false, reason: `invalid_result: ${problem}` };
       }
       outcome = { kind: 'completed', result: parsed.data, workerId: report.workerId };
@@ -67,7 +70,10 @@ function createCallbackServer(pending: PendingResults, logger: Logger): grpc.Ser
       // an unknown job is one this gateway no longer waits for (cancelled, or enqueued before a
       // restart). Only a wrong token, a forgery or a stale attempt, deserves a warning.
       const level = verdict.reason === 'duplicate' ? 'debug' : verdict.reason === 'unknown_job' ? 'info' : 'warn';
-      logger[level]({ jobId: report.jobId, attempt: report.attempt, workerId: report.workerId, reason: verdict.reason }, RESULT_REPORT_NOT_ACCEPTED);
+      logger[level](
+        { jobId: report.jobId, attempt: report.attempt, workerId: report.workerId, reason: verdict.reason },
+        RESULT_REPORT_NOT_ACCEPTED,
+      );
     }
     return verdict.accepted ? { accepted: true, reason: '' } : verdict;
   };
@@ -76,7 +82,8 @@ function createCallbackServer(pending: PendingResults, logger: Logger): grpc.Ser
     Report(call) {
       call.on('data', (message: WorkerReport__Output) => {
         if (message.progress) onProgress(message.progress);
-        else if (message.result) call.write({ jobId: message.result.jobId, attempt: message.result.attempt, ...onResult(message.result) });
+        else if (message.result)
+          call.write({ jobId: message.result.jobId, attempt: message.result.attempt, ...onResult(message.result) });
       });
       call.on('end', () => call.end());
       // The worker went away or the stream broke: it resends what was not answered on a new one.

@@ -1,5 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { parseCompletionRequest, promptTokensThatFit, type CompletionRequest, type CompletionRequestContext } from './completion-request.ts';
+import {
+  parseCompletionRequest,
+  promptTokensThatFit,
+  type CompletionRequest,
+  type CompletionRequestContext,
+} from './completion-request.ts';
 import { GatewayError, InvalidRequestError } from './errors.ts';
 import type { ModelCatalog } from './model-catalog.ts';
 import { requestIdFor } from './request-identity.ts';
@@ -38,7 +43,10 @@ export function parseCompletionBatch(
   }
   prompts.forEach((prompt, index) => {
     if (typeof prompt !== 'string') {
-      throw new InvalidRequestError(`prompt[${index}] must be a string (token ids are not supported)`, `prompt.${index}`);
+      throw new InvalidRequestError(
+        `prompt[${index}] must be a string (token ids are not supported)`,
+        `prompt.${index}`,
+      );
     }
   });
 
@@ -49,7 +57,10 @@ export function parseCompletionBatch(
   const requests = (prompts as string[]).map((prompt, index) => ({
     ...first,
     prompt,
-    promptTokens: index === 0 ? first.promptTokens : atPrompt(index, () => promptTokensThatFit(first.model, prompt, first.options.maxNewTokens)),
+    promptTokens:
+      index === 0
+        ? first.promptTokens
+        : atPrompt(index, () => promptTokensThatFit(first.model, prompt, first.options.maxNewTokens)),
     idempotencyKey: `${batchKey}#${index}`,
     idempotencyKeyIsFresh: clientKey === null,
   }));
@@ -61,7 +72,8 @@ function atPrompt<T>(index: number, check: () => T): T {
   try {
     return check();
   } catch (error) {
-    if (error instanceof GatewayError && error.param === 'prompt') throw new BatchPromptError(index, error, `prompt[${index}]: ${error.message}`);
+    if (error instanceof GatewayError && error.param === 'prompt')
+      throw new BatchPromptError(index, error, `prompt[${index}]: ${error.message}`);
     throw error;
   }
 }

@@ -120,7 +120,9 @@ function bodySchemaFor(model: ServedModel) {
     model: z.string(),
     prompt: z.string({ error: m.prompt }),
     max_tokens: int(m.max_tokens, 1, maxTokensLimit).nullish(),
-    temperature: number(m.temperature).refine((v) => v >= 0 && v <= 2, { error: m.temperature }).nullish(),
+    temperature: number(m.temperature)
+      .refine((v) => v >= 0 && v <= 2, { error: m.temperature })
+      .nullish(),
     seed: int(m.seed, 0, MAX_SEED).nullish(),
     stop: z
       .union(

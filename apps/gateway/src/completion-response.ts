@@ -42,7 +42,12 @@ export interface CompletionResponseBody {
   };
 }
 
-export function toCompletionResponseBody({ jobId, job, result, finishedAt }: FinishedGeneration): CompletionResponseBody {
+export function toCompletionResponseBody({
+  jobId,
+  job,
+  result,
+  finishedAt,
+}: FinishedGeneration): CompletionResponseBody {
   return {
     id: jobId,
     object: 'text_completion',
@@ -108,7 +113,8 @@ export interface BatchCompletionResponseBody {
 export function toBatchCompletionResponseBody(finished: readonly FinishedGeneration[]): BatchCompletionResponseBody {
   const singles = finished.map(toCompletionResponseBody);
   const first = singles[0] as CompletionResponseBody;
-  const sum = (pick: (usage: CompletionResponseBody['usage']) => number) => singles.reduce((total, single) => total + pick(single.usage), 0);
+  const sum = (pick: (usage: CompletionResponseBody['usage']) => number) =>
+    singles.reduce((total, single) => total + pick(single.usage), 0);
   return {
     id: first.id,
     object: 'text_completion',
@@ -117,7 +123,11 @@ export function toBatchCompletionResponseBody(finished: readonly FinishedGenerat
     choices: singles.map((single, index) => {
       const { total_ms: _total, ...perJob } = single.dfleet;
       const [choice] = single.choices;
-      return { ...choice, index, dfleet: { ...perJob, job_id: single.id, steps: single.usage.steps, nfe: single.usage.nfe } };
+      return {
+        ...choice,
+        index,
+        dfleet: { ...perJob, job_id: single.id, steps: single.usage.steps, nfe: single.usage.nfe },
+      };
     }),
     usage: {
       prompt_tokens: sum((u) => u.prompt_tokens),
@@ -126,6 +136,9 @@ export function toBatchCompletionResponseBody(finished: readonly FinishedGenerat
       steps: sum((u) => u.steps),
       nfe: sum((u) => u.nfe),
     },
-    dfleet: { job_ids: singles.map((single) => single.id), total_ms: Math.max(...singles.map((single) => single.dfleet.total_ms)) },
+    dfleet: {
+      job_ids: singles.map((single) => single.id),
+      total_ms: Math.max(...singles.map((single) => single.dfleet.total_ms)),
+    },
   };
 }

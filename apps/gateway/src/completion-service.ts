@@ -53,7 +53,10 @@ export class CompletionService {
    * @throws QueueUnavailableError (Redis down), GenerationTimeoutError, GenerationFailedError,
    * JobCancelledError, IdempotencyKeyReusedError, NotReadyError (shutting down).
    */
-  async complete(request: CompletionRequest, context: { tenant: string; signal?: AbortSignal }): Promise<FinishedGeneration> {
+  async complete(
+    request: CompletionRequest,
+    context: { tenant: string; signal?: AbortSignal },
+  ): Promise<FinishedGeneration> {
     const leave = this.#options.drain?.enter();
     try {
       return await this.#complete(request, context);
@@ -62,7 +65,10 @@ export class CompletionService {
     }
   }
 
-  async #complete(request: CompletionRequest, context: { tenant: string; signal?: AbortSignal }): Promise<FinishedGeneration> {
+  async #complete(
+    request: CompletionRequest,
+    context: { tenant: string; signal?: AbortSignal },
+  ): Promise<FinishedGeneration> {
     const { submitter, pending, callbackAddress, requestTimeoutMs } = this.#options;
     const jobId = requestIdFor(context.tenant, request.idempotencyKey);
     const { token, created } = pending.track(jobId);
@@ -106,12 +112,18 @@ export class CompletionService {
         // The job is in Redis (the add succeeded), so a 503 would tell the client "not enqueued"
         // about a job that runs, and forgetting it would refuse its callback. Wait for it instead;
         // only the check that an earlier job under this key had the same options is skipped.
-        this.#options.logger.warn({ jobId, err: error }, 'could not read back an idempotent job after adding it; waiting for it unchecked');
+        this.#options.logger.warn(
+          { jobId, err: error },
+          'could not read back an idempotent job after adding it; waiting for it unchecked',
+        );
       }
     }
 
     try {
-      const outcome = await pending.wait(jobId, { timeoutMs: requestTimeoutMs, ...(context.signal ? { signal: context.signal } : {}) });
+      const outcome = await pending.wait(jobId, {
+        timeoutMs: requestTimeoutMs,
+        ...(context.signal ? { signal: context.signal } : {}),
+      });
       switch (outcome.kind) {
         case 'completed':
           return { jobId, job, result: outcome.result, finishedAt: Date.now() };
@@ -163,7 +175,10 @@ export class CompletionService {
           finishedAt: stored.finishedOn ?? Date.now(),
         };
       } else {
-        view.error = { code: 'invalid_result', message: 'the job completed but its stored result is not a GenerationResult' };
+        view.error = {
+          code: 'invalid_result',
+          message: 'the job completed but its stored result is not a GenerationResult',
+        };
       }
     } else if (stored.state === 'failed') {
       view.error = { code: 'generation_failed', message: stored.failedReason ?? 'failed' };

@@ -56,9 +56,17 @@ export const gatewayEnv = z.object({
     default: "`0` = ten seconds' worth (`ceil(rate / 6)`)",
     meaning: 'burst for that default limit',
   }),
-  DFLEET_MAX_BODY_BYTES: documented(z.coerce.number().int().min(1_024).max(64 * 1_048_576).default(1_048_576), {
-    meaning: 'largest HTTP body (413) and gRPC message (`RESOURCE_EXHAUSTED`)',
-  }),
+  DFLEET_MAX_BODY_BYTES: documented(
+    z.coerce
+      .number()
+      .int()
+      .min(1_024)
+      .max(64 * 1_048_576)
+      .default(1_048_576),
+    {
+      meaning: 'largest HTTP body (413) and gRPC message (`RESOURCE_EXHAUSTED`)',
+    },
+  ),
   DFLEET_MAX_BATCH_PROMPTS: documented(z.coerce.number().int().min(1).max(1_024).default(32), {
     meaning: 'most prompts in one HTTP request (`prompt` as an array), 1 .. 1024',
   }),
@@ -92,9 +100,7 @@ const gatewayConfigSchema = gatewayEnv.superRefine(checkAuth, AFTER_EACH_VARIABL
 export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
 
 /** How the gateway decides who a request is from. */
-type GatewayAuthConfig =
-  | { kind: 'off' }
-  | { kind: 'api-keys'; keysFile: string; defaultRateLimit: RateLimit | null };
+type GatewayAuthConfig = { kind: 'off' } | { kind: 'api-keys'; keysFile: string; defaultRateLimit: RateLimit | null };
 
 /** Reads the gateway configuration from an environment; throws EnvConfigError naming every bad variable. */
 export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {

@@ -71,10 +71,19 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       requestTimeoutMs: config.requestTimeoutMs,
       logger,
       drain,
-      waitingJobLimits: { maxWaitingJobs: config.maxWaitingJobs, maxWaitingJobsPerTenant: config.maxWaitingJobsPerTenant },
+      waitingJobLimits: {
+        maxWaitingJobs: config.maxWaitingJobs,
+        maxWaitingJobsPerTenant: config.maxWaitingJobsPerTenant,
+      },
     });
 
-    const grpcServer = createGenerationGrpcServer({ service, catalog, authenticator, logger, maxMessageBytes: config.maxBodyBytes });
+    const grpcServer = createGenerationGrpcServer({
+      service,
+      catalog,
+      authenticator,
+      logger,
+      maxMessageBytes: config.maxBodyBytes,
+    });
     const grpcPort = await bindInsecure(grpcServer, config.host, config.grpcPort);
     started.push(() => shutdownGrpcServer(grpcServer, 0));
     const grpcAddress = formatHostPort(config.host, grpcPort);
@@ -106,7 +115,8 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
           new Promise<void>((resolve) => {
             timer = setTimeout(resolve, Math.max(0, graceEndsAt - Date.now()));
           });
-        if (drain.open > 0) logger.info({ openRequests: drain.open, graceMs }, 'draining: refusing new requests while open ones finish');
+        if (drain.open > 0)
+          logger.info({ openRequests: drain.open, graceMs }, 'draining: refusing new requests while open ones finish');
         await Promise.race([drain.begin(), graceOver()]);
         clearTimeout(timer);
         // Front doors next (in-flight requests still need the callback server), then the rest.
@@ -138,11 +148,14 @@ function createAuthenticator(config: GatewayConfig, submitter: JobSubmitter, log
   if (config.auth.kind === 'off') {
     logger.warn(
       { host: config.host },
-      'authentication is off (no DFLEET_API_KEYS_FILE): anyone who reaches this gateway can submit jobs and read any tenant\'s jobs',
+      "authentication is off (no DFLEET_API_KEYS_FILE): anyone who reaches this gateway can submit jobs and read any tenant's jobs",
     );
     return new OpenAccess();
   }
-  const rateLimiter = new RedisRateLimiter((what, operation) => submitter.withRedis(what, operation), config.redisPrefix);
+  const rateLimiter = new RedisRateLimiter(
+    (what, operation) => submitter.withRedis(what, operation),
+    config.redisPrefix,
+  );
   return new ApiKeyAuthenticator({
     keysFile: config.auth.keysFile,
     defaultRateLimit: config.auth.defaultRateLimit,

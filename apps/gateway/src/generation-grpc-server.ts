@@ -34,7 +34,9 @@ function withTolerantDecoding(definition: grpc.ServiceDefinition): grpc.ServiceD
           try {
             return method.requestDeserialize(bytes);
           } catch (error) {
-            return { [UNDECODABLE]: `${method.path}: the request is not a valid protobuf message (${(error as Error).message})` };
+            return {
+              [UNDECODABLE]: `${method.path}: the request is not a valid protobuf message (${(error as Error).message})`,
+            };
           }
         },
       },

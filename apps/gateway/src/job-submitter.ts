@@ -22,14 +22,7 @@ import { auditTenantWaiting } from './tenant-waiting-audit.ts';
 import { admitForTenant, WaitingJobCounter, type WaitingJobLimits } from './waiting-job-limits.ts';
 
 /** Job states as the public API names them (see `Job.state` in generation.proto). */
-export type PublicJobState =
-  | 'waiting'
-  | 'active'
-  | 'completed'
-  | 'failed'
-  | 'cancelled'
-  | 'delayed'
-  | 'unknown';
+export type PublicJobState = 'waiting' | 'active' | 'completed' | 'failed' | 'cancelled' | 'delayed' | 'unknown';
 
 /** A job as read back from Redis. */
 export interface StoredJob {
@@ -158,7 +151,7 @@ export class JobSubmitter {
     if (maxWaitingJobsPerTenant !== null) {
       const { prefix } = this.#options;
       const tenantKey = tenantWaitingKey(prefix, job.tenant);
-      const verdict = await this.#call('count the tenant\'s waiting jobs', async () => {
+      const verdict = await this.#call("count the tenant's waiting jobs", async () => {
         const admit = () => admitForTenant(this.#redis, tenantKey, job.requestId, maxWaitingJobsPerTenant);
         const first = await admit();
         if (first.admitted) return first;
@@ -211,7 +204,12 @@ export class JobSubmitter {
         return { found: true, cancelled: true, state: 'cancelled' as const };
       }
       // Active, or a worker took it between the two calls.
-      await this.#redis.set(cancelRequestKey(this.#options.prefix, jobId), String(Date.now()), 'PX', CANCEL_REQUEST_TTL_MS);
+      await this.#redis.set(
+        cancelRequestKey(this.#options.prefix, jobId),
+        String(Date.now()),
+        'PX',
+        CANCEL_REQUEST_TTL_MS,
+      );
       return { found: true, cancelled: true, state: 'active' as const };
     });
   }

@@ -83,7 +83,14 @@ export class QueueOutcomeReader {
       try {
         lastIds ??= await Promise.all(eventsKeys.map((key) => this.#newestId(key)));
         const streams = [...eventsKeys, ...lastIds];
-        const reply: StreamReply | null = await redis.xread('COUNT', READ_COUNT, 'BLOCK', OUTCOME_READ_BLOCK_MS, 'STREAMS', ...streams);
+        const reply: StreamReply | null = await redis.xread(
+          'COUNT',
+          READ_COUNT,
+          'BLOCK',
+          OUTCOME_READ_BLOCK_MS,
+          'STREAMS',
+          ...streams,
+        );
         let outcomes = 0;
         let full = false;
         for (const [key, entries] of reply ?? []) {

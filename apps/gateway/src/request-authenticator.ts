@@ -69,7 +69,10 @@ export class ApiKeyAuthenticator implements RequestAuthenticator {
     this.#options = options;
     this.#registry = new ApiKeyRegistry(readApiKeysFile(options.keysFile), options.defaultRateLimit);
     if (this.#registry.size === 0) {
-      options.logger.warn({ keysFile: options.keysFile }, 'the API keys file holds no key: every request will get 401 until one is added');
+      options.logger.warn(
+        { keysFile: options.keysFile },
+        'the API keys file holds no key: every request will get 401 until one is added',
+      );
     }
     this.#onFileChange = () => this.#reload();
     watchFile(options.keysFile, { interval: options.reloadIntervalMs ?? 2_000, persistent: false }, this.#onFileChange);
@@ -80,10 +83,14 @@ export class ApiKeyAuthenticator implements RequestAuthenticator {
       throw new AuthenticationError('missing_api_key', `this gateway requires an API key: ${HOW_TO_SEND}`);
     }
     const bearer = BEARER.exec(credentials.authorization);
-    if (!bearer) throw new AuthenticationError('invalid_api_key', `the authorization value is not a bearer token: ${HOW_TO_SEND}`);
+    if (!bearer)
+      throw new AuthenticationError('invalid_api_key', `the authorization value is not a bearer token: ${HOW_TO_SEND}`);
     const identity = this.#registry.lookup(bearer[1] as string);
     if (!identity) {
-      throw new AuthenticationError('invalid_api_key', 'the API key is not valid: it is unknown to this gateway or was revoked; ask the operator for a key');
+      throw new AuthenticationError(
+        'invalid_api_key',
+        'the API key is not valid: it is unknown to this gateway or was revoked; ask the operator for a key',
+      );
     }
     if (credentials.tenant !== undefined && credentials.tenant !== '' && credentials.tenant !== identity.tenant) {
       throw new TenantMismatchError(

@@ -23,7 +23,9 @@ export class RequestDrain {
    */
   enter(): () => void {
     if (this.#draining) {
-      throw new NotReadyError('this gateway is shutting down and takes no new requests; retry, another gateway will take it');
+      throw new NotReadyError(
+        'this gateway is shutting down and takes no new requests; retry, another gateway will take it',
+      );
     }
     this.#open++;
     let left = false;

@@ -11,10 +11,7 @@ export function parseTenant(value: string | string[] | undefined): string {
   const tenant = Array.isArray(value) ? value[0] : value;
   if (tenant === undefined || tenant === '') return DEFAULT_TENANT;
   if (!TENANT_PATTERN.test(tenant)) {
-    throw new InvalidRequestError(
-      `${TENANT_HEADER} must be 1 to 128 letters, digits, "_", "." or "-"`,
-      TENANT_HEADER,
-    );
+    throw new InvalidRequestError(`${TENANT_HEADER} must be 1 to 128 letters, digits, "_", "." or "-"`, TENANT_HEADER);
   }
   return tenant;
 }

@@ -7,7 +7,12 @@ import type { GenerationJob } from '@dfleet/queue';
  */
 export function sameGeneration(a: GenerationJob, b: GenerationJob): boolean {
   const comparable = (job: GenerationJob) =>
-    canonicalJson({ model: job.model, prompt: job.prompt, options: { ...job.options, deadlineAt: undefined }, priority: job.priority });
+    canonicalJson({
+      model: job.model,
+      prompt: job.prompt,
+      options: { ...job.options, deadlineAt: undefined },
+      priority: job.priority,
+    });
   return comparable(a) === comparable(b);
 }
 
@@ -16,6 +21,10 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, member: unknown) => {
     if (member === null || typeof member !== 'object' || Array.isArray(member)) return member;
     const record = member as Record<string, unknown>;
-    return Object.fromEntries(Object.keys(record).sort().map((key) => [key, record[key]]));
+    return Object.fromEntries(
+      Object.keys(record)
+        .sort()
+        .map((key) => [key, record[key]]),
+    );
   });
 }

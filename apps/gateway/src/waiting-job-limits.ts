@@ -78,7 +78,9 @@ export class WaitingJobCounter {
     let reading = this.#reading;
     const now = this.#now();
     const fresh =
-      reading === undefined || now - reading.at > this.#maxAgeMs || this.#estimate(reading) + 1 > limit * (1 - this.#exactWithinFraction);
+      reading === undefined ||
+      now - reading.at > this.#maxAgeMs ||
+      this.#estimate(reading) + 1 > limit * (1 - this.#exactWithinFraction);
     if (fresh) reading = await this.#refresh();
     const waiting = this.#estimate(reading!);
     if (waiting >= limit) return { admitted: false, scope: 'global', waiting, limit };

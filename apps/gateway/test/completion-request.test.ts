@@ -53,7 +53,15 @@ describe('parseCompletionRequest', () => {
         stop: '\n}',
         n: 1,
         user: 'someone',
-        dfleet: { strategy: 'reference', steps: 6, remasking: 'random', block_length: 4, max_steps: 20, priority: 'batch', deadline_ms: 5000 },
+        dfleet: {
+          strategy: 'reference',
+          steps: 6,
+          remasking: 'random',
+          block_length: 4,
+          max_steps: 20,
+          priority: 'batch',
+          deadline_ms: 5000,
+        },
       },
       catalog,
     );
@@ -71,7 +79,10 @@ describe('parseCompletionRequest', () => {
   });
 
   it('treats null OpenAI fields as absent', () => {
-    const request = parseCompletionRequest({ ...valid, max_tokens: null, stop: null, logprobs: null, suffix: null }, catalog);
+    const request = parseCompletionRequest(
+      { ...valid, max_tokens: null, stop: null, logprobs: null, suffix: null },
+      catalog,
+    );
     expect(request.options.maxNewTokens).toBe(16);
     expect(request.options.stop).toEqual([]);
   });
@@ -105,23 +116,55 @@ describe('parseCompletionRequest', () => {
     [{ top_p: 0.5 }, 'top_p', 'top_p must be 1'],
     [{ logprobs: 3 }, 'logprobs', 'logprobs must be null'],
     [{ dfleet: 'fast' }, 'dfleet', 'dfleet must be an object'],
-    [{ dfleet: { strategy: 'greedy' } }, 'dfleet.strategy', 'dfleet.strategy must be one of reference, threshold, factor, entropy-bounded'],
-    [{ dfleet: { threshold: 1.5 } }, 'dfleet.threshold', 'dfleet.threshold must be a number greater than 0 and at most 1'],
+    [
+      { dfleet: { strategy: 'greedy' } },
+      'dfleet.strategy',
+      'dfleet.strategy must be one of reference, threshold, factor, entropy-bounded',
+    ],
+    [
+      { dfleet: { threshold: 1.5 } },
+      'dfleet.threshold',
+      'dfleet.threshold must be a number greater than 0 and at most 1',
+    ],
     [{ dfleet: { strategy: 'factor', factor: 0 } }, 'dfleet.factor', 'dfleet.factor must be a positive number'],
     [{ dfleet: { strategy: 'entropy-bounded', gamma: -1 } }, 'dfleet.gamma', 'dfleet.gamma must be a number >= 0'],
     [{ dfleet: { priority: 'urgent' } }, 'dfleet.priority', 'dfleet.priority must be one of interactive, batch'],
     [{ dfleet: { deadline_ms: 0 } }, 'dfleet.deadline_ms', 'dfleet.deadline_ms must be an integer between 1 and'],
-    [{ dfleet: { remasking: 'low_confidence' } }, 'dfleet.remasking', 'dfleet.remasking applies only to strategy reference'],
-    [{ dfleet: { strategy: 'threshold', gamma: 0.1 } }, 'dfleet.gamma', 'dfleet.gamma applies only to strategy entropy-bounded'],
-    [{ dfleet: { threshold: 0 } }, 'dfleet.threshold', 'dfleet.threshold must be a number greater than 0 and at most 1'],
+    [
+      { dfleet: { remasking: 'low_confidence' } },
+      'dfleet.remasking',
+      'dfleet.remasking applies only to strategy reference',
+    ],
+    [
+      { dfleet: { strategy: 'threshold', gamma: 0.1 } },
+      'dfleet.gamma',
+      'dfleet.gamma applies only to strategy entropy-bounded',
+    ],
+    [
+      { dfleet: { threshold: 0 } },
+      'dfleet.threshold',
+      'dfleet.threshold must be a number greater than 0 and at most 1',
+    ],
     // min_threshold is a floor the worker may decode with, so it has tau's range (0, 1].
-    [{ dfleet: { min_threshold: -0.1 } }, 'dfleet.min_threshold', 'min_threshold must be a number greater than 0 and at most 1'],
+    [
+      { dfleet: { min_threshold: -0.1 } },
+      'dfleet.min_threshold',
+      'min_threshold must be a number greater than 0 and at most 1',
+    ],
     [{ dfleet: { min_threshold: 0 } }, 'dfleet.min_threshold', 'at most 1, at most dfleet.threshold'],
     // LLaDA's classifier-free guidance is not supported.
     [{ dfleet: { strategy: 'reference', cfg_scale: 1 } }, 'dfleet.cfg_scale', "unknown field 'dfleet.cfg_scale'"],
-    [{ dfleet: { threshold: 0.7, min_threshold: 0.8 } }, 'dfleet.min_threshold', 'dfleet.min_threshold (0.8) must be at most dfleet.threshold (0.7)'],
+    [
+      { dfleet: { threshold: 0.7, min_threshold: 0.8 } },
+      'dfleet.min_threshold',
+      'dfleet.min_threshold (0.8) must be at most dfleet.threshold (0.7)',
+    ],
     [{ dfleet: { min_threshold: 0.95 } }, 'dfleet.min_threshold', 'must be at most dfleet.threshold (0.9)'],
-    [{ dfleet: { strategy: 'factor', min_threshold: 0.5 } }, 'dfleet.min_threshold', 'dfleet.min_threshold applies only to strategy threshold'],
+    [
+      { dfleet: { strategy: 'factor', min_threshold: 0.5 } },
+      'dfleet.min_threshold',
+      'dfleet.min_threshold applies only to strategy threshold',
+    ],
   ])('rejects %j naming %s', (patch, param, message) => {
     const error = rejection({ ...valid, ...patch });
     expect(error.code).toBe('invalid_request');
@@ -130,7 +173,7 @@ describe('parseCompletionRequest', () => {
     expect(error.message).toContain(message);
   });
 
-  it('passes dfleet.min_threshold on as the threshold strategy\'s floor for load-adaptive decoding', () => {
+  it("passes dfleet.min_threshold on as the threshold strategy's floor for load-adaptive decoding", () => {
     const request = parseCompletionRequest({ ...valid, dfleet: { threshold: 0.85, min_threshold: 0.6 } }, catalog);
     expect(request.options.strategy).toEqual({ name: 'threshold', threshold: 0.85, minThreshold: 0.6 });
     const grpcBody = generateRequestToCompletionBody({
@@ -166,7 +209,9 @@ describe('parseCompletionRequest', () => {
   it('requires reference steps to be a multiple of the number of blocks', () => {
     const error = rejection({ ...valid, max_tokens: 12, dfleet: { strategy: 'reference', block_length: 4, steps: 4 } });
     expect(error.param).toBe('dfleet.steps');
-    expect(error.message).toBe('dfleet.steps must be a multiple of 3 (max_tokens 12 / block_length 4) between 3 and 12');
+    expect(error.message).toBe(
+      'dfleet.steps must be a multiple of 3 (max_tokens 12 / block_length 4) between 3 and 12',
+    );
   });
 
   it('answers prompt_too_long naming the limit for this max_tokens', () => {
@@ -230,7 +275,15 @@ describe('generateRequestToCompletionBody', () => {
       seed: 7,
       stop: ['x'],
       idempotency_key: 'key',
-      dfleet: { strategy: 'reference', steps: 4, remasking: 'random', block_length: 4, max_steps: 9, priority: 'batch', deadline_ms: 100 },
+      dfleet: {
+        strategy: 'reference',
+        steps: 4,
+        remasking: 'random',
+        block_length: 4,
+        max_steps: 9,
+        priority: 'batch',
+        deadline_ms: 100,
+      },
     });
   });
 });

@@ -25,7 +25,9 @@ function submitterWhoseReadBackTimesOut(
     enqueue: async (job: GenerationJob) => void added.push(job),
     find: async () => {
       readBack.resolve(true);
-      throw new QueueUnavailableError('Redis at 127.0.0.1:6379 did not answer within 800 ms, so the gateway could not read the job');
+      throw new QueueUnavailableError(
+        'Redis at 127.0.0.1:6379 did not answer within 800 ms, so the gateway could not read the job',
+      );
     },
   } as unknown as JobSubmitter;
 }
@@ -43,13 +45,21 @@ describe('CompletionService when the read-back after an idempotent add fails', (
       requestTimeoutMs: 10_000,
       logger: pino({ level: 'silent' }),
     });
-    const request = parseCompletionRequest({ model: FIXTURE_MODEL, prompt: 'function f(x) {\n' }, catalog, { idempotencyKeyHeader: 'k-1' });
+    const request = parseCompletionRequest({ model: FIXTURE_MODEL, prompt: 'function f(x) {\n' }, catalog, {
+      idempotencyKeyHeader: 'k-1',
+    });
 
     const answer = service.complete(request, { tenant: 'default' });
     await readBack.promise;
     const job = added[0] as GenerationJob;
     // The worker's callback still finds the job tracked, with the token the job carries.
-    expect(pending.reportResult(job.requestId, job.callback.token, { kind: 'completed', result: generationResultFor('done'), workerId: 'w' })).toEqual({
+    expect(
+      pending.reportResult(job.requestId, job.callback.token, {
+        kind: 'completed',
+        result: generationResultFor('done'),
+        workerId: 'w',
+      }),
+    ).toEqual({
       accepted: true,
     });
 

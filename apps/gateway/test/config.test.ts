@@ -24,14 +24,20 @@ describe('loadGatewayConfig', () => {
   });
 
   it('reads the waiting-job caps, 0 meaning no cap', () => {
-    expect(loadGatewayConfig({ DFLEET_MAX_WAITING_JOBS: '0', DFLEET_MAX_WAITING_JOBS_PER_TENANT: '50' })).toMatchObject({
-      maxWaitingJobs: null,
-      maxWaitingJobsPerTenant: 50,
-    });
+    expect(loadGatewayConfig({ DFLEET_MAX_WAITING_JOBS: '0', DFLEET_MAX_WAITING_JOBS_PER_TENANT: '50' })).toMatchObject(
+      {
+        maxWaitingJobs: null,
+        maxWaitingJobsPerTenant: 50,
+      },
+    );
   });
 
   it('reads ports as numbers and treats empty values as unset', () => {
-    const config = loadGatewayConfig({ DFLEET_PORT: '0', DFLEET_GRPC_PORT: '', DFLEET_CALLBACK_HOST: 'gateway-0.dfleet' });
+    const config = loadGatewayConfig({
+      DFLEET_PORT: '0',
+      DFLEET_GRPC_PORT: '',
+      DFLEET_CALLBACK_HOST: 'gateway-0.dfleet',
+    });
     expect(config.httpPort).toBe(0);
     expect(config.grpcPort).toBe(50051);
     expect(config.callbackHost).toBe('gateway-0.dfleet');

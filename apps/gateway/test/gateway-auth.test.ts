@@ -37,7 +37,12 @@ function writeKeys(extra: ApiKeysFile['keys'] = []): void {
     keys: [
       { id: 'acme-ci', tenant: 'acme', sha256: hashApiKey(acmeKey) },
       { id: 'globex-batch', tenant: 'globex', sha256: hashApiKey(globexKey), rate_limit: null },
-      { id: 'acme-slow', tenant: 'acme', sha256: hashApiKey(limitedKey), rate_limit: { requests_per_minute: 6, burst: 2 } },
+      {
+        id: 'acme-slow',
+        tenant: 'acme',
+        sha256: hashApiKey(limitedKey),
+        rate_limit: { requests_per_minute: 6, burst: 2 },
+      },
       ...extra,
     ],
   };
@@ -50,7 +55,10 @@ let worker: TestWorker | undefined;
 let grpcClient: GenerationServiceClient | undefined;
 
 async function startKeyedGateway(): Promise<RunningGateway> {
-  const gateway = await startTestGateway(prefix, { DFLEET_API_KEYS_FILE: keysFile, DFLEET_RATE_LIMIT_PER_MINUTE: '600' });
+  const gateway = await startTestGateway(prefix, {
+    DFLEET_API_KEYS_FILE: keysFile,
+    DFLEET_RATE_LIMIT_PER_MINUTE: '600',
+  });
   gateways.push(gateway);
   return gateway;
 }
@@ -71,7 +79,14 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function grpcCall<T>(call: (client: GenerationServiceClient, metadata: grpc.Metadata, done: (error: grpc.ServiceError | null, value?: T) => void) => void, key?: string) {
+function grpcCall<T>(
+  call: (
+    client: GenerationServiceClient,
+    metadata: grpc.Metadata,
+    done: (error: grpc.ServiceError | null, value?: T) => void,
+  ) => void,
+  key?: string,
+) {
   const metadata = new grpc.Metadata();
   if (key !== undefined) metadata.set('authorization', `Bearer ${key}`);
   return new Promise<{ error: grpc.ServiceError | null; value: T | undefined }>((resolve) =>
@@ -89,7 +104,11 @@ describe('API keys', () => {
     const notBearer = await getJson(`${gateway.httpUrl}/v1/models`, { headers: { authorization: `Basic ${acmeKey}` } });
 
     expect(missing.status).toBe(401);
-    expect(missing.body.error).toMatchObject({ code: 'missing_api_key', param: 'authorization', type: 'authentication_error' });
+    expect(missing.body.error).toMatchObject({
+      code: 'missing_api_key',
+      param: 'authorization',
+      type: 'authentication_error',
+    });
     expect(missing.body.error.message).toContain('Authorization: Bearer');
     expect(unknown.status).toBe(401);
     expect(unknown.body.error.code).toBe('invalid_api_key');
@@ -104,8 +123,13 @@ describe('API keys', () => {
     const gateway = await startKeyedGateway();
     grpcClient = createGenerationClient(gateway.grpcAddress);
 
-    const missing = await grpcCall<unknown>((client, metadata, done) => client.Generate({ model: FIXTURE_MODEL, prompt }, metadata, done));
-    const unknown = await grpcCall<unknown>((client, metadata, done) => client.GetJob({ id: 'cmpl-x' }, metadata, done), generateApiKey());
+    const missing = await grpcCall<unknown>((client, metadata, done) =>
+      client.Generate({ model: FIXTURE_MODEL, prompt }, metadata, done),
+    );
+    const unknown = await grpcCall<unknown>(
+      (client, metadata, done) => client.GetJob({ id: 'cmpl-x' }, metadata, done),
+      generateApiKey(),
+    );
 
     expect(missing.error?.code).toBe(grpc.status.UNAUTHENTICATED);
     expect(missing.error?.metadata.get(GRPC_ERROR_CODE_KEY)).toEqual(['missing_api_key']);
@@ -113,7 +137,7 @@ describe('API keys', () => {
     expect(unknown.error?.metadata.get(GRPC_ERROR_CODE_KEY)).toEqual(['invalid_api_key']);
   });
 
-  it('files the job under the key\'s tenant and refuses a tenant header that names another', async () => {
+  it("files the job under the key's tenant and refuses a tenant header that names another", async () => {
     const gateway = await startKeyedGateway();
     const tenants: string[] = [];
     worker = startTestWorker(prefix, async (job) => {
@@ -123,22 +147,38 @@ describe('API keys', () => {
     });
 
     const ok = await postCompletion(gateway, { model: FIXTURE_MODEL, prompt, max_tokens: 8 }, bearer(acmeKey));
-    const sameTenant = await postCompletion(gateway, { model: FIXTURE_MODEL, prompt, max_tokens: 8 }, { ...bearer(acmeKey), 'x-dfleet-tenant': 'acme' });
-    const otherTenant = await postCompletion(gateway, { model: FIXTURE_MODEL, prompt, max_tokens: 8 }, { ...bearer(acmeKey), 'x-dfleet-tenant': 'globex' });
+    const sameTenant = await postCompletion(
+      gateway,
+      { model: FIXTURE_MODEL, prompt, max_tokens: 8 },
+      { ...bearer(acmeKey), 'x-dfleet-tenant': 'acme' },
+    );
+    const otherTenant = await postCompletion(
+      gateway,
+      { model: FIXTURE_MODEL, prompt, max_tokens: 8 },
+      { ...bearer(acmeKey), 'x-dfleet-tenant': 'globex' },
+    );
 
     expect(ok.status).toBe(200);
     expect(sameTenant.status).toBe(200);
     expect(tenants).toEqual(['acme', 'acme']);
     expect(otherTenant.status).toBe(403);
-    expect(otherTenant.body.error).toMatchObject({ code: 'tenant_mismatch', param: 'x-dfleet-tenant', type: 'permission_error' });
+    expect(otherTenant.body.error).toMatchObject({
+      code: 'tenant_mismatch',
+      param: 'x-dfleet-tenant',
+      type: 'permission_error',
+    });
   });
 
-  it("answers 404 to another tenant reading or cancelling a job, over HTTP and gRPC, and leaves the job alone", async () => {
+  it('answers 404 to another tenant reading or cancelling a job, over HTTP and gRPC, and leaves the job alone', async () => {
     const gateway = await startKeyedGateway();
     grpcClient = createGenerationClient(gateway.grpcAddress);
     // No worker: the job stays queued. Its id follows from tenant and idempotency key.
     const jobId = requestIdFor('acme', 'cross-tenant-1');
-    const waiting = postCompletion(gateway, { model: FIXTURE_MODEL, prompt, max_tokens: 8 }, { ...bearer(acmeKey), 'idempotency-key': 'cross-tenant-1' });
+    const waiting = postCompletion(
+      gateway,
+      { model: FIXTURE_MODEL, prompt, max_tokens: 8 },
+      { ...bearer(acmeKey), 'idempotency-key': 'cross-tenant-1' },
+    );
     const jobUrl = `${gateway.httpUrl}/v1/jobs/${jobId}`;
     await eventually('the job to be queued', async () => {
       return (await getJson(jobUrl, { headers: bearer(acmeKey) })).status === 200;
@@ -146,9 +186,18 @@ describe('API keys', () => {
 
     const foreignRead = await getJson(jobUrl, { headers: bearer(globexKey) });
     const foreignCancel = await getJson(jobUrl, { method: 'DELETE', headers: bearer(globexKey) });
-    const foreignGrpcRead = await grpcCall<Job__Output>((client, metadata, done) => client.GetJob({ id: jobId }, metadata, done), globexKey);
-    const foreignGrpcCancel = await grpcCall<unknown>((client, metadata, done) => client.CancelJob({ id: jobId }, metadata, done), globexKey);
-    const ownGrpcRead = await grpcCall<Job__Output>((client, metadata, done) => client.GetJob({ id: jobId }, metadata, done), acmeKey);
+    const foreignGrpcRead = await grpcCall<Job__Output>(
+      (client, metadata, done) => client.GetJob({ id: jobId }, metadata, done),
+      globexKey,
+    );
+    const foreignGrpcCancel = await grpcCall<unknown>(
+      (client, metadata, done) => client.CancelJob({ id: jobId }, metadata, done),
+      globexKey,
+    );
+    const ownGrpcRead = await grpcCall<Job__Output>(
+      (client, metadata, done) => client.GetJob({ id: jobId }, metadata, done),
+      acmeKey,
+    );
 
     expect(foreignRead.status).toBe(404);
     expect(foreignRead.body.error.code).toBe('job_not_found');
@@ -168,7 +217,8 @@ describe('API keys', () => {
   it('limits each key to its rate across gateways, with Retry-After, and leaves other keys alone', async () => {
     const first = await startKeyedGateway();
     const second = await startKeyedGateway();
-    const models = (gateway: RunningGateway, key: string) => getJson(`${gateway.httpUrl}/v1/models`, { headers: bearer(key) });
+    const models = (gateway: RunningGateway, key: string) =>
+      getJson(`${gateway.httpUrl}/v1/models`, { headers: bearer(key) });
 
     // acme-slow: 6 per minute, bursts of 2. Two gateways share the one bucket in Redis.
     const a = await models(first, limitedKey);
@@ -202,11 +252,17 @@ describe('worker callbacks', () => {
   it('rejects a forged result and logs it, then accepts the genuine one', async () => {
     const lines: string[] = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
-    const gateway = await startGateway(testGatewayConfig({ DFLEET_REDIS_PREFIX: prefix, DFLEET_API_KEYS_FILE: keysFile }), { logger });
+    const gateway = await startGateway(
+      testGatewayConfig({ DFLEET_REDIS_PREFIX: prefix, DFLEET_API_KEYS_FILE: keysFile }),
+      { logger },
+    );
     gateways.push(gateway);
     let forgedAck: unknown;
     worker = startTestWorker(prefix, async (job) => {
-      forgedAck = await reportResult(job.data.callback.address, resultReportFor(job, 'FORGED', { callbackToken: 'f'.repeat(64) }));
+      forgedAck = await reportResult(
+        job.data.callback.address,
+        resultReportFor(job, 'FORGED', { callbackToken: 'f'.repeat(64) }),
+      );
       await reportResult(job.data.callback.address, resultReportFor(job, 'genuine'));
       return generationResultFor('genuine');
     });
@@ -215,7 +271,9 @@ describe('worker callbacks', () => {
 
     expect(forgedAck).toEqual({ accepted: false, reason: 'bad_token' });
     expect(response.body.choices[0].text).toBe('genuine');
-    const rejected = lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((entry) => entry['msg'] === RESULT_REPORT_NOT_ACCEPTED);
+    const rejected = lines
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((entry) => entry['msg'] === RESULT_REPORT_NOT_ACCEPTED);
     expect(rejected).toHaveLength(1);
     expect(rejected[0]).toMatchObject({ level: 40, reason: 'bad_token', workerId: 'test-worker' });
   });
@@ -227,12 +285,16 @@ describe('gateway start-up with API keys', () => {
     writeFileSync(badFile, JSON.stringify({ keys: [{ id: 'x', tenant: 'acme', sha256: 'not-a-hash' }] }));
     const config = testGatewayConfig({ DFLEET_REDIS_PREFIX: prefix, DFLEET_API_KEYS_FILE: badFile });
 
-    await expect(startGateway(config, { logger: pino({ level: 'silent' }) })).rejects.toThrow(/bad\.json is invalid: keys\.0\.sha256: must be the lowercase hex SHA-256/);
+    await expect(startGateway(config, { logger: pino({ level: 'silent' }) })).rejects.toThrow(
+      /bad\.json is invalid: keys\.0\.sha256: must be the lowercase hex SHA-256/,
+    );
   });
 
   it('will not serve other machines without keys unless told DFLEET_AUTH=off', () => {
     const base = { DFLEET_MODEL_DIR: FIXTURE_MODEL_DIR, DFLEET_HOST: '0.0.0.0' };
-    expect(() => loadGatewayConfig(base)).toThrow(/DFLEET_HOST=0\.0\.0\.0 is reachable from other machines but no API keys are configured/);
+    expect(() => loadGatewayConfig(base)).toThrow(
+      /DFLEET_HOST=0\.0\.0\.0 is reachable from other machines but no API keys are configured/,
+    );
     expect(loadGatewayConfig({ ...base, DFLEET_AUTH: 'off' }).auth).toEqual({ kind: 'off' });
     expect(() => loadGatewayConfig({ DFLEET_AUTH: 'api-keys' })).toThrow(/needs DFLEET_API_KEYS_FILE/);
     expect(loadGatewayConfig({ DFLEET_API_KEYS_FILE: '/k.json', DFLEET_RATE_LIMIT_PER_MINUTE: '120' }).auth).toEqual({

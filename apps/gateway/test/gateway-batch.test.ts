@@ -35,7 +35,11 @@ afterAll(async () => {
 function startEchoWorker(): TestWorker {
   return startTestWorker(prefix, async (job) => {
     if (job.data.prompt.includes('FAIL')) {
-      await reportResult(job.data.callback.address, { ...resultReportFor(job, ''), errorCode: 'decode_failed', errorMessage: 'the model broke' });
+      await reportResult(job.data.callback.address, {
+        ...resultReportFor(job, ''),
+        errorCode: 'decode_failed',
+        errorMessage: 'the model broke',
+      });
       throw new Error('the model broke');
     }
     const text = [...job.data.prompt].reverse().join('');
@@ -51,15 +55,22 @@ describe('several prompts in one request', () => {
     const response = await postCompletion(gateway, { model: FIXTURE_MODEL, prompt: ['ab', 'cd', 'ef'], max_tokens: 8 });
 
     expect(response.status).toBe(200);
-    expect(response.body.choices.map((choice: { index: number; text: string }) => [choice.index, choice.text])).toEqual([
-      [0, 'ba'],
-      [1, 'dc'],
-      [2, 'fe'],
-    ]);
+    expect(response.body.choices.map((choice: { index: number; text: string }) => [choice.index, choice.text])).toEqual(
+      [
+        [0, 'ba'],
+        [1, 'dc'],
+        [2, 'fe'],
+      ],
+    );
     const jobIds: string[] = response.body.dfleet.job_ids;
     expect(new Set(jobIds).size).toBe(3);
     expect(response.body.id).toBe(jobIds[0]);
-    expect(response.body.choices[1].dfleet).toMatchObject({ job_id: jobIds[1], steps: 3, nfe: 3, worker_id: 'test-worker' });
+    expect(response.body.choices[1].dfleet).toMatchObject({
+      job_id: jobIds[1],
+      steps: 3,
+      nfe: 3,
+      worker_id: 'test-worker',
+    });
     expect(response.body.usage).toMatchObject({ steps: 9, nfe: 9, prompt_tokens: 15 });
     const second = await getJson(`${gateway.httpUrl}/v1/jobs/${jobIds[1]}`);
     expect(second.body).toMatchObject({ state: 'completed', result: { choices: [{ text: 'dc' }] } });
@@ -72,7 +83,10 @@ describe('several prompts in one request', () => {
     const first = await postCompletion(gateway, body, { 'idempotency-key': 'batch-42' });
     const again = await postCompletion(gateway, body, { 'idempotency-key': 'batch-42' });
 
-    expect(first.body.dfleet.job_ids).toEqual([requestIdFor('default', 'batch-42#0'), requestIdFor('default', 'batch-42#1')]);
+    expect(first.body.dfleet.job_ids).toEqual([
+      requestIdFor('default', 'batch-42#0'),
+      requestIdFor('default', 'batch-42#1'),
+    ]);
     expect(again.body.dfleet.job_ids).toEqual(first.body.dfleet.job_ids);
   });
 
@@ -80,14 +94,21 @@ describe('several prompts in one request', () => {
     const tooMany = await postCompletion(gateway, { model: FIXTURE_MODEL, prompt: ['a', 'b', 'c', 'd', 'e'] });
     const empty = await postCompletion(gateway, { model: FIXTURE_MODEL, prompt: [] });
     const notText = await postCompletion(gateway, { model: FIXTURE_MODEL, prompt: ['a', 7] });
-    const tooLong = await postCompletion(gateway, { model: FIXTURE_MODEL, prompt: ['a', 'b', 'x'.repeat(500)], max_tokens: 8 });
+    const tooLong = await postCompletion(gateway, {
+      model: FIXTURE_MODEL,
+      prompt: ['a', 'b', 'x'.repeat(500)],
+      max_tokens: 8,
+    });
     const badField = await postCompletion(gateway, { model: FIXTURE_MODEL, prompt: ['a', 'b'], max_tokens: -1 });
 
     expect(tooMany.status).toBe(400);
     expect(tooMany.body.error).toMatchObject({ param: 'prompt' });
     expect(tooMany.body.error.message).toContain('array of 5 prompts; send 1 to 4 (DFLEET_MAX_BATCH_PROMPTS)');
     expect(empty.body.error).toMatchObject({ param: 'prompt' });
-    expect(notText.body.error).toMatchObject({ param: 'prompt.1', message: 'prompt[1] must be a string (token ids are not supported)' });
+    expect(notText.body.error).toMatchObject({
+      param: 'prompt.1',
+      message: 'prompt[1] must be a string (token ids are not supported)',
+    });
     expect(tooLong.status).toBe(400);
     expect(tooLong.body.error).toMatchObject({ code: 'prompt_too_long', param: 'prompt.2' });
     expect(tooLong.body.error.message).toMatch(/^prompt\[2\]: prompt is 500 tokens/);
@@ -97,13 +118,24 @@ describe('several prompts in one request', () => {
   it("reports a failed prompt's job with its index and every job id, while the others complete", async () => {
     worker = startEchoWorker();
 
-    const response = await postCompletion(gateway, { model: FIXTURE_MODEL, prompt: ['ok', 'FAIL', 'fine'], max_tokens: 8 });
+    const response = await postCompletion(gateway, {
+      model: FIXTURE_MODEL,
+      prompt: ['ok', 'FAIL', 'fine'],
+      max_tokens: 8,
+    });
 
     expect(response.status).toBe(502);
     expect(response.body.error.code).toBe('generation_failed');
-    expect(response.body.error.message).toMatch(/^prompt\[1\] \(job idem-[0-9a-f]{32}\): job 'idem-[0-9a-f]{32}' failed: decode_failed: the model broke; 1 of 3 prompts failed/);
-    const jobIds = [...(response.body.error.message as string).matchAll(/idem-[0-9a-f]{32}/g)].map((match) => match[0]).slice(2);
+    expect(response.body.error.message).toMatch(
+      /^prompt\[1\] \(job idem-[0-9a-f]{32}\): job 'idem-[0-9a-f]{32}' failed: decode_failed: the model broke; 1 of 3 prompts failed/,
+    );
+    const jobIds = [...(response.body.error.message as string).matchAll(/idem-[0-9a-f]{32}/g)]
+      .map((match) => match[0])
+      .slice(2);
     expect(jobIds).toHaveLength(3);
-    expect((await getJson(`${gateway.httpUrl}/v1/jobs/${jobIds[2]}`)).body).toMatchObject({ state: 'completed', result: { choices: [{ text: 'enif' }] } });
+    expect((await getJson(`${gateway.httpUrl}/v1/jobs/${jobIds[2]}`)).body).toMatchObject({
+      state: 'completed',
+      result: { choices: [{ text: 'enif' }] },
+    });
   });
 });

@@ -92,7 +92,12 @@ describe('GenerationService over gRPC', () => {
     expect(response.tokenIds).toHaveLength(13);
 
     const job = await getJob(response.id, metadata);
-    expect(job).toMatchObject({ id: response.id, state: 'completed', errorCode: '', result: { text: 'return a + b;' } });
+    expect(job).toMatchObject({
+      id: response.id,
+      state: 'completed',
+      errorCode: '',
+      result: { text: 'return a + b;' },
+    });
     // Another tenant (here the default one) does not see acme's job at all.
     expect((await grpcFailure(getJob(response.id))).code).toBe(grpc.status.NOT_FOUND);
   });
@@ -139,7 +144,9 @@ describe('GenerationService over gRPC', () => {
     let cancelled: { cancelled: boolean; state: string } | undefined;
     for (let attempt = 0; attempt < 400 && !cancelled?.cancelled; attempt += 1) {
       cancelled = await new Promise((resolve, reject) =>
-        client.CancelJob({ id }, (error, response) => (error && error.code !== grpc.status.NOT_FOUND ? reject(error) : resolve(response ?? undefined))),
+        client.CancelJob({ id }, (error, response) =>
+          error && error.code !== grpc.status.NOT_FOUND ? reject(error) : resolve(response ?? undefined),
+        ),
       );
       if (!cancelled?.cancelled) await new Promise((resolve) => setTimeout(resolve, 25));
     }

@@ -88,7 +88,10 @@ describe('POST /v1/completions', () => {
   it('rejects a callback with a wrong token and keeps waiting for the real one', async () => {
     const acks = deferred<unknown[]>();
     worker = startTestWorker(prefix, async (job) => {
-      const forged = await reportResult(gateway.callbackAddress, resultReportFor(job, 'FORGED', { callbackToken: 'a'.repeat(64) }));
+      const forged = await reportResult(
+        gateway.callbackAddress,
+        resultReportFor(job, 'FORGED', { callbackToken: 'a'.repeat(64) }),
+      );
       const genuine = await reportResult(gateway.callbackAddress, resultReportFor(job, 'genuine'));
       acks.resolve([forged, genuine]);
       return generationResultFor('genuine');
@@ -127,7 +130,12 @@ describe('POST /v1/completions', () => {
     worker = startTestWorker(prefix, async (job) => {
       // A retried delivery whose first try did arrive: both copies carry the same attempt.
       const report = resultReportFor(job, 'once');
-      acks.resolve(await Promise.all([reportResult(gateway.callbackAddress, report), reportResult(gateway.callbackAddress, report)]));
+      acks.resolve(
+        await Promise.all([
+          reportResult(gateway.callbackAddress, report),
+          reportResult(gateway.callbackAddress, report),
+        ]),
+      );
       return generationResultFor('once');
     });
 
@@ -241,7 +249,9 @@ describe('POST /v1/completions', () => {
       await reportResult(gateway.callbackAddress, resultReportFor(job, 'x'));
       return generationResultFor('x');
     });
-    expect((await postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key })).status).toBe(200);
+    expect((await postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key })).status).toBe(
+      200,
+    );
 
     const reused = await postCompletion(gateway, { model: FIXTURE_MODEL, prompt: 'other' }, { 'idempotency-key': key });
 
@@ -367,7 +377,9 @@ describe('jobs API', () => {
     expect(answer.status).toBe(409);
     expect(answer.body.error.code).toBe('job_cancelled');
     expect((await getJson(`${gateway.httpUrl}/v1/jobs/${id}`)).status).toBe(404);
-    expect((await getJson(`${gateway.httpUrl}/v1/jobs/${id}`, { method: 'DELETE' })).body.error.code).toBe('job_not_found');
+    expect((await getJson(`${gateway.httpUrl}/v1/jobs/${id}`, { method: 'DELETE' })).body.error.code).toBe(
+      'job_not_found',
+    );
   });
 
   it('DELETE of an active job leaves a cancel mark the worker stops on, and leaves finished jobs alone', async () => {

@@ -2,7 +2,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PendingResults, WaitAbortedError, WaitTimeoutError, type JobOutcome } from '../src/pending-results.ts';
 import { generationResultFor } from './support/test-fleet.ts';
 
-const completed = (text: string): JobOutcome => ({ kind: 'completed', result: generationResultFor(text), workerId: 'w1' });
+const completed = (text: string): JobOutcome => ({
+  kind: 'completed',
+  result: generationResultFor(text),
+  workerId: 'w1',
+});
 
 let pending: PendingResults;
 afterEach(() => pending.close());
@@ -29,8 +33,14 @@ describe('PendingResults', () => {
     pending = new PendingResults();
     const { token } = pending.track('job-a');
     const waiting = pending.wait('job-a', { timeoutMs: 60_000 });
-    expect(pending.reportResult('job-a', 'f'.repeat(64), completed('forged'))).toEqual({ accepted: false, reason: 'bad_token' });
-    expect(pending.reportResult('job-a', 'short', completed('forged'))).toEqual({ accepted: false, reason: 'bad_token' });
+    expect(pending.reportResult('job-a', 'f'.repeat(64), completed('forged'))).toEqual({
+      accepted: false,
+      reason: 'bad_token',
+    });
+    expect(pending.reportResult('job-a', 'short', completed('forged'))).toEqual({
+      accepted: false,
+      reason: 'bad_token',
+    });
     expect(pending.reportResult('job-a', token, completed('real'))).toEqual({ accepted: true });
     expect(pending.reportResult('job-a', token, completed('second'))).toEqual({ accepted: false, reason: 'duplicate' });
     const outcome = await waiting;

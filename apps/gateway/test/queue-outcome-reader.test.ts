@@ -17,7 +17,17 @@ let workers: Worker[] = [];
 const readers: QueueOutcomeReader[] = [];
 
 function resultFor(text: string): GenerationResult {
-  return { text, tokenIds: [1], finishReason: 'length', steps: 1, nfe: 1, promptTokens: 2, queueMs: 0, decodeMs: 1, workerId: 'w' };
+  return {
+    text,
+    tokenIds: [1],
+    finishReason: 'length',
+    steps: 1,
+    nfe: 1,
+    promptTokens: 2,
+    queueMs: 0,
+    decodeMs: 1,
+    workerId: 'w',
+  };
 }
 
 /** Records what the reader reports, for the jobs it is told this gateway waits for. */
@@ -119,7 +129,10 @@ describe('QueueOutcomeReader', () => {
     listener.waitingFor.add('in-first').add('in-other');
     await queue.add('job', {}, { jobId: 'in-first' });
     await otherQueue.add('job', { fail: true }, { jobId: 'in-other' });
-    await eventually('both queues\' outcomes are heard', () => listener.completedJobs.has('in-first') && listener.failedJobs.has('in-other'));
+    await eventually(
+      "both queues' outcomes are heard",
+      () => listener.completedJobs.has('in-first') && listener.failedJobs.has('in-other'),
+    );
   });
 
   it('hears an outcome at once on an idle fleet', async () => {
@@ -152,7 +165,14 @@ describe('QueueOutcomeReader', () => {
     const listener = new RecordingListener();
     await startReader(listener, 60_000);
     listener.waitingFor.add('after-the-backlog');
-    const completed = (jobId: string) => ['event', 'completed', 'jobId', jobId, 'returnvalue', JSON.stringify(resultFor(jobId))];
+    const completed = (jobId: string) => [
+      'event',
+      'completed',
+      'jobId',
+      jobId,
+      'returnvalue',
+      JSON.stringify(resultFor(jobId)),
+    ];
     // 2,500 outcomes land at once (the reader reads at most 1,000 per read); ours is the last.
     const redis = new Redis(SHARED_REDIS_URL);
     const burst = redis.multi();

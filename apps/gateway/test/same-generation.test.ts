@@ -7,7 +7,14 @@ const job: GenerationJob = {
   tenant: 'default',
   model: 'jsfunc-mdm',
   prompt: 'function add(a, b) {',
-  options: { maxNewTokens: 8, blockLength: 8, strategy: { name: 'threshold', threshold: 0.9 }, temperature: 0, seed: 0, stop: [] },
+  options: {
+    maxNewTokens: 8,
+    blockLength: 8,
+    strategy: { name: 'threshold', threshold: 0.9 },
+    temperature: 0,
+    seed: 0,
+    stop: [],
+  },
   priority: 'interactive',
   callback: { address: '127.0.0.1:50052', token: 'a'.repeat(64) },
   traceContext: {},
@@ -19,7 +26,15 @@ describe('sameGeneration', () => {
     const reordered: GenerationJob = {
       acceptedAt: 1_800_000_000_500,
       callback: { token: 'b'.repeat(64), address: '127.0.0.1:50053' },
-      options: { stop: [], seed: 0, temperature: 0, strategy: { threshold: 0.9, name: 'threshold' }, blockLength: 8, maxNewTokens: 8, deadlineAt: 1_800_000_009_000 },
+      options: {
+        stop: [],
+        seed: 0,
+        temperature: 0,
+        strategy: { threshold: 0.9, name: 'threshold' },
+        blockLength: 8,
+        maxNewTokens: 8,
+        deadlineAt: 1_800_000_009_000,
+      },
       priority: 'interactive',
       prompt: 'function add(a, b) {',
       model: 'jsfunc-mdm',
@@ -33,7 +48,9 @@ describe('sameGeneration', () => {
   it('fails for another prompt, option, strategy knob or priority', () => {
     expect(sameGeneration(job, { ...job, prompt: 'function sub(a, b) {' })).toBe(false);
     expect(sameGeneration(job, { ...job, options: { ...job.options, seed: 1 } })).toBe(false);
-    expect(sameGeneration(job, { ...job, options: { ...job.options, strategy: { name: 'threshold', threshold: 0.8 } } })).toBe(false);
+    expect(
+      sameGeneration(job, { ...job, options: { ...job.options, strategy: { name: 'threshold', threshold: 0.8 } } }),
+    ).toBe(false);
     expect(sameGeneration(job, { ...job, priority: 'batch' })).toBe(false);
   });
 });

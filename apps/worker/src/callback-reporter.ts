@@ -72,7 +72,12 @@ export class CallbackReporter {
     const now = Date.now();
     if (now - (this.#progressSentAt.get(key) ?? 0) < this.#progressIntervalMs) return;
     this.#progressSentAt.set(key, now);
-    this.#stream(target.address).sendProgress({ ...build(), jobId: target.jobId, attempt: target.attempt, callbackToken: target.token });
+    this.#stream(target.address).sendProgress({
+      ...build(),
+      jobId: target.jobId,
+      attempt: target.attempt,
+      callbackToken: target.token,
+    });
   }
 
   /** Forgets a job's progress throttle; call when the job is done. */
@@ -108,7 +113,12 @@ export class CallbackReporter {
   }
 
   async #deliverResult(target: CallbackTarget, update: ResultUpdate): Promise<ResultDelivery> {
-    const report: ResultReport = { ...update, jobId: target.jobId, attempt: target.attempt, callbackToken: target.token };
+    const report: ResultReport = {
+      ...update,
+      jobId: target.jobId,
+      attempt: target.attempt,
+      callbackToken: target.token,
+    };
     for (let tries = 1; ; tries++) {
       try {
         const ack = await this.#stream(target.address).sendResult(report, this.#callDeadlineMs);
@@ -117,7 +127,10 @@ export class CallbackReporter {
           // "unknown_job": that gateway no longer waits for it (restarted, or the job was cancelled);
           // the result stays in Redis. Anything else (a refused token) is worth a warning.
           const level = ack.reason === 'duplicate' ? 'debug' : ack.reason === 'unknown_job' ? 'info' : 'warn';
-          this.#logger[level]({ jobId: target.jobId, address: target.address, reason: ack.reason }, 'gateway did not accept the result');
+          this.#logger[level](
+            { jobId: target.jobId, address: target.address, reason: ack.reason },
+            'gateway did not accept the result',
+          );
         }
         return { delivered: true, accepted: ack.accepted, reason: ack.reason, tries };
       } catch (error) {
@@ -141,10 +154,7 @@ export class CallbackReporter {
   }
 
   #giveUp(target: CallbackTarget, error: string, tries: number): ResultDelivery {
-    this.#logger.warn(
-      { jobId: target.jobId, address: target.address, err: error, tries },
-      RESULT_CALLBACK_GIVEN_UP,
-    );
+    this.#logger.warn({ jobId: target.jobId, address: target.address, err: error, tries }, RESULT_CALLBACK_GIVEN_UP);
     return { delivered: false, error, tries };
   }
 
@@ -188,7 +198,11 @@ class GatewayReportStream {
     const call = this.#open();
     const key = ackKey(report.jobId ?? '', report.attempt ?? 0);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => this.#drop(call, new Error(`the gateway did not answer within ${deadlineMs} ms`), { newConnection: true }), deadlineMs);
+      const timer = setTimeout(
+        () =>
+          this.#drop(call, new Error(`the gateway did not answer within ${deadlineMs} ms`), { newConnection: true }),
+        deadlineMs,
+      );
       const waiting = this.#awaiting.get(key);
       if (waiting) waiting.push({ call, timer, resolve, reject });
       else this.#awaiting.set(key, [{ call, timer, resolve, reject }]);

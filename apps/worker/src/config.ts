@@ -13,16 +13,28 @@ export const workerEnv = z.object({
   ...redisEnv,
   DFLEET_MODEL_DIR: modelDirVariable,
   LOG_LEVEL: logLevelVariable,
-  DFLEET_WORKER_ID: documented(z.string().regex(/^[A-Za-z0-9_.-]+$/, WORKER_ID_RULE).optional(), {
-    default: '`<hostname>-<pid>`',
-    meaning: 'name in heartbeats and results',
-  }),
-  DFLEET_DEVICE: documented(z.string().regex(/^(cpu|cuda:\d+|webgpu(:\d+)?)$/, DEVICE_RULE).default('cpu'), {
-    meaning:
-      "`cpu`, `cuda:N` (onnxruntime's CUDA provider on device N) or `webgpu` (its WebGPU provider, Dawn on " +
-      'Vulkan; `webgpu:0` is the same, other indices fail at start: onnxruntime-node cannot choose the adapter); ' +
-      'set per process by `dfleet up` / `dfleet worker`',
-  }),
+  DFLEET_WORKER_ID: documented(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/, WORKER_ID_RULE)
+      .optional(),
+    {
+      default: '`<hostname>-<pid>`',
+      meaning: 'name in heartbeats and results',
+    },
+  ),
+  DFLEET_DEVICE: documented(
+    z
+      .string()
+      .regex(/^(cpu|cuda:\d+|webgpu(:\d+)?)$/, DEVICE_RULE)
+      .default('cpu'),
+    {
+      meaning:
+        "`cpu`, `cuda:N` (onnxruntime's CUDA provider on device N) or `webgpu` (its WebGPU provider, Dawn on " +
+        'Vulkan; `webgpu:0` is the same, other indices fail at start: onnxruntime-node cannot choose the adapter); ' +
+        'set per process by `dfleet up` / `dfleet worker`',
+    },
+  ),
   DFLEET_MAX_ACTIVE_JOBS: documented(positiveInt(16), {
     meaning: 'regular slots: jobs of either priority class decoded together',
   }),

@@ -46,7 +46,11 @@ export interface GenerationProcessorDeps {
 }
 
 /** A processor signature BullMQ recognises as signal-aware (three declared parameters). */
-export type GenerationProcessor = (job: Job, token: string | undefined, signal: AbortSignal | undefined) => Promise<GenerationResult>;
+export type GenerationProcessor = (
+  job: Job,
+  token: string | undefined,
+  signal: AbortSignal | undefined,
+) => Promise<GenerationResult>;
 
 /**
  * One BullMQ job: validate, tokenize, decode in the shared step scheduler, report progress and
@@ -159,7 +163,10 @@ function withAdaptiveThreshold(
   policy.observeQueueWait(queueMs, claimedAt);
   const { strategy } = data.options;
   if (strategy.name !== 'threshold') return request;
-  return { ...request, strategy: { name: 'threshold', threshold: policy.thresholdFor(strategy.threshold, strategy.minThreshold) } };
+  return {
+    ...request,
+    strategy: { name: 'threshold', threshold: policy.thresholdFor(strategy.threshold, strategy.minThreshold) },
+  };
 }
 
 /** @throws InvalidJobError naming every field that does not follow generationJobSchema. */
@@ -191,7 +198,8 @@ function createSession(
 /** The decoder names its own request fields; the client knows the job's. */
 function jobFieldOf(decoderField: string): string {
   if (decoderField.startsWith('promptIds')) return 'prompt';
-  if (decoderField.startsWith('stopSequences')) return decoderField.replace(/^stopSequences/, 'options.stop').replace(/\]\[\d+\]$/, ']');
+  if (decoderField.startsWith('stopSequences'))
+    return decoderField.replace(/^stopSequences/, 'options.stop').replace(/\]\[\d+\]$/, ']');
   if (decoderField.startsWith('specialTokens')) return `(model manifest) ${decoderField}`;
   return `options.${decoderField}`;
 }

@@ -37,7 +37,8 @@ export function planJobDecode(job: GenerationJob, model: ServedModel): JobDecode
   if (tooLong !== null) throw new PromptTooLongError(tooLong);
   const stopSequences = options.stop.map((stop, index) => {
     const ids = tokenizer.encode(stop);
-    if (ids.length === 0) throw new InvalidJobError(`options.stop[${index}]`, `"${stop}" encodes to no tokens in model '${manifest.name}'`);
+    if (ids.length === 0)
+      throw new InvalidJobError(`options.stop[${index}]`, `"${stop}" encodes to no tokens in model '${manifest.name}'`);
     return ids;
   });
   const { mask, eos, pad, bos, unk } = manifest.specialTokens;

@@ -31,7 +31,12 @@ export class CallbackRecorder {
           if (progress) this.progress.push(progress);
           if (!result) return;
           this.results.push(result);
-          if (!this.silent) call.write({ jobId: result.jobId, attempt: result.attempt, ...this.#check(result.jobId, result.callbackToken) });
+          if (!this.silent)
+            call.write({
+              jobId: result.jobId,
+              attempt: result.attempt,
+              ...this.#check(result.jobId, result.callbackToken),
+            });
           for (const resolve of this.#resultWaiters.get(result.jobId)?.splice(0) ?? []) resolve(result);
         });
         call.on('end', () => call.end());

@@ -69,10 +69,19 @@ describe('CallbackReporter over a real gRPC loopback server', () => {
   it('delivers a result with the job id, attempt and token, and returns the gateway answer', async () => {
     gateway.expect('job-1', 'token-of-job-1');
     const reporter = new CallbackReporter({ logger });
-    const delivery = await reporter.reportResult(targetFor('job-1'), { text: 'return 1;', tokenIds: [5, 6], finishReason: 'eos' });
+    const delivery = await reporter.reportResult(targetFor('job-1'), {
+      text: 'return 1;',
+      tokenIds: [5, 6],
+      finishReason: 'eos',
+    });
     await reporter.close();
     expect(delivery).toEqual({ delivered: true, accepted: true, reason: '', tries: 1 });
-    expect(await gateway.resultOf('job-1')).toMatchObject({ jobId: 'job-1', attempt: 1, callbackToken: 'token-of-job-1', tokenIds: [5, 6] });
+    expect(await gateway.resultOf('job-1')).toMatchObject({
+      jobId: 'job-1',
+      attempt: 1,
+      callbackToken: 'token-of-job-1',
+      tokenIds: [5, 6],
+    });
   });
 
   it('does not retry a result the gateway refused', async () => {
@@ -132,7 +141,10 @@ describe('CallbackReporter over a real gRPC loopback server', () => {
   it('matches the answers to two copies of one report in flight at once, one each', async () => {
     gateway.expect('job-8', 'token-of-job-8');
     const reporter = new CallbackReporter({ logger, callDeadlineMs: 5_000 });
-    const copies = await Promise.all([reporter.reportResult(targetFor('job-8'), { text: 'a' }), reporter.reportResult(targetFor('job-8'), { text: 'a' })]);
+    const copies = await Promise.all([
+      reporter.reportResult(targetFor('job-8'), { text: 'a' }),
+      reporter.reportResult(targetFor('job-8'), { text: 'a' }),
+    ]);
     await reporter.close();
     expect(copies).toEqual([
       { delivered: true, accepted: true, reason: '', tries: 1 },

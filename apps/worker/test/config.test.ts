@@ -23,7 +23,12 @@ describe('worker configuration', () => {
   });
 
   it('reads the device and the batching limits, treating empty values as unset', () => {
-    const config = loadWorkerConfig({ DFLEET_DEVICE: 'cuda:3', DFLEET_MAX_ACTIVE_JOBS: '4', DFLEET_MAX_BATCH_TOKENS: '', DFLEET_WORKER_ID: 'gpu-3' });
+    const config = loadWorkerConfig({
+      DFLEET_DEVICE: 'cuda:3',
+      DFLEET_MAX_ACTIVE_JOBS: '4',
+      DFLEET_MAX_BATCH_TOKENS: '',
+      DFLEET_WORKER_ID: 'gpu-3',
+    });
     expect(config).toMatchObject({ device: 'cuda:3', maxActiveJobs: 4, maxBatchTokens: 8192, workerId: 'gpu-3' });
   });
 

@@ -88,12 +88,17 @@ async function untilActive(count: number): Promise<void> {
  * waiting), then one interactive job: does it finish before the batch jobs holding the slots?
  */
 async function interactiveBehindFullSlots(): Promise<{ interactiveDoneAt: number; firstBatchDoneAt: number }> {
-  const batch = await Promise.all(prompts.slice(0, 6).map((prompt) => add('batch', { name: 'reference', steps: 48, remasking: 'low_confidence' }, prompt)));
+  const batch = await Promise.all(
+    prompts
+      .slice(0, 6)
+      .map((prompt) => add('batch', { name: 'reference', steps: 48, remasking: 'low_confidence' }, prompt)),
+  );
   await untilActive(2);
   const interactive = await add('interactive', { name: 'threshold', threshold: 0.9 }, prompts[7]!);
   await finished(interactive);
   await Promise.all(batch.slice(0, 2).map(finished));
-  const finishedOn = async (job: Job) => ((await (queues as GenerationQueues).getJob(job.id ?? '')) as Job).finishedOn ?? Number.NaN;
+  const finishedOn = async (job: Job) =>
+    ((await (queues as GenerationQueues).getJob(job.id ?? '')) as Job).finishedOn ?? Number.NaN;
   return {
     interactiveDoneAt: await finishedOn(interactive),
     firstBatchDoneAt: Math.min(...(await Promise.all(batch.slice(0, 2).map(finishedOn)))),
@@ -109,7 +114,11 @@ describe('interactive jobs while every slot holds a batch job (real model, Redis
 
   it('claims nothing more once the worker is closing', async () => {
     await startFleet(2);
-    const long = await Promise.all(prompts.slice(1, 3).map((prompt) => add('batch', { name: 'reference', steps: 48, remasking: 'low_confidence' }, prompt)));
+    const long = await Promise.all(
+      prompts
+        .slice(1, 3)
+        .map((prompt) => add('batch', { name: 'reference', steps: 48, remasking: 'low_confidence' }, prompt)),
+    );
     await untilActive(2);
     const closing = (worker as RunningWorker).close();
     const late = await add('interactive', { name: 'threshold', threshold: 0.9 }, prompts[7]!);

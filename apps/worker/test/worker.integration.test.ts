@@ -50,7 +50,10 @@ function workerConfig(overrides: Partial<WorkerConfig> = {}): WorkerConfig {
   };
 }
 
-function jobData(overrides: Partial<GenerationJobInput['options']> = {}, callbackAddress = gateway.address): GenerationJobInput {
+function jobData(
+  overrides: Partial<GenerationJobInput['options']> = {},
+  callbackAddress = gateway.address,
+): GenerationJobInput {
   const requestId = `cmpl-${randomUUID()}`;
   const token = randomBytes(32).toString('hex');
   gateway.expect(requestId, token);
@@ -59,7 +62,15 @@ function jobData(overrides: Partial<GenerationJobInput['options']> = {}, callbac
     tenant: 'test',
     model: 'jsfunc-mdm',
     prompt: prompts[0]!,
-    options: { maxNewTokens: 48, blockLength: 48, strategy: { name: 'threshold', threshold: 0.9 }, temperature: 0, seed: 0, stop: [], ...overrides },
+    options: {
+      maxNewTokens: 48,
+      blockLength: 48,
+      strategy: { name: 'threshold', threshold: 0.9 },
+      temperature: 0,
+      seed: 0,
+      stop: [],
+      ...overrides,
+    },
     priority: 'interactive',
     callback: { address: callbackAddress, token },
     acceptedAt: Date.now(),
@@ -67,7 +78,10 @@ function jobData(overrides: Partial<GenerationJobInput['options']> = {}, callbac
 }
 
 /** The way a gateway enqueues (fleet contract: jobId = requestId, the class's queue, 3 attempts). */
-async function enqueue(data: GenerationJobInput | Record<string, unknown>, jobId = String(data['requestId'])): Promise<Job> {
+async function enqueue(
+  data: GenerationJobInput | Record<string, unknown>,
+  jobId = String(data['requestId']),
+): Promise<Job> {
   return queue.add(QUEUE, data, {
     jobId,
     attempts: 3,
@@ -110,7 +124,13 @@ describe('worker with the real model, Redis, BullMQ and gRPC callbacks', () => {
   it('publishes a heartbeat as soon as it is ready, with device, model and jobs in flight', async () => {
     const beats = await listLiveWorkers(redis, prefix);
     expect(beats).toContainEqual(
-      expect.objectContaining({ workerId: worker!.workerId, device: 'cpu', model: 'jsfunc-mdm', pid: process.pid, jobsInFlight: 0 }),
+      expect.objectContaining({
+        workerId: worker!.workerId,
+        device: 'cpu',
+        model: 'jsfunc-mdm',
+        pid: process.pid,
+        jobsInFlight: 0,
+      }),
     );
   });
 
@@ -122,7 +142,12 @@ describe('worker with the real model, Redis, BullMQ and gRPC callbacks', () => {
     const expected = await decodeAlone(data);
 
     expect(result.tokenIds).toEqual(expected.tokenIds);
-    expect(result).toMatchObject({ finishReason: expected.finishReason, steps: expected.steps, nfe: expected.nfe, workerId: worker!.workerId });
+    expect(result).toMatchObject({
+      finishReason: expected.finishReason,
+      steps: expected.steps,
+      nfe: expected.nfe,
+      workerId: worker!.workerId,
+    });
     expect(result.text).toBe(reference.tokenizer.decode(expected.tokenIds));
     expect(result.promptTokens).toBe(reference.tokenizer.encode(data.prompt).length);
 
@@ -164,7 +189,13 @@ describe('worker with the real model, Redis, BullMQ and gRPC callbacks', () => {
       { name: 'threshold', threshold: 0.5 },
     ] as const;
     const datas = strategies.map((strategy, i) => ({
-      ...jobData({ strategy, temperature: i % 2 === 0 ? 0 : 0.7, seed: i, maxNewTokens: i === 3 ? 32 : 48, blockLength: i === 1 ? 16 : i === 3 ? 32 : 48 }),
+      ...jobData({
+        strategy,
+        temperature: i % 2 === 0 ? 0 : 0.7,
+        seed: i,
+        maxNewTokens: i === 3 ? 32 : 48,
+        blockLength: i === 1 ? 16 : i === 3 ? 32 : 48,
+      }),
       prompt: prompts[i]!,
     }));
     const passesBefore = batches.length;
@@ -174,7 +205,11 @@ describe('worker with the real model, Redis, BullMQ and gRPC callbacks', () => {
     const results = await Promise.all(jobs.map(finished));
     for (const [i, data] of datas.entries()) {
       const alone = await decodeAlone(data);
-      expect({ tokenIds: results[i]!.tokenIds, finishReason: results[i]!.finishReason, steps: results[i]!.steps }).toEqual({
+      expect({
+        tokenIds: results[i]!.tokenIds,
+        finishReason: results[i]!.finishReason,
+        steps: results[i]!.steps,
+      }).toEqual({
         tokenIds: alone.tokenIds,
         finishReason: alone.finishReason,
         steps: alone.steps,

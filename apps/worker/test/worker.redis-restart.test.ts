@@ -42,7 +42,13 @@ function jobData(): GenerationJobInput {
     tenant: 'test',
     model: 'jsfunc-mdm',
     prompt: '// return a plus b\nfunction add(a, b) {\n',
-    options: { maxNewTokens: 16, blockLength: 16, strategy: { name: 'threshold', threshold: 0.9 }, temperature: 0, seed: 0 },
+    options: {
+      maxNewTokens: 16,
+      blockLength: 16,
+      strategy: { name: 'threshold', threshold: 0.9 },
+      temperature: 0,
+      seed: 0,
+    },
     priority: 'batch',
     // No gateway in this test: the results are read from Redis.
     callback: { address: '127.0.0.1:1', token: randomBytes(16).toString('hex') },

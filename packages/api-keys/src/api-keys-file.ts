@@ -81,8 +81,12 @@ export function parseApiKeysFile(text: string, path: string): ApiKeysFile {
   const seenIds = new Set<string>();
   const seenHashes = new Set<string>();
   for (const [index, entry] of parsed.data.keys.entries()) {
-    if (seenIds.has(entry.id)) throw new ApiKeysFileError(`API keys file ${path}: keys.${index}.id '${entry.id}' appears twice; ids must be unique`);
-    if (seenHashes.has(entry.sha256)) throw new ApiKeysFileError(`API keys file ${path}: keys.${index}.sha256 repeats another entry's key`);
+    if (seenIds.has(entry.id))
+      throw new ApiKeysFileError(
+        `API keys file ${path}: keys.${index}.id '${entry.id}' appears twice; ids must be unique`,
+      );
+    if (seenHashes.has(entry.sha256))
+      throw new ApiKeysFileError(`API keys file ${path}: keys.${index}.sha256 repeats another entry's key`);
     seenIds.add(entry.id);
     seenHashes.add(entry.sha256);
   }
@@ -140,7 +144,10 @@ export class ApiKeyRegistry {
             ? defaultRateLimit
             : own === null
               ? null
-              : { requestsPerMinute: own.requests_per_minute, burst: own.burst ?? defaultBurst(own.requests_per_minute) };
+              : {
+                  requestsPerMinute: own.requests_per_minute,
+                  burst: own.burst ?? defaultBurst(own.requests_per_minute),
+                };
         return [entry.sha256, { keyId: entry.id, tenant: entry.tenant, rateLimit }];
       }),
     );

@@ -20,7 +20,11 @@ export class AnswerBoundary {
 
   advance(): void {
     const { answer } = this;
-    while (this.endedBy === null && this.committedPrefix < answer.length && answer[this.committedPrefix] !== this.mask) {
+    while (
+      this.endedBy === null &&
+      this.committedPrefix < answer.length &&
+      answer[this.committedPrefix] !== this.mask
+    ) {
       const p = this.committedPrefix++;
       if (answer[p] === this.eos) {
         this.end(p, 'eos');

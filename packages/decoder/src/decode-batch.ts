@@ -38,7 +38,11 @@ export async function decodeBatch(
       const { canvas } = sessions[index]!;
       const request = requests[index]!;
       // Padding is never attended to; its id only has to be a valid token.
-      inputIds.fill(request.specialTokens.pad ?? request.specialTokens.eos, row * sequenceLength, (row + 1) * sequenceLength);
+      inputIds.fill(
+        request.specialTokens.pad ?? request.specialTokens.eos,
+        row * sequenceLength,
+        (row + 1) * sequenceLength,
+      );
       inputIds.set(canvas, row * sequenceLength);
       attentionMask.fill(1, row * sequenceLength, row * sequenceLength + canvas.length);
     });
@@ -46,7 +50,13 @@ export async function decodeBatch(
       active.map((index) => sessions[index]!),
       denoiser.outputForm,
     );
-    const batch = { batchSize: active.length, sequenceLength, inputIds, attentionMask, ...(positions ? { positions } : {}) };
+    const batch = {
+      batchSize: active.length,
+      sequenceLength,
+      inputIds,
+      attentionMask,
+      ...(positions ? { positions } : {}),
+    };
     const output = await denoiser.denoise(batch);
     checkOutputShape(output, active.length, sequenceLength, vocabSize);
     active.forEach((index, row) => {

@@ -133,7 +133,15 @@ class MaskedDiffusionSession implements DecodeSession {
     }
     const { options, candidates } = this;
     this.#collectCandidates();
-    predictTokens(rowLogits, this.vocabSize, this.answerOffset, this.suppressed, options.temperature, this.rng, candidates);
+    predictTokens(
+      rowLogits,
+      this.vocabSize,
+      this.answerOffset,
+      this.suppressed,
+      options.temperature,
+      this.rng,
+      candidates,
+    );
     return this.#commit();
   }
 
@@ -154,7 +162,8 @@ class MaskedDiffusionSession implements DecodeSession {
   }
 
   #requireUnfinished(method: string): void {
-    if (this.finished) throw new DecodeSessionError('session_finished', `${method} on a session that finished (${this.finishReason})`);
+    if (this.finished)
+      throw new DecodeSessionError('session_finished', `${method} on a session that finished (${this.finishReason})`);
   }
 
   /** Only the current block's masked positions are candidates; reseeds the step's rng. */

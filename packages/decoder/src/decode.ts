@@ -12,7 +12,11 @@ export interface DecodeOptions {
 }
 
 /** Decode one job alone: one forward pass per step until the session finishes. */
-export async function decode(denoiser: Denoiser, request: DecodeRequest, options: DecodeOptions = {}): Promise<DecodeResult> {
+export async function decode(
+  denoiser: Denoiser,
+  request: DecodeRequest,
+  options: DecodeOptions = {},
+): Promise<DecodeResult> {
   const session = createDecodeSession(request, denoiser.vocabSize, denoiser.outputForm);
   const attentionMask = new Uint8Array(session.canvas.length).fill(1);
   while (!session.finished) {

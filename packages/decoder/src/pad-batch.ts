@@ -13,7 +13,8 @@ export interface PadBatchOptions {
 /** `n` rounded up to a multiple of `multiple`; `bucketLength(13, 8) === 16`. */
 export function bucketLength(n: number, multiple: number): number {
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`length must be an integer >= 0, got ${n}`);
-  if (!Number.isInteger(multiple) || multiple < 1) throw new RangeError(`multiple must be an integer >= 1, got ${multiple}`);
+  if (!Number.isInteger(multiple) || multiple < 1)
+    throw new RangeError(`multiple must be an integer >= 1, got ${multiple}`);
   return Math.ceil(n / multiple) * multiple;
 }
 

@@ -37,7 +37,10 @@ export function predictTokens(
     for (let v = 0; v < vocabSize; v++) {
       const logit = rowLogits[base + v]!;
       if (Number.isNaN(logit) || logit === Infinity) {
-        throw new DecodeSessionError('non_finite_logits', `logit of token ${v} at canvas position ${canvasPosition} is ${logit}`);
+        throw new DecodeSessionError(
+          'non_finite_logits',
+          `logit of token ${v} at canvas position ${canvasPosition} is ${logit}`,
+        );
       }
       if (logit > maxLogit) maxLogit = logit;
       if (suppressed[v] === 1) continue;
@@ -49,7 +52,10 @@ export function predictTokens(
       }
     }
     if (maxPredictableLogit === -Infinity) {
-      throw new DecodeSessionError('non_finite_logits', `every predictable token has logit -inf at canvas position ${canvasPosition}`);
+      throw new DecodeSessionError(
+        'non_finite_logits',
+        `every predictable token has logit -inf at canvas position ${canvasPosition}`,
+      );
     }
 
     // Full softmax with the max subtracted: S = sum e_v, entropy = log S - sum e_v (l_v - max) / S.

@@ -39,7 +39,11 @@ export function resolveDecodeRequest(request: DecodeRequest, vocabSize: number):
   request.promptIds.forEach((id, i) => {
     checkTokenId(`promptIds[${i}]`, id, vocabSize);
     if (id === specialTokens.mask) {
-      throw new DecodeOptionsError('invalid_token', `promptIds[${i}]`, `is the mask token ${id}; a prompt must not contain masks`);
+      throw new DecodeOptionsError(
+        'invalid_token',
+        `promptIds[${i}]`,
+        `is the mask token ${id}; a prompt must not contain masks`,
+      );
     }
   });
 
@@ -55,7 +59,8 @@ export function resolveDecodeRequest(request: DecodeRequest, vocabSize: number):
   const numBlocks = maxNewTokens / blockLength;
 
   const temperature = request.temperature ?? 0;
-  if (!Number.isFinite(temperature) || temperature < 0) invalid('temperature', `must be a finite number >= 0, got ${temperature}`);
+  if (!Number.isFinite(temperature) || temperature < 0)
+    invalid('temperature', `must be a finite number >= 0, got ${temperature}`);
   const seed = request.seed ?? 0;
   if (!Number.isSafeInteger(seed)) invalid('seed', `must be a safe integer, got ${seed}`);
   const maxSteps = request.maxSteps === undefined ? Infinity : requireInteger('maxSteps', request.maxSteps, 1);
@@ -69,7 +74,6 @@ export function resolveDecodeRequest(request: DecodeRequest, vocabSize: number):
       checkTokenId(`stopSequences[${i}][${j}]`, id, vocabSize);
     });
   });
-
 
   return {
     promptIds: request.promptIds,
@@ -89,8 +93,15 @@ function resolveStrategy(request: DecodeRequest, maxNewTokens: number, numBlocks
   const strategy = request.strategy;
   // Typed callers cannot get here with an unknown name; untyped ones (plain JS, a stale job) can.
   if (typeof strategy !== 'object' || strategy === null || !STRATEGY_NAMES.includes(strategy.name)) {
-    const name = typeof strategy === 'object' && strategy !== null ? String((strategy as { name?: unknown }).name) : String(strategy);
-    throw new DecodeOptionsError('unknown_strategy', 'strategy.name', `unknown strategy "${name}"; expected one of ${STRATEGY_NAMES.join(', ')}`);
+    const name =
+      typeof strategy === 'object' && strategy !== null
+        ? String((strategy as { name?: unknown }).name)
+        : String(strategy);
+    throw new DecodeOptionsError(
+      'unknown_strategy',
+      'strategy.name',
+      `unknown strategy "${name}"; expected one of ${STRATEGY_NAMES.join(', ')}`,
+    );
   }
   switch (strategy.name) {
     case 'reference': {
@@ -166,7 +177,11 @@ function checkSpecialTokens(specialTokens: SpecialTokens, vocabSize: number): Sp
 
 function checkTokenId(field: string, id: number, vocabSize: number): void {
   if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
-    throw new DecodeOptionsError('invalid_token', field, `must be a token id in [0, vocabSize=${vocabSize}), got ${id}`);
+    throw new DecodeOptionsError(
+      'invalid_token',
+      field,
+      `must be a token id in [0, vocabSize=${vocabSize}), got ${id}`,
+    );
   }
 }
 

@@ -9,10 +9,40 @@ const specialTokens = { mask: 11, eos: 10, pad: 9, bos: 8 };
 const denoiser = () => new RandomDenoiser({ seed: 3, vocabSize: VOCAB, sharpness: 4, favouredTokens: [11, 8, 9] });
 
 const jobs: DecodeRequest[] = [
-  { promptIds: [1, 2, 3], maxNewTokens: 8, blockLength: 4, strategy: { name: 'reference', steps: 4 }, temperature: 0.7, seed: 1, specialTokens },
-  { promptIds: [4], maxNewTokens: 12, blockLength: 4, strategy: { name: 'threshold', threshold: 0.5 }, temperature: 1, seed: 2, specialTokens },
-  { promptIds: [5, 6, 7, 1, 2], maxNewTokens: 6, strategy: { name: 'entropy-bounded', gamma: 0.5 }, seed: 3, specialTokens },
-  { promptIds: [], maxNewTokens: 10, blockLength: 5, strategy: { name: 'factor', factor: 2 }, temperature: 2, seed: 4, specialTokens },
+  {
+    promptIds: [1, 2, 3],
+    maxNewTokens: 8,
+    blockLength: 4,
+    strategy: { name: 'reference', steps: 4 },
+    temperature: 0.7,
+    seed: 1,
+    specialTokens,
+  },
+  {
+    promptIds: [4],
+    maxNewTokens: 12,
+    blockLength: 4,
+    strategy: { name: 'threshold', threshold: 0.5 },
+    temperature: 1,
+    seed: 2,
+    specialTokens,
+  },
+  {
+    promptIds: [5, 6, 7, 1, 2],
+    maxNewTokens: 6,
+    strategy: { name: 'entropy-bounded', gamma: 0.5 },
+    seed: 3,
+    specialTokens,
+  },
+  {
+    promptIds: [],
+    maxNewTokens: 10,
+    blockLength: 5,
+    strategy: { name: 'factor', factor: 2 },
+    temperature: 2,
+    seed: 4,
+    specialTokens,
+  },
 ];
 
 describe('decodeBatch', () => {

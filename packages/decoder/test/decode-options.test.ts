@@ -58,7 +58,9 @@ describe('request validation', () => {
   });
 
   it('explains how to fix steps that do not divide into blocks', () => {
-    expect(rejection({ strategy: { name: 'reference', steps: 3 } }).message).toMatch(/multiple of the number of blocks .* = 2/);
+    expect(rejection({ strategy: { name: 'reference', steps: 3 } }).message).toMatch(
+      /multiple of the number of blocks .* = 2/,
+    );
   });
 
   it('says the allowed range of a knob in the words of the contract', () => {
@@ -68,7 +70,8 @@ describe('request validation', () => {
   });
 
   it('fills in the defaults of the strategy contract', () => {
-    const resolved = (strategy: DecodingStrategy) => resolveDecodeRequest({ ...valid, blockLength: undefined, strategy }, VOCAB);
+    const resolved = (strategy: DecodingStrategy) =>
+      resolveDecodeRequest({ ...valid, blockLength: undefined, strategy }, VOCAB);
     const reference = resolved({ name: 'reference' });
     expect(reference).toMatchObject({ blockLength: 8, temperature: 0, seed: 0, maxSteps: Infinity, stopSequences: [] });
     expect(reference.strategy).toEqual({ name: 'reference', steps: 8, remasking: 'low_confidence', earlyExit: false });

@@ -13,7 +13,13 @@ function confident(token: number, p: number): number[] {
 }
 
 async function committedPerStep(strategy: DecodingStrategy, logits: number[][], blockLength = logits.length) {
-  const request: DecodeRequest = { promptIds: [], maxNewTokens: logits.length, blockLength, strategy, specialTokens: { mask: MASK, eos: EOS } };
+  const request: DecodeRequest = {
+    promptIds: [],
+    maxNewTokens: logits.length,
+    blockLength,
+    strategy,
+    specialTokens: { mask: MASK, eos: EOS },
+  };
   const steps: number[][] = [];
   const result = await decode(new FixedLogitsDenoiser(5, logits), request, {
     onStep: (r) => steps.push(Array.from(r.committedPositions)),
@@ -23,7 +29,11 @@ async function committedPerStep(strategy: DecodingStrategy, logits: number[][], 
 
 describe('threshold strategy (Fast-dLLM)', () => {
   it('commits every position at or above tau in one step', async () => {
-    const { steps } = await committedPerStep({ name: 'threshold', threshold: 0.9 }, [confident(A, 0.95), confident(B, 0.92), confident(C, 0.5)]);
+    const { steps } = await committedPerStep({ name: 'threshold', threshold: 0.9 }, [
+      confident(A, 0.95),
+      confident(B, 0.92),
+      confident(C, 0.5),
+    ]);
     expect(steps).toEqual([[0, 1], [2]]);
   });
 
@@ -48,7 +58,11 @@ describe('threshold strategy (Fast-dLLM)', () => {
   });
 
   it('defaults tau to 0.9', async () => {
-    const { steps } = await committedPerStep({ name: 'threshold' }, [confident(A, 0.91), confident(B, 0.89), confident(C, 0.2)]);
+    const { steps } = await committedPerStep({ name: 'threshold' }, [
+      confident(A, 0.91),
+      confident(B, 0.89),
+      confident(C, 0.2),
+    ]);
     expect(steps).toEqual([[0], [1], [2]]);
   });
 });
@@ -68,7 +82,11 @@ describe('factor strategy (Fast-dLLM)', () => {
   });
 
   it('commits one token when even the most confident is below 1 - f / 2', async () => {
-    const { steps } = await committedPerStep({ name: 'factor', factor: 0.5 }, [confident(A, 0.3), confident(B, 0.3), confident(C, 0.3)]);
+    const { steps } = await committedPerStep({ name: 'factor', factor: 0.5 }, [
+      confident(A, 0.3),
+      confident(B, 0.3),
+      confident(C, 0.3),
+    ]);
     expect(steps).toEqual([[0], [1], [2]]);
   });
 

@@ -16,7 +16,10 @@ const strategyArb = (blocks: number, blockLength: number): fc.Arbitrary<Decoding
       remasking: fc.constantFrom('low_confidence' as const, 'random' as const),
       earlyExit: fc.boolean(),
     }),
-    fc.record({ name: fc.constant('threshold' as const), threshold: fc.double({ min: 0, max: 1, minExcluded: true, noNaN: true }) }),
+    fc.record({
+      name: fc.constant('threshold' as const),
+      threshold: fc.double({ min: 0, max: 1, minExcluded: true, noNaN: true }),
+    }),
     fc.record({ name: fc.constant('factor' as const), factor: fc.double({ min: 0.01, max: 4, noNaN: true }) }),
     fc.record({ name: fc.constant('entropy-bounded' as const), gamma: fc.double({ min: 0, max: 3, noNaN: true }) }),
   );
@@ -37,7 +40,10 @@ const caseArb = fc
     fc.record({
       c: fc.constant(c),
       strategy: strategyArb(c.blocks, c.blockLength),
-      promptIds: fc.array(fc.integer({ min: 0, max: c.vocabSize - 5 }), { minLength: c.promptLength, maxLength: c.promptLength }),
+      promptIds: fc.array(fc.integer({ min: 0, max: c.vocabSize - 5 }), {
+        minLength: c.promptLength,
+        maxLength: c.promptLength,
+      }),
       stopSequence: fc.array(fc.integer({ min: 0, max: c.vocabSize - 5 }), { minLength: 1, maxLength: 2 }),
     }),
   )
@@ -73,12 +79,19 @@ describe('every strategy, over random denoisers, lengths, blocks and knobs', () 
         while (!session.finished) {
           expect(session.steps).toBeLessThan(L);
           const before = session.canvas.slice();
-          const { logits } = denoiser.logitsFor({ batchSize: 1, sequenceLength: before.length, inputIds: before, attentionMask });
+          const { logits } = denoiser.logitsFor({
+            batchSize: 1,
+            sequenceLength: before.length,
+            inputIds: before,
+            attentionMask,
+          });
           const report = session.applyLogits(logits);
 
           // Exactly the reported positions changed, each from mask to a real token; nothing else moved.
           expect(report.committedPositions.length).toBeGreaterThan(0);
-          const changed = Array.from(before).flatMap((token, i) => (session.canvas[i] === token ? [] : [i - session.answerOffset]));
+          const changed = Array.from(before).flatMap((token, i) =>
+            session.canvas[i] === token ? [] : [i - session.answerOffset],
+          );
           expect(changed).toEqual(Array.from(report.committedPositions));
           report.committedPositions.forEach((p, r) => {
             expect(before[session.answerOffset + p]).toBe(mask);
@@ -90,11 +103,16 @@ describe('every strategy, over random denoisers, lengths, blocks and knobs', () 
         expect(result.nfe).toBeLessThanOrEqual(L);
         expect(result.nfe).toBe(result.steps);
         expect(result.committedPerStep.length).toBe(result.steps);
-        if (request.strategy.name === 'reference' && !request.strategy.earlyExit) expect(result.nfe).toBe(request.strategy.steps);
+        if (request.strategy.name === 'reference' && !request.strategy.earlyExit)
+          expect(result.nfe).toBe(request.strategy.steps);
         for (const token of result.tokenIds) expect([mask, bos, pad, request.specialTokens.eos]).not.toContain(token);
         // The answer is a committed prefix of the canvas.
-        expect(Array.from(session.canvas.subarray(session.answerOffset, session.answerOffset + result.tokenIds.length))).toEqual(result.tokenIds);
-        expect(result.finishReason === 'eos').toBe(session.canvas[session.answerOffset + result.tokenIds.length] === request.specialTokens.eos);
+        expect(
+          Array.from(session.canvas.subarray(session.answerOffset, session.answerOffset + result.tokenIds.length)),
+        ).toEqual(result.tokenIds);
+        expect(result.finishReason === 'eos').toBe(
+          session.canvas[session.answerOffset + result.tokenIds.length] === request.specialTokens.eos,
+        );
       }),
       { numRuns: 300, seed: 4242 },
     );

@@ -52,12 +52,24 @@ describe('reference strategy (LLaDA generate.py)', () => {
     const result = await decode(denoiser, request(), { onStep: (report) => reports.push(report) });
 
     expect(reports.map((r) => [Array.from(r.committedPositions), Array.from(r.committedTokens)])).toEqual([
-      [[0, 1], [A, B]],
+      [
+        [0, 1],
+        [A, B],
+      ],
       [[2], [C]],
-      [[3, 5], [EOS, EOS]],
+      [
+        [3, 5],
+        [EOS, EOS],
+      ],
       [[4], [A]],
     ]);
-    expect(result).toEqual({ tokenIds: [A, B, C], finishReason: 'eos', steps: 4, nfe: 4, committedPerStep: [2, 1, 2, 1] });
+    expect(result).toEqual({
+      tokenIds: [A, B, C],
+      finishReason: 'eos',
+      steps: 4,
+      nfe: 4,
+      committedPerStep: [2, 1, 2, 1],
+    });
     // What the model saw: the canvas with earlier commits in place, masks elsewhere.
     expect(denoiser.inputs).toEqual([
       [A, MASK, MASK, MASK, MASK, MASK, MASK],

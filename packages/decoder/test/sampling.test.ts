@@ -9,7 +9,14 @@ function sampledFrequencies(probabilities: number[], temperature: number, runs: 
   const counts = new Array<number>(probabilities.length).fill(0);
   for (let seed = 0; seed < runs; seed++) {
     const session = createDecodeSession(
-      { promptIds: [], maxNewTokens: 1, strategy: { name: 'reference' }, temperature, seed, specialTokens: { mask: vocabSize - 1, eos: 0 } },
+      {
+        promptIds: [],
+        maxNewTokens: 1,
+        strategy: { name: 'reference' },
+        temperature,
+        seed,
+        specialTokens: { mask: vocabSize - 1, eos: 0 },
+      },
       vocabSize,
     );
     session.applyLogits(logits);

@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { createDecodeSession, decode, DecodeSessionError } from '../src/index.ts';
 import type { DecodeRequest, Denoiser } from '../src/index.ts';
 
-const request: DecodeRequest = { promptIds: [0], maxNewTokens: 2, strategy: { name: 'threshold' }, specialTokens: { mask: 3, eos: 2 } };
+const request: DecodeRequest = {
+  promptIds: [0],
+  maxNewTokens: 2,
+  strategy: { name: 'threshold' },
+  specialTokens: { mask: 3, eos: 2 },
+};
 
 function codeOf(action: () => unknown): string {
   try {
@@ -42,9 +47,17 @@ describe('decode session contract', () => {
   it('rejects a denoiser output of the wrong shape', async () => {
     const denoiser: Denoiser = {
       vocabSize: 4,
-      denoise: async (batch) => ({ batchSize: 1, sequenceLength: batch.sequenceLength, vocabSize: 5, logits: new Float32Array(batch.sequenceLength * 5) }),
+      denoise: async (batch) => ({
+        batchSize: 1,
+        sequenceLength: batch.sequenceLength,
+        vocabSize: 5,
+        logits: new Float32Array(batch.sequenceLength * 5),
+      }),
     };
-    await expect(decode(denoiser, request)).rejects.toMatchObject({ name: 'DecodeSessionError', code: 'logits_shape_mismatch' });
+    await expect(decode(denoiser, request)).rejects.toMatchObject({
+      name: 'DecodeSessionError',
+      code: 'logits_shape_mismatch',
+    });
   });
 
   it('gives a cancelled session the answer end it already found', () => {

@@ -17,13 +17,22 @@ function request(length: number, overrides: Partial<DecodeRequest> = {}): Decode
 
 describe('early exit at end of text', () => {
   it('stops as soon as an eos and everything before it are committed, without decoding the trailing block', async () => {
-    const denoiser = new FixedLogitsDenoiser(5, [confident(A, 0.95), confident(EOS, 0.95), ...Array(6).fill(confident(B, 0.5))]);
+    const denoiser = new FixedLogitsDenoiser(5, [
+      confident(A, 0.95),
+      confident(EOS, 0.95),
+      ...Array(6).fill(confident(B, 0.5)),
+    ]);
     const result = await decode(denoiser, request(8, { blockLength: 4 }));
     expect(result).toEqual({ tokenIds: [A], finishReason: 'eos', steps: 1, nfe: 1, committedPerStep: [2] });
   });
 
   it('keeps going while a position before the committed eos is still masked', async () => {
-    const denoiser = new FixedLogitsDenoiser(5, [confident(A, 0.6), confident(EOS, 0.95), confident(B, 0.5), confident(C, 0.4)]);
+    const denoiser = new FixedLogitsDenoiser(5, [
+      confident(A, 0.6),
+      confident(EOS, 0.95),
+      confident(B, 0.5),
+      confident(C, 0.4),
+    ]);
     const result = await decode(denoiser, request(4));
     // Step 1 commits the eos at pos 1; step 2 commits pos 0 (the most confident left), then the answer is known.
     expect(result).toEqual({ tokenIds: [A], finishReason: 'eos', steps: 2, nfe: 2, committedPerStep: [1, 1] });
@@ -50,7 +59,12 @@ describe('stop sequences', () => {
   });
 
   it('waits until the stop sequence lies in the contiguous committed prefix', async () => {
-    const denoiser = new FixedLogitsDenoiser(5, [confident(A, 0.95), confident(B, 0.95), confident(C, 0.5), confident(EOS, 0.95)]);
+    const denoiser = new FixedLogitsDenoiser(5, [
+      confident(A, 0.95),
+      confident(B, 0.95),
+      confident(C, 0.5),
+      confident(EOS, 0.95),
+    ]);
     const result = await decode(denoiser, request(4, { stopSequences: [[B, C]] }));
     // Step 1 commits pos 0, 1, 3 (pos 2 is masked, so neither [B, C] nor the eos counts yet).
     expect(result).toEqual({ tokenIds: [A], finishReason: 'stop', steps: 2, nfe: 2, committedPerStep: [3, 1] });
@@ -60,7 +74,10 @@ describe('stop sequences', () => {
     // Confidence falls left to right, so one token per step commits left to right.
     const leftToRight = [A, B, C, A, B, C].map((t, i) => confident(t, 0.99 - i * 0.01));
     const strategy = { name: 'reference', steps: 6 } as const;
-    const full = await decode(new FixedLogitsDenoiser(5, leftToRight), request(6, { strategy, stopSequences: [[B, C]] }));
+    const full = await decode(
+      new FixedLogitsDenoiser(5, leftToRight),
+      request(6, { strategy, stopSequences: [[B, C]] }),
+    );
     expect(full).toMatchObject({ tokenIds: [A], finishReason: 'stop', nfe: 6 });
     const early = await decode(
       new FixedLogitsDenoiser(5, leftToRight),
@@ -74,7 +91,13 @@ describe('stop sequences', () => {
 describe('max steps', () => {
   it('returns the committed prefix up to the first masked position', async () => {
     // One token per step; by confidence pos 0, then pos 2, then pos 3; pos 1 stays masked.
-    const denoiser = new FixedLogitsDenoiser(5, [confident(A, 0.8), confident(B, 0.2), confident(C, 0.7), confident(A, 0.6), confident(B, 0.3)]);
+    const denoiser = new FixedLogitsDenoiser(5, [
+      confident(A, 0.8),
+      confident(B, 0.2),
+      confident(C, 0.7),
+      confident(A, 0.6),
+      confident(B, 0.3),
+    ]);
     const result = await decode(denoiser, request(5, { maxSteps: 3 }));
     expect(result).toEqual({ tokenIds: [A], finishReason: 'max_steps', steps: 3, nfe: 3, committedPerStep: [1, 1, 1] });
   });
@@ -104,10 +127,21 @@ describe('cancellation', () => {
 
 describe('step reports', () => {
   it('report exactly the positions and tokens each step committed, and the finish on the last', async () => {
-    const denoiser = new FixedLogitsDenoiser(5, [confident(A, 0.95), confident(B, 0.5), confident(C, 0.95), confident(EOS, 0.4)]);
+    const denoiser = new FixedLogitsDenoiser(5, [
+      confident(A, 0.95),
+      confident(B, 0.5),
+      confident(C, 0.95),
+      confident(EOS, 0.4),
+    ]);
     const reports: StepReport[] = [];
     await decode(denoiser, request(4), { onStep: (r) => reports.push(r) });
-    expect(reports.map((r) => ({ ...r, committedPositions: Array.from(r.committedPositions), committedTokens: Array.from(r.committedTokens) }))).toEqual([
+    expect(
+      reports.map((r) => ({
+        ...r,
+        committedPositions: Array.from(r.committedPositions),
+        committedTokens: Array.from(r.committedTokens),
+      })),
+    ).toEqual([
       { step: 1, nfe: 1, committedPositions: [0, 2], committedTokens: [A, C], finished: false, finishReason: null },
       { step: 2, nfe: 2, committedPositions: [1], committedTokens: [B], finished: false, finishReason: null },
       { step: 3, nfe: 3, committedPositions: [3], committedTokens: [EOS], finished: true, finishReason: 'eos' },
@@ -129,7 +163,12 @@ describe('tokens never predicted', () => {
     expect(withPad).toMatchObject({ tokenIds: [], finishReason: 'eos' });
 
     const padIsEos = createDecodeSession(
-      { promptIds: [], maxNewTokens: 2, strategy: { name: 'threshold' }, specialTokens: { mask: tMask, eos: tPad, pad: tPad, bos: tBos } },
+      {
+        promptIds: [],
+        maxNewTokens: 2,
+        strategy: { name: 'threshold' },
+        specialTokens: { mask: tMask, eos: tPad, pad: tPad, bos: tBos },
+      },
       6,
     );
     padIsEos.applyLogits(new Float32Array(Array(3).fill(row).flat()));

@@ -37,7 +37,9 @@ describe('strategy contract', () => {
     const gamma = STRATEGY_CONTRACT['entropy-bounded'].knobs.gamma.default;
     expect(decodingStrategySchema.parse({ name: 'entropy-bounded' })).toEqual({ name: 'entropy-bounded', gamma });
     expect(decodingStrategySchema.safeParse({ name: 'threshold', threshold: 0 }).success).toBe(false);
-    expect(decodingStrategySchema.safeParse({ name: 'threshold', threshold: 0.7, minThreshold: 0.8 }).success).toBe(false);
+    expect(decodingStrategySchema.safeParse({ name: 'threshold', threshold: 0.7, minThreshold: 0.8 }).success).toBe(
+      false,
+    );
     expect(decodingStrategySchema.safeParse({ name: 'beam' }).success).toBe(false);
   });
 });

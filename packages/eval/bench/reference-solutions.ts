@@ -7,7 +7,13 @@ import { join } from 'node:path';
 
 import { DEFAULT_MODEL_DIR } from '@dfleet/model';
 
-import { describeSandbox, loadEvalTasks, programFromCompletion, runUntrusted, summarizeByFamily } from '../src/index.ts';
+import {
+  describeSandbox,
+  loadEvalTasks,
+  programFromCompletion,
+  runUntrusted,
+  summarizeByFamily,
+} from '../src/index.ts';
 
 const tasksFile = process.argv[2] ?? join(DEFAULT_MODEL_DIR, 'eval', 'heldout.jsonl');
 const outFile = process.argv[3];
@@ -16,7 +22,13 @@ const tasks = await loadEvalTasks(tasksFile);
 const programs = tasks.map((task) => programFromCompletion(task, task.solution));
 const layers = await describeSandbox();
 
-const rows: { chunkSize: number; concurrency: number; seconds: number; programsPerSecond: number; passAtOne: number }[] = [];
+const rows: {
+  chunkSize: number;
+  concurrency: number;
+  seconds: number;
+  programsPerSecond: number;
+  passAtOne: number;
+}[] = [];
 let lastSummary;
 for (const { chunkSize, concurrency } of [
   { chunkSize: 1, concurrency: 2 },
@@ -29,11 +41,20 @@ for (const { chunkSize, concurrency } of [
   const results = await runUntrusted(slice, { chunkSize, concurrency });
   const seconds = (performance.now() - startedAt) / 1000;
   lastSummary = summarizeByFamily(tasks, results);
-  rows.push({ chunkSize, concurrency, seconds, programsPerSecond: slice.length / seconds, passAtOne: lastSummary.passAtOne });
-  for (const failed of results.filter((result) => !result.passed).slice(0, 5)) console.log('FAILED', failed.id, failed.error, failed.detail);
+  rows.push({
+    chunkSize,
+    concurrency,
+    seconds,
+    programsPerSecond: slice.length / seconds,
+    passAtOne: lastSummary.passAtOne,
+  });
+  for (const failed of results.filter((result) => !result.passed).slice(0, 5))
+    console.log('FAILED', failed.id, failed.error, failed.detail);
 }
 
-console.log(`sandbox layers: ${JSON.stringify(layers)}; ${availableParallelism()} CPUs; ${tasks.length} tasks from ${tasksFile}`);
+console.log(
+  `sandbox layers: ${JSON.stringify(layers)}; ${availableParallelism()} CPUs; ${tasks.length} tasks from ${tasksFile}`,
+);
 console.log('chunkSize  concurrency  programs  seconds  programs/s  pass@1');
 for (const row of rows) {
   const count = row.chunkSize === 1 ? Math.min(60, programs.length) : programs.length;
@@ -42,4 +63,5 @@ for (const row of rows) {
   );
 }
 console.log('by family (last run):', JSON.stringify(lastSummary?.byFamily));
-if (outFile !== undefined) await writeFile(outFile, JSON.stringify({ tasksFile, layers, rows, summary: lastSummary }, null, 2));
+if (outFile !== undefined)
+  await writeFile(outFile, JSON.stringify({ tasksFile, layers, rows, summary: lastSummary }, null, 2));

@@ -13,5 +13,7 @@ export function jsonEqual(left: JsonValue, right: JsonValue): boolean {
   }
   const leftKeys = Object.keys(left);
   if (leftKeys.length !== Object.keys(right).length) return false;
-  return leftKeys.every((key) => Object.hasOwn(right, key) && jsonEqual(left[key] as JsonValue, right[key] as JsonValue));
+  return leftKeys.every(
+    (key) => Object.hasOwn(right, key) && jsonEqual(left[key] as JsonValue, right[key] as JsonValue),
+  );
 }

@@ -22,21 +22,46 @@ export function judgeOutcome(program: UntrustedProgram, outcome: SandboxOutcome)
     const call = `${entry}(${clip(JSON.stringify(test.args).slice(1, -1))})`;
     const tagged = outcome.outputs[index];
     if (tagged === undefined) {
-      return { id, passed: false, error: 'runtime', detail: `no result for test ${index}: the sandbox returned ${outcome.outputs.length} of ${tests.length}` };
+      return {
+        id,
+        passed: false,
+        error: 'runtime',
+        detail: `no result for test ${index}: the sandbox returned ${outcome.outputs.length} of ${tests.length}`,
+      };
     }
     const tag = tagged.slice(0, 2);
     const body = tagged.slice(2);
-    if (tag === 'e:') return { id, passed: false, failedTest: index, error: 'runtime', detail: `test ${index}: ${call} threw ${body}` };
-    if (tag === 'm:') return { id, passed: false, failedTest: index, error: 'memory', detail: `test ${index}: ${call} hit an allocation limit: ${body}` };
+    if (tag === 'e:')
+      return { id, passed: false, failedTest: index, error: 'runtime', detail: `test ${index}: ${call} threw ${body}` };
+    if (tag === 'm:')
+      return {
+        id,
+        passed: false,
+        failedTest: index,
+        error: 'memory',
+        detail: `test ${index}: ${call} hit an allocation limit: ${body}`,
+      };
     if (tag === 'u:') {
-      return { id, passed: false, failedTest: index, error: 'wrong_answer', detail: `test ${index}: ${call} returned a value JSON cannot represent (${body})` };
+      return {
+        id,
+        passed: false,
+        failedTest: index,
+        error: 'wrong_answer',
+        detail: `test ${index}: ${call} returned a value JSON cannot represent (${body})`,
+      };
     }
 
     let actual: JsonValue;
     try {
       actual = JSON.parse(body) as JsonValue;
     } catch {
-      return { id, passed: false, failedTest: index, error: 'runtime', detail: `test ${index}: the sandbox returned malformed JSON` };
+      return {
+        id,
+        passed: false,
+        failedTest: index,
+        error: 'runtime',
+        detail: `test ${index}: the sandbox returned malformed JSON`,
+      };
     }
     if (!jsonEqual(actual, test.expected)) {
       return {

@@ -27,7 +27,13 @@ export async function loadEvalTasks(file: string, options: LoadEvalTasksOptions 
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    throw new EvalTaskFileError('eval_task_file_unreadable', file, `cannot read eval task file ${file}: ${(error as Error).message}`, {}, { cause: error });
+    throw new EvalTaskFileError(
+      'eval_task_file_unreadable',
+      file,
+      `cannot read eval task file ${file}: ${(error as Error).message}`,
+      {},
+      { cause: error },
+    );
   }
 
   const tasks: EvalTask[] = [];
@@ -42,7 +48,13 @@ export async function loadEvalTasks(file: string, options: LoadEvalTasksOptions 
     try {
       parsed = JSON.parse(raw);
     } catch (error) {
-      throw new EvalTaskFileError('eval_task_invalid', file, `${file}:${line}: not valid JSON (${(error as Error).message})`, { line }, { cause: error });
+      throw new EvalTaskFileError(
+        'eval_task_invalid',
+        file,
+        `${file}:${line}: not valid JSON (${(error as Error).message})`,
+        { line },
+        { cause: error },
+      );
     }
 
     const result = evalTaskSchema.safeParse(parsed);

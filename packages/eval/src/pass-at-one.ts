@@ -38,10 +38,17 @@ export function summarizeByFamily(
 ): EvalSummary {
   const familyOf = new Map(tasks.map((task) => [task.id, task.family]));
   const groups = new Map<string, UntrustedRunResult[]>();
-  const failures: Record<UntrustedFailureKind, number> = { timeout: 0, memory: 0, syntax: 0, runtime: 0, wrong_answer: 0 };
+  const failures: Record<UntrustedFailureKind, number> = {
+    timeout: 0,
+    memory: 0,
+    syntax: 0,
+    runtime: 0,
+    wrong_answer: 0,
+  };
   for (const result of results) {
     const family = familyOf.get(result.id);
-    if (family === undefined) throw new RangeError(`result "${result.id}" matches no task; pass the tasks the results came from`);
+    if (family === undefined)
+      throw new RangeError(`result "${result.id}" matches no task; pass the tasks the results came from`);
     const group = groups.get(family) ?? [];
     group.push(result);
     groups.set(family, group);

@@ -53,12 +53,18 @@ interface Job {
  * Resolves with one result per program, in input order. Rejects with UntrustedProgramInputError
  * for invalid input and SandboxUnavailableError when the sandbox cannot run on this machine.
  */
-export async function runUntrusted(programs: readonly UntrustedProgram[], options: RunUntrustedOptions = {}): Promise<UntrustedRunResult[]> {
+export async function runUntrusted(
+  programs: readonly UntrustedProgram[],
+  options: RunUntrustedOptions = {},
+): Promise<UntrustedRunResult[]> {
   const resolved = resolveOptions(options);
   validatePrograms(programs);
   if (programs.length === 0) return [];
 
-  const command = await buildSandboxCommand(SANDBOX_SCRIPT, { heapMb: resolved.heapMb, addressSpaceMb: resolved.addressSpaceMb });
+  const command = await buildSandboxCommand(SANDBOX_SCRIPT, {
+    heapMb: resolved.heapMb,
+    addressSpaceMb: resolved.addressSpaceMb,
+  });
   if (resolved.requireNetworkNamespace && !command.layers.networkNamespace) {
     throw new SandboxUnavailableError(
       'requireNetworkNamespace is set but `unshare --net` does not work here (it needs root or unprivileged user namespaces); ' +
@@ -125,7 +131,11 @@ async function runJob(
     maxResultChars: options.maxResultChars,
     programs: job.indices.map((index) => {
       const program = programs[index] as UntrustedProgram;
-      return { program: program.program, entry: program.entry, argsJson: JSON.stringify(program.tests.map((test) => test.args)) };
+      return {
+        program: program.program,
+        entry: program.entry,
+        argsJson: JSON.stringify(program.tests.map((test) => test.args)),
+      };
     }),
   };
   const report = await runSandboxProcess(
@@ -135,7 +145,11 @@ async function runJob(
       startupTimeoutMs: options.startupTimeoutMs,
       programKillAfterMs: options.timeoutMs + options.killGraceMs,
       // Results are capped at maxResultChars per test; JSON escaping can at most sextuple them.
-      maxLineBytes: 1024 * 1024 + 6 * options.maxResultChars * Math.max(...job.indices.map((index) => (programs[index] as UntrustedProgram).tests.length)),
+      maxLineBytes:
+        1024 * 1024 +
+        6 *
+          options.maxResultChars *
+          Math.max(...job.indices.map((index) => (programs[index] as UntrustedProgram).tests.length)),
     },
     signal,
   );
@@ -176,13 +190,27 @@ async function runJob(
   if (notReached.length > 0) queue.push({ indices: notReached, startupFailures: 0 });
 }
 
-function failureOf(program: UntrustedProgram, report: SandboxProcessReport, options: ResolvedOptions): UntrustedRunResult {
+function failureOf(
+  program: UntrustedProgram,
+  report: SandboxProcessReport,
+  options: ResolvedOptions,
+): UntrustedRunResult {
   const { id } = program;
   if (report.ending === 'watchdog') {
-    return { id, passed: false, error: 'timeout', detail: `${report.detail} (timeout ${options.timeoutMs} ms; the parent killed the sandbox process)` };
+    return {
+      id,
+      passed: false,
+      error: 'timeout',
+      detail: `${report.detail} (timeout ${options.timeoutMs} ms; the parent killed the sandbox process)`,
+    };
   }
   if (report.memoryExhausted) {
-    return { id, passed: false, error: 'memory', detail: `the sandbox process ran out of memory (heap cap ${options.heapMb} MiB, address space cap ${options.addressSpaceMb} MiB)` };
+    return {
+      id,
+      passed: false,
+      error: 'memory',
+      detail: `the sandbox process ran out of memory (heap cap ${options.heapMb} MiB, address space cap ${options.addressSpaceMb} MiB)`,
+    };
   }
   return { id, passed: false, error: 'runtime', detail: report.detail };
 }
@@ -213,7 +241,11 @@ function validatePrograms(programs: readonly UntrustedProgram[]): void {
       throw new UntrustedProgramInputError(`programs[${index}].${field}: ${issue?.message ?? 'invalid'}`, field, index);
     }
     if (seen.has(program.id)) {
-      throw new UntrustedProgramInputError(`programs[${index}].id: "${program.id}" appears twice; ids must be unique`, 'id', index);
+      throw new UntrustedProgramInputError(
+        `programs[${index}].id: "${program.id}" appears twice; ids must be unique`,
+        'id',
+        index,
+      );
     }
     seen.add(program.id);
   });

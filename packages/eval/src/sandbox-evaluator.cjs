@@ -114,7 +114,8 @@
    * @returns {unknown}
    */
   function ownDataProperty(value, key) {
-    if (value === null || (typeof value !== 'object' && typeof value !== 'function') || isProxy(value)) return undefined;
+    if (value === null || (typeof value !== 'object' && typeof value !== 'function') || isProxy(value))
+      return undefined;
     const descriptor = Object.getOwnPropertyDescriptor(value, key);
     return descriptor !== undefined && 'value' in descriptor ? descriptor.value : undefined;
   }
@@ -165,7 +166,10 @@
     } catch {
       parsed = undefined;
     }
-    const wellFormed = Array.isArray(parsed) && parsed.length <= testCount && parsed.every((item) => typeof item === 'string' && /^[vuem]:/.test(item));
+    const wellFormed =
+      Array.isArray(parsed) &&
+      parsed.length <= testCount &&
+      parsed.every((item) => typeof item === 'string' && /^[vuem]:/.test(item));
     return wellFormed ? parsed : undefined;
   }
 
@@ -197,15 +201,19 @@
     try {
       programScript.runInContext(context, { timeout: remainingMs() });
     } catch (thrown) {
-      if (isTimeout(thrown)) return { kind: 'timeout', detail: `the program's top level ran longer than ${timeoutMs} ms` };
-      if (isAllocationFailure(thrown)) return { kind: 'memory', detail: `while loading the program: ${describeThrown(thrown)}` };
+      if (isTimeout(thrown))
+        return { kind: 'timeout', detail: `the program's top level ran longer than ${timeoutMs} ms` };
+      if (isAllocationFailure(thrown))
+        return { kind: 'memory', detail: `while loading the program: ${describeThrown(thrown)}` };
       return { kind: 'runtime', detail: `while loading the program: ${describeThrown(thrown)}` };
     }
 
     const callSource = `__dfleetRunTests(() => ${task.entry}, ${JSON.stringify(task.argsJson)}, ${maxResultChars})`;
     let returned;
     try {
-      returned = new vm.Script(callSource, { filename: 'dfleet-eval-call.js' }).runInContext(context, { timeout: remainingMs() });
+      returned = new vm.Script(callSource, { filename: 'dfleet-eval-call.js' }).runInContext(context, {
+        timeout: remainingMs(),
+      });
     } catch (thrown) {
       if (isTimeout(thrown)) return { kind: 'timeout', detail: `the tests ran longer than ${timeoutMs} ms in all` };
       return { kind: 'runtime', detail: `the harness call failed: ${describeThrown(thrown)}` };

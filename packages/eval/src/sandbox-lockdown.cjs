@@ -82,19 +82,51 @@ const sandboxHost = (() => {
 
   // Globals of the `node -e` scope and Node's network-capable globals.
   const GLOBALS_TO_REMOVE = [
-    'require', 'module', 'exports', '__filename', '__dirname',
-    'fetch', 'WebSocket', 'EventSource', 'navigator', 'XMLHttpRequest',
+    'require',
+    'module',
+    'exports',
+    '__filename',
+    '__dirname',
+    'fetch',
+    'WebSocket',
+    'EventSource',
+    'navigator',
+    'XMLHttpRequest',
   ];
   // Native bindings, addon loading, the builtin-module getter (backported to Node 20), signals to
   // other processes (kill; _debugProcess starts another process's inspector), stdio streams
   // (net.Socket instances whose constructor can connect anywhere) and identity. `env` stays:
   // Node's own code reads it, and the parent starts this process with an empty environment.
   const PROCESS_MEMBERS_TO_REMOVE = [
-    'binding', '_linkedBinding', 'dlopen', 'getBuiltinModule', 'mainModule',
-    'kill', '_kill', '_debugProcess', '_debugEnd', '_startProfilerIdleNotifier', '_stopProfilerIdleNotifier',
-    'report', 'stdin', 'stdout', 'stderr', 'openStdin', 'send', 'channel', 'disconnect',
-    'chdir', 'umask', 'setuid', 'setgid', 'seteuid', 'setegid', 'setgroups', 'initgroups',
-    'execve', 'loadEnvFile',
+    'binding',
+    '_linkedBinding',
+    'dlopen',
+    'getBuiltinModule',
+    'mainModule',
+    'kill',
+    '_kill',
+    '_debugProcess',
+    '_debugEnd',
+    '_startProfilerIdleNotifier',
+    '_stopProfilerIdleNotifier',
+    'report',
+    'stdin',
+    'stdout',
+    'stderr',
+    'openStdin',
+    'send',
+    'channel',
+    'disconnect',
+    'chdir',
+    'umask',
+    'setuid',
+    'setgid',
+    'seteuid',
+    'setegid',
+    'setgroups',
+    'initgroups',
+    'execve',
+    'loadEnvFile',
   ];
 
   // Some of these members are not in Node's type definitions (internal, or newer than Node 20).

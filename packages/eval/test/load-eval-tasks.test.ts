@@ -18,7 +18,13 @@ async function loadError(file: string): Promise<EvalTaskFileError> {
 describe('loadEvalTasks', () => {
   it('reads every task of a file and skips blank lines', async () => {
     const tasks = await loadEvalTasks(fixture('tasks.jsonl'));
-    expect(tasks.map((task) => task.id)).toEqual(['fixture-add', 'fixture-evens', 'fixture-shout', 'fixture-stats', 'fixture-sum']);
+    expect(tasks.map((task) => task.id)).toEqual([
+      'fixture-add',
+      'fixture-evens',
+      'fixture-shout',
+      'fixture-stats',
+      'fixture-sum',
+    ]);
     expect(tasks[3]?.tests[0]).toEqual({ args: [[3, 1, 2]], expected: { min: 1, max: 3 } });
   });
 

@@ -25,7 +25,11 @@ describe('runUntrusted with hostile programs', () => {
 
   it('stops a promise-job loop, which runs outside the synchronous call, and still judges the rest of its chunk', async () => {
     const results = await runUntrusted(
-      [correct('before'), squares('jobs', 'const spin = () => Promise.resolve().then(spin); spin(); return x * x;'), correct('after')],
+      [
+        correct('before'),
+        squares('jobs', 'const spin = () => Promise.resolve().then(spin); spin(); return x * x;'),
+        correct('after'),
+      ],
       { timeoutMs: 300 },
     );
     // The chain of pending promises grows without bound: whichever limit it meets first stops it,
@@ -40,7 +44,11 @@ describe('runUntrusted with hostile programs', () => {
 
   it('reports a heap bomb as memory, without taking the parent or its neighbours down', async () => {
     const results = await runUntrusted(
-      [correct('first'), squares('heap-bomb', 'const hoard = []; for (;;) hoard.push(new Array(1e6).fill(1.5));'), correct('last')],
+      [
+        correct('first'),
+        squares('heap-bomb', 'const hoard = []; for (;;) hoard.push(new Array(1e6).fill(1.5));'),
+        correct('last'),
+      ],
       // A small heap dies sooner; the bomb runs twice (in its chunk, then alone to confirm the blame).
       { timeoutMs: 5_000, heapMb: 24 },
     );
@@ -56,7 +64,10 @@ describe('runUntrusted with hostile programs', () => {
     const layers = await describeSandbox();
     const results = await runUntrusted(
       [
-        squares('buffer-bomb', 'const hoard = []; for (;;) { const b = new ArrayBuffer(64 * 1024 * 1024); new Uint8Array(b).fill(7); hoard.push(b); }'),
+        squares(
+          'buffer-bomb',
+          'const hoard = []; for (;;) { const b = new ArrayBuffer(64 * 1024 * 1024); new Uint8Array(b).fill(7); hoard.push(b); }',
+        ),
         squares('string-bomb', 'let s = "x"; for (;;) s += s;'),
       ],
       { timeoutMs: 5_000 },

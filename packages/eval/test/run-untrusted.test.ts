@@ -2,7 +2,13 @@ import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from 'vitest';
 
-import { loadEvalTasks, programFromCompletion, runUntrusted, summarizeByFamily, UntrustedProgramInputError } from '../src/index.ts';
+import {
+  loadEvalTasks,
+  programFromCompletion,
+  runUntrusted,
+  summarizeByFamily,
+  UntrustedProgramInputError,
+} from '../src/index.ts';
 import type { UntrustedProgram } from '../src/index.ts';
 
 const doubles = (id: string, program: string): UntrustedProgram => ({
@@ -62,7 +68,12 @@ describe('runUntrusted verdicts', () => {
 
   it('finds entries declared with const and compares objects regardless of key order', async () => {
     const [result] = await runUntrusted([
-      { id: 'arrow', program: 'const pair = (a, b) => ({ second: b, first: a });', entry: 'pair', tests: [{ args: [1, 'x'], expected: { first: 1, second: 'x' } }] },
+      {
+        id: 'arrow',
+        program: 'const pair = (a, b) => ({ second: b, first: a });',
+        entry: 'pair',
+        tests: [{ args: [1, 'x'], expected: { first: 1, second: 'x' } }],
+      },
     ]);
     expect(result?.passed).toBe(true);
   });
@@ -70,18 +81,33 @@ describe('runUntrusted verdicts', () => {
   it('fails results JSON cannot represent instead of letting them pass as null', async () => {
     const results = await runUntrusted([
       { id: 'nan', program: 'function f() { return 0 / 0 }', entry: 'f', tests: [{ args: [], expected: null }] },
-      { id: 'hole', program: 'function f() { return [1, undefined] }', entry: 'f', tests: [{ args: [], expected: [1, null] }] },
+      {
+        id: 'hole',
+        program: 'function f() { return [1, undefined] }',
+        entry: 'f',
+        tests: [{ args: [], expected: [1, null] }],
+      },
       { id: 'undefined', program: 'function f() {}', entry: 'f', tests: [{ args: [], expected: null }] },
-      { id: 'infinity', program: 'function f() { return { v: 1 / 0 } }', entry: 'f', tests: [{ args: [], expected: { v: null } }] },
+      {
+        id: 'infinity',
+        program: 'function f() { return { v: 1 / 0 } }',
+        entry: 'f',
+        tests: [{ args: [], expected: { v: null } }],
+      },
     ]);
-    expect(results.map((result) => result.error)).toEqual(['wrong_answer', 'wrong_answer', 'wrong_answer', 'wrong_answer']);
+    expect(results.map((result) => result.error)).toEqual([
+      'wrong_answer',
+      'wrong_answer',
+      'wrong_answer',
+      'wrong_answer',
+    ]);
     expect(results[0]?.detail).toContain('NaN is not a JSON value');
   });
 
   it('rejects an entry name that is not an identifier before running anything', async () => {
-    const error: unknown = await runUntrusted([{ id: 'x', program: '', entry: 'f); process.exit(', tests: [{ args: [], expected: 1 }] }]).catch(
-      (thrown: unknown) => thrown,
-    );
+    const error: unknown = await runUntrusted([
+      { id: 'x', program: '', entry: 'f); process.exit(', tests: [{ args: [], expected: 1 }] },
+    ]).catch((thrown: unknown) => thrown);
     expect(error).toBeInstanceOf(UntrustedProgramInputError);
     expect((error as UntrustedProgramInputError).index).toBe(0);
     expect((error as UntrustedProgramInputError).field).toBe('entry');

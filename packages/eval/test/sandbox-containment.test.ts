@@ -57,7 +57,10 @@ describe('programs cannot reach files, the network or processes', () => {
     const results = await runUntrusted([
       attempt('require', `const fs = require('fs'); ${write};`),
       attempt('global-process', `const fs = load(process, 'node:fs'); ${write};`),
-      attempt('constructor-escape', `const fs = load(this.constructor.constructor('return process')(), 'node:fs'); ${write};`),
+      attempt(
+        'constructor-escape',
+        `const fs = load(this.constructor.constructor('return process')(), 'node:fs'); ${write};`,
+      ),
       attempt('function-escape', `const fs = load((() => {}).constructor('return process')(), 'node:fs'); ${write};`),
       attempt('dynamic-import', `import('node:fs').then((fs) => { ${write}; });`),
       attempt('eval', `eval("require('fs').writeFileSync(${JSON.stringify(marker).replaceAll('"', "'")}, 'pwned')");`),
@@ -71,7 +74,10 @@ describe('programs cannot reach files, the network or processes', () => {
            }
          }`,
       ),
-      attempt('caller-chain', `let f = probe.caller; while (f) { try { f.constructor('return process')(); } catch (error) {} f = f.caller; }`),
+      attempt(
+        'caller-chain',
+        `let f = probe.caller; while (f) { try { f.constructor('return process')(); } catch (error) {} f = f.caller; }`,
+      ),
     ]);
     // Every attack failed silently, so every program "passed": only the file system tells.
     expect(results.every((result) => result.passed)).toBe(true);

@@ -29,7 +29,9 @@ const control = new Int32Array(threadData.control);
  * @returns {SerializedError}
  */
 function serializeError(error) {
-  return error instanceof Error ? { name: error.name, message: error.message } : { name: 'Error', message: String(error) };
+  return error instanceof Error
+    ? { name: error.name, message: error.message }
+    : { name: 'Error', message: String(error) };
 }
 
 /**

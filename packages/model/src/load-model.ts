@@ -1,7 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { suppressedTokenIds } from '@dfleet/decoder';
 import { ModelLoadError, TokenizerLoadError } from './errors.ts';
-import { loadModelManifest, modelFilePath, modelOutputs, type ModelManifest, type ModelOutputs } from './model-manifest.ts';
+import {
+  loadModelManifest,
+  modelFilePath,
+  modelOutputs,
+  type ModelManifest,
+  type ModelOutputs,
+} from './model-manifest.ts';
 import { reduceOnnxModel } from './model-reduce/reduce-onnx-model.ts';
 import { OnnxDenoiser, type OnnxDenoiserOptions } from './onnx-denoiser.ts';
 import { MAX_REDUCED_TOP_K } from './reduced-contract.ts';

@@ -1,6 +1,12 @@
 import type { InferenceSession } from 'onnxruntime-node';
 import { createInferenceSession, describeSession, runDenoiserSession } from './session-core.mjs';
-import type { OutputSpec, SessionDescription, SessionRunInput, SessionRunResult, SessionRunner } from './session-runner.ts';
+import type {
+  OutputSpec,
+  SessionDescription,
+  SessionRunInput,
+  SessionRunResult,
+  SessionRunner,
+} from './session-runner.ts';
 
 /**
  * Runs the session on the calling thread. onnxruntime-node 1.30 computes inside session.run()

@@ -159,7 +159,9 @@ export class OnnxDenoiser implements Denoiser {
       });
     }
     const outputForm: DenoiserOutputForm =
-      spec.form === 'logits' ? { form: 'logits' } : { form: 'predictions', topK: spec.topK, positions: spec.positionsInput };
+      spec.form === 'logits'
+        ? { form: 'logits' }
+        : { form: 'predictions', topK: spec.topK, positions: spec.positionsInput };
     return new OnnxDenoiser(runner, vocabSize, executionProvider, deviceId, inferenceThread, outputForm);
   }
 
@@ -292,7 +294,12 @@ export class OnnxDenoiser implements Denoiser {
     }
     if (batch.positions) {
       const { perRow, values } = batch.positions;
-      if (!Number.isInteger(perRow) || perRow <= 0 || !(values instanceof Int32Array) || values.length !== batchSize * perRow) {
+      if (
+        !Number.isInteger(perRow) ||
+        perRow <= 0 ||
+        !(values instanceof Int32Array) ||
+        values.length !== batchSize * perRow
+      ) {
         throw new DenoiserBatchError(
           `positions must be an Int32Array of batchSize * perRow values (perRow >= 1), got perRow ${perRow} and ${describeArray(values)}`,
         );
@@ -300,7 +307,9 @@ export class OnnxDenoiser implements Denoiser {
       // GatherND fails on an index outside the row.
       const outside = values.findIndex((position) => position < 0 || position >= sequenceLength);
       if (outside !== -1) {
-        throw new DenoiserBatchError(`positions[${outside}] = ${values[outside]} is outside [0, sequenceLength=${sequenceLength})`);
+        throw new DenoiserBatchError(
+          `positions[${outside}] = ${values[outside]} is outside [0, sequenceLength=${sequenceLength})`,
+        );
       }
     }
     // An id outside the embedding table is an error on the CPU and undefined behaviour on CUDA.

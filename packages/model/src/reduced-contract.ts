@@ -27,4 +27,3 @@ export const POSITIONS_INPUT = 'positions';
 
 /** The largest top-k a reduced model may output. */
 export const MAX_REDUCED_TOP_K = 8;
-

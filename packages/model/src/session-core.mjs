@@ -124,7 +124,9 @@ export async function runDenoiserSession(session, batch, spec = { form: 'logits'
   const fetches = spec.form === 'logits' ? [LOGITS] : reducedFetches(spec.topK);
   const missing = fetches.find((name) => !session.outputNames.includes(name));
   if (missing !== undefined) {
-    throw new ModelOutputContractError(`the model has no "${missing}" output (outputs: ${session.outputNames.join(', ')})`);
+    throw new ModelOutputContractError(
+      `the model has no "${missing}" output (outputs: ${session.outputNames.join(', ')})`,
+    );
   }
   const started = performance.now();
   const outputs = await session.run(feeds, fetches);
@@ -169,7 +171,9 @@ function reducedFetches(topK) {
 function output(outputs, name, type) {
   const tensor = outputs[name];
   if (tensor === undefined) {
-    throw new ModelOutputContractError(`the model has no "${name}" output (outputs: ${Object.keys(outputs).join(', ')})`);
+    throw new ModelOutputContractError(
+      `the model has no "${name}" output (outputs: ${Object.keys(outputs).join(', ')})`,
+    );
   }
   if (!(tensor instanceof ort.Tensor)) throw new ModelOutputContractError(`output "${name}" is not a tensor`);
   if (tensor.type !== type) throw new ModelOutputContractError(`output "${name}" is ${tensor.type}, expected ${type}`);

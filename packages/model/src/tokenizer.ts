@@ -95,7 +95,10 @@ export class Tokenizer {
    */
   static fromJson(json: unknown, config: Record<string, unknown> = {}, source = 'tokenizer.json'): Tokenizer {
     if (!isTokenizerJson(json)) {
-      throw new TokenizerLoadError(source, `${source} is not a Hugging Face tokenizer.json object (expected { model, added_tokens, ... })`);
+      throw new TokenizerLoadError(
+        source,
+        `${source} is not a Hugging Face tokenizer.json object (expected { model, added_tokens, ... })`,
+      );
     }
     try {
       return new Tokenizer(json, config);

@@ -13,7 +13,13 @@ import {
   type SerializedError,
   type StartupMessage,
 } from './inference-channel.mjs';
-import type { OutputSpec, SessionDescription, SessionRunInput, SessionRunResult, SessionRunner } from './session-runner.ts';
+import type {
+  OutputSpec,
+  SessionDescription,
+  SessionRunInput,
+  SessionRunResult,
+  SessionRunner,
+} from './session-runner.ts';
 
 interface QueuedRun {
   readonly input: SessionRunInput;
@@ -59,7 +65,13 @@ export class WorkerThreadSession implements SessionRunner {
   #closedReason: string | undefined;
   readonly #exited: Promise<void>;
 
-  private constructor(worker: Worker, port: MessagePort, control: Int32Array, inputs: InputBuffer, description: SessionDescription) {
+  private constructor(
+    worker: Worker,
+    port: MessagePort,
+    control: Int32Array,
+    inputs: InputBuffer,
+    description: SessionDescription,
+  ) {
     this.#worker = worker;
     this.#port = port;
     this.#control = control;
@@ -151,7 +163,10 @@ export class WorkerThreadSession implements SessionRunner {
         const { batchSize, sequenceLength } = input;
         const inputIds = new Int32Array(input.inputIds);
         const attentionMask = new Uint8Array(input.attentionMask);
-        const positions = input.positions && { perRow: input.positions.perRow, values: new Int32Array(input.positions.values) };
+        const positions = input.positions && {
+          perRow: input.positions.perRow,
+          values: new Int32Array(input.positions.values),
+        };
         this.#queue.push({
           input: { batchSize, sequenceLength, inputIds, attentionMask, ...(positions ? { positions } : {}) },
           resolve,

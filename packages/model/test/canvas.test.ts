@@ -15,16 +15,25 @@ describe('buildCanvas', () => {
 
   it('refuses a canvas longer than maxSequenceLength and says how long the prompt may be', () => {
     expect(() => buildCanvas([7, 8, 9, 10, 11, 12], manifest, 4)).toThrow(CanvasTooLongError);
-    expect(() => buildCanvas([7, 8, 9, 10, 11, 12], manifest, 4)).toThrow(/at most 5 prompt tokens with maxNewTokens 4/);
+    expect(() => buildCanvas([7, 8, 9, 10, 11, 12], manifest, 4)).toThrow(
+      /at most 5 prompt tokens with maxNewTokens 4/,
+    );
   });
 
   it('words the refusal as the gateway and the worker do (one rule, in the decoder)', () => {
-    const rule = promptTooLong({ promptTokens: 6, maxNewTokens: 4, maxSequenceLength: 10, specialTokens: manifest.specialTokens });
+    const rule = promptTooLong({
+      promptTokens: 6,
+      maxNewTokens: 4,
+      maxSequenceLength: 10,
+      specialTokens: manifest.specialTokens,
+    });
     expect(() => buildCanvas([7, 8, 9, 10, 11, 12], manifest, 4)).toThrow(rule!);
-    expect(rule).toBe('prompt is 6 tokens; the model allows at most 5 prompt tokens with maxNewTokens 4 (maxSequenceLength 10 = 1 bos + prompt + maxNewTokens)');
+    expect(rule).toBe(
+      'prompt is 6 tokens; the model allows at most 5 prompt tokens with maxNewTokens 4 (maxSequenceLength 10 = 1 bos + prompt + maxNewTokens)',
+    );
   });
 
-  it('uses the decoder\'s canvas length', () => {
+  it("uses the decoder's canvas length", () => {
     expect(buildCanvas([7, 8], manifest, 3)).toHaveLength(canvasLength(2, 3, manifest.specialTokens));
   });
 });

@@ -22,7 +22,7 @@ const golden = JSON.parse(readFileSync(`${FIXTURES_DIR}jsfunc-mdm-greedy.json`, 
   readonly cases: readonly GoldenCase[];
 };
 
-describe('reference decoder vs the model\'s own greedy decode (LLaDA low-confidence remasking)', () => {
+describe("reference decoder vs the model's own greedy decode (LLaDA low-confidence remasking)", () => {
   let model: LoadedModel;
   beforeAll(async () => {
     model = await loadModel(MODEL_DIR, { intraOpNumThreads: 1 });

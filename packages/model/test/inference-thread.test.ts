@@ -10,7 +10,9 @@ import { logitsOf } from './logits-of.ts';
 const VOCAB_SIZE = 102;
 
 function rows(count: number, length: number): number[][] {
-  return Array.from({ length: count }, (_, r) => Array.from({ length: length - (r % 7) }, (_, p) => 4 + ((r * 31 + p * 7) % 90)));
+  return Array.from({ length: count }, (_, r) =>
+    Array.from({ length: length - (r % 7) }, (_, p) => 4 + ((r * 31 + p * 7) % 90)),
+  );
 }
 
 describe('OnnxDenoiser inference thread transport', () => {
@@ -20,14 +22,19 @@ describe('OnnxDenoiser inference thread transport', () => {
     const manifest = await loadModelManifest(MODEL_DIR);
     const modelPath = join(MODEL_DIR, manifest.files.onnx);
     inThread = await OnnxDenoiser.create({ modelPath, vocabSize: manifest.vocabSize, intraOpNumThreads: 1 });
-    onMain = await OnnxDenoiser.create({ modelPath, vocabSize: manifest.vocabSize, intraOpNumThreads: 1, inferenceThread: 'main' });
+    onMain = await OnnxDenoiser.create({
+      modelPath,
+      vocabSize: manifest.vocabSize,
+      intraOpNumThreads: 1,
+      inferenceThread: 'main',
+    });
   });
   afterAll(async () => {
     await inThread?.close();
     await onMain?.close();
   });
 
-  it('grows its shared input buffer for a larger batch and still returns the calling thread\'s logits', async () => {
+  it("grows its shared input buffer for a larger batch and still returns the calling thread's logits", async () => {
     for (const batch of [padBatch(rows(1, 20), 0), padBatch(rows(42, 100), 0), padBatch(rows(2, 30), 0)]) {
       const [fromThread, fromMain] = [await inThread.denoise(batch), await onMain.denoise(batch)];
       expect(logitsOf(fromThread)).toHaveLength(batch.batchSize * batch.sequenceLength * VOCAB_SIZE);
@@ -42,7 +49,7 @@ describe('OnnxDenoiser inference thread transport', () => {
     expect(logitsOf(first)).toEqual(kept);
   });
 
-  it('reads a waiting call\'s batch as it was when called, even if the caller reuses the arrays', async () => {
+  it("reads a waiting call's batch as it was when called, even if the caller reuses the arrays", async () => {
     const waiting = padBatch(rows(2, 30), 0);
     const expected = logitsOf(await onMain.denoise(waiting));
     const first = inThread.denoise(padBatch(rows(3, 40), 0));
@@ -64,7 +71,10 @@ describe('OnnxDenoiser inference thread transport', () => {
 
 describe('OnnxDenoiser inference thread failures', () => {
   it('rejects a run onnxruntime fails and serves the next one', async () => {
-    const denoiser = await OnnxDenoiser.create({ modelPath: join(FIXTURES_DIR, 'position-table-160.onnx'), vocabSize: VOCAB_SIZE });
+    const denoiser = await OnnxDenoiser.create({
+      modelPath: join(FIXTURES_DIR, 'position-table-160.onnx'),
+      vocabSize: VOCAB_SIZE,
+    });
     try {
       await expect(denoiser.denoise(padBatch(rows(1, 161), 0))).rejects.toThrow(ModelRunError);
       const output = await denoiser.denoise(padBatch(rows(2, 20), 0));
@@ -75,7 +85,10 @@ describe('OnnxDenoiser inference thread failures', () => {
   });
 
   it('reports a model that breaks the output contract as ModelOutputError', async () => {
-    const denoiser = await OnnxDenoiser.create({ modelPath: join(FIXTURES_DIR, 'wrong-output-name.onnx'), vocabSize: VOCAB_SIZE });
+    const denoiser = await OnnxDenoiser.create({
+      modelPath: join(FIXTURES_DIR, 'wrong-output-name.onnx'),
+      vocabSize: VOCAB_SIZE,
+    });
     try {
       await expect(denoiser.denoise(padBatch(rows(1, 8), 0))).rejects.toThrow(ModelOutputError);
     } finally {
@@ -85,7 +98,10 @@ describe('OnnxDenoiser inference thread failures', () => {
 
   it('finishes the runs already called before close() ends the thread', async () => {
     const manifest = await loadModelManifest(MODEL_DIR);
-    const denoiser = await OnnxDenoiser.create({ modelPath: join(MODEL_DIR, manifest.files.onnx), vocabSize: manifest.vocabSize });
+    const denoiser = await OnnxDenoiser.create({
+      modelPath: join(MODEL_DIR, manifest.files.onnx),
+      vocabSize: manifest.vocabSize,
+    });
     const runs = [1, 2, 3].map((count) => denoiser.denoise(padBatch(rows(count, 16), 0)));
     const closed = denoiser.close();
     const outputs = await Promise.all(runs);

@@ -30,8 +30,17 @@ describe('checkModelDirectory', () => {
       tokenizerVocabSize: manifest.vocabSize,
       maxSequenceLength: manifest.maxSequenceLength,
     });
-    expect(report.summary.shapesRun).toEqual(expect.arrayContaining([[1, 7], [3, 13], [1, manifest.maxSequenceLength]]));
-    expect(report.summary.inputs?.map((input) => `${input.name}:${input.type}`)).toEqual(['input_ids:int64', 'attention_mask:int64']);
+    expect(report.summary.shapesRun).toEqual(
+      expect.arrayContaining([
+        [1, 7],
+        [3, 13],
+        [1, manifest.maxSequenceLength],
+      ]),
+    );
+    expect(report.summary.inputs?.map((input) => `${input.name}:${input.type}`)).toEqual([
+      'input_ids:int64',
+      'attention_mask:int64',
+    ]);
     expect(formatModelCheckReport(report)).toMatch(/: OK/);
   });
 
@@ -92,7 +101,11 @@ describe('checkModelDirectory', () => {
     });
     const report = await checkModelDirectory(directory);
     expect(report.problems).toContainEqual(
-      expect.objectContaining({ severity: 'error', code: 'special_token_not_special', path: 'dfleet-model.json#specialTokens.mask' }),
+      expect.objectContaining({
+        severity: 'error',
+        code: 'special_token_not_special',
+        path: 'dfleet-model.json#specialTokens.mask',
+      }),
     );
   });
 
@@ -129,11 +142,9 @@ describe('checkModelDirectory', () => {
       manifest['files']['tokenizer'] = '../tokenizer.json';
     });
     const report = await checkModelDirectory(directory);
-    expect(report.problems.filter((problem) => problem.code === 'manifest_invalid').map((problem) => problem.path)).toEqual([
-      'dfleet-model.json#name',
-      'dfleet-model.json#maxSequenceLength',
-      'dfleet-model.json#files.tokenizer',
-    ]);
+    expect(
+      report.problems.filter((problem) => problem.code === 'manifest_invalid').map((problem) => problem.path),
+    ).toEqual(['dfleet-model.json#name', 'dfleet-model.json#maxSequenceLength', 'dfleet-model.json#files.tokenizer']);
     expect(report.summary.inputs).toBeDefined();
     expect(report.summary.shapesRun.length).toBeGreaterThan(0);
   });
@@ -145,7 +156,11 @@ describe('checkModelDirectory', () => {
     });
     const report = await checkModelDirectory(directory);
     expect(report.problems).toEqual([
-      expect.objectContaining({ code: 'file_missing', path: 'missing.onnx', message: expect.stringContaining('files.onnx') }),
+      expect.objectContaining({
+        code: 'file_missing',
+        path: 'missing.onnx',
+        message: expect.stringContaining('files.onnx'),
+      }),
     ]);
   });
 
@@ -182,7 +197,11 @@ describe('checkModelDirectory', () => {
     it('reports int32 inputs, expecting int64', async () => {
       const report = await withGraph('int32-inputs');
       expect(report.problems).toEqual([
-        expect.objectContaining({ code: 'onnx_input_dtype', path: 'model.onnx#input_ids', message: 'input "input_ids" is int32; expected int64' }),
+        expect.objectContaining({
+          code: 'onnx_input_dtype',
+          path: 'model.onnx#input_ids',
+          message: 'input "input_ids" is int32; expected int64',
+        }),
         expect.objectContaining({ code: 'onnx_input_dtype', path: 'model.onnx#attention_mask' }),
       ]);
     });

@@ -88,22 +88,33 @@ describe('parseModelManifest', () => {
 
   it('rejects special ids outside [0, vocabSize) naming the bound', () => {
     const issues = invalidFields({ ...valid, specialTokens: { ...valid.specialTokens, mask: 10 } });
-    expect(issues).toEqual([{ field: 'specialTokens.mask', message: 'must be a token id in [0, vocabSize=10) (got 10)' }]);
+    expect(issues).toEqual([
+      { field: 'specialTokens.mask', message: 'must be a token id in [0, vocabSize=10) (got 10)' },
+    ]);
   });
 
   it('rejects a mask id shared with another special token', () => {
     const issues = invalidFields({ ...valid, specialTokens: { ...valid.specialTokens, eos: 3 } });
-    expect(issues).toEqual([{ field: 'specialTokens.eos', message: 'must differ from specialTokens.mask (both are 3) (got 3)' }]);
+    expect(issues).toEqual([
+      { field: 'specialTokens.eos', message: 'must differ from specialTokens.mask (both are 3) (got 3)' },
+    ]);
   });
 
   it('takes an optional unk id, validated like the other special tokens', () => {
     expect(parseModelManifest(valid, 'x').specialTokens.unk).toBeUndefined();
-    expect(parseModelManifest({ ...valid, specialTokens: { ...valid.specialTokens, unk: 4 } }, 'x').specialTokens.unk).toBe(4);
+    expect(
+      parseModelManifest({ ...valid, specialTokens: { ...valid.specialTokens, unk: 4 } }, 'x').specialTokens.unk,
+    ).toBe(4);
     expect(invalidFields({ ...valid, specialTokens: { ...valid.specialTokens, unk: 10 } })).toEqual([
       { field: 'specialTokens.unk', message: 'must be a token id in [0, vocabSize=10) (got 10)' },
     ]);
-    expect(invalidFields({ ...valid, specialTokens: { ...valid.specialTokens, unk: valid.specialTokens.eos } })).toEqual([
-      { field: 'specialTokens.unk', message: `must differ from specialTokens.eos (both are ${valid.specialTokens.eos}) (got ${valid.specialTokens.eos})` },
+    expect(
+      invalidFields({ ...valid, specialTokens: { ...valid.specialTokens, unk: valid.specialTokens.eos } }),
+    ).toEqual([
+      {
+        field: 'specialTokens.unk',
+        message: `must differ from specialTokens.eos (both are ${valid.specialTokens.eos}) (got ${valid.specialTokens.eos})`,
+      },
     ]);
   });
 

@@ -17,7 +17,13 @@ import { isCudaProviderInstalled } from '../src/execution-provider.ts';
 import { copyModelDirectory, MODEL_DIR, removeDirectory } from './model-directory.ts';
 import { logitsOf } from './logits-of.ts';
 
-function rowLogits(logits: Float32Array, row: number, positions: number, sequenceLength: number, vocabSize: number): Float32Array {
+function rowLogits(
+  logits: Float32Array,
+  row: number,
+  positions: number,
+  sequenceLength: number,
+  vocabSize: number,
+): Float32Array {
   const start = row * sequenceLength * vocabSize;
   return logits.subarray(start, start + positions * vocabSize);
 }
@@ -112,10 +118,18 @@ describe('OnnxDenoiser lifecycle and devices', () => {
   it('gives the same logits on the calling thread as in the inference thread', async () => {
     const manifest = await loadModelManifest(MODEL_DIR);
     const modelPath = join(MODEL_DIR, manifest.files.onnx);
-    const onMain = await OnnxDenoiser.create({ modelPath, vocabSize: manifest.vocabSize, inferenceThread: 'main', intraOpNumThreads: 1 });
+    const onMain = await OnnxDenoiser.create({
+      modelPath,
+      vocabSize: manifest.vocabSize,
+      inferenceThread: 'main',
+      intraOpNumThreads: 1,
+    });
     const inThread = await OnnxDenoiser.create({ modelPath, vocabSize: manifest.vocabSize, intraOpNumThreads: 1 });
     try {
-      const batch = padBatch([[manifest.specialTokens.bos, 10, 20, 30, manifest.specialTokens.mask]], manifest.specialTokens.pad);
+      const batch = padBatch(
+        [[manifest.specialTokens.bos, 10, 20, 30, manifest.specialTokens.mask]],
+        manifest.specialTokens.pad,
+      );
       const [a, b] = await Promise.all([onMain.denoise(batch), inThread.denoise(batch)]);
       expect(maxAbsDifference(logitsOf(a), logitsOf(b))).toBe(0);
     } finally {

@@ -94,7 +94,9 @@ describe('Tokenizer special-token guard', () => {
   });
 
   it('rejects JSON that is not a tokenizer with a load error naming the source', () => {
-    expect(() => Tokenizer.fromJson([], {}, 'bad.json')).toThrow(expect.objectContaining({ code: 'tokenizer_load_failed' }));
+    expect(() => Tokenizer.fromJson([], {}, 'bad.json')).toThrow(
+      expect.objectContaining({ code: 'tokenizer_load_failed' }),
+    );
     expect(() => Tokenizer.fromJson({ model: { type: 'Nope' } }, {}, 'bad.json')).toThrow(/bad\.json cannot be loaded/);
   });
 

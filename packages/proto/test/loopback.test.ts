@@ -19,14 +19,22 @@ describe('WorkerCallback over loopback', () => {
         call.on('data', (message: WorkerReport__Output) => {
           received.push(message);
           const { result } = message;
-          if (result) call.write({ jobId: result.jobId, attempt: result.attempt, accepted: result.callbackToken === 'secret', reason: 'checked' });
+          if (result)
+            call.write({
+              jobId: result.jobId,
+              attempt: result.attempt,
+              accepted: result.callbackToken === 'secret',
+              reason: 'checked',
+            });
         });
         call.on('end', () => call.end());
       },
     };
     server.addService(loadDfleetProtos().workerCallback.dfleet.v1.WorkerCallback.service, handlers);
     const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, bound) =>
+        error ? reject(error) : resolve(bound),
+      ),
     );
     address = `127.0.0.1:${port}`;
   });
@@ -43,7 +51,17 @@ describe('WorkerCallback over loopback', () => {
       call.on('error', reject);
     });
     call.write({ progress: { jobId: 'cmpl-1', attempt: 1, callbackToken: 'secret', step: 1, partialText: 'ret' } });
-    call.write({ result: { jobId: 'cmpl-1', attempt: 1, callbackToken: 'secret', text: 'return x;', tokenIds: [5, 6, 7], finishReason: 'eos', nfe: 3 } });
+    call.write({
+      result: {
+        jobId: 'cmpl-1',
+        attempt: 1,
+        callbackToken: 'secret',
+        text: 'return x;',
+        tokenIds: [5, 6, 7],
+        finishReason: 'eos',
+        nfe: 3,
+      },
+    });
     call.write({ result: { jobId: 'cmpl-2', attempt: 2, callbackToken: 'guess' } });
     call.end();
     await ended;

@@ -7,7 +7,13 @@ const validJob = {
   tenant: 'default',
   model: 'jsfunc-mdm',
   prompt: '// return x plus 1\nfunction f(x) {\n',
-  options: { maxNewTokens: 48, blockLength: 48, strategy: { name: 'threshold', threshold: 0.9 }, temperature: 0, seed: 0 },
+  options: {
+    maxNewTokens: 48,
+    blockLength: 48,
+    strategy: { name: 'threshold', threshold: 0.9 },
+    temperature: 0,
+    seed: 0,
+  },
   priority: 'interactive',
   callback: { address: '127.0.0.1:50052', token: 'a'.repeat(32) },
   acceptedAt: Date.now(),
@@ -37,7 +43,10 @@ describe('generation job schema', () => {
 
   it('takes an optional floor for load-adaptive thresholds, at most the threshold', () => {
     const withFloor = (minThreshold: number) =>
-      generationJobSchema.safeParse({ ...validJob, options: { ...validJob.options, strategy: { name: 'threshold', threshold: 0.9, minThreshold } } });
+      generationJobSchema.safeParse({
+        ...validJob,
+        options: { ...validJob.options, strategy: { name: 'threshold', threshold: 0.9, minThreshold } },
+      });
     expect(withFloor(0.6).data?.options.strategy).toEqual({ name: 'threshold', threshold: 0.9, minThreshold: 0.6 });
     expect(withFloor(0.9).success).toBe(true);
     const above = withFloor(0.95);
@@ -48,7 +57,10 @@ describe('generation job schema', () => {
 
   it("takes the strategy knobs' defaults and ranges from the decoder's contract", () => {
     const { gamma } = STRATEGY_CONTRACT['entropy-bounded'].knobs;
-    expect(strategySchema.parse({ name: 'entropy-bounded' })).toEqual({ name: 'entropy-bounded', gamma: gamma.default });
+    expect(strategySchema.parse({ name: 'entropy-bounded' })).toEqual({
+      name: 'entropy-bounded',
+      gamma: gamma.default,
+    });
     expect(strategySchema.safeParse({ name: 'threshold', threshold: 0 }).success).toBe(false);
     expect(strategySchema.safeParse({ name: 'threshold', threshold: 0.9, minThreshold: 0 }).success).toBe(false);
   });

@@ -8,6 +8,12 @@ describe('redisOptionsFor', () => {
 
   it('makes producers fail fast instead of queueing commands offline', () => {
     const options = redisOptionsFor('redis://:s3cret@redis.internal:6380/2', 'producer');
-    expect(options).toMatchObject({ host: 'redis.internal', port: 6380, db: 2, password: 's3cret', enableOfflineQueue: false });
+    expect(options).toMatchObject({
+      host: 'redis.internal',
+      port: 6380,
+      db: 2,
+      password: 's3cret',
+      enableOfflineQueue: false,
+    });
   });
 });

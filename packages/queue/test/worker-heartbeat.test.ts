@@ -13,7 +13,15 @@ afterAll(async () => {
 });
 
 describe('worker heartbeats', () => {
-  const beat = { workerId: 'w1', device: 'cpu', model: 'jsfunc-mdm', jobsInFlight: 2, pid: 1, startedAt: 1, updatedAt: 2 };
+  const beat = {
+    workerId: 'w1',
+    device: 'cpu',
+    model: 'jsfunc-mdm',
+    jobsInFlight: 2,
+    pid: 1,
+    startedAt: 1,
+    updatedAt: 2,
+  };
 
   it('lists a published worker and forgets it once removed', async () => {
     await publishHeartbeat(redis, prefix, beat);

@@ -93,7 +93,8 @@ export class AdaptiveThresholdPolicy {
     const { smoothing, targetWaitMs, restoreFraction, minDwellMs, memoryMs } = this.#options;
     const gap = Math.max(0, now - this.#lastObservedAt);
     const weight = Math.max(smoothing, 1 - Math.exp(-gap / memoryMs));
-    this.#smoothedWaitMs = this.#smoothedWaitMs === null ? wait : this.#smoothedWaitMs + weight * (wait - this.#smoothedWaitMs);
+    this.#smoothedWaitMs =
+      this.#smoothedWaitMs === null ? wait : this.#smoothedWaitMs + weight * (wait - this.#smoothedWaitMs);
     this.#lastObservedAt = Math.max(this.#lastObservedAt, now);
     const sinceChange = now - this.#lastChangeAt;
     if (sinceChange < minDwellMs) return;

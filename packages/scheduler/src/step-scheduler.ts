@@ -230,7 +230,11 @@ export class StepScheduler {
       longest = candidateLongest;
     }
     for (const entry of chosen) entry.ticket = this.#nextTicket++;
-    return { chosen, sequenceLength: bucketLength(longest, this.#lengthMultiple), deferred: waiting.length - chosen.length };
+    return {
+      chosen,
+      sequenceLength: bucketLength(longest, this.#lengthMultiple),
+      deferred: waiting.length - chosen.length,
+    };
   }
 
   async #runPass({ chosen, sequenceLength, deferred }: PassPlan): Promise<void> {
@@ -252,7 +256,11 @@ export class StepScheduler {
         // One row may be what breaks the pass (a poison job): run each alone, so only the rows
         // that fail by themselves fail and the rest of the batch takes this step as usual.
         for (const entry of chosen) {
-          await this.#runPass({ chosen: [entry], sequenceLength: bucketLength(entry.decode.session.canvas.length, this.#lengthMultiple), deferred: 0 });
+          await this.#runPass({
+            chosen: [entry],
+            sequenceLength: bucketLength(entry.decode.session.canvas.length, this.#lengthMultiple),
+            deferred: 0,
+          });
         }
         return;
       }

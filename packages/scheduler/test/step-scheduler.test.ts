@@ -39,11 +39,36 @@ function passesOf(passes: readonly BatchReport[], session: DecodeSession): numbe
 /** Mixed strategies, lengths, temperatures and seeds: the jobs a worker sees at once. */
 const MIXED_REQUESTS: DecodeRequest[] = [
   request({ promptLength: 3, maxNewTokens: 8, strategy: { name: 'reference', steps: 8 } }),
-  request({ promptLength: 11, maxNewTokens: 16, blockLength: 8, strategy: { name: 'reference', steps: 4, remasking: 'random' }, seed: 7 }),
-  request({ promptLength: 6, maxNewTokens: 12, strategy: { name: 'threshold', threshold: 0.3 }, temperature: 0.8, seed: 3 }),
+  request({
+    promptLength: 11,
+    maxNewTokens: 16,
+    blockLength: 8,
+    strategy: { name: 'reference', steps: 4, remasking: 'random' },
+    seed: 7,
+  }),
+  request({
+    promptLength: 6,
+    maxNewTokens: 12,
+    strategy: { name: 'threshold', threshold: 0.3 },
+    temperature: 0.8,
+    seed: 3,
+  }),
   request({ promptLength: 20, maxNewTokens: 8, strategy: { name: 'factor', factor: 2 }, seed: 11 }),
-  request({ promptLength: 1, maxNewTokens: 24, blockLength: 6, strategy: { name: 'entropy-bounded', gamma: 0.5 }, temperature: 1.2, seed: 99 }),
-  request({ promptLength: 9, maxNewTokens: 10, strategy: { name: 'threshold', threshold: 0.9 }, stopSequences: [[5, 6]], seed: 1 }),
+  request({
+    promptLength: 1,
+    maxNewTokens: 24,
+    blockLength: 6,
+    strategy: { name: 'entropy-bounded', gamma: 0.5 },
+    temperature: 1.2,
+    seed: 99,
+  }),
+  request({
+    promptLength: 9,
+    maxNewTokens: 10,
+    strategy: { name: 'threshold', threshold: 0.9 },
+    stopSequences: [[5, 6]],
+    seed: 1,
+  }),
 ];
 
 async function decodeAlone(req: DecodeRequest): Promise<DecodeResult> {
@@ -56,7 +81,11 @@ async function decodeAlone(req: DecodeRequest): Promise<DecodeResult> {
 describe('StepScheduler', () => {
   it('batches every active decode into one forward pass', async () => {
     const { denoiser, scheduler, passes } = harness();
-    const sessions = [newSession(denoiser), newSession(denoiser, { promptLength: 9 }), newSession(denoiser, { promptLength: 2 })];
+    const sessions = [
+      newSession(denoiser),
+      newSession(denoiser, { promptLength: 9 }),
+      newSession(denoiser, { promptLength: 2 }),
+    ];
     await Promise.all(sessions.map((session) => scheduler.submit({ session })));
     // reference with steps = maxNewTokens: 8 steps each, all together.
     expect(passes).toHaveLength(8);
@@ -124,7 +153,11 @@ describe('StepScheduler', () => {
     // of fresh short decodes must not keep the long one out, and the long one must not keep
     // the short ones out.
     const { denoiser, scheduler, passes } = harness({ maxBatchTokens: 64, lengthMultiple: 16 });
-    const long = newSession(denoiser, { promptLength: 47, maxNewTokens: 16, strategy: { name: 'reference', steps: 16 } });
+    const long = newSession(denoiser, {
+      promptLength: 47,
+      maxNewTokens: 16,
+      strategy: { name: 'reference', steps: 16 },
+    });
     /** The pass in flight when each decode was submitted (0: before the first). */
     const submittedAt = new Map<DecodeSession, number>([[long, 0]]);
     const done: Promise<DecodeOutcome>[] = [scheduler.submit({ session: long })];
@@ -197,7 +230,11 @@ describe('StepScheduler', () => {
       },
     });
     const otherDone = scheduler.submit({ session: other });
-    await expect(cancelledDone).resolves.toEqual({ status: 'stopped', reason: 'cancelled', signalReason: 'client went away' });
+    await expect(cancelledDone).resolves.toEqual({
+      status: 'stopped',
+      reason: 'cancelled',
+      signalReason: 'client went away',
+    });
     await expect(otherDone).resolves.toEqual({ status: 'finished' });
     expect(passesOf(passes, cancelled)).toEqual([1, 2]);
     expect(cancelled.finishReason).toBe('cancelled');
@@ -259,13 +296,17 @@ describe('StepScheduler', () => {
     expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
     expect((outcomes[2] as PromiseRejectedResult).reason.message).toContain('beyond 24 positions');
     for (const [index, session] of innocent.entries()) {
-      expect(session.result()).toEqual(await decodeAlone(request(index === 0 ? { promptLength: 4 } : { promptLength: 9, seed: 5 })));
+      expect(session.result()).toEqual(
+        await decodeAlone(request(index === 0 ? { promptLength: 4 } : { promptLength: 9, seed: 5 })),
+      );
     }
   });
 
   it('refuses new decodes once closed', async () => {
     const { denoiser, scheduler } = harness();
     await scheduler.close();
-    await expect(scheduler.submit({ session: newSession(denoiser) })).rejects.toMatchObject({ code: 'scheduler_closed' });
+    await expect(scheduler.submit({ session: newSession(denoiser) })).rejects.toMatchObject({
+      code: 'scheduler_closed',
+    });
   });
 });

@@ -4,7 +4,16 @@ import { parseCommandLine } from '../command-line.ts';
 import { formatCompletion, requestCompletion, type CompletionBody } from '../completion-client.ts';
 import { UsageError } from '../usage-error.ts';
 
-const NUMBER_FLAGS = ['max-tokens', 'temperature', 'seed', 'steps', 'threshold', 'factor', 'gamma', 'block-length'] as const;
+const NUMBER_FLAGS = [
+  'max-tokens',
+  'temperature',
+  'seed',
+  'steps',
+  'threshold',
+  'factor',
+  'gamma',
+  'block-length',
+] as const;
 
 const GENERATE_USAGE = `usage: dfleet generate PROMPT [options]
 
@@ -51,7 +60,8 @@ export async function runGenerate(args: string[], env: NodeJS.ProcessEnv): Promi
   const prompt = await promptFrom(positionals);
   const dfleet: Record<string, string | number> = {};
   if (values.strategy) dfleet.strategy = values.strategy;
-  for (const knob of ['steps', 'threshold', 'factor', 'gamma'] as const) if (numbers[knob] !== undefined) dfleet[knob] = numbers[knob];
+  for (const knob of ['steps', 'threshold', 'factor', 'gamma'] as const)
+    if (numbers[knob] !== undefined) dfleet[knob] = numbers[knob];
   if (numbers['block-length'] !== undefined) dfleet.block_length = numbers['block-length'];
   const body: CompletionBody = { prompt };
   if (values.model) body.model = values.model;

@@ -89,7 +89,8 @@ export async function runKeys(
       const parsed = parseCommandLine(LIST, rest);
       if (!parsed) return;
       const file = keysFile(parsed.values.file, env);
-      for (const entry of load(file, false).keys) out(`${entry.id}\ttenant=${entry.tenant}\trate_limit=${describeLimit(entry)}`);
+      for (const entry of load(file, false).keys)
+        out(`${entry.id}\ttenant=${entry.tenant}\trate_limit=${describeLimit(entry)}`);
       return;
     }
     case 'revoke': {
@@ -127,7 +128,13 @@ function revokeKey(file: string, positionals: string[]): void {
 
 function createKey(
   file: string,
-  values: { tenant?: string | undefined; id?: string | undefined; 'rate-limit'?: string | undefined; burst?: string | undefined; unlimited?: boolean | undefined },
+  values: {
+    tenant?: string | undefined;
+    id?: string | undefined;
+    'rate-limit'?: string | undefined;
+    burst?: string | undefined;
+    unlimited?: boolean | undefined;
+  },
   out: Out,
 ): void {
   const tenant = values.tenant;
@@ -142,14 +149,20 @@ function createKey(
     entry.rate_limit = null;
   } else if (values['rate-limit'] !== undefined) {
     const perMinute = positiveInteger('--rate-limit', values['rate-limit']);
-    entry.rate_limit = { requests_per_minute: perMinute, ...(values.burst === undefined ? {} : { burst: positiveInteger('--burst', values.burst) }) };
+    entry.rate_limit = {
+      requests_per_minute: perMinute,
+      ...(values.burst === undefined ? {} : { burst: positiveInteger('--burst', values.burst) }),
+    };
   } else if (values.burst !== undefined) {
     throw new UsageError('--burst needs --rate-limit');
   }
 
   const current = load(file, true);
   if (current.keys.some((existing) => existing.id === id)) {
-    throw new CliError('duplicate_key_id', `${file} already has a key '${id}'; pick another --id or revoke that one first`);
+    throw new CliError(
+      'duplicate_key_id',
+      `${file} already has a key '${id}'; pick another --id or revoke that one first`,
+    );
   }
   const key = generateApiKey();
   entry.sha256 = hashApiKey(key);

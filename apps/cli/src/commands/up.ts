@@ -35,7 +35,9 @@ export async function runUp(args: string[], env: NodeJS.ProcessEnv): Promise<voi
   const config = loadCliConfig(env);
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const redis = await resolveLocalRedis(config.redisUrl);
-  log(`redis: ${redis.url} (${redis.origin === 'started' ? 'started a redis-server for this fleet' : `found via ${redis.origin}`})`);
+  log(
+    `redis: ${redis.url} (${redis.origin === 'started' ? 'started a redis-server for this fleet' : `found via ${redis.origin}`})`,
+  );
 
   const fleetEnv: NodeJS.ProcessEnv = {
     ...env,

@@ -7,7 +7,13 @@ import {
   type ProgressReport,
   type ResultReport,
 } from '@dfleet/proto';
-import { GENERATION_QUEUES, PRIORITY_CLASSES, redisOptionsFor, type GenerationJob, type GenerationResult } from '@dfleet/queue';
+import {
+  GENERATION_QUEUES,
+  PRIORITY_CLASSES,
+  redisOptionsFor,
+  type GenerationJob,
+  type GenerationResult,
+} from '@dfleet/queue';
 import { SHARED_REDIS_URL, postCompletion as postCompletionTo } from '@dfleet/test-support';
 import { loadGatewayConfig, type GatewayConfig } from '../../src/config.ts';
 import { startGateway, type RunningGateway } from '../../src/gateway.ts';
@@ -27,7 +33,10 @@ export function testGatewayConfig(overrides: Record<string, string> = {}): Gatew
   });
 }
 
-export async function startTestGateway(prefix: string, overrides: Record<string, string> = {}): Promise<RunningGateway> {
+export async function startTestGateway(
+  prefix: string,
+  overrides: Record<string, string> = {},
+): Promise<RunningGateway> {
   return startGateway(testGatewayConfig({ DFLEET_REDIS_PREFIX: prefix, ...overrides }), {
     logger: pino({ level: 'silent' }),
   });
@@ -40,7 +49,10 @@ export function reportResult(address: string, report: ResultReport): Promise<{ a
   return new Promise<{ accepted: boolean; reason: string }>((resolve, reject) => {
     call.on('data', ({ jobId, attempt, accepted, reason }: ReportAck__Output) => {
       if (jobId === report.jobId && attempt === report.attempt) resolve({ accepted, reason });
-      else reject(new Error(`the answer names ${jobId}#${attempt}, not the report sent (${report.jobId}#${report.attempt})`));
+      else
+        reject(
+          new Error(`the answer names ${jobId}#${attempt}, not the report sent (${report.jobId}#${report.attempt})`),
+        );
     });
     call.on('error', reject);
     call.on('end', () => reject(new Error('the report stream ended without an answer')));
@@ -65,7 +77,11 @@ export function reportProgress(address: string, report: ProgressReport): Promise
 }
 
 /** A successful result report for a job, signed with the job's own token unless overridden. */
-export function resultReportFor(job: Job<GenerationJob>, text: string, overrides: Partial<ResultReport> = {}): ResultReport {
+export function resultReportFor(
+  job: Job<GenerationJob>,
+  text: string,
+  overrides: Partial<ResultReport> = {},
+): ResultReport {
   return {
     jobId: job.id ?? '',
     attempt: job.attemptsMade + 1,
@@ -95,7 +111,10 @@ export interface TestWorker {
 }
 
 /** Real BullMQ workers on the test prefix, one per class's queue, running `processor` for each generation job. */
-export function startTestWorker(prefix: string, processor: (job: Job<GenerationJob>) => Promise<GenerationResult>): TestWorker {
+export function startTestWorker(
+  prefix: string,
+  processor: (job: Job<GenerationJob>) => Promise<GenerationResult>,
+): TestWorker {
   const workers = PRIORITY_CLASSES.map(
     (priority) =>
       new Worker<GenerationJob, GenerationResult>(GENERATION_QUEUES[priority], processor, {

@@ -19,11 +19,15 @@ export async function checkOnnxLoads(
 ): Promise<MainThreadSession | undefined> {
   const { executionProvider, deviceId } = target;
   try {
-    return await MainThreadSession.open(modelPath, {
-      ...sessionOptionsFor({ executionProvider, deviceId, intraOpNumThreads: undefined }),
-      // Failures become problems in the report; onnxruntime's own stderr lines would repeat them.
-      logSeverityLevel: 4,
-    }, { form: 'logits' });
+    return await MainThreadSession.open(
+      modelPath,
+      {
+        ...sessionOptionsFor({ executionProvider, deviceId, intraOpNumThreads: undefined }),
+        // Failures become problems in the report; onnxruntime's own stderr lines would repeat them.
+        logSeverityLevel: 4,
+      },
+      { form: 'logits' },
+    );
   } catch (error) {
     const unavailable =
       error instanceof ModelPackageError ? error : providerUnavailable(executionProvider, deviceId, error);

@@ -2,7 +2,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkModelDirectory, checkReducedOutputs, loadModelManifest, modelOutputs, reduceModelDirectory } from '../../src/index.ts';
+import {
+  checkModelDirectory,
+  checkReducedOutputs,
+  loadModelManifest,
+  modelOutputs,
+  reduceModelDirectory,
+} from '../../src/index.ts';
 import { MODEL_DIR } from '../model-directory.ts';
 
 async function check(directory: string) {
@@ -46,7 +52,11 @@ describe('checkReducedOutputs', () => {
   it('reports suppressed ids that no longer follow the special tokens', async () => {
     const { manifest, outputs } = await check(join(work, 'full'));
     const { unk: _unk, ...withoutUnk } = manifest.specialTokens;
-    const problems = await checkReducedOutputs(join(work, 'full', 'model.onnx'), { ...manifest, specialTokens: withoutUnk }, outputs);
+    const problems = await checkReducedOutputs(
+      join(work, 'full', 'model.onnx'),
+      { ...manifest, specialTokens: withoutUnk },
+      outputs,
+    );
     expect(problems.map((problem) => problem.code)).toEqual(['reduced_suppression_mismatch']);
   });
 });
