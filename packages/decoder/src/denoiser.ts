@@ -59,18 +59,13 @@ export interface PredictionsOutput {
 
 export type DenoiserOutput = LogitsOutput | PredictionsOutput;
 
-/** One row of a `PredictionsOutput`, as a session consumes it. */
-export interface RowPredictions {
+/** One row of a `PredictionsOutput`, as a session consumes it: the same arrays, sliced to the row. */
+export interface RowPredictions
+  extends Pick<PredictionsOutput, 'token' | 'confidence' | 'entropy' | 'topK' | 'topKIds' | 'topKLogits'> {
   /** Slots in this row. */
   readonly count: number;
   /** Canvas position of each slot; absent: slot s is canvas position s. */
   readonly positions?: Int32Array;
-  readonly token: Int32Array;
-  readonly confidence: Float32Array;
-  readonly entropy: Float32Array;
-  readonly topK: number;
-  readonly topKIds?: Int32Array;
-  readonly topKLogits?: Float32Array;
 }
 
 /**
