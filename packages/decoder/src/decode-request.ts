@@ -90,4 +90,29 @@ export interface DecodeRequest {
    */
   readonly stopSequences?: readonly (readonly number[])[];
   readonly specialTokens: SpecialTokens;
+  /**
+   * The most answer tokens the client wants (OpenAI's `max_tokens`), independent of the canvas:
+   * the answer is cut there with finish reason "length". Decoding stops as soon as the committed
+   * prefix reaches it; committed tokens never change, so the answer is the uncapped decode's
+   * answer cut to this length. @defaultValue no cap (the canvas is the only limit)
+   */
+  readonly maxAnswerTokens?: number;
+  /**
+   * Semi-autoregressive continuation, for models trained to go past their canvas: when the last
+   * block completes with no end of the answer and fewer than `maxAnswerTokens` tokens, another
+   * block of `blockLength` masks is appended, as long as the whole canvas stays within this many
+   * positions. @defaultValue absent: the canvas never grows
+   */
+  readonly maxCanvasLength?: number;
+  /**
+   * Fill in the middle: tokens pinned after the answer's masks, never predicted or changed (for a
+   * model trained to infill). Not combinable with `maxCanvasLength`. @defaultValue `[]`
+   */
+  readonly suffixIds?: readonly number[];
+  /**
+   * Record each committed token's log-probability at the step that committed it (full softmax at
+   * temperature 1) and this many best alternatives at that step, 0 to 5.
+   * @defaultValue absent: nothing recorded
+   */
+  readonly logprobs?: number;
 }

@@ -39,7 +39,7 @@ export type {
 } from './strategy-contract.ts';
 export { canvasLength, maxPromptTokens, promptTooLong } from './canvas-layout.ts';
 export type { PromptTooLong } from './canvas-layout.ts';
-export type { DecodeResult, FinishReason, StepReport } from './decode-result.ts';
+export type { DecodeResult, FinishReason, StepReport, TokenLogprob } from './decode-result.ts';
 export { FINISH_REASONS } from './decode-result.ts';
 export { createDecodeSession } from './decode-session.ts';
 export type { DecodeSession } from './decode-session.ts';

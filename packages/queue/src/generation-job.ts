@@ -32,6 +32,17 @@ export const generationOptionsSchema = z.object({
   stop: z.array(z.string().min(1)).max(8).default([]),
   /** Epoch milliseconds after which the worker stops decoding with finish reason "deadline". */
   deadlineAt: z.number().int().positive().optional(),
+  /**
+   * OpenAI's `max_tokens`: a cap on the answer (the decoder's `maxAnswerTokens`). `maxNewTokens`
+   * is the canvas the model decodes (LLaDA's gen_length), not a cap. Absent: no cap.
+   */
+  maxAnswerTokens: z.number().int().positive().optional(),
+  /** Record log-probabilities with this many top alternatives per token (0-5); absent: none. */
+  logprobs: z.number().int().min(0).max(5).optional(),
+  /** Fill in the middle: text pinned after the answer (models whose manifest says `infill`). */
+  suffix: z.string().min(1).optional(),
+  /** Report every step to the gateway (a StepReport), for streaming requests. */
+  streamSteps: z.boolean().default(false),
 });
 export type GenerationOptions = z.infer<typeof generationOptionsSchema>;
 
@@ -59,6 +70,12 @@ export type GenerationJobInput = z.input<typeof generationJobSchema>;
 export const finishReasonSchema = z.enum(['eos', 'length', 'stop', 'max_steps', 'cancelled', 'deadline']);
 export type FinishReason = z.infer<typeof finishReasonSchema>;
 
+export const tokenLogprobSchema = z.object({
+  logprob: z.number(),
+  top: z.array(z.object({ id: z.number().int().nonnegative(), logprob: z.number() })),
+});
+export type TokenLogprob = z.infer<typeof tokenLogprobSchema>;
+
 /** The BullMQ return value: the result survives in Redis even when the gateway is gone. */
 export const generationResultSchema = z.object({
   text: z.string(),
@@ -72,5 +89,9 @@ export const generationResultSchema = z.object({
   workerId: z.string(),
   /** The confidence threshold the job decoded with (threshold strategy only); below the requested one under load. */
   effectiveThreshold: z.number().gt(0).lte(1).optional(),
+  /** The 1-based step that committed each token, aligned with `tokenIds`. */
+  tokenSteps: z.array(z.number().int().positive()).default([]),
+  /** Aligned with `tokenIds`; only when the job asked for logprobs. */
+  tokenLogprobs: z.array(tokenLogprobSchema).optional(),
 });
 export type GenerationResult = z.infer<typeof generationResultSchema>;

@@ -6,6 +6,7 @@ export {
   generationJobSchema,
   finishReasonSchema,
   generationResultSchema,
+  tokenLogprobSchema,
 } from './generation-job.ts';
 export type {
   StrategyOptions,
@@ -15,6 +16,7 @@ export type {
   GenerationJobInput,
   FinishReason,
   GenerationResult,
+  TokenLogprob,
 } from './generation-job.ts';
 export { GENERATION_QUEUES, PRIORITY_CLASSES, DEFAULT_REDIS_PREFIX } from './queue-names.ts';
 export { GenerationQueues } from './generation-queues.ts';
