@@ -14,6 +14,10 @@ export interface ServedModel {
   readonly createdAt: number;
   /** Tokens the prompt takes on the canvas (no special tokens; bos is counted separately). */
   countPromptTokens(prompt: string): number;
+  /** Answer text of token ids (special tokens dropped), as the worker decodes it. */
+  decodeTokens(ids: ArrayLike<number>): string;
+  /** One token's own text, special tokens by name (`<|eos|>`): for logprobs and canvas states. */
+  tokenText(id: number): string;
 }
 
 /** The models one gateway serves, looked up by name. */
@@ -52,5 +56,7 @@ export async function loadServedModel(modelDir: string): Promise<ServedModel> {
     defaults: { ...manifest.defaults },
     createdAt: Math.floor(manifestStat.mtimeMs / 1000),
     countPromptTokens: (prompt) => tokenizer.encode(prompt).length,
+    decodeTokens: (ids) => tokenizer.decode(ids),
+    tokenText: (id) => (tokenizer.specialTokenIds.has(id) ? (tokenizer.idToToken(id) ?? '') : tokenizer.decode([id])),
   };
 }
