@@ -1,5 +1,5 @@
 export { startWorker } from './worker.ts';
-export type { RunningWorker, StartWorkerOptions } from './worker.ts';
+export type { RunningWorker, StartWorkerOptions, WorkerModel } from './worker.ts';
 export { loadWorkerConfig, workerEnv } from './config.ts';
 export type { WorkerConfig } from './config.ts';
 export {

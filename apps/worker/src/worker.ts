@@ -1,5 +1,6 @@
 import type { Job } from 'bullmq';
 import { Redis } from 'ioredis';
+import type { Denoiser } from '@dfleet/decoder';
 import type { LoadedModel } from '@dfleet/model';
 import { EVICTION_POLICY_SAFE, checkEvictionPolicy, redisOptionsFor, removeWaitingJob } from '@dfleet/queue';
 import { AdaptiveThresholdPolicy, StepScheduler, type BatchReport, type StepSchedulerStats } from '@dfleet/scheduler';
@@ -21,7 +22,15 @@ export interface StartWorkerOptions {
   readonly onFatal?: (error: Error) => void;
   /** Observer of every forward pass (metrics, tests). */
   readonly onBatch?: (report: BatchReport) => void;
+  /**
+   * Loads what the worker serves in place of `config.modelDir` on `config.device` (benchmarks
+   * wire a simulated GPU here; no setting reaches it). @defaultValue the ONNX model on the device
+   */
+  readonly loadModel?: (config: WorkerConfig) => Promise<WorkerModel>;
 }
+
+/** What a worker serves: a loaded model, or anything else with its manifest, tokenizer and a denoiser. */
+export type WorkerModel = Pick<LoadedModel, 'manifest' | 'tokenizer' | 'close'> & { readonly denoiser: Denoiser };
 
 export interface RunningWorker {
   readonly workerId: string;
@@ -45,7 +54,7 @@ const LENGTH_MULTIPLE = 16;
 interface WorkerParts {
   readonly config: WorkerConfig;
   readonly logger: Logger;
-  readonly model: LoadedModel;
+  readonly model: WorkerModel;
   readonly scheduler: StepScheduler;
   readonly redis: Redis;
   readonly reporter: CallbackReporter;
@@ -60,7 +69,7 @@ interface WorkerParts {
  */
 export async function startWorker(config: WorkerConfig, options: StartWorkerOptions = {}): Promise<RunningWorker> {
   const logger = options.logger ?? createLogger(config.logLevel, config.workerId);
-  const model = await loadServedModel(config);
+  const model = await (options.loadModel ?? loadServedModel)(config);
   const scheduler = new StepScheduler({
     denoiser: model.denoiser,
     padId: model.manifest.specialTokens.pad,

@@ -12,3 +12,7 @@ export type { TestFleetOptions } from './test-fleet.ts';
 export { OwnRedisServer } from './own-redis-server.ts';
 export { postCompletion, getJson, prompt } from './http.ts';
 export type { HttpAnswer } from './http.ts';
+export { SimulatedDenoiser, SimulatedDenoiserError, simulatedAnswerTokenIds } from './simulated-denoiser.ts';
+export type { SimulatedDenoiserErrorCode, SimulatedDenoiserOptions } from './simulated-denoiser.ts';
+export { loadSimulatedModel } from './simulated-model.ts';
+export type { SimulatedDecodeSettings, SimulatedModel } from './simulated-model.ts';

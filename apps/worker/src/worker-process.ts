@@ -1,0 +1,67 @@
+import { EnvConfigError } from '@dfleet/env-config';
+import { loadWorkerConfig, type WorkerConfig } from './config.ts';
+import { DeviceUnavailableError, ModelUnavailableError } from './errors.ts';
+import { createLogger } from './logger.ts';
+import { startWorker, type RunningWorker, type StartWorkerOptions } from './worker.ts';
+
+/** Time after the grace period for the model, callbacks and connections to close. */
+const FORCED_EXIT_MARGIN_MS = 15_000;
+
+/**
+ * One worker process for one device, as main.ts runs it: config from the environment, a graceful
+ * drain on SIGTERM/SIGINT, exit 1 after a fatal error, and the `worker ready` line once serving.
+ * @param options.loadModel what to serve instead of the configured model (bench-only mains).
+ */
+export async function runWorkerProcess(options: Pick<StartWorkerOptions, 'loadModel'> = {}): Promise<void> {
+  const config = readConfig();
+  const logger = createLogger(config.logLevel, config.workerId);
+  let worker: RunningWorker | undefined;
+  let shuttingDown: Promise<void> | undefined;
+  // Runs once; SIGTERM/SIGINT exit 0 after a graceful drain, a fatal error exits 1 after one.
+  const shutdown = (code: number) => {
+    if (shuttingDown) return shuttingDown;
+    // The drain is bounded by the grace time, but a Redis outage can stall BullMQ's close: a
+    // supervisor waiting for this process must not wait forever.
+    setTimeout(() => {
+      logger.error('shutdown did not finish in time; exiting');
+      process.exit(code === 0 ? 1 : code);
+    }, config.shutdownTimeoutMs + FORCED_EXIT_MARGIN_MS).unref();
+    shuttingDown = (worker?.close() ?? Promise.resolve())
+      .catch((error: Error) => logger.error({ err: error.message }, 'shutdown failed'))
+      .finally(() => process.exit(code));
+    return shuttingDown;
+  };
+  process.once('SIGTERM', () => void shutdown(0));
+  process.once('SIGINT', () => void shutdown(0));
+
+  try {
+    worker = await startWorker(config, {
+      ...options,
+      logger,
+      onFatal: (error) => {
+        logger.fatal({ err: error.message }, 'cannot go on; exiting so a supervisor restarts the worker');
+        void shutdown(1);
+      },
+    });
+  } catch (error) {
+    if (error instanceof ModelUnavailableError || error instanceof DeviceUnavailableError) {
+      fail(`worker: ${error.message}`);
+    }
+    throw error;
+  }
+  process.stdout.write(`worker ready id=${worker.workerId} device=${worker.device} model=${worker.modelName}\n`);
+}
+
+function readConfig(): WorkerConfig {
+  try {
+    return loadWorkerConfig();
+  } catch (error) {
+    if (error instanceof EnvConfigError) fail(`worker: ${error.message}`);
+    throw error;
+  }
+}
+
+function fail(message: string): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(1);
+}
