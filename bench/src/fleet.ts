@@ -32,6 +32,12 @@
  * DFLEET_INTRA_OP_THREADS (default here 1): on a small host the gateway, Redis and this client
  * share the cores, and onnxruntime's default pool of one thread per core starves them during
  * every forward pass. Writes bench/results/fleet.json.
+ *
+ * `--workers simulated [--pass-ms 20 --tokens-per-step 4 --answer-tokens 16]` runs the same
+ * phases with a simulated GPU worker (fleet-workers.ts): each forward pass waits on a timer,
+ * whatever the batch, so the CPUs are the fleet's own and held-out prompts at the target rate
+ * measure its overhead as intended (use `--max-tokens` above the answer tokens, e.g. 48, so every
+ * job ends with eos). The direct decode is the simulated one; writes fleet-simulated.json.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -43,7 +49,15 @@ import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { decode } from '@dfleet/decoder';
 import { loadEvalTasks } from '@dfleet/eval';
-import { DEFAULT_MODEL_DIR, loadModel, loadModelManifest } from '@dfleet/model';
+import { DEFAULT_MODEL_DIR, loadModelManifest } from '@dfleet/model';
+import {
+  FLEET_WORKER_OPTIONS,
+  fleetWorkersFrom,
+  fleetWorkersReport,
+  loadDirectModel,
+  startFleetWorker,
+  type DirectModel,
+} from './fleet-workers.ts';
 import { percentile } from './percentiles.ts';
 import { startApp } from './start-app.ts';
 
@@ -53,6 +67,7 @@ const { values } = parseArgs({
     'sustainable-rate': { type: 'string', default: '10' },
     requests: { type: 'string', default: '600' },
     'max-tokens': { type: 'string', default: '8' },
+    ...FLEET_WORKER_OPTIONS,
     out: { type: 'string', default: fileURLToPath(new URL('../results', import.meta.url)) },
   },
 });
@@ -60,6 +75,7 @@ const rate = Number(values.rate);
 const sustainableRate = Number(values['sustainable-rate']);
 const requestCount = Number(values.requests);
 const maxTokens = Number(values['max-tokens']);
+const fleetWorkers = fleetWorkersFrom(values);
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `dfleet-bench-${randomUUID().slice(0, 8)}`;
 const modelDir = DEFAULT_MODEL_DIR;
@@ -140,7 +156,11 @@ const intraOpThreads = intraOpSetting === 'default' ? undefined : Number(intraOp
 async function directDecodeMs(
   requests: readonly { prompt: string; maxTokens: number }[],
 ): Promise<Map<string, number>> {
-  const model = await loadModel(modelDir, intraOpThreads === undefined ? {} : { intraOpNumThreads: intraOpThreads });
+  const model = await loadDirectModel(
+    fleetWorkers,
+    modelDir,
+    intraOpThreads === undefined ? {} : { intraOpNumThreads: intraOpThreads },
+  );
   const times = new Map<string, number>();
   // Warm-up: the first passes of a fresh session are slower.
   for (const { prompt, maxTokens: tokens } of requests.slice(0, 5)) await decodeOnce(model, prompt, tokens);
@@ -155,7 +175,7 @@ async function directDecodeMs(
   return times;
 }
 
-function decodeOnce(model: Awaited<ReturnType<typeof loadModel>>, prompt: string, tokens: number) {
+function decodeOnce(model: DirectModel, prompt: string, tokens: number) {
   return decode(model.denoiser, {
     promptIds: model.tokenizer.encode(prompt),
     maxNewTokens: tokens,
@@ -351,7 +371,7 @@ const fleetEnv = {
   DFLEET_INTRA_OP_THREADS: intraOpThreads === undefined ? '' : String(intraOpThreads),
 };
 const gateway = await startApp('../../apps/gateway/src/main.ts', fleetEnv, /^gateway listening on (http:\/\/\S+)/);
-const worker = await startApp('../../apps/worker/src/main.ts', fleetEnv, /^worker ready/);
+const worker = await startFleetWorker(fleetWorkers, fleetEnv);
 const httpUrl = gateway.match[1]!;
 let atRate: ReturnType<typeof summarize>;
 let light: ReturnType<typeof summarize>;
@@ -404,6 +424,7 @@ const result = {
   measured_at: new Date().toISOString(),
   host: { cpus: cpus().length, load_average_before: loadBefore, load_average_after: loadavg() },
   intra_op_threads: intraOpThreads ?? 'onnxruntime default',
+  workers: fleetWorkersReport(fleetWorkers).workers,
   requests: requestCount,
   max_tokens: maxTokens,
   decoding,
@@ -450,5 +471,6 @@ console.log(
 );
 if (firstError) console.log(`first failed request: ${firstError}`);
 mkdirSync(values.out!, { recursive: true });
-writeFileSync(`${values.out}/fleet.json`, `${JSON.stringify(result, null, 2)}\n`);
-console.log(`wrote ${values.out}/fleet.json`);
+const resultFile = `${values.out}/${fleetWorkersReport(fleetWorkers).file}`;
+writeFileSync(resultFile, `${JSON.stringify(result, null, 2)}\n`);
+console.log(`wrote ${resultFile}`);
