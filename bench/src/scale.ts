@@ -1,6 +1,6 @@
 /**
- * `npm run bench:scale [-- --workers 1,8,32,64 --gateways 2 --slots 2 --pass-ms 20
- *   --tokens-per-step 2 --answer-tokens 32 --seconds 10 --warmup-seconds 3 --idle-seconds 3 --backlog 0.5]`
+ * `npm run bench:scale [-- --workers 1,8,32,64 --gateways 2 --slots 1 --pass-ms 200
+ *   --tokens-per-step 2 --answer-tokens 15 --seconds 10 --warmup-seconds 4 --idle-seconds 3 --backlog 0.5 --nice 10]`
  *
  * How the fleet scales out, with the GPU taken out of the picture: 1, 8, 32 and 64 worker
  * processes (`--workers`), each a real worker (BullMQ, step scheduler, gRPC callbacks,
@@ -25,7 +25,15 @@
  * `efficiency_<N>`. Where one Redis tops out: 1000 ms / Redis CPU ms per job, the rate at which its
  * one main thread would be busy all the time (an upper bound: latency grows before that).
  *
- * Everything shares this host's CPUs: a level whose processes keep them busy (`host_cpu_busy`
+ * The defaults (8 passes of 200 ms a job, one slot: 0.625 jobs/s a worker, 40 jobs/s at 64)
+ * keep 64 workers within what a 2-core host runs next to its gateways, Redis and client. What
+ * the fleet costs grows with jobs/s (submit, claim, complete, result), forward passes/s (the
+ * scheduler's step) and jobs in flight (a progress callback every 100 ms each, cancel polls), so a
+ * bigger host reruns it with more of each, e.g. `--pass-ms 20 --slots 16 --answer-tokens 63`.
+ *
+ * Workers run at `--nice` 10: the host's scheduler shares the CPUs per process, so 64 workers
+ * at the gateways' priority would get 32 times the two gateways' CPU and starve them, which no
+ * fleet does (its workers have GPU hosts of their own). Everything still shares this host's CPUs: a level whose processes keep them busy (`host_cpu_busy`
  * near 1) measures the host as much as the fleet, and the per-job CPU figures say which part
  * would need more. Writes bench/results/scale.json.
  */
@@ -56,14 +64,15 @@ const optionsSchema = z.object({
     .transform((list) => list.split(',').map(Number))
     .pipe(z.array(z.number().int().positive().max(1_024)).min(1)),
   gateways: count(2),
-  slots: count(2),
-  'pass-ms': z.coerce.number().positive().default(20),
+  slots: count(1),
+  'pass-ms': z.coerce.number().positive().default(200),
   'tokens-per-step': count(2),
-  'answer-tokens': count(32),
+  'answer-tokens': count(15),
   seconds: z.coerce.number().positive().default(10),
-  'warmup-seconds': z.coerce.number().nonnegative().default(3),
+  'warmup-seconds': z.coerce.number().nonnegative().default(4),
   'idle-seconds': z.coerce.number().nonnegative().default(3),
   backlog: z.coerce.number().nonnegative().default(0.5),
+  nice: z.coerce.number().int().min(0).max(19).default(10),
   out: z.string().default(fileURLToPath(new URL('../results', import.meta.url))),
 });
 const { values: raw } = parseArgs({
@@ -178,7 +187,7 @@ async function growTo(target: number): Promise<void> {
     const batch = Math.min(START_AT_ONCE, target - workers.length);
     const started = await Promise.all(
       Array.from({ length: batch }, (_, i) =>
-        startSimulatedWorker(bundle, simulated, fleetEnv, `sim-worker-${workers.length + i + 1}`),
+        startSimulatedWorker(bundle, simulated, fleetEnv, `sim-worker-${workers.length + i + 1}`, options.nice),
       ),
     );
     workers.push(...started);

@@ -60,17 +60,24 @@ function simulatedWorkerArgs(settings: SimulatedDecodeSettings): string[] {
 /** Small young generation: a worker's heap is a few MB of jobs in flight. */
 const WORKER_NODE_FLAGS = ['--max-semi-space-size=1'];
 
-/** Starts one simulated worker process from the bundle and resolves once it is ready. */
+/**
+ * Starts one simulated worker process from the bundle and resolves once it is ready. `nice`:
+ * its scheduling niceness (`nice -n`), so that many workers sharing a host with the gateways
+ * and Redis do not get many times their CPU (a fleet's workers run on GPU hosts of their own).
+ */
 export function startSimulatedWorker(
   bundle: string,
   settings: SimulatedDecodeSettings,
   env: NodeJS.ProcessEnv,
   name: string,
+  nice = 0,
 ): Promise<ManagedProcess> {
+  const node = [process.execPath, ...WORKER_NODE_FLAGS, bundle, ...simulatedWorkerArgs(settings)];
   return startManagedProcess({
     name,
-    command: process.execPath,
-    args: [...WORKER_NODE_FLAGS, bundle, ...simulatedWorkerArgs(settings)],
+    // nice execs node: the child's pid is the worker's.
+    command: nice === 0 ? node[0]! : 'nice',
+    args: nice === 0 ? node.slice(1) : ['-n', String(nice), ...node],
     env: { ...process.env, ...env, DFLEET_WORKER_ID: name, LOG_LEVEL: 'warn' },
     readyPattern: /^worker ready id=/,
   });
