@@ -284,6 +284,12 @@ function summarize(
     worker_cpu_ms_per_job: perJob(window.to.workerCpuMs - window.from.workerCpuMs),
     worker_cpu_busy: busy(window.to.workerCpuMs - window.from.workerCpuMs),
     client_cpu_ms_per_job: perJob(window.to.clientCpuMs - window.from.clientCpuMs),
+    /** Cores the fleet's processes (gateways, workers, Redis, this client) got in the window. */
+    fleet_cpu_busy:
+      busy(window.to.gatewayCpuMs - window.from.gatewayCpuMs) +
+      busy(window.to.workerCpuMs - window.from.workerCpuMs) +
+      busy(redis.cpuMs) +
+      busy(window.to.clientCpuMs - window.from.clientCpuMs),
     host_cpu_busy: host,
     idle: {
       seconds: idleSeconds,
@@ -369,7 +375,7 @@ console.log(
     `(${passesPerJob} passes a job), ${options.slots} slots a worker: ideal ${fmt(idealPerWorker)} jobs/s a worker`,
 );
 console.log(
-  'workers  jobs/s   linear  effic.  ideal   e2e p50/p99 ms   redis cmd/job  redis ms/job  gw ms/job  worker ms/job  client ms/job  redis busy  host busy (idle)  idle redis cmd/s/worker',
+  'workers  jobs/s   linear  effic.  ideal   e2e p50/p99 ms   redis cmd/job  redis ms/job  gw ms/job  worker ms/job  client ms/job  fleet cores  host busy (idle)  idle redis cmd/s/worker',
 );
 for (const r of withLinear) {
   console.log(
@@ -385,7 +391,7 @@ for (const r of withLinear) {
       fmt(r.gateway_cpu_ms_per_job, 3).padStart(10),
       fmt(r.worker_cpu_ms_per_job, 3).padStart(14),
       fmt(r.client_cpu_ms_per_job, 3).padStart(14),
-      fmt(r.redis_cpu_busy).padStart(11),
+      fmt(r.fleet_cpu_busy).padStart(12),
       `${fmt(r.host_cpu_busy)} (${fmt(r.idle.host_cpu_busy)})`.padStart(16),
       fmt(r.idle.redis_commands_per_s_per_worker, 1).padStart(24),
     ].join(' '),
