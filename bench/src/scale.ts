@@ -106,6 +106,7 @@ interface Answer {
   queueMs: number;
   decodeMs: number;
   completionTokens: number;
+  workerId: string;
 }
 
 /** Counters of everything that works for the fleet, read at one instant. */
@@ -161,7 +162,10 @@ async function complete(gatewayUrl: string, prompt: string): Promise<Answer> {
     dfleet: { strategy: 'threshold', threshold: 0.9 },
   });
   let status = 0;
-  let body: { usage?: { completion_tokens: number }; dfleet?: { queue_ms: number; decode_ms: number } } = {};
+  let body: {
+    usage?: { completion_tokens: number };
+    dfleet?: { queue_ms: number; decode_ms: number; worker_id: string };
+  } = {};
   try {
     const response = await client.post(`${gatewayUrl}/v1/completions`, payload);
     status = response.status;
@@ -177,6 +181,7 @@ async function complete(gatewayUrl: string, prompt: string): Promise<Answer> {
     queueMs: body.dfleet?.queue_ms ?? Number.NaN,
     decodeMs: body.dfleet?.decode_ms ?? Number.NaN,
     completionTokens: body.usage?.completion_tokens ?? -1,
+    workerId: body.dfleet?.worker_id ?? '',
   };
 }
 
@@ -215,14 +220,23 @@ function loadFleet(inFlight: number) {
 }
 
 /**
- * Answers per second between the window's first and last answer: with few answers (one worker
- * finishes one job every second or two) counting whole jobs in a fixed window would be off by up
- * to one job; this is off by the jitter of two answers.
+ * The sum over workers of each one's answers per second between its first and last answer in
+ * the window. A worker finishes a job every second or two, and workers started together finish
+ * in step, in bursts: counting answers in a fixed window, or timing all of them from first to
+ * last, would be off by up to a burst; a worker's own answers are evenly spaced.
+ * (This needs two answers of every worker in the window.)
  */
-function completionRate(answers: readonly Answer[]): number {
-  if (answers.length < 2) return Number.NaN;
-  const times = answers.map((a) => a.doneAt);
-  return (answers.length - 1) / ((Math.max(...times) - Math.min(...times)) / 1000);
+function completionRate(answers: readonly Answer[], windowSeconds: number): number {
+  const byWorker = new Map<string, number[]>();
+  for (const answer of answers)
+    byWorker.set(answer.workerId, [...(byWorker.get(answer.workerId) ?? []), answer.doneAt]);
+  let rate = 0;
+  for (const times of byWorker.values()) {
+    // Too few to time: a window shorter than a job or two; count them instead.
+    if (times.length < 2) return answers.length / windowSeconds;
+    rate += (times.length - 1) / ((Math.max(...times) - Math.min(...times)) / 1000);
+  }
+  return byWorker.size === 0 ? Number.NaN : rate;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -256,9 +270,9 @@ function summarize(
     completed: jobs,
     failed: inWindow.length - jobs,
     wrong_answer_length: ok.filter((a) => a.completionTokens !== simulated.answerTokens).length,
-    throughput_per_s: completionRate(ok),
+    throughput_per_s: completionRate(ok, seconds),
     ideal_per_s: workerCount * idealPerWorker,
-    per_worker_per_s: completionRate(ok) / workerCount,
+    per_worker_per_s: completionRate(ok, seconds) / workerCount,
     e2e_p50_ms: percentile(
       ok.map((a) => a.e2eMs),
       50,

@@ -36,10 +36,11 @@ const SURE_CONFIDENCE = 1;
  * of wall time on a timer (not a busy loop, so the process's CPU is the fleet's own), whatever
  * the batch, one pass at a time as on one device stream. It returns reduced predictions at the
  * positions the decoder reads, which make the `tokensPerStep` leftmost masked positions of each
- * row certain and the rest unsure, so a confidence- or entropy-ranked strategy (threshold up to
- * 1, factor, entropy-bounded, reference with low-confidence remasking) commits left to right and
- * every decode ends with eos after the same `answerTokenIds`: ceil((answer length + 1) /
- * tokensPerStep) passes per job, given a canvas longer than the answer.
+ * row certain and the rest unsure, so a confidence- or entropy-ranked strategy commits left to
+ * right and every decode answers the same `answerTokenIds` and eos. Under threshold decoding
+ * (any tau) that takes ceil((answer length + 1) / tokensPerStep) passes, given a canvas longer
+ * than the answer; factor, entropy-bounded and the reference strategy (low-confidence
+ * remasking) answer the same in as many passes as their rules take.
  *
  * Stateless: a row's answer position is read from the canvas. The answer so far is the run of
  * `answerTokenIds[0..c)` right before the first mask, so a prompt that itself ends with
