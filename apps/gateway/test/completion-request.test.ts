@@ -184,6 +184,8 @@ describe('parseCompletionRequest', () => {
       idempotencyKey: '',
       priority: '',
       deadlineMs: 0,
+      streamStates: false,
+      suffix: '',
     });
     expect(grpcBody['dfleet']).toEqual({ min_threshold: 0.6 });
   });
@@ -250,6 +252,8 @@ describe('generateRequestToCompletionBody', () => {
       idempotencyKey: '',
       priority: '',
       deadlineMs: 0,
+      streamStates: false,
+      suffix: '',
     });
     expect(body).toEqual({ model: FIXTURE_MODEL, prompt: 'p' });
   });
@@ -266,6 +270,8 @@ describe('generateRequestToCompletionBody', () => {
       idempotencyKey: 'key',
       priority: 'batch',
       deadlineMs: 100,
+      streamStates: false,
+      suffix: '',
     });
     expect(body).toEqual({
       model: FIXTURE_MODEL,
@@ -337,6 +343,23 @@ describe('the strategy contract, derived at the gateway and the job', () => {
     }
   });
 
+  it('maps gen_length, logprobs and suffix onto their HTTP fields, and leaves stream_states to GenerateStream', () => {
+    const body = generateRequestToCompletionBody({
+      model: FIXTURE_MODEL,
+      prompt: 'p',
+      stop: [],
+      idempotencyKey: '',
+      priority: '',
+      deadlineMs: 0,
+      decoding: null,
+      genLength: 24,
+      logprobs: 2,
+      streamStates: true,
+      suffix: '}\n',
+    });
+    expect(body).toEqual({ model: FIXTURE_MODEL, prompt: 'p', logprobs: 2, suffix: '}\n', dfleet: { gen_length: 24 } });
+  });
+
   it('maps every knob of the contract from gRPC decoding options to its HTTP name', () => {
     const proto = readFileSync(new URL('../../../protos/dfleet/v1/generation.proto', import.meta.url), 'utf8');
     const decodingOptions = /message DecodingOptions \{([^}]*)\}/.exec(proto)?.[1] ?? '';
@@ -350,6 +373,8 @@ describe('the strategy contract, derived at the gateway and the job', () => {
         idempotencyKey: '',
         priority: '',
         deadlineMs: 0,
+        streamStates: false,
+        suffix: '',
       });
       expect(body['dfleet']).toEqual({ [knob.wireName]: 0.5 });
     }
