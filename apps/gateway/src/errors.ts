@@ -180,6 +180,23 @@ export class QueueFullError extends GatewayError {
   override readonly retryAfterSeconds = 1;
 }
 
+/**
+ * No worker serving the request's model has a live heartbeat: an interactive request is refused at
+ * once instead of waiting for its timeout (and a client's retries then queueing duplicates).
+ */
+export class NoWorkerError extends GatewayError {
+  readonly code = 'no_worker';
+  readonly httpStatus = 503;
+  readonly grpcStatus = grpc.status.UNAVAILABLE;
+  override readonly retryAfterSeconds = 5;
+  constructor(model: string) {
+    super(
+      `no worker serving model '${model}' is alive (none sent a heartbeat in the last 10 s), so this interactive request was not enqueued; start a worker for it (dfleet up, or the worker app with DFLEET_MODEL_DIR pointing at the model), retry after a few seconds, or send dfleet.priority "batch" to queue the request until a worker comes`,
+      'model',
+    );
+  }
+}
+
 export class NotReadyError extends GatewayError {
   readonly code = 'not_ready';
   readonly httpStatus = 503;

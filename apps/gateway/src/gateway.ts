@@ -12,6 +12,7 @@ import { PendingResults } from './pending-results.ts';
 import { RedisRateLimiter } from './rate-limiter.ts';
 import { ApiKeyAuthenticator, OpenAccess, type RequestAuthenticator } from './request-authenticator.ts';
 import { RequestDrain } from './request-drain.ts';
+import { WorkerPresence } from './worker-presence.ts';
 
 export interface RunningGateway {
   /** e.g. http://127.0.0.1:8080 */
@@ -71,6 +72,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       requestTimeoutMs: config.requestTimeoutMs,
       logger,
       drain,
+      workerPresence: new WorkerPresence({ listLiveWorkers: () => submitter.liveWorkers() }),
       waitingJobLimits: {
         maxWaitingJobs: config.maxWaitingJobs,
         maxWaitingJobsPerTenant: config.maxWaitingJobsPerTenant,

@@ -5,12 +5,15 @@ export type { GenerationServiceClient, GenerationServiceHandlers } from './gener
 export type { WorkerCallbackClient, WorkerCallbackHandlers } from './generated/dfleet/v1/WorkerCallback.ts';
 export type { GenerateRequest, GenerateRequest__Output } from './generated/dfleet/v1/GenerateRequest.ts';
 export type { GenerateResponse, GenerateResponse__Output } from './generated/dfleet/v1/GenerateResponse.ts';
+export type { GenerateEvent, GenerateEvent__Output } from './generated/dfleet/v1/GenerateEvent.ts';
+export type { AnswerTokenLogprob } from './generated/dfleet/v1/AnswerTokenLogprob.ts';
 export type { DecodingOptions__Output } from './generated/dfleet/v1/DecodingOptions.ts';
 export type { GetJobRequest__Output } from './generated/dfleet/v1/GetJobRequest.ts';
 export type { Job, Job__Output } from './generated/dfleet/v1/Job.ts';
 export type { CancelJobRequest__Output } from './generated/dfleet/v1/CancelJobRequest.ts';
 export type { CancelJobResponse, CancelJobResponse__Output } from './generated/dfleet/v1/CancelJobResponse.ts';
 export type { ProgressReport, ProgressReport__Output } from './generated/dfleet/v1/ProgressReport.ts';
+export type { StepReport, StepReport__Output } from './generated/dfleet/v1/StepReport.ts';
 export type { ResultReport, ResultReport__Output } from './generated/dfleet/v1/ResultReport.ts';
 export type { WorkerReport, WorkerReport__Output } from './generated/dfleet/v1/WorkerReport.ts';
 export type { ReportAck, ReportAck__Output } from './generated/dfleet/v1/ReportAck.ts';
