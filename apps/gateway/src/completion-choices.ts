@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { CompletionRequest } from './completion-request.ts';
+import { requestIdFor } from './request-identity.ts';
 
 /** Seeds are uint32 on the gRPC side: seed + index wraps there rather than leaving the range. */
 const SEED_RANGE = 4_294_967_296;
@@ -21,4 +22,20 @@ export function expandChoices(request: CompletionRequest): CompletionRequest[] {
     idempotencyKey: `${key}#n${index}`,
     idempotencyKeyIsFresh: clientKey === null || request.idempotencyKeyIsFresh === true,
   }));
+}
+
+/**
+ * The choices' requests with their job ids known before anything is enqueued, as a stream needs
+ * for its first chunk and its `x-request-id`: a request without a key gets a fresh one.
+ */
+export function choicesWithJobIds(
+  request: CompletionRequest,
+  tenant: string,
+): { requests: CompletionRequest[]; jobIds: string[] } {
+  const keyed: CompletionRequest =
+    request.idempotencyKey === null
+      ? { ...request, idempotencyKey: `stream-${randomUUID()}`, idempotencyKeyIsFresh: true }
+      : request;
+  const requests = expandChoices(keyed);
+  return { requests, jobIds: requests.map((one) => requestIdFor(tenant, one.idempotencyKey)) };
 }
