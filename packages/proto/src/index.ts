@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-export { loadDfleetProtos } from './load-protos.ts';
+export { loadDfleetProtos, loadPublicApiDefinition } from './load-protos.ts';
 export { createGenerationClient, createWorkerCallbackClient } from './clients.ts';
 export type { GenerationServiceClient, GenerationServiceHandlers } from './generated/dfleet/v1/GenerationService.ts';
 export type { WorkerCallbackClient, WorkerCallbackHandlers } from './generated/dfleet/v1/WorkerCallback.ts';
