@@ -400,18 +400,15 @@ export function promptTokensThatFit(
   const promptTokens = model.countPromptTokens(prompt);
   const suffixTokens = suffix === null ? 0 : model.countPromptTokens(suffix);
   const tooLong = promptTooLong({
-    promptTokens: promptTokens + suffixTokens,
+    promptTokens,
     maxNewTokens,
     maxSequenceLength: model.maxSequenceLength,
     specialTokens: model.specialTokens,
+    suffixTokens,
     modelName: model.name,
     maxNewTokensName: 'dfleet.gen_length',
   });
-  if (tooLong !== null) {
-    throw new PromptTooLongError(
-      suffix === null ? tooLong : `prompt (${promptTokens} tokens) and suffix (${suffixTokens} tokens) together: ${tooLong}`,
-    );
-  }
+  if (tooLong !== null) throw new PromptTooLongError(tooLong);
   return promptTokens;
 }
 
