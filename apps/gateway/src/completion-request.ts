@@ -197,13 +197,20 @@ function schemaFor(model: ServedModel): ReturnType<typeof bodySchemaFor> {
   return schema;
 }
 
-function paramOf(path: readonly PropertyKey[]): string | null {
-  const named = path.filter((key) => typeof key === 'string');
+function paramOf(path: readonly PropertyKey[], keepIndexes = false): string | null {
+  const named = path.filter((key) => typeof key === 'string' || (keepIndexes && typeof key === 'number')).map(String);
   return named.length === 0 ? null : named.join('.');
 }
 
-/** Turns zod issues into one 400 naming the first offending field (and listing any others). */
-export function toInvalidRequest(error: z.ZodError, allowedTopLevel: readonly string[]): InvalidRequestError {
+/**
+ * Turns zod issues into one 400 naming the first offending field (and listing any others).
+ * @param keepIndexes name array elements (`messages.2.role`); else the array itself (`stop`).
+ */
+export function toInvalidRequest(
+  error: z.ZodError,
+  allowedTopLevel: readonly string[],
+  keepIndexes = false,
+): InvalidRequestError {
   const described = error.issues.map((issue) => {
     if (issue.code === 'unrecognized_keys') {
       const parent = paramOf(issue.path);
@@ -216,7 +223,7 @@ export function toInvalidRequest(error: z.ZodError, allowedTopLevel: readonly st
         }: ${allowed.join(', ')}`,
       };
     }
-    return { param: paramOf(issue.path), message: issue.message };
+    return { param: paramOf(issue.path, keepIndexes), message: issue.message };
   });
   const first = described[0] ?? { param: null, message: 'invalid request' };
   const message = [...new Set(described.map((d) => d.message))].join('; ');
