@@ -115,7 +115,9 @@ export function parseChatCompletionRequest(
     return parseCompletionRequest(completionBody, catalog, context);
   } catch (error) {
     if (error instanceof PromptTooLongError) {
-      throw new PromptTooLongError(`messages render (with the chat template) to a prompt that is too long: ${error.message}`);
+      throw new PromptTooLongError(
+        `messages render (with the chat template) to a prompt that is too long: ${error.message}`,
+      );
     }
     throw error;
   }

@@ -21,9 +21,7 @@ export interface ChatTemplate {
 
 const tokenizerConfigSchema = z.object({
   // Hugging Face also allows a list of named templates; the one named "default" is the chat one.
-  chat_template: z
-    .union([z.string(), z.array(z.object({ name: z.string(), template: z.string() }))])
-    .optional(),
+  chat_template: z.union([z.string(), z.array(z.object({ name: z.string(), template: z.string() }))]).optional(),
   bos_token: z.string().optional(),
   eos_token: z.string().optional(),
 });

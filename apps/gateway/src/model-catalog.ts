@@ -25,7 +25,6 @@ export interface ServedModel {
   readonly chatTemplate: ChatTemplate | null;
 }
 
-
 /** The models one gateway serves, looked up by name. */
 export class ModelCatalog {
   readonly #models: ReadonlyMap<string, ServedModel>;

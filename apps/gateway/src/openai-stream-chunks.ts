@@ -47,7 +47,8 @@ export class OpenAiStreamChunks {
     const progress: ChoiceProgress = { sentIds: [], sentTextLength: 0, started: true };
     this.#choices.set(index, progress);
     const { kind, echo } = this.#options;
-    if (kind === 'chat') return [this.#chunk({ index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null })];
+    if (kind === 'chat')
+      return [this.#chunk({ index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null })];
     if (echo === null) return [];
     progress.sentTextLength = echo.length;
     return [this.#chunk({ index, text: echo, logprobs: null, finish_reason: null })];
@@ -62,7 +63,12 @@ export class OpenAiStreamChunks {
       const { result } = event.finished;
       const finish = {
         finish_reason: openAiFinishReason(result.finishReason),
-        dfleet: { finish_reason: result.finishReason, job_id: event.finished.jobId, steps: result.steps, nfe: result.nfe },
+        dfleet: {
+          finish_reason: result.finishReason,
+          job_id: event.finished.jobId,
+          steps: result.steps,
+          nfe: result.nfe,
+        },
       };
       return this.#options.kind === 'chat'
         ? [this.#chunk({ index, delta: {}, logprobs: null, ...finish })]

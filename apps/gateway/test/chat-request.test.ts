@@ -1,17 +1,13 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { DEFAULT_MODEL_DIR } from '@dfleet/model';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseChatCompletionRequest } from '../src/chat-request.ts';
 import { GatewayError } from '../src/errors.ts';
 import { loadServedModel, ModelCatalog } from '../src/model-catalog.ts';
+import { heldoutPrompt } from './support/heldout.ts';
 import { FIXTURE_MODEL, FIXTURE_MODEL_DIR } from './support/test-fleet.ts';
 
-const heldout = readFileSync(join(DEFAULT_MODEL_DIR, 'eval', 'heldout.jsonl'), 'utf8')
-  .trim()
-  .split('\n')
-  .map((line) => JSON.parse(line) as { prompt: string });
-const [first, second] = heldout as [{ prompt: string }, { prompt: string }];
+const first = { prompt: heldoutPrompt(0) };
+const second = { prompt: heldoutPrompt(1) };
 
 // The shipped model (its tokenizer_config.json has a chat template) and the fixture (it has none).
 let catalog: ModelCatalog;
@@ -20,7 +16,11 @@ beforeAll(async () => {
 });
 
 const user = (content: unknown) => ({ role: 'user', content });
-const chat = (patch: Record<string, unknown> = {}) => ({ model: 'jsfunc-mdm', messages: [user(first.prompt)], ...patch });
+const chat = (patch: Record<string, unknown> = {}) => ({
+  model: 'jsfunc-mdm',
+  messages: [user(first.prompt)],
+  ...patch,
+});
 
 function rejection(body: unknown): GatewayError {
   try {
@@ -35,14 +35,20 @@ function rejection(body: unknown): GatewayError {
 describe("the shipped model's chat template", () => {
   it('makes the last user message, a held-out prompt, exactly the prompt', () => {
     const request = parseChatCompletionRequest(
-      { model: 'jsfunc-mdm', messages: [{ role: 'system', content: 'be brief' }, user(second.prompt), user(first.prompt)] },
+      {
+        model: 'jsfunc-mdm',
+        messages: [{ role: 'system', content: 'be brief' }, user(second.prompt), user(first.prompt)],
+      },
       catalog,
     );
     expect(request.prompt).toBe(first.prompt);
   });
 
   it('adds the // of a spec written without it, and the newline after the header', () => {
-    const [spec, header] = first.prompt.replace(/^\/\/ /, '').trimEnd().split('\n') as [string, string];
+    const [spec, header] = first.prompt
+      .replace(/^\/\/ /, '')
+      .trimEnd()
+      .split('\n') as [string, string];
     expect(parseChatCompletionRequest(chat({ messages: [user(`${spec}\n${header}`)] }), catalog).prompt).toBe(
       first.prompt,
     );
@@ -86,7 +92,11 @@ describe('parseChatCompletionRequest', () => {
     [{ logprobs: 2 }, 'logprobs', 'logprobs must be a boolean'],
     [{ logprobs: true, top_logprobs: 6 }, 'top_logprobs', 'top_logprobs must be an integer between 0 and 5'],
     [{ top_logprobs: 2 }, 'top_logprobs', 'top_logprobs needs logprobs: true'],
-    [{ max_tokens: 4, max_completion_tokens: 5 }, 'max_completion_tokens', 'max_tokens and max_completion_tokens differ'],
+    [
+      { max_tokens: 4, max_completion_tokens: 5 },
+      'max_completion_tokens',
+      'max_tokens and max_completion_tokens differ',
+    ],
     [{ echo: true }, 'echo', "unknown field 'echo'"],
     [{ tools: [] }, 'tools', "unknown field 'tools'; allowed fields: messages"],
     [{ n: 9 }, 'n', 'n must be an integer between 1 and 8'],

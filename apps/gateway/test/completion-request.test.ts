@@ -128,7 +128,11 @@ describe('parseCompletionRequest', () => {
     [{ logprobs: 6 }, 'logprobs', 'logprobs must be null or an integer between 0 and 5'],
     [{ logprobs: true }, 'logprobs', 'logprobs must be null or an integer between 0 and 5'],
     [{ suffix: '' }, 'suffix', 'suffix must be null or a non-empty string'],
-    [{ stream: true, stream_options: { include_usage: 'yes' } }, 'stream_options.include_usage', 'stream_options must be'],
+    [
+      { stream: true, stream_options: { include_usage: 'yes' } },
+      'stream_options.include_usage',
+      'stream_options must be',
+    ],
     [{ stream: true, dfleet: { stream_states: 1 } }, 'dfleet.stream_states', 'dfleet.stream_states must be a boolean'],
     [{ dfleet: 'fast' }, 'dfleet', 'dfleet must be an object'],
     [
@@ -224,9 +228,9 @@ describe('parseCompletionRequest', () => {
   });
 
   it('checks block_length against the canvas, not against max_tokens', () => {
-    expect(parseCompletionRequest({ ...valid, max_tokens: 5, dfleet: { block_length: 8 } }, catalog).options).toMatchObject(
-      { maxNewTokens: 16, blockLength: 8, maxAnswerTokens: 5 },
-    );
+    expect(
+      parseCompletionRequest({ ...valid, max_tokens: 5, dfleet: { block_length: 8 } }, catalog).options,
+    ).toMatchObject({ maxNewTokens: 16, blockLength: 8, maxAnswerTokens: 5 });
   });
 
   it('requires reference steps to be a multiple of the number of blocks of gen_length', () => {

@@ -55,9 +55,9 @@ describe('loadGatewayConfig', () => {
 
   it('leaves CORS off unless DFLEET_CORS_ORIGINS lists origins (comma-separated, or *)', () => {
     expect(loadGatewayConfig({}).corsOrigins).toBeNull();
-    expect(loadGatewayConfig({ DFLEET_CORS_ORIGINS: ' https://app.example.com, http://localhost:3000 ' }).corsOrigins).toEqual(
-      ['https://app.example.com', 'http://localhost:3000'],
-    );
+    expect(
+      loadGatewayConfig({ DFLEET_CORS_ORIGINS: ' https://app.example.com, http://localhost:3000 ' }).corsOrigins,
+    ).toEqual(['https://app.example.com', 'http://localhost:3000']);
     expect(loadGatewayConfig({ DFLEET_CORS_ORIGINS: '*' }).corsOrigins).toEqual(['*']);
   });
 

@@ -130,7 +130,12 @@ describe('chat completion bodies', () => {
   it('give a multi-byte token its UTF-8 bytes', () => {
     const cent = { ...twoTokens, text: '¢', tokenIds: [4], tokenLogprobs: [{ logprob: -1, top: [] }] };
     const body = toChatCompletionResponseBody([finished(jobWith({ logprobs: 0 }), cent)], texts);
-    expect(body.choices[0]?.logprobs?.content[0]).toEqual({ token: '¢', logprob: -1, bytes: [0xc2, 0xa2], top_logprobs: [] });
+    expect(body.choices[0]?.logprobs?.content[0]).toEqual({
+      token: '¢',
+      logprob: -1,
+      bytes: [0xc2, 0xa2],
+      top_logprobs: [],
+    });
   });
 });
 

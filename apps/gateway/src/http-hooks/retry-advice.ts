@@ -19,5 +19,9 @@ export function shouldRetry(request: FastifyRequest, error: GatewayError): 'fals
 function sentIdempotencyKey(request: FastifyRequest): boolean {
   if (typeof request.headers['idempotency-key'] === 'string') return true;
   const body = request.body;
-  return typeof body === 'object' && body !== null && typeof (body as Record<string, unknown>)['idempotency_key'] === 'string';
+  return (
+    typeof body === 'object' &&
+    body !== null &&
+    typeof (body as Record<string, unknown>)['idempotency_key'] === 'string'
+  );
 }
