@@ -110,7 +110,9 @@ export class OpenAiStreamChunks {
     const { texts } = this.#options;
     const masked: number[] = [];
     const committed: number[] = [];
-    state.tokenIds.forEach((id, position) => (id === null ? masked : committed).push(position));
+    state.tokenIds.forEach((id, position) => {
+      (id === null ? masked : committed).push(position);
+    });
     return {
       object: 'dfleet.canvas_state',
       id: this.#options.id,
