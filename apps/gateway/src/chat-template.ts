@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { InvalidRequestError } from './errors.ts';
 
 /** Hugging Face's file for tokenizer settings, where `chat_template` lives by convention. */
-export const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
+const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
 
 /** One chat message once validated: a role and its text (text parts already joined). */
 export interface ChatMessage {

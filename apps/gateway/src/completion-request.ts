@@ -29,14 +29,14 @@ const MAX_SEED = 4_294_967_295; // uint32 on the gRPC side
 const MAX_DEADLINE_MS = 86_400_000;
 const MAX_STEPS_LIMIT = 1_000_000;
 /** max_tokens is only a cap (the canvas is dfleet.gen_length), so any large value is harmless. */
-export const MAX_TOKENS_LIMIT = 1_048_576;
+const MAX_TOKENS_LIMIT = 1_048_576;
 /** Most choices one request may ask for (`n`): each is a job of its own. */
-export const MAX_CHOICES = 8;
+const MAX_CHOICES = 8;
 /** OpenAI's limit on alternatives per token (completions `logprobs`, chat `top_logprobs`). */
 export const MAX_TOP_LOGPROBS = 5;
 
 /** How the HTTP answer is shaped; the jobs do not depend on it. */
-export interface CompletionReplyShape {
+interface CompletionReplyShape {
   /** Choices asked for (`n`), each decoded by its own job with seed `seed + index`. */
   readonly n: number;
   /** Prepend the prompt to each choice's text (completions only). */

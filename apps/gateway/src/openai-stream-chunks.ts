@@ -5,7 +5,7 @@ import { type TokenTexts, toChatLogprobs, toCompletionLogprobs } from './openai-
 type StateEvent = Extract<GenerationEvent, { kind: 'state' }>;
 
 /** Which OpenAI stream a request gets: legacy completions or chat. */
-export type StreamKind = 'completion' | 'chat';
+type StreamKind = 'completion' | 'chat';
 
 export interface StreamChunkOptions {
   kind: StreamKind;

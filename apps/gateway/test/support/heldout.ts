@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { DEFAULT_MODEL_DIR } from '@dfleet/model';
 
 /** The shipped model's held-out prompts (never seen in training), in file order. */
-export const HELDOUT_PROMPTS: readonly string[] = readFileSync(join(DEFAULT_MODEL_DIR, 'eval', 'heldout.jsonl'), 'utf8')
+const HELDOUT_PROMPTS: readonly string[] = readFileSync(join(DEFAULT_MODEL_DIR, 'eval', 'heldout.jsonl'), 'utf8')
   .trim()
   .split('\n')
   .map((line) => (JSON.parse(line) as { prompt: string }).prompt);
