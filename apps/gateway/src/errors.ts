@@ -95,6 +95,36 @@ export class PromptTooLongError extends GatewayError {
   }
 }
 
+/** `suffix` (fill in the middle) on a model whose manifest does not say it was trained to infill. */
+export class SuffixNotSupportedError extends GatewayError {
+  readonly code = 'suffix_not_supported';
+  readonly httpStatus = 400;
+  readonly grpcStatus = grpc.status.INVALID_ARGUMENT;
+  constructor(model: string) {
+    super(
+      `suffix is not supported by model ${model}: its manifest (dfleet-model.json) does not set ` +
+        'capabilities.infill, so it was not trained to fill in the middle and would ignore the text after the gap; ' +
+        'send suffix: null, or serve a model trained for infilling',
+      'suffix',
+    );
+  }
+}
+
+/** POST /v1/chat/completions for a model directory without a chat template. */
+export class ChatNotSupportedError extends GatewayError {
+  readonly code = 'chat_not_supported';
+  readonly httpStatus = 400;
+  readonly grpcStatus = grpc.status.INVALID_ARGUMENT;
+  constructor(model: string) {
+    super(
+      `model ${model} has no chat template, so messages cannot be turned into its prompt: add a Jinja ` +
+        '"chat_template" to tokenizer_config.json in its model directory (the Hugging Face convention), ' +
+        'or use POST /v1/completions with a prompt',
+      'model',
+    );
+  }
+}
+
 export class ModelNotFoundError extends GatewayError {
   readonly code = 'model_not_found';
   readonly httpStatus = 404;

@@ -102,6 +102,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       authenticator,
       bodyLimitBytes: config.maxBodyBytes,
       maxBatchPrompts: config.maxBatchPrompts,
+      corsOrigins: config.corsOrigins,
       redisPrefix: config.redisPrefix,
       logger,
       drain,
