@@ -179,7 +179,6 @@ export function generationResultFor(text: string): GenerationResult {
     queueMs: 1.5,
     decodeMs: 2.5,
     workerId: 'test-worker',
-    tokenSteps: [...text].map((_, index) => Math.min(3, index + 1)),
   };
 }
 
