@@ -90,11 +90,13 @@ describe('GenerateStream against a worker decoding the shipped model', () => {
   }, 120_000);
 
   it('cancelling the call mid-stream cancels the job: the worker stops it before its last step', async () => {
-    const steps = 48;
+    // A long decode (one token per step over a 96-token canvas) outlasts the worker's cancel poll.
+    const steps = 96;
     const { events, error } = await generateStream(
       {
         model: 'jsfunc-mdm',
         prompt: prompt(5),
+        genLength: steps,
         streamStates: true,
         decoding: { strategy: 'reference', steps },
       },
@@ -106,7 +108,8 @@ describe('GenerateStream against a worker decoding the shipped model', () => {
     expect(error?.code).toBe(grpc.status.CANCELLED);
     expect(events.some((event) => event.done)).toBe(false);
     const job = await eventually('the job to end as cancelled', async () => {
-      const [found] = await fleet.queue.getJobs(['completed', 'active']);
+      const jobs = await fleet.queue.getJobs(['completed', 'active']);
+      const found = jobs.find((job) => (job.data as { prompt: string }).prompt === prompt(5));
       const state = await found?.getState();
       return state === 'completed' ? found : undefined;
     });
