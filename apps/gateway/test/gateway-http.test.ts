@@ -85,7 +85,14 @@ describe('POST /v1/completions', () => {
       prompt,
       priority: 'interactive',
       callback: { address: gateway.callbackAddress },
-      options: { maxNewTokens: 8, blockLength: 8, strategy: { name: 'threshold', threshold: 0.9 }, seed: 3 },
+      // max_tokens caps the answer; the canvas is the manifest's (16 for the fixture).
+      options: {
+        maxNewTokens: 16,
+        blockLength: 16,
+        maxAnswerTokens: 8,
+        strategy: { name: 'threshold', threshold: 0.9 },
+        seed: 3,
+      },
     });
     expect(job.callback.token).toMatch(/^[0-9a-f]{64}$/);
   });

@@ -47,7 +47,7 @@ function reportStep(address: string, step: StepReport): Promise<void> {
 
 describe('a stream that fails after its first byte', () => {
   it('ends with an error event, not [DONE], which the SDK throws as an APIError with its code', async () => {
-    worker = startTestWorker(prefix, async (job) => {
+    worker = await startTestWorker(prefix, async (job) => {
       const { jobId, attempt, callbackToken } = resultReportFor(job, '');
       await reportStep(gateway.callbackAddress, {
         jobId,
@@ -71,10 +71,7 @@ describe('a stream that fails after its first byte', () => {
     });
     const openai = new OpenAI({ baseURL: `${gateway.httpUrl}/v1`, apiKey: 'not-checked', maxRetries: 0 });
     const body = { model: FIXTURE_MODEL, prompt: 'function f(x) {\n', stream: true as const };
-    // Batch priority: queued without a live worker heartbeat, which this scripted worker has none of.
-    const { data: stream, response } = await openai.completions
-      .create({ ...body, dfleet: { priority: 'batch' } } as typeof body)
-      .withResponse();
+    const { data: stream, response } = await openai.completions.create(body).withResponse();
     expect(response.status).toBe(200);
     const received: OpenAI.Completion[] = [];
     let failure: unknown;
@@ -92,7 +89,7 @@ describe('a stream that fails after its first byte', () => {
     const raw = await fetch(`${gateway.httpUrl}/v1/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ ...body, prompt: 'function g(x) {\n', dfleet: { priority: 'batch' } }),
+      body: JSON.stringify({ ...body, prompt: 'function g(x) {\n' }),
     });
     expect(raw.status).toBe(200);
     const events = (await raw.text()).trim().split('\n\n');
