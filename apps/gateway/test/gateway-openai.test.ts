@@ -337,6 +337,10 @@ describe('SDK retries', () => {
     expect(error).toBeInstanceOf(OpenAI.InternalServerError);
     expect(error.status).toBe(504);
     expect(error.headers?.get('x-should-retry')).toBe('false');
-    expect(await jobsFor(prompt)).toHaveLength(1);
+    const jobs = await jobsFor(prompt);
+    expect(jobs).toHaveLength(1);
+    // The 504 names the job that runs on, in its message and as its x-request-id.
+    expect(error.requestID).toBe(jobs[0]?.id);
+    expect(error.message).toContain(`GET /v1/jobs/${jobs[0]?.id}`);
   });
 });
