@@ -275,14 +275,14 @@ async function maxTokensSweep(caps: number[]): Promise<void> {
   const rows: (Omit<StrategyMeasurement, 'knobs' | 'strategy' | 'name'> & {
     max_tokens: number | null;
     same_as_uncapped_cut: number;
-    finish_length: number;
+    longer_than_cap: number;
   })[] = [];
-  const row = (cap: number | null, m: Measured, finishLength: number) => {
+  const row = (cap: number | null, m: Measured, longerThanCap: number) => {
     const { answers, knobs: _knobs, strategy: _strategy, name: _name, ...figures } = m;
     const same = answers.filter(
       (answer, i) => JSON.stringify(answer) === JSON.stringify(uncapped.answers[i]!.slice(0, cap ?? undefined)),
     ).length;
-    rows.push({ max_tokens: cap, ...figures, same_as_uncapped_cut: same, finish_length: finishLength });
+    rows.push({ max_tokens: cap, ...figures, same_as_uncapped_cut: same, longer_than_cap: longerThanCap });
   };
   row(null, uncapped, 0);
   for (const cap of caps) {
@@ -293,14 +293,14 @@ async function maxTokensSweep(caps: number[]): Promise<void> {
   const loadAtEnd = loadavg();
   await model.close();
 
-  const header = ['max_tokens', 'pass@1', 'mean NFE', 'tokens', 'same as uncapped, cut', 'cut ("length")'];
+  const header = ['max_tokens', 'pass@1', 'mean NFE', 'tokens', 'same as uncapped, cut', 'uncapped longer'];
   const cells = rows.map((r) => [
     r.max_tokens === null ? 'none' : String(r.max_tokens),
     `${(r.pass_at_1 * 100).toFixed(1)}%`,
     r.mean_nfe.toFixed(2),
     String(r.generated_tokens),
     `${r.same_as_uncapped_cut}/${r.tasks}`,
-    String(r.finish_length),
+    String(r.longer_than_cap),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (values: string[]) => values.map((c, i) => c.padEnd(widths[i]!)).join('  ');
