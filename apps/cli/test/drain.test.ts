@@ -18,7 +18,7 @@ const longJob = (n: number) => ({
   model: 'jsfunc-mdm',
   prompt: prompt(n),
   max_tokens: 96,
-  dfleet: { strategy: 'reference', steps: 96 },
+  dfleet: { strategy: 'reference', steps: 96, gen_length: 96 },
 });
 
 let gateway: GatewayProcess;
