@@ -176,7 +176,6 @@ export class CompletionService {
         jobEnded = !(settled.error instanceof WaitAbortedError);
         throw settled.error;
       }
-      jobEnded = true;
       for (const event of assembler.finish(settled.finished)) yield event;
     } finally {
       unsubscribe();
