@@ -89,12 +89,35 @@ describe('GenerateStream against a worker decoding the shipped model', () => {
     expect(deltas.map((delta) => delta.text).join('')).toBe(done?.text);
   }, 120_000);
 
+  it('with logprobs sends each token its log-probability and alternatives, in the delta and in done', async () => {
+    const request = { model: 'jsfunc-mdm', prompt: prompt(6), logprobs: 2 };
+    const { events, error } = await generateStream(request);
+    const unary = await generate(request);
+
+    expect(error).toBeNull();
+    const done = events.at(-1)?.done;
+    const deltas = events.flatMap((event) => (event.delta ? [event.delta] : []));
+    const streamed = deltas.flatMap((delta) => delta.logprobs);
+    expect(streamed.map((entry) => entry.tokenId)).toEqual(done?.tokenIds);
+    expect(done?.logprobs).toEqual(streamed);
+    expect(unary.logprobs).toEqual(streamed);
+    for (const entry of streamed) {
+      expect(entry.logprob).toBeLessThanOrEqual(0);
+      expect(entry.top.length).toBeGreaterThan(0);
+      expect(entry.top.length).toBeLessThanOrEqual(2);
+      expect(entry.token).not.toBe('');
+    }
+    expect(streamed.map((entry) => entry.token).join('')).toContain(done?.text.trim().slice(0, 5));
+  }, 120_000);
+
   it('cancelling the call mid-stream cancels the job: the worker stops it before its last step', async () => {
-    const steps = 48;
+    // A long decode (one token per step over a 96-token canvas) outlasts the worker's cancel poll.
+    const steps = 96;
     const { events, error } = await generateStream(
       {
         model: 'jsfunc-mdm',
         prompt: prompt(5),
+        genLength: steps,
         streamStates: true,
         decoding: { strategy: 'reference', steps },
       },
@@ -106,7 +129,8 @@ describe('GenerateStream against a worker decoding the shipped model', () => {
     expect(error?.code).toBe(grpc.status.CANCELLED);
     expect(events.some((event) => event.done)).toBe(false);
     const job = await eventually('the job to end as cancelled', async () => {
-      const [found] = await fleet.queue.getJobs(['completed', 'active']);
+      const jobs = await fleet.queue.getJobs(['completed', 'active']);
+      const found = jobs.find((job) => (job.data as { prompt: string }).prompt === prompt(5));
       const state = await found?.getState();
       return state === 'completed' ? found : undefined;
     });

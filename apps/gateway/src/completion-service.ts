@@ -47,6 +47,9 @@ export interface JobView {
   progress: JobProgress | null;
 }
 
+/** How long a stream whose job settled waits for step reports still on their way. */
+const LATE_STEPS_GRACE_MS = 200;
+
 /** A job this gateway enqueued (or adopted under its idempotency key) for one request. */
 interface SubmittedJob {
   jobId: string;
@@ -139,15 +142,36 @@ export class CompletionService {
           notify();
         },
       );
+      // Woken by a step, the outcome, or (when given) the time running out; the outcome has its own timeout.
+      const nextReport = (timeoutMs?: number) =>
+        new Promise<void>((resolve) => {
+          const timer = timeoutMs === undefined ? undefined : setTimeout(resolve, timeoutMs);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
       while (true) {
         while (buffered.length > 0) yield buffered.shift() as GenerationEvent;
         if (outcome !== null) break;
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-        });
+        await nextReport();
+      }
+      const settled = outcome as { finished: FinishedGeneration } | { error: unknown };
+      if ('finished' in settled) {
+        jobEnded = true;
+        // The queue's events stream can settle the job before the last steps come in on the
+        // callback stream (the worker sends them first, but the two race): wait a moment for them,
+        // so the stream still shows the finished canvas instead of jumping to the result. A stream
+        // that saw no step (its job sends none, or they were all lost) does not wait.
+        const lastStep = settled.finished.result.steps;
+        const graceEndsAt = Date.now() + LATE_STEPS_GRACE_MS;
+        const stepsFlowing = () => assembler.trusted && assembler.lastStep > 0 && assembler.lastStep < lastStep;
+        while (stepsFlowing() && Date.now() < graceEndsAt) {
+          await nextReport(graceEndsAt - Date.now());
+          while (buffered.length > 0) yield buffered.shift() as GenerationEvent;
+        }
       }
       unsubscribe();
-      const settled = outcome as { finished: FinishedGeneration } | { error: unknown };
       if ('error' in settled) {
         jobEnded = !(settled.error instanceof WaitAbortedError);
         throw settled.error;

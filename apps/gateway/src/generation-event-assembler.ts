@@ -34,6 +34,11 @@ export class GenerationEventAssembler {
     this.#states = options.states;
   }
 
+  /** The last step that drove the stream (0 before the first). */
+  get lastStep(): number {
+    return this.#lastStep;
+  }
+
   /** Whether steps still drive the stream (false after a gap, a retry or a malformed report). */
   get trusted(): boolean {
     return this.#trusted;

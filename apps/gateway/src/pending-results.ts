@@ -220,7 +220,7 @@ export class PendingResults {
 
   /**
    * Calls `listener` with each step report accepted for a tracked job until the returned function
-   * is called or the job settles. Subscribe before enqueueing, so the first step cannot be missed.
+   * is called. Subscribe before enqueueing, so the first step cannot be missed.
    */
   onStep(jobId: string, listener: StepListener): () => void {
     const job = this.#jobs.get(jobId);
@@ -229,12 +229,15 @@ export class PendingResults {
     return () => job.stepListeners.delete(listener);
   }
 
-  /** A worker's step report, authorised like progress; steps arriving after the outcome are dropped. */
+  /**
+   * A worker's step report, authorised like progress. It still reaches the streams listening after
+   * the outcome: the queue's events stream can settle a job before its last steps arrive.
+   */
   reportStep(jobId: string, token: string, step: JobStep): CallbackVerdict {
     const verdict = this.#authorize(jobId, token);
     if (!verdict.accepted) return verdict;
     const job = this.#jobs.get(jobId);
-    if (job && job.outcome === null) for (const listener of [...job.stepListeners]) listener(step);
+    if (job) for (const listener of [...job.stepListeners]) listener(step);
     return verdict;
   }
 
@@ -247,7 +250,6 @@ export class PendingResults {
     if (!job || job.outcome !== null) return false;
     job.outcome = outcome;
     job.touchedAt = Date.now();
-    job.stepListeners.clear();
     for (const waiter of [...job.waiters]) waiter.resolve(outcome);
     return true;
   }

@@ -18,6 +18,7 @@ import type { RunningGateway } from '../src/gateway.ts';
 import {
   FIXTURE_MODEL,
   FIXTURE_MODEL_DIR,
+  deferred,
   generationResultFor,
   openReportStream,
   reportResult,
@@ -159,6 +160,39 @@ describe('GenerateStream', () => {
     expect(events.map((event) => event.event)).toEqual(['delta', 'done']);
     expect(events[0]?.delta?.text).toBe(answer);
     expect(events[1]?.done?.text).toBe(answer);
+  });
+
+  it('waits a moment for the last steps when Redis settles the job before they arrive, so the final canvas shows', async () => {
+    const tokenIds = tokenizer.encode(answer);
+    const allButLastShown = deferred<true>();
+    worker = await startTestWorker(prefix, async (job) => {
+      const reports = openReportStream(job.data.callback.address);
+      const steps = stepReportsFor(job, tokenIds, 4);
+      for (const step of steps.slice(0, -1)) reports.step(step);
+      await allButLastShown.promise;
+      // The result goes to Redis only (no callback result), and the last step comes after it.
+      setTimeout(() => {
+        reports.step(steps.at(-1) as StepReport);
+        reports.end();
+      }, 50);
+      return { ...generationResultFor(answer), tokenIds, steps: steps.length, nfe: steps.length };
+    });
+    const lastButOne = Math.ceil(tokenIds.length / 4) - 1;
+
+    const { events, error } = await generateStream({ model: FIXTURE_MODEL, prompt, streamStates: true }, (event) => {
+      if (event.state?.step === lastButOne) allButLastShown.resolve(true);
+    });
+
+    expect(error).toBeNull();
+    const states = statesOf(events);
+    const done = events.at(-1)?.done;
+    expect(states.length).toBe(done?.usage?.steps);
+    expect(states.at(-1)?.maskedPositions).toEqual([]);
+    expect(
+      deltasOf(events)
+        .map((delta) => delta.text)
+        .join(''),
+    ).toBe(answer);
   });
 
   it('cancelling the call mid-stream cancels the running job: its worker finds the cancel mark', async () => {

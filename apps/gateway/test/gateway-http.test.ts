@@ -179,6 +179,7 @@ describe('POST /v1/completions', () => {
 
   it('makes an Idempotency-Key resubmission the same job, run once', async () => {
     const key = `key-${prefix}`;
+    idleWorker = await startTestHeartbeat(prefix);
     const first = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
     const second = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
     // Both submissions are in before any worker runs, so neither can be a retry of a finished job.

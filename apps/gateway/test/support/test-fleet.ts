@@ -87,6 +87,8 @@ export function reportProgress(address: string, report: ProgressReport): Promise
 export function openReportStream(address: string): {
   step(report: StepReport): void;
   result(report: ResultReport): Promise<{ accepted: boolean; reason: string }>;
+  /** Ends the stream without a result (the result then reaches the gateway through Redis). */
+  end(): void;
 } {
   const client = createWorkerCallbackClient(address);
   const call = client.Report();
@@ -97,6 +99,10 @@ export function openReportStream(address: string): {
   failed.catch(() => undefined);
   return {
     step: (report) => call.write({ step: report }),
+    end: () => {
+      call.end();
+      client.close();
+    },
     result: (report) =>
       Promise.race([
         new Promise<{ accepted: boolean; reason: string }>((resolve) => {
