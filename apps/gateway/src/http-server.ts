@@ -13,6 +13,7 @@ import type { RequestDrain } from './request-drain.ts';
 import { completionRoutes } from './routes/completions.ts';
 import { healthRoutes, PROBE_PATHS } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { modelRoutes } from './routes/models.ts';
 
 /** Request bodies above this answer 413 unless DFLEET_MAX_BODY_BYTES says otherwise. */
@@ -56,5 +57,6 @@ export function createHttpServer(deps: HttpServerDependencies): FastifyInstance 
   app.register(modelRoutes, { catalog });
   app.register(jobRoutes, { service });
   app.register(healthRoutes, { submitter, redisPrefix, drain });
+  app.register(metricsRoutes, { submitter, logger: deps.logger });
   return app;
 }
