@@ -1,6 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { builtinModules } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startManagedProcess, type ManagedProcess } from '@dfleet/local-processes';
 import { WAITING_REQUESTS_METRIC } from '@dfleet/gateway';
@@ -16,12 +20,14 @@ import {
   uniquePrefix,
 } from '@dfleet/test-support';
 import { APP_BUNDLES, bundleApp, type AppBundle } from '../src/bundle-apps.ts';
+import { stageApp } from '../src/stage-app.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const prefix = uniquePrefix();
 const bundles: Partial<Record<keyof typeof APP_BUNDLES, AppBundle>> = {};
 const started: ManagedProcess[] = [];
 const log = new ProcessLog();
+const stageDir = mkdtempSync(join(tmpdir(), 'dfleet-staged-gateway-'));
 
 beforeAll(async () => {
   for (const app of ['gateway', 'worker'] as const) bundles[app] = await bundleApp(app);
@@ -30,6 +36,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const child of started.reverse()) await child.stop(5_000);
   await deletePrefix(prefix);
+  rmSync(stageDir, { recursive: true, force: true });
 });
 
 /** `dependencies` of a package.json in the repository ('' = the root's). */
@@ -47,11 +54,11 @@ function packageName(specifier: string): string {
 }
 
 /** Plain `node dist/main.mjs`: no `--import tsx`, no loader, nothing from the sources at run time. */
-function startCompiled(app: keyof typeof APP_BUNDLES, env: NodeJS.ProcessEnv, readyPattern: RegExp) {
+function startCompiled(app: keyof typeof APP_BUNDLES, env: NodeJS.ProcessEnv, readyPattern: RegExp, root = ROOT) {
   return startManagedProcess({
     name: `compiled-${app}`,
     command: process.execPath,
-    args: [`${ROOT}${APP_BUNDLES[app].outdir}/main.mjs`],
+    args: [`${root}/${APP_BUNDLES[app].outdir}/main.mjs`],
     env: { ...env, NODE_OPTIONS: '' },
     readyPattern,
     log: log.sink,
@@ -109,4 +116,23 @@ describe('npm run bundle', () => {
       expect(await child.exited).toBe(0);
     }
   });
+
+  // The image's runtime stage without Docker: the staged files and a production install, nothing else.
+  it('serves /healthz from the staged files after npm ci --omit=dev, as the gateway image does', async () => {
+    await stageApp('gateway', stageDir);
+    await promisify(execFile)(
+      'npm',
+      ['ci', '--omit=dev', '--workspace', '@dfleet/gateway', '--prefer-offline', '--no-audit', '--no-fund'],
+      { cwd: stageDir, env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' }, timeout: 300_000 },
+    );
+    const gateway = await startCompiled(
+      'gateway',
+      { ...fleetEnv(SHARED_REDIS_URL, prefix), NODE_ENV: 'production' },
+      /^gateway listening on (http:\/\/\S+) /,
+      stageDir,
+    );
+    const httpUrl = gateway.ready[1] ?? '';
+    expect((await getJson(`${httpUrl}/healthz`)).body).toEqual({ status: 'ok' });
+    expect((await getJson(`${httpUrl}/v1/models`)).body.data[0].id).toBe('jsfunc-mdm');
+  }, 360_000);
 });
