@@ -1,4 +1,3 @@
-import type { JobType } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
@@ -13,10 +12,11 @@ import {
   tenantWaitingKey,
   type GenerationJob,
   type GenerationResult,
-  type PriorityClass,
   type WorkerHeartbeat,
 } from '@dfleet/queue';
 import { CANCEL_REQUEST_TTL_MS, cancelRequestKey } from '@dfleet/queue';
+import type { PriorityClass } from '@dfleet/queue';
+import type { JobType } from 'bullmq';
 import { QueueFullError, QueueUnavailableError } from './errors.ts';
 import { QueueOutcomeReader, type QueueOutcomeListener } from './queue-outcome-reader.ts';
 import { isIdempotentRequestId } from './request-identity.ts';
