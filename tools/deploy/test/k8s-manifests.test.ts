@@ -194,6 +194,8 @@ describe('deploy/k8s overlays/gpu', () => {
     ).toEqual([]);
     // Each gateway reports the fleet-wide figure: summing over gateways would count it once per gateway.
     expect(trigger.metadata.query).toMatch(new RegExp(`max by \\(priority\\) \\(${WAITING_REQUESTS_METRIC}\\b`));
+    // No series (Redis unreadable) must not read as an empty queue.
+    expect(trigger.metadata.ignoreNullValues).toBe('false');
     // Demand per worker = one worker's regular slots.
     const config = loadWorkerConfig(containerEnv('gpu', containerOf(worker)));
     expect(Number(trigger.metadata.threshold)).toBe(config.maxActiveJobs);
