@@ -5,8 +5,12 @@
 # explicit DFLEET_AUTH=off.
 # Pinned by version; pin by digest (node:...@sha256:...) in your own registry.
 ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+# The npm of package.json's packageManager: older ones ignore its allowScripts.
+ARG NPM_VERSION=11.19.1
 
 FROM ${NODE_IMAGE} AS build
+ARG NPM_VERSION
+RUN npm install -g npm@${NPM_VERSION} --no-audit --no-fund
 WORKDIR /src
 COPY . .
 # No dependency install script runs (package.json allowScripts); the variable covers an npm that ignores it.
@@ -15,6 +19,8 @@ RUN ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund \
  && node --import tsx tools/deploy/src/stage-app.ts gateway /stage
 
 FROM ${NODE_IMAGE} AS runtime
+ARG NPM_VERSION
+RUN npm install -g npm@${NPM_VERSION} --no-audit --no-fund
 ENV NODE_ENV=production \
     DFLEET_HOST=0.0.0.0
 WORKDIR /app

@@ -9,9 +9,13 @@
 #       libraries are downloaded from NuGet while building (the build host must reach it).
 # Pinned by version; pin by digest in your own registry.
 ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+# The npm of package.json's packageManager: older ones ignore its allowScripts.
+ARG NPM_VERSION=11.19.1
 ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
 
 FROM ${NODE_IMAGE} AS build
+ARG NPM_VERSION
+RUN npm install -g npm@${NPM_VERSION} --no-audit --no-fund
 WORKDIR /src
 COPY . .
 RUN ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund \
@@ -20,6 +24,8 @@ RUN ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund \
 
 # Production dependencies with onnxruntime-node's CPU binary (it carries the WebGPU provider too).
 FROM ${NODE_IMAGE} AS deps
+ARG NPM_VERSION
+RUN npm install -g npm@${NPM_VERSION} --no-audit --no-fund
 WORKDIR /app
 COPY --from=build /stage/ ./
 RUN ONNXRUNTIME_NODE_INSTALL=skip npm ci --omit=dev --workspace @dfleet/worker --no-audit --no-fund \

@@ -100,6 +100,25 @@ describe('deploy/docker Dockerfiles', () => {
     },
   );
 
+  it.each(['gateway.Dockerfile', 'worker.Dockerfile'])(
+    "%s runs npm ci only with package.json's packageManager npm (older ones ignore allowScripts)",
+    (name) => {
+      const file = dockerfile(name);
+      const rootManifest = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { packageManager: string };
+      expect(`npm@${file.globalArgs['NPM_VERSION']}`).toBe(rootManifest.packageManager);
+      const installers = file.stages.filter((stage) =>
+        stage.instructions.some((i) => i.keyword === 'RUN' && i.args.includes('npm ci')),
+      );
+      expect(installers.length).toBeGreaterThan(0);
+      for (const stage of installers) {
+        const runs = stage.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args);
+        const upgrade = runs.findIndex((run) => /^npm install -g npm@\$\{NPM_VERSION\} /.test(run));
+        expect(upgrade, `stage ${stage.name}`).toBeGreaterThanOrEqual(0);
+        expect(upgrade, `stage ${stage.name}`).toBeLessThan(runs.findIndex((run) => run.includes('npm ci')));
+      }
+    },
+  );
+
   it('puts the CUDA provider in the cuda image and the Vulkan loader in the webgpu one', () => {
     const parsed = dockerfile('worker.Dockerfile');
     const runsOf = (stage: string) =>
