@@ -27,7 +27,10 @@ const prefix = uniquePrefix();
 const bundles: Partial<Record<keyof typeof APP_BUNDLES, AppBundle>> = {};
 const started: ManagedProcess[] = [];
 const log = new ProcessLog();
-const stageDir = mkdtempSync(join(tmpdir(), 'dfleet-staged-gateway-'));
+const stageDirs = {
+  gateway: mkdtempSync(join(tmpdir(), 'dfleet-staged-gateway-')),
+  worker: mkdtempSync(join(tmpdir(), 'dfleet-staged-worker-')),
+};
 
 beforeAll(async () => {
   for (const app of ['gateway', 'worker'] as const) bundles[app] = await bundleApp(app);
@@ -36,7 +39,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const child of started.reverse()) await child.stop(5_000);
   await deletePrefix(prefix);
-  rmSync(stageDir, { recursive: true, force: true });
+  for (const dir of Object.values(stageDirs)) rmSync(dir, { recursive: true, force: true });
 });
 
 /** `dependencies` of a package.json in the repository ('' = the root's). */
@@ -117,22 +120,24 @@ describe('npm run bundle', () => {
     }
   });
 
-  // The image's runtime stage without Docker: the staged files and a production install, nothing else.
-  it('serves /healthz from the staged files after npm ci --omit=dev, as the gateway image does', async () => {
-    await stageApp('gateway', stageDir);
-    await promisify(execFile)(
-      'npm',
-      ['ci', '--omit=dev', '--workspace', '@dfleet/gateway', '--prefer-offline', '--no-audit', '--no-fund'],
-      { cwd: stageDir, env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' }, timeout: 300_000 },
-    );
-    const gateway = await startCompiled(
-      'gateway',
-      { ...fleetEnv(SHARED_REDIS_URL, prefix), NODE_ENV: 'production' },
-      /^gateway listening on (http:\/\/\S+) /,
-      stageDir,
-    );
+  // The images' runtime stages without Docker: the staged files and a production install, nothing else.
+  it('serves a completion from the staged files after npm ci --omit=dev, as the gateway and worker images do', async () => {
+    for (const app of ['gateway', 'worker'] as const) {
+      await stageApp(app, stageDirs[app]);
+      await promisify(execFile)(
+        'npm',
+        ['ci', '--omit=dev', '--workspace', `@dfleet/${app}`, '--prefer-offline', '--no-audit', '--no-fund'],
+        { cwd: stageDirs[app], env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' }, timeout: 300_000 },
+      );
+    }
+    const env = { ...fleetEnv(SHARED_REDIS_URL, prefix), NODE_ENV: 'production', DFLEET_INTRA_OP_THREADS: '1' };
+    const gateway = await startCompiled('gateway', env, /^gateway listening on (http:\/\/\S+) /, stageDirs.gateway);
     const httpUrl = gateway.ready[1] ?? '';
     expect((await getJson(`${httpUrl}/healthz`)).body).toEqual({ status: 'ok' });
-    expect((await getJson(`${httpUrl}/v1/models`)).body.data[0].id).toBe('jsfunc-mdm');
-  }, 360_000);
+
+    await startCompiled('worker', { ...env, DFLEET_WORKER_ID: 'staged-worker' }, /^worker ready id=/, stageDirs.worker);
+    const completion = await postCompletion(httpUrl, { model: 'jsfunc-mdm', prompt: prompt(5), max_tokens: 32 });
+    expect(completion.status, JSON.stringify(completion.body)).toBe(200);
+    expect(completion.body.dfleet.worker_id).toBe('staged-worker');
+  }, 600_000);
 });
