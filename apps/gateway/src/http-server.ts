@@ -56,7 +56,7 @@ export function createHttpServer(deps: HttpServerDependencies): FastifyInstance 
   app.register(completionRoutes, { service, catalog, maxBatchPrompts });
   app.register(modelRoutes, { catalog });
   app.register(jobRoutes, { service });
-  app.register(healthRoutes, { submitter, redisPrefix, drain });
   app.register(metricsRoutes, { submitter, logger: deps.logger });
+  app.register(healthRoutes, { submitter, redisPrefix, drain });
   return app;
 }

@@ -29,7 +29,7 @@ function stop(signal: NodeJS.Signals): void {
   if (stopping) fail(`second ${signal}: exiting now`, 1);
   stopping = true;
   // close() bounds its own grace period; this timer is the backstop if something still hangs.
-  setTimeout(() => fail('gateway did not close in time; exiting', 1), config.shutdownTimeoutMs + 5_000).unref();
+  setTimeout(() => fail('gateway did not close in time; exiting', 1), config.shutdownTimeoutMs + config.forcedExitMarginMs).unref();
   gateway.close().then(
     () => process.exit(0),
     (error: unknown) => fail(`gateway close failed: ${String(error)}`, 1),

@@ -123,9 +123,8 @@ describe.each(OVERLAYS)('deploy/k8s overlays/%s, rendered with kubectl kustomize
     expect(() => parseApiKeysFile(secret.stringData?.[fileName] ?? '', keysFile)).not.toThrow();
 
     const preStopSeconds = Number(container.lifecycle?.preStop?.exec?.command.at(-1) ?? 0);
-    // The gateway's own backstop exits 5 s after its grace (apps/gateway/src/main.ts).
     expect(deployment.spec.template.spec.terminationGracePeriodSeconds * 1_000).toBeGreaterThanOrEqual(
-      preStopSeconds * 1_000 + config.shutdownTimeoutMs + 5_000,
+      preStopSeconds * 1_000 + config.shutdownTimeoutMs + config.forcedExitMarginMs,
     );
   });
 
