@@ -88,11 +88,6 @@ const gatewayConfigSchema = gatewayEnv.superRefine(checkAuth, AFTER_EACH_VARIABL
   requestTimeoutMs: e.DFLEET_REQUEST_TIMEOUT_MS,
   redisTimeoutMs: e.DFLEET_REDIS_TIMEOUT_MS,
   shutdownTimeoutMs: e.DFLEET_SHUTDOWN_TIMEOUT_MS,
-  /**
-   * After the grace period, the time close() has before the process exits anyway: a
-   * supervisor's kill timeout (Kubernetes' terminationGracePeriodSeconds) should cover both.
-   */
-  forcedExitMarginMs: 5_000,
   /** null = no cap. */
   maxWaitingJobs: e.DFLEET_MAX_WAITING_JOBS === 0 ? null : e.DFLEET_MAX_WAITING_JOBS,
   /** null = no cap. */

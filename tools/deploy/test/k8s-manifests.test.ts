@@ -1,6 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseApiKeysFile } from '@dfleet/api-keys';
-import { RUNNING_REQUESTS_METRIC, WAITING_REQUESTS_METRIC, loadGatewayConfig } from '@dfleet/gateway';
+import {
+  GATEWAY_FORCED_EXIT_MARGIN_MS,
+  RUNNING_REQUESTS_METRIC,
+  WAITING_REQUESTS_METRIC,
+  loadGatewayConfig,
+} from '@dfleet/gateway';
 import { loadWorkerConfig } from '@dfleet/worker';
 import { OVERLAYS, renderOverlay, validateObject, type Overlay, type RenderedObject } from '../src/kustomize-render.ts';
 
@@ -124,7 +129,7 @@ describe.each(OVERLAYS)('deploy/k8s overlays/%s, rendered with kubectl kustomize
 
     const preStopSeconds = Number(container.lifecycle?.preStop?.exec?.command.at(-1) ?? 0);
     expect(deployment.spec.template.spec.terminationGracePeriodSeconds * 1_000).toBeGreaterThanOrEqual(
-      preStopSeconds * 1_000 + config.shutdownTimeoutMs + config.forcedExitMarginMs,
+      preStopSeconds * 1_000 + config.shutdownTimeoutMs + GATEWAY_FORCED_EXIT_MARGIN_MS,
     );
   });
 
