@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { loadGatewayConfig } from '@dfleet/gateway';
+import { GATEWAY_FORCED_EXIT_MARGIN_MS, loadGatewayConfig } from '@dfleet/gateway';
 import { loadWorkerConfig } from '@dfleet/worker';
 import { APP_BUNDLES } from '../src/bundle-apps.ts';
 import { parseDockerfile, resolvedBase, type DockerStage, type ParsedDockerfile } from '../src/dockerfile.ts';
@@ -166,14 +166,17 @@ describe('deploy/compose.yaml', () => {
     expect(compose.services['redis']?.volumes?.some((volume) => volume.endsWith(':/data'))).toBe(true);
   });
 
-  it('runs two gateways whose environment is a valid gateway config, each called back by its own name', () => {
+  it('runs two gateways with a valid gateway config, each called back by its own name and given time to drain', () => {
     const gateways = built('gateway.Dockerfile');
     expect(gateways).toHaveLength(2);
     for (const [name, service] of gateways) {
       // The image sets DFLEET_HOST=0.0.0.0: the config must still start (keys, or an explicit auth off).
       const config = loadGatewayConfig({ DFLEET_HOST: '0.0.0.0', ...service.environment });
       expect(config.callbackHost).toBe(name);
-      expect(config.redisUrl).toBe('redis://redis:6379');
+      expect(service.environment?.['REDIS_URL']).toBe('redis://redis:6379');
+      expect(seconds(service.stop_grace_period) * 1_000, name).toBeGreaterThanOrEqual(
+        config.shutdownTimeoutMs + GATEWAY_FORCED_EXIT_MARGIN_MS,
+      );
     }
   });
 
