@@ -42,6 +42,11 @@ const SCHEMAS: Record<string, { validate(object: RenderedObject): void }> = {
 export async function renderOverlay(overlay: Overlay): Promise<RenderedObject[]> {
   const { stdout } = await promisify(execFile)('kubectl', ['kustomize', `${K8S_DIR}overlays/${overlay}`], {
     maxBuffer: 16 * 1024 * 1024,
+  }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOENT') throw error;
+    throw new Error('kubectl is not installed: the manifests are rendered with `kubectl kustomize` (kubectl >= 1.14)', {
+      cause: error,
+    });
   });
   return parseAllDocuments(stdout).map((document) => {
     if (document.errors.length > 0) throw new Error(`${overlay}: ${document.errors[0]?.message}`);
