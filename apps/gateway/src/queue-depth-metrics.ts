@@ -18,6 +18,9 @@ export const RUNNING_REQUESTS_METRIC = 'dfleet_num_requests_running';
 const WAITING_STATES = ['wait', 'prioritized', 'delayed'] as const satisfies readonly JobType[];
 const RUNNING_STATES = ['active'] as const satisfies readonly JobType[];
 
+/** At most one "queue depth unread" warning per this long. */
+const UNREAD_WARNING_INTERVAL_MS = 60_000;
+
 /** BullMQ's job counts of each class's queue in the states asked for. */
 export type ReadJobCounts = (types: JobType[]) => Promise<Record<PriorityClass, Record<string, number>>>;
 
@@ -36,11 +39,16 @@ export function createGatewayMetrics(readJobCounts: ReadJobCounts, logger: Logge
   collectDefaultMetrics({ register: registry });
 
   let inFlight: Promise<Record<PriorityClass, Record<string, number>> | null> | null = null;
+  let lastWarnedAt = 0;
   // Both gauges' collect functions run concurrently within one scrape: they share one read.
   const readOnce = () => {
     inFlight ??= readJobCounts([...WAITING_STATES, ...RUNNING_STATES])
       .catch((error: unknown) => {
-        logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'metrics: queue depth unread');
+        // Every scrape of an outage fails alike; the Redis connection logs the outage itself.
+        if (Date.now() - lastWarnedAt >= UNREAD_WARNING_INTERVAL_MS) {
+          lastWarnedAt = Date.now();
+          logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'metrics: queue depth unread');
+        }
         return null;
       })
       .finally(() => {
