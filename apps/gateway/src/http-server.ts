@@ -16,6 +16,7 @@ import { chatCompletionRoutes } from './routes/chat-completions.ts';
 import { completionRoutes } from './routes/completions.ts';
 import { healthRoutes, PROBE_PATHS } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { modelRoutes } from './routes/models.ts';
 
 /** Request bodies above this answer 413 unless DFLEET_MAX_BODY_BYTES says otherwise. */
@@ -74,6 +75,7 @@ export function createHttpServer(deps: HttpServerDependencies): FastifyInstance 
   app.register(chatCompletionRoutes, { service, catalog });
   app.register(modelRoutes, { catalog });
   app.register(jobRoutes, { service });
+  app.register(metricsRoutes, { submitter, logger: deps.logger });
   app.register(healthRoutes, { submitter, redisPrefix, drain });
   return app;
 }

@@ -15,6 +15,8 @@ import {
   type WorkerHeartbeat,
 } from '@dfleet/queue';
 import { CANCEL_REQUEST_TTL_MS, cancelRequestKey } from '@dfleet/queue';
+import type { PriorityClass } from '@dfleet/queue';
+import type { JobType } from 'bullmq';
 import { QueueFullError, QueueUnavailableError } from './errors.ts';
 import { QueueOutcomeReader, type QueueOutcomeListener } from './queue-outcome-reader.ts';
 import { isIdempotentRequestId } from './request-identity.ts';
@@ -220,6 +222,17 @@ export class JobSubmitter {
    */
   forgetStartedJob(job: GenerationJob): void {
     this.#forgetWaitingSoon(job);
+  }
+
+  /** BullMQ's job counts of each class's queue, in these states (for /metrics). */
+  async countJobs(types: JobType[]): Promise<Record<PriorityClass, Record<string, number>>> {
+    return this.#call('count jobs by state', async () => {
+      const [interactive, batch] = await Promise.all([
+        this.#queues.of('interactive').getJobCounts(...types),
+        this.#queues.of('batch').getJobCounts(...types),
+      ]);
+      return { interactive, batch };
+    });
   }
 
   async ping(): Promise<void> {

@@ -2,16 +2,15 @@ import { EnvConfigError } from '@dfleet/env-config';
 import { loadWorkerConfig, type WorkerConfig } from './config.ts';
 import { DeviceUnavailableError, ModelUnavailableError } from './errors.ts';
 import { createLogger } from './logger.ts';
+import { startProbeServer, type ProbeServer } from './probe-server.ts';
 import { startWorker, type RunningWorker } from './worker.ts';
-
-/** Time after the grace period for the model, callbacks and connections to close. */
-const FORCED_EXIT_MARGIN_MS = 15_000;
 
 /** `node --import tsx apps/worker/src/main.ts`: one worker process for one device. */
 async function main(): Promise<void> {
   const config = readConfig();
   const logger = createLogger(config.logLevel, config.workerId);
   let worker: RunningWorker | undefined;
+  let probe: ProbeServer | undefined;
   let shuttingDown: Promise<void> | undefined;
   // Runs once; SIGTERM/SIGINT exit 0 after a graceful drain, a fatal error exits 1 after one.
   const shutdown = (code: number) => {
@@ -21,9 +20,11 @@ async function main(): Promise<void> {
     setTimeout(() => {
       logger.error('shutdown did not finish in time; exiting');
       process.exit(code === 0 ? 1 : code);
-    }, config.shutdownTimeoutMs + FORCED_EXIT_MARGIN_MS).unref();
+    }, config.shutdownTimeoutMs + config.forcedExitMarginMs).unref();
+    probe?.markDraining();
     shuttingDown = (worker?.close() ?? Promise.resolve())
       .catch((error: Error) => logger.error({ err: error.message }, 'shutdown failed'))
+      .then(() => probe?.close())
       .finally(() => process.exit(code));
     return shuttingDown;
   };
@@ -43,6 +44,15 @@ async function main(): Promise<void> {
       fail(`worker: ${error.message}`);
     }
     throw error;
+  }
+  if (config.probe !== null) {
+    try {
+      probe = await startProbeServer(config.probe.host, config.probe.port);
+    } catch (error) {
+      logger.fatal({ err: (error as Error).message, ...config.probe }, 'cannot start the probe server');
+      void shutdown(1);
+      return;
+    }
   }
   process.stdout.write(`worker ready id=${worker.workerId} device=${worker.device} model=${worker.modelName}\n`);
 }
