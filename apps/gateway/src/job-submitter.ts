@@ -1,17 +1,19 @@
-import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
   EVICTION_POLICY_SAFE,
   GenerationQueues,
   checkEvictionPolicy,
+  createRedisConnection,
+  describeRedisTarget,
   generationJobSchema,
   generationResultSchema,
   listLiveWorkers,
-  redisOptionsFor,
   removeWaitingJob,
   tenantWaitingKey,
   type GenerationJob,
   type GenerationResult,
+  type RedisConnection,
+  type RedisTarget,
   type WorkerHeartbeat,
 } from '@dfleet/queue';
 import { CANCEL_REQUEST_TTL_MS, cancelRequestKey } from '@dfleet/queue';
@@ -36,7 +38,8 @@ export interface StoredJob {
 }
 
 export interface JobSubmitterOptions {
-  redisUrl: string;
+  /** The Redis (one server, a Cluster, or a Sentinel-managed master) the fleet shares. */
+  redis: RedisTarget;
   prefix: string;
   /** Budget of one Redis call before it counts as unavailable. */
   redisTimeoutMs: number;
@@ -50,17 +53,12 @@ const RETRY_POLICY = {
   removeOnFail: { age: 86_400 },
 } as const;
 
-function describeRedis(url: string): string {
-  const parsed = new URL(url);
-  return `${parsed.hostname}:${parsed.port || '6379'}`;
-}
-
 /**
  * The gateway's side of BullMQ. Every call on the request path either finishes within
  * `redisTimeoutMs` or throws QueueUnavailableError (503), so an outage never hangs a client.
  */
 export class JobSubmitter {
-  readonly #redis: Redis;
+  readonly #redis: RedisConnection;
   readonly #queues: GenerationQueues<GenerationJob, GenerationResult>;
   readonly #outcomes: QueueOutcomeReader;
   readonly #options: JobSubmitterOptions;
@@ -70,8 +68,8 @@ export class JobSubmitter {
 
   constructor(options: JobSubmitterOptions, outcomes: QueueOutcomeListener) {
     this.#options = options;
-    this.#redisName = describeRedis(options.redisUrl);
-    this.#redis = new Redis(redisOptionsFor(options.redisUrl, 'producer'));
+    this.#redisName = describeRedisTarget(options.redis);
+    this.#redis = createRedisConnection(options.redis, 'producer');
     this.#redis.on('error', (error) => this.#logRedisError('producer', error));
     // Checked on the first connection (Redis may be down when the gateway starts).
     this.#redis.once('ready', () => {
@@ -85,7 +83,7 @@ export class JobSubmitter {
     for (const queue of this.#queues.all()) queue.on('error', (error) => this.#logRedisError('queue', error));
     // The safety net for results whose callback never reaches this gateway (another gateway
     // enqueued the job first, or the callback gave up). Blocking reads need their own connection.
-    const eventsRedis = new Redis(redisOptionsFor(options.redisUrl, 'worker'));
+    const eventsRedis = createRedisConnection(options.redis, 'worker');
     eventsRedis.on('error', (error) => this.#logRedisError('queue-events', error));
     this.#outcomes = new QueueOutcomeReader({
       redis: eventsRedis,
@@ -231,7 +229,7 @@ export class JobSubmitter {
   }
 
   /** Runs another request-path Redis interaction (rate limits) under the same budget and 503s. */
-  withRedis<T>(what: string, operation: (redis: Redis) => Promise<T>): Promise<T> {
+  withRedis<T>(what: string, operation: (redis: RedisConnection) => Promise<T>): Promise<T> {
     return this.#call(what, () => operation(this.#redis));
   }
 

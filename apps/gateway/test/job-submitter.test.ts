@@ -8,7 +8,12 @@ let submitter: JobSubmitter;
 
 beforeAll(async () => {
   submitter = new JobSubmitter(
-    { redisUrl: SHARED_REDIS_URL, prefix, redisTimeoutMs: 50, logger: pino({ level: 'silent' }) },
+    {
+      redis: { kind: 'standalone', url: SHARED_REDIS_URL },
+      prefix,
+      redisTimeoutMs: 50,
+      logger: pino({ level: 'silent' }),
+    },
     { waitsFor: () => false, completed: () => undefined, failed: () => undefined },
   );
   // Connected: with a 50 ms budget the first ping may come before the connection is ready.

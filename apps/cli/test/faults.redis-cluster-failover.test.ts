@@ -1,0 +1,158 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  GenerationQueues,
+  createRedisConnection,
+  generationResultSchema,
+  type RedisConnection,
+  type RedisTarget,
+} from '@dfleet/queue';
+import {
+  OwnRedisCluster,
+  eventually,
+  fleetEnv,
+  getJson,
+  postCompletion,
+  prompt,
+  startGatewayProcess,
+  startWorkerProcess,
+  uniquePrefix,
+  type GatewayProcess,
+  type HttpAnswer,
+  type WorkerProcess,
+} from '@dfleet/test-support';
+
+/** Requests sent before the kill, and more sent while the cluster fails over. */
+const BEFORE_KILL = 24;
+const DURING_FAILOVER = 8;
+const MAX_ACTIVE_JOBS = 4;
+/** The Cluster form of the prefix: the braces are the hash tag that puts every key of the fleet in one slot. */
+const prefix = `{${uniquePrefix()}}`;
+
+let cluster: OwnRedisCluster;
+let gateway: GatewayProcess;
+let worker: WorkerProcess;
+let connection: RedisConnection;
+let queues: GenerationQueues;
+
+beforeAll(async () => {
+  cluster = await OwnRedisCluster.create({ masters: 3, nodeTimeoutMs: 2_000 });
+  const env = fleetEnv(`redis://127.0.0.1:${cluster.nodes[0]!.port}`, prefix, {
+    DFLEET_REDIS_CLUSTER_NODES: cluster.seedList,
+    DFLEET_MAX_ACTIVE_JOBS: String(MAX_ACTIVE_JOBS),
+    // Short, so a job whose completion the dead master took with it runs again within seconds.
+    DFLEET_LOCK_DURATION_MS: '5000',
+    DFLEET_STALLED_INTERVAL_MS: '2000',
+    // A loaded 2-core host can take longer than the default 800 ms for an add: that is flow control.
+    DFLEET_REDIS_TIMEOUT_MS: '5000',
+  });
+  [gateway, worker] = await Promise.all([
+    startGatewayProcess(env, 'cluster-gateway'),
+    startWorkerProcess(env, 'cluster-worker'),
+  ]);
+  const target: RedisTarget = {
+    kind: 'cluster',
+    nodes: cluster.nodes.map(({ port }) => ({ host: '127.0.0.1', port })),
+    url: 'redis://127.0.0.1',
+  };
+  connection = createRedisConnection(target, 'worker');
+  connection.on('error', () => undefined);
+  queues = new GenerationQueues({ connection, prefix });
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all([gateway?.process.stop(), worker?.process.stop()]);
+  await queues?.close();
+  connection?.disconnect();
+  await cluster?.destroy();
+}, 60_000);
+
+/** What one client saw: its request's job id and the text it was answered with (or read back). */
+interface Outcome {
+  readonly id: string;
+  readonly text: string;
+  readonly answeredBy: 'response' | 'read-back';
+}
+
+/**
+ * A client as the README tells it to behave: it retries after a 503 (not accepted: a new job, or
+ * one nobody waits for, when the add landed after the budget), and after a 504 (accepted, no
+ * result yet) it reads the job until it is done.
+ */
+async function client(i: number): Promise<Outcome> {
+  const body = { model: 'jsfunc-mdm', prompt: prompt(i), max_tokens: 48, dfleet: { strategy: 'reference', steps: 48 } };
+  for (;;) {
+    const answer = await postCompletion(gateway.httpUrl, body, { timeoutMs: 120_000 });
+    if (answer.status === 503) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      continue;
+    }
+    if (answer.status === 200) return { id: answer.body['id'] as string, text: textOf(answer), answeredBy: 'response' };
+    const id = /job '([^']+)'/.exec(String(answer.body['error']?.['message']))?.[1];
+    if (answer.status !== 504 || id === undefined) {
+      throw new Error(`request ${i} answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+    }
+    const done = await eventually(`job ${id} readable as completed`, async () => {
+      const job = await getJson(`${gateway.httpUrl}/v1/jobs/${id}`);
+      return job.body['state'] === 'completed' ? job : undefined;
+    });
+    return { id, text: String(done.body['result']?.['choices']?.[0]?.['text']), answeredBy: 'read-back' };
+  }
+}
+
+function textOf(answer: HttpAnswer): string {
+  return String(answer.body['choices']?.[0]?.['text']);
+}
+
+describe('a Redis Cluster master killed (SIGKILL) under a running fleet', () => {
+  it('fails over to its replica and loses no accepted job: every request is answered once, as Redis has it', async () => {
+    const keyOfTheFleet = `${prefix}:any`;
+    const victim = await cluster.masterPortOf(keyOfTheFleet);
+    const first = Array.from({ length: BEFORE_KILL }, (_, i) => client(i));
+
+    const atKill = await eventually(
+      'jobs completed, and most of the burst still waiting or active',
+      async () => {
+        const counts = await queues.getJobCounts('wait', 'active', 'completed');
+        const started = counts['wait']! + counts['active']! + counts['completed']!;
+        return started === BEFORE_KILL && counts['completed']! >= 2 && counts['wait']! >= BEFORE_KILL / 2
+          ? counts
+          : undefined;
+      },
+      90_000,
+    );
+    // The adds are on the replica too: what the kill may lose is a worker's later writes, which it redoes.
+    await cluster.replicate(victim);
+    await cluster.kill(victim);
+    const during = Array.from({ length: DURING_FAILOVER }, (_, i) => client(BEFORE_KILL + i));
+
+    const outcomes = await Promise.all([...first, ...during]);
+
+    const promoted = await eventually('another node serves the fleet slot', async () => {
+      const port = await cluster.masterPortOf(keyOfTheFleet);
+      return port !== victim ? port : undefined;
+    });
+    expect(promoted).not.toBe(victim);
+    const ids = outcomes.map((outcome) => outcome.id);
+    expect(new Set(ids).size).toBe(BEFORE_KILL + DURING_FAILOVER);
+    for (const outcome of outcomes) {
+      const job = await queues.getJob(outcome.id);
+      expect(await job?.getState(), `job ${outcome.id}`).toBe('completed');
+      const stored = generationResultSchema.parse(job?.returnvalue);
+      // The answer the client got is the result Redis keeps (a job run again after the kill decodes the same).
+      expect(stored.text, `job ${outcome.id}`).toBe(outcome.text);
+    }
+    // The fleet is whole again: the worker beats on the new master, and the gateway counts it.
+    await eventually('the gateway counts the worker again', async () => {
+      const ready = await getJson(`${gateway.httpUrl}/readyz`);
+      return ready.status === 200 ? ready : undefined;
+    });
+
+    const readBack = outcomes.filter((outcome) => outcome.answeredBy === 'read-back').length;
+    console.log(
+      `Redis Cluster failover: master :${victim} killed with ${atKill['completed']} of ${BEFORE_KILL} jobs completed, ` +
+        `${atKill['active']} active, ${atKill['wait']} waiting; :${promoted} took over its slots; ` +
+        `${BEFORE_KILL + DURING_FAILOVER} of ${BEFORE_KILL + DURING_FAILOVER} jobs completed once each ` +
+        `(${readBack} read back after a 504), worker ${worker.id}`,
+    );
+  }, 240_000);
+});
