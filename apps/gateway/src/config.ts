@@ -26,6 +26,13 @@ export const gatewayEnv = z.object({
   DFLEET_REDIS_TIMEOUT_MS: documented(positiveInt(800), {
     meaning: 'budget of one Redis call on the request path before 503 + `Retry-After`',
   }),
+  DFLEET_REDIS_REPLICA_ACKS: documented(z.coerce.number().int().min(0).max(16).default(0), {
+    default: '`0` (the master alone)',
+    meaning:
+      "replicas that must acknowledge a job's add (Redis `WAIT`) before the gateway accepts it; fewer within " +
+      '`DFLEET_REDIS_TIMEOUT_MS` answer 503. With `0` a master that dies in the moment after an add can take the ' +
+      'job with it ([docs/redis.md](docs/redis.md))',
+  }),
   DFLEET_SHUTDOWN_TIMEOUT_MS: documented(positiveInt(10_000), {
     meaning: 'grace for in-flight requests on SIGTERM/SIGINT',
   }),
@@ -91,6 +98,8 @@ const gatewayConfigSchema = gatewayEnv
     callbackHost: e.DFLEET_CALLBACK_HOST,
     requestTimeoutMs: e.DFLEET_REQUEST_TIMEOUT_MS,
     redisTimeoutMs: e.DFLEET_REDIS_TIMEOUT_MS,
+    /** Replicas that must have a job before it counts as accepted; 0 = the master alone. */
+    redisReplicaAcks: e.DFLEET_REDIS_REPLICA_ACKS,
     shutdownTimeoutMs: e.DFLEET_SHUTDOWN_TIMEOUT_MS,
     /** null = no cap. */
     maxWaitingJobs: e.DFLEET_MAX_WAITING_JOBS === 0 ? null : e.DFLEET_MAX_WAITING_JOBS,

@@ -10,6 +10,7 @@ import {
   listLiveWorkers,
   removeWaitingJob,
   tenantWaitingKey,
+  waitForReplicas,
   type GenerationJob,
   type GenerationResult,
   type RedisConnection,
@@ -43,6 +44,12 @@ export interface JobSubmitterOptions {
   prefix: string;
   /** Budget of one Redis call before it counts as unavailable. */
   redisTimeoutMs: number;
+  /**
+   * Replicas that must acknowledge a job's add before `enqueue` resolves (Redis WAIT, within
+   * `redisTimeoutMs`); fewer is a QueueUnavailableError (503), as the job may not survive a failover.
+   * @defaultValue 0 (the master alone: no WAIT)
+   */
+  replicaAcks?: number;
   logger: Logger;
 }
 
@@ -116,6 +123,7 @@ export class JobSubmitter {
         if (isIdempotentRequestId(job.requestId) && (await this.#queues.of(other).getJob(job.requestId))) return;
         await this.#queues.add(job.priority, job, { jobId: job.requestId, ...RETRY_POLICY });
       });
+      await this.#awaitReplicas(job);
     } catch (error) {
       // Admitted but maybe not added: do not let it count against its tenant (if it was added, it
       // counts no more, which only admits more).
@@ -295,6 +303,36 @@ export class JobSubmitter {
     } finally {
       clearTimeout(timer);
       if (onReady) this.#redis.off('ready', onReady);
+    }
+  }
+
+  /**
+   * With `replicaAcks`, the add counts only once that many replicas have it: a master that dies
+   * before then may take the job with it, so the client is told to retry (503) rather than that
+   * the job was accepted. The job may still run, unheard of, when it did survive; a client that
+   * retries with its idempotency key gets that same job.
+   */
+  async #awaitReplicas(job: GenerationJob): Promise<void> {
+    const wanted = this.#options.replicaAcks ?? 0;
+    if (wanted === 0) return;
+    const { redisTimeoutMs } = this.#options;
+    const jobKey = this.#queues.of(job.priority).toKey(job.requestId);
+    let acked: number;
+    try {
+      // WAIT blocks up to its own timeout, which is the budget: no race with #call's deadline.
+      acked = await waitForReplicas(this.#redis, jobKey, wanted, redisTimeoutMs);
+    } catch (error) {
+      throw new QueueUnavailableError(
+        `Redis at ${this.#redisName} failed while the gateway waited for replicas to acknowledge the job: ${(error as Error).message}; retry in a second`,
+        null,
+        { cause: error },
+      );
+    }
+    if (acked < wanted) {
+      throw new QueueUnavailableError(
+        `only ${acked} of the ${wanted} Redis replicas the gateway waits for (DFLEET_REDIS_REPLICA_ACKS) acknowledged ` +
+          `the job within ${redisTimeoutMs} ms, so it is not accepted: a failover now could lose it; retry in a second`,
+      );
     }
   }
 

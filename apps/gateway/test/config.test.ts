@@ -56,6 +56,8 @@ describe('loadGatewayConfig', () => {
   it('refuses to start on a Redis Cluster with a prefix that has no hash tag, and takes one that has', () => {
     const cluster = { DFLEET_REDIS_CLUSTER_NODES: 'redis-0:6379,redis-1:6379' };
     expect(() => loadGatewayConfig(cluster)).toThrow(/DFLEET_REDIS_PREFIX=dfleet has no hash tag/);
-    expect(loadGatewayConfig({ ...cluster, DFLEET_REDIS_PREFIX: '{dfleet}' }).redisTarget).toMatchObject({ kind: 'cluster' });
+    expect(loadGatewayConfig({ ...cluster, DFLEET_REDIS_PREFIX: '{dfleet}' }).redisTarget).toMatchObject({
+      kind: 'cluster',
+    });
   });
 });

@@ -54,6 +54,8 @@ describe('worker configuration', () => {
   it('refuses to start on a Redis Cluster with a prefix that has no hash tag, and takes one that has', () => {
     const cluster = { DFLEET_REDIS_CLUSTER_NODES: 'redis-0:6379,redis-1:6379' };
     expect(() => loadWorkerConfig(cluster)).toThrow(/DFLEET_REDIS_PREFIX=dfleet has no hash tag/);
-    expect(loadWorkerConfig({ ...cluster, DFLEET_REDIS_PREFIX: '{dfleet}' }).redisTarget).toMatchObject({ kind: 'cluster' });
+    expect(loadWorkerConfig({ ...cluster, DFLEET_REDIS_PREFIX: '{dfleet}' }).redisTarget).toMatchObject({
+      kind: 'cluster',
+    });
   });
 });

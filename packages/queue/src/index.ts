@@ -35,6 +35,8 @@ export { redisOptionsFor, createRedisConnection } from './redis-connection.ts';
 export type { RedisConnection, RedisRole } from './redis-connection.ts';
 export { redisEnv, redisUrlSchema, checkRedisTopology, redisTargetOf } from './redis-env.ts';
 export { redisHashTag, describeRedisTarget } from './redis-target.ts';
+export { redisKeySlot } from './redis-key-slot.ts';
+export { waitForReplicas } from './replica-acks.ts';
 export type { RedisTarget, RedisNodeAddress } from './redis-target.ts';
 export { checkEvictionPolicy, EVICTION_POLICY_SAFE } from './redis-eviction-policy.ts';
 export { describeJobFailure, STALLED_TOO_OFTEN_REASON } from './job-failure.ts';
