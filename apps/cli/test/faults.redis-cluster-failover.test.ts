@@ -105,13 +105,18 @@ describe('a Redis Cluster master killed (SIGKILL) under a running fleet', () => 
       patientCompletion(gateway.httpUrl, BEFORE_KILL + i),
     );
 
-    const outcomes = await Promise.all([...first, ...during]);
-
+    // The promoted replica has no replica of its own, so the gateway (DFLEET_REDIS_REPLICA_ACKS=1)
+    // accepts nothing until the killed node is back: its supervisor restarts it, and it rejoins as
+    // the new master's replica.
     const promoted = await eventually('another node serves the fleet slot', async () => {
       const port = await cluster.masterPortOf(keyOfTheFleet);
       return port !== victim ? port : undefined;
     });
-    expect(promoted).not.toBe(victim);
+    await cluster.restart(victim);
+
+    const outcomes = await Promise.all([...first, ...during]);
+
+    expect(await cluster.masterPortOf(keyOfTheFleet)).toBe(promoted);
     const ids = outcomes.map((outcome) => outcome.id);
     expect(new Set(ids).size).toBe(BEFORE_KILL + DURING_FAILOVER);
     for (const outcome of outcomes) {
@@ -131,7 +136,7 @@ describe('a Redis Cluster master killed (SIGKILL) under a running fleet', () => 
     const refusals = outcomes.reduce((sum, outcome) => sum + outcome.refusals, 0);
     console.log(
       `Redis Cluster failover: master :${victim} killed with ${atKill['completed']} of ${BEFORE_KILL} jobs completed, ` +
-        `${atKill['active']} active, ${atKill['wait']} waiting; :${promoted} took over its slots; ` +
+        `${atKill['active']} active, ${atKill['wait']} waiting; :${promoted} took over its slots, :${victim} restarted as its replica; ` +
         `${BEFORE_KILL + DURING_FAILOVER} of ${BEFORE_KILL + DURING_FAILOVER} jobs completed once each ` +
         `(${readBack} read back after a 504; ${refusals} 503s during the failover, retried), worker ${worker.id}`,
     );

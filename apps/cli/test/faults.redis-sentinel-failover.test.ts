@@ -77,6 +77,14 @@ describe('a Sentinel-managed master killed (SIGKILL) under a running fleet', () 
       patientCompletion(gateway.httpUrl, BEFORE_KILL + i),
     );
 
+    // The promoted replica has no replica of its own, so the gateway (DFLEET_REDIS_REPLICA_ACKS=1)
+    // accepts nothing until the killed master is back: its supervisor restarts it, and the
+    // Sentinel makes it the new master's replica.
+    await eventually('the Sentinel names the replica as master', async () =>
+      (await redis.masterPort()) === redis.ports.replica ? true : undefined,
+    );
+    await redis.restartOldMaster();
+
     const outcomes = await Promise.all([...first, ...during]);
 
     expect(await redis.masterPort()).toBe(redis.ports.replica);
@@ -93,7 +101,7 @@ describe('a Sentinel-managed master killed (SIGKILL) under a running fleet', () 
     const refusals = outcomes.reduce((sum, outcome) => sum + outcome.refusals, 0);
     console.log(
       `Sentinel failover: master :${redis.ports.master} killed with ${atKill['completed']} of ${BEFORE_KILL} jobs ` +
-        `completed, ${atKill['wait']} waiting; replica :${redis.ports.replica} promoted; all ` +
+        `completed, ${atKill['wait']} waiting; replica :${redis.ports.replica} promoted, the old master restarted as its replica; all ` +
         `${BEFORE_KILL + DURING_FAILOVER} jobs completed once each (${refusals} 503s during the failover, retried), ` +
         `worker ${worker.id}`,
     );

@@ -350,12 +350,21 @@ export class JobSubmitter {
   }
 }
 
+/**
+ * Whether Redis was unreachable or in transition (503, retry), not the request wrong (500).
+ * Besides broken connections: a Cluster or Sentinel failover in progress (the slot map or the
+ * master changing under the command) and a Redis still loading its data.
+ */
 function isConnectionError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const code = (error as NodeJS.ErrnoException).code;
   return (
     (code !== undefined && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND'].includes(code)) ||
-    /connection|stream isn't writeable|max retries per request/i.test(error.message)
+    /connection|stream isn't writeable|max retries per request/i.test(error.message) ||
+    /Too many Cluster redirections|Cluster isn't ready|slots cache|startup nodes|sentinels are unreachable/i.test(
+      error.message,
+    ) ||
+    /^(CLUSTERDOWN|TRYAGAIN|MOVED|ASK|READONLY|LOADING|MASTERDOWN) /.test(error.message)
   );
 }
 

@@ -73,6 +73,9 @@ function clusterOptionsFor(url: string, role: RedisRole): ClusterOptions {
     clusterRetryStrategy: (attempt: number) => Math.min(attempt * 200, 2_000),
     // A topology change (a failover elsewhere, a resharding) is learnt within this even on an idle connection.
     slotsRefreshInterval: 5_000,
+    // While a failover settles, nodes can redirect a slot back and forth; redirecting at once
+    // spends every allowed redirection within milliseconds.
+    retryDelayOnMoved: 100,
   };
   if (role === 'worker') {
     return { ...common, ...WORKER_FAILOVER_RETRIES, redisOptions: { ...credentials, ...WORKER_COMMANDS } };

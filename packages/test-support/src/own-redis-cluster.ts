@@ -9,10 +9,24 @@ import { eventually } from './eventually.ts';
 
 const run = promisify(execFile);
 
-/** One node of the test's cluster. */
+/** One node of the test's cluster; `server` is replaced when the node restarts. */
 interface ClusterNode {
   readonly port: number;
-  readonly server: RunningRedisServer;
+  server: RunningRedisServer;
+}
+
+function startNode(port: number, dir: string, nodeTimeoutMs: number): Promise<RunningRedisServer> {
+  return startRedisServer({
+    port,
+    dir,
+    extraArgs: [
+      // nodes.conf in the node's dir: a restarted node finds its identity and the cluster again.
+      ...['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'],
+      ...['--cluster-node-timeout', String(nodeTimeoutMs)],
+      // Redis 7 waits 5 s before the first full sync to a replica; nothing to wait for here.
+      ...['--repl-diskless-sync-delay', '0'],
+    ],
+  });
 }
 
 /**
@@ -29,6 +43,7 @@ export class OwnRedisCluster {
   private constructor(
     readonly nodes: readonly ClusterNode[],
     readonly dir: string,
+    readonly nodeTimeoutMs: number,
   ) {}
 
   static async create(options: { masters?: number; nodeTimeoutMs?: number } = {}): Promise<OwnRedisCluster> {
@@ -41,19 +56,9 @@ export class OwnRedisCluster {
         const port = await freePort();
         const nodeDir = join(dir, String(port));
         await mkdir(nodeDir);
-        const server = await startRedisServer({
-          port,
-          dir: nodeDir,
-          extraArgs: [
-            ...['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'],
-            ...['--cluster-node-timeout', String(nodeTimeoutMs)],
-            // Redis 7 waits 5 s before the first full sync to a replica; nothing to wait for here.
-            ...['--repl-diskless-sync-delay', '0'],
-          ],
-        });
-        nodes.push({ port, server });
+        nodes.push({ port, server: await startNode(port, nodeDir, nodeTimeoutMs) });
       }
-      const cluster = new OwnRedisCluster(nodes, dir);
+      const cluster = new OwnRedisCluster(nodes, dir, nodeTimeoutMs);
       const addresses = nodes.map((node) => `127.0.0.1:${node.port}`);
       await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '1', '--cluster-yes']);
       await eventually('every node sees the cluster ok, with every replica in sync', () => cluster.#settled(), 30_000);
@@ -87,6 +92,19 @@ export class OwnRedisCluster {
     if (!node) throw new Error(`no node of this cluster listens on port ${port}`);
     this.#dead.add(port);
     await node.server.kill();
+  }
+
+  /**
+   * Starts a killed node again on its port and data, as a supervisor would; a master that was
+   * failed over comes back as a replica of the node that took its slots. Resolves once every
+   * node sees the cluster ok and every replica is in sync.
+   */
+  async restart(port: number): Promise<void> {
+    const node = this.nodes.find((each) => each.port === port);
+    if (!node) throw new Error(`no node of this cluster listens on port ${port}`);
+    node.server = await startNode(port, join(this.dir, String(port)), this.nodeTimeoutMs);
+    this.#dead.delete(port);
+    await eventually('the restarted node back in the cluster, in sync', () => this.#settled(), 30_000);
   }
 
   async destroy(): Promise<void> {

@@ -23,7 +23,7 @@ export class OwnRedisSentinel {
     readonly sentinelPort: number,
     readonly ports: { readonly master: number; readonly replica: number },
     readonly dir: string,
-    readonly servers: readonly RunningRedisServer[],
+    readonly servers: RunningRedisServer[],
     readonly sentinel: ManagedProcess,
   ) {}
 
@@ -98,6 +98,29 @@ export class OwnRedisSentinel {
   /** SIGKILL to the first master (the replica is then promoted). */
   async killMaster(): Promise<void> {
     await this.servers[0]!.kill();
+  }
+
+  /**
+   * Starts the killed first master again on its port and data, as a supervisor would; the
+   * Sentinel turns it into a replica of the promoted one. Resolves once it is in sync.
+   */
+  async restartOldMaster(): Promise<void> {
+    const { master, replica } = this.ports;
+    this.servers[0] = await startRedisServer({
+      port: master,
+      dir: join(this.dir, String(master)),
+      extraArgs: FAST_SYNC,
+    });
+    await eventually(
+      'the old master back as a replica, in sync',
+      async () => {
+        const replicas = (await this.#askSentinel(['replicas', this.masterName])) as string[][];
+        const known = replicas.some((fields) => fields[fields.indexOf('port') + 1] === String(master));
+        const info = await withNode(master, (redis) => redis.info('replication'));
+        return known && info.includes(`master_port:${replica}`) && info.includes('master_link_status:up');
+      },
+      60_000,
+    );
   }
 
   async destroy(): Promise<void> {
