@@ -96,7 +96,8 @@ export class ClassWorkers {
   async close(force = false): Promise<void> {
     this.#closing = true;
     await Promise.all(this.#all().map((worker) => worker.close(force)));
-    await Promise.all(this.#connections.map((connection) => connection.quit().catch(() => connection.disconnect())));
+    // Nothing is pending on them once the workers closed; QUIT could wait for a Redis that is gone.
+    for (const connection of this.#connections) connection.disconnect();
   }
 
   #all(): Worker<unknown, GenerationResult>[] {
