@@ -31,7 +31,7 @@ export const gatewayEnv = z.object({
     meaning:
       "replicas that must acknowledge a job's add (Redis `WAIT`) before the gateway accepts it; fewer within " +
       '`DFLEET_REDIS_TIMEOUT_MS` answer 503. With `0` a master that dies in the moment after an add can take the ' +
-      'job with it ([docs/redis.md](docs/redis.md))',
+      'job with it (see `docs/redis.md`)',
   }),
   DFLEET_SHUTDOWN_TIMEOUT_MS: documented(positiveInt(10_000), {
     meaning: 'grace for in-flight requests on SIGTERM/SIGINT',

@@ -34,7 +34,7 @@ export const redisEnv = {
   REDIS_URL: documented(redisUrlSchema.default('redis://127.0.0.1:6379'), {
     meaning:
       'Redis holding the queue, results and heartbeats (`redis://` or `rediss://`); with a Cluster or ' +
-      'Sentinels only its username, password and scheme (TLS) are used ([docs/redis.md](docs/redis.md))',
+      'Sentinels only its username, password and scheme (TLS) are used (see `docs/redis.md`)',
   }),
   DFLEET_REDIS_PREFIX: documented(z.string().regex(PREFIX_PATTERN, PREFIX_RULE).default(DEFAULT_REDIS_PREFIX), {
     meaning:
