@@ -125,6 +125,9 @@ describe('a Redis Cluster master killed (SIGKILL) under a running fleet', () => 
       const stored = generationResultSchema.parse(job?.returnvalue);
       // The answer the client got is the result Redis keeps (a job run again after the kill decodes the same).
       expect(stored.text, `job ${outcome.id}`).toBe(outcome.text);
+      // And what any client reads back through the gateway.
+      const read = await getJson(`${gateway.httpUrl}/v1/jobs/${outcome.id}`);
+      expect(read.body['result']?.['choices']?.[0]?.['text'], `GET /v1/jobs/${outcome.id}`).toBe(outcome.text);
     }
     // The fleet is whole again: the worker beats on the new master, and the gateway counts it.
     await eventually('the gateway counts the worker again', async () => {

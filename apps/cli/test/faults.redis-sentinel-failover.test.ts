@@ -93,6 +93,8 @@ describe('a Sentinel-managed master killed (SIGKILL) under a running fleet', () 
       const job = await queues.getJob(outcome.id);
       expect(await job?.getState(), `job ${outcome.id}`).toBe('completed');
       expect(generationResultSchema.parse(job?.returnvalue).text, `job ${outcome.id}`).toBe(outcome.text);
+      const read = await getJson(`${gateway.httpUrl}/v1/jobs/${outcome.id}`);
+      expect(read.body['result']?.['choices']?.[0]?.['text'], `GET /v1/jobs/${outcome.id}`).toBe(outcome.text);
     }
     await eventually('the gateway counts the worker again', async () => {
       const ready = await getJson(`${gateway.httpUrl}/readyz`);
