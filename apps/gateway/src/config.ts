@@ -1,7 +1,7 @@
 import { defaultBurst, type RateLimit } from '@dfleet/api-keys';
 import { AFTER_EACH_VARIABLE, documented, logLevelVariable, parseEnv, port, positiveInt } from '@dfleet/env-config';
 import { modelDirVariable } from '@dfleet/model';
-import { redisEnv } from '@dfleet/queue';
+import { checkRedisTopology, redisEnv, redisTargetOf } from '@dfleet/queue';
 import { z } from 'zod';
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -25,6 +25,13 @@ export const gatewayEnv = z.object({
   }),
   DFLEET_REDIS_TIMEOUT_MS: documented(positiveInt(800), {
     meaning: 'budget of one Redis call on the request path before 503 + `Retry-After`',
+  }),
+  DFLEET_REDIS_REPLICA_ACKS: documented(z.coerce.number().int().min(0).max(16).default(0), {
+    default: '`0` (the master alone)',
+    meaning:
+      "replicas that must acknowledge a job's add (Redis `WAIT`) before the gateway accepts it; fewer within " +
+      '`DFLEET_REDIS_TIMEOUT_MS` answer 503. With `0` a master that dies in the moment after an add can take the ' +
+      'job with it (see `docs/redis.md`)',
   }),
   DFLEET_SHUTDOWN_TIMEOUT_MS: documented(positiveInt(10_000), {
     meaning: 'grace for in-flight requests on SIGTERM/SIGINT',
@@ -107,29 +114,35 @@ function corsOriginsOf(value: string | undefined, ctx: z.RefinementCtx): string[
 }
 
 /** The gateway's configuration: its environment parsed, checked across variables, and named for the code. */
-const gatewayConfigSchema = gatewayEnv.superRefine(checkAuth, AFTER_EACH_VARIABLE).transform((e) => ({
-  redisUrl: e.REDIS_URL,
-  redisPrefix: e.DFLEET_REDIS_PREFIX,
-  modelDir: e.DFLEET_MODEL_DIR,
-  logLevel: e.LOG_LEVEL,
-  host: e.DFLEET_HOST,
-  httpPort: e.DFLEET_PORT,
-  grpcPort: e.DFLEET_GRPC_PORT,
-  callbackPort: e.DFLEET_CALLBACK_PORT,
-  callbackHost: e.DFLEET_CALLBACK_HOST,
-  requestTimeoutMs: e.DFLEET_REQUEST_TIMEOUT_MS,
-  redisTimeoutMs: e.DFLEET_REDIS_TIMEOUT_MS,
-  shutdownTimeoutMs: e.DFLEET_SHUTDOWN_TIMEOUT_MS,
-  /** null = no cap. */
-  maxWaitingJobs: e.DFLEET_MAX_WAITING_JOBS === 0 ? null : e.DFLEET_MAX_WAITING_JOBS,
-  /** null = no cap. */
-  maxWaitingJobsPerTenant: e.DFLEET_MAX_WAITING_JOBS_PER_TENANT === 0 ? null : e.DFLEET_MAX_WAITING_JOBS_PER_TENANT,
-  auth: authFrom(e),
-  maxBodyBytes: e.DFLEET_MAX_BODY_BYTES,
-  maxBatchPrompts: e.DFLEET_MAX_BATCH_PROMPTS,
-  /** null = CORS off; `['*']` = any origin. */
-  corsOrigins: e.DFLEET_CORS_ORIGINS,
-}));
+const gatewayConfigSchema = gatewayEnv
+  .superRefine(checkAuth, AFTER_EACH_VARIABLE)
+  .superRefine(checkRedisTopology, AFTER_EACH_VARIABLE)
+  .transform((e) => ({
+    /** The standalone Redis, Cluster or Sentinel-managed master every connection goes to. */
+    redisTarget: redisTargetOf(e),
+    redisPrefix: e.DFLEET_REDIS_PREFIX,
+    modelDir: e.DFLEET_MODEL_DIR,
+    logLevel: e.LOG_LEVEL,
+    host: e.DFLEET_HOST,
+    httpPort: e.DFLEET_PORT,
+    grpcPort: e.DFLEET_GRPC_PORT,
+    callbackPort: e.DFLEET_CALLBACK_PORT,
+    callbackHost: e.DFLEET_CALLBACK_HOST,
+    requestTimeoutMs: e.DFLEET_REQUEST_TIMEOUT_MS,
+    redisTimeoutMs: e.DFLEET_REDIS_TIMEOUT_MS,
+    /** Replicas that must have a job before it counts as accepted; 0 = the master alone. */
+    redisReplicaAcks: e.DFLEET_REDIS_REPLICA_ACKS,
+    shutdownTimeoutMs: e.DFLEET_SHUTDOWN_TIMEOUT_MS,
+    /** null = no cap. */
+    maxWaitingJobs: e.DFLEET_MAX_WAITING_JOBS === 0 ? null : e.DFLEET_MAX_WAITING_JOBS,
+    /** null = no cap. */
+    maxWaitingJobsPerTenant: e.DFLEET_MAX_WAITING_JOBS_PER_TENANT === 0 ? null : e.DFLEET_MAX_WAITING_JOBS_PER_TENANT,
+    auth: authFrom(e),
+    maxBodyBytes: e.DFLEET_MAX_BODY_BYTES,
+    maxBatchPrompts: e.DFLEET_MAX_BATCH_PROMPTS,
+    /** null = CORS off; `['*']` = any origin. */
+    corsOrigins: e.DFLEET_CORS_ORIGINS,
+  }));
 
 export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
 

@@ -45,7 +45,13 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
   const catalog = new ModelCatalog([await loadServedModel(config.modelDir)]);
   const pending = new PendingResults();
   const submitter = new JobSubmitter(
-    { redisUrl: config.redisUrl, prefix: config.redisPrefix, redisTimeoutMs: config.redisTimeoutMs, logger },
+    {
+      redis: config.redisTarget,
+      prefix: config.redisPrefix,
+      redisTimeoutMs: config.redisTimeoutMs,
+      replicaAcks: config.redisReplicaAcks,
+      logger,
+    },
     {
       waitsFor: (jobId) => pending.isUnsettled(jobId),
       completed: (jobId, result) => pending.settle(jobId, { kind: 'completed', result, workerId: result.workerId }),

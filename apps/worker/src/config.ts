@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
-import { documented, logLevelVariable, parseEnv, positiveInt } from '@dfleet/env-config';
+import { AFTER_EACH_VARIABLE, documented, logLevelVariable, parseEnv, positiveInt } from '@dfleet/env-config';
 import { modelDirVariable } from '@dfleet/model';
-import { redisEnv } from '@dfleet/queue';
+import { checkRedisTopology, redisEnv, redisTargetOf } from '@dfleet/queue';
 import { z } from 'zod';
 import { ADAPTIVE_THRESHOLD_DEFAULTS, type AdaptiveThresholdPolicyOptions } from '@dfleet/scheduler';
 
@@ -93,8 +93,9 @@ export const workerEnv = z.object({
 });
 
 /** The worker's configuration: its environment parsed and named for the code, plus fixed fleet timings. */
-const workerConfigSchema = workerEnv.transform((e) => ({
-  redisUrl: e.REDIS_URL,
+const workerConfigSchema = workerEnv.superRefine(checkRedisTopology, AFTER_EACH_VARIABLE).transform((e) => ({
+  /** The standalone Redis, Cluster or Sentinel-managed master every connection goes to. */
+  redisTarget: redisTargetOf(e),
   redisPrefix: e.DFLEET_REDIS_PREFIX,
   modelDir: e.DFLEET_MODEL_DIR,
   logLevel: e.LOG_LEVEL,
