@@ -14,6 +14,7 @@ import { completionRoutes } from './routes/completions.ts';
 import { healthRoutes, PROBE_PATHS } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { modelRoutes } from './routes/models.ts';
+import { playgroundRoutes } from './routes/playground.ts';
 
 /** Request bodies above this answer 413 unless DFLEET_MAX_BODY_BYTES says otherwise. */
 const DEFAULT_BODY_LIMIT_BYTES = 1_048_576;
@@ -34,7 +35,7 @@ export interface HttpServerDependencies {
 }
 
 /**
- * The OpenAI-compatible HTTP API plus the jobs API and health probes. The hooks apply to every
+ * The OpenAI-compatible HTTP API plus the jobs API, health probes and the playground page. The hooks apply to every
  * route and are installed first; each route group is a plugin that inherits them.
  */
 export function createHttpServer(deps: HttpServerDependencies): FastifyInstance {
@@ -56,5 +57,6 @@ export function createHttpServer(deps: HttpServerDependencies): FastifyInstance 
   app.register(modelRoutes, { catalog });
   app.register(jobRoutes, { service });
   app.register(healthRoutes, { submitter, redisPrefix, drain });
+  app.register(playgroundRoutes);
   return app;
 }
