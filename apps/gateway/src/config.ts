@@ -70,9 +70,41 @@ export const gatewayEnv = z.object({
   DFLEET_MAX_BATCH_PROMPTS: documented(z.coerce.number().int().min(1).max(1_024).default(32), {
     meaning: 'most prompts in one HTTP request (`prompt` as an array), 1 .. 1024',
   }),
+  DFLEET_CORS_ORIGINS: documented(
+    z
+      .string()
+      .optional()
+      .transform((value, ctx) => corsOriginsOf(value, ctx)),
+    {
+      default: 'unset (CORS off)',
+      meaning:
+        'comma-separated origins browsers may call the API from (`https://app.example.com,http://localhost:3000`), ' +
+        'or `*` for any; preflights are answered and `x-request-id` is exposed',
+    },
+  ),
 });
 
 type GatewayEnv = z.output<typeof gatewayEnv>;
+
+/** An origin is what a browser sends in `Origin`: scheme, host and port, no path. */
+const ORIGIN_PATTERN = /^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/;
+
+function corsOriginsOf(value: string | undefined, ctx: z.RefinementCtx): string[] | null {
+  if (value === undefined || value.trim() === '') return null;
+  const origins = value
+    .split(',')
+    .map((origin) => origin.trim())
+    .filter((origin) => origin !== '');
+  for (const origin of origins) {
+    if (origin !== '*' && !ORIGIN_PATTERN.test(origin)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `'${origin}' is not an origin: write scheme://host[:port] with no path (https://app.example.com), or *`,
+      });
+    }
+  }
+  return origins;
+}
 
 /** The gateway's configuration: its environment parsed, checked across variables, and named for the code. */
 const gatewayConfigSchema = gatewayEnv.superRefine(checkAuth, AFTER_EACH_VARIABLE).transform((e) => ({
@@ -95,6 +127,8 @@ const gatewayConfigSchema = gatewayEnv.superRefine(checkAuth, AFTER_EACH_VARIABL
   auth: authFrom(e),
   maxBodyBytes: e.DFLEET_MAX_BODY_BYTES,
   maxBatchPrompts: e.DFLEET_MAX_BATCH_PROMPTS,
+  /** null = CORS off; `['*']` = any origin. */
+  corsOrigins: e.DFLEET_CORS_ORIGINS,
 }));
 
 export type GatewayConfig = z.output<typeof gatewayConfigSchema>;

@@ -95,6 +95,36 @@ export class PromptTooLongError extends GatewayError {
   }
 }
 
+/** `suffix` (fill in the middle) on a model whose manifest does not say it was trained to infill. */
+export class SuffixNotSupportedError extends GatewayError {
+  readonly code = 'suffix_not_supported';
+  readonly httpStatus = 400;
+  readonly grpcStatus = grpc.status.INVALID_ARGUMENT;
+  constructor(model: string) {
+    super(
+      `suffix is not supported by model ${model}: its manifest (dfleet-model.json) does not set ` +
+        'capabilities.infill, so it was not trained to fill in the middle and would ignore the text after the gap; ' +
+        'send suffix: null, or serve a model trained for infilling',
+      'suffix',
+    );
+  }
+}
+
+/** POST /v1/chat/completions for a model directory without a chat template. */
+export class ChatNotSupportedError extends GatewayError {
+  readonly code = 'chat_not_supported';
+  readonly httpStatus = 400;
+  readonly grpcStatus = grpc.status.INVALID_ARGUMENT;
+  constructor(model: string) {
+    super(
+      `model ${model} has no chat template, so messages cannot be turned into its prompt: add a Jinja ` +
+        '"chat_template" to tokenizer_config.json in its model directory (the Hugging Face convention), ' +
+        'or use POST /v1/completions with a prompt',
+      'model',
+    );
+  }
+}
+
 export class ModelNotFoundError extends GatewayError {
   readonly code = 'model_not_found';
   readonly httpStatus = 404;
@@ -148,6 +178,23 @@ export class QueueFullError extends GatewayError {
   readonly httpStatus = 429;
   readonly grpcStatus = grpc.status.RESOURCE_EXHAUSTED;
   override readonly retryAfterSeconds = 1;
+}
+
+/**
+ * No worker serving the request's model has a live heartbeat: an interactive request is refused at
+ * once instead of waiting for its timeout (and a client's retries then queueing duplicates).
+ */
+export class NoWorkerError extends GatewayError {
+  readonly code = 'no_worker';
+  readonly httpStatus = 503;
+  readonly grpcStatus = grpc.status.UNAVAILABLE;
+  override readonly retryAfterSeconds = 5;
+  constructor(model: string) {
+    super(
+      `no worker serving model '${model}' is alive (none sent a heartbeat in the last 10 s), so this interactive request was not enqueued; start a worker for it (dfleet up, or the worker app with DFLEET_MODEL_DIR pointing at the model), retry after a few seconds, or send dfleet.priority "batch" to queue the request until a worker comes`,
+      'model',
+    );
+  }
 }
 
 export class NotReadyError extends GatewayError {

@@ -13,6 +13,7 @@ export {
   PayloadTooLargeError,
   QueueUnavailableError,
   NotReadyError,
+  NoWorkerError,
   GenerationTimeoutError,
   GenerationFailedError,
   JobCancelledError,

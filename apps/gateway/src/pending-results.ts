@@ -1,5 +1,5 @@
 import { randomFillSync, timingSafeEqual } from 'node:crypto';
-import type { GenerationResult } from '@dfleet/queue';
+import type { GenerationResult, TokenLogprob } from '@dfleet/queue';
 
 /** How a job ended, as far as the requests waiting for it are concerned. */
 export type JobOutcome =
@@ -14,6 +14,28 @@ export interface JobProgress {
   partialText: string;
   updatedAt: number;
 }
+
+/** One decode step of a streaming job, as its worker reported it (best effort: steps may be missing). */
+export interface JobStep {
+  /** The job's attempt (1-based): a retried job starts again at step 1. */
+  attempt: number;
+  /** 1-based step within the attempt. */
+  step: number;
+  nfe: number;
+  /** Answer positions committed this step, ascending, and their tokens. */
+  committedPositions: number[];
+  committedTokens: number[];
+  /** Aligned with `committedTokens` when the job asked for logprobs; empty otherwise. */
+  committedLogprobs: TokenLogprob[];
+  /** Answer positions on the canvas now. */
+  answerLength: number;
+  /** Answer tokens [0, finalPrefix) are final. */
+  finalPrefix: number;
+  decodeMs: number;
+  finished: boolean;
+}
+
+export type StepListener = (step: JobStep) => void;
 
 export type CallbackVerdict =
   | { accepted: true }
@@ -37,6 +59,8 @@ interface PendingJob {
   readonly waiters: Set<Waiter>;
   outcome: JobOutcome | null;
   progress: JobProgress | null;
+  /** Streaming requests waiting for this job's steps. */
+  readonly stepListeners: Set<StepListener>;
   /** Last time a waiter left or the job settled; idle entries are swept after `retentionMs`. */
   touchedAt: number;
 }
@@ -102,6 +126,7 @@ export class PendingResults {
       waiters: new Set(),
       outcome: null,
       progress: null,
+      stepListeners: new Set(),
       touchedAt: Date.now(),
     });
     return { token, created: true };
@@ -194,6 +219,26 @@ export class PendingResults {
   }
 
   /**
+   * Calls `listener` with each step report accepted for a tracked job until the returned function
+   * is called or the job settles. Subscribe before enqueueing, so the first step cannot be missed.
+   */
+  onStep(jobId: string, listener: StepListener): () => void {
+    const job = this.#jobs.get(jobId);
+    if (!job) throw new Error(`job ${jobId} is not tracked; call track() first`);
+    job.stepListeners.add(listener);
+    return () => job.stepListeners.delete(listener);
+  }
+
+  /** A worker's step report, authorised like progress; steps arriving after the outcome are dropped. */
+  reportStep(jobId: string, token: string, step: JobStep): CallbackVerdict {
+    const verdict = this.#authorize(jobId, token);
+    if (!verdict.accepted) return verdict;
+    const job = this.#jobs.get(jobId);
+    if (job && job.outcome === null) for (const listener of [...job.stepListeners]) listener(step);
+    return verdict;
+  }
+
+  /**
    * Records an outcome learnt from a trusted source (Redis, or a cancel by this gateway) and
    * wakes every waiter. Returns false when the job already had one, or is unknown.
    */
@@ -202,6 +247,7 @@ export class PendingResults {
     if (!job || job.outcome !== null) return false;
     job.outcome = outcome;
     job.touchedAt = Date.now();
+    job.stepListeners.clear();
     for (const waiter of [...job.waiters]) waiter.resolve(outcome);
     return true;
   }
