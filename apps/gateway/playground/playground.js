@@ -230,7 +230,8 @@ function drawCanvas(state) {
     cell.textContent = cellText(token);
     cell.title = `position ${i}: ${JSON.stringify(token)} (id ${state.token_ids[i]}), committed at step ${step}`;
   }
-  const committed = state.committed_positions.length;
+  // Counted from token_steps: committed_positions may hold only what this step committed.
+  const committed = state.token_steps.filter((step) => step > 0).length;
   view.step.textContent = String(state.step);
   view.nfe.textContent = String(state.nfe);
   view.committed.textContent = String(committed);
