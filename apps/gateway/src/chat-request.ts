@@ -64,7 +64,7 @@ const chatBodySchema = z.strictObject({
     .max(MAX_TOP_LOGPROBS, { error: m.top_logprobs })
     .nullish(),
   max_completion_tokens: z.int({ error: m.max_completion_tokens }).nullish(),
-  ...Object.fromEntries(SHARED_FIELDS.map((field) => [field, z.unknown()])),
+  ...Object.fromEntries(SHARED_FIELDS.map((field) => [field, z.unknown().optional()])),
 });
 
 function textOf(content: z.output<typeof messageSchema>['content']): string {
@@ -96,7 +96,7 @@ export function parseChatCompletionRequest(
   if (model.chatTemplate === null) throw new ChatNotSupportedError(model.name);
 
   const parsed = chatBodySchema.safeParse(body);
-  if (!parsed.success) throw toInvalidRequest(parsed.error, Object.keys(chatBodySchema.shape));
+  if (!parsed.success) throw toInvalidRequest(parsed.error, Object.keys(chatBodySchema.shape), true);
   const chat = parsed.data;
   if (chat.top_logprobs !== undefined && chat.top_logprobs !== null && chat.logprobs !== true) {
     throw new InvalidRequestError('top_logprobs needs logprobs: true', 'top_logprobs');
@@ -115,7 +115,9 @@ export function parseChatCompletionRequest(
     return parseCompletionRequest(completionBody, catalog, context);
   } catch (error) {
     if (error instanceof PromptTooLongError) {
-      throw new PromptTooLongError(`messages render (with the chat template) to a prompt that is too long: ${error.message}`);
+      throw new PromptTooLongError(
+        `messages render (with the chat template) to a prompt that is too long: ${error.message}`,
+      );
     }
     throw error;
   }

@@ -1,7 +1,7 @@
 import { type FinishedGeneration, openAiFinishReason, toCompletionResponseBody } from './completion-response.ts';
 import { type ChatTokenLogprob, type TokenTexts, toChatLogprobs } from './openai-logprobs.ts';
 
-export interface ChatChoice {
+interface ChatChoice {
   index: number;
   message: { role: 'assistant'; content: string; refusal: null };
   logprobs: { content: ChatTokenLogprob[]; refusal: null } | null;
@@ -21,7 +21,7 @@ export interface ChatCompletionResponseBody {
 }
 
 /** Chat logprobs of a job that asked for them; null otherwise. */
-export function chatLogprobsOf({ job, result }: FinishedGeneration, texts: TokenTexts): ChatChoice['logprobs'] {
+function chatLogprobsOf({ job, result }: FinishedGeneration, texts: TokenTexts): ChatChoice['logprobs'] {
   const top = job.options.logprobs;
   if (top === undefined || result.tokenLogprobs === undefined) return null;
   return {

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { InvalidRequestError } from './errors.ts';
 
 /** Hugging Face's file for tokenizer settings, where `chat_template` lives by convention. */
-export const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
+const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
 
 /** One chat message once validated: a role and its text (text parts already joined). */
 export interface ChatMessage {
@@ -21,9 +21,7 @@ export interface ChatTemplate {
 
 const tokenizerConfigSchema = z.object({
   // Hugging Face also allows a list of named templates; the one named "default" is the chat one.
-  chat_template: z
-    .union([z.string(), z.array(z.object({ name: z.string(), template: z.string() }))])
-    .optional(),
+  chat_template: z.union([z.string(), z.array(z.object({ name: z.string(), template: z.string() }))]).optional(),
   bos_token: z.string().optional(),
   eos_token: z.string().optional(),
 });

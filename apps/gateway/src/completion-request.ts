@@ -29,14 +29,14 @@ const MAX_SEED = 4_294_967_295; // uint32 on the gRPC side
 const MAX_DEADLINE_MS = 86_400_000;
 const MAX_STEPS_LIMIT = 1_000_000;
 /** max_tokens is only a cap (the canvas is dfleet.gen_length), so any large value is harmless. */
-export const MAX_TOKENS_LIMIT = 1_048_576;
+const MAX_TOKENS_LIMIT = 1_048_576;
 /** Most choices one request may ask for (`n`): each is a job of its own. */
-export const MAX_CHOICES = 8;
+const MAX_CHOICES = 8;
 /** OpenAI's limit on alternatives per token (completions `logprobs`, chat `top_logprobs`). */
 export const MAX_TOP_LOGPROBS = 5;
 
 /** How the HTTP answer is shaped; the jobs do not depend on it. */
-export interface CompletionReplyShape {
+interface CompletionReplyShape {
   /** Choices asked for (`n`), each decoded by its own job with seed `seed + index`. */
   readonly n: number;
   /** Prepend the prompt to each choice's text (completions only). */
@@ -197,13 +197,20 @@ function schemaFor(model: ServedModel): ReturnType<typeof bodySchemaFor> {
   return schema;
 }
 
-function paramOf(path: readonly PropertyKey[]): string | null {
-  const named = path.filter((key) => typeof key === 'string');
+function paramOf(path: readonly PropertyKey[], keepIndexes = false): string | null {
+  const named = path.filter((key) => typeof key === 'string' || (keepIndexes && typeof key === 'number')).map(String);
   return named.length === 0 ? null : named.join('.');
 }
 
-/** Turns zod issues into one 400 naming the first offending field (and listing any others). */
-export function toInvalidRequest(error: z.ZodError, allowedTopLevel: readonly string[]): InvalidRequestError {
+/**
+ * Turns zod issues into one 400 naming the first offending field (and listing any others).
+ * @param keepIndexes name array elements (`messages.2.role`); else the array itself (`stop`).
+ */
+export function toInvalidRequest(
+  error: z.ZodError,
+  allowedTopLevel: readonly string[],
+  keepIndexes = false,
+): InvalidRequestError {
   const described = error.issues.map((issue) => {
     if (issue.code === 'unrecognized_keys') {
       const parent = paramOf(issue.path);
@@ -216,7 +223,7 @@ export function toInvalidRequest(error: z.ZodError, allowedTopLevel: readonly st
         }: ${allowed.join(', ')}`,
       };
     }
-    return { param: paramOf(issue.path), message: issue.message };
+    return { param: paramOf(issue.path, keepIndexes), message: issue.message };
   });
   const first = described[0] ?? { param: null, message: 'invalid request' };
   const message = [...new Set(described.map((d) => d.message))].join('; ');
@@ -400,18 +407,15 @@ export function promptTokensThatFit(
   const promptTokens = model.countPromptTokens(prompt);
   const suffixTokens = suffix === null ? 0 : model.countPromptTokens(suffix);
   const tooLong = promptTooLong({
-    promptTokens: promptTokens + suffixTokens,
+    promptTokens,
     maxNewTokens,
     maxSequenceLength: model.maxSequenceLength,
     specialTokens: model.specialTokens,
+    suffixTokens,
     modelName: model.name,
     maxNewTokensName: 'dfleet.gen_length',
   });
-  if (tooLong !== null) {
-    throw new PromptTooLongError(
-      suffix === null ? tooLong : `prompt (${promptTokens} tokens) and suffix (${suffixTokens} tokens) together: ${tooLong}`,
-    );
-  }
+  if (tooLong !== null) throw new PromptTooLongError(tooLong);
   return promptTokens;
 }
 

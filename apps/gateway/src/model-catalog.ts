@@ -1,7 +1,6 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadModelManifest, MODEL_MANIFEST_FILE, modelFilePath, Tokenizer } from '@dfleet/model';
-import { z } from 'zod';
+import { loadModelManifest, MODEL_MANIFEST_FILE, modelCapabilities, modelFilePath, Tokenizer } from '@dfleet/model';
 import { type ChatTemplate, loadChatTemplate } from './chat-template.ts';
 import { ModelNotFoundError } from './errors.ts';
 
@@ -25,11 +24,6 @@ export interface ServedModel {
   /** Turns chat messages into the model's prompt; null when the model directory has none. */
   readonly chatTemplate: ChatTemplate | null;
 }
-
-// Read beside the manifest schema so a manifest without the block loads as before.
-const capabilitiesSchema = z.object({
-  capabilities: z.object({ infill: z.boolean().default(false) }).default({ infill: false }),
-});
 
 /** The models one gateway serves, looked up by name. */
 export class ModelCatalog {
@@ -59,9 +53,7 @@ export class ModelCatalog {
 export async function loadServedModel(modelDir: string): Promise<ServedModel> {
   const manifest = await loadModelManifest(modelDir);
   const tokenizer = await Tokenizer.fromFile(modelFilePath(modelDir, manifest, 'tokenizer'));
-  const manifestPath = join(modelDir, MODEL_MANIFEST_FILE);
-  const manifestStat = await stat(manifestPath);
-  const { capabilities } = capabilitiesSchema.parse(JSON.parse(await readFile(manifestPath, 'utf8')));
+  const manifestStat = await stat(join(modelDir, MODEL_MANIFEST_FILE));
   const chatTemplate = await loadChatTemplate(modelDir);
   return {
     name: manifest.name,
@@ -72,7 +64,7 @@ export async function loadServedModel(modelDir: string): Promise<ServedModel> {
     countPromptTokens: (prompt) => tokenizer.encode(prompt).length,
     decodeTokens: (ids) => tokenizer.decode(ids),
     tokenText: (id) => (tokenizer.specialTokenIds.has(id) ? (tokenizer.idToToken(id) ?? '') : tokenizer.decode([id])),
-    capabilities,
+    capabilities: { infill: modelCapabilities(manifest).infill },
     chatTemplate,
   };
 }

@@ -46,7 +46,9 @@ export function toCompletionLogprobs(span: LogprobSpan, texts: TokenTexts): Comp
       Object.fromEntries(entry.top.slice(0, span.top).map((alt) => [texts.tokenText(alt.id), alt.logprob])),
     ),
     // Offsets into the decoded text, which is not always the tokens' texts joined (special tokens decode to "").
-    text_offset: span.tokenIds.map((_, index) => base + texts.decodeTokens([...preceding, ...span.tokenIds.slice(0, index)]).length),
+    text_offset: span.tokenIds.map(
+      (_, index) => base + texts.decodeTokens([...preceding, ...span.tokenIds.slice(0, index)]).length,
+    ),
   };
 }
 

@@ -5,7 +5,7 @@ import { type TokenTexts, toChatLogprobs, toCompletionLogprobs } from './openai-
 type StateEvent = Extract<GenerationEvent, { kind: 'state' }>;
 
 /** Which OpenAI stream a request gets: legacy completions or chat. */
-export type StreamKind = 'completion' | 'chat';
+type StreamKind = 'completion' | 'chat';
 
 export interface StreamChunkOptions {
   kind: StreamKind;
@@ -47,7 +47,8 @@ export class OpenAiStreamChunks {
     const progress: ChoiceProgress = { sentIds: [], sentTextLength: 0, started: true };
     this.#choices.set(index, progress);
     const { kind, echo } = this.#options;
-    if (kind === 'chat') return [this.#chunk({ index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null })];
+    if (kind === 'chat')
+      return [this.#chunk({ index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null })];
     if (echo === null) return [];
     progress.sentTextLength = echo.length;
     return [this.#chunk({ index, text: echo, logprobs: null, finish_reason: null })];
@@ -62,7 +63,12 @@ export class OpenAiStreamChunks {
       const { result } = event.finished;
       const finish = {
         finish_reason: openAiFinishReason(result.finishReason),
-        dfleet: { finish_reason: result.finishReason, job_id: event.finished.jobId, steps: result.steps, nfe: result.nfe },
+        dfleet: {
+          finish_reason: result.finishReason,
+          job_id: event.finished.jobId,
+          steps: result.steps,
+          nfe: result.nfe,
+        },
       };
       return this.#options.kind === 'chat'
         ? [this.#chunk({ index, delta: {}, logprobs: null, ...finish })]
@@ -104,7 +110,9 @@ export class OpenAiStreamChunks {
     const { texts } = this.#options;
     const masked: number[] = [];
     const committed: number[] = [];
-    state.tokenIds.forEach((id, position) => (id === null ? masked : committed).push(position));
+    state.tokenIds.forEach((id, position) => {
+      (id === null ? masked : committed).push(position);
+    });
     return {
       object: 'dfleet.canvas_state',
       id: this.#options.id,

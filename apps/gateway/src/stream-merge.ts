@@ -3,7 +3,9 @@
  * index. Returning early (or one source throwing) returns every source still open, so each
  * source's own cleanup (a stream cancels its job) runs.
  */
-export async function* mergeIndexed<T>(sources: readonly AsyncIterable<T>[]): AsyncGenerator<{ index: number; value: T }> {
+export async function* mergeIndexed<T>(
+  sources: readonly AsyncIterable<T>[],
+): AsyncGenerator<{ index: number; value: T }> {
   const iterators = sources.map((source) => source[Symbol.asyncIterator]());
   const next = (index: number) => {
     const promise = (iterators[index] as AsyncIterator<T>).next().then((result) => ({ index, result }));

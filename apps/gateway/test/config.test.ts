@@ -52,4 +52,18 @@ describe('loadGatewayConfig', () => {
       for (const name of ['DFLEET_PORT', 'REDIS_URL', 'LOG_LEVEL']) expect((error as Error).message).toContain(name);
     }
   });
+
+  it('leaves CORS off unless DFLEET_CORS_ORIGINS lists origins (comma-separated, or *)', () => {
+    expect(loadGatewayConfig({}).corsOrigins).toBeNull();
+    expect(
+      loadGatewayConfig({ DFLEET_CORS_ORIGINS: ' https://app.example.com, http://localhost:3000 ' }).corsOrigins,
+    ).toEqual(['https://app.example.com', 'http://localhost:3000']);
+    expect(loadGatewayConfig({ DFLEET_CORS_ORIGINS: '*' }).corsOrigins).toEqual(['*']);
+  });
+
+  it('refuses a CORS origin with a path, naming it and the form expected', () => {
+    expect(() => loadGatewayConfig({ DFLEET_CORS_ORIGINS: 'https://app.example.com/ui' })).toThrow(
+      /DFLEET_CORS_ORIGINS.*'https:\/\/app\.example\.com\/ui' is not an origin: write scheme:\/\/host\[:port\]/s,
+    );
+  });
 });

@@ -93,7 +93,11 @@ export function resolveDecodeRequest(request: DecodeRequest, vocabSize: number):
   suffixIds.forEach((id, i) => {
     checkTokenId(`suffixIds[${i}]`, id, vocabSize);
     if (id === specialTokens.mask) {
-      throw new DecodeOptionsError('invalid_token', `suffixIds[${i}]`, `is the mask token ${id}; a suffix is never decoded`);
+      throw new DecodeOptionsError(
+        'invalid_token',
+        `suffixIds[${i}]`,
+        `is the mask token ${id}; a suffix is never decoded`,
+      );
     }
   });
   let maxCanvasLength: number | undefined;
@@ -102,7 +106,7 @@ export function resolveDecodeRequest(request: DecodeRequest, vocabSize: number):
       throw new DecodeOptionsError(
         'suffix_with_continuation',
         'maxCanvasLength',
-        'a fill-in-the-middle suffix pins the answer\'s end, so the canvas cannot grow past it: ' +
+        "a fill-in-the-middle suffix pins the answer's end, so the canvas cannot grow past it: " +
           'leave maxCanvasLength unset with suffixIds, or drop the suffix',
       );
     }

@@ -23,7 +23,14 @@ describe('early exit at end of text', () => {
       ...Array(6).fill(confident(B, 0.5)),
     ]);
     const result = await decode(denoiser, request(8, { blockLength: 4 }));
-    expect(result).toEqual({ tokenIds: [A], finishReason: 'eos', steps: 1, nfe: 1, committedPerStep: [2], tokenSteps: [1] });
+    expect(result).toEqual({
+      tokenIds: [A],
+      finishReason: 'eos',
+      steps: 1,
+      nfe: 1,
+      committedPerStep: [2],
+      tokenSteps: [1],
+    });
   });
 
   it('keeps going while a position before the committed eos is still masked', async () => {

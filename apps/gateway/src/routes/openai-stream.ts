@@ -9,7 +9,7 @@ import { SseStream } from '../sse-stream.ts';
 import { mergeIndexed } from '../stream-merge.ts';
 
 /** The SSE event name of canvas states (`dfleet.stream_states`). */
-export const CANVAS_STATE_EVENT = 'dfleet.canvas_state';
+const CANVAS_STATE_EVENT = 'dfleet.canvas_state';
 
 export interface StreamChoicesOptions {
   service: CompletionService;
