@@ -70,6 +70,9 @@ function createCallbackServer(pending: PendingResults, logger: Logger): grpc.Ser
         decodeMs: report.decodeMs,
         workerId: report.workerId,
         ...(report.effectiveThreshold === undefined ? {} : { effectiveThreshold: report.effectiveThreshold }),
+        tokenSteps: report.tokenSteps,
+        // A repeated field cannot say "absent": none means the job did not ask (or its answer is empty).
+        ...(report.tokenLogprobs.length === 0 ? {} : { tokenLogprobs: report.tokenLogprobs }),
       });
       if (!parsed.success) {
         const problem = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
