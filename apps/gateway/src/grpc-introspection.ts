@@ -1,7 +1,7 @@
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath, type ServingStatus } from 'grpc-health-check';
 import type { Logger } from 'pino';
-import { grpc, loadPublicApiDefinition } from '@dfleet/proto';
+import { type grpc, loadPublicApiDefinition } from '@dfleet/proto';
 
 /** The services health answers for: the server as a whole ("") and the public API. */
 const HEALTH_SERVICES = ['', 'dfleet.v1.GenerationService'] as const;

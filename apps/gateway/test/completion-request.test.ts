@@ -416,6 +416,23 @@ describe('the strategy contract, derived at the gateway and the job', () => {
     }
   });
 
+  it('maps gen_length, logprobs and suffix onto their HTTP fields, and leaves stream_states to GenerateStream', () => {
+    const body = generateRequestToCompletionBody({
+      model: FIXTURE_MODEL,
+      prompt: 'p',
+      stop: [],
+      idempotencyKey: '',
+      priority: '',
+      deadlineMs: 0,
+      decoding: null,
+      genLength: 24,
+      logprobs: 2,
+      streamStates: true,
+      suffix: '}\n',
+    });
+    expect(body).toEqual({ model: FIXTURE_MODEL, prompt: 'p', logprobs: 2, suffix: '}\n', dfleet: { gen_length: 24 } });
+  });
+
   it('maps every knob of the contract from gRPC decoding options to its HTTP name', () => {
     const proto = readFileSync(new URL('../../../protos/dfleet/v1/generation.proto', import.meta.url), 'utf8');
     const decodingOptions = /message DecodingOptions \{([^}]*)\}/.exec(proto)?.[1] ?? '';

@@ -19,6 +19,7 @@ import {
   reportResult,
   resultReportFor,
   startTestGateway,
+  startTestHeartbeat,
   startTestWorker,
   type TestWorker,
 } from './support/test-fleet.ts';
@@ -26,6 +27,8 @@ import {
 const prefix = uniquePrefix();
 let gateway: RunningGateway;
 let worker: TestWorker | undefined;
+/** A worker that is alive but claims nothing yet, for tests that need interactive jobs to stay queued. */
+let idleWorker: { close(): Promise<void> } | undefined;
 let redis: Redis;
 let queue: GenerationQueues<GenerationJob>;
 
@@ -37,7 +40,9 @@ beforeAll(async () => {
 
 afterEach(async () => {
   await worker?.close();
+  await idleWorker?.close();
   worker = undefined;
+  idleWorker = undefined;
 });
 
 afterAll(async () => {
@@ -53,7 +58,7 @@ describe('POST /v1/completions', () => {
   it('enqueues a valid GenerationJob and answers with the result the worker reports back', async () => {
     const seen: unknown[] = [];
     const ack = deferred<unknown>();
-    worker = startTestWorker(prefix, async (job) => {
+    worker = await startTestWorker(prefix, async (job) => {
       seen.push(job.data);
       ack.resolve(await reportResult(job.data.callback.address, resultReportFor(job, 'return a + b;')));
       return generationResultFor('return a + b;');
@@ -87,7 +92,7 @@ describe('POST /v1/completions', () => {
 
   it('rejects a callback with a wrong token and keeps waiting for the real one', async () => {
     const acks = deferred<unknown[]>();
-    worker = startTestWorker(prefix, async (job) => {
+    worker = await startTestWorker(prefix, async (job) => {
       const forged = await reportResult(
         gateway.callbackAddress,
         resultReportFor(job, 'FORGED', { callbackToken: 'a'.repeat(64) }),
@@ -109,7 +114,7 @@ describe('POST /v1/completions', () => {
 
   it('accepts a duplicate result report once and answers with the first', async () => {
     const acks = deferred<unknown[]>();
-    worker = startTestWorker(prefix, async (job) => {
+    worker = await startTestWorker(prefix, async (job) => {
       const first = await reportResult(gateway.callbackAddress, resultReportFor(job, 'first'));
       const second = await reportResult(gateway.callbackAddress, resultReportFor(job, 'second', { attempt: 2 }));
       acks.resolve([first, second]);
@@ -127,7 +132,7 @@ describe('POST /v1/completions', () => {
 
   it('accepts a callback delivered twice at once (same job, same attempt) exactly once', async () => {
     const acks = deferred<{ accepted: boolean; reason: string }[]>();
-    worker = startTestWorker(prefix, async (job) => {
+    worker = await startTestWorker(prefix, async (job) => {
       // A retried delivery whose first try did arrive: both copies carry the same attempt.
       const report = resultReportFor(job, 'once');
       acks.resolve(
@@ -149,7 +154,7 @@ describe('POST /v1/completions', () => {
   });
 
   it('answers 502 generation_failed with the reason a worker reports', async () => {
-    worker = startTestWorker(prefix, async (job) => {
+    worker = await startTestWorker(prefix, async (job) => {
       await reportResult(gateway.callbackAddress, {
         ...resultReportFor(job, ''),
         errorCode: 'decode_failed',
@@ -175,7 +180,7 @@ describe('POST /v1/completions', () => {
       return queued?.id;
     });
     let runs = 0;
-    worker = startTestWorker(prefix, async (job) => {
+    worker = await startTestWorker(prefix, async (job) => {
       runs += 1;
       await reportResult(gateway.callbackAddress, resultReportFor(job, 'once'));
       return generationResultFor('once');
@@ -197,6 +202,7 @@ describe('POST /v1/completions', () => {
 
   it('answers a resubmission through a second gateway from Redis while the callback goes to the first', async () => {
     const key = `two-gateways-${prefix}`;
+    idleWorker = await startTestHeartbeat(prefix);
     const other = await startTestGateway(prefix);
     try {
       const viaFirst = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
@@ -205,7 +211,7 @@ describe('POST /v1/completions', () => {
       });
       const viaOther = postCompletion(other, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
       const callbackTargets: string[] = [];
-      worker = startTestWorker(prefix, async (job) => {
+      worker = await startTestWorker(prefix, async (job) => {
         callbackTargets.push(job.data.callback.address);
         await reportResult(job.data.callback.address, resultReportFor(job, 'shared'));
         return generationResultFor('shared');
@@ -224,6 +230,7 @@ describe('POST /v1/completions', () => {
 
   it('refuses an Idempotency-Key reused under the other priority class with 422, and keeps one job', async () => {
     const key = `other-class-${prefix}`;
+    idleWorker = await startTestHeartbeat(prefix);
     const first = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
     const jobId = await eventually(
       'the interactive job to be queued',
@@ -236,7 +243,7 @@ describe('POST /v1/completions', () => {
     expect(reused.status).toBe(422);
     expect(reused.body.error).toMatchObject({ code: 'idempotency_key_reused', param: 'idempotency_key' });
     expect(await queue.of('batch').getJob(jobId)).toBeUndefined();
-    worker = startTestWorker(prefix, async (job) => {
+    worker = await startTestWorker(prefix, async (job) => {
       await reportResult(gateway.callbackAddress, resultReportFor(job, 'x'));
       return generationResultFor('x');
     });
@@ -245,7 +252,7 @@ describe('POST /v1/completions', () => {
 
   it('refuses an Idempotency-Key reused for a different prompt with 422', async () => {
     const key = `reuse-${prefix}`;
-    worker = startTestWorker(prefix, async (job) => {
+    worker = await startTestWorker(prefix, async (job) => {
       await reportResult(gateway.callbackAddress, resultReportFor(job, 'x'));
       return generationResultFor('x');
     });
@@ -308,7 +315,7 @@ describe('POST /v1/completions', () => {
 describe('jobs API', () => {
   it('GET /v1/jobs/:id returns the result from Redis when no callback ever came', async () => {
     const ids: string[] = [];
-    worker = startTestWorker(prefix, async (job) => {
+    worker = await startTestWorker(prefix, async (job) => {
       ids.push(job.id ?? '');
       return generationResultFor('from redis'); // no result report at all
     });
@@ -334,7 +341,7 @@ describe('jobs API', () => {
   it('GET /v1/jobs/:id shows the latest progress a worker reported while the job runs', async () => {
     const progressSent = deferred<{ id: string }>();
     const viewed = deferred<void>();
-    worker = startTestWorker(prefix, async (job) => {
+    worker = await startTestWorker(prefix, async (job) => {
       await reportProgress(gateway.callbackAddress, {
         jobId: job.id ?? '',
         attempt: 1,
@@ -364,6 +371,7 @@ describe('jobs API', () => {
   });
 
   it('DELETE removes a waiting job and the waiting request answers 409 job_cancelled', async () => {
+    idleWorker = await startTestHeartbeat(prefix);
     const posted = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': `delete-${prefix}` });
     const queued: Job<GenerationJob> = await eventually('the job to be queued', async () => {
       return (await queue.getJobs(['waiting']))[0];
@@ -384,7 +392,7 @@ describe('jobs API', () => {
 
   it('DELETE of an active job leaves a cancel mark the worker stops on, and leaves finished jobs alone', async () => {
     const claimed = deferred<string>();
-    worker = startTestWorker(prefix, async (job) => {
+    worker = await startTestWorker(prefix, async (job) => {
       claimed.resolve(job.id ?? '');
       // What the real worker's cancel watcher does: poll the job's cancel mark.
       await eventually('the cancel mark', async () => (await redis.exists(`${prefix}:cancel:${job.id}`)) === 1);

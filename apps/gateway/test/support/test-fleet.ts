@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Worker, type Job } from 'bullmq';
 import { pino } from 'pino';
@@ -7,12 +8,17 @@ import {
   type ProgressReport,
   type ResultReport,
 } from '@dfleet/proto';
+import { Redis } from 'ioredis';
 import {
   GENERATION_QUEUES,
+  HEARTBEAT_TTL_MS,
   PRIORITY_CLASSES,
+  publishHeartbeat,
   redisOptionsFor,
+  removeHeartbeat,
   type GenerationJob,
   type GenerationResult,
+  type WorkerHeartbeat,
 } from '@dfleet/queue';
 import { SHARED_REDIS_URL, postCompletion as postCompletionTo } from '@dfleet/test-support';
 import { loadGatewayConfig, type GatewayConfig } from '../../src/config.ts';
@@ -103,6 +109,7 @@ export function generationResultFor(text: string): GenerationResult {
     queueMs: 1.5,
     decodeMs: 2.5,
     workerId: 'test-worker',
+    tokenSteps: [...text].map((_, index) => Math.min(3, index + 1)),
   };
 }
 
@@ -111,11 +118,16 @@ export interface TestWorker {
   close(): Promise<void>;
 }
 
-/** Real BullMQ workers on the test prefix, one per class's queue, running `processor` for each generation job. */
-export function startTestWorker(
+/**
+ * Real BullMQ workers on the test prefix, one per class's queue, running `processor` for each
+ * generation job, and a live heartbeat for the fixture model (gateways refuse interactive requests
+ * for a model no worker beats for). Resolves once the heartbeat is in Redis.
+ */
+export async function startTestWorker(
   prefix: string,
   processor: (job: Job<GenerationJob>) => Promise<GenerationResult>,
-): TestWorker {
+): Promise<TestWorker> {
+  const heartbeat = await startTestHeartbeat(prefix);
   const workers = PRIORITY_CLASSES.map(
     (priority) =>
       new Worker<GenerationJob, GenerationResult>(GENERATION_QUEUES[priority], processor, {
@@ -127,7 +139,35 @@ export function startTestWorker(
   );
   return {
     close: async () => {
-      await Promise.all(workers.map((worker) => worker.close()));
+      await Promise.all([...workers.map((worker) => worker.close()), heartbeat.close()]);
+    },
+  };
+}
+
+/** A heartbeat as a worker serving `model` publishes it. */
+export function liveWorkerOf(model: string, workerId = 'test-worker'): WorkerHeartbeat {
+  const now = Date.now();
+  return { workerId, device: 'cpu', model, jobsInFlight: 0, pid: process.pid, startedAt: now, updatedAt: now };
+}
+
+/**
+ * A worker heartbeat for the fixture model, renewed until closed: what a gateway needs to see to
+ * enqueue interactive requests. The gateway reads heartbeats at most a second old, so a test that
+ * just closed one waits that long before it expects no_worker.
+ */
+export async function startTestHeartbeat(prefix: string, model = FIXTURE_MODEL): Promise<{ close(): Promise<void> }> {
+  const redis = new Redis(redisOptionsFor(SHARED_REDIS_URL, 'producer'));
+  // The producer options queue nothing offline: wait for the connection before the first beat.
+  await once(redis, 'ready');
+  const workerId = `test-worker-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+  const beat = () => publishHeartbeat(redis, prefix, liveWorkerOf(model, workerId));
+  await beat();
+  const timer = setInterval(() => void beat().catch(() => undefined), HEARTBEAT_TTL_MS / 4);
+  return {
+    close: async () => {
+      clearInterval(timer);
+      await removeHeartbeat(redis, prefix, workerId).catch(() => undefined);
+      redis.disconnect();
     },
   };
 }
