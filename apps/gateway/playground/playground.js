@@ -11,6 +11,7 @@ const form = {
   strategyDescription: $('strategy-description'),
   knobs: $('knobs'),
   maxTokens: $('max-tokens'),
+  genLength: $('gen-length'),
   temperature: $('temperature'),
   seed: $('seed'),
   apiKey: $('api-key'),
@@ -32,7 +33,7 @@ const view = {
 
 /** @type {{ default: string, data: { name: string, description: string, knobs: object[] }[] } | null} */
 let strategies = null;
-/** @type {Map<string, { dfleet?: { defaults?: { max_tokens?: number } } }>} */
+/** @type {Map<string, { dfleet?: { defaults?: { max_tokens?: number } } }>} GET /v1/models by id */
 const models = new Map();
 /** @type {AbortController | null} */
 let running = null;
@@ -136,8 +137,9 @@ async function loadModels() {
 }
 
 function showModelDefaults() {
-  const maxTokens = models.get(form.model.value)?.dfleet?.defaults?.max_tokens;
-  form.maxTokens.placeholder = maxTokens === undefined ? '' : String(maxTokens);
+  // The model's default answer length is its canvas: max_tokens only cuts the answer shorter.
+  const canvas = models.get(form.model.value)?.dfleet?.defaults?.max_tokens;
+  form.genLength.placeholder = canvas === undefined ? '' : String(canvas);
 }
 
 /** The request body: only what the user set, so the API's own defaults apply to the rest. */
@@ -148,6 +150,7 @@ function requestBody() {
     dfleet[input.dataset.knob] = input.dataset.kind === 'number' ? Number(input.value) : input.value;
   }
   const body = { model: form.model.value, prompt: form.prompt.value, stream: true, dfleet };
+  if (form.genLength.value !== '') dfleet.gen_length = Number(form.genLength.value);
   if (form.maxTokens.value !== '') body.max_tokens = Number(form.maxTokens.value);
   if (form.temperature.value !== '') body.temperature = Number(form.temperature.value);
   if (form.seed.value !== '') body.seed = Number(form.seed.value);

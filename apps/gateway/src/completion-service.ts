@@ -22,6 +22,12 @@ import { sameGeneration } from './same-generation.ts';
 import type { WaitingJobLimits } from './waiting-job-limits.ts';
 import type { WorkerPresence } from './worker-presence.ts';
 
+/**
+ * How long a stream with canvas states waits, once the outcome is known, for step reports still
+ * on their way: the worker sends them before its result, but the outcome may come first from Redis.
+ */
+const LATE_STEPS_GRACE_MS = 250;
+
 export interface CompletionServiceOptions {
   submitter: JobSubmitter;
   pending: PendingResults;
@@ -139,11 +145,18 @@ export class CompletionService {
           notify();
         },
       );
+      let lateStepsUntil: number | null = null;
       while (true) {
         while (buffered.length > 0) yield buffered.shift() as GenerationEvent;
-        if (outcome !== null) break;
+        if (outcome !== null) {
+          const steps = 'finished' in outcome ? outcome.finished.result.steps : 0;
+          if (!assembler.owesStates(steps)) break;
+          lateStepsUntil ??= Date.now() + LATE_STEPS_GRACE_MS;
+          if (Date.now() >= lateStepsUntil) break;
+        }
         await new Promise<void>((resolve) => {
           wake = resolve;
+          if (lateStepsUntil !== null) setTimeout(notify, Math.max(0, lateStepsUntil - Date.now()));
         });
       }
       unsubscribe();

@@ -39,6 +39,14 @@ export class GenerationEventAssembler {
     return this.#trusted;
   }
 
+  /**
+   * Whether canvas states are still owed for some of a result's `steps`: the job's outcome can
+   * arrive (from Redis) before the worker's last step reports, which are sent before its result.
+   */
+  owesStates(steps: number): boolean {
+    return this.#states && this.#trusted && this.#lastStep < steps;
+  }
+
   onStep(step: JobStep): GenerationEvent[] {
     if (!this.#trusted) return [];
     this.#attempt ??= step.attempt;

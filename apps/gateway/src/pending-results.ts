@@ -229,12 +229,15 @@ export class PendingResults {
     return () => job.stepListeners.delete(listener);
   }
 
-  /** A worker's step report, authorised like progress; steps arriving after the outcome are dropped. */
+  /**
+   * A worker's step report, authorised like progress. Steps arriving after the outcome still reach
+   * the streams subscribed: the outcome can come from Redis before the worker's last steps over gRPC.
+   */
   reportStep(jobId: string, token: string, step: JobStep): CallbackVerdict {
     const verdict = this.#authorize(jobId, token);
     if (!verdict.accepted) return verdict;
     const job = this.#jobs.get(jobId);
-    if (job && job.outcome === null) for (const listener of [...job.stepListeners]) listener(step);
+    if (job) for (const listener of [...job.stepListeners]) listener(step);
     return verdict;
   }
 
@@ -246,8 +249,8 @@ export class PendingResults {
     const job = this.#jobs.get(jobId);
     if (!job || job.outcome !== null) return false;
     job.outcome = outcome;
+    // Step listeners stay: a stream unsubscribes itself once it has the late steps it waits for.
     job.touchedAt = Date.now();
-    job.stepListeners.clear();
     for (const waiter of [...job.waiters]) waiter.resolve(outcome);
     return true;
   }

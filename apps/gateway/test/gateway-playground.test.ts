@@ -25,6 +25,26 @@ interface Observed {
   cellsWhenMasked: number;
 }
 
+/**
+ * Runs in the page (as text: this project's TypeScript has no DOM types): records every step the
+ * counter showed and the most masked cells at once, from DOM mutations, so no step is missed
+ * between two polls.
+ */
+const RECORD_WHAT_THE_PAGE_SHOWS = `(() => {
+  const seen = { stepsShown: [], mostMaskedCells: 0, cellsWhenMasked: 0 };
+  window.observed = seen;
+  const record = () => {
+    const step = Number(document.getElementById('step').textContent);
+    if (seen.stepsShown.at(-1) !== step) seen.stepsShown.push(step);
+    const masked = document.querySelectorAll('#canvas .cell.masked').length;
+    if (masked > seen.mostMaskedCells) {
+      seen.mostMaskedCells = masked;
+      seen.cellsWhenMasked = document.querySelectorAll('#canvas .cell').length;
+    }
+  };
+  new MutationObserver(record).observe(document.body, { subtree: true, childList: true, characterData: true });
+})()`;
+
 const apiKey = generateApiKey();
 const keysDir = mkdtempSync(join(tmpdir(), 'dfleet-playground-'));
 const keysFile = join(keysDir, 'keys.json');
@@ -94,26 +114,22 @@ describe.skipIf(!existsSync(CHROMIUM))(`the playground in headless Chromium (nee
     await page.selectOption('#strategy', 'reference');
     await page.waitForSelector('#knob-steps');
 
-    await page.evaluate(() => {
-      const seen: Observed = { stepsShown: [], mostMaskedCells: 0, cellsWhenMasked: 0 };
-      (window as unknown as { observed: Observed }).observed = seen;
-      const record = () => {
-        const step = Number(document.getElementById('step')?.textContent);
-        if (seen.stepsShown.at(-1) !== step) seen.stepsShown.push(step);
-        const masked = document.querySelectorAll('#canvas .cell.masked').length;
-        if (masked > seen.mostMaskedCells) {
-          seen.mostMaskedCells = masked;
-          seen.cellsWhenMasked = document.querySelectorAll('#canvas .cell').length;
-        }
-      };
-      new MutationObserver(record).observe(document.body, { subtree: true, childList: true, characterData: true });
-    });
+    await page.evaluate(RECORD_WHAT_THE_PAGE_SHOWS);
     await page.click('#generate');
+    // The picture README.md shows: mid-decode, some cells committed and some still masked.
+    const stepOrDone = async () =>
+      (await page.getAttribute('body', 'data-state')) === 'running'
+        ? Number(await page.textContent('#step'))
+        : Infinity;
+    await expect.poll(stepOrDone, { interval: 20, timeout: 60_000 }).toBeGreaterThanOrEqual(28);
+    const screenshot = UPDATE_SCREENSHOT ? SCREENSHOT : join(keysDir, 'playground.png');
+    mkdirSync(dirname(screenshot), { recursive: true });
+    await page.screenshot({ path: screenshot, fullPage: true });
     await page.waitForSelector('body[data-state="done"], body[data-state="failed"]', { timeout: 60_000 });
     const error = page.locator('#error');
     if (await error.isVisible()) throw new Error(`the page showed an error: ${await error.textContent()}`);
 
-    const observed = await page.evaluate(() => (window as unknown as { observed: Observed }).observed);
+    const observed = (await page.evaluate('window.observed')) as Observed;
     const lastStep = Number(await page.textContent('#step'));
     expect(lastStep).toBeGreaterThan(1);
     expect(observed.stepsShown.filter((step) => step > 0).length).toBeGreaterThan(1);
@@ -143,9 +159,6 @@ describe.skipIf(!existsSync(CHROMIUM))(`the playground in headless Chromium (nee
     expect(await page.textContent('#finish-reason')).toBe(nonStreamed.body['choices'][0].finish_reason);
     expect(text, 'the shipped model answers the prefilled prompt right').toBe(task?.solution);
 
-    const path = UPDATE_SCREENSHOT ? SCREENSHOT : join(keysDir, 'playground.png');
-    mkdirSync(dirname(path), { recursive: true });
-    await page.screenshot({ path, fullPage: true });
-    expect(readFileSync(path).subarray(1, 4).toString()).toBe('PNG');
+    expect(readFileSync(screenshot).subarray(1, 4).toString()).toBe('PNG');
   });
 });

@@ -69,6 +69,33 @@ describe('PendingResults', () => {
     expect(await pending.wait('job-a', { timeoutMs: 60_000 })).toEqual({ kind: 'cancelled' });
   });
 
+  it('hands a step that arrives after the outcome to the streams still subscribed', () => {
+    pending = new PendingResults();
+    const { token } = pending.track('job-a');
+    const seen: number[] = [];
+    const unsubscribe = pending.onStep('job-a', (step) => seen.push(step.step));
+    const step = (n: number) => ({
+      attempt: 1,
+      step: n,
+      nfe: n,
+      committedPositions: [n - 1],
+      committedTokens: [7],
+      committedLogprobs: [],
+      answerLength: 2,
+      finalPrefix: n,
+      decodeMs: n,
+      finished: n === 2,
+    });
+    pending.reportStep('job-a', token, step(1));
+    // Redis reports the job completed before the worker's last step arrives over gRPC.
+    pending.settle('job-a', completed('ab'));
+    expect(pending.reportStep('job-a', token, step(2))).toEqual({ accepted: true });
+    expect(seen).toEqual([1, 2]);
+    unsubscribe();
+    pending.reportStep('job-a', token, step(3));
+    expect(seen).toEqual([1, 2]);
+  });
+
   it('keeps progress only from token holders', () => {
     pending = new PendingResults();
     const { token } = pending.track('job-a');

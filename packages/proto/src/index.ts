@@ -15,7 +15,6 @@ export type { CancelJobResponse, CancelJobResponse__Output } from './generated/d
 export type { ProgressReport, ProgressReport__Output } from './generated/dfleet/v1/ProgressReport.ts';
 export type { StepReport, StepReport__Output } from './generated/dfleet/v1/StepReport.ts';
 export type { ResultReport, ResultReport__Output } from './generated/dfleet/v1/ResultReport.ts';
-export type { StepReport, StepReport__Output } from './generated/dfleet/v1/StepReport.ts';
 export type { WorkerReport, WorkerReport__Output } from './generated/dfleet/v1/WorkerReport.ts';
 export type { ReportAck, ReportAck__Output } from './generated/dfleet/v1/ReportAck.ts';
 export { grpc };
