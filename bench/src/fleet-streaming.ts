@@ -17,6 +17,11 @@
  * (p50s). Each decoding is measured on its own: threshold commits most of these short answers in
  * its first steps, reference commits one position per step in confidence order, so its first
  * token waits for position 0.
+ *
+ * A third request per prompt streams with `dfleet.stream_states`, as the playground does, and
+ * splits the first token's latency in two: the decoding rule's part (the step whose state first
+ * has a final prefix, and its decode_ms) and the plumbing's part (worker step report, callback,
+ * SSE write: first token - queue_ms - that decode_ms).
  */
 import http from 'node:http';
 import { percentile } from './percentiles.ts';
@@ -50,6 +55,9 @@ interface StreamedSample extends JobFigures {
   finalMs: number;
   text: string;
   chunks: number;
+  /** With canvas states: the step whose state first had a final prefix, and its decode_ms. */
+  firstFinalStep: number | null;
+  firstFinalDecodeMs: number | null;
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
@@ -116,36 +124,56 @@ async function nonStreamed(options: StreamingComparisonOptions, body: object): P
   };
 }
 
-/** The `data:` payloads of a server-sent event stream, each with the time its chunk arrived. */
-function dataEvents(arrivals: Exchange['arrivals']): { atMs: number; data: string }[] {
-  const events: { atMs: number; data: string }[] = [];
+/** The `data:` payloads of a server-sent event stream, each with its event name and the time its chunk arrived. */
+function dataEvents(arrivals: Exchange['arrivals']): { atMs: number; event: string; data: string }[] {
+  const events: { atMs: number; event: string; data: string }[] = [];
   let buffer = '';
   for (const { atMs, text } of arrivals) {
     buffer += text;
     const blocks = buffer.split(/\r?\n\r?\n/);
     buffer = blocks.pop() ?? '';
     for (const block of blocks) {
-      const data = block
-        .split(/\r?\n/)
+      const lines = block.split(/\r?\n/);
+      const data = lines
         .filter((line) => line.startsWith('data:'))
         .map((line) => line.slice(5).trimStart())
         .join('\n');
-      if (data !== '') events.push({ atMs, data });
+      const event =
+        lines
+          .find((line) => line.startsWith('event:'))
+          ?.slice(6)
+          .trim() ?? 'message';
+      if (data !== '') events.push({ atMs, event, data });
     }
   }
   return events;
 }
 
-async function streamed(options: StreamingComparisonOptions, body: object): Promise<StreamedSample> {
-  const exchange = await send(`${options.httpUrl}/v1/completions`, 'POST', JSON.stringify({ ...body, stream: true }));
+async function streamed(
+  options: StreamingComparisonOptions,
+  body: { dfleet: Record<string, unknown> },
+  states: boolean,
+): Promise<StreamedSample> {
+  const payload = { ...body, stream: true, dfleet: { ...body.dfleet, ...(states ? { stream_states: true } : {}) } };
+  const exchange = await send(`${options.httpUrl}/v1/completions`, 'POST', JSON.stringify(payload));
   if (exchange.status !== 200) throw failed('streamed completion', exchange);
   let firstTokenMs = Number.NaN;
   let finalMs = Number.NaN;
   let text = '';
   let jobId: string | undefined;
   let chunks = 0;
-  for (const { atMs, data } of dataEvents(exchange.arrivals)) {
+  let firstFinalStep: number | null = null;
+  let firstFinalDecodeMs: number | null = null;
+  for (const { atMs, event, data } of dataEvents(exchange.arrivals)) {
     if (data === '[DONE]') break;
+    if (event === 'dfleet.canvas_state') {
+      const state = JSON.parse(data) as { step: number; final_prefix: number; decode_ms: number };
+      if (firstFinalStep === null && state.final_prefix > 0) {
+        firstFinalStep = state.step;
+        firstFinalDecodeMs = state.decode_ms;
+      }
+      continue;
+    }
     const chunk = JSON.parse(data) as Partial<CompletionBody> & { error?: { message: string } };
     if (chunk.error) throw new RequestFailed(`streamed completion: error event: ${chunk.error.message}`);
     jobId ??= chunk.id;
@@ -167,6 +195,8 @@ async function streamed(options: StreamingComparisonOptions, body: object): Prom
     finalMs,
     text,
     chunks,
+    firstFinalStep,
+    firstFinalDecodeMs,
     ...figuresOf(result),
   };
 }
@@ -174,9 +204,19 @@ async function streamed(options: StreamingComparisonOptions, body: object): Prom
 const p50 = (values: readonly number[]) => percentile([...values], 50);
 const p99 = (values: readonly number[]) => percentile([...values], 99);
 
-function summarize(decoding: Record<string, unknown>, pairs: { s: StreamedSample; n: NonStreamedSample }[]) {
+interface PromptSamples {
+  s: StreamedSample;
+  n: NonStreamedSample;
+  /** Streamed with dfleet.stream_states, as the playground asks. */
+  withStates: StreamedSample;
+}
+
+function summarize(decoding: Record<string, unknown>, pairs: PromptSamples[]) {
   const s = pairs.map((pair) => pair.s);
   const n = pairs.map((pair) => pair.n);
+  const w = pairs.map((pair) => pair.withStates).filter((sample) => sample.firstFinalDecodeMs !== null);
+  // From the end of the step that made the first token final to the client reading it.
+  const delivery = w.map((sample) => sample.firstTokenMs - sample.queueMs - (sample.firstFinalDecodeMs as number));
   const forwardPass = [...s, ...n].map((sample) => sample.decodeMs / sample.nfe);
   const fromDecodeStart = s.map((sample) => sample.firstTokenMs - sample.queueMs);
   // What the fleet adds to a message besides the decode and the wait for a worker.
@@ -209,6 +249,13 @@ function summarize(decoding: Record<string, unknown>, pairs: { s: StreamedSample
     first_token_from_decode_start_in_passes_p50: p50(
       s.map((sample, i) => fromDecodeStart[i]! / (sample.decodeMs / sample.nfe)),
     ),
+    /** The decoding rule's part: the step whose forward pass made answer position 0 final. */
+    first_final_step_p50: p50(w.map((sample) => sample.firstFinalStep as number)),
+    /** The plumbing's part (worker step report, callback, SSE): after that step, until the client has the token. */
+    first_token_delivery_p50_ms: p50(delivery),
+    first_token_delivery_p99_ms: p99(delivery),
+    with_states_first_token_p50_ms: p50(w.map((sample) => sample.firstTokenMs)),
+    with_states_final_p50_ms: p50(w.map((sample) => sample.finalMs)),
     target_met: fromDecodeStartP50 <= forwardPassP50 + overheadP50,
   };
 }
@@ -221,25 +268,28 @@ export async function compareStreaming(options: StreamingComparisonOptions): Pro
   const comparisons: StreamingComparison[] = [];
   try {
     for (const decoding of options.decodings) {
-      const bodyFor = (prompt: string) => ({
+      const bodyFor = (prompt: string): { model: string; prompt: string; dfleet: Record<string, unknown> } => ({
         model: options.model,
         prompt,
         ...(options.maxTokens === undefined ? {} : { max_tokens: options.maxTokens }),
         dfleet: decoding,
       });
       for (const prompt of options.prompts.slice(0, warmUp)) {
-        await streamed(options, bodyFor(prompt));
+        await streamed(options, bodyFor(prompt), false);
+        await streamed(options, bodyFor(prompt), true);
         await nonStreamed(options, bodyFor(prompt));
       }
-      const pairs: { s: StreamedSample; n: NonStreamedSample }[] = [];
+      const pairs: PromptSamples[] = [];
       for (const [i, prompt] of options.prompts.entries()) {
         // Alternating the order keeps a warm-after-the-first effect out of the ratio.
         if (i % 2 === 0) {
-          const s = await streamed(options, bodyFor(prompt));
-          pairs.push({ s, n: await nonStreamed(options, bodyFor(prompt)) });
-        } else {
+          const s = await streamed(options, bodyFor(prompt), false);
           const n = await nonStreamed(options, bodyFor(prompt));
-          pairs.push({ s: await streamed(options, bodyFor(prompt)), n });
+          pairs.push({ s, n, withStates: await streamed(options, bodyFor(prompt), true) });
+        } else {
+          const withStates = await streamed(options, bodyFor(prompt), true);
+          const n = await nonStreamed(options, bodyFor(prompt));
+          pairs.push({ s: await streamed(options, bodyFor(prompt), false), n, withStates });
         }
       }
       comparisons.push(summarize(decoding, pairs));
@@ -265,6 +315,9 @@ export function formatStreamingComparison(comparison: StreamingComparison): stri
     `streamed / non-streamed answer ${fmt(c.streamed_final_vs_non_streamed_final)}x\n` +
     `  first token - queue p50 ${fmt(c.first_token_from_decode_start_p50_ms)} ms p99 ${fmt(c.first_token_from_decode_start_p99_ms)} ms ` +
     `(${fmt(c.first_token_from_decode_start_in_passes_p50)} forward passes) against one forward pass ${fmt(c.forward_pass_p50_ms)} ms ` +
-    `+ fleet overhead ${fmt(c.fleet_overhead_p50_ms)} ms (queue p50 ${fmt(c.queue_p50_ms)} ms): target ${c.target_met ? 'met' : 'NOT met'}`
+    `+ fleet overhead ${fmt(c.fleet_overhead_p50_ms)} ms (queue p50 ${fmt(c.queue_p50_ms)} ms): target ${c.target_met ? 'met' : 'NOT met'}\n` +
+    `  with canvas states: position 0 final after step ${c.first_final_step_p50} (p50), then delivered in ` +
+    `${fmt(c.first_token_delivery_p50_ms)} ms p50 ${fmt(c.first_token_delivery_p99_ms)} ms p99; ` +
+    `first token p50 ${fmt(c.with_states_first_token_p50_ms)} ms, final ${fmt(c.with_states_final_p50_ms)} ms`
   );
 }
