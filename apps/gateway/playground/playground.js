@@ -27,6 +27,7 @@ const view = {
   tokensPerSecond: $('tokens-per-second'),
   firstTokenMs: $('first-token-ms'),
   finishReason: $('finish-reason'),
+  jobId: $('job-id'),
   canvas: $('canvas'),
   finalText: $('final-text'),
 };
@@ -247,7 +248,9 @@ function resetView() {
   view.canvas.replaceChildren();
   view.finalText.textContent = '';
   for (const output of [view.step, view.nfe, view.committed, view.positions]) output.textContent = '0';
-  for (const output of [view.tokensPerSecond, view.firstTokenMs, view.finishReason]) output.textContent = '–';
+  for (const output of [view.tokensPerSecond, view.firstTokenMs, view.finishReason, view.jobId]) {
+    output.textContent = '–';
+  }
 }
 
 // ---------------------------------------------------------------- generate
@@ -268,6 +271,8 @@ async function generate() {
       signal: running.signal,
     });
     if (!response.ok) throw await readApiError(response);
+    // The job's id: GET /v1/jobs/:id reads it, after a Stop too.
+    view.jobId.textContent = response.headers.get('x-request-id') ?? '–';
     for await (const { event, data } of serverSentEvents(response.body)) {
       if (data === '[DONE]') break;
       const payload = JSON.parse(data);

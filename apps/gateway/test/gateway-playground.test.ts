@@ -6,7 +6,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateApiKey, hashApiKey } from '@dfleet/api-keys';
 import { DEFAULT_MODEL_DIR } from '@dfleet/model';
-import { getJson, postCompletion, TestFleet, type GatewayProcess } from '@dfleet/test-support';
+import { eventually, getJson, postCompletion, TestFleet, type GatewayProcess } from '@dfleet/test-support';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = fileURLToPath(new URL('../../../docs/playground.png', import.meta.url));
@@ -55,6 +55,21 @@ const fleet = new TestFleet({ env: { DFLEET_API_KEYS_FILE: keysFile, DFLEET_INTR
 let gateway: GatewayProcess;
 let browser: Browser;
 let page: Page;
+
+/** The step the page shows while it generates; Infinity once it stopped (done or failed). */
+async function stepOrDone(): Promise<number> {
+  const running = (await page.getAttribute('body', 'data-state')) === 'running';
+  return running ? Number(await page.textContent('#step')) : Number.POSITIVE_INFINITY;
+}
+
+/** A fresh page with the key typed in and the model list loaded with it. */
+async function openWithKey(): Promise<void> {
+  await page.goto(`${gateway.httpUrl}/playground`);
+  await page.waitForSelector('body[data-state="ready"]');
+  await page.fill('#api-key', apiKey);
+  await page.dispatchEvent('#api-key', 'change');
+  await page.waitForSelector('#model option[value="jsfunc-mdm"]', { state: 'attached' });
+}
 
 describe.skipIf(!existsSync(CHROMIUM))(`the playground in headless Chromium (needs ${CHROMIUM})`, () => {
   beforeAll(async () => {
@@ -107,6 +122,7 @@ describe.skipIf(!existsSync(CHROMIUM))(`the playground in headless Chromium (nee
   });
 
   it('shows the answer unmasking step by step, ending with the text a non-streamed completion gives', async () => {
+    await openWithKey();
     const prompt = await page.inputValue('#prompt');
     const task = heldout.find((t) => t.prompt === prompt);
     expect(task, 'the page is prefilled with a held-out prompt').toBeDefined();
@@ -117,10 +133,6 @@ describe.skipIf(!existsSync(CHROMIUM))(`the playground in headless Chromium (nee
     await page.evaluate(RECORD_WHAT_THE_PAGE_SHOWS);
     await page.click('#generate');
     // The picture README.md shows: mid-decode, some cells committed and some still masked.
-    const stepOrDone = async () =>
-      (await page.getAttribute('body', 'data-state')) === 'running'
-        ? Number(await page.textContent('#step'))
-        : Infinity;
     await expect.poll(stepOrDone, { interval: 20, timeout: 60_000 }).toBeGreaterThanOrEqual(28);
     const screenshot = UPDATE_SCREENSHOT ? SCREENSHOT : join(keysDir, 'playground.png');
     mkdirSync(dirname(screenshot), { recursive: true });
@@ -160,5 +172,27 @@ describe.skipIf(!existsSync(CHROMIUM))(`the playground in headless Chromium (nee
     expect(text, 'the shipped model answers the prefilled prompt right').toBe(task?.solution);
 
     expect(readFileSync(screenshot).subarray(1, 4).toString()).toBe('PNG');
+  });
+
+  it('stops a generation with Stop, which closes the stream and so cancels the job', async () => {
+    await openWithKey();
+    await page.selectOption('#strategy', 'reference');
+    // One token per step over a long canvas: the job is still decoding when Stop is clicked.
+    await page.fill('#gen-length', '90');
+    await page.click('#generate');
+    await expect.poll(stepOrDone, { interval: 20, timeout: 60_000 }).toBeGreaterThanOrEqual(2);
+    const error = page.locator('#error');
+    if (await error.isVisible()) throw new Error(`the page showed an error: ${await error.textContent()}`);
+    await page.click('#stop');
+    await page.waitForSelector('body[data-state="failed"]');
+    expect(await page.textContent('#error')).toBe('stopped: stopped by the user');
+    const jobId = await page.textContent('#job-id');
+    expect(jobId).toMatch(/^idem-/);
+    const finishReason = await eventually('the stopped job to finish', async () => {
+      const job = await getJson(`${gateway.httpUrl}/v1/jobs/${jobId}`, { headers: bearer });
+      return job.body['result']?.dfleet?.finish_reason as string | undefined;
+    });
+    expect(finishReason).toBe('cancelled');
+    expect(Number(await page.textContent('#step'))).toBeLessThan(90);
   });
 });
