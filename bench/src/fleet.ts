@@ -222,7 +222,8 @@ async function complete(httpUrl: string, request: FleetRequest): Promise<FleetSa
     model: modelName,
     prompt: request.prompt,
     max_tokens: request.maxTokens,
-    dfleet: decoding,
+    // The canvas the direct decode uses: max_tokens alone is only a cap on the model's own canvas.
+    dfleet: { ...decoding, gen_length: request.maxTokens },
   });
   const response = await post(`${httpUrl}/v1/completions`, payload);
   const body = JSON.parse(response.body) as {

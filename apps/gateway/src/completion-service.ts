@@ -22,12 +22,6 @@ import { sameGeneration } from './same-generation.ts';
 import type { WaitingJobLimits } from './waiting-job-limits.ts';
 import type { WorkerPresence } from './worker-presence.ts';
 
-/**
- * How long a stream with canvas states waits, once the outcome is known, for step reports still
- * on their way: the worker sends them before its result, but the outcome may come first from Redis.
- */
-const LATE_STEPS_GRACE_MS = 250;
-
 export interface CompletionServiceOptions {
   submitter: JobSubmitter;
   pending: PendingResults;
@@ -52,6 +46,9 @@ export interface JobView {
   /** Latest progress a worker reported to this gateway, while the job runs. */
   progress: JobProgress | null;
 }
+
+/** How long a stream whose job settled waits for step reports still on their way. */
+const LATE_STEPS_GRACE_MS = 200;
 
 /** A job this gateway enqueued (or adopted under its idempotency key) for one request. */
 interface SubmittedJob {
@@ -145,27 +142,40 @@ export class CompletionService {
           notify();
         },
       );
-      let lateStepsUntil: number | null = null;
+      // Woken by a step, the outcome, or (when given) the time running out; the outcome has its own timeout.
+      const nextReport = (timeoutMs?: number) =>
+        new Promise<void>((resolve) => {
+          const timer = timeoutMs === undefined ? undefined : setTimeout(resolve, timeoutMs);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
       while (true) {
         while (buffered.length > 0) yield buffered.shift() as GenerationEvent;
-        if (outcome !== null) {
-          const steps = 'finished' in outcome ? outcome.finished.result.steps : 0;
-          if (!assembler.owesStates(steps)) break;
-          lateStepsUntil ??= Date.now() + LATE_STEPS_GRACE_MS;
-          if (Date.now() >= lateStepsUntil) break;
+        if (outcome !== null) break;
+        await nextReport();
+      }
+      const settled = outcome as { finished: FinishedGeneration } | { error: unknown };
+      if ('finished' in settled) {
+        jobEnded = true;
+        // The queue's events stream can settle the job before the last steps come in on the
+        // callback stream (the worker sends them first, but the two race): wait a moment for them,
+        // so the stream still shows the finished canvas instead of jumping to the result. A stream
+        // that saw no step (its job sends none, or they were all lost) does not wait.
+        const lastStep = settled.finished.result.steps;
+        const graceEndsAt = Date.now() + LATE_STEPS_GRACE_MS;
+        const stepsFlowing = () => assembler.trusted && assembler.lastStep > 0 && assembler.lastStep < lastStep;
+        while (stepsFlowing() && Date.now() < graceEndsAt) {
+          await nextReport(graceEndsAt - Date.now());
+          while (buffered.length > 0) yield buffered.shift() as GenerationEvent;
         }
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          if (lateStepsUntil !== null) setTimeout(notify, Math.max(0, lateStepsUntil - Date.now()));
-        });
       }
       unsubscribe();
-      const settled = outcome as { finished: FinishedGeneration } | { error: unknown };
       if ('error' in settled) {
         jobEnded = !(settled.error instanceof WaitAbortedError);
         throw settled.error;
       }
-      jobEnded = true;
       for (const event of assembler.finish(settled.finished)) yield event;
     } finally {
       unsubscribe();

@@ -209,11 +209,13 @@ export class GenerationTimeoutError extends GatewayError {
   readonly code = 'timeout';
   readonly httpStatus = 504;
   readonly grpcStatus = grpc.status.DEADLINE_EXCEEDED;
+  readonly jobId: string;
   constructor(jobId: string, timeoutMs: number) {
     super(
       `job '${jobId}' did not finish within ${timeoutMs} ms; it is still queued or running: fetch its result with GET /v1/jobs/${jobId}`,
       null,
     );
+    this.jobId = jobId;
   }
 }
 
@@ -223,9 +225,11 @@ export class GenerationFailedError extends GatewayError {
   readonly httpStatus = 502;
   readonly grpcStatus = grpc.status.INTERNAL;
   readonly workerErrorCode: string;
+  readonly jobId: string;
   constructor(jobId: string, workerErrorCode: string, workerMessage: string) {
     super(`job '${jobId}' failed: ${workerErrorCode}: ${workerMessage}`, null);
     this.workerErrorCode = workerErrorCode;
+    this.jobId = jobId;
   }
 }
 
@@ -234,8 +238,10 @@ export class JobCancelledError extends GatewayError {
   readonly code = 'job_cancelled';
   readonly httpStatus = 409;
   readonly grpcStatus = grpc.status.CANCELLED;
+  readonly jobId: string;
   constructor(jobId: string) {
     super(`job '${jobId}' was cancelled before a worker finished it`, null);
+    this.jobId = jobId;
   }
 }
 

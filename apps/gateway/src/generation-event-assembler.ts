@@ -34,17 +34,14 @@ export class GenerationEventAssembler {
     this.#states = options.states;
   }
 
+  /** The last step that drove the stream (0 before the first). */
+  get lastStep(): number {
+    return this.#lastStep;
+  }
+
   /** Whether steps still drive the stream (false after a gap, a retry or a malformed report). */
   get trusted(): boolean {
     return this.#trusted;
-  }
-
-  /**
-   * Whether canvas states are still owed for some of a result's `steps`: the job's outcome can
-   * arrive (from Redis) before the worker's last step reports, which are sent before its result.
-   */
-  owesStates(steps: number): boolean {
-    return this.#states && this.#trusted && this.#lastStep < steps;
   }
 
   onStep(step: JobStep): GenerationEvent[] {

@@ -220,7 +220,7 @@ export class PendingResults {
 
   /**
    * Calls `listener` with each step report accepted for a tracked job until the returned function
-   * is called or the job settles. Subscribe before enqueueing, so the first step cannot be missed.
+   * is called. Subscribe before enqueueing, so the first step cannot be missed.
    */
   onStep(jobId: string, listener: StepListener): () => void {
     const job = this.#jobs.get(jobId);
@@ -230,8 +230,8 @@ export class PendingResults {
   }
 
   /**
-   * A worker's step report, authorised like progress. Steps arriving after the outcome still reach
-   * the streams subscribed: the outcome can come from Redis before the worker's last steps over gRPC.
+   * A worker's step report, authorised like progress. It still reaches the streams listening after
+   * the outcome: the queue's events stream can settle a job before its last steps arrive.
    */
   reportStep(jobId: string, token: string, step: JobStep): CallbackVerdict {
     const verdict = this.#authorize(jobId, token);
@@ -249,7 +249,6 @@ export class PendingResults {
     const job = this.#jobs.get(jobId);
     if (!job || job.outcome !== null) return false;
     job.outcome = outcome;
-    // Step listeners stay: a stream unsubscribes itself once it has the late steps it waits for.
     job.touchedAt = Date.now();
     for (const waiter of [...job.waiters]) waiter.resolve(outcome);
     return true;

@@ -85,7 +85,14 @@ describe('POST /v1/completions', () => {
       prompt,
       priority: 'interactive',
       callback: { address: gateway.callbackAddress },
-      options: { maxNewTokens: 8, blockLength: 8, strategy: { name: 'threshold', threshold: 0.9 }, seed: 3 },
+      // max_tokens caps the answer; the canvas is the manifest's (16 for the fixture).
+      options: {
+        maxNewTokens: 16,
+        blockLength: 16,
+        maxAnswerTokens: 8,
+        strategy: { name: 'threshold', threshold: 0.9 },
+        seed: 3,
+      },
     });
     expect(job.callback.token).toMatch(/^[0-9a-f]{64}$/);
   });
@@ -172,6 +179,7 @@ describe('POST /v1/completions', () => {
 
   it('makes an Idempotency-Key resubmission the same job, run once', async () => {
     const key = `key-${prefix}`;
+    idleWorker = await startTestHeartbeat(prefix);
     const first = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
     const second = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
     // Both submissions are in before any worker runs, so neither can be a retry of a finished job.
@@ -267,13 +275,13 @@ describe('POST /v1/completions', () => {
   });
 
   it('answers 400 naming the field, 400 prompt_too_long with the limit, and 404 for an unknown model', async () => {
-    const badField = await postCompletion(gateway, { model: FIXTURE_MODEL, prompt, max_tokens: 1000 });
+    const badField = await postCompletion(gateway, { model: FIXTURE_MODEL, prompt, dfleet: { gen_length: 1000 } });
     expect(badField.status).toBe(400);
     expect(badField.body).toEqual({
       error: {
         code: 'invalid_request',
-        message: 'max_tokens must be an integer between 1 and 63',
-        param: 'max_tokens',
+        message: 'dfleet.gen_length must be an integer between 1 and 63 (the canvas of tiny-test-model)',
+        param: 'dfleet.gen_length',
         type: 'invalid_request_error',
       },
     });

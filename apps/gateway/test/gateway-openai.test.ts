@@ -243,33 +243,42 @@ interface CanvasState {
 }
 
 describe('dfleet.stream_states', () => {
-  it('sends the canvas after each step: masks only ever committed, in step order, beside the standard deltas', async () => {
+  it('sends the canvas after every step: masks only ever committed, in step order, beside the standard deltas', async () => {
     const prompt = heldoutPrompt(10);
+    // Reference decoding commits one token per step: a state for each of many steps.
+    const decoding = { strategy: 'reference' };
     const stream = await openai.completions.create(
-      withDfleet({ model: MODEL, prompt, stream: true as const }, { stream_states: true }),
+      withDfleet({ model: MODEL, prompt, stream: true as const }, { ...decoding, stream_states: true }),
     );
     const states: CanvasState[] = [];
     let text = '';
+    let steps = 0;
     // The SDK yields every event's data; the dfleet events are told apart by their object.
     for await (const chunk of stream) {
-      const event = chunk as unknown as CanvasState | OpenAI.Completion;
-      if (event.object === 'dfleet.canvas_state') states.push(event);
-      else text += event.choices[0]?.text ?? '';
+      const event = chunk as unknown as
+        | CanvasState
+        | (OpenAI.Completion & { choices: { dfleet?: { steps: number } }[] });
+      if (event.object === 'dfleet.canvas_state') {
+        states.push(event);
+        continue;
+      }
+      text += event.choices[0]?.text ?? '';
+      steps = event.choices[0]?.dfleet?.steps ?? steps;
     }
-    expect(states.length).toBeGreaterThan(1);
-    expect(states.map((state) => state.step)).toEqual(states.map((_, index) => index + 1));
+    expect(steps).toBeGreaterThan(1);
+    expect(states.map((state) => state.step)).toEqual(Array.from({ length: steps }, (_, index) => index + 1));
     for (const [index, state] of states.entries()) {
       expect(state.masked_positions.length + state.committed_positions.length).toBe(state.tokens.length);
       const previous = states[index - 1];
       if (previous === undefined) continue;
-      expect(state.masked_positions.length).toBeLessThan(previous.masked_positions.length + 1);
+      expect(state.masked_positions.length).toBeLessThan(previous.masked_positions.length);
       // A committed token never changes.
       for (const position of previous.committed_positions) {
         expect(state.tokens[position]).toBe(previous.tokens[position]);
       }
       expect(state.final_prefix).toBeGreaterThanOrEqual(previous.final_prefix);
     }
-    const plain = await openai.completions.create({ model: MODEL, prompt });
+    const plain = await openai.completions.create(withDfleet({ model: MODEL, prompt }, decoding));
     expect(text).toBe(plain.choices[0]?.text);
   });
 });
@@ -328,6 +337,10 @@ describe('SDK retries', () => {
     expect(error).toBeInstanceOf(OpenAI.InternalServerError);
     expect(error.status).toBe(504);
     expect(error.headers?.get('x-should-retry')).toBe('false');
-    expect(await jobsFor(prompt)).toHaveLength(1);
+    const jobs = await jobsFor(prompt);
+    expect(jobs).toHaveLength(1);
+    // The 504 names the job that runs on, in its message and as its x-request-id.
+    expect(error.requestID).toBe(jobs[0]?.id);
+    expect(error.message).toContain(`GET /v1/jobs/${jobs[0]?.id}`);
   });
 });

@@ -61,23 +61,6 @@ const sentText = (events: GenerationEvent[]) =>
 const sentIds = (events: GenerationEvent[]) => deltas(events).flatMap((delta) => delta.tokenIds);
 
 describe('GenerationEventAssembler', () => {
-  it('owes canvas states while it has seen fewer steps than the result took, and none once it stopped trusting steps', () => {
-    const answer = bytes('ab;');
-    const steps = stepsCommitting(answer, [[2], [0], [1]]);
-    const withStates = new GenerationEventAssembler(decodeBytes, { states: true });
-    for (const step of steps.slice(0, 2)) withStates.onStep(step);
-    // The outcome came (from Redis) before the last step's report: its state is still on the way.
-    expect(withStates.owesStates(steps.length)).toBe(true);
-    withStates.onStep(steps[2] as JobStep);
-    expect(withStates.owesStates(steps.length)).toBe(false);
-
-    expect(new GenerationEventAssembler(decodeBytes, { states: false }).owesStates(steps.length)).toBe(false);
-    const afterGap = new GenerationEventAssembler(decodeBytes, { states: true });
-    afterGap.onStep(steps[0] as JobStep);
-    afterGap.onStep(steps[2] as JobStep);
-    expect(afterGap.owesStates(steps.length)).toBe(false);
-  });
-
   it('sends only the final prefix as it grows, so the deltas concatenate to the answer exactly', () => {
     const answer = bytes('return a + b;');
     // Out of order: the end first, then the middle, then the start that makes the prefix final.

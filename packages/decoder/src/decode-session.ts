@@ -93,7 +93,7 @@ export function createDecodeSession(
   return new MaskedDiffusionSession(request, vocabSize);
 }
 
-/** The committed token of a candidate slot's log-probability, from the step's model output. */
+/** The log-probability of the token committed at a candidate slot, from this step's model output. */
 type LogprobOf = (slot: number, token: number) => TokenLogprob;
 
 class MaskedDiffusionSession implements DecodeSession {

@@ -40,7 +40,7 @@ export interface ResolvedDecodeRequest {
 }
 
 /** The most alternatives `logprobs` may ask for (OpenAI's completions limit). */
-export const MAX_LOGPROBS = 5;
+const MAX_LOGPROBS = 5;
 
 export function resolveDecodeRequest(request: DecodeRequest, vocabSize: number): ResolvedDecodeRequest {
   requireInteger('vocabSize', vocabSize, 2);

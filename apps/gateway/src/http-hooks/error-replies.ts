@@ -1,16 +1,29 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   GatewayError,
+  GenerationFailedError,
+  GenerationTimeoutError,
+  JobCancelledError,
   InternalGatewayError,
   InvalidRequestError,
   RouteNotFoundError,
   UnsupportedMediaTypeError,
 } from '../errors.ts';
 import { bodyTooLarge } from './body-limit.ts';
+import { setJobRequestId } from './request-id.ts';
 import { shouldRetry } from './retry-advice.ts';
 
 function sendError(request: FastifyRequest, reply: FastifyReply, error: GatewayError): FastifyReply {
   if (error.retryAfterSeconds !== null) void reply.header('retry-after', String(error.retryAfterSeconds));
+  // An error about a job names it, as a success does: the job is what GET /v1/jobs/:id reads.
+  const inner = error.cause instanceof GatewayError ? error.cause : error;
+  if (
+    inner instanceof GenerationTimeoutError ||
+    inner instanceof GenerationFailedError ||
+    inner instanceof JobCancelledError
+  ) {
+    setJobRequestId(reply, inner.jobId);
+  }
   const retry = shouldRetry(request, error);
   if (retry !== null) void reply.header('x-should-retry', retry);
   return reply.code(error.httpStatus).send(error.toResponseBody());

@@ -7,6 +7,7 @@ import {
   type ReportAck__Output,
   type ProgressReport,
   type ResultReport,
+  type StepReport,
 } from '@dfleet/proto';
 import { Redis } from 'ioredis';
 import {
@@ -82,6 +83,81 @@ export function reportProgress(address: string, report: ProgressReport): Promise
   }).finally(() => client.close());
 }
 
+/** One worker report stream: steps are sent as they come, a result resolves with its answer. */
+export function openReportStream(address: string): {
+  step(report: StepReport): void;
+  result(report: ResultReport): Promise<{ accepted: boolean; reason: string }>;
+  /** Ends the stream without a result (the result then reaches the gateway through Redis). */
+  end(): void;
+} {
+  const client = createWorkerCallbackClient(address);
+  const call = client.Report();
+  const failed = new Promise<never>((_, reject) => {
+    call.on('error', reject);
+    call.on('end', () => reject(new Error('the report stream ended without an answer')));
+  });
+  failed.catch(() => undefined);
+  return {
+    step: (report) => call.write({ step: report }),
+    end: () => {
+      call.end();
+      client.close();
+    },
+    result: (report) =>
+      Promise.race([
+        new Promise<{ accepted: boolean; reason: string }>((resolve) => {
+          call.on('data', ({ accepted, reason }: ReportAck__Output) => resolve({ accepted, reason }));
+          call.write({ result: report });
+        }),
+        failed,
+      ]).finally(() => {
+        call.end();
+        client.close();
+      }),
+  };
+}
+
+/** Step reports then the result on one report stream, in order, as a streaming worker sends them. */
+export function reportStepsThenResult(
+  address: string,
+  steps: readonly StepReport[],
+  result: ResultReport,
+): Promise<{ accepted: boolean; reason: string }> {
+  const stream = openReportStream(address);
+  for (const step of steps) stream.step(step);
+  return stream.result(result);
+}
+
+/**
+ * The step reports of a job whose answer is `tokenIds`, committed `perStep` positions at a time
+ * from the left, so each step makes more of the answer final.
+ */
+export function stepReportsFor(job: Job<GenerationJob>, tokenIds: readonly number[], perStep: number): StepReport[] {
+  const reports: StepReport[] = [];
+  const committed = new Set<number>();
+  for (let start = 0, step = 1; start < tokenIds.length; start += perStep, step++) {
+    const count = Math.min(perStep, tokenIds.length - start);
+    const positions = Array.from({ length: count }, (_, i) => start + i);
+    for (const position of positions) committed.add(position);
+    let finalPrefix = 0;
+    while (committed.has(finalPrefix)) finalPrefix++;
+    reports.push({
+      jobId: job.id ?? '',
+      attempt: job.attemptsMade + 1,
+      callbackToken: job.data.callback.token,
+      step,
+      nfe: step,
+      committedPositions: positions,
+      committedTokens: positions.map((position) => tokenIds[position] as number),
+      answerLength: tokenIds.length,
+      finalPrefix,
+      decodeMs: step * 2,
+      finished: start + count === tokenIds.length,
+    });
+  }
+  return reports;
+}
+
 /** A successful result report for a job, signed with the job's own token unless overridden. */
 export function resultReportFor(
   job: Job<GenerationJob>,
@@ -108,7 +184,6 @@ export function generationResultFor(text: string): GenerationResult {
     queueMs: 1.5,
     decodeMs: 2.5,
     workerId: 'test-worker',
-    tokenSteps: [...text].map((_, index) => Math.min(3, index + 1)),
   };
 }
 
