@@ -180,6 +180,7 @@ export function generationResultFor(text: string): GenerationResult {
     finishReason: 'eos',
     steps: 3,
     nfe: 3,
+    tokenSteps: [...text].map(() => 1),
     promptTokens: 5,
     queueMs: 1.5,
     decodeMs: 2.5,
