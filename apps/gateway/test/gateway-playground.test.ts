@@ -46,12 +46,9 @@ const RECORD_WHAT_THE_PAGE_SHOWS = `(() => {
 })()`;
 
 const apiKey = generateApiKey();
-const keysDir = mkdtempSync(join(tmpdir(), 'dfleet-playground-'));
-const keysFile = join(keysDir, 'keys.json');
-writeFileSync(keysFile, JSON.stringify({ keys: [{ id: 'playground', tenant: 'web', sha256: hashApiKey(apiKey) }] }));
 const bearer = { authorization: `Bearer ${apiKey}` };
-
-const fleet = new TestFleet({ env: { DFLEET_API_KEYS_FILE: keysFile, DFLEET_INTRA_OP_THREADS: '1' } });
+let keysDir: string;
+let fleet: TestFleet;
 let gateway: GatewayProcess;
 let browser: Browser;
 let page: Page;
@@ -71,8 +68,20 @@ async function openWithKey(): Promise<void> {
   await page.waitForSelector('#model option[value="jsfunc-mdm"]', { state: 'attached' });
 }
 
-describe.skipIf(!existsSync(CHROMIUM))(`the playground in headless Chromium (needs ${CHROMIUM})`, () => {
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) {
+  console.warn(`skipping the playground's browser test: ${CHROMIUM} is missing (Debian: apt-get install chromium)`);
+}
+
+describe.skipIf(!haveChromium)(`the playground in headless Chromium (needs ${CHROMIUM})`, () => {
   beforeAll(async () => {
+    keysDir = mkdtempSync(join(tmpdir(), 'dfleet-playground-'));
+    const keysFile = join(keysDir, 'keys.json');
+    writeFileSync(
+      keysFile,
+      JSON.stringify({ keys: [{ id: 'playground', tenant: 'web', sha256: hashApiKey(apiKey) }] }),
+    );
+    fleet = new TestFleet({ env: { DFLEET_API_KEYS_FILE: keysFile, DFLEET_INTRA_OP_THREADS: '1' } });
     gateway = await fleet.startGateway();
     await fleet.startWorker('playground-worker');
     browser = await chromium.launch({
@@ -85,8 +94,8 @@ describe.skipIf(!existsSync(CHROMIUM))(`the playground in headless Chromium (nee
 
   afterAll(async () => {
     await browser?.close();
-    await fleet.close();
-    rmSync(keysDir, { recursive: true, force: true });
+    await fleet?.close();
+    if (keysDir) rmSync(keysDir, { recursive: true, force: true });
   });
 
   it('is served without a key while the API it calls requires one', async () => {
