@@ -18,6 +18,7 @@ import { healthRoutes, PROBE_PATHS } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { modelRoutes } from './routes/models.ts';
+import { playgroundRoutes } from './routes/playground.ts';
 
 /** Request bodies above this answer 413 unless DFLEET_MAX_BODY_BYTES says otherwise. */
 const DEFAULT_BODY_LIMIT_BYTES = 1_048_576;
@@ -40,7 +41,7 @@ export interface HttpServerDependencies {
 }
 
 /**
- * The OpenAI-compatible HTTP API plus the jobs API and health probes. The hooks apply to every
+ * The OpenAI-compatible HTTP API plus the jobs API, health probes and the playground page. The hooks apply to every
  * route and are installed first; each route group is a plugin that inherits them.
  */
 export function createHttpServer(deps: HttpServerDependencies): FastifyInstance {
@@ -77,5 +78,6 @@ export function createHttpServer(deps: HttpServerDependencies): FastifyInstance 
   app.register(jobRoutes, { service });
   app.register(metricsRoutes, { submitter, logger: deps.logger });
   app.register(healthRoutes, { submitter, redisPrefix, drain });
+  app.register(playgroundRoutes);
   return app;
 }
