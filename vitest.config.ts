@@ -28,6 +28,9 @@ const INTEGRATION_TESTS = [
   'packages/eval/test/run-untrusted*.test.ts',
   'packages/eval/test/sandbox-containment.test.ts',
   'packages/eval/test/heldout-reference.test.ts',
+  // The compiled apps run as processes; kubectl renders the manifests.
+  'tools/deploy/test/compiled-apps.test.ts',
+  'tools/deploy/test/k8s-manifests.test.ts',
 ];
 
 export default defineConfig({

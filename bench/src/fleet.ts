@@ -23,6 +23,8 @@
  * a phase whose decode keeps them busy measures that contention as much as the fleet; a GPU
  * worker leaves them to the fleet. The last line says, for both phases at the target rate,
  * whether the target (overhead p50 <= 3 ms, p99 <= 15 ms) was met.
+ * 4. streaming against non-streaming on the same held-out prompts (`--streaming-prompts`, each
+ *    decoding of `fleet-streaming.ts`, which describes the method): first token, final answer.
  * `overhead_vs_direct` is end-to-end latency minus the direct decode of the same prompt: it
  * also counts what the fleet adds to the decode itself (passes slower than back to back, work
  * overlapping them), so moving time into the worker's decode cannot make the fleet look cheaper.
@@ -50,6 +52,7 @@ import { Redis } from 'ioredis';
 import { decode } from '@dfleet/decoder';
 import { loadEvalTasks } from '@dfleet/eval';
 import { DEFAULT_MODEL_DIR, loadModelManifest } from '@dfleet/model';
+import { compareStreaming, formatStreamingComparison, type StreamingComparison } from './fleet-streaming.ts';
 import {
   FLEET_WORKER_OPTIONS,
   fleetWorkersFrom,
@@ -67,6 +70,7 @@ const { values } = parseArgs({
     'sustainable-rate': { type: 'string', default: '10' },
     requests: { type: 'string', default: '600' },
     'max-tokens': { type: 'string', default: '8' },
+    'streaming-prompts': { type: 'string', default: '20' },
     ...FLEET_WORKER_OPTIONS,
     out: { type: 'string', default: fileURLToPath(new URL('../results', import.meta.url)) },
   },
@@ -238,7 +242,8 @@ async function complete(httpUrl: string, request: FleetRequest): Promise<FleetSa
     model: modelName,
     prompt: request.prompt,
     max_tokens: request.maxTokens,
-    dfleet: decoding,
+    // The canvas the direct decode uses: max_tokens alone is only a cap on the model's own canvas.
+    dfleet: { ...decoding, gen_length: request.maxTokens },
   });
   const response = await post(`${httpUrl}/v1/completions`, payload);
   const body = JSON.parse(response.body) as {
@@ -376,6 +381,7 @@ const httpUrl = gateway.match[1]!;
 let atRate: ReturnType<typeof summarize>;
 let light: ReturnType<typeof summarize>;
 let sustainable: ReturnType<typeof summarize>;
+let streaming: StreamingComparison[];
 try {
   await throughFleet(httpUrl, 5, atRateRequests.slice(0, 10)); // warm-up: sessions, JIT
   await openConnections(httpUrl, Math.min(64, rate), lightRequests[0]!);
@@ -403,6 +409,11 @@ try {
     sustainableRate,
     direct,
   );
+  const streamingPrompts = tasks.slice(0, Number(values['streaming-prompts'])).map((task) => task.prompt);
+  process.stderr.write(`fleet: ${streamingPrompts.length} prompts streamed and not, one at a time...\n`);
+  // The model's default answer length: enough steps for a first token to come before the last.
+  const decodings = [decoding, { strategy: 'reference' }];
+  streaming = await compareStreaming({ httpUrl, model: modelName, prompts: streamingPrompts, decodings });
 } finally {
   agent.destroy();
   worker.child.kill('SIGTERM');
@@ -441,6 +452,7 @@ const result = {
   at_target_rate: atRate,
   light_at_target_rate: light,
   at_sustainable_rate: sustainable,
+  streaming,
 };
 const fmt = (n: number) => n.toFixed(2);
 console.log(
@@ -469,6 +481,7 @@ console.log(
 console.log(
   `load average before ${loadBefore.map(fmt).join(' ')}, after ${result.host.load_average_after.map(fmt).join(' ')} on ${result.host.cpus} CPUs`,
 );
+for (const comparison of streaming) console.log(formatStreamingComparison(comparison));
 if (firstError) console.log(`first failed request: ${firstError}`);
 mkdirSync(values.out!, { recursive: true });
 const resultFile = `${values.out}/${fleetWorkersReport(fleetWorkers).file}`;

@@ -57,11 +57,25 @@ def tokenizer_json() -> dict:
     }
 
 
+# Hugging Face's chat template (rendered by the gateway with @huggingface/jinja): this model completes
+# a function from its spec, so a chat is the LAST user message, used as the prompt (see README.md, "Chat").
+CHAT_TEMPLATE = (
+    "{#- jsfunc-mdm completes a JavaScript function from its spec, so a chat is one request: the LAST user message. It is the prompt as written (a // comment spec and the function header, e.g. '// return x plus 1\\nfunction f(x) {'), or the spec alone with its header on the next line; a first line without // gets one. System and assistant messages are ignored. -#}\n"
+    "{%- set ns = namespace(last=none) -%}\n"
+    "{%- for message in messages -%}{%- if message.role == 'user' -%}{%- set ns.last = message.content -%}{%- endif -%}{%- endfor -%}\n"
+    "{%- if ns.last is none -%}{{ raise_exception('jsfunc-mdm needs a user message: the comment spec and function header to complete') }}{%- endif -%}\n"
+    "{%- set spec = ns.last.strip() -%}\n"
+    "{%- if not spec.startswith('//') -%}{%- set spec = '// ' + spec -%}{%- endif -%}\n"
+    "{{- spec + '\\n' -}}"
+)
+
+
 def tokenizer_config() -> dict:
     # @huggingface/tokenizers cleans up " ?", " ," etc. on decode unless told not to; code needs
     # exact text, so pass this file as the Tokenizer's config (or the decode option).
     return {"clean_up_tokenization_spaces": False, "bos_token": "<|bos|>", "eos_token": "<|eos|>",
-            "pad_token": "<|pad|>", "mask_token": "<|mask|>", "unk_token": "<|unk|>"}
+            "pad_token": "<|pad|>", "mask_token": "<|mask|>", "unk_token": "<|unk|>",
+            "chat_template": CHAT_TEMPLATE}
 
 
 if __name__ == "__main__":

@@ -55,4 +55,9 @@ describe('dfleet generate', () => {
   it('calls the gateway DFLEET_URL names when there is no --url', async () => {
     expect(await promptSent(['hello'], { env: cleanEnv({ DFLEET_URL: gatewayUrl }) })).toBe('hello');
   });
+
+  it('sends --max-tokens as the cap and --gen-length as the canvas (dfleet.gen_length)', async () => {
+    await promptSent(['hello', '--max-tokens', '256', '--gen-length', '24', '--url', gatewayUrl]);
+    expect(bodies.at(-1)).toMatchObject({ max_tokens: 256, dfleet: { gen_length: 24 } });
+  });
 });

@@ -18,7 +18,7 @@ const longJob = (n: number) => ({
   model: 'jsfunc-mdm',
   prompt: prompt(n),
   max_tokens: 96,
-  dfleet: { strategy: 'reference', steps: 96 },
+  dfleet: { strategy: 'reference', steps: 96, gen_length: 96 },
 });
 
 let gateway: GatewayProcess;
@@ -81,12 +81,14 @@ describe('graceful drain on SIGTERM', () => {
     // A grace longer than any worker start plus decode: the drain must end by the open request
     // finishing, not by the grace running out on a loaded machine.
     const draining = await fleet.startGateway('gateway-draining', { DFLEET_SHUTDOWN_TIMEOUT_MS: '120000' });
-    const open = postCompletion(draining.httpUrl, longJob(3));
+    // Batch: with no live worker an interactive request would be refused at once (no_worker).
+    const asBatch = (job: ReturnType<typeof longJob>) => ({ ...job, dfleet: { ...job.dfleet, priority: 'batch' } });
+    const open = postCompletion(draining.httpUrl, asBatch(longJob(3)));
     await eventually('the open request is queued', async () => (await queue.getJobs(['wait'])).length > 0);
 
     draining.process.child.kill('SIGTERM');
     const refused = await eventually('the gateway refuses new requests', async () => {
-      const answer = await postCompletion(draining.httpUrl, longJob(4), { timeoutMs: 5_000 });
+      const answer = await postCompletion(draining.httpUrl, asBatch(longJob(4)), { timeoutMs: 5_000 });
       return answer.status === 503 ? answer : undefined;
     });
     expect(refused.headers.get('retry-after')).toBe('1');

@@ -24,7 +24,13 @@ describe('the gateway that accepted a job dies (SIGKILL) before the job is done'
   it('the worker retries the callback with backoff, gives up, and another gateway serves the result from Redis', async () => {
     const request = postCompletion(
       accepting.httpUrl,
-      { model: 'jsfunc-mdm', prompt: prompt(3), max_tokens: 48, dfleet: { strategy: 'reference', steps: 48 } },
+      // Batch: with no live worker yet an interactive request would be refused at once (no_worker).
+      {
+        model: 'jsfunc-mdm',
+        prompt: prompt(3),
+        max_tokens: 48,
+        dfleet: { strategy: 'reference', steps: 48, priority: 'batch' },
+      },
       { headers: { 'Idempotency-Key': `gateway-dies-${fleet.prefix}` } },
     ).catch((error: Error) => error);
 

@@ -52,7 +52,7 @@ describe('a poison job whose decoding throws', () => {
         model: 'jsfunc-mdm',
         prompt: prompt(i),
         max_tokens: 96,
-        dfleet: { strategy: 'reference', steps: 96 },
+        dfleet: { strategy: 'reference', steps: 96, gen_length: 96 },
       }),
     );
     await eventually('the healthy jobs are decoding', async () => (await fleet.queue.getJobs(['active'])).length === 3);

@@ -39,7 +39,7 @@ describe('a poison job that takes down every worker it lands on', () => {
       model: 'jsfunc-mdm',
       prompt: prompt(1),
       max_tokens: 96,
-      dfleet: { strategy: 'reference', steps: 96 },
+      dfleet: { strategy: 'reference', steps: 96, gen_length: 96 },
     });
 
     // Each worker that claims it "crashes" (SIGKILL) while decoding it.

@@ -14,7 +14,14 @@ import {
 // One job at a time, so queued jobs stay queued long enough to look at.
 const fleet = new TestFleet({ env: { DFLEET_MAX_ACTIVE_JOBS: '1' } });
 const queue = fleet.queue;
-const quickJob = (n: number) => ({ model: 'jsfunc-mdm', prompt: prompt(n), max_tokens: 8 });
+// Batch priority: with no live worker an interactive request is refused at once (no_worker); a
+// batch one is queued, which is what these tests need to fill the queue.
+const quickJob = (n: number) => ({
+  model: 'jsfunc-mdm',
+  prompt: prompt(n),
+  max_tokens: 8,
+  dfleet: { priority: 'batch' },
+});
 const longJob = (n: number, priority: 'interactive' | 'batch') => ({
   model: 'jsfunc-mdm',
   prompt: prompt(n),
@@ -54,7 +61,7 @@ function generateOverGrpc(address: string, tenant: string): Promise<grpc.Service
   const metadata = new grpc.Metadata();
   metadata.set('x-dfleet-tenant', tenant);
   return new Promise((resolve, reject) =>
-    client.Generate({ model: 'jsfunc-mdm', prompt: prompt(13) }, metadata, (error) => {
+    client.Generate({ model: 'jsfunc-mdm', prompt: prompt(13), priority: 'batch' }, metadata, (error) => {
       client.close();
       return error ? resolve(error) : reject(new Error('Generate was admitted over the cap'));
     }),
@@ -63,7 +70,7 @@ function generateOverGrpc(address: string, tenant: string): Promise<grpc.Service
 
 describe('flow control', () => {
   it('answers 429 with Retry-After over the per-tenant and global caps, and runs every job it accepted', async () => {
-    // No worker yet: accepted jobs stay waiting.
+    // No worker yet: accepted (batch) jobs stay waiting.
     const accepted: Promise<HttpAnswer>[] = [];
     for (const tenant of ['tenant-a', 'tenant-b']) {
       for (let i = 0; i < 2; i++) {

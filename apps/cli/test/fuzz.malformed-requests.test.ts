@@ -20,6 +20,13 @@ const keysFile = join(dir, 'keys.json');
 const apiKey = generateApiKey();
 const fleet = new TestFleet({ env: { DFLEET_API_KEYS_FILE: keysFile, LOG_LEVEL: 'warn' } });
 const SEED = 20261129;
+/**
+ * The largest max_tokens the gateway takes: it is a cap on the answer, not the canvas (that is
+ * dfleet.gen_length, at most the model's sequence less one), so only absurd caps are refused.
+ */
+const MAX_TOKENS_CAP = 1_048_576;
+/** The most choices (`n`) one request may ask for. */
+const MAX_CHOICES = 8;
 
 let gateway: GatewayProcess;
 let worker: WorkerProcess;
@@ -180,7 +187,7 @@ function invalidValues(): Record<string, fc.Arbitrary<unknown>> {
         )
         .map(([texts, bad]) => [...texts, bad]),
     ),
-    max_tokens: fc.oneof(notANumber, intBelow(1), intAbove(maxTokensLimit), nonInteger),
+    max_tokens: fc.oneof(notANumber, intBelow(1), intAbove(MAX_TOKENS_CAP), nonInteger),
     temperature: fc.oneof(notANumber, finite(-1e308, -1e-9), finite(2.000001, 1e308)),
     seed: fc.oneof(notANumber, intBelow(0), intAbove(4_294_967_295), nonInteger),
     stop: fc.oneof(
@@ -192,11 +199,9 @@ function invalidValues(): Record<string, fc.Arbitrary<unknown>> {
       fc.integer(),
       fc.dictionary(fc.string({ maxLength: 3 }), fc.string(), { maxKeys: 2 }),
     ),
-    n: fc.oneof(
-      notANumber,
-      fc.integer().filter((v) => v !== 1),
-    ),
-    stream: fc.oneof(fc.constant(true), fc.integer(), fc.string()),
+    // n is 1 to MAX_CHOICES (one job per choice); stream is a boolean, true streaming.
+    n: fc.oneof(notANumber, intBelow(1), intAbove(MAX_CHOICES), nonInteger),
+    stream: fc.oneof(fc.integer(), fc.string()),
     top_p: fc.oneof(
       notANumber,
       finite(-10, 10).filter((v) => v !== 1),
@@ -213,7 +218,7 @@ function invalidValues(): Record<string, fc.Arbitrary<unknown>> {
     ),
     'dfleet.threshold': fc.oneof(notANumber, finite(-1e308, 0), finite(1.000001, 1e308)),
     'dfleet.min_threshold': fc.oneof(notANumber, finite(-1e308, -1e-9), finite(1.000001, 1e308)),
-    // With max_tokens 8 in one block, 1 to 8 steps are valid; more are not.
+    // With an 8-token canvas (dfleet.gen_length 8) in one block, 1 to 8 steps are valid; more are not.
     'dfleet.steps': fc.oneof(notANumber, intBelow(1), nonInteger, fc.integer({ min: 9, max: 100 })),
     'dfleet.factor': fc.oneof(notANumber, finite(-1e308, 0)),
     'dfleet.gamma': fc.oneof(notANumber, finite(-1e308, -1e-9)),
@@ -239,11 +244,17 @@ function invalidValues(): Record<string, fc.Arbitrary<unknown>> {
 
 /** A well-formed body with `field` (a.b for nested) set to `value`. */
 function bodyWith(field: string, value: unknown): Record<string, unknown> {
-  const body: Record<string, unknown> = { model, prompt: 'function f(x) {\n', max_tokens: 8 };
+  const canvas = { gen_length: 8 };
+  const body: Record<string, unknown> = { model, prompt: 'function f(x) {\n', max_tokens: 8, dfleet: canvas };
   const [head, tail] = field.split('.') as [string, string | undefined];
   if (tail === undefined) body[head] = value;
-  else body[head] = { ...(tail === 'steps' || tail === 'remasking' ? { strategy: 'reference' } : {}), [tail]: value };
-  // max_tokens 8 has divisors 1, 2, 4, 8: 3, 5, 7 are valid block lengths of nothing.
+  else
+    body[head] = {
+      ...canvas,
+      ...(tail === 'steps' || tail === 'remasking' ? { strategy: 'reference' } : {}),
+      [tail]: value,
+    };
+  // The 8-token canvas has divisors 1, 2, 4, 8: 3, 5, 7 are valid block lengths of nothing.
   return body;
 }
 
@@ -448,7 +459,7 @@ describe('malformed requests against a running fleet', () => {
       new Promise<grpc.ServiceError | null>((resolve) =>
         grpcClient.Generate(request, metadata, (error) => resolve(error)),
       );
-    const base: GenerateRequest = { model, prompt: 'function f(x) {\n', maxTokens: 8 };
+    const base: GenerateRequest = { model, prompt: 'function f(x) {\n', maxTokens: 8, genLength: 8 };
     const special = fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY);
     const cases: Record<string, fc.Arbitrary<GenerateRequest>> = {
       model: fc
@@ -456,7 +467,7 @@ describe('malformed requests against a running fleet', () => {
         .filter((name) => name !== model)
         .map((name) => ({ ...base, model: name })),
       max_tokens: fc
-        .oneof(fc.constant(0), fc.integer({ min: maxTokensLimit + 1, max: 4_294_967_295 }))
+        .oneof(fc.constant(0), fc.integer({ min: MAX_TOKENS_CAP + 1, max: 4_294_967_295 }))
         .map((maxTokens) => ({ ...base, maxTokens })),
       temperature: fc
         .oneof(special, finite(-1e308, -1e-9), finite(2.000001, 1e308))

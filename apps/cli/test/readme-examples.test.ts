@@ -23,13 +23,45 @@ interface Completion {
   choices: { text: string }[];
 }
 
+interface ChatCompletion {
+  object: 'chat.completion';
+  choices: { message: { content: string } }[];
+}
+
+/** A streamed answer (`stream: true`), read back as the completion its chunks add up to. */
+function fromEventStream(transcript: string): Completion {
+  const texts: string[] = [];
+  for (const line of transcript.split('\n')) {
+    if (!line.startsWith('data: ') || line === 'data: [DONE]') continue;
+    const chunk = JSON.parse(line.slice('data: '.length)) as {
+      object: string;
+      choices?: { index: number; text?: string; delta?: { content?: string } }[];
+    };
+    if (chunk.object !== 'text_completion' && chunk.object !== 'chat.completion.chunk') continue;
+    for (const choice of chunk.choices ?? []) {
+      texts[choice.index] = (texts[choice.index] ?? '') + (choice.text ?? choice.delta?.content ?? '');
+    }
+  }
+  return { object: 'text_completion', choices: texts.map((text) => ({ text })) };
+}
+
+/** The prompts of a request: `prompt`, or the last user message of a chat (the shipped template's prompt). */
+function promptsOf(body: Record<string, unknown> | undefined): string[] {
+  const messages = body?.['messages'] as { role: string; content: string }[] | undefined;
+  if (messages) return [messages.filter((message) => message.role === 'user').at(-1)?.content ?? ''];
+  const prompt = body?.['prompt'];
+  return Array.isArray(prompt) ? (prompt as string[]) : [prompt as string];
+}
+
 async function runCurl(example: CurlExample): Promise<{ status: number; body: unknown }> {
   // -w writes the status after the body, on a line of its own.
   const command = `${example.command.replaceAll(README_GATEWAY_URL, gatewayUrl)} -w '\\n%{http_code}'`;
   // The API-keys example sends `Bearer $KEY`; this fleet runs without keys, so any value passes.
   const { stdout } = await run('bash', ['-c', command], { env: { ...process.env, KEY: 'unused' }, timeout: 60_000 });
   const statusAt = stdout.lastIndexOf('\n');
-  return { status: Number(stdout.slice(statusAt + 1)), body: JSON.parse(stdout.slice(0, statusAt)) };
+  const text = stdout.slice(0, statusAt);
+  const streamed = text.startsWith('data: ') || text.startsWith('event: ');
+  return { status: Number(stdout.slice(statusAt + 1)), body: streamed ? fromEventStream(text) : JSON.parse(text) };
 }
 
 async function failedSpecs(prompts: string[], completion: Completion): Promise<string[]> {
@@ -68,10 +100,16 @@ describe('README curl examples', () => {
     it(title, async () => {
       const answer = await runCurl(example);
       expect(answer.status, JSON.stringify(answer.body)).toBe(example.expectedStatus);
-      const body = answer.body as Partial<Completion>;
+      const answered = answer.body as Partial<Completion> | Partial<ChatCompletion>;
+      const body: Partial<Completion> =
+        answered.object === 'chat.completion'
+          ? {
+              object: 'text_completion',
+              choices: (answered as ChatCompletion).choices.map((choice) => ({ text: choice.message.content })),
+            }
+          : (answered as Partial<Completion>);
       if (body.object !== 'text_completion') return;
-      const prompt = example.body?.['prompt'];
-      const prompts = Array.isArray(prompt) ? (prompt as string[]) : [prompt as string];
+      const prompts = promptsOf(example.body);
       expect(body.choices).toHaveLength(prompts.length);
       expect(await failedSpecs(prompts, body as Completion)).toEqual([]);
     });

@@ -1,6 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { DEFAULT_MODEL_DIR } from '@dfleet/model';
+import { createGenerationClient, grpc } from '@dfleet/proto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DFLEET_BIN as DFLEET, SHARED_REDIS_URL, deletePrefix, uniquePrefix } from '@dfleet/test-support';
 
@@ -30,8 +31,15 @@ describe('dfleet up', () => {
       void exited.then((code) => reject(new Error(`dfleet up exited with ${code}:\n${stderr}`)));
     });
 
-    const url = stdout.match(/^gateway listening on (http:\/\/\S+)$/m)?.[1];
+    const [, url, grpcAddress] = stdout.match(/^gateway listening on (http:\/\/\S+) grpc=(\S+)$/m) ?? [];
     expect(url).toBeDefined();
+    // The printed gRPC address is the live GenerationService (an unknown job is NOT_FOUND, not unreachable).
+    const grpcClient = createGenerationClient(grpcAddress!);
+    const lookup = await new Promise<grpc.ServiceError | null>((resolve) =>
+      grpcClient.GetJob({ id: 'cmpl-not-a-job' }, (error) => resolve(error)),
+    );
+    grpcClient.close();
+    expect(lookup?.code).toBe(grpc.status.NOT_FOUND);
     expect(stdout).toMatch(/demo generation:[\s\S]*-- \d+ tokens, \d+ steps, \d+ NFE/);
 
     const generate = spawnSync(

@@ -5,6 +5,7 @@ import {
   type ProgressReport__Output,
   type ReportAck,
   type ResultReport__Output,
+  type StepReport__Output,
   type WorkerCallbackHandlers,
   type WorkerReport__Output,
 } from '@dfleet/proto';
@@ -17,7 +18,7 @@ import type { JobOutcome, PendingResults } from './pending-results.ts';
 type ResultAnswer = Pick<ReportAck, 'accepted' | 'reason'>;
 
 /**
- * The internal WorkerCallback service: workers report progress and results of the jobs this
+ * The internal WorkerCallback service: workers report progress, steps (streaming jobs) and results of the jobs this
  * gateway enqueued, over one stream per worker. Only reports carrying the job's token count;
  * each result is accepted once and answered, accepted or not.
  */
@@ -32,6 +33,24 @@ function createCallbackServer(pending: PendingResults, logger: Logger): grpc.Ser
     });
     if (!verdict.accepted && verdict.reason !== 'unknown_job') {
       logger.warn({ jobId: report.jobId, attempt: report.attempt, reason: verdict.reason }, 'progress report rejected');
+    }
+  };
+
+  const onStep = (report: StepReport__Output): void => {
+    const verdict = pending.reportStep(report.jobId, report.callbackToken, {
+      attempt: report.attempt,
+      step: report.step,
+      nfe: report.nfe,
+      committedPositions: report.committedPositions,
+      committedTokens: report.committedTokens,
+      committedLogprobs: report.committedLogprobs,
+      answerLength: report.answerLength,
+      finalPrefix: report.finalPrefix,
+      decodeMs: report.decodeMs,
+      finished: report.finished,
+    });
+    if (!verdict.accepted && verdict.reason !== 'unknown_job') {
+      logger.warn({ jobId: report.jobId, attempt: report.attempt, reason: verdict.reason }, 'step report rejected');
     }
   };
 
@@ -51,6 +70,9 @@ function createCallbackServer(pending: PendingResults, logger: Logger): grpc.Ser
         decodeMs: report.decodeMs,
         workerId: report.workerId,
         ...(report.effectiveThreshold === undefined ? {} : { effectiveThreshold: report.effectiveThreshold }),
+        tokenSteps: report.tokenSteps,
+        // A repeated field cannot say "absent": none means the job did not ask (or its answer is empty).
+        ...(report.tokenLogprobs.length === 0 ? {} : { tokenLogprobs: report.tokenLogprobs }),
       });
       if (!parsed.success) {
         const problem = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
@@ -82,6 +104,7 @@ function createCallbackServer(pending: PendingResults, logger: Logger): grpc.Ser
     Report(call) {
       call.on('data', (message: WorkerReport__Output) => {
         if (message.progress) onProgress(message.progress);
+        else if (message.step) onStep(message.step);
         else if (message.result)
           call.write({ jobId: message.result.jobId, attempt: message.result.attempt, ...onResult(message.result) });
       });

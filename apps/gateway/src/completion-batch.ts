@@ -52,6 +52,18 @@ export function parseCompletionBatch(
 
   // The whole body is checked once, with the first prompt; the others differ only in the prompt.
   const first = atPrompt(0, () => parseCompletionRequest({ ...body, prompt: prompts[0] }, catalog, context));
+  if (first.reply.n > 1) {
+    throw new InvalidRequestError(
+      'n > 1 needs a single prompt (a string); for several prompts send n: 1, or one request per prompt',
+      'n',
+    );
+  }
+  if (first.reply.stream !== null) {
+    throw new InvalidRequestError(
+      'stream: true needs a single prompt (a string); send one streaming request per prompt',
+      'stream',
+    );
+  }
   const clientKey = first.idempotencyKey;
   const batchKey = clientKey ?? `batch-${randomUUID()}`;
   const requests = (prompts as string[]).map((prompt, index) => ({
@@ -60,7 +72,9 @@ export function parseCompletionBatch(
     promptTokens:
       index === 0
         ? first.promptTokens
-        : atPrompt(index, () => promptTokensThatFit(first.model, prompt, first.options.maxNewTokens)),
+        : atPrompt(index, () =>
+            promptTokensThatFit(first.model, prompt, first.options.maxNewTokens, first.options.suffix ?? null),
+          ),
     idempotencyKey: `${batchKey}#${index}`,
     idempotencyKeyIsFresh: clientKey === null,
   }));

@@ -15,7 +15,7 @@ import {
   type StrategyName,
 } from '@dfleet/decoder';
 import type { GenerationOptions, PriorityClass, StrategyOptions } from '@dfleet/queue';
-import { InvalidRequestError, PromptTooLongError } from './errors.ts';
+import { InvalidRequestError, PromptTooLongError, SuffixNotSupportedError } from './errors.ts';
 import type { ModelCatalog, ServedModel } from './model-catalog.ts';
 
 /**
@@ -28,6 +28,22 @@ const MAX_STOP_SEQUENCES = 8;
 const MAX_SEED = 4_294_967_295; // uint32 on the gRPC side
 const MAX_DEADLINE_MS = 86_400_000;
 const MAX_STEPS_LIMIT = 1_000_000;
+/** max_tokens is only a cap (the canvas is dfleet.gen_length), so any large value is harmless. */
+const MAX_TOKENS_LIMIT = 1_048_576;
+/** Most choices one request may ask for (`n`): each is a job of its own. */
+const MAX_CHOICES = 8;
+/** OpenAI's limit on alternatives per token (completions `logprobs`, chat `top_logprobs`). */
+export const MAX_TOP_LOGPROBS = 5;
+
+/** How the HTTP answer is shaped; the jobs do not depend on it. */
+interface CompletionReplyShape {
+  /** Choices asked for (`n`), each decoded by its own job with seed `seed + index`. */
+  readonly n: number;
+  /** Prepend the prompt to each choice's text (completions only). */
+  readonly echo: boolean;
+  /** Server-sent events instead of one JSON body; null = not streamed. */
+  readonly stream: { readonly includeUsage: boolean; readonly states: boolean } | null;
+}
 
 /** The validated request both front doors (HTTP and gRPC) hand to the job submitter. */
 export interface CompletionRequest {
@@ -41,6 +57,8 @@ export interface CompletionRequest {
   idempotencyKey: string | null;
   /** The gateway made the key up (one prompt of a batch sent without a key): no earlier job can hold it. */
   idempotencyKeyIsFresh?: boolean;
+  /** What the HTTP route does with the outcome (gRPC ignores it). */
+  reply: CompletionReplyShape;
 }
 
 const IDEMPOTENCY_KEY_RULE = 'must be a string of 1 to 256 characters';
@@ -76,28 +94,33 @@ function bodySchemaFor(model: ServedModel) {
   const maxTokensLimit = model.maxSequenceLength - canvasLength(0, 0, model.specialTokens);
   const m = {
     prompt: 'prompt must be a string, or an array of strings (token ids are not supported)',
-    max_tokens: `max_tokens must be an integer between 1 and ${maxTokensLimit}`,
+    max_tokens:
+      `max_tokens must be an integer between 1 and ${MAX_TOKENS_LIMIT}: a cap on the answer ` +
+      `(the canvas the model decodes is dfleet.gen_length, at most ${maxTokensLimit} for ${model.name})`,
     temperature: 'temperature must be a number between 0 and 2',
     seed: `seed must be an integer between 0 and ${MAX_SEED}`,
     stop: `stop must be a non-empty string or an array of at most ${MAX_STOP_SEQUENCES} non-empty strings`,
-    n: 'n must be 1 (one completion per request)',
-    best_of: 'best_of must be 1 (one completion per request)',
-    stream: 'stream must be false (streaming is not supported)',
-    echo: 'echo must be false (the prompt is not echoed)',
-    logprobs: 'logprobs must be null (log probabilities are not returned)',
+    n: `n must be an integer between 1 and ${MAX_CHOICES} (each choice is a job with seed seed+index)`,
+    best_of: 'best_of must be 1 (one sample per choice; ask for more choices with n)',
+    stream: 'stream must be a boolean',
+    stream_options: 'stream_options must be an object { include_usage: boolean } and needs stream: true',
+    echo: 'echo must be a boolean',
+    logprobs: `logprobs must be null or an integer between 0 and ${MAX_TOP_LOGPROBS} (alternatives per token)`,
     top_p: 'top_p must be 1 (nucleus sampling is not supported; use temperature)',
     presence_penalty: 'presence_penalty must be 0 (penalties are not supported)',
     frequency_penalty: 'frequency_penalty must be 0 (penalties are not supported)',
     logit_bias: 'logit_bias must be null or {} (logit bias is not supported)',
-    suffix: 'suffix must be null (insertion is not supported)',
+    suffix: 'suffix must be null or a non-empty string',
     user: 'user must be a string',
     idempotency_key: `idempotency_key ${IDEMPOTENCY_KEY_RULE}`,
     dfleet: 'dfleet must be an object',
     strategy: `dfleet.strategy must be one of ${STRATEGY_NAMES.join(', ')}`,
-    block_length: 'dfleet.block_length must be a positive integer that divides max_tokens',
+    gen_length: `dfleet.gen_length must be an integer between 1 and ${maxTokensLimit} (the canvas of ${model.name})`,
+    block_length: 'dfleet.block_length must be a positive integer that divides dfleet.gen_length',
     max_steps: `dfleet.max_steps must be an integer between 1 and ${MAX_STEPS_LIMIT}`,
     priority: 'dfleet.priority must be one of interactive, batch',
     deadline_ms: `dfleet.deadline_ms must be an integer between 1 and ${MAX_DEADLINE_MS}`,
+    stream_states: 'dfleet.stream_states must be a boolean (canvas states after each step; needs stream: true)',
   };
   const int = (message: string, min: number, max: number) =>
     z.int({ error: message }).min(min, { error: message }).max(max, { error: message });
@@ -108,10 +131,12 @@ function bodySchemaFor(model: ServedModel) {
     {
       strategy: z.enum(STRATEGY_NAMES, { error: m.strategy }).nullish(),
       ...knobFields,
+      gen_length: int(m.gen_length, 1, maxTokensLimit).nullish(),
       block_length: int(m.block_length, 1, maxTokensLimit).nullish(),
       max_steps: int(m.max_steps, 1, MAX_STEPS_LIMIT).nullish(),
       priority: z.enum(['interactive', 'batch'], { error: m.priority }).nullish(),
       deadline_ms: int(m.deadline_ms, 1, MAX_DEADLINE_MS).nullish(),
+      stream_states: z.boolean({ error: m.stream_states }).nullish(),
     },
     { error: m.dfleet },
   );
@@ -119,7 +144,7 @@ function bodySchemaFor(model: ServedModel) {
   return z.strictObject({
     model: z.string(),
     prompt: z.string({ error: m.prompt }),
-    max_tokens: int(m.max_tokens, 1, maxTokensLimit).nullish(),
+    max_tokens: int(m.max_tokens, 1, MAX_TOKENS_LIMIT).nullish(),
     temperature: number(m.temperature)
       .refine((v) => v >= 0 && v <= 2, { error: m.temperature })
       .nullish(),
@@ -133,11 +158,14 @@ function bodySchemaFor(model: ServedModel) {
         { error: m.stop },
       )
       .nullish(),
-    n: only(1, m.n).nullish(),
+    n: int(m.n, 1, MAX_CHOICES).nullish(),
     best_of: only(1, m.best_of).nullish(),
-    stream: only(false, m.stream).nullish(),
-    echo: only(false, m.echo).nullish(),
-    logprobs: z.null({ error: m.logprobs }).optional(),
+    stream: z.boolean({ error: m.stream }).nullish(),
+    stream_options: z
+      .strictObject({ include_usage: z.boolean({ error: m.stream_options }).nullish() }, { error: m.stream_options })
+      .nullish(),
+    echo: z.boolean({ error: m.echo }).nullish(),
+    logprobs: int(m.logprobs, 0, MAX_TOP_LOGPROBS).nullish(),
     top_p: only(1, m.top_p).nullish(),
     presence_penalty: only(0, m.presence_penalty).nullish(),
     frequency_penalty: only(0, m.frequency_penalty).nullish(),
@@ -145,7 +173,7 @@ function bodySchemaFor(model: ServedModel) {
       .record(z.string(), z.unknown(), { error: m.logit_bias })
       .refine((bias) => Object.keys(bias).length === 0, { error: m.logit_bias })
       .nullish(),
-    suffix: z.null({ error: m.suffix }).optional(),
+    suffix: z.string({ error: m.suffix }).min(1, { error: m.suffix }).nullish(),
     user: z.string({ error: m.user }).nullish(),
     idempotency_key: z
       .string({ error: m.idempotency_key })
@@ -169,13 +197,20 @@ function schemaFor(model: ServedModel): ReturnType<typeof bodySchemaFor> {
   return schema;
 }
 
-function paramOf(path: readonly PropertyKey[]): string | null {
-  const named = path.filter((key) => typeof key === 'string');
+function paramOf(path: readonly PropertyKey[], keepIndexes = false): string | null {
+  const named = path.filter((key) => typeof key === 'string' || (keepIndexes && typeof key === 'number')).map(String);
   return named.length === 0 ? null : named.join('.');
 }
 
-/** Turns zod issues into one 400 naming the first offending field (and listing any others). */
-function toInvalidRequest(error: z.ZodError, allowedTopLevel: readonly string[]): InvalidRequestError {
+/**
+ * Turns zod issues into one 400 naming the first offending field (and listing any others).
+ * @param keepIndexes name array elements (`messages.2.role`); else the array itself (`stop`).
+ */
+export function toInvalidRequest(
+  error: z.ZodError,
+  allowedTopLevel: readonly string[],
+  keepIndexes = false,
+): InvalidRequestError {
   const described = error.issues.map((issue) => {
     if (issue.code === 'unrecognized_keys') {
       const parent = paramOf(issue.path);
@@ -188,7 +223,7 @@ function toInvalidRequest(error: z.ZodError, allowedTopLevel: readonly string[])
         }: ${allowed.join(', ')}`,
       };
     }
-    return { param: paramOf(issue.path), message: issue.message };
+    return { param: paramOf(issue.path, keepIndexes), message: issue.message };
   });
   const first = described[0] ?? { param: null, message: 'invalid request' };
   const message = [...new Set(described.map((d) => d.message))].join('; ');
@@ -198,10 +233,12 @@ function toInvalidRequest(error: z.ZodError, allowedTopLevel: readonly string[])
 const DFLEET_FIELDS = {
   strategy: 1,
   ...Object.fromEntries(STRATEGY_KNOBS.map(({ knob }) => [knob.wireName, 1])),
+  gen_length: 1,
   block_length: 1,
   max_steps: 1,
   priority: 1,
   deadline_ms: 1,
+  stream_states: 1,
 } as const;
 
 function divisorsOf(n: number): number[] {
@@ -231,7 +268,7 @@ function strategyFor(body: CompletionBody, maxNewTokens: number, blockLength: nu
     const steps = (options['steps'] as number | undefined) ?? maxNewTokens;
     if (steps % blocks !== 0 || steps > maxNewTokens) {
       throw new InvalidRequestError(
-        `dfleet.steps must be a multiple of ${blocks} (max_tokens ${maxNewTokens} / block_length ${blockLength}) ` +
+        `dfleet.steps must be a multiple of ${blocks} (dfleet.gen_length ${maxNewTokens} / block_length ${blockLength}) ` +
           `between ${blocks} and ${maxNewTokens}`,
         'dfleet.steps',
       );
@@ -287,19 +324,30 @@ export function parseCompletionRequest(
   if (!parsed.success) throw toInvalidRequest(parsed.error, Object.keys(schema.shape));
   const request = parsed.data;
 
-  const maxNewTokens = request.max_tokens ?? model.defaults.maxNewTokens;
+  const maxNewTokens = request.dfleet?.gen_length ?? model.defaults.maxNewTokens;
   const blockLength = request.dfleet?.block_length ?? maxNewTokens;
   if (blockLength > maxNewTokens || maxNewTokens % blockLength !== 0) {
     throw new InvalidRequestError(
-      `dfleet.block_length must divide max_tokens (${maxNewTokens}): one of ${divisorsOf(maxNewTokens).join(', ')}`,
+      `dfleet.block_length must divide dfleet.gen_length (${maxNewTokens}): one of ${divisorsOf(maxNewTokens).join(', ')}`,
       'dfleet.block_length',
     );
   }
   const strategy = strategyFor(request, maxNewTokens, blockLength);
+  const reply = replyShapeOf(request);
+  const logprobs = request.logprobs ?? null;
+  if (reply.echo && logprobs !== null) {
+    throw new InvalidRequestError(
+      'echo cannot be combined with logprobs: a diffusion model has no log-probabilities for prompt tokens ' +
+        '(it never predicts them); send echo or logprobs, not both',
+      'echo',
+    );
+  }
+  const suffix = request.suffix ?? null;
+  if (suffix !== null && !model.capabilities.infill) throw new SuffixNotSupportedError(model.name);
 
   const idempotencyKey = resolveIdempotencyKey(request.idempotency_key ?? null, context.idempotencyKeyHeader ?? null);
 
-  const promptTokens = promptTokensThatFit(model, request.prompt, maxNewTokens);
+  const promptTokens = promptTokensThatFit(model, request.prompt, maxNewTokens, suffix);
 
   const stop = request.stop === undefined || request.stop === null ? [] : [request.stop].flat();
   return {
@@ -314,26 +362,58 @@ export function parseCompletionRequest(
       seed: request.seed ?? 0,
       ...(request.dfleet?.max_steps ? { maxSteps: request.dfleet.max_steps } : {}),
       stop,
+      ...(request.max_tokens ? { maxAnswerTokens: request.max_tokens } : {}),
+      ...(logprobs !== null ? { logprobs } : {}),
+      ...(suffix !== null ? { suffix } : {}),
+      streamSteps: false,
     },
     priority: request.dfleet?.priority ?? 'interactive',
     deadlineMs: request.dfleet?.deadline_ms ?? null,
     idempotencyKey,
+    reply,
+  };
+}
+
+function replyShapeOf(request: CompletionBody): CompletionReplyShape {
+  const stream = request.stream ?? false;
+  const states = request.dfleet?.stream_states ?? false;
+  if (!stream && states) {
+    throw new InvalidRequestError(
+      'dfleet.stream_states needs stream: true (canvas states are server-sent events)',
+      'dfleet.stream_states',
+    );
+  }
+  if (!stream && request.stream_options !== undefined && request.stream_options !== null) {
+    throw new InvalidRequestError('stream_options needs stream: true', 'stream_options');
+  }
+  return {
+    n: request.n ?? 1,
+    echo: request.echo ?? false,
+    stream: stream ? { includeUsage: request.stream_options?.include_usage ?? false, states } : null,
   };
 }
 
 /**
  * The prompt's token count.
- * @throws PromptTooLongError when it does not fit next to `maxNewTokens` (the decoder's canvas rule).
+ * @throws PromptTooLongError when it (and the suffix pinned after the answer) does not fit next to
+ * the canvas of `maxNewTokens` (the decoder's canvas rule).
  */
-export function promptTokensThatFit(model: ServedModel, prompt: string, maxNewTokens: number): number {
+export function promptTokensThatFit(
+  model: ServedModel,
+  prompt: string,
+  maxNewTokens: number,
+  suffix: string | null = null,
+): number {
   const promptTokens = model.countPromptTokens(prompt);
+  const suffixTokens = suffix === null ? 0 : model.countPromptTokens(suffix);
   const tooLong = promptTooLong({
     promptTokens,
     maxNewTokens,
     maxSequenceLength: model.maxSequenceLength,
     specialTokens: model.specialTokens,
+    suffixTokens,
     modelName: model.name,
-    maxNewTokensName: 'max_tokens',
+    maxNewTokensName: 'dfleet.gen_length',
   });
   if (tooLong !== null) throw new PromptTooLongError(tooLong);
   return promptTokens;

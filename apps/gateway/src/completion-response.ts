@@ -1,5 +1,6 @@
 import type { GenerateResponse } from '@dfleet/proto';
 import type { FinishReason, GenerationJob, GenerationResult } from '@dfleet/queue';
+import { type CompletionLogprobs, type TokenTexts, toCompletionLogprobs } from './openai-logprobs.ts';
 
 /** A finished generation with what both response shapes need. */
 export interface FinishedGeneration {
@@ -11,7 +12,7 @@ export interface FinishedGeneration {
 }
 
 /** OpenAI clients know "stop" and "length"; dfleet's own reason is kept in `dfleet.finish_reason`. */
-function openAiFinishReason(reason: FinishReason): string {
+export function openAiFinishReason(reason: FinishReason): string {
   switch (reason) {
     case 'eos':
     case 'stop':
@@ -29,7 +30,7 @@ export interface CompletionResponseBody {
   object: 'text_completion';
   created: number;
   model: string;
-  choices: [{ index: 0; text: string; finish_reason: string; logprobs: null }];
+  choices: [{ index: 0; text: string; finish_reason: string; logprobs: CompletionLogprobs | null }];
   usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number; steps: number; nfe: number };
   dfleet: {
     finish_reason: FinishReason;
@@ -42,18 +43,46 @@ export interface CompletionResponseBody {
   };
 }
 
-export function toCompletionResponseBody({
-  jobId,
-  job,
-  result,
-  finishedAt,
-}: FinishedGeneration): CompletionResponseBody {
+/** How a choice's text is rendered: the prompt echoed before it, and token texts for logprobs. */
+export interface ChoiceRendering {
+  readonly echo: boolean;
+  readonly texts: TokenTexts;
+}
+
+/** Logprobs of a job that asked for them, in the legacy completions shape; null otherwise. */
+function completionLogprobsOf(
+  { job, result }: FinishedGeneration,
+  rendering: ChoiceRendering | undefined,
+): CompletionLogprobs | null {
+  const top = job.options.logprobs;
+  if (top === undefined || rendering === undefined || result.tokenLogprobs === undefined) return null;
+  const textOffset = rendering.echo ? job.prompt.length : 0;
+  return toCompletionLogprobs(
+    { tokenIds: result.tokenIds, logprobs: result.tokenLogprobs, top, textOffset },
+    rendering.texts,
+  );
+}
+
+/** @param rendering absent (GET /v1/jobs/:id): the answer's text alone, logprobs null. */
+export function toCompletionResponseBody(
+  finished: FinishedGeneration,
+  rendering?: ChoiceRendering,
+): CompletionResponseBody {
+  const { jobId, job, result, finishedAt } = finished;
+  const text = rendering?.echo ? job.prompt + result.text : result.text;
   return {
     id: jobId,
     object: 'text_completion',
     created: Math.floor(job.acceptedAt / 1000),
     model: job.model,
-    choices: [{ index: 0, text: result.text, finish_reason: openAiFinishReason(result.finishReason), logprobs: null }],
+    choices: [
+      {
+        index: 0,
+        text,
+        finish_reason: openAiFinishReason(result.finishReason),
+        logprobs: completionLogprobsOf(finished, rendering),
+      },
+    ],
     usage: {
       prompt_tokens: result.promptTokens,
       completion_tokens: result.tokenIds.length,
@@ -102,7 +131,7 @@ export interface BatchCompletionResponseBody {
     index: number;
     text: string;
     finish_reason: string;
-    logprobs: null;
+    logprobs: CompletionLogprobs | null;
     dfleet: Omit<CompletionResponseBody['dfleet'], 'total_ms'> & { job_id: string; steps: number; nfe: number };
   }[];
   /** Sums over the prompts. */
@@ -110,8 +139,12 @@ export interface BatchCompletionResponseBody {
   dfleet: { job_ids: string[]; total_ms: number };
 }
 
-export function toBatchCompletionResponseBody(finished: readonly FinishedGeneration[]): BatchCompletionResponseBody {
-  const singles = finished.map(toCompletionResponseBody);
+/** Also the answer to `n` > 1: one choice per job, in index order. */
+export function toBatchCompletionResponseBody(
+  finished: readonly FinishedGeneration[],
+  rendering?: ChoiceRendering,
+): BatchCompletionResponseBody {
+  const singles = finished.map((one) => toCompletionResponseBody(one, rendering));
   const first = singles[0] as CompletionResponseBody;
   const sum = (pick: (usage: CompletionResponseBody['usage']) => number) =>
     singles.reduce((total, single) => total + pick(single.usage), 0);
@@ -141,4 +174,16 @@ export function toBatchCompletionResponseBody(finished: readonly FinishedGenerat
       total_ms: Math.max(...singles.map((single) => single.dfleet.total_ms)),
     },
   };
+}
+
+/** The answer to `n` > 1 choices of one prompt: like a batch, but the prompt is counted once. */
+export function toChoicesCompletionResponseBody(
+  finished: readonly FinishedGeneration[],
+  rendering: ChoiceRendering,
+): BatchCompletionResponseBody {
+  const body = toBatchCompletionResponseBody(finished, rendering);
+  const promptTokens = finished[0]?.result.promptTokens ?? 0;
+  body.usage.prompt_tokens = promptTokens;
+  body.usage.total_tokens = promptTokens + body.usage.completion_tokens;
+  return body;
 }

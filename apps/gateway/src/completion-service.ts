@@ -9,14 +9,18 @@ import {
   InvalidRequestError,
   JobCancelledError,
   JobNotFoundError,
+  NoWorkerError,
   QueueUnavailableError,
 } from './errors.ts';
+import { GenerationEventAssembler } from './generation-event-assembler.ts';
+import type { GenerationEvent } from './generation-events.ts';
 import type { JobSubmitter, PublicJobState } from './job-submitter.ts';
-import { WaitTimeoutError, type JobProgress, type PendingResults } from './pending-results.ts';
+import { WaitAbortedError, WaitTimeoutError, type JobProgress, type PendingResults } from './pending-results.ts';
 import type { RequestDrain } from './request-drain.ts';
 import { requestIdFor } from './request-identity.ts';
 import { sameGeneration } from './same-generation.ts';
 import type { WaitingJobLimits } from './waiting-job-limits.ts';
+import type { WorkerPresence } from './worker-presence.ts';
 
 export interface CompletionServiceOptions {
   submitter: JobSubmitter;
@@ -29,6 +33,8 @@ export interface CompletionServiceOptions {
   drain?: RequestDrain;
   /** Caps on waiting jobs; absent = no caps. */
   waitingJobLimits?: WaitingJobLimits;
+  /** Which models have a live worker: interactive requests for one without are refused (no_worker). */
+  workerPresence: WorkerPresence;
 }
 
 /** A job as GET /v1/jobs/:id and GetJob report it. */
@@ -41,6 +47,15 @@ export interface JobView {
   progress: JobProgress | null;
 }
 
+/** How long a stream whose job settled waits for step reports still on their way. */
+const LATE_STEPS_GRACE_MS = 200;
+
+/** A job this gateway enqueued (or adopted under its idempotency key) for one request. */
+interface SubmittedJob {
+  jobId: string;
+  job: GenerationJob;
+}
+
 /** What both front doors do with a validated request: enqueue it and wait for its outcome. */
 export class CompletionService {
   readonly #options: CompletionServiceOptions;
@@ -50,8 +65,9 @@ export class CompletionService {
   }
 
   /**
-   * @throws QueueUnavailableError (Redis down), GenerationTimeoutError, GenerationFailedError,
-   * JobCancelledError, IdempotencyKeyReusedError, NotReadyError (shutting down).
+   * @throws NoWorkerError (interactive request, no live worker for the model), QueueUnavailableError
+   * (Redis down), QueueFullError, GenerationTimeoutError, GenerationFailedError, JobCancelledError,
+   * IdempotencyKeyReusedError, NotReadyError (shutting down).
    */
   async complete(
     request: CompletionRequest,
@@ -59,28 +75,152 @@ export class CompletionService {
   ): Promise<FinishedGeneration> {
     const leave = this.#options.drain?.enter();
     try {
-      return await this.#complete(request, context);
+      const submitted = await this.#submit(request, context.tenant, { streamSteps: false });
+      return await this.#outcome(submitted, context.signal);
     } finally {
       leave?.();
     }
   }
 
-  async #complete(
+  /**
+   * The same generation as events: deltas of the answer's final prefix as the worker reports its
+   * steps (and the whole canvas after each step when `states`), then `done`. The errors complete()
+   * throws are thrown from the iterator; those before enqueueing (no_worker, queue_full, ...) from
+   * its first next(). A consumer that stops early (return(), as `break` in for-await does, or
+   * `signal` aborting: the client went away) cancels the job. A timeout leaves the job running,
+   * as complete() does (its message says where to fetch the result).
+   */
+  stream(
     request: CompletionRequest,
-    context: { tenant: string; signal?: AbortSignal },
-  ): Promise<FinishedGeneration> {
-    const { submitter, pending, callbackAddress, requestTimeoutMs } = this.#options;
-    const jobId = requestIdFor(context.tenant, request.idempotencyKey);
+    context: { tenant: string; signal?: AbortSignal; states: boolean },
+  ): AsyncIterable<GenerationEvent> {
+    return this.#stream(request, context);
+  }
+
+  async *#stream(
+    request: CompletionRequest,
+    context: { tenant: string; signal?: AbortSignal; states: boolean },
+  ): AsyncGenerator<GenerationEvent, void, undefined> {
+    const leave = this.#options.drain?.enter();
+    const assembler = new GenerationEventAssembler((ids) => request.model.decodeTokens(ids), {
+      states: context.states,
+    });
+    const buffered: GenerationEvent[] = [];
+    let wake: (() => void) | null = null;
+    const notify = () => {
+      wake?.();
+      wake = null;
+    };
+    // Ends this stream's wait for the outcome when the consumer leaves, so no waiter outlives it.
+    const stopWaiting = new AbortController();
+    const onClientGone = () => stopWaiting.abort();
+    context.signal?.addEventListener('abort', onClientGone, { once: true });
+    let unsubscribe = () => {};
+    let jobId: string | null = null;
+    let jobEnded = false;
+    try {
+      if (context.signal?.aborted) throw new WaitAbortedError('the client went away before the job was enqueued');
+      const submitted = await this.#submit(request, context.tenant, {
+        streamSteps: true,
+        beforeEnqueue: (id) => {
+          unsubscribe = this.#options.pending.onStep(id, (step) => {
+            buffered.push(...assembler.onStep(step));
+            notify();
+          });
+        },
+      });
+      jobId = submitted.jobId;
+      // Set by the callbacks below; typed by assertion so the loop does not narrow it to null.
+      let outcome = null as { finished: FinishedGeneration } | { error: unknown } | null;
+      this.#outcome(submitted, stopWaiting.signal).then(
+        (finished) => {
+          outcome = { finished };
+          notify();
+        },
+        (error: unknown) => {
+          outcome = { error };
+          notify();
+        },
+      );
+      // Woken by a step, the outcome, or (when given) the time running out; the outcome has its own timeout.
+      const nextReport = (timeoutMs?: number) =>
+        new Promise<void>((resolve) => {
+          const timer = timeoutMs === undefined ? undefined : setTimeout(resolve, timeoutMs);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      while (true) {
+        while (buffered.length > 0) yield buffered.shift() as GenerationEvent;
+        if (outcome !== null) break;
+        await nextReport();
+      }
+      const settled = outcome as { finished: FinishedGeneration } | { error: unknown };
+      if ('finished' in settled) {
+        jobEnded = true;
+        // The queue's events stream can settle the job before the last steps come in on the
+        // callback stream (the worker sends them first, but the two race): wait a moment for them,
+        // so the stream still shows the finished canvas instead of jumping to the result. A stream
+        // that saw no step (its job sends none, or they were all lost) does not wait.
+        const lastStep = settled.finished.result.steps;
+        const graceEndsAt = Date.now() + LATE_STEPS_GRACE_MS;
+        const stepsFlowing = () => assembler.trusted && assembler.lastStep > 0 && assembler.lastStep < lastStep;
+        while (stepsFlowing() && Date.now() < graceEndsAt) {
+          await nextReport(graceEndsAt - Date.now());
+          while (buffered.length > 0) yield buffered.shift() as GenerationEvent;
+        }
+      }
+      unsubscribe();
+      if ('error' in settled) {
+        jobEnded = !(settled.error instanceof WaitAbortedError);
+        throw settled.error;
+      }
+      for (const event of assembler.finish(settled.finished)) yield event;
+    } finally {
+      unsubscribe();
+      context.signal?.removeEventListener('abort', onClientGone);
+      stopWaiting.abort();
+      if (jobId !== null && !jobEnded) this.#cancelAbandoned(jobId, context.tenant);
+      leave?.();
+    }
+  }
+
+  /** vLLM aborts a request whose client disconnected; so does this gateway (best effort, logged). */
+  #cancelAbandoned(jobId: string, tenant: string): void {
+    this.cancel(jobId, tenant).then(
+      (outcome) => this.#options.logger.debug({ jobId, ...outcome }, 'stream abandoned by its client: job cancelled'),
+      (error: unknown) =>
+        this.#options.logger.warn(
+          { jobId, err: error },
+          'stream abandoned by its client, but cancelling its job failed',
+        ),
+    );
+  }
+
+  /** Refuses, admits and enqueues the request's job, or adopts the job its idempotency key names. */
+  async #submit(
+    request: CompletionRequest,
+    tenant: string,
+    how: { streamSteps: boolean; beforeEnqueue?: (jobId: string) => void },
+  ): Promise<SubmittedJob> {
+    const { submitter, pending, callbackAddress, workerPresence } = this.#options;
+    // Batch work may wait for a worker; an interactive client would only wait for its timeout.
+    if (request.priority === 'interactive' && !(await workerPresence.hasLiveWorker(request.model.name))) {
+      throw new NoWorkerError(request.model.name);
+    }
+    const jobId = requestIdFor(tenant, request.idempotencyKey);
     const { token, created } = pending.track(jobId);
     const acceptedAt = Date.now();
     // Built from a validated request, so not parsed again (the worker validates what it claims).
     let job: GenerationJob = {
       requestId: jobId,
-      tenant: context.tenant,
+      tenant,
       model: request.model.name,
       prompt: request.prompt,
       options: {
         ...request.options,
+        streamSteps: how.streamSteps,
         ...(request.deadlineMs !== null ? { deadlineAt: acceptedAt + request.deadlineMs } : {}),
       },
       priority: request.priority,
@@ -92,13 +232,14 @@ export class CompletionService {
     try {
       // A job already tracked here is a resubmission of an admitted one: never refuse it.
       if (created && this.#options.waitingJobLimits) await submitter.admit(job, this.#options.waitingJobLimits);
+      how.beforeEnqueue?.(jobId);
       await submitter.enqueue(job);
     } catch (error) {
       if (created) pending.forget(jobId);
       throw error;
     }
 
-    this.#options.logger.debug({ jobId, tenant: context.tenant, priority: request.priority }, 'job enqueued');
+    this.#options.logger.debug({ jobId, tenant, priority: request.priority }, 'job enqueued');
 
     if (request.idempotencyKey !== null && !request.idempotencyKeyIsFresh) {
       // The key may name a job enqueued earlier (here or by another gateway): answer with that job.
@@ -118,12 +259,13 @@ export class CompletionService {
         );
       }
     }
+    return { jobId, job };
+  }
 
+  async #outcome({ jobId, job }: SubmittedJob, signal: AbortSignal | undefined): Promise<FinishedGeneration> {
+    const { pending, requestTimeoutMs } = this.#options;
     try {
-      const outcome = await pending.wait(jobId, {
-        timeoutMs: requestTimeoutMs,
-        ...(context.signal ? { signal: context.signal } : {}),
-      });
+      const outcome = await pending.wait(jobId, { timeoutMs: requestTimeoutMs, ...(signal ? { signal } : {}) });
       switch (outcome.kind) {
         case 'completed':
           return { jobId, job, result: outcome.result, finishedAt: Date.now() };

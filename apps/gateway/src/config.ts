@@ -1,7 +1,7 @@
 import { defaultBurst, type RateLimit } from '@dfleet/api-keys';
 import { AFTER_EACH_VARIABLE, documented, logLevelVariable, parseEnv, port, positiveInt } from '@dfleet/env-config';
 import { modelDirVariable } from '@dfleet/model';
-import { redisEnv } from '@dfleet/queue';
+import { checkRedisTopology, redisEnv, redisTargetOf } from '@dfleet/queue';
 import { z } from 'zod';
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -25,6 +25,13 @@ export const gatewayEnv = z.object({
   }),
   DFLEET_REDIS_TIMEOUT_MS: documented(positiveInt(800), {
     meaning: 'budget of one Redis call on the request path before 503 + `Retry-After`',
+  }),
+  DFLEET_REDIS_REPLICA_ACKS: documented(z.coerce.number().int().min(0).max(16).default(0), {
+    default: '`0` (the master alone)',
+    meaning:
+      "replicas that must acknowledge a job's add (Redis `WAIT`) before the gateway accepts it; fewer within " +
+      '`DFLEET_REDIS_TIMEOUT_MS` answer 503. With `0` a master that dies in the moment after an add can take the ' +
+      'job with it (see `docs/redis.md`)',
   }),
   DFLEET_SHUTDOWN_TIMEOUT_MS: documented(positiveInt(10_000), {
     meaning: 'grace for in-flight requests on SIGTERM/SIGINT',
@@ -70,32 +77,72 @@ export const gatewayEnv = z.object({
   DFLEET_MAX_BATCH_PROMPTS: documented(z.coerce.number().int().min(1).max(1_024).default(32), {
     meaning: 'most prompts in one HTTP request (`prompt` as an array), 1 .. 1024',
   }),
+  DFLEET_CORS_ORIGINS: documented(
+    z
+      .string()
+      .optional()
+      .transform((value, ctx) => corsOriginsOf(value, ctx)),
+    {
+      default: 'unset (CORS off)',
+      meaning:
+        'comma-separated origins browsers may call the API from (`https://app.example.com,http://localhost:3000`), ' +
+        'or `*` for any; preflights are answered and `x-request-id` is exposed',
+    },
+  ),
 });
 
 type GatewayEnv = z.output<typeof gatewayEnv>;
 
+/** An origin is what a browser sends in `Origin`: scheme, host and port, no path. */
+const ORIGIN_PATTERN = /^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/;
+
+function corsOriginsOf(value: string | undefined, ctx: z.RefinementCtx): string[] | null {
+  if (value === undefined || value.trim() === '') return null;
+  const origins = value
+    .split(',')
+    .map((origin) => origin.trim())
+    .filter((origin) => origin !== '');
+  for (const origin of origins) {
+    if (origin !== '*' && !ORIGIN_PATTERN.test(origin)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `'${origin}' is not an origin: write scheme://host[:port] with no path (https://app.example.com), or *`,
+      });
+    }
+  }
+  return origins;
+}
+
 /** The gateway's configuration: its environment parsed, checked across variables, and named for the code. */
-const gatewayConfigSchema = gatewayEnv.superRefine(checkAuth, AFTER_EACH_VARIABLE).transform((e) => ({
-  redisUrl: e.REDIS_URL,
-  redisPrefix: e.DFLEET_REDIS_PREFIX,
-  modelDir: e.DFLEET_MODEL_DIR,
-  logLevel: e.LOG_LEVEL,
-  host: e.DFLEET_HOST,
-  httpPort: e.DFLEET_PORT,
-  grpcPort: e.DFLEET_GRPC_PORT,
-  callbackPort: e.DFLEET_CALLBACK_PORT,
-  callbackHost: e.DFLEET_CALLBACK_HOST,
-  requestTimeoutMs: e.DFLEET_REQUEST_TIMEOUT_MS,
-  redisTimeoutMs: e.DFLEET_REDIS_TIMEOUT_MS,
-  shutdownTimeoutMs: e.DFLEET_SHUTDOWN_TIMEOUT_MS,
-  /** null = no cap. */
-  maxWaitingJobs: e.DFLEET_MAX_WAITING_JOBS === 0 ? null : e.DFLEET_MAX_WAITING_JOBS,
-  /** null = no cap. */
-  maxWaitingJobsPerTenant: e.DFLEET_MAX_WAITING_JOBS_PER_TENANT === 0 ? null : e.DFLEET_MAX_WAITING_JOBS_PER_TENANT,
-  auth: authFrom(e),
-  maxBodyBytes: e.DFLEET_MAX_BODY_BYTES,
-  maxBatchPrompts: e.DFLEET_MAX_BATCH_PROMPTS,
-}));
+const gatewayConfigSchema = gatewayEnv
+  .superRefine(checkAuth, AFTER_EACH_VARIABLE)
+  .superRefine(checkRedisTopology, AFTER_EACH_VARIABLE)
+  .transform((e) => ({
+    /** The standalone Redis, Cluster or Sentinel-managed master every connection goes to. */
+    redisTarget: redisTargetOf(e),
+    redisPrefix: e.DFLEET_REDIS_PREFIX,
+    modelDir: e.DFLEET_MODEL_DIR,
+    logLevel: e.LOG_LEVEL,
+    host: e.DFLEET_HOST,
+    httpPort: e.DFLEET_PORT,
+    grpcPort: e.DFLEET_GRPC_PORT,
+    callbackPort: e.DFLEET_CALLBACK_PORT,
+    callbackHost: e.DFLEET_CALLBACK_HOST,
+    requestTimeoutMs: e.DFLEET_REQUEST_TIMEOUT_MS,
+    redisTimeoutMs: e.DFLEET_REDIS_TIMEOUT_MS,
+    /** Replicas that must have a job before it counts as accepted; 0 = the master alone. */
+    redisReplicaAcks: e.DFLEET_REDIS_REPLICA_ACKS,
+    shutdownTimeoutMs: e.DFLEET_SHUTDOWN_TIMEOUT_MS,
+    /** null = no cap. */
+    maxWaitingJobs: e.DFLEET_MAX_WAITING_JOBS === 0 ? null : e.DFLEET_MAX_WAITING_JOBS,
+    /** null = no cap. */
+    maxWaitingJobsPerTenant: e.DFLEET_MAX_WAITING_JOBS_PER_TENANT === 0 ? null : e.DFLEET_MAX_WAITING_JOBS_PER_TENANT,
+    auth: authFrom(e),
+    maxBodyBytes: e.DFLEET_MAX_BODY_BYTES,
+    maxBatchPrompts: e.DFLEET_MAX_BATCH_PROMPTS,
+    /** null = CORS off; `['*']` = any origin. */
+    corsOrigins: e.DFLEET_CORS_ORIGINS,
+  }));
 
 export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
 

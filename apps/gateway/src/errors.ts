@@ -95,6 +95,36 @@ export class PromptTooLongError extends GatewayError {
   }
 }
 
+/** `suffix` (fill in the middle) on a model whose manifest does not say it was trained to infill. */
+export class SuffixNotSupportedError extends GatewayError {
+  readonly code = 'suffix_not_supported';
+  readonly httpStatus = 400;
+  readonly grpcStatus = grpc.status.INVALID_ARGUMENT;
+  constructor(model: string) {
+    super(
+      `suffix is not supported by model ${model}: its manifest (dfleet-model.json) does not set ` +
+        'capabilities.infill, so it was not trained to fill in the middle and would ignore the text after the gap; ' +
+        'send suffix: null, or serve a model trained for infilling',
+      'suffix',
+    );
+  }
+}
+
+/** POST /v1/chat/completions for a model directory without a chat template. */
+export class ChatNotSupportedError extends GatewayError {
+  readonly code = 'chat_not_supported';
+  readonly httpStatus = 400;
+  readonly grpcStatus = grpc.status.INVALID_ARGUMENT;
+  constructor(model: string) {
+    super(
+      `model ${model} has no chat template, so messages cannot be turned into its prompt: add a Jinja ` +
+        '"chat_template" to tokenizer_config.json in its model directory (the Hugging Face convention), ' +
+        'or use POST /v1/completions with a prompt',
+      'model',
+    );
+  }
+}
+
 export class ModelNotFoundError extends GatewayError {
   readonly code = 'model_not_found';
   readonly httpStatus = 404;
@@ -150,6 +180,23 @@ export class QueueFullError extends GatewayError {
   override readonly retryAfterSeconds = 1;
 }
 
+/**
+ * No worker serving the request's model has a live heartbeat: an interactive request is refused at
+ * once instead of waiting for its timeout (and a client's retries then queueing duplicates).
+ */
+export class NoWorkerError extends GatewayError {
+  readonly code = 'no_worker';
+  readonly httpStatus = 503;
+  readonly grpcStatus = grpc.status.UNAVAILABLE;
+  override readonly retryAfterSeconds = 5;
+  constructor(model: string) {
+    super(
+      `no worker serving model '${model}' is alive (none sent a heartbeat in the last 10 s), so this interactive request was not enqueued; start a worker for it (dfleet up, or the worker app with DFLEET_MODEL_DIR pointing at the model), retry after a few seconds, or send dfleet.priority "batch" to queue the request until a worker comes`,
+      'model',
+    );
+  }
+}
+
 export class NotReadyError extends GatewayError {
   readonly code = 'not_ready';
   readonly httpStatus = 503;
@@ -162,11 +209,13 @@ export class GenerationTimeoutError extends GatewayError {
   readonly code = 'timeout';
   readonly httpStatus = 504;
   readonly grpcStatus = grpc.status.DEADLINE_EXCEEDED;
+  readonly jobId: string;
   constructor(jobId: string, timeoutMs: number) {
     super(
       `job '${jobId}' did not finish within ${timeoutMs} ms; it is still queued or running: fetch its result with GET /v1/jobs/${jobId}`,
       null,
     );
+    this.jobId = jobId;
   }
 }
 
@@ -176,9 +225,11 @@ export class GenerationFailedError extends GatewayError {
   readonly httpStatus = 502;
   readonly grpcStatus = grpc.status.INTERNAL;
   readonly workerErrorCode: string;
+  readonly jobId: string;
   constructor(jobId: string, workerErrorCode: string, workerMessage: string) {
     super(`job '${jobId}' failed: ${workerErrorCode}: ${workerMessage}`, null);
     this.workerErrorCode = workerErrorCode;
+    this.jobId = jobId;
   }
 }
 
@@ -187,8 +238,10 @@ export class JobCancelledError extends GatewayError {
   readonly code = 'job_cancelled';
   readonly httpStatus = 409;
   readonly grpcStatus = grpc.status.CANCELLED;
+  readonly jobId: string;
   constructor(jobId: string) {
     super(`job '${jobId}' was cancelled before a worker finished it`, null);
+    this.jobId = jobId;
   }
 }
 

@@ -5,6 +5,7 @@ import { CompletionService } from './completion-service.ts';
 import type { GatewayConfig } from './config.ts';
 import { createGenerationGrpcServer } from './generation-grpc-server.ts';
 import { bindInsecure, formatHostPort, shutdownGrpcServer } from './grpc-binding.ts';
+import { addServerReflection, GrpcHealth } from './grpc-introspection.ts';
 import { createHttpServer } from './http-server.ts';
 import { JobSubmitter } from './job-submitter.ts';
 import { loadServedModel, ModelCatalog } from './model-catalog.ts';
@@ -12,6 +13,7 @@ import { PendingResults } from './pending-results.ts';
 import { RedisRateLimiter } from './rate-limiter.ts';
 import { ApiKeyAuthenticator, OpenAccess, type RequestAuthenticator } from './request-authenticator.ts';
 import { RequestDrain } from './request-drain.ts';
+import { WorkerPresence } from './worker-presence.ts';
 
 export interface RunningGateway {
   /** e.g. http://127.0.0.1:8080 */
@@ -43,7 +45,13 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
   const catalog = new ModelCatalog([await loadServedModel(config.modelDir)]);
   const pending = new PendingResults();
   const submitter = new JobSubmitter(
-    { redisUrl: config.redisUrl, prefix: config.redisPrefix, redisTimeoutMs: config.redisTimeoutMs, logger },
+    {
+      redis: config.redisTarget,
+      prefix: config.redisPrefix,
+      redisTimeoutMs: config.redisTimeoutMs,
+      replicaAcks: config.redisReplicaAcks,
+      logger,
+    },
     {
       waitsFor: (jobId) => pending.isUnsettled(jobId),
       completed: (jobId, result) => pending.settle(jobId, { kind: 'completed', result, workerId: result.workerId }),
@@ -71,6 +79,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       requestTimeoutMs: config.requestTimeoutMs,
       logger,
       drain,
+      workerPresence: new WorkerPresence({ listLiveWorkers: () => submitter.liveWorkers() }),
       waitingJobLimits: {
         maxWaitingJobs: config.maxWaitingJobs,
         maxWaitingJobsPerTenant: config.maxWaitingJobsPerTenant,
@@ -84,6 +93,10 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       logger,
       maxMessageBytes: config.maxBodyBytes,
     });
+    const grpcHealth = new GrpcHealth({ ping: () => submitter.ping(), logger });
+    started.push(async () => grpcHealth.close());
+    grpcHealth.addToServer(grpcServer);
+    addServerReflection(grpcServer);
     const grpcPort = await bindInsecure(grpcServer, config.host, config.grpcPort);
     started.push(() => shutdownGrpcServer(grpcServer, 0));
     const grpcAddress = formatHostPort(config.host, grpcPort);
@@ -95,6 +108,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       authenticator,
       bodyLimitBytes: config.maxBodyBytes,
       maxBatchPrompts: config.maxBatchPrompts,
+      corsOrigins: config.corsOrigins,
       redisPrefix: config.redisPrefix,
       logger,
       drain,
@@ -110,6 +124,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
         // While open completions finish, the listeners stay up and new ones get 503 (and /readyz
         // 503), so clients and load balancers move on instead of meeting a refused connection.
         const graceEndsAt = Date.now() + graceMs;
+        grpcHealth.drain();
         let timer: NodeJS.Timeout | undefined;
         const graceOver = () =>
           new Promise<void>((resolve) => {
@@ -128,6 +143,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
         http.server.closeAllConnections();
         await shutdownGrpcServer(callback.server, 0);
         pending.close();
+        grpcHealth.close();
         authenticator.close();
         await submitter.close();
         logger.info('gateway closed');

@@ -1,9 +1,11 @@
+import { once } from 'node:events';
 import type { Logger } from 'pino';
 import { grpc, loadDfleetProtos, type GenerationServiceHandlers, type Job } from '@dfleet/proto';
 import { parseCompletionRequest } from './completion-request.ts';
 import { toGenerateResponse } from './completion-response.ts';
 import type { CompletionService } from './completion-service.ts';
 import { GatewayError, InternalGatewayError, InvalidRequestError, toGrpcServiceError } from './errors.ts';
+import { toGenerateEvent, toGenerateResponseWithLogprobs } from './generate-event-message.ts';
 import { generateRequestToCompletionBody } from './generate-request-body.ts';
 import type { ModelCatalog } from './model-catalog.ts';
 import { WaitAbortedError } from './pending-results.ts';
@@ -80,10 +82,33 @@ export function createGenerationGrpcServer(options: GenerationGrpcServerOptions)
           const { tenant } = await authenticate(call.metadata);
           const request = parseCompletionRequest(generateRequestToCompletionBody(call.request), catalog);
           const finished = await service.complete(request, { tenant, signal: aborted.signal });
-          respond(null, toGenerateResponse(finished));
+          respond(null, toGenerateResponseWithLogprobs(finished, request.model));
         } catch (error) {
           if (error instanceof WaitAbortedError) return; // the client cancelled; nobody to answer
           respond(toServiceError(error, logger, 'Generate'));
+        }
+      })();
+    },
+
+    GenerateStream(call) {
+      // The client cancelled the call or went away: the stream's consumer leaves, which cancels the job.
+      const aborted = new AbortController();
+      call.on('cancelled', () => aborted.abort());
+      void (async () => {
+        try {
+          assertDecoded(call.request);
+          const { tenant } = await authenticate(call.metadata);
+          const request = parseCompletionRequest(generateRequestToCompletionBody(call.request), catalog);
+          const events = service.stream(request, { tenant, signal: aborted.signal, states: call.request.streamStates });
+          for await (const event of events) {
+            if (aborted.signal.aborted) break;
+            if (!call.write(toGenerateEvent(event, request.model)))
+              await once(call, 'drain', { signal: aborted.signal });
+          }
+          if (!aborted.signal.aborted) call.end();
+        } catch (error) {
+          if (aborted.signal.aborted || error instanceof WaitAbortedError) return; // nobody to answer
+          call.emit('error', toServiceError(error, logger, 'GenerateStream'));
         }
       })();
     },

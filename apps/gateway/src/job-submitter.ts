@@ -1,20 +1,25 @@
-import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
   EVICTION_POLICY_SAFE,
   GenerationQueues,
   checkEvictionPolicy,
+  createRedisConnection,
+  describeRedisTarget,
   generationJobSchema,
   generationResultSchema,
   listLiveWorkers,
-  redisOptionsFor,
   removeWaitingJob,
   tenantWaitingKey,
+  waitForReplicas,
   type GenerationJob,
   type GenerationResult,
+  type RedisConnection,
+  type RedisTarget,
   type WorkerHeartbeat,
 } from '@dfleet/queue';
 import { CANCEL_REQUEST_TTL_MS, cancelRequestKey } from '@dfleet/queue';
+import type { PriorityClass } from '@dfleet/queue';
+import type { JobType } from 'bullmq';
 import { QueueFullError, QueueUnavailableError } from './errors.ts';
 import { QueueOutcomeReader, type QueueOutcomeListener } from './queue-outcome-reader.ts';
 import { isIdempotentRequestId } from './request-identity.ts';
@@ -36,10 +41,17 @@ export interface StoredJob {
 }
 
 export interface JobSubmitterOptions {
-  redisUrl: string;
+  /** The Redis (one server, a Cluster, or a Sentinel-managed master) the fleet shares. */
+  redis: RedisTarget;
   prefix: string;
   /** Budget of one Redis call before it counts as unavailable. */
   redisTimeoutMs: number;
+  /**
+   * Replicas that must acknowledge a job's add before `enqueue` resolves (Redis WAIT, within
+   * `redisTimeoutMs`); fewer is a QueueUnavailableError (503), as the job may not survive a failover.
+   * @defaultValue 0 (the master alone: no WAIT)
+   */
+  replicaAcks?: number;
   logger: Logger;
 }
 
@@ -50,17 +62,12 @@ const RETRY_POLICY = {
   removeOnFail: { age: 86_400 },
 } as const;
 
-function describeRedis(url: string): string {
-  const parsed = new URL(url);
-  return `${parsed.hostname}:${parsed.port || '6379'}`;
-}
-
 /**
  * The gateway's side of BullMQ. Every call on the request path either finishes within
  * `redisTimeoutMs` or throws QueueUnavailableError (503), so an outage never hangs a client.
  */
 export class JobSubmitter {
-  readonly #redis: Redis;
+  readonly #redis: RedisConnection;
   readonly #queues: GenerationQueues<GenerationJob, GenerationResult>;
   readonly #outcomes: QueueOutcomeReader;
   readonly #options: JobSubmitterOptions;
@@ -70,8 +77,8 @@ export class JobSubmitter {
 
   constructor(options: JobSubmitterOptions, outcomes: QueueOutcomeListener) {
     this.#options = options;
-    this.#redisName = describeRedis(options.redisUrl);
-    this.#redis = new Redis(redisOptionsFor(options.redisUrl, 'producer'));
+    this.#redisName = describeRedisTarget(options.redis);
+    this.#redis = createRedisConnection(options.redis, 'producer');
     this.#redis.on('error', (error) => this.#logRedisError('producer', error));
     // Checked on the first connection (Redis may be down when the gateway starts).
     this.#redis.once('ready', () => {
@@ -85,7 +92,7 @@ export class JobSubmitter {
     for (const queue of this.#queues.all()) queue.on('error', (error) => this.#logRedisError('queue', error));
     // The safety net for results whose callback never reaches this gateway (another gateway
     // enqueued the job first, or the callback gave up). Blocking reads need their own connection.
-    const eventsRedis = new Redis(redisOptionsFor(options.redisUrl, 'worker'));
+    const eventsRedis = createRedisConnection(options.redis, 'worker');
     eventsRedis.on('error', (error) => this.#logRedisError('queue-events', error));
     this.#outcomes = new QueueOutcomeReader({
       redis: eventsRedis,
@@ -118,6 +125,7 @@ export class JobSubmitter {
         if (isIdempotentRequestId(job.requestId) && (await this.#queues.of(other).getJob(job.requestId))) return;
         await this.#queues.add(job.priority, job, { jobId: job.requestId, ...RETRY_POLICY });
       });
+      await this.#awaitReplicas(job);
     } catch (error) {
       // Admitted but maybe not added: do not let it count against its tenant (if it was added, it
       // counts no more, which only admits more).
@@ -222,6 +230,17 @@ export class JobSubmitter {
     this.#forgetWaitingSoon(job);
   }
 
+  /** BullMQ's job counts of each class's queue, in these states (for /metrics). */
+  async countJobs(types: JobType[]): Promise<Record<PriorityClass, Record<string, number>>> {
+    return this.#call('count jobs by state', async () => {
+      const [interactive, batch] = await Promise.all([
+        this.#queues.of('interactive').getJobCounts(...types),
+        this.#queues.of('batch').getJobCounts(...types),
+      ]);
+      return { interactive, batch };
+    });
+  }
+
   async ping(): Promise<void> {
     await this.#call('answer PING', () => this.#redis.ping());
   }
@@ -231,7 +250,7 @@ export class JobSubmitter {
   }
 
   /** Runs another request-path Redis interaction (rate limits) under the same budget and 503s. */
-  withRedis<T>(what: string, operation: (redis: Redis) => Promise<T>): Promise<T> {
+  withRedis<T>(what: string, operation: (redis: RedisConnection) => Promise<T>): Promise<T> {
     return this.#call(what, () => operation(this.#redis));
   }
 
@@ -300,6 +319,36 @@ export class JobSubmitter {
     }
   }
 
+  /**
+   * With `replicaAcks`, the add counts only once that many replicas have it: a master that dies
+   * before then may take the job with it, so the client is told to retry (503) rather than that
+   * the job was accepted. The job may still run, unheard of, when it did survive; a client that
+   * retries with its idempotency key gets that same job.
+   */
+  async #awaitReplicas(job: GenerationJob): Promise<void> {
+    const wanted = this.#options.replicaAcks ?? 0;
+    if (wanted === 0) return;
+    const { redisTimeoutMs } = this.#options;
+    const jobKey = this.#queues.of(job.priority).toKey(job.requestId);
+    let acked: number;
+    try {
+      // WAIT blocks up to its own timeout, which is the budget: no race with #call's deadline.
+      acked = await waitForReplicas(this.#redis, jobKey, wanted, redisTimeoutMs);
+    } catch (error) {
+      throw new QueueUnavailableError(
+        `Redis at ${this.#redisName} failed while the gateway waited for replicas to acknowledge the job: ${(error as Error).message}; retry in a second`,
+        null,
+        { cause: error },
+      );
+    }
+    if (acked < wanted) {
+      throw new QueueUnavailableError(
+        `only ${acked} of the ${wanted} Redis replicas the gateway waits for (DFLEET_REDIS_REPLICA_ACKS) acknowledged ` +
+          `the job within ${redisTimeoutMs} ms, so it is not accepted: a failover now could lose it; retry in a second`,
+      );
+    }
+  }
+
   #forgetWaitingSoon(job: GenerationJob): void {
     if (this.#redis.status !== 'ready') return;
     removeWaitingJob(this.#redis, this.#options.prefix, job.tenant, job.requestId).catch(() => undefined);
@@ -314,12 +363,21 @@ export class JobSubmitter {
   }
 }
 
+/**
+ * Whether Redis was unreachable or in transition (503, retry), not the request wrong (500).
+ * Besides broken connections: a Cluster or Sentinel failover in progress (the slot map or the
+ * master changing under the command) and a Redis still loading its data.
+ */
 function isConnectionError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const code = (error as NodeJS.ErrnoException).code;
   return (
     (code !== undefined && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND'].includes(code)) ||
-    /connection|stream isn't writeable|max retries per request/i.test(error.message)
+    /connection|stream isn't writeable|max retries per request/i.test(error.message) ||
+    /Too many Cluster redirections|Cluster isn't ready|slots cache|startup nodes|sentinels are unreachable/i.test(
+      error.message,
+    ) ||
+    /^(CLUSTERDOWN|TRYAGAIN|MOVED|ASK|READONLY|LOADING|MASTERDOWN) /.test(error.message)
   );
 }
 

@@ -1,5 +1,6 @@
 import { EnvConfigError } from '@dfleet/env-config';
 import { loadGatewayConfig, type GatewayConfig } from './config.ts';
+import { FORCED_EXIT_MARGIN_MS } from './forced-exit-margin.ts';
 import { startGateway, type RunningGateway } from './gateway.ts';
 
 function fail(message: string, exitCode: number): never {
@@ -29,7 +30,10 @@ function stop(signal: NodeJS.Signals): void {
   if (stopping) fail(`second ${signal}: exiting now`, 1);
   stopping = true;
   // close() bounds its own grace period; this timer is the backstop if something still hangs.
-  setTimeout(() => fail('gateway did not close in time; exiting', 1), config.shutdownTimeoutMs + 5_000).unref();
+  setTimeout(
+    () => fail('gateway did not close in time; exiting', 1),
+    config.shutdownTimeoutMs + FORCED_EXIT_MARGIN_MS,
+  ).unref();
   gateway.close().then(
     () => process.exit(0),
     (error: unknown) => fail(`gateway close failed: ${String(error)}`, 1),

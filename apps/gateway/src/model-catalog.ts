@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadModelManifest, MODEL_MANIFEST_FILE, modelFilePath, Tokenizer } from '@dfleet/model';
+import { loadModelManifest, MODEL_MANIFEST_FILE, modelCapabilities, modelFilePath, Tokenizer } from '@dfleet/model';
+import { type ChatTemplate, loadChatTemplate } from './chat-template.ts';
 import { ModelNotFoundError } from './errors.ts';
 
 /** What the gateway needs of a model: limits and defaults to validate against, and a token count. */
@@ -18,6 +19,10 @@ export interface ServedModel {
   decodeTokens(ids: ArrayLike<number>): string;
   /** One token's own text, special tokens by name (`<|eos|>`): for logprobs and canvas states. */
   tokenText(id: number): string;
+  /** What the manifest says the model was trained for beyond completing a prompt. */
+  readonly capabilities: { readonly infill: boolean };
+  /** Turns chat messages into the model's prompt; null when the model directory has none. */
+  readonly chatTemplate: ChatTemplate | null;
 }
 
 /** The models one gateway serves, looked up by name. */
@@ -49,6 +54,7 @@ export async function loadServedModel(modelDir: string): Promise<ServedModel> {
   const manifest = await loadModelManifest(modelDir);
   const tokenizer = await Tokenizer.fromFile(modelFilePath(modelDir, manifest, 'tokenizer'));
   const manifestStat = await stat(join(modelDir, MODEL_MANIFEST_FILE));
+  const chatTemplate = await loadChatTemplate(modelDir);
   return {
     name: manifest.name,
     maxSequenceLength: manifest.maxSequenceLength,
@@ -58,5 +64,7 @@ export async function loadServedModel(modelDir: string): Promise<ServedModel> {
     countPromptTokens: (prompt) => tokenizer.encode(prompt).length,
     decodeTokens: (ids) => tokenizer.decode(ids),
     tokenText: (id) => (tokenizer.specialTokenIds.has(id) ? (tokenizer.idToToken(id) ?? '') : tokenizer.decode([id])),
+    capabilities: { infill: modelCapabilities(manifest).infill },
+    chatTemplate,
   };
 }

@@ -1,5 +1,5 @@
 import { randomFillSync, timingSafeEqual } from 'node:crypto';
-import type { GenerationResult } from '@dfleet/queue';
+import type { GenerationResult, TokenLogprob } from '@dfleet/queue';
 
 /** How a job ended, as far as the requests waiting for it are concerned. */
 export type JobOutcome =
@@ -14,6 +14,28 @@ export interface JobProgress {
   partialText: string;
   updatedAt: number;
 }
+
+/** One decode step of a streaming job, as its worker reported it (best effort: steps may be missing). */
+export interface JobStep {
+  /** The job's attempt (1-based): a retried job starts again at step 1. */
+  attempt: number;
+  /** 1-based step within the attempt. */
+  step: number;
+  nfe: number;
+  /** Answer positions committed this step, ascending, and their tokens. */
+  committedPositions: number[];
+  committedTokens: number[];
+  /** Aligned with `committedTokens` when the job asked for logprobs; empty otherwise. */
+  committedLogprobs: TokenLogprob[];
+  /** Answer positions on the canvas now. */
+  answerLength: number;
+  /** Answer tokens [0, finalPrefix) are final. */
+  finalPrefix: number;
+  decodeMs: number;
+  finished: boolean;
+}
+
+export type StepListener = (step: JobStep) => void;
 
 export type CallbackVerdict =
   | { accepted: true }
@@ -37,6 +59,8 @@ interface PendingJob {
   readonly waiters: Set<Waiter>;
   outcome: JobOutcome | null;
   progress: JobProgress | null;
+  /** Streaming requests waiting for this job's steps. */
+  readonly stepListeners: Set<StepListener>;
   /** Last time a waiter left or the job settled; idle entries are swept after `retentionMs`. */
   touchedAt: number;
 }
@@ -102,6 +126,7 @@ export class PendingResults {
       waiters: new Set(),
       outcome: null,
       progress: null,
+      stepListeners: new Set(),
       touchedAt: Date.now(),
     });
     return { token, created: true };
@@ -190,6 +215,29 @@ export class PendingResults {
     if (!verdict.accepted) return verdict;
     const job = this.#jobs.get(jobId);
     if (job && job.outcome === null) job.progress = progress;
+    return verdict;
+  }
+
+  /**
+   * Calls `listener` with each step report accepted for a tracked job until the returned function
+   * is called. Subscribe before enqueueing, so the first step cannot be missed.
+   */
+  onStep(jobId: string, listener: StepListener): () => void {
+    const job = this.#jobs.get(jobId);
+    if (!job) throw new Error(`job ${jobId} is not tracked; call track() first`);
+    job.stepListeners.add(listener);
+    return () => job.stepListeners.delete(listener);
+  }
+
+  /**
+   * A worker's step report, authorised like progress. It still reaches the streams listening after
+   * the outcome: the queue's events stream can settle a job before its last steps arrive.
+   */
+  reportStep(jobId: string, token: string, step: JobStep): CallbackVerdict {
+    const verdict = this.#authorize(jobId, token);
+    if (!verdict.accepted) return verdict;
+    const job = this.#jobs.get(jobId);
+    if (job) for (const listener of [...job.stepListeners]) listener(step);
     return verdict;
   }
 

@@ -1,6 +1,5 @@
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { generationResultSchema, type GenerationResult } from '@dfleet/queue';
+import { generationResultSchema, type GenerationResult, type RedisConnection } from '@dfleet/queue';
 
 /** What the queue tells the gateway about jobs it did not hear about through a callback. */
 export interface QueueOutcomeListener {
@@ -15,7 +14,7 @@ export interface QueueOutcomeListener {
 
 export interface QueueOutcomeReaderOptions {
   /** A connection of its own: the reads block. */
-  readonly redis: Redis;
+  readonly redis: RedisConnection;
   /** BullMQ's events streams of the generation queues, one per class (`queue.keys.events`). */
   readonly eventsKeys: readonly string[];
   readonly outcomes: QueueOutcomeListener;

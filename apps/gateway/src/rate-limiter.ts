@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '@dfleet/queue';
 import type { RateLimit } from '@dfleet/api-keys';
 
 /**
@@ -33,7 +33,7 @@ const GCRA_SHA = createHash('sha1').update(GCRA_SCRIPT).digest('hex');
 export type RateLimitVerdict = { admitted: true; remaining: number } | { admitted: false; retryAfterMs: number };
 
 /** Runs one Redis interaction within the gateway's Redis budget (503 when Redis is unavailable). */
-export type RedisRunner = <T>(what: string, operation: (redis: Redis) => Promise<T>) => Promise<T>;
+export type RedisRunner = <T>(what: string, operation: (redis: RedisConnection) => Promise<T>) => Promise<T>;
 
 /** Per-API-key request rates, shared by every gateway on the same Redis. */
 export class RedisRateLimiter {

@@ -2,6 +2,8 @@ import type { GenerationJob } from '@dfleet/queue';
 
 /**
  * Same model, prompt and options: a resubmission, not a different request under a reused key.
+ * Whether the job streams its steps is no part of what it generates: a streaming retry of a plain
+ * request (or the reverse) reaches the same job, and a stream without steps finishes from the result.
  * Compared as canonical JSON: a job read back from Redis has its keys in schema order, one built
  * here in the order the request parser wrote them.
  */
@@ -10,7 +12,7 @@ export function sameGeneration(a: GenerationJob, b: GenerationJob): boolean {
     canonicalJson({
       model: job.model,
       prompt: job.prompt,
-      options: { ...job.options, deadlineAt: undefined },
+      options: { ...job.options, deadlineAt: undefined, streamSteps: undefined },
       priority: job.priority,
     });
   return comparable(a) === comparable(b);

@@ -1,5 +1,4 @@
-import type { Redis } from 'ioredis';
-import { tenantWaitingAuditKey, tenantWaitingKey } from '@dfleet/queue';
+import { tenantWaitingAuditKey, tenantWaitingKey, type RedisConnection } from '@dfleet/queue';
 
 /** A job by id in either class's queue (GenerationQueues), as far as the audit reads it. */
 export interface JobLookup {
@@ -43,7 +42,7 @@ const AUDIT_INTERVAL_MS = 1_000;
  * @returns how many members it removed (0 also when another audit of the tenant ran just now).
  */
 export async function auditTenantWaiting(
-  redis: Redis,
+  redis: RedisConnection,
   queues: JobLookup,
   prefix: string,
   tenant: string,

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '@dfleet/queue';
 
 /** Caps on jobs waiting to be claimed; null = no cap. */
 export interface WaitingJobLimits {
@@ -139,7 +139,7 @@ return {1, waiting + 1}
  * starts it removes it, so it is never removed before it was recorded.
  */
 export async function admitForTenant(
-  redis: Redis,
+  redis: RedisConnection,
   tenantKey: string,
   jobId: string,
   limit: number,

@@ -36,7 +36,9 @@ describe('parseCompletionRequest', () => {
       temperature: 0,
       seed: 0,
       stop: [],
+      streamSteps: false,
     });
+    expect(request.reply).toEqual({ n: 1, echo: false, stream: null });
     expect(request.priority).toBe('interactive');
     expect(request.deadlineMs).toBeNull();
     expect(request.idempotencyKey).toBeNull();
@@ -57,6 +59,7 @@ describe('parseCompletionRequest', () => {
           strategy: 'reference',
           steps: 6,
           remasking: 'random',
+          gen_length: 12,
           block_length: 4,
           max_steps: 20,
           priority: 'batch',
@@ -73,6 +76,8 @@ describe('parseCompletionRequest', () => {
       seed: 42,
       maxSteps: 20,
       stop: ['\n}'],
+      maxAnswerTokens: 12,
+      streamSteps: false,
     });
     expect(request.priority).toBe('batch');
     expect(request.deadlineMs).toBe(5000);
@@ -85,6 +90,7 @@ describe('parseCompletionRequest', () => {
     );
     expect(request.options.maxNewTokens).toBe(16);
     expect(request.options.stop).toEqual([]);
+    expect(request.options).not.toHaveProperty('logprobs');
   });
 
   it('names model when it is missing and lists the served models', () => {
@@ -103,18 +109,31 @@ describe('parseCompletionRequest', () => {
   });
 
   it.each([
-    [{ max_tokens: 0 }, 'max_tokens', 'max_tokens must be an integer between 1 and 63'],
-    [{ max_tokens: 64 }, 'max_tokens', 'max_tokens must be an integer between 1 and 63'],
-    [{ max_tokens: 2.5 }, 'max_tokens', 'max_tokens must be an integer between 1 and 63'],
-    [{ max_tokens: '8' }, 'max_tokens', 'max_tokens must be an integer between 1 and 63'],
+    [{ max_tokens: 0 }, 'max_tokens', 'max_tokens must be an integer between 1 and 1048576: a cap on the answer'],
+    [{ max_tokens: 1_048_577 }, 'max_tokens', 'max_tokens must be an integer between 1 and 1048576'],
+    [{ max_tokens: 2.5 }, 'max_tokens', 'max_tokens must be an integer between 1 and 1048576'],
+    [{ max_tokens: '8' }, 'max_tokens', 'the canvas the model decodes is dfleet.gen_length, at most 63'],
+    [{ dfleet: { gen_length: 64 } }, 'dfleet.gen_length', 'dfleet.gen_length must be an integer between 1 and 63'],
+    [{ dfleet: { gen_length: 0 } }, 'dfleet.gen_length', 'dfleet.gen_length must be an integer between 1 and 63'],
     [{ prompt: ['a', 'b'] }, 'prompt', 'prompt must be a string'],
     [{ temperature: 3 }, 'temperature', 'temperature must be a number between 0 and 2'],
     [{ seed: -1 }, 'seed', 'seed must be an integer between 0 and 4294967295'],
     [{ stop: ['a', ''] }, 'stop', 'stop must be a non-empty string or an array of at most 8 non-empty strings'],
-    [{ n: 2 }, 'n', 'n must be 1'],
-    [{ stream: true }, 'stream', 'stream must be false'],
+    [{ n: 0 }, 'n', 'n must be an integer between 1 and 8'],
+    [{ n: 9 }, 'n', 'n must be an integer between 1 and 8'],
+    [{ best_of: 2 }, 'best_of', 'best_of must be 1'],
+    [{ stream: 'yes' }, 'stream', 'stream must be a boolean'],
+    [{ echo: 1 }, 'echo', 'echo must be a boolean'],
     [{ top_p: 0.5 }, 'top_p', 'top_p must be 1'],
-    [{ logprobs: 3 }, 'logprobs', 'logprobs must be null'],
+    [{ logprobs: 6 }, 'logprobs', 'logprobs must be null or an integer between 0 and 5'],
+    [{ logprobs: true }, 'logprobs', 'logprobs must be null or an integer between 0 and 5'],
+    [{ suffix: '' }, 'suffix', 'suffix must be null or a non-empty string'],
+    [
+      { stream: true, stream_options: { include_usage: 'yes' } },
+      'stream_options.include_usage',
+      'stream_options must be',
+    ],
+    [{ stream: true, dfleet: { stream_states: 1 } }, 'dfleet.stream_states', 'dfleet.stream_states must be a boolean'],
     [{ dfleet: 'fast' }, 'dfleet', 'dfleet must be an object'],
     [
       { dfleet: { strategy: 'greedy' } },
@@ -184,6 +203,8 @@ describe('parseCompletionRequest', () => {
       idempotencyKey: '',
       priority: '',
       deadlineMs: 0,
+      streamStates: false,
+      suffix: '',
     });
     expect(grpcBody['dfleet']).toEqual({ min_threshold: 0.6 });
   });
@@ -200,30 +221,84 @@ describe('parseCompletionRequest', () => {
     expect(error.message).toContain('allowed fields of dfleet: strategy');
   });
 
-  it('requires block_length to divide max_tokens and lists the divisors', () => {
-    const error = rejection({ ...valid, max_tokens: 12, dfleet: { block_length: 5 } });
+  it('requires block_length to divide gen_length and lists the divisors', () => {
+    const error = rejection({ ...valid, dfleet: { gen_length: 12, block_length: 5 } });
     expect(error.param).toBe('dfleet.block_length');
-    expect(error.message).toBe('dfleet.block_length must divide max_tokens (12): one of 1, 2, 3, 4, 6, 12');
+    expect(error.message).toBe('dfleet.block_length must divide dfleet.gen_length (12): one of 1, 2, 3, 4, 6, 12');
   });
 
-  it('requires reference steps to be a multiple of the number of blocks', () => {
-    const error = rejection({ ...valid, max_tokens: 12, dfleet: { strategy: 'reference', block_length: 4, steps: 4 } });
+  it('checks block_length against the canvas, not against max_tokens', () => {
+    expect(
+      parseCompletionRequest({ ...valid, max_tokens: 5, dfleet: { block_length: 8 } }, catalog).options,
+    ).toMatchObject({ maxNewTokens: 16, blockLength: 8, maxAnswerTokens: 5 });
+  });
+
+  it('requires reference steps to be a multiple of the number of blocks of gen_length', () => {
+    const error = rejection({
+      ...valid,
+      dfleet: { strategy: 'reference', gen_length: 12, block_length: 4, steps: 4 },
+    });
     expect(error.param).toBe('dfleet.steps');
     expect(error.message).toBe(
-      'dfleet.steps must be a multiple of 3 (max_tokens 12 / block_length 4) between 3 and 12',
+      'dfleet.steps must be a multiple of 3 (dfleet.gen_length 12 / block_length 4) between 3 and 12',
     );
   });
 
-  it('answers prompt_too_long naming the limit for this max_tokens', () => {
-    const error = rejection({ ...valid, prompt: 'x'.repeat(48), max_tokens: 16 });
+  it('answers prompt_too_long naming the limit for this gen_length', () => {
+    const error = rejection({ ...valid, prompt: 'x'.repeat(48), dfleet: { gen_length: 16 } });
     expect(error).toBeInstanceOf(PromptTooLongError);
     expect(error.param).toBe('prompt');
     expect(error.message).toContain('prompt is 48 tokens');
-    expect(error.message).toContain('at most 47 prompt tokens with max_tokens 16');
+    expect(error.message).toContain('at most 47 prompt tokens with dfleet.gen_length 16');
   });
 
-  it('accepts a prompt exactly at the limit', () => {
-    expect(parseCompletionRequest({ ...valid, prompt: 'x'.repeat(47), max_tokens: 16 }, catalog).promptTokens).toBe(47);
+  it('accepts a prompt exactly at the limit, whatever max_tokens caps', () => {
+    const request = parseCompletionRequest({ ...valid, prompt: 'x'.repeat(47), max_tokens: 256 }, catalog);
+    expect(request.promptTokens).toBe(47);
+    expect(request.options).toMatchObject({ maxNewTokens: 16, maxAnswerTokens: 256 });
+  });
+
+  it("takes a client's usual max_tokens (256, beyond any canvas) as a cap and leaves the canvas to the manifest", () => {
+    const request = parseCompletionRequest({ ...valid, max_tokens: 256 }, catalog);
+    expect(request.options.maxNewTokens).toBe(16);
+    expect(request.options.maxAnswerTokens).toBe(256);
+    expect(parseCompletionRequest(valid, catalog).options).not.toHaveProperty('maxAnswerTokens');
+  });
+
+  it('asks the job for logprobs with that many alternatives', () => {
+    expect(parseCompletionRequest({ ...valid, logprobs: 3 }, catalog).options.logprobs).toBe(3);
+    expect(parseCompletionRequest({ ...valid, logprobs: 0 }, catalog).options.logprobs).toBe(0);
+  });
+
+  it('refuses echo with logprobs, saying a diffusion model has no prompt log-probabilities', () => {
+    const error = rejection({ ...valid, echo: true, logprobs: 1 });
+    expect(error.param).toBe('echo');
+    expect(error.message).toContain('no log-probabilities for prompt tokens');
+    expect(parseCompletionRequest({ ...valid, echo: true }, catalog).reply.echo).toBe(true);
+  });
+
+  it('refuses suffix with suffix_not_supported on a model whose manifest does not say infill', () => {
+    const error = rejection({ ...valid, suffix: '\n}' });
+    expect(error.code).toBe('suffix_not_supported');
+    expect(error.httpStatus).toBe(400);
+    expect(error.param).toBe('suffix');
+    expect(error.message).toContain('capabilities.infill');
+  });
+
+  it('reads n, stream, stream_options.include_usage and dfleet.stream_states into the reply shape', () => {
+    const request = parseCompletionRequest(
+      { ...valid, n: 3, stream: true, stream_options: { include_usage: true }, dfleet: { stream_states: true } },
+      catalog,
+    );
+    expect(request.reply).toEqual({ n: 3, echo: false, stream: { includeUsage: true, states: true } });
+  });
+
+  it('refuses dfleet.stream_states and stream_options without stream: true', () => {
+    const states = rejection({ ...valid, dfleet: { stream_states: true } });
+    expect(states.param).toBe('dfleet.stream_states');
+    expect(states.message).toContain('needs stream: true');
+    const options = rejection({ ...valid, stream: false, stream_options: { include_usage: true } });
+    expect(options.param).toBe('stream_options');
   });
 
   it('rejects a body that is not a JSON object', () => {
@@ -250,6 +325,8 @@ describe('generateRequestToCompletionBody', () => {
       idempotencyKey: '',
       priority: '',
       deadlineMs: 0,
+      streamStates: false,
+      suffix: '',
     });
     expect(body).toEqual({ model: FIXTURE_MODEL, prompt: 'p' });
   });
@@ -266,6 +343,8 @@ describe('generateRequestToCompletionBody', () => {
       idempotencyKey: 'key',
       priority: 'batch',
       deadlineMs: 100,
+      streamStates: false,
+      suffix: '',
     });
     expect(body).toEqual({
       model: FIXTURE_MODEL,
@@ -337,6 +416,23 @@ describe('the strategy contract, derived at the gateway and the job', () => {
     }
   });
 
+  it('maps gen_length, logprobs and suffix onto their HTTP fields, and leaves stream_states to GenerateStream', () => {
+    const body = generateRequestToCompletionBody({
+      model: FIXTURE_MODEL,
+      prompt: 'p',
+      stop: [],
+      idempotencyKey: '',
+      priority: '',
+      deadlineMs: 0,
+      decoding: null,
+      genLength: 24,
+      logprobs: 2,
+      streamStates: true,
+      suffix: '}\n',
+    });
+    expect(body).toEqual({ model: FIXTURE_MODEL, prompt: 'p', logprobs: 2, suffix: '}\n', dfleet: { gen_length: 24 } });
+  });
+
   it('maps every knob of the contract from gRPC decoding options to its HTTP name', () => {
     const proto = readFileSync(new URL('../../../protos/dfleet/v1/generation.proto', import.meta.url), 'utf8');
     const decodingOptions = /message DecodingOptions \{([^}]*)\}/.exec(proto)?.[1] ?? '';
@@ -350,6 +446,8 @@ describe('the strategy contract, derived at the gateway and the job', () => {
         idempotencyKey: '',
         priority: '',
         deadlineMs: 0,
+        streamStates: false,
+        suffix: '',
       });
       expect(body['dfleet']).toEqual({ [knob.wireName]: 0.5 });
     }

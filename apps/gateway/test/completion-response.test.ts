@@ -14,6 +14,7 @@ const job = {
     temperature: 0,
     seed: 0,
     stop: [],
+    streamSteps: false,
   },
   priority: 'interactive',
   callback: { address: '127.0.0.1:1', token: 'x'.repeat(32) },
@@ -31,6 +32,7 @@ const result: GenerationResult = {
   queueMs: 700,
   decodeMs: 20,
   workerId: 'w',
+  tokenSteps: [1, 3],
 };
 
 describe('completion responses', () => {

@@ -7,7 +7,8 @@ import { QueueUnavailableError } from '../src/errors.ts';
 import type { JobSubmitter } from '../src/job-submitter.ts';
 import { loadServedModel, ModelCatalog } from '../src/model-catalog.ts';
 import { PendingResults } from '../src/pending-results.ts';
-import { FIXTURE_MODEL, FIXTURE_MODEL_DIR, deferred, generationResultFor } from './support/test-fleet.ts';
+import { WorkerPresence } from '../src/worker-presence.ts';
+import { FIXTURE_MODEL, FIXTURE_MODEL_DIR, deferred, generationResultFor, liveWorkerOf } from './support/test-fleet.ts';
 
 let pending: PendingResults;
 afterEach(() => pending.close());
@@ -44,6 +45,7 @@ describe('CompletionService when the read-back after an idempotent add fails', (
       callbackAddress: '127.0.0.1:1',
       requestTimeoutMs: 10_000,
       logger: pino({ level: 'silent' }),
+      workerPresence: new WorkerPresence({ listLiveWorkers: async () => [liveWorkerOf(FIXTURE_MODEL)] }),
     });
     const request = parseCompletionRequest({ model: FIXTURE_MODEL, prompt: 'function f(x) {\n' }, catalog, {
       idempotencyKeyHeader: 'k-1',

@@ -6,7 +6,7 @@ describe('loadGatewayConfig', () => {
   it('applies the documented defaults', () => {
     const config = loadGatewayConfig({});
     expect(config).toMatchObject({
-      redisUrl: 'redis://127.0.0.1:6379',
+      redisTarget: { kind: 'standalone', url: 'redis://127.0.0.1:6379' },
       redisPrefix: 'dfleet',
       logLevel: 'info',
       host: '127.0.0.1',
@@ -51,5 +51,27 @@ describe('loadGatewayConfig', () => {
     } catch (error) {
       for (const name of ['DFLEET_PORT', 'REDIS_URL', 'LOG_LEVEL']) expect((error as Error).message).toContain(name);
     }
+  });
+
+  it('leaves CORS off unless DFLEET_CORS_ORIGINS lists origins (comma-separated, or *)', () => {
+    expect(loadGatewayConfig({}).corsOrigins).toBeNull();
+    expect(
+      loadGatewayConfig({ DFLEET_CORS_ORIGINS: ' https://app.example.com, http://localhost:3000 ' }).corsOrigins,
+    ).toEqual(['https://app.example.com', 'http://localhost:3000']);
+    expect(loadGatewayConfig({ DFLEET_CORS_ORIGINS: '*' }).corsOrigins).toEqual(['*']);
+  });
+
+  it('refuses a CORS origin with a path, naming it and the form expected', () => {
+    expect(() => loadGatewayConfig({ DFLEET_CORS_ORIGINS: 'https://app.example.com/ui' })).toThrow(
+      /DFLEET_CORS_ORIGINS.*'https:\/\/app\.example\.com\/ui' is not an origin: write scheme:\/\/host\[:port\]/s,
+    );
+  });
+
+  it('refuses to start on a Redis Cluster with a prefix that has no hash tag, and takes one that has', () => {
+    const cluster = { DFLEET_REDIS_CLUSTER_NODES: 'redis-0:6379,redis-1:6379' };
+    expect(() => loadGatewayConfig(cluster)).toThrow(/DFLEET_REDIS_PREFIX=dfleet has no hash tag/);
+    expect(loadGatewayConfig({ ...cluster, DFLEET_REDIS_PREFIX: '{dfleet}' }).redisTarget).toMatchObject({
+      kind: 'cluster',
+    });
   });
 });

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { createGenerationClient, grpc, type GenerationServiceClient, type Job__Output } from '@dfleet/proto';
 import { generateApiKey, hashApiKey, type ApiKeysFile } from '@dfleet/api-keys';
 import { deletePrefix, eventually, getJson, uniquePrefix } from '@dfleet/test-support';
@@ -19,6 +19,7 @@ import {
   reportResult,
   resultReportFor,
   startTestGateway,
+  startTestHeartbeat,
   startTestWorker,
   type TestWorker,
   testGatewayConfig,
@@ -140,7 +141,7 @@ describe('API keys', () => {
   it("files the job under the key's tenant and refuses a tenant header that names another", async () => {
     const gateway = await startKeyedGateway();
     const tenants: string[] = [];
-    worker = startTestWorker(prefix, async (job) => {
+    worker = await startTestWorker(prefix, async (job) => {
       tenants.push(job.data.tenant);
       await reportResult(job.data.callback.address, resultReportFor(job, 'return a + b;'));
       return generationResultFor('return a + b;');
@@ -172,7 +173,9 @@ describe('API keys', () => {
   it('answers 404 to another tenant reading or cancelling a job, over HTTP and gRPC, and leaves the job alone', async () => {
     const gateway = await startKeyedGateway();
     grpcClient = createGenerationClient(gateway.grpcAddress);
-    // No worker: the job stays queued. Its id follows from tenant and idempotency key.
+    // A worker that is alive but claims nothing: the job stays queued. Its id follows from tenant and idempotency key.
+    const idleWorker = await startTestHeartbeat(prefix);
+    onTestFinished(() => idleWorker.close());
     const jobId = requestIdFor('acme', 'cross-tenant-1');
     const waiting = postCompletion(
       gateway,
@@ -258,7 +261,7 @@ describe('worker callbacks', () => {
     );
     gateways.push(gateway);
     let forgedAck: unknown;
-    worker = startTestWorker(prefix, async (job) => {
+    worker = await startTestWorker(prefix, async (job) => {
       forgedAck = await reportResult(
         job.data.callback.address,
         resultReportFor(job, 'FORGED', { callbackToken: 'f'.repeat(64) }),

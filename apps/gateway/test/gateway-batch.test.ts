@@ -32,7 +32,7 @@ afterAll(async () => {
 });
 
 /** A worker that answers each prompt with its reverse, or fails the prompts containing "FAIL". */
-function startEchoWorker(): TestWorker {
+function startEchoWorker(): Promise<TestWorker> {
   return startTestWorker(prefix, async (job) => {
     if (job.data.prompt.includes('FAIL')) {
       await reportResult(job.data.callback.address, {
@@ -50,7 +50,7 @@ function startEchoWorker(): TestWorker {
 
 describe('several prompts in one request', () => {
   it('answers one choice per prompt, in order, each its own job readable by id', async () => {
-    worker = startEchoWorker();
+    worker = await startEchoWorker();
 
     const response = await postCompletion(gateway, { model: FIXTURE_MODEL, prompt: ['ab', 'cd', 'ef'], max_tokens: 8 });
 
@@ -77,7 +77,7 @@ describe('several prompts in one request', () => {
   });
 
   it('names the same jobs when resubmitted with the same idempotency key', async () => {
-    worker = startEchoWorker();
+    worker = await startEchoWorker();
     const body = { model: FIXTURE_MODEL, prompt: ['x1', 'x2'], max_tokens: 8 };
 
     const first = await postCompletion(gateway, body, { 'idempotency-key': 'batch-42' });
@@ -116,7 +116,7 @@ describe('several prompts in one request', () => {
   });
 
   it("reports a failed prompt's job with its index and every job id, while the others complete", async () => {
-    worker = startEchoWorker();
+    worker = await startEchoWorker();
 
     const response = await postCompletion(gateway, {
       model: FIXTURE_MODEL,

@@ -17,6 +17,7 @@ import {
   reportResult,
   resultReportFor,
   startTestGateway,
+  startTestHeartbeat,
   startTestWorker,
   type TestWorker,
 } from './support/test-fleet.ts';
@@ -25,6 +26,8 @@ const prefix = uniquePrefix();
 let gateway: RunningGateway;
 let client: GenerationServiceClient;
 let worker: TestWorker | undefined;
+/** A worker that is alive but claims nothing, for tests that need interactive jobs to stay queued. */
+let idleWorker: { close(): Promise<void> } | undefined;
 
 beforeAll(async () => {
   gateway = await startTestGateway(prefix);
@@ -33,7 +36,9 @@ beforeAll(async () => {
 
 afterEach(async () => {
   await worker?.close();
+  await idleWorker?.close();
   worker = undefined;
+  idleWorker = undefined;
 });
 
 afterAll(async () => {
@@ -68,7 +73,7 @@ const prompt = 'function add(a, b) {\n';
 describe('GenerationService over gRPC', () => {
   it('Generate enqueues, waits for the callback and answers with text, usage and timing', async () => {
     const jobIds: string[] = [];
-    worker = startTestWorker(prefix, async (job) => {
+    worker = await startTestWorker(prefix, async (job) => {
       jobIds.push(job.id ?? '');
       await reportResult(job.data.callback.address, resultReportFor(job, 'return a + b;'));
       return generationResultFor('return a + b;');
@@ -137,6 +142,7 @@ describe('GenerationService over gRPC', () => {
   });
 
   it('CancelJob removes a queued job and Generate for it answers CANCELLED', async () => {
+    idleWorker = await startTestHeartbeat(prefix);
     const pendingGenerate = grpcFailure(generate({ model: FIXTURE_MODEL, prompt, idempotencyKey: `cancel-${prefix}` }));
     // The id is derived from tenant and key, so the test can name the job before it exists.
     const { requestIdFor } = await import('../src/request-identity.ts');

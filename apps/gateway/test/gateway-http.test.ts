@@ -19,6 +19,7 @@ import {
   reportResult,
   resultReportFor,
   startTestGateway,
+  startTestHeartbeat,
   startTestWorker,
   type TestWorker,
 } from './support/test-fleet.ts';
@@ -26,6 +27,8 @@ import {
 const prefix = uniquePrefix();
 let gateway: RunningGateway;
 let worker: TestWorker | undefined;
+/** A worker that is alive but claims nothing yet, for tests that need interactive jobs to stay queued. */
+let idleWorker: { close(): Promise<void> } | undefined;
 let redis: Redis;
 let queue: GenerationQueues<GenerationJob>;
 
@@ -37,7 +40,9 @@ beforeAll(async () => {
 
 afterEach(async () => {
   await worker?.close();
+  await idleWorker?.close();
   worker = undefined;
+  idleWorker = undefined;
 });
 
 afterAll(async () => {
@@ -53,7 +58,7 @@ describe('POST /v1/completions', () => {
   it('enqueues a valid GenerationJob and answers with the result the worker reports back', async () => {
     const seen: unknown[] = [];
     const ack = deferred<unknown>();
-    worker = startTestWorker(prefix, async (job) => {
+    worker = await startTestWorker(prefix, async (job) => {
       seen.push(job.data);
       ack.resolve(await reportResult(job.data.callback.address, resultReportFor(job, 'return a + b;')));
       return generationResultFor('return a + b;');
@@ -80,14 +85,21 @@ describe('POST /v1/completions', () => {
       prompt,
       priority: 'interactive',
       callback: { address: gateway.callbackAddress },
-      options: { maxNewTokens: 8, blockLength: 8, strategy: { name: 'threshold', threshold: 0.9 }, seed: 3 },
+      // max_tokens caps the answer; the canvas is the manifest's (16 for the fixture).
+      options: {
+        maxNewTokens: 16,
+        blockLength: 16,
+        maxAnswerTokens: 8,
+        strategy: { name: 'threshold', threshold: 0.9 },
+        seed: 3,
+      },
     });
     expect(job.callback.token).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it('rejects a callback with a wrong token and keeps waiting for the real one', async () => {
     const acks = deferred<unknown[]>();
-    worker = startTestWorker(prefix, async (job) => {
+    worker = await startTestWorker(prefix, async (job) => {
       const forged = await reportResult(
         gateway.callbackAddress,
         resultReportFor(job, 'FORGED', { callbackToken: 'a'.repeat(64) }),
@@ -109,7 +121,7 @@ describe('POST /v1/completions', () => {
 
   it('accepts a duplicate result report once and answers with the first', async () => {
     const acks = deferred<unknown[]>();
-    worker = startTestWorker(prefix, async (job) => {
+    worker = await startTestWorker(prefix, async (job) => {
       const first = await reportResult(gateway.callbackAddress, resultReportFor(job, 'first'));
       const second = await reportResult(gateway.callbackAddress, resultReportFor(job, 'second', { attempt: 2 }));
       acks.resolve([first, second]);
@@ -127,7 +139,7 @@ describe('POST /v1/completions', () => {
 
   it('accepts a callback delivered twice at once (same job, same attempt) exactly once', async () => {
     const acks = deferred<{ accepted: boolean; reason: string }[]>();
-    worker = startTestWorker(prefix, async (job) => {
+    worker = await startTestWorker(prefix, async (job) => {
       // A retried delivery whose first try did arrive: both copies carry the same attempt.
       const report = resultReportFor(job, 'once');
       acks.resolve(
@@ -149,7 +161,7 @@ describe('POST /v1/completions', () => {
   });
 
   it('answers 502 generation_failed with the reason a worker reports', async () => {
-    worker = startTestWorker(prefix, async (job) => {
+    worker = await startTestWorker(prefix, async (job) => {
       await reportResult(gateway.callbackAddress, {
         ...resultReportFor(job, ''),
         errorCode: 'decode_failed',
@@ -167,6 +179,7 @@ describe('POST /v1/completions', () => {
 
   it('makes an Idempotency-Key resubmission the same job, run once', async () => {
     const key = `key-${prefix}`;
+    idleWorker = await startTestHeartbeat(prefix);
     const first = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
     const second = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
     // Both submissions are in before any worker runs, so neither can be a retry of a finished job.
@@ -175,7 +188,7 @@ describe('POST /v1/completions', () => {
       return queued?.id;
     });
     let runs = 0;
-    worker = startTestWorker(prefix, async (job) => {
+    worker = await startTestWorker(prefix, async (job) => {
       runs += 1;
       await reportResult(gateway.callbackAddress, resultReportFor(job, 'once'));
       return generationResultFor('once');
@@ -197,6 +210,7 @@ describe('POST /v1/completions', () => {
 
   it('answers a resubmission through a second gateway from Redis while the callback goes to the first', async () => {
     const key = `two-gateways-${prefix}`;
+    idleWorker = await startTestHeartbeat(prefix);
     const other = await startTestGateway(prefix);
     try {
       const viaFirst = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
@@ -205,7 +219,7 @@ describe('POST /v1/completions', () => {
       });
       const viaOther = postCompletion(other, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
       const callbackTargets: string[] = [];
-      worker = startTestWorker(prefix, async (job) => {
+      worker = await startTestWorker(prefix, async (job) => {
         callbackTargets.push(job.data.callback.address);
         await reportResult(job.data.callback.address, resultReportFor(job, 'shared'));
         return generationResultFor('shared');
@@ -224,6 +238,7 @@ describe('POST /v1/completions', () => {
 
   it('refuses an Idempotency-Key reused under the other priority class with 422, and keeps one job', async () => {
     const key = `other-class-${prefix}`;
+    idleWorker = await startTestHeartbeat(prefix);
     const first = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': key });
     const jobId = await eventually(
       'the interactive job to be queued',
@@ -236,7 +251,7 @@ describe('POST /v1/completions', () => {
     expect(reused.status).toBe(422);
     expect(reused.body.error).toMatchObject({ code: 'idempotency_key_reused', param: 'idempotency_key' });
     expect(await queue.of('batch').getJob(jobId)).toBeUndefined();
-    worker = startTestWorker(prefix, async (job) => {
+    worker = await startTestWorker(prefix, async (job) => {
       await reportResult(gateway.callbackAddress, resultReportFor(job, 'x'));
       return generationResultFor('x');
     });
@@ -245,7 +260,7 @@ describe('POST /v1/completions', () => {
 
   it('refuses an Idempotency-Key reused for a different prompt with 422', async () => {
     const key = `reuse-${prefix}`;
-    worker = startTestWorker(prefix, async (job) => {
+    worker = await startTestWorker(prefix, async (job) => {
       await reportResult(gateway.callbackAddress, resultReportFor(job, 'x'));
       return generationResultFor('x');
     });
@@ -260,13 +275,13 @@ describe('POST /v1/completions', () => {
   });
 
   it('answers 400 naming the field, 400 prompt_too_long with the limit, and 404 for an unknown model', async () => {
-    const badField = await postCompletion(gateway, { model: FIXTURE_MODEL, prompt, max_tokens: 1000 });
+    const badField = await postCompletion(gateway, { model: FIXTURE_MODEL, prompt, dfleet: { gen_length: 1000 } });
     expect(badField.status).toBe(400);
     expect(badField.body).toEqual({
       error: {
         code: 'invalid_request',
-        message: 'max_tokens must be an integer between 1 and 63',
-        param: 'max_tokens',
+        message: 'dfleet.gen_length must be an integer between 1 and 63 (the canvas of tiny-test-model)',
+        param: 'dfleet.gen_length',
         type: 'invalid_request_error',
       },
     });
@@ -308,7 +323,7 @@ describe('POST /v1/completions', () => {
 describe('jobs API', () => {
   it('GET /v1/jobs/:id returns the result from Redis when no callback ever came', async () => {
     const ids: string[] = [];
-    worker = startTestWorker(prefix, async (job) => {
+    worker = await startTestWorker(prefix, async (job) => {
       ids.push(job.id ?? '');
       return generationResultFor('from redis'); // no result report at all
     });
@@ -334,7 +349,7 @@ describe('jobs API', () => {
   it('GET /v1/jobs/:id shows the latest progress a worker reported while the job runs', async () => {
     const progressSent = deferred<{ id: string }>();
     const viewed = deferred<void>();
-    worker = startTestWorker(prefix, async (job) => {
+    worker = await startTestWorker(prefix, async (job) => {
       await reportProgress(gateway.callbackAddress, {
         jobId: job.id ?? '',
         attempt: 1,
@@ -364,6 +379,7 @@ describe('jobs API', () => {
   });
 
   it('DELETE removes a waiting job and the waiting request answers 409 job_cancelled', async () => {
+    idleWorker = await startTestHeartbeat(prefix);
     const posted = postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, { 'idempotency-key': `delete-${prefix}` });
     const queued: Job<GenerationJob> = await eventually('the job to be queued', async () => {
       return (await queue.getJobs(['waiting']))[0];
@@ -384,7 +400,7 @@ describe('jobs API', () => {
 
   it('DELETE of an active job leaves a cancel mark the worker stops on, and leaves finished jobs alone', async () => {
     const claimed = deferred<string>();
-    worker = startTestWorker(prefix, async (job) => {
+    worker = await startTestWorker(prefix, async (job) => {
       claimed.resolve(job.id ?? '');
       // What the real worker's cancel watcher does: poll the job's cancel mark.
       await eventually('the cancel mark', async () => (await redis.exists(`${prefix}:cancel:${job.id}`)) === 1);

@@ -1,5 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { PendingResults, WaitAbortedError, WaitTimeoutError, type JobOutcome } from '../src/pending-results.ts';
+import {
+  PendingResults,
+  WaitAbortedError,
+  WaitTimeoutError,
+  type JobOutcome,
+  type JobStep,
+} from '../src/pending-results.ts';
 import { generationResultFor } from './support/test-fleet.ts';
 
 const completed = (text: string): JobOutcome => ({
@@ -111,4 +117,51 @@ describe('PendingResults', () => {
     expect(pending.isTracked('job-a')).toBe(false);
     expect(pending.track('job-a').token).not.toBe(token);
   });
+
+  it('passes step reports signed with the job token to its listeners, and only those', () => {
+    pending = new PendingResults();
+    const { token } = pending.track('job-a');
+    const seen: number[] = [];
+    pending.onStep('job-a', (step) => seen.push(step.step));
+
+    expect(pending.reportStep('job-a', 'f'.repeat(64), stepNumber(1))).toEqual({
+      accepted: false,
+      reason: 'bad_token',
+    });
+    expect(pending.reportStep('job-b', token, stepNumber(1))).toEqual({ accepted: false, reason: 'unknown_job' });
+    expect(pending.reportStep('job-a', token, stepNumber(1))).toEqual({ accepted: true });
+    expect(seen).toEqual([1]);
+  });
+
+  it('stops passing steps to a listener that left, and still passes late steps to one that listens after the outcome', () => {
+    pending = new PendingResults();
+    const { token } = pending.track('job-a');
+    const left: number[] = [];
+    const stayed: number[] = [];
+    const leave = pending.onStep('job-a', (step) => left.push(step.step));
+    pending.onStep('job-a', (step) => stayed.push(step.step));
+
+    pending.reportStep('job-a', token, stepNumber(1));
+    leave();
+    pending.settle('job-a', completed('done'));
+    pending.reportStep('job-a', token, stepNumber(2));
+
+    expect(left).toEqual([1]);
+    expect(stayed).toEqual([1, 2]);
+  });
 });
+
+function stepNumber(step: number): JobStep {
+  return {
+    attempt: 1,
+    step,
+    nfe: step,
+    committedPositions: [step - 1],
+    committedTokens: [10],
+    committedLogprobs: [],
+    answerLength: 4,
+    finalPrefix: step,
+    decodeMs: step,
+    finished: false,
+  };
+}

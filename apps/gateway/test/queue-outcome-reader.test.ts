@@ -27,6 +27,7 @@ function resultFor(text: string): GenerationResult {
     queueMs: 0,
     decodeMs: 1,
     workerId: 'w',
+    tokenSteps: [1],
   };
 }
 

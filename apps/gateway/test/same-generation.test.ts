@@ -14,6 +14,7 @@ const job: GenerationJob = {
     temperature: 0,
     seed: 0,
     stop: [],
+    streamSteps: false,
   },
   priority: 'interactive',
   callback: { address: '127.0.0.1:50052', token: 'a'.repeat(64) },
@@ -34,6 +35,7 @@ describe('sameGeneration', () => {
         blockLength: 8,
         maxNewTokens: 8,
         deadlineAt: 1_800_000_009_000,
+        streamSteps: false,
       },
       priority: 'interactive',
       prompt: 'function add(a, b) {',
@@ -43,6 +45,10 @@ describe('sameGeneration', () => {
       traceContext: {},
     };
     expect(sameGeneration(job, reordered)).toBe(true);
+  });
+
+  it('holds for a streaming retry of a plain request: step reports change nothing the job generates', () => {
+    expect(sameGeneration(job, { ...job, options: { ...job.options, streamSteps: true } })).toBe(true);
   });
 
   it('fails for another prompt, option, strategy knob or priority', () => {

@@ -4,6 +4,7 @@ import {
   type ProgressReport,
   type ReportAck__Output,
   type ResultReport,
+  type StepReport,
   type WorkerCallbackClient,
   type WorkerReport,
 } from '@dfleet/proto';
@@ -21,6 +22,7 @@ export interface CallbackTarget {
 
 export type ProgressUpdate = Omit<ProgressReport, 'jobId' | 'attempt' | 'callbackToken'>;
 export type ResultUpdate = Omit<ResultReport, 'jobId' | 'attempt' | 'callbackToken'>;
+export type StepUpdate = Omit<StepReport, 'jobId' | 'attempt' | 'callbackToken'>;
 
 export interface CallbackReporterOptions {
   logger: Logger;
@@ -41,7 +43,8 @@ export type ResultDelivery =
  * Reports progress and results to the gateway named in each job over WorkerCallback, on one
  * report stream per gateway.
  *
- * Progress is best effort: throttled per job, never retried, never answered. Results are
+ * Progress and steps are best effort: never retried, never answered; progress is throttled per
+ * job, a streaming job's steps are not. Results are
  * retried with backoff for about ten seconds and then given up; the result is in Redis as the
  * job's return value either way, so a lost callback loses no work. Nothing here throws into the job.
  */
@@ -74,6 +77,20 @@ export class CallbackReporter {
     this.#progressSentAt.set(key, now);
     this.#stream(target.address).sendProgress({
       ...build(),
+      jobId: target.jobId,
+      attempt: target.attempt,
+      callbackToken: target.token,
+    });
+  }
+
+  /**
+   * Sends one step of a streaming job, unthrottled, on the same stream as its result, so a
+   * gateway sees every step, in order, before the result. Best effort like progress.
+   */
+  reportStep(target: CallbackTarget, update: StepUpdate): void {
+    if (this.#closed) return;
+    this.#stream(target.address).sendStep({
+      ...update,
       jobId: target.jobId,
       attempt: target.attempt,
       callbackToken: target.token,
@@ -212,6 +229,10 @@ class GatewayReportStream {
 
   sendProgress(report: ProgressReport): void {
     this.#open().write({ progress: report });
+  }
+
+  sendStep(report: StepReport): void {
+    this.#open().write({ step: report });
   }
 
   close(): void {

@@ -1,14 +1,13 @@
-import type { Redis } from 'ioredis';
-import { cancelRequestKey } from '@dfleet/queue';
+import { cancelRequestKey, type RedisConnection } from '@dfleet/queue';
 import type { Logger } from './logger.ts';
 
 /** One look at a job's cancel mark, for a job just claimed (before its first forward pass). */
-export async function isCancelRequested(redis: Redis, prefix: string, jobId: string): Promise<boolean> {
+export async function isCancelRequested(redis: RedisConnection, prefix: string, jobId: string): Promise<boolean> {
   return (await redis.exists(cancelRequestKey(prefix, jobId))) === 1;
 }
 
 export interface CancelWatcherOptions {
-  readonly redis: Redis;
+  readonly redis: RedisConnection;
   readonly prefix: string;
   /** @defaultValue 250 */
   readonly intervalMs: number;

@@ -2,9 +2,10 @@ import { WaitingError, Worker, type Job } from 'bullmq';
 import {
   GENERATION_QUEUES,
   PRIORITY_CLASSES,
-  redisOptionsFor,
+  createRedisConnection,
   type GenerationResult,
   type PriorityClass,
+  type RedisConnection,
 } from '@dfleet/queue';
 import { ClassSlots } from './class-slots.ts';
 import type { WorkerConfig } from './config.ts';
@@ -13,7 +14,7 @@ import type { Logger } from './logger.ts';
 
 type ClassWorkersConfig = Pick<
   WorkerConfig,
-  | 'redisUrl'
+  | 'redisTarget'
   | 'redisPrefix'
   | 'workerId'
   | 'maxActiveJobs'
@@ -52,6 +53,8 @@ export class ClassWorkers {
   readonly #slots: ClassSlots;
   readonly #workers: Readonly<Record<PriorityClass, Worker<unknown, GenerationResult>>>;
   readonly #running = new Set<string>();
+  /** Each BullMQ worker's own connection (BullMQ duplicates it for its blocking reads and closes only that). */
+  readonly #connections: RedisConnection[] = [];
   #started = false;
   #closing = false;
 
@@ -93,6 +96,8 @@ export class ClassWorkers {
   async close(force = false): Promise<void> {
     this.#closing = true;
     await Promise.all(this.#all().map((worker) => worker.close(force)));
+    // Nothing is pending on them once the workers closed; QUIT could wait for a Redis that is gone.
+    for (const connection of this.#connections) connection.disconnect();
   }
 
   #all(): Worker<unknown, GenerationResult>[] {
@@ -101,12 +106,14 @@ export class ClassWorkers {
 
   #createWorker(priority: PriorityClass, concurrency: number): Worker<unknown, GenerationResult> {
     const { config } = this.#options;
+    const connection = createRedisConnection(config.redisTarget, 'worker');
+    this.#connections.push(connection);
     const worker = new Worker<unknown, GenerationResult>(
       GENERATION_QUEUES[priority],
       // Three declared parameters: BullMQ passes an AbortSignal only to processors that take one.
       (job: Job, token: string | undefined, signal: AbortSignal | undefined) => this.#run(priority, job, token, signal),
       {
-        connection: redisOptionsFor(config.redisUrl, 'worker'),
+        connection,
         prefix: config.redisPrefix,
         // BullMQ records it as the job's processedBy: the worker's id, whichever class.
         name: config.workerId,

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
-import { documented, logLevelVariable, parseEnv, positiveInt } from '@dfleet/env-config';
+import { AFTER_EACH_VARIABLE, documented, logLevelVariable, parseEnv, positiveInt } from '@dfleet/env-config';
 import { modelDirVariable } from '@dfleet/model';
-import { redisEnv } from '@dfleet/queue';
+import { checkRedisTopology, redisEnv, redisTargetOf } from '@dfleet/queue';
 import { z } from 'zod';
 import { ADAPTIVE_THRESHOLD_DEFAULTS, type AdaptiveThresholdPolicyOptions } from '@dfleet/scheduler';
 
@@ -56,6 +56,15 @@ export const workerEnv = z.object({
       'top-8 ids, so temperature > 0 samples among them. A model reduced on disk (`dfleet model reduce`) ' +
       'loads as it is',
   }),
+  DFLEET_PROBE_PORT: documented(z.coerce.number().int().min(1).max(65_535).optional(), {
+    default: 'unset (no probe server)',
+    meaning:
+      'HTTP port of `/healthz` (the event loop answers) and `/readyz` (claiming jobs; 503 while draining), for ' +
+      'Kubernetes probes; bound on `DFLEET_PROBE_HOST`',
+  }),
+  DFLEET_PROBE_HOST: documented(z.string().min(1).default('0.0.0.0'), {
+    meaning: 'bind address of the probe server',
+  }),
   DFLEET_SHUTDOWN_TIMEOUT_MS: documented(positiveInt(30_000), {
     meaning: 'grace for active jobs on SIGTERM/SIGINT, after which the rest go back to the queue',
   }),
@@ -84,8 +93,9 @@ export const workerEnv = z.object({
 });
 
 /** The worker's configuration: its environment parsed and named for the code, plus fixed fleet timings. */
-const workerConfigSchema = workerEnv.transform((e) => ({
-  redisUrl: e.REDIS_URL,
+const workerConfigSchema = workerEnv.superRefine(checkRedisTopology, AFTER_EACH_VARIABLE).transform((e) => ({
+  /** The standalone Redis, Cluster or Sentinel-managed master every connection goes to. */
+  redisTarget: redisTargetOf(e),
   redisPrefix: e.DFLEET_REDIS_PREFIX,
   modelDir: e.DFLEET_MODEL_DIR,
   logLevel: e.LOG_LEVEL,
@@ -99,7 +109,15 @@ const workerConfigSchema = workerEnv.transform((e) => ({
   intraOpThreads: e.DFLEET_INTRA_OP_THREADS,
   /** How a v1 model is reduced in memory at load ('off': served as it is). */
   reduceInMemory: e.DFLEET_REDUCE_IN_MEMORY,
+  /** null = no probe server. */
+  probe: e.DFLEET_PROBE_PORT === undefined ? null : { host: e.DFLEET_PROBE_HOST, port: e.DFLEET_PROBE_PORT },
   shutdownTimeoutMs: e.DFLEET_SHUTDOWN_TIMEOUT_MS,
+  /**
+   * Time after the grace period for the model, callbacks and connections to close, after which
+   * the process exits anyway: a supervisor's kill timeout (Kubernetes'
+   * terminationGracePeriodSeconds) should not be shorter than the two together.
+   */
+  forcedExitMarginMs: 15_000,
   lockDurationMs: e.DFLEET_LOCK_DURATION_MS,
   stalledIntervalMs: e.DFLEET_STALLED_INTERVAL_MS,
   maxStalledCount: e.DFLEET_MAX_STALLED_COUNT,

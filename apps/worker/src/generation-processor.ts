@@ -5,10 +5,12 @@ import {
   type DecodeRequest,
   type DecodeSession,
   type DenoiserOutputForm,
+  type StepReport,
+  type TokenLogprob,
 } from '@dfleet/decoder';
 import { generationJobSchema, type GenerationJob, type GenerationResult } from '@dfleet/queue';
 import type { AdaptiveThresholdPolicy, StepScheduler } from '@dfleet/scheduler';
-import type { CallbackReporter, CallbackTarget, ProgressUpdate } from './callback-reporter.ts';
+import type { CallbackReporter, CallbackTarget, ProgressUpdate, StepUpdate } from './callback-reporter.ts';
 import { InvalidJobError, ModelMismatchError } from './errors.ts';
 import { planJobDecode, type ServedModel } from './job-decode-plan.ts';
 import type { Logger } from './logger.ts';
@@ -83,10 +85,13 @@ export function createGenerationProcessor(deps: GenerationProcessorDeps): Genera
       session,
       ...(signal ? { signal } : {}),
       ...(data.options.deadlineAt === undefined ? {} : { deadlineAt: data.options.deadlineAt }),
-      // The step that finishes the job sends no progress: its result follows at once.
-      onStep: (step) => {
-        if (!step.finished) reporter.reportProgress(target, () => progressOf(session, model));
-      },
+      onStep: data.options.streamSteps
+        ? // A stream shows every step: each one is reported, the finishing one too, before the result.
+          (step) => reporter.reportStep(target, stepUpdateOf(step, performance.now() - decodeStarted))
+        : // The step that finishes the job sends no progress: its result follows at once.
+          (step) => {
+            if (!step.finished) reporter.reportProgress(target, () => progressOf(session, model));
+          },
     });
     const decodeMs = performance.now() - decodeStarted;
 
@@ -118,6 +123,8 @@ export function createGenerationProcessor(deps: GenerationProcessorDeps): Genera
       decodeMs,
       workerId,
       ...(request.strategy.name === 'threshold' ? { effectiveThreshold: request.strategy.threshold } : {}),
+      tokenSteps: decoded.tokenSteps,
+      ...(decoded.tokenLogprobs === undefined ? {} : { tokenLogprobs: plainLogprobs(decoded.tokenLogprobs) }),
     };
     // Not awaited: the result is in Redis as soon as this returns, and a slow or gone gateway
     // must not hold the job's slot while the callback is retried.
@@ -132,6 +139,8 @@ export function createGenerationProcessor(deps: GenerationProcessorDeps): Genera
       queueMs: result.queueMs,
       decodeMs: result.decodeMs,
       ...(result.effectiveThreshold === undefined ? {} : { effectiveThreshold: result.effectiveThreshold }),
+      tokenSteps: result.tokenSteps,
+      ...(result.tokenLogprobs === undefined ? {} : { tokenLogprobs: result.tokenLogprobs }),
     });
     return result;
   };
@@ -201,13 +210,36 @@ function jobFieldOf(decoderField: string): string {
   if (decoderField.startsWith('stopSequences'))
     return decoderField.replace(/^stopSequences/, 'options.stop').replace(/\]\[\d+\]$/, ']');
   if (decoderField.startsWith('specialTokens')) return `(model manifest) ${decoderField}`;
+  if (decoderField.startsWith('suffixIds')) return 'options.suffix';
+  if (decoderField === 'maxCanvasLength') return '(model manifest) maxSequenceLength';
   return `options.${decoderField}`;
+}
+
+/** The decoder's (read-only) log-probabilities as the plain objects the job result and the protos hold. */
+function plainLogprobs(entries: readonly TokenLogprob[]): NonNullable<GenerationResult['tokenLogprobs']> {
+  return entries.map(({ logprob, top }) => ({ logprob, top: top.map(({ id, logprob }) => ({ id, logprob })) }));
+}
+
+/** What one step did, for a stream: positions are answer-relative, as the decoder reports them. */
+function stepUpdateOf(step: StepReport, decodeMs: number): StepUpdate {
+  return {
+    step: step.step,
+    nfe: step.nfe,
+    committedPositions: Array.from(step.committedPositions),
+    committedTokens: Array.from(step.committedTokens),
+    ...(step.committedLogprobs === undefined ? {} : { committedLogprobs: plainLogprobs(step.committedLogprobs) }),
+    answerLength: step.answerLength,
+    finalPrefix: step.finalPrefix,
+    decodeMs,
+    finished: step.finished,
+  };
 }
 
 /** Committed answer tokens so far and the text of the committed prefix (up to the first mask or eos). */
 function progressOf(session: DecodeSession, model: ServedModel): ProgressUpdate {
   const { mask, eos } = model.manifest.specialTokens;
-  const answer = session.canvas.subarray(session.answerOffset);
+  // The answer's positions only: an infilling canvas carries the suffix after them.
+  const answer = session.canvas.subarray(session.answerOffset, session.answerOffset + session.answerLength);
   let committed = 0;
   for (const id of answer) if (id !== mask) committed++;
   let prefixEnd = 0;

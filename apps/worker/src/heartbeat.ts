@@ -1,9 +1,8 @@
-import type { Redis } from 'ioredis';
-import { publishHeartbeat, removeHeartbeat, type WorkerHeartbeat } from '@dfleet/queue';
+import { publishHeartbeat, removeHeartbeat, type RedisConnection, type WorkerHeartbeat } from '@dfleet/queue';
 import type { Logger } from './logger.ts';
 
 export interface HeartbeatOptions {
-  readonly redis: Redis;
+  readonly redis: RedisConnection;
   readonly prefix: string;
   /** @defaultValue 2000 (the key lives 10 s, so a few missed beats do not drop the worker) */
   readonly intervalMs: number;

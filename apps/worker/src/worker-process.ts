@@ -2,20 +2,20 @@ import { EnvConfigError } from '@dfleet/env-config';
 import { loadWorkerConfig, type WorkerConfig } from './config.ts';
 import { DeviceUnavailableError, ModelUnavailableError } from './errors.ts';
 import { createLogger } from './logger.ts';
+import { startProbeServer, type ProbeServer } from './probe-server.ts';
 import { startWorker, type RunningWorker, type StartWorkerOptions } from './worker.ts';
-
-/** Time after the grace period for the model, callbacks and connections to close. */
-const FORCED_EXIT_MARGIN_MS = 15_000;
 
 /**
  * One worker process for one device, as main.ts runs it: config from the environment, a graceful
- * drain on SIGTERM/SIGINT, exit 1 after a fatal error, and the `worker ready` line once serving.
+ * drain on SIGTERM/SIGINT, exit 1 after a fatal error, the probe server when configured, and the
+ * `worker ready` line once serving.
  * @param options.loadModel what to serve instead of the configured model (bench-only mains).
  */
 export async function runWorkerProcess(options: Pick<StartWorkerOptions, 'loadModel'> = {}): Promise<void> {
   const config = readConfig();
   const logger = createLogger(config.logLevel, config.workerId);
   let worker: RunningWorker | undefined;
+  let probe: ProbeServer | undefined;
   let shuttingDown: Promise<void> | undefined;
   // Runs once; SIGTERM/SIGINT exit 0 after a graceful drain, a fatal error exits 1 after one.
   const shutdown = (code: number) => {
@@ -25,9 +25,11 @@ export async function runWorkerProcess(options: Pick<StartWorkerOptions, 'loadMo
     setTimeout(() => {
       logger.error('shutdown did not finish in time; exiting');
       process.exit(code === 0 ? 1 : code);
-    }, config.shutdownTimeoutMs + FORCED_EXIT_MARGIN_MS).unref();
+    }, config.shutdownTimeoutMs + config.forcedExitMarginMs).unref();
+    probe?.markDraining();
     shuttingDown = (worker?.close() ?? Promise.resolve())
       .catch((error: Error) => logger.error({ err: error.message }, 'shutdown failed'))
+      .then(() => probe?.close())
       .finally(() => process.exit(code));
     return shuttingDown;
   };
@@ -48,6 +50,15 @@ export async function runWorkerProcess(options: Pick<StartWorkerOptions, 'loadMo
       fail(`worker: ${error.message}`);
     }
     throw error;
+  }
+  if (config.probe !== null) {
+    try {
+      probe = await startProbeServer(config.probe.host, config.probe.port);
+    } catch (error) {
+      logger.fatal({ err: (error as Error).message, ...config.probe }, 'cannot start the probe server');
+      void shutdown(1);
+      return;
+    }
   }
   process.stdout.write(`worker ready id=${worker.workerId} device=${worker.device} model=${worker.modelName}\n`);
 }

@@ -1,8 +1,15 @@
 import type { Job } from 'bullmq';
-import { Redis } from 'ioredis';
 import type { Denoiser } from '@dfleet/decoder';
 import type { LoadedModel } from '@dfleet/model';
-import { EVICTION_POLICY_SAFE, checkEvictionPolicy, redisOptionsFor, removeWaitingJob } from '@dfleet/queue';
+import {
+  EVICTION_POLICY_SAFE,
+  checkEvictionPolicy,
+  createRedisConnection,
+  describeRedisTarget,
+  removeWaitingJob,
+  type RedisConnection,
+  type RedisTarget,
+} from '@dfleet/queue';
 import { AdaptiveThresholdPolicy, StepScheduler, type BatchReport, type StepSchedulerStats } from '@dfleet/scheduler';
 import { CallbackReporter } from './callback-reporter.ts';
 import { isCancelRequested, startCancelWatcher, type CancelWatcher } from './cancel-watcher.ts';
@@ -56,7 +63,7 @@ interface WorkerParts {
   readonly logger: Logger;
   readonly model: WorkerModel;
   readonly scheduler: StepScheduler;
-  readonly redis: Redis;
+  readonly redis: RedisConnection;
   readonly reporter: CallbackReporter;
   readonly workers: ClassWorkers;
 }
@@ -77,7 +84,7 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
     lengthMultiple: LENGTH_MULTIPLE,
     ...(options.onBatch ? { onBatch: options.onBatch } : {}),
   });
-  const redis = new Redis(redisOptionsFor(config.redisUrl, 'worker'));
+  const redis = createRedisConnection(config.redisTarget, 'worker');
   redis.on('error', (error) => logger.warn({ err: error.message }, 'redis error'));
   const reporter = new CallbackReporter({ logger, progressIntervalMs: config.progressIntervalMs });
   const workers = new ClassWorkers({
@@ -112,7 +119,7 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
     logger,
   });
   logStarted(parts);
-  void warnUnlessNoEviction(redis, config.redisUrl, logger);
+  void warnUnlessNoEviction(redis, config.redisTarget, logger);
 
   let closing: Promise<void> | undefined;
   return {
@@ -158,7 +165,7 @@ async function startServing(parts: WorkerParts): Promise<Heartbeat> {
 }
 
 /** The job left its tenant's waiting count; a failure here is healed by the gateway's audit. */
-function forgetWaiting(redis: Redis, prefix: string, job: Job, logger: Logger): void {
+function forgetWaiting(redis: RedisConnection, prefix: string, job: Job, logger: Logger): void {
   const tenant = (job.data as { tenant?: unknown } | null)?.tenant;
   if (typeof tenant !== 'string') return;
   removeWaitingJob(redis, prefix, tenant, job.id ?? '').catch((error: Error) =>
@@ -202,9 +209,8 @@ async function stopWorker(parts: WorkerParts, heartbeat: Heartbeat, cancelWatche
 }
 
 /** BullMQ needs `noeviction`: say so loudly at startup when Redis runs another policy or hides it. */
-async function warnUnlessNoEviction(redis: Redis, redisUrl: string, logger: Logger): Promise<void> {
-  const { hostname, port } = new URL(redisUrl);
-  const check = await checkEvictionPolicy(redis, `${hostname}:${port || '6379'}`);
+async function warnUnlessNoEviction(redis: RedisConnection, target: RedisTarget, logger: Logger): Promise<void> {
+  const check = await checkEvictionPolicy(redis, describeRedisTarget(target));
   if (check.kind === 'safe') logger.info({ check: check.kind }, EVICTION_POLICY_SAFE);
   else logger.warn({ check: check.kind }, check.warning);
 }

@@ -3,6 +3,7 @@ import {
   loadDfleetProtos,
   type ProgressReport__Output,
   type ResultReport__Output,
+  type StepReport__Output,
   type WorkerCallbackHandlers,
   type WorkerReport__Output,
 } from '@dfleet/proto';
@@ -14,6 +15,9 @@ import {
 export class CallbackRecorder {
   readonly progress: ProgressReport__Output[] = [];
   readonly results: ResultReport__Output[] = [];
+  readonly steps: StepReport__Output[] = [];
+  /** Every report's kind and job, in the order they arrived. */
+  readonly arrivals: { readonly kind: 'progress' | 'step' | 'result'; readonly jobId: string }[] = [];
   /** Report streams workers opened to this server. */
   streamsOpened = 0;
   /** While true, results are recorded but never answered (a gateway that hangs). */
@@ -27,9 +31,17 @@ export class CallbackRecorder {
     const handlers: WorkerCallbackHandlers = {
       Report: (call) => {
         this.streamsOpened++;
-        call.on('data', ({ progress, result }: WorkerReport__Output) => {
-          if (progress) this.progress.push(progress);
+        call.on('data', ({ progress, step, result }: WorkerReport__Output) => {
+          if (progress) {
+            this.progress.push(progress);
+            this.arrivals.push({ kind: 'progress', jobId: progress.jobId });
+          }
+          if (step) {
+            this.steps.push(step);
+            this.arrivals.push({ kind: 'step', jobId: step.jobId });
+          }
           if (!result) return;
+          this.arrivals.push({ kind: 'result', jobId: result.jobId });
           this.results.push(result);
           if (!this.silent)
             call.write({

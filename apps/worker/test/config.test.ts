@@ -6,7 +6,7 @@ describe('worker configuration', () => {
   it('applies the documented defaults to an empty environment', () => {
     const config = loadWorkerConfig({});
     expect(config).toMatchObject({
-      redisUrl: 'redis://127.0.0.1:6379',
+      redisTarget: { kind: 'standalone', url: 'redis://127.0.0.1:6379' },
       redisPrefix: 'dfleet',
       logLevel: 'info',
       workerId: `${hostname()}-${process.pid}`,
@@ -49,5 +49,13 @@ describe('worker configuration', () => {
     expect(() => loadWorkerConfig({ DFLEET_DEVICE: 'gpu0', DFLEET_MAX_ACTIVE_JOBS: '0' })).toThrow(
       /DFLEET_DEVICE: must be 'cpu', 'cuda:N'.*'webgpu'.*; DFLEET_MAX_ACTIVE_JOBS/,
     );
+  });
+
+  it('refuses to start on a Redis Cluster with a prefix that has no hash tag, and takes one that has', () => {
+    const cluster = { DFLEET_REDIS_CLUSTER_NODES: 'redis-0:6379,redis-1:6379' };
+    expect(() => loadWorkerConfig(cluster)).toThrow(/DFLEET_REDIS_PREFIX=dfleet has no hash tag/);
+    expect(loadWorkerConfig({ ...cluster, DFLEET_REDIS_PREFIX: '{dfleet}' }).redisTarget).toMatchObject({
+      kind: 'cluster',
+    });
   });
 });

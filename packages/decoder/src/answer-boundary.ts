@@ -11,12 +11,17 @@ export class AnswerBoundary {
   endedBy: 'eos' | 'stop' | null = null;
 
   constructor(
-    /** A live view of the canvas's answer positions. */
-    private readonly answer: Int32Array,
+    /** A live view of the canvas's answer positions; replaced by `setAnswer` when the canvas grows. */
+    private answer: Int32Array,
     private readonly mask: number,
     private readonly eos: number,
     private readonly stopSequences: readonly (readonly number[])[],
   ) {}
+
+  /** The answer view after a continuation block was appended (the old positions are unchanged). */
+  setAnswer(answer: Int32Array): void {
+    this.answer = answer;
+  }
 
   advance(): void {
     const { answer } = this;
@@ -33,6 +38,38 @@ export class AnswerBoundary {
         if (stopStart !== -1) this.end(stopStart, 'stop');
       }
     }
+  }
+
+  /**
+   * How many leading answer tokens are certainly in the answer: the answer's length once its end
+   * is known; otherwise the committed prefix up to the first position where a stop sequence may
+   * still complete (its tokens so far match and its remaining positions are masked, or lie past
+   * the canvas while `canGrow`). Never decreases, since a committed token rules a sequence out for good.
+   */
+  settledLength(canGrow: boolean): number {
+    if (this.answerLength !== null) return this.answerLength;
+    const prefix = this.committedPrefix;
+    let settled = prefix;
+    for (const sequence of this.stopSequences) {
+      // Sequences ending inside the prefix were checked by `advance`; only those reaching past it remain.
+      for (let start = Math.max(0, prefix - sequence.length + 1); start < settled; start++) {
+        if (this.mayComplete(sequence, start, canGrow)) {
+          settled = start;
+          break;
+        }
+      }
+    }
+    return settled;
+  }
+
+  private mayComplete(sequence: readonly number[], start: number, canGrow: boolean): boolean {
+    for (let k = 0; k < sequence.length; k++) {
+      const p = start + k;
+      if (p >= this.answer.length) return canGrow;
+      const token = this.answer[p]!;
+      if (token !== this.mask && token !== sequence[k]) return false;
+    }
+    return true;
   }
 
   /** Start of the longest stop sequence ending at p (several may complete at once), or -1. */

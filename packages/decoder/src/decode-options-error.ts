@@ -11,7 +11,11 @@ export type DecodeOptionsErrorCode =
   | 'special_token_conflict'
   | 'unknown_strategy'
   /** temperature > 0 on a denoiser whose reduced outputs have no top-k to sample among. */
-  | 'temperature_needs_top_k';
+  | 'temperature_needs_top_k'
+  /** logprobs asks for more alternatives than the model's reduced outputs carry (its top-k). */
+  | 'logprobs_needs_top_k'
+  /** A fill-in-the-middle suffix together with a canvas that may grow (maxCanvasLength). */
+  | 'suffix_with_continuation';
 
 /**
  * A request the decoder refuses because it would hang or decode the wrong thing. A client

@@ -3,17 +3,18 @@ import { canvasLength } from './canvas-layout.ts';
 import { createBlockCandidates } from './block-candidates.ts';
 import type { BlockCandidates } from './block-candidates.ts';
 import type { DecodeRequest } from './decode-request.ts';
-import type { DecodeResult, FinishReason, StepReport } from './decode-result.ts';
+import type { DecodeResult, FinishReason, StepReport, TokenLogprob } from './decode-result.ts';
 import { DecodeOptionsError } from './decode-options-error.ts';
 import { DecodeSessionError } from './decode-session-error.ts';
 import { LOGITS_FORM, type DenoiserOutputForm, type RowPredictions } from './denoiser.ts';
 import { predictTokens } from './predict-tokens.ts';
-import { readPredictions } from './read-predictions.ts';
+import { findSlot, readPredictions } from './read-predictions.ts';
 import { resolveDecodeRequest } from './resolve-request.ts';
 import type { ResolvedDecodeRequest } from './resolve-request.ts';
 import { SeededRng } from './seeded-rng.ts';
 import type { CommitRule } from './strategies/commit-rule.ts';
 import { createCommitRule } from './strategies/create-commit-rule.ts';
+import { logprobFromLogits, logprobFromPredictions } from './token-logprobs.ts';
 
 /**
  * One job's decode as a step machine, so a scheduler can batch many jobs into one forward pass
@@ -22,10 +23,16 @@ import { createCommitRule } from './strategies/create-commit-rule.ts';
  * then read `result()`.
  */
 export interface DecodeSession {
-  /** [bos] + prompt + answer; masked answer positions hold the mask id. Read it, never write it. */
+  /**
+   * [bos] + prompt + answer (+ suffix when infilling); masked answer positions hold the mask id.
+   * Read it, never write it; read it afresh before every step: a continuation block replaces it
+   * with a longer one (the positions before stay where they were).
+   */
   readonly canvas: Int32Array;
   /** Canvas index of the first answer position (= bos + prompt length). */
   readonly answerOffset: number;
+  /** Answer positions on the canvas now (grows with continuation blocks; excludes the suffix). */
+  readonly answerLength: number;
   readonly vocabSize: number;
   readonly finished: boolean;
   /** Set once finished. */
@@ -56,7 +63,8 @@ export interface DecodeSession {
 
 /**
  * @param outputForm what the denoiser returns; a predictions form without top-k refuses
- *   temperature > 0 (DecodeOptionsError `temperature_needs_top_k`).
+ *   temperature > 0 (DecodeOptionsError `temperature_needs_top_k`), and one with fewer top-k ids
+ *   than `logprobs` asks for refuses that (`logprobs_needs_top_k`).
  * @throws DecodeOptionsError
  */
 export function createDecodeSession(
@@ -73,12 +81,25 @@ export function createDecodeSession(
         'reduce it again with `dfleet model reduce --top-k K` (K <= 8), or decode at temperature 0',
     );
   }
+  const logprobs = request.logprobs ?? 0;
+  if (outputForm.form === 'predictions' && outputForm.topK < logprobs) {
+    throw new DecodeOptionsError(
+      'logprobs_needs_top_k',
+      'logprobs',
+      `logprobs ${logprobs} lists that many best ids per token, but this model's reduced outputs carry its top ${outputForm.topK}: ` +
+        `reduce it again with \`dfleet model reduce --top-k K\` (${logprobs} <= K <= 8), or ask for at most ${outputForm.topK} logprobs`,
+    );
+  }
   return new MaskedDiffusionSession(request, vocabSize);
 }
 
+/** The log-probability of the token committed at a candidate slot, from this step's model output. */
+type LogprobOf = (slot: number, token: number) => TokenLogprob;
+
 class MaskedDiffusionSession implements DecodeSession {
-  readonly canvas: Int32Array;
+  canvas: Int32Array;
   readonly answerOffset: number;
+  answerLength: number;
   readonly vocabSize: number;
   finishReason: FinishReason | null = null;
   steps = 0;
@@ -86,12 +107,16 @@ class MaskedDiffusionSession implements DecodeSession {
 
   private readonly options: ResolvedDecodeRequest;
   private readonly rule: CommitRule;
-  private readonly answer: Int32Array;
+  private answer: Int32Array;
   private readonly boundary: AnswerBoundary;
   private readonly candidates: BlockCandidates;
   private readonly suppressed: Uint8Array;
   private readonly rng: SeededRng;
   private readonly committedPerStep: number[] = [];
+  /** The 1-based step that committed each answer position (0 while masked). */
+  private tokenStep: Int32Array;
+  /** Per answer position, when the request records logprobs. */
+  private readonly tokenLogprobs: TokenLogprob[] | undefined;
   private blockStart = 0;
   private maskedInBlock: number;
 
@@ -103,11 +128,20 @@ class MaskedDiffusionSession implements DecodeSession {
 
     const prefix = bos === undefined ? options.promptIds : [bos, ...options.promptIds];
     this.answerOffset = prefix.length;
-    const length = canvasLength(options.promptIds.length, options.maxNewTokens, options.specialTokens);
+    this.answerLength = options.maxNewTokens;
+    const length = canvasLength(
+      options.promptIds.length,
+      options.maxNewTokens,
+      options.specialTokens,
+      options.suffixIds.length,
+    );
     this.canvas = new Int32Array(length).fill(mask);
     this.canvas.set(prefix);
-    this.answer = this.canvas.subarray(this.answerOffset);
+    this.canvas.set(options.suffixIds, this.answerOffset + this.answerLength);
+    this.answer = this.canvas.subarray(this.answerOffset, this.answerOffset + this.answerLength);
     this.boundary = new AnswerBoundary(this.answer, mask, eos, options.stopSequences);
+    this.tokenStep = new Int32Array(this.answerLength);
+    this.tokenLogprobs = options.logprobs === undefined ? undefined : [];
 
     this.suppressed = new Uint8Array(vocabSize);
     for (const id of options.suppressedTokenIds) this.suppressed[id] = 1;
@@ -142,14 +176,28 @@ class MaskedDiffusionSession implements DecodeSession {
       this.rng,
       candidates,
     );
-    return this.#commit();
+    const top = options.logprobs ?? 0;
+    return this.#commit((slot, token) =>
+      logprobFromLogits(
+        rowLogits,
+        this.vocabSize,
+        this.answerOffset + candidates.position[slot]!,
+        token,
+        this.suppressed,
+        top,
+      ),
+    );
   }
 
   applyPredictions(row: RowPredictions): StepReport {
     this.#requireUnfinished('applyPredictions');
     this.#collectCandidates();
-    readPredictions(row, this.answerOffset, this.options.temperature, this.rng, this.candidates);
-    return this.#commit();
+    const { candidates } = this;
+    readPredictions(row, this.answerOffset, this.options.temperature, this.rng, candidates);
+    const top = this.options.logprobs ?? 0;
+    return this.#commit((slot, token) =>
+      logprobFromPredictions(row, findSlot(row, this.answerOffset + candidates.position[slot]!, 0), token, top),
+    );
   }
 
   positionsToRead(): Int32Array {
@@ -178,7 +226,7 @@ class MaskedDiffusionSession implements DecodeSession {
   }
 
   /** Applies the strategy's commit rule to the filled candidates and advances the session. */
-  #commit(): StepReport {
+  #commit(logprobOf: LogprobOf): StepReport {
     const { candidates, answer, options } = this;
     if (options.strategy.name === 'reference' && options.strategy.remasking === 'random') {
       for (let j = 0; j < candidates.count; j++) candidates.confidence[j] = this.rng.nextOpenUnit();
@@ -189,19 +237,28 @@ class MaskedDiffusionSession implements DecodeSession {
     const chosen = candidates.order.subarray(0, k).sort();
     const committedPositions = new Int32Array(k);
     const committedTokens = new Int32Array(k);
+    const committedLogprobs: TokenLogprob[] | undefined = this.tokenLogprobs === undefined ? undefined : [];
+    const step = this.steps + 1;
     for (let r = 0; r < k; r++) {
       const slot = chosen[r]!;
       const position = candidates.position[slot]!;
-      answer[position] = candidates.token[slot]!;
+      const token = candidates.token[slot]!;
+      answer[position] = token;
       committedPositions[r] = position;
-      committedTokens[r] = candidates.token[slot]!;
+      committedTokens[r] = token;
+      this.tokenStep[position] = step;
+      if (committedLogprobs !== undefined) {
+        const logprob = logprobOf(slot, token);
+        committedLogprobs.push(logprob);
+        this.tokenLogprobs![position] = logprob;
+      }
     }
-    this.steps++;
+    this.steps = step;
     this.nfe++;
     this.committedPerStep.push(k);
     this.maskedInBlock -= k;
-    this.advanceBlock();
     this.boundary.advance();
+    this.advanceBlock();
     this.finishReason = this.finishAfterStep();
 
     return {
@@ -209,50 +266,114 @@ class MaskedDiffusionSession implements DecodeSession {
       nfe: this.nfe,
       committedPositions,
       committedTokens,
+      ...(committedLogprobs === undefined ? {} : { committedLogprobs }),
+      answerLength: this.answerLength,
+      finalPrefix: this.finished ? this.#resultLength() : Math.min(this.#settled(), this.options.maxAnswerTokens),
       finished: this.finished,
       finishReason: this.finishReason,
     };
   }
 
   cancel(): void {
-    if (!this.finished) this.finishReason = this.boundary.endedBy ?? 'cancelled';
+    if (!this.finished) this.finishReason = this.#capped(this.boundary.endedBy ?? 'cancelled');
   }
 
   result(): DecodeResult {
     if (this.finishReason === null) {
       throw new DecodeSessionError('session_not_finished', `result() before the session finished (step ${this.steps})`);
     }
-    const answerLength = this.boundary.answerLength ?? this.boundary.committedPrefix;
+    const length = this.#resultLength();
     return {
-      tokenIds: Array.from(this.answer.subarray(0, answerLength)),
+      tokenIds: Array.from(this.answer.subarray(0, length)),
       finishReason: this.finishReason,
       steps: this.steps,
       nfe: this.nfe,
       committedPerStep: [...this.committedPerStep],
+      tokenSteps: Array.from(this.tokenStep.subarray(0, length)),
+      ...(this.tokenLogprobs === undefined ? {} : { tokenLogprobs: this.tokenLogprobs.slice(0, length) }),
     };
   }
 
-  /** When the current block is fully committed, move to the next one (left to right). */
+  /** The answer without the cap: up to its end, or the committed prefix when it has none (yet). */
+  #uncappedLength(): number {
+    return this.boundary.answerLength ?? this.boundary.committedPrefix;
+  }
+
+  #resultLength(): number {
+    return Math.min(this.#uncappedLength(), this.options.maxAnswerTokens);
+  }
+
+  /** Leading answer tokens that are certainly the answer's (see AnswerBoundary.settledLength). */
+  #settled(): number {
+    return this.boundary.settledLength(this.#canGrow());
+  }
+
+  /**
+   * The answer is known to go on past `maxAnswerTokens`: its first cap + 1 tokens are settled.
+   * Committed tokens never change, so the decode without the cap has these same tokens there.
+   */
+  #capExceeded(): boolean {
+    return this.#settled() > this.options.maxAnswerTokens;
+  }
+
+  /** A reason as the uncapped decode would give it, turned into "length" when its answer is longer than the cap. */
+  #capped(reason: FinishReason): FinishReason {
+    return this.#uncappedLength() > this.options.maxAnswerTokens ? 'length' : reason;
+  }
+
+  /** Whether another continuation block can still be appended (no end found, the canvas fits it). */
+  #canGrow(): boolean {
+    const { maxCanvasLength, blockLength } = this.options;
+    return (
+      maxCanvasLength !== undefined &&
+      this.boundary.endedBy === null &&
+      this.canvas.length + blockLength <= maxCanvasLength
+    );
+  }
+
+  /**
+   * When the current block is fully committed, move to the next one (left to right); after the
+   * last, append a continuation block when the request allows one and the answer may still need it.
+   */
   private advanceBlock(): void {
-    const { blockLength, maxNewTokens } = this.options;
-    if (this.maskedInBlock > 0 || this.blockStart + blockLength >= maxNewTokens) return;
+    if (this.maskedInBlock > 0) return;
+    const { blockLength } = this.options;
+    if (this.blockStart + blockLength >= this.answerLength) {
+      if (!this.#canGrow() || this.#capExceeded()) return;
+      this.#appendBlock();
+    }
     this.blockStart += blockLength;
     this.maskedInBlock = blockLength; // nothing outside the current block is ever committed
     this.rule.startBlock(this.maskedInBlock);
   }
 
+  /** A longer canvas with `blockLength` more masks at the answer's end (no suffix: refused with continuation). */
+  #appendBlock(): void {
+    const { blockLength, specialTokens } = this.options;
+    const canvas = new Int32Array(this.canvas.length + blockLength).fill(specialTokens.mask);
+    canvas.set(this.canvas);
+    this.canvas = canvas;
+    this.answerLength += blockLength;
+    this.answer = canvas.subarray(this.answerOffset, this.answerOffset + this.answerLength);
+    this.boundary.setAnswer(this.answer);
+    const tokenStep = new Int32Array(this.answerLength);
+    tokenStep.set(this.tokenStep);
+    this.tokenStep = tokenStep;
+  }
+
   /**
    * The answer's end (eos / stop sequence) decides the reason whenever it is known; otherwise
-   * the reason is why decoding stopped. Early exit: stop as soon as the end is known, except
-   * for the reference strategy unless it asks for it.
+   * the reason is why decoding stopped, and "length" once the cap is exceeded. Early exit: stop as
+   * soon as the end is known or the cap exceeded, except for the reference strategy unless it asks for it.
    */
   private finishAfterStep(): FinishReason | null {
     const { strategy, maxSteps } = this.options;
     const earlyExit = strategy.name !== 'reference' || strategy.earlyExit;
     const endedBy = this.boundary.endedBy;
-    if (endedBy !== null && earlyExit) return endedBy;
-    if (this.maskedInBlock === 0) return endedBy ?? 'length';
-    if (this.steps >= maxSteps) return endedBy ?? 'max_steps';
+    if (earlyExit && endedBy !== null) return this.#capped(endedBy);
+    if (earlyExit && this.#capExceeded()) return 'length';
+    if (this.maskedInBlock === 0) return this.#capped(endedBy ?? 'length');
+    if (this.steps >= maxSteps) return this.#capped(endedBy ?? 'max_steps');
     return null;
   }
 }

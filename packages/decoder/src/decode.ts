@@ -18,12 +18,14 @@ export async function decode(
   options: DecodeOptions = {},
 ): Promise<DecodeResult> {
   const session = createDecodeSession(request, denoiser.vocabSize, denoiser.outputForm);
-  const attentionMask = new Uint8Array(session.canvas.length).fill(1);
+  let attentionMask = new Uint8Array(0);
   while (!session.finished) {
     if (options.signal?.aborted) {
       session.cancel();
       break;
     }
+    // The canvas grows when a continuation block is appended.
+    if (attentionMask.length !== session.canvas.length) attentionMask = new Uint8Array(session.canvas.length).fill(1);
     // A copy: the denoiser may keep or transfer its input while the canvas moves on.
     const positions = batchPositions([session], denoiser.outputForm);
     const batch = {

@@ -60,7 +60,7 @@ export function readPredictions(
 }
 
 /** The slot holding `canvasPosition`; slots are in ascending position order, so search from `hint`. */
-function findSlot(row: RowPredictions, canvasPosition: number, hint: number): number {
+export function findSlot(row: RowPredictions, canvasPosition: number, hint: number): number {
   const { positions, count } = row;
   if (positions === undefined) {
     if (canvasPosition < count) return canvasPosition;

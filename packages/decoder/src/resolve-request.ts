@@ -1,5 +1,6 @@
 import type { DecodeRequest, SpecialTokens } from './decode-request.ts';
 import { suppressedTokenIds } from './suppressed-tokens.ts';
+import { canvasLength } from './canvas-layout.ts';
 import { DecodeOptionsError } from './decode-options-error.ts';
 import { describeKnobRange, isInKnobRange, STRATEGY_CONTRACT, STRATEGY_NAMES } from './strategy-contract.ts';
 import type { StrategyKnob } from './strategy-contract.ts';
@@ -29,7 +30,17 @@ export interface ResolvedDecodeRequest {
   readonly specialTokens: SpecialTokens;
   /** Tokens never predicted: mask, bos, unk, and pad unless pad is eos. */
   readonly suppressedTokenIds: readonly number[];
+  /** Infinity when uncapped. */
+  readonly maxAnswerTokens: number;
+  /** Absent: the canvas never grows. */
+  readonly maxCanvasLength: number | undefined;
+  readonly suffixIds: readonly number[];
+  /** Absent: no log-probabilities recorded. */
+  readonly logprobs: number | undefined;
 }
+
+/** The most alternatives `logprobs` may ask for (OpenAI's completions limit). */
+const MAX_LOGPROBS = 5;
 
 export function resolveDecodeRequest(request: DecodeRequest, vocabSize: number): ResolvedDecodeRequest {
   requireInteger('vocabSize', vocabSize, 2);
@@ -75,6 +86,38 @@ export function resolveDecodeRequest(request: DecodeRequest, vocabSize: number):
     });
   });
 
+  const maxAnswerTokens =
+    request.maxAnswerTokens === undefined ? Infinity : requireInteger('maxAnswerTokens', request.maxAnswerTokens, 1);
+  const suffixIds = request.suffixIds ?? [];
+  if (!Array.isArray(suffixIds)) invalid('suffixIds', 'must be an array of token ids');
+  suffixIds.forEach((id, i) => {
+    checkTokenId(`suffixIds[${i}]`, id, vocabSize);
+    if (id === specialTokens.mask) {
+      throw new DecodeOptionsError(
+        'invalid_token',
+        `suffixIds[${i}]`,
+        `is the mask token ${id}; a suffix is never decoded`,
+      );
+    }
+  });
+  let maxCanvasLength: number | undefined;
+  if (request.maxCanvasLength !== undefined) {
+    if (suffixIds.length > 0) {
+      throw new DecodeOptionsError(
+        'suffix_with_continuation',
+        'maxCanvasLength',
+        "a fill-in-the-middle suffix pins the answer's end, so the canvas cannot grow past it: " +
+          'leave maxCanvasLength unset with suffixIds, or drop the suffix',
+      );
+    }
+    const initial = canvasLength(request.promptIds.length, maxNewTokens, specialTokens);
+    maxCanvasLength = requireInteger('maxCanvasLength', request.maxCanvasLength, initial);
+  }
+  const logprobs = request.logprobs;
+  if (logprobs !== undefined && (!Number.isInteger(logprobs) || logprobs < 0 || logprobs > MAX_LOGPROBS)) {
+    invalid('logprobs', `must be an integer in [0, ${MAX_LOGPROBS}] (top alternatives per token), got ${logprobs}`);
+  }
+
   return {
     promptIds: request.promptIds,
     maxNewTokens,
@@ -86,6 +129,10 @@ export function resolveDecodeRequest(request: DecodeRequest, vocabSize: number):
     stopSequences,
     specialTokens,
     suppressedTokenIds: suppressedTokenIds(specialTokens),
+    maxAnswerTokens,
+    maxCanvasLength,
+    suffixIds,
+    logprobs,
   };
 }
 

@@ -69,6 +69,7 @@ describe('reference strategy (LLaDA generate.py)', () => {
       steps: 4,
       nfe: 4,
       committedPerStep: [2, 1, 2, 1],
+      tokenSteps: [1, 1, 2],
     });
     // What the model saw: the canvas with earlier commits in place, masks elsewhere.
     expect(denoiser.inputs).toEqual([
@@ -82,7 +83,14 @@ describe('reference strategy (LLaDA generate.py)', () => {
   it('stops once the eos and everything before it are committed when earlyExit is on', async () => {
     const denoiser = new FixedLogitsDenoiser(5, [promptLogits, ...answerLogits]);
     const result = await decode(denoiser, request({ strategy: { name: 'reference', steps: 4, earlyExit: true } }));
-    expect(result).toEqual({ tokenIds: [A, B, C], finishReason: 'eos', steps: 3, nfe: 3, committedPerStep: [2, 1, 2] });
+    expect(result).toEqual({
+      tokenIds: [A, B, C],
+      finishReason: 'eos',
+      steps: 3,
+      nfe: 3,
+      committedPerStep: [2, 1, 2],
+      tokenSteps: [1, 1, 2],
+    });
   });
 
   it('defaults to one token per step (steps = maxNewTokens), most confident first', async () => {

@@ -23,7 +23,14 @@ describe('early exit at end of text', () => {
       ...Array(6).fill(confident(B, 0.5)),
     ]);
     const result = await decode(denoiser, request(8, { blockLength: 4 }));
-    expect(result).toEqual({ tokenIds: [A], finishReason: 'eos', steps: 1, nfe: 1, committedPerStep: [2] });
+    expect(result).toEqual({
+      tokenIds: [A],
+      finishReason: 'eos',
+      steps: 1,
+      nfe: 1,
+      committedPerStep: [2],
+      tokenSteps: [1],
+    });
   });
 
   it('keeps going while a position before the committed eos is still masked', async () => {
@@ -35,7 +42,14 @@ describe('early exit at end of text', () => {
     ]);
     const result = await decode(denoiser, request(4));
     // Step 1 commits the eos at pos 1; step 2 commits pos 0 (the most confident left), then the answer is known.
-    expect(result).toEqual({ tokenIds: [A], finishReason: 'eos', steps: 2, nfe: 2, committedPerStep: [1, 1] });
+    expect(result).toEqual({
+      tokenIds: [A],
+      finishReason: 'eos',
+      steps: 2,
+      nfe: 2,
+      committedPerStep: [1, 1],
+      tokenSteps: [2],
+    });
   });
 
   it('reports "length" when the whole answer is decoded without an eos', async () => {
@@ -67,7 +81,14 @@ describe('stop sequences', () => {
     ]);
     const result = await decode(denoiser, request(4, { stopSequences: [[B, C]] }));
     // Step 1 commits pos 0, 1, 3 (pos 2 is masked, so neither [B, C] nor the eos counts yet).
-    expect(result).toEqual({ tokenIds: [A], finishReason: 'stop', steps: 2, nfe: 2, committedPerStep: [3, 1] });
+    expect(result).toEqual({
+      tokenIds: [A],
+      finishReason: 'stop',
+      steps: 2,
+      nfe: 2,
+      committedPerStep: [3, 1],
+      tokenSteps: [1],
+    });
   });
 
   it('cuts the reference answer too, but only stops it early with earlyExit', async () => {
@@ -99,7 +120,14 @@ describe('max steps', () => {
       confident(B, 0.3),
     ]);
     const result = await decode(denoiser, request(5, { maxSteps: 3 }));
-    expect(result).toEqual({ tokenIds: [A], finishReason: 'max_steps', steps: 3, nfe: 3, committedPerStep: [1, 1, 1] });
+    expect(result).toEqual({
+      tokenIds: [A],
+      finishReason: 'max_steps',
+      steps: 3,
+      nfe: 3,
+      committedPerStep: [1, 1, 1],
+      tokenSteps: [1],
+    });
   });
 });
 
@@ -114,18 +142,34 @@ describe('cancellation', () => {
         if (r.step === 2) controller.abort();
       },
     });
-    expect(result).toEqual({ tokenIds: [A, B], finishReason: 'cancelled', steps: 2, nfe: 2, committedPerStep: [1, 1] });
+    expect(result).toEqual({
+      tokenIds: [A, B],
+      finishReason: 'cancelled',
+      steps: 2,
+      nfe: 2,
+      committedPerStep: [1, 1],
+      tokenSteps: [1, 2],
+    });
   });
 
   it('runs no forward pass when the signal is already aborted', async () => {
     const denoiser = new FixedLogitsDenoiser(5, logits);
     const result = await decode(denoiser, request(4), { signal: AbortSignal.abort() });
-    expect(result).toEqual({ tokenIds: [], finishReason: 'cancelled', steps: 0, nfe: 0, committedPerStep: [] });
+    expect(result).toEqual({
+      tokenIds: [],
+      finishReason: 'cancelled',
+      steps: 0,
+      nfe: 0,
+      committedPerStep: [],
+      tokenSteps: [],
+    });
     expect(denoiser.inputs).toEqual([]);
   });
 });
 
 describe('step reports', () => {
+  const open = (finalPrefix: number) => ({ answerLength: 4, finalPrefix, finishReason: null });
+  const eos = { finished: true, finishReason: 'eos' } as const;
   it('report exactly the positions and tokens each step committed, and the finish on the last', async () => {
     const denoiser = new FixedLogitsDenoiser(5, [
       confident(A, 0.95),
@@ -142,9 +186,10 @@ describe('step reports', () => {
         committedTokens: Array.from(r.committedTokens),
       })),
     ).toEqual([
-      { step: 1, nfe: 1, committedPositions: [0, 2], committedTokens: [A, C], finished: false, finishReason: null },
-      { step: 2, nfe: 2, committedPositions: [1], committedTokens: [B], finished: false, finishReason: null },
-      { step: 3, nfe: 3, committedPositions: [3], committedTokens: [EOS], finished: true, finishReason: 'eos' },
+      // The prefix is final once committed: A after step 1, A B C after step 2 (pos 3 still masked).
+      { step: 1, nfe: 1, committedPositions: [0, 2], committedTokens: [A, C], ...open(1), finished: false },
+      { step: 2, nfe: 2, committedPositions: [1], committedTokens: [B], ...open(3), finished: false },
+      { step: 3, nfe: 3, committedPositions: [3], committedTokens: [EOS], answerLength: 4, finalPrefix: 3, ...eos },
     ]);
   });
 });

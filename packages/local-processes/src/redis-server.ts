@@ -16,6 +16,8 @@ export interface RunningRedisServer {
   readonly url: string;
   /** SIGTERM: Redis flushes its AOF and exits, as in a restart; resolves once it is gone. */
   stop(): Promise<void>;
+  /** SIGKILL: Redis dies as in a crash, flushing nothing; resolves once it is gone. */
+  kill(): Promise<void>;
 }
 
 const READY_LINE = 'Ready to accept connections';
@@ -71,6 +73,10 @@ export async function startRedisServer(options: RedisServerOptions): Promise<Run
     url: `redis://127.0.0.1:${port}`,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;
     },
   };

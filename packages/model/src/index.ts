@@ -42,11 +42,12 @@ export {
   loadModelManifest,
   MODEL_MANIFEST_FILE,
   modelFilePath,
+  modelCapabilities,
   modelOutputs,
   parseModelManifest,
   SPECIAL_TOKEN_ROLES,
 } from './model-manifest.ts';
-export type { ModelManifest, ModelOutputs, SpecialTokenRole } from './model-manifest.ts';
+export type { ModelCapabilities, ModelManifest, ModelOutputs, SpecialTokenRole } from './model-manifest.ts';
 export { checkReducedOutputs } from './model-check/reduced-outputs.ts';
 export { reduceModelDirectory } from './model-reduce/reduce-model-directory.ts';
 export type { ReduceModelDirectoryOptions, ReduceModelDirectoryResult } from './model-reduce/reduce-model-directory.ts';

@@ -55,6 +55,19 @@ const modelOutputsSchema = z.discriminatedUnion(
   { error: 'must be { form: "logits" } or { form: "reduced", topK, positionsInput, logits, suppressedTokenIds }' },
 );
 
+/**
+ * What the model was trained for beyond decoding its default canvas. `continuation`: further
+ * semi-autoregressive blocks past `defaults.maxNewTokens` (LLaDA, Dream), so an answer may run
+ * on up to `maxSequenceLength`; `infill`: a suffix pinned after the answer (fill in the middle).
+ */
+const modelCapabilitiesSchema = z.strictObject(
+  {
+    continuation: z.boolean({ error: 'must be true or false' }).default(false),
+    infill: z.boolean({ error: 'must be true or false' }).default(false),
+  },
+  { error: 'must be an object { continuation, infill } of booleans' },
+);
+
 const modelManifestSchema = z
   .object({
     name: z.string({ error: 'must be a non-empty string' }).min(1, { error: 'must be a non-empty string' }),
@@ -75,6 +88,7 @@ const modelManifestSchema = z
       )
       .default({ ...DEFAULT_GENERATION_DEFAULTS }),
     outputs: modelOutputsSchema.optional(),
+    capabilities: modelCapabilitiesSchema.optional(),
   })
   .superRefine((manifest, ctx) => {
     const { vocabSize, specialTokens } = manifest;
@@ -139,6 +153,14 @@ const modelManifestSchema = z
 export type ModelManifest = z.output<typeof modelManifestSchema>;
 /** The manifest's `outputs` block; `{ form: 'logits' }` when the manifest has none. */
 export type ModelOutputs = z.output<typeof modelOutputsSchema>;
+
+/** The manifest's `capabilities` block. */
+export type ModelCapabilities = z.output<typeof modelCapabilitiesSchema>;
+
+/** What a model was trained for: neither continuation nor infill unless its manifest says so. */
+export function modelCapabilities(manifest: Pick<ModelManifest, 'capabilities'>): ModelCapabilities {
+  return manifest.capabilities ?? { continuation: false, infill: false };
+}
 
 /** The outputs a model declares: v1 `logits` unless its manifest says `reduced`. */
 export function modelOutputs(manifest: Pick<ModelManifest, 'outputs'>): ModelOutputs {

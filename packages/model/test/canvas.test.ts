@@ -33,6 +33,11 @@ describe('buildCanvas', () => {
     );
   });
 
+  it('pins a fill-in-the-middle suffix after the masks and counts it against maxSequenceLength', () => {
+    expect([...buildCanvas([7, 8], manifest, 4, [5, 6])]).toEqual([1, 7, 8, 3, 3, 3, 3, 5, 6]);
+    expect(() => buildCanvas([7, 8, 9, 10], manifest, 4, [5, 6])).toThrow(/at most 3 prompt tokens .* 2-token suffix/);
+  });
+
   it("uses the decoder's canvas length", () => {
     expect(buildCanvas([7, 8], manifest, 3)).toHaveLength(canvasLength(2, 3, manifest.specialTokens));
   });

@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadModelManifest, ModelManifestError, parseModelManifest } from '../src/index.ts';
+import { loadModelManifest, modelCapabilities, ModelManifestError, parseModelManifest } from '../src/index.ts';
 import { MODEL_DIR, removeDirectory } from './model-directory.ts';
 
 const valid = {
@@ -62,6 +62,20 @@ describe('loadModelManifest', () => {
 describe('parseModelManifest', () => {
   it('accepts a manifest that follows the contract', () => {
     expect(parseModelManifest(valid, 'dfleet-model.json')).toEqual(valid);
+  });
+
+  it('reads the capabilities block, each false unless the manifest says true, and neither without the block', () => {
+    expect(modelCapabilities(parseModelManifest(valid, 'x'))).toEqual({ continuation: false, infill: false });
+    const llada = parseModelManifest({ ...valid, capabilities: { continuation: true } }, 'x');
+    expect(modelCapabilities(llada)).toEqual({ continuation: true, infill: false });
+    expect(invalidFields({ ...valid, capabilities: { infill: 'yes' } })).toEqual([
+      { field: 'capabilities.infill', message: 'must be true or false (got "yes")' },
+    ]);
+    expect(invalidFields({ ...valid, capabilities: { infil: true } })[0]?.field).toBe('capabilities');
+  });
+
+  it('leaves the shipped jsfunc-mdm without continuation or infill: it was trained on its 48-token canvas only', async () => {
+    expect(modelCapabilities(await loadModelManifest(MODEL_DIR))).toEqual({ continuation: false, infill: false });
   });
 
   it('fills in generation defaults when the manifest has none', () => {

@@ -30,3 +30,11 @@ export function loadDfleetProtos(): { generation: GenerationProto; workerCallbac
   }
   return cached;
 }
+
+/**
+ * The public API's definitions (generation.proto) with `extraProtoFiles` (absolute paths, e.g. the
+ * health service's), for server reflection: what a client such as grpcurl can discover.
+ */
+export function loadPublicApiDefinition(extraProtoFiles: readonly string[] = []): protoLoader.PackageDefinition {
+  return protoLoader.loadSync(['dfleet/v1/generation.proto', ...extraProtoFiles], LOADER_OPTIONS);
+}

@@ -28,10 +28,16 @@ export {
   publishHeartbeat,
   removeHeartbeat,
   listLiveWorkers,
+  workerDirectoryKey,
 } from './worker-heartbeat.ts';
 export type { WorkerHeartbeat } from './worker-heartbeat.ts';
-export { redisOptionsFor } from './redis-connection.ts';
-export { redisEnv, redisUrlSchema } from './redis-env.ts';
+export { redisOptionsFor, createRedisConnection } from './redis-connection.ts';
+export type { RedisConnection, RedisRole } from './redis-connection.ts';
+export { redisEnv, redisUrlSchema, checkRedisTopology, redisTargetOf } from './redis-env.ts';
+export { redisHashTag, describeRedisTarget } from './redis-target.ts';
+export { redisKeySlot } from './redis-key-slot.ts';
+export { waitForReplicas } from './replica-acks.ts';
+export type { RedisTarget, RedisNodeAddress } from './redis-target.ts';
 export { checkEvictionPolicy, EVICTION_POLICY_SAFE } from './redis-eviction-policy.ts';
 export { describeJobFailure, STALLED_TOO_OFTEN_REASON } from './job-failure.ts';
 export type { JobFailure } from './job-failure.ts';

@@ -1,4 +1,5 @@
-import type { Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
+import type { RedisConnection } from './redis-connection.ts';
 
 /** What `maxmemory-policy` means for the queue: BullMQ's keys must never be evicted. */
 export type EvictionPolicyCheck =
@@ -10,11 +11,33 @@ export type EvictionPolicyCheck =
 export const EVICTION_POLICY_SAFE = "Redis runs maxmemory-policy 'noeviction', as BullMQ requires";
 
 /**
- * Reads Redis's `maxmemory-policy`. Anything but `noeviction` lets Redis delete queue keys (jobs,
+ * Reads `maxmemory-policy` of the Redis behind `redis`: of every master of a Cluster (the first
+ * that is not safe is reported; a Cluster not yet connected is waited for), else of the one server.
+ */
+export async function checkEvictionPolicy(redis: RedisConnection, redisName: string): Promise<EvictionPolicyCheck> {
+  if (!(redis instanceof Cluster)) return checkServer(redis, redisName);
+  if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
+  const checks = await Promise.all(
+    redis
+      .nodes('master')
+      .map((node) => checkServer(node, `${redisName} (node ${node.options.host}:${node.options.port})`)),
+  );
+  const unsafe = checks.find((check) => check.kind === 'unsafe') ?? checks.find((check) => check.kind === 'unknown');
+  return (
+    unsafe ??
+    checks[0] ?? {
+      kind: 'unknown',
+      warning: `could not check maxmemory-policy of ${redisName}: it reported no master; make sure every master runs 'noeviction'`,
+    }
+  );
+}
+
+/**
+ * Reads one server's `maxmemory-policy`. Anything but `noeviction` lets Redis delete queue keys (jobs,
  * locks, results) under memory pressure: jobs are then lost or run twice. Managed Redis often
  * refuses CONFIG; that is reported as unknown, never thrown.
  */
-export async function checkEvictionPolicy(redis: Redis, redisName: string): Promise<EvictionPolicyCheck> {
+async function checkServer(redis: Redis, redisName: string): Promise<EvictionPolicyCheck> {
   let reply: unknown;
   try {
     reply = await redis.call('CONFIG', 'GET', 'maxmemory-policy');

@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import type { RedisConnection } from './redis-connection.ts';
 
 export const workerHeartbeatSchema = z.object({
   workerId: z.string(),
@@ -23,30 +23,59 @@ export function heartbeatKey(prefix: string, workerId: string): string {
   return `${prefix}:workers:${workerId}`;
 }
 
-export async function publishHeartbeat(redis: Redis, prefix: string, beat: WorkerHeartbeat): Promise<void> {
-  await redis.set(heartbeatKey(prefix, beat.workerId), JSON.stringify(beat), 'PX', HEARTBEAT_TTL_MS);
+/**
+ * The directory of workers that beat lately: a sorted set of worker ids scored by their last
+ * beat (the worker's clock). It exists because SCAN, which finds keys by pattern, scans one node
+ * of a Redis Cluster only; this key and the heartbeat keys share the prefix's hash tag, so one
+ * ZRANGE and one MGET read them on one node. The heartbeat keys' TTLs (Redis's clock) stay the
+ * truth of who is alive; the set only says which keys to read.
+ */
+export function workerDirectoryKey(prefix: string): string {
+  return `${prefix}:worker-directory`;
 }
 
-export async function removeHeartbeat(redis: Redis, prefix: string, workerId: string): Promise<void> {
-  await redis.del(heartbeatKey(prefix, workerId));
+/**
+ * A beat forgets the ids whose last beat is this much older than its own: far beyond the
+ * heartbeat TTL, so clock skew between hosts never drops a live worker. Readers never compare
+ * clocks: an id whose key expired is skipped.
+ */
+const DIRECTORY_FORGET_MS = 6 * HEARTBEAT_TTL_MS;
+
+export async function publishHeartbeat(redis: RedisConnection, prefix: string, beat: WorkerHeartbeat): Promise<void> {
+  const directory = workerDirectoryKey(prefix);
+  // One MULTI: the key and its directory entry appear together; each beat also forgets workers that
+  // died without removing themselves, and the directory lives while any worker beats.
+  await redis
+    .multi()
+    .set(heartbeatKey(prefix, beat.workerId), JSON.stringify(beat), 'PX', HEARTBEAT_TTL_MS)
+    .zadd(directory, beat.updatedAt, beat.workerId)
+    .zremrangebyscore(directory, '-inf', beat.updatedAt - DIRECTORY_FORGET_MS)
+    .pexpire(directory, DIRECTORY_FORGET_MS)
+    .exec();
+}
+
+export async function removeHeartbeat(redis: RedisConnection, prefix: string, workerId: string): Promise<void> {
+  await redis.multi().del(heartbeatKey(prefix, workerId)).zrem(workerDirectoryKey(prefix), workerId).exec();
 }
 
 /** Live workers under a prefix; malformed entries are skipped rather than trusted. */
-export async function listLiveWorkers(redis: Redis, prefix: string): Promise<WorkerHeartbeat[]> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}:workers:*`, 'COUNT', 100);
-    cursor = next;
-    keys.push(...batch);
-  } while (cursor !== '0');
-  if (keys.length === 0) return [];
-  const values = await redis.mget(...keys);
+export async function listLiveWorkers(redis: RedisConnection, prefix: string): Promise<WorkerHeartbeat[]> {
+  const ids = await redis.zrange(workerDirectoryKey(prefix), 0, -1);
+  if (ids.length === 0) return [];
+  const values = await redis.mget(...ids.map((id) => heartbeatKey(prefix, id)));
   const beats: WorkerHeartbeat[] = [];
   for (const value of values) {
     if (value === null) continue;
-    const parsed = workerHeartbeatSchema.safeParse(JSON.parse(value));
+    const parsed = workerHeartbeatSchema.safeParse(parseJson(value));
     if (parsed.success) beats.push(parsed.data);
   }
   return beats;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { heartbeatKey, listLiveWorkers, publishHeartbeat, removeHeartbeat } from '../src/index.ts';
+import { heartbeatKey, listLiveWorkers, publishHeartbeat, removeHeartbeat, workerDirectoryKey } from '../src/index.ts';
 
 const prefix = `dfleet-test-${randomUUID().slice(0, 8)}`;
 const redis = new Redis('redis://127.0.0.1:6379');
@@ -38,7 +38,23 @@ describe('worker heartbeats', () => {
   });
 
   it('skips entries that are not heartbeats', async () => {
-    await redis.set(`${prefix}:workers:junk`, JSON.stringify({ hello: 'world' }));
+    await redis.zadd(workerDirectoryKey(prefix), Date.now(), 'junk');
+    await redis.set(heartbeatKey(prefix, 'junk'), JSON.stringify({ hello: 'world' }));
     expect((await listLiveWorkers(redis, prefix)).map((b) => b.workerId)).not.toContain('junk');
+  });
+
+  it('leaves out a worker whose heartbeat expired though the directory still names it', async () => {
+    await publishHeartbeat(redis, prefix, { ...beat, workerId: 'w-expired' });
+    await redis.del(heartbeatKey(prefix, 'w-expired'));
+    expect(await redis.zscore(workerDirectoryKey(prefix), 'w-expired')).not.toBeNull();
+    expect((await listLiveWorkers(redis, prefix)).map((b) => b.workerId)).not.toContain('w-expired');
+  });
+
+  it('forgets, at the next beat of any worker, a directory entry a minute older than that beat', async () => {
+    const now = Date.now();
+    await publishHeartbeat(redis, prefix, { ...beat, workerId: 'w-dead', updatedAt: now - 61_000 });
+    await publishHeartbeat(redis, prefix, { ...beat, workerId: 'w-live', updatedAt: now });
+    expect(await redis.zscore(workerDirectoryKey(prefix), 'w-dead')).toBeNull();
+    expect(await redis.zscore(workerDirectoryKey(prefix), 'w-live')).not.toBeNull();
   });
 });

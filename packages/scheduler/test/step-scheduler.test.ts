@@ -217,6 +217,37 @@ describe('StepScheduler', () => {
     expect(sessions.map((session) => session.result())).toEqual(alone);
   });
 
+  it('pads each pass to the canvases as they are now, when a continuation block lengthens one mid-decode', async () => {
+    const growing = request({
+      promptLength: 2,
+      maxNewTokens: 4,
+      blockLength: 4,
+      strategy: { name: 'threshold', threshold: 0.5 },
+      temperature: 1,
+      maxCanvasLength: 40,
+      // A seed whose answer runs past its first blocks on this fake model (20 tokens, then an eos).
+      seed: 1,
+    });
+    const requests = [growing, ...MIXED_REQUESTS.slice(0, 3)];
+    const alone = await Promise.all(requests.map(decodeAlone));
+
+    const { denoiser, scheduler, passes } = harness({ lengthMultiple: 1 });
+    const sessions = requests.map((req) => createDecodeSession(req, denoiser.vocabSize));
+    const initialLength = sessions[0]!.canvas.length;
+    const rowLengths: number[] = [];
+    await Promise.all([
+      scheduler.submit({ session: sessions[0]!, onStep: () => rowLengths.push(sessions[0]!.canvas.length) }),
+      ...sessions.slice(1).map((session) => scheduler.submit({ session })),
+    ]);
+    expect(sessions.map((session) => session.result())).toEqual(alone);
+    // It grew, and every pass it took part in was padded to at least its length then.
+    expect(sessions[0]!.canvas.length).toBeGreaterThan(initialLength);
+    const itsPasses = passes.filter((pass) => pass.sessions.includes(sessions[0]!));
+    itsPasses.forEach((pass, i) => {
+      expect(pass.sequenceLength).toBeGreaterThanOrEqual(i === 0 ? initialLength : rowLengths[i - 1]!);
+    });
+  });
+
   it('stops an aborted decode before its next pass and keeps the others going', async () => {
     const { denoiser, scheduler, passes } = harness();
     const controller = new AbortController();

@@ -10,6 +10,8 @@ export type { TestQueueOptions } from './test-queue.ts';
 export { TestFleet } from './test-fleet.ts';
 export type { TestFleetOptions } from './test-fleet.ts';
 export { OwnRedisServer } from './own-redis-server.ts';
+export { OwnRedisCluster } from './own-redis-cluster.ts';
+export { OwnRedisSentinel } from './own-redis-sentinel.ts';
 export { postCompletion, getJson, prompt } from './http.ts';
 export type { HttpAnswer } from './http.ts';
 export { SimulatedDenoiser, SimulatedDenoiserError, simulatedAnswerTokenIds } from './simulated-denoiser.ts';

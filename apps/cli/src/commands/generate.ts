@@ -6,6 +6,7 @@ import { UsageError } from '../usage-error.ts';
 
 const NUMBER_FLAGS = [
   'max-tokens',
+  'gen-length',
   'temperature',
   'seed',
   'steps',
@@ -22,7 +23,8 @@ Sends PROMPT to a running gateway and prints the completion with its tokens, ste
 
   --url URL               gateway to call (default: DFLEET_URL, else http://127.0.0.1:$DFLEET_PORT)
   --model NAME            model to ask for (default: the one the gateway serves)
-  --max-tokens N          tokens to generate
+  --max-tokens N          at most N answer tokens (a cap: the answer is cut, finish reason "length")
+  --gen-length N          the canvas the model decodes (default: the model's trained length)
   --strategy NAME         threshold (the gateway's default), reference, factor or entropy-bounded
   --steps N  --threshold T  --factor F  --gamma G  --block-length N
                           that strategy's knobs
@@ -63,6 +65,7 @@ export async function runGenerate(args: string[], env: NodeJS.ProcessEnv): Promi
   for (const knob of ['steps', 'threshold', 'factor', 'gamma'] as const)
     if (numbers[knob] !== undefined) dfleet[knob] = numbers[knob];
   if (numbers['block-length'] !== undefined) dfleet.block_length = numbers['block-length'];
+  if (numbers['gen-length'] !== undefined) dfleet.gen_length = numbers['gen-length'];
   const body: CompletionBody = { prompt };
   if (values.model) body.model = values.model;
   if (numbers['max-tokens'] !== undefined) body.max_tokens = numbers['max-tokens'];

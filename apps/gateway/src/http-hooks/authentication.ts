@@ -18,6 +18,8 @@ export function authenticateApiRequests(app: FastifyInstance, authenticator: Req
   app.decorateRequest('caller', null);
   app.addHook('onRequest', async (request) => {
     if (!request.url.startsWith('/v1/') || request.routeOptions.url === undefined) return;
+    // A CORS preflight never carries credentials; the CORS plugin answers it.
+    if (request.method === 'OPTIONS') return;
     const authorization = request.headers.authorization;
     const tenant = request.headers[TENANT_HEADER];
     request.caller = await authenticator.authenticate({

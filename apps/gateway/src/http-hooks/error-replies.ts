@@ -1,15 +1,31 @@
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   GatewayError,
+  GenerationFailedError,
+  GenerationTimeoutError,
+  JobCancelledError,
   InternalGatewayError,
   InvalidRequestError,
   RouteNotFoundError,
   UnsupportedMediaTypeError,
 } from '../errors.ts';
 import { bodyTooLarge } from './body-limit.ts';
+import { setJobRequestId } from './request-id.ts';
+import { shouldRetry } from './retry-advice.ts';
 
-function sendError(reply: FastifyReply, error: GatewayError): FastifyReply {
+function sendError(request: FastifyRequest, reply: FastifyReply, error: GatewayError): FastifyReply {
   if (error.retryAfterSeconds !== null) void reply.header('retry-after', String(error.retryAfterSeconds));
+  // An error about a job names it, as a success does: the job is what GET /v1/jobs/:id reads.
+  const inner = error.cause instanceof GatewayError ? error.cause : error;
+  if (
+    inner instanceof GenerationTimeoutError ||
+    inner instanceof GenerationFailedError ||
+    inner instanceof JobCancelledError
+  ) {
+    setJobRequestId(reply, inner.jobId);
+  }
+  const retry = shouldRetry(request, error);
+  if (retry !== null) void reply.header('x-should-retry', retry);
   return reply.code(error.httpStatus).send(error.toResponseBody());
 }
 
@@ -37,17 +53,18 @@ function fromFastifyError(error: FastifyError, bodyLimitBytes: number): GatewayE
  */
 export function replyWithGatewayErrors(app: FastifyInstance, bodyLimitBytes: number): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    if (error instanceof GatewayError) return sendError(reply, error);
+    if (error instanceof GatewayError) return sendError(request, reply, error);
     const mapped = fromFastifyError(error, bodyLimitBytes);
     if (mapped instanceof InternalGatewayError) request.log.error({ err: error }, 'unexpected error in HTTP handler');
-    return sendError(reply, mapped);
+    return sendError(request, reply, mapped);
   });
   app.setNotFoundHandler((request, reply) =>
     sendError(
+      request,
       reply,
       new RouteNotFoundError(
-        `no route ${request.method} ${request.url.split('?')[0]}; see POST /v1/completions, GET /v1/models, ` +
-          'GET|DELETE /v1/jobs/:id, GET /healthz, GET /readyz',
+        `no route ${request.method} ${request.url.split('?')[0]}; see POST /v1/completions, POST /v1/chat/completions, GET /v1/models, ` +
+          'GET|DELETE /v1/jobs/:id, GET /healthz, GET /readyz, GET /playground',
       ),
     ),
   );

@@ -1,16 +1,22 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { BatchPromptError, parseCompletionBatch, type CompletionBatch } from '../completion-batch.ts';
-import { parseCompletionRequest } from '../completion-request.ts';
+import { choicesWithJobIds, expandChoices } from '../completion-choices.ts';
+import { parseCompletionRequest, type CompletionRequest } from '../completion-request.ts';
 import {
   toBatchCompletionResponseBody,
+  toChoicesCompletionResponseBody,
   toCompletionResponseBody,
+  type ChoiceRendering,
   type FinishedGeneration,
 } from '../completion-response.ts';
 import type { CompletionService } from '../completion-service.ts';
 import { GatewayError } from '../errors.ts';
 import { callerOf } from '../http-hooks/authentication.ts';
+import { setJobRequestId } from '../http-hooks/request-id.ts';
 import type { ModelCatalog } from '../model-catalog.ts';
+import { OpenAiStreamChunks } from '../openai-stream-chunks.ts';
 import { WaitAbortedError } from '../pending-results.ts';
+import { streamChoices } from './openai-stream.ts';
 
 export interface CompletionRoutesOptions {
   service: CompletionService;
@@ -34,7 +40,9 @@ async function completeBatch(
   const failedAt = outcomes.findIndex((outcome) => outcome.status === 'rejected');
   if (failedAt === -1) {
     const finished = outcomes.map((outcome) => (outcome as PromiseFulfilledResult<FinishedGeneration>).value);
-    return reply.code(200).send(toBatchCompletionResponseBody(finished));
+    const rendering = renderingOf(requests[0] as CompletionRequest);
+    setJobRequestId(reply, finished[0]?.jobId ?? '');
+    return reply.code(200).send(toBatchCompletionResponseBody(finished, rendering));
   }
   const failure = (outcomes[failedAt] as PromiseRejectedResult).reason as unknown;
   if (!(failure instanceof GatewayError)) throw failure;
@@ -48,7 +56,11 @@ async function completeBatch(
   );
 }
 
-/** POST /v1/completions: one prompt, or an array of prompts answered together. */
+function renderingOf(request: CompletionRequest): ChoiceRendering {
+  return { echo: request.reply.echo, texts: request.model };
+}
+
+/** POST /v1/completions: one prompt (n choices, streamed or not), or an array of prompts answered together. */
 export const completionRoutes: FastifyPluginAsync<CompletionRoutesOptions> = async (app, options) => {
   const { service, catalog, maxBatchPrompts } = options;
   app.post('/v1/completions', async (request, reply) => {
@@ -57,6 +69,30 @@ export const completionRoutes: FastifyPluginAsync<CompletionRoutesOptions> = asy
     const context = { idempotencyKeyHeader: typeof header === 'string' ? header : null };
     const batch = parseCompletionBatch(request.body, catalog, { ...context, tenant, maxBatchPrompts });
     const completion = batch === null ? parseCompletionRequest(request.body, catalog, context) : null;
+
+    if (completion?.reply.stream) {
+      const { requests, jobIds } = choicesWithJobIds(completion, tenant);
+      const firstJobId = jobIds[0] as string;
+      setJobRequestId(reply, firstJobId);
+      const chunks = new OpenAiStreamChunks({
+        kind: 'completion',
+        id: firstJobId,
+        model: completion.model.name,
+        created: Math.floor(Date.now() / 1000),
+        logprobs: completion.options.logprobs ?? null,
+        echo: completion.reply.echo ? completion.prompt : null,
+        includeUsage: completion.reply.stream.includeUsage,
+        texts: completion.model,
+      });
+      return streamChoices(request, reply, {
+        service,
+        requests,
+        tenant,
+        states: completion.reply.stream.states,
+        chunks,
+      });
+    }
+
     // A client that hangs up stops waiting; the job itself still runs and stays readable.
     const clientGone = new AbortController();
     reply.raw.on('close', () => {
@@ -66,8 +102,20 @@ export const completionRoutes: FastifyPluginAsync<CompletionRoutesOptions> = asy
       if (completion === null) {
         return await completeBatch(service, batch as CompletionBatch, { tenant, signal: clientGone.signal }, reply);
       }
-      const finished = await service.complete(completion, { tenant, signal: clientGone.signal });
-      return reply.code(200).send(toCompletionResponseBody(finished));
+      const choices = expandChoices(completion);
+      const finished = await Promise.all(
+        choices.map((choice) => service.complete(choice, { tenant, signal: clientGone.signal })),
+      );
+      const first = finished[0] as FinishedGeneration;
+      setJobRequestId(reply, first.jobId);
+      const rendering = renderingOf(completion);
+      return reply
+        .code(200)
+        .send(
+          finished.length === 1
+            ? toCompletionResponseBody(first, rendering)
+            : toChoicesCompletionResponseBody(finished, rendering),
+        );
     } catch (error) {
       if (error instanceof WaitAbortedError) return reply;
       throw error;

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Worker, type Job } from 'bullmq';
 import { pino } from 'pino';
@@ -6,13 +7,19 @@ import {
   type ReportAck__Output,
   type ProgressReport,
   type ResultReport,
+  type StepReport,
 } from '@dfleet/proto';
+import { Redis } from 'ioredis';
 import {
   GENERATION_QUEUES,
+  HEARTBEAT_TTL_MS,
   PRIORITY_CLASSES,
+  publishHeartbeat,
   redisOptionsFor,
+  removeHeartbeat,
   type GenerationJob,
   type GenerationResult,
+  type WorkerHeartbeat,
 } from '@dfleet/queue';
 import { SHARED_REDIS_URL, postCompletion as postCompletionTo } from '@dfleet/test-support';
 import { loadGatewayConfig, type GatewayConfig } from '../../src/config.ts';
@@ -76,6 +83,81 @@ export function reportProgress(address: string, report: ProgressReport): Promise
   }).finally(() => client.close());
 }
 
+/** One worker report stream: steps are sent as they come, a result resolves with its answer. */
+export function openReportStream(address: string): {
+  step(report: StepReport): void;
+  result(report: ResultReport): Promise<{ accepted: boolean; reason: string }>;
+  /** Ends the stream without a result (the result then reaches the gateway through Redis). */
+  end(): void;
+} {
+  const client = createWorkerCallbackClient(address);
+  const call = client.Report();
+  const failed = new Promise<never>((_, reject) => {
+    call.on('error', reject);
+    call.on('end', () => reject(new Error('the report stream ended without an answer')));
+  });
+  failed.catch(() => undefined);
+  return {
+    step: (report) => call.write({ step: report }),
+    end: () => {
+      call.end();
+      client.close();
+    },
+    result: (report) =>
+      Promise.race([
+        new Promise<{ accepted: boolean; reason: string }>((resolve) => {
+          call.on('data', ({ accepted, reason }: ReportAck__Output) => resolve({ accepted, reason }));
+          call.write({ result: report });
+        }),
+        failed,
+      ]).finally(() => {
+        call.end();
+        client.close();
+      }),
+  };
+}
+
+/** Step reports then the result on one report stream, in order, as a streaming worker sends them. */
+export function reportStepsThenResult(
+  address: string,
+  steps: readonly StepReport[],
+  result: ResultReport,
+): Promise<{ accepted: boolean; reason: string }> {
+  const stream = openReportStream(address);
+  for (const step of steps) stream.step(step);
+  return stream.result(result);
+}
+
+/**
+ * The step reports of a job whose answer is `tokenIds`, committed `perStep` positions at a time
+ * from the left, so each step makes more of the answer final.
+ */
+export function stepReportsFor(job: Job<GenerationJob>, tokenIds: readonly number[], perStep: number): StepReport[] {
+  const reports: StepReport[] = [];
+  const committed = new Set<number>();
+  for (let start = 0, step = 1; start < tokenIds.length; start += perStep, step++) {
+    const count = Math.min(perStep, tokenIds.length - start);
+    const positions = Array.from({ length: count }, (_, i) => start + i);
+    for (const position of positions) committed.add(position);
+    let finalPrefix = 0;
+    while (committed.has(finalPrefix)) finalPrefix++;
+    reports.push({
+      jobId: job.id ?? '',
+      attempt: job.attemptsMade + 1,
+      callbackToken: job.data.callback.token,
+      step,
+      nfe: step,
+      committedPositions: positions,
+      committedTokens: positions.map((position) => tokenIds[position] as number),
+      answerLength: tokenIds.length,
+      finalPrefix,
+      decodeMs: step * 2,
+      finished: start + count === tokenIds.length,
+    });
+  }
+  return reports;
+}
+
 /** A successful result report for a job, signed with the job's own token unless overridden. */
 export function resultReportFor(
   job: Job<GenerationJob>,
@@ -98,6 +180,7 @@ export function generationResultFor(text: string): GenerationResult {
     finishReason: 'eos',
     steps: 3,
     nfe: 3,
+    tokenSteps: [...text].map(() => 1),
     promptTokens: 5,
     queueMs: 1.5,
     decodeMs: 2.5,
@@ -110,11 +193,16 @@ export interface TestWorker {
   close(): Promise<void>;
 }
 
-/** Real BullMQ workers on the test prefix, one per class's queue, running `processor` for each generation job. */
-export function startTestWorker(
+/**
+ * Real BullMQ workers on the test prefix, one per class's queue, running `processor` for each
+ * generation job, and a live heartbeat for the fixture model (gateways refuse interactive requests
+ * for a model no worker beats for). Resolves once the heartbeat is in Redis.
+ */
+export async function startTestWorker(
   prefix: string,
   processor: (job: Job<GenerationJob>) => Promise<GenerationResult>,
-): TestWorker {
+): Promise<TestWorker> {
+  const heartbeat = await startTestHeartbeat(prefix);
   const workers = PRIORITY_CLASSES.map(
     (priority) =>
       new Worker<GenerationJob, GenerationResult>(GENERATION_QUEUES[priority], processor, {
@@ -126,7 +214,35 @@ export function startTestWorker(
   );
   return {
     close: async () => {
-      await Promise.all(workers.map((worker) => worker.close()));
+      await Promise.all([...workers.map((worker) => worker.close()), heartbeat.close()]);
+    },
+  };
+}
+
+/** A heartbeat as a worker serving `model` publishes it. */
+export function liveWorkerOf(model: string, workerId = 'test-worker'): WorkerHeartbeat {
+  const now = Date.now();
+  return { workerId, device: 'cpu', model, jobsInFlight: 0, pid: process.pid, startedAt: now, updatedAt: now };
+}
+
+/**
+ * A worker heartbeat for the fixture model, renewed until closed: what a gateway needs to see to
+ * enqueue interactive requests. The gateway reads heartbeats at most a second old, so a test that
+ * just closed one waits that long before it expects no_worker.
+ */
+export async function startTestHeartbeat(prefix: string, model = FIXTURE_MODEL): Promise<{ close(): Promise<void> }> {
+  const redis = new Redis(redisOptionsFor(SHARED_REDIS_URL, 'producer'));
+  // The producer options queue nothing offline: wait for the connection before the first beat.
+  await once(redis, 'ready');
+  const workerId = `test-worker-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+  const beat = () => publishHeartbeat(redis, prefix, liveWorkerOf(model, workerId));
+  await beat();
+  const timer = setInterval(() => void beat().catch(() => undefined), HEARTBEAT_TTL_MS / 4);
+  return {
+    close: async () => {
+      clearInterval(timer);
+      await removeHeartbeat(redis, prefix, workerId).catch(() => undefined);
+      redis.disconnect();
     },
   };
 }

@@ -1,0 +1,76 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { CompletionRequest } from '../completion-request.ts';
+import type { CompletionService } from '../completion-service.ts';
+import { GatewayError, InternalGatewayError } from '../errors.ts';
+import type { GenerationEvent } from '../generation-events.ts';
+import type { OpenAiStreamChunks } from '../openai-stream-chunks.ts';
+import { WaitAbortedError } from '../pending-results.ts';
+import { SseStream } from '../sse-stream.ts';
+import { mergeIndexed } from '../stream-merge.ts';
+
+/** The SSE event name of canvas states (`dfleet.stream_states`). */
+const CANVAS_STATE_EVENT = 'dfleet.canvas_state';
+
+export interface StreamChoicesOptions {
+  service: CompletionService;
+  /** One request per choice, in index order. */
+  requests: readonly CompletionRequest[];
+  tenant: string;
+  states: boolean;
+  chunks: OpenAiStreamChunks;
+}
+
+/**
+ * Streams every choice's job as OpenAI server-sent events. The first event is awaited before the
+ * 200 goes out, so a request refused before its job started (no_worker, queue_full, ...) gets a
+ * normal JSON error with its status; a failure after that is an SSE error event, then the end.
+ * When the client hangs up, consumption stops and each stream cancels its job.
+ */
+export async function streamChoices(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  { service, requests, tenant, states, chunks }: StreamChoicesOptions,
+): Promise<FastifyReply> {
+  const clientGone = new AbortController();
+  reply.raw.on('close', () => {
+    if (!reply.raw.writableEnded) clientGone.abort();
+  });
+  const events = mergeIndexed<GenerationEvent>(
+    requests.map((one) => service.stream(one, { tenant, signal: clientGone.signal, states })),
+  );
+  let current: Awaited<ReturnType<typeof events.next>>;
+  try {
+    // A refusal is thrown as a GatewayError here: the error handler answers it as JSON.
+    current = await events.next();
+  } catch (error) {
+    if (error instanceof WaitAbortedError) return reply;
+    throw error;
+  }
+  const sse = SseStream.open(reply);
+  try {
+    requests.forEach((_, index) => {
+      for (const chunk of chunks.start(index)) sse.data(chunk);
+    });
+    while (!current.done && !clientGone.signal.aborted) {
+      const { index, value } = current.value;
+      if (value.kind === 'state') sse.event(CANVAS_STATE_EVENT, chunks.canvasState(index, value));
+      else for (const chunk of chunks.chunksFor(index, value)) sse.data(chunk);
+      current = await events.next();
+    }
+    if (clientGone.signal.aborted) return reply;
+    const usage = chunks.usageChunk();
+    if (usage !== null) sse.data(usage);
+    sse.done();
+  } catch (error) {
+    if (error instanceof WaitAbortedError || clientGone.signal.aborted) return reply;
+    if (error instanceof GatewayError) sse.fail(error);
+    else {
+      request.log.error({ err: error }, 'unexpected error while streaming');
+      sse.fail(new InternalGatewayError('internal error while streaming; see the gateway log', null));
+    }
+  } finally {
+    await events.return(undefined);
+    sse.end();
+  }
+  return reply;
+}

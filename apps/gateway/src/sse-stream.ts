@@ -1,0 +1,67 @@
+import type { FastifyReply } from 'fastify';
+import type { GatewayError } from './errors.ts';
+
+/**
+ * Server-sent events on a reply Fastify no longer manages (hijacked): the headers Fastify's hooks
+ * set so far (x-request-id, CORS) are kept. Writes after the client left are dropped.
+ */
+export class SseStream {
+  readonly #reply: FastifyReply;
+
+  private constructor(reply: FastifyReply) {
+    this.#reply = reply;
+  }
+
+  /** Sends the 200 and the event-stream headers; from here errors can only be events. */
+  static open(reply: FastifyReply): SseStream {
+    void reply.hijack();
+    const headers: Record<string, string | number | string[]> = {};
+    for (const [name, value] of Object.entries(reply.getHeaders())) {
+      if (value !== undefined) headers[name] = value;
+    }
+    reply.raw.writeHead(200, {
+      ...headers,
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      // A proxy that buffers (nginx does by default) would hold the deltas back until the end.
+      'x-accel-buffering': 'no',
+    });
+    reply.raw.flushHeaders();
+    return new SseStream(reply);
+  }
+
+  get closed(): boolean {
+    return this.#reply.raw.writableEnded || this.#reply.raw.destroyed;
+  }
+
+  /** An unnamed event: what OpenAI clients read. */
+  data(payload: unknown): void {
+    this.#write(`data: ${JSON.stringify(payload)}\n\n`);
+  }
+
+  /** A named event (dfleet extensions), which clients that do not know the name may skip. */
+  event(name: string, payload: unknown): void {
+    this.#write(`event: ${name}\ndata: ${JSON.stringify(payload)}\n\n`);
+  }
+
+  /** OpenAI's end of stream. */
+  done(): void {
+    this.#write('data: [DONE]\n\n');
+    this.end();
+  }
+
+  /** A failure after the 200 went out: OpenAI's SDKs throw the `error` of a data event. */
+  fail(error: GatewayError): void {
+    this.data(error.toResponseBody());
+    this.end();
+  }
+
+  end(): void {
+    if (!this.closed) this.#reply.raw.end();
+  }
+
+  #write(chunk: string): void {
+    if (!this.closed) this.#reply.raw.write(chunk);
+  }
+}
