@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -53,7 +54,7 @@ export class OwnRedisCluster {
     const nodes: ClusterNode[] = [];
     try {
       for (let i = 0; i < masters * 2; i++) {
-        const port = await freePort();
+        const port = await freeClusterPort();
         const nodeDir = join(dir, String(port));
         await mkdir(nodeDir);
         nodes.push({ port, server: await startNode(port, nodeDir, nodeTimeoutMs) });
@@ -141,4 +142,25 @@ export class OwnRedisCluster {
       redis.disconnect();
     }
   }
+}
+
+/** Redis Cluster listens on its port and on port + 10000 (the cluster bus). */
+const CLUSTER_BUS_OFFSET = 10_000;
+
+/** A free port whose cluster-bus port is free too: the OS picks the first, so the second may be taken. */
+async function freeClusterPort(): Promise<number> {
+  for (let tries = 0; tries < 50; tries++) {
+    const port = await freePort();
+    const bus = port + CLUSTER_BUS_OFFSET;
+    if (bus <= 65_535 && (await isFree(bus))) return port;
+  }
+  throw new Error('no free port with a free cluster-bus port (port + 10000) after 50 tries');
+}
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
 }

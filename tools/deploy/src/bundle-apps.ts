@@ -14,10 +14,13 @@ export const APP_BUNDLES = {
   gateway: {
     outdir: 'apps/gateway/dist',
     entryPoints: { main: 'apps/gateway/src/main.ts' },
+    /** Files the bundle reads at run time, beside it in the image. */
+    assets: ['apps/gateway/playground'],
   },
   worker: {
     outdir: 'apps/worker/dist',
     entryPoints: { main: 'apps/worker/src/main.ts', 'inference-thread': 'packages/model/src/inference-thread.mjs' },
+    assets: [],
   },
 } as const;
 

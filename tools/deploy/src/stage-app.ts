@@ -13,7 +13,7 @@ const WORKSPACE_DIRS = ['bench'];
  * The files an app's image holds besides its npm dependencies, as paths under the repository:
  * the install manifests (the lockfile and every workspace's package.json, without which
  * `npm ci` refuses the lockfile), the app's bundle, and what the bundle reads at run time (the
- * protos, the default model).
+ * protos, the default model, the app's own assets such as the gateway's playground).
  */
 export async function stagedPaths(app: keyof typeof APP_BUNDLES): Promise<string[]> {
   const manifests: string[] = [];
@@ -29,6 +29,7 @@ export async function stagedPaths(app: keyof typeof APP_BUNDLES): Promise<string
     '.npmrc',
     ...manifests.sort(),
     APP_BUNDLES[app].outdir,
+    ...APP_BUNDLES[app].assets,
     'protos',
     'models/jsfunc-mdm',
   ];

@@ -1,9 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { FastifyPluginAsync } from 'fastify';
+import { PLAYGROUND_DIR } from '../playground-dir.ts';
 import { strategyCatalogBody } from '../strategy-catalog.ts';
-
-/** The page's files, shipped beside src/: no build step, nothing generated. */
-const PLAYGROUND_DIR = new URL('../../playground/', import.meta.url);
 
 const ASSETS = [
   { path: '/playground', file: 'index.html', type: 'text/html; charset=utf-8' },
