@@ -1,15 +1,14 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { parseChatCompletionRequest } from '../chat-request.ts';
 import { toChatCompletionResponseBody } from '../chat-response.ts';
-import { choicesWithJobIds, expandChoices } from '../completion-choices.ts';
+import { expandChoices } from '../completion-choices.ts';
 import type { FinishedGeneration } from '../completion-response.ts';
 import type { CompletionService } from '../completion-service.ts';
 import { callerOf } from '../http-hooks/authentication.ts';
 import { setJobRequestId } from '../http-hooks/request-id.ts';
 import type { ModelCatalog } from '../model-catalog.ts';
-import { OpenAiStreamChunks } from '../openai-stream-chunks.ts';
 import { WaitAbortedError } from '../pending-results.ts';
-import { streamChoices } from './openai-stream.ts';
+import { streamCompletion } from './openai-stream.ts';
 
 export interface ChatCompletionRoutesOptions {
   service: CompletionService;
@@ -26,28 +25,7 @@ export const chatCompletionRoutes: FastifyPluginAsync<ChatCompletionRoutesOption
       idempotencyKeyHeader: typeof header === 'string' ? header : null,
     });
 
-    if (completion.reply.stream) {
-      const { requests, jobIds } = choicesWithJobIds(completion, tenant);
-      const firstJobId = jobIds[0] as string;
-      setJobRequestId(reply, firstJobId);
-      const chunks = new OpenAiStreamChunks({
-        kind: 'chat',
-        id: firstJobId,
-        model: completion.model.name,
-        created: Math.floor(Date.now() / 1000),
-        logprobs: completion.options.logprobs ?? null,
-        echo: null,
-        includeUsage: completion.reply.stream.includeUsage,
-        texts: completion.model,
-      });
-      return streamChoices(request, reply, {
-        service,
-        requests,
-        tenant,
-        states: completion.reply.stream.states,
-        chunks,
-      });
-    }
+    if (completion.reply.stream) return streamCompletion(request, reply, { service, tenant, completion, kind: 'chat' });
 
     // As for completions: a client that hangs up stops waiting, and its job runs on.
     const clientGone = new AbortController();

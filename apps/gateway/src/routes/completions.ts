@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { BatchPromptError, parseCompletionBatch, type CompletionBatch } from '../completion-batch.ts';
-import { choicesWithJobIds, expandChoices } from '../completion-choices.ts';
+import { expandChoices } from '../completion-choices.ts';
 import { parseCompletionRequest, type CompletionRequest } from '../completion-request.ts';
 import {
   toBatchCompletionResponseBody,
@@ -14,9 +14,8 @@ import { GatewayError } from '../errors.ts';
 import { callerOf } from '../http-hooks/authentication.ts';
 import { setJobRequestId } from '../http-hooks/request-id.ts';
 import type { ModelCatalog } from '../model-catalog.ts';
-import { OpenAiStreamChunks } from '../openai-stream-chunks.ts';
 import { WaitAbortedError } from '../pending-results.ts';
-import { streamChoices } from './openai-stream.ts';
+import { streamCompletion } from './openai-stream.ts';
 
 export interface CompletionRoutesOptions {
   service: CompletionService;
@@ -71,26 +70,7 @@ export const completionRoutes: FastifyPluginAsync<CompletionRoutesOptions> = asy
     const completion = batch === null ? parseCompletionRequest(request.body, catalog, context) : null;
 
     if (completion?.reply.stream) {
-      const { requests, jobIds } = choicesWithJobIds(completion, tenant);
-      const firstJobId = jobIds[0] as string;
-      setJobRequestId(reply, firstJobId);
-      const chunks = new OpenAiStreamChunks({
-        kind: 'completion',
-        id: firstJobId,
-        model: completion.model.name,
-        created: Math.floor(Date.now() / 1000),
-        logprobs: completion.options.logprobs ?? null,
-        echo: completion.reply.echo ? completion.prompt : null,
-        includeUsage: completion.reply.stream.includeUsage,
-        texts: completion.model,
-      });
-      return streamChoices(request, reply, {
-        service,
-        requests,
-        tenant,
-        states: completion.reply.stream.states,
-        chunks,
-      });
+      return streamCompletion(request, reply, { service, tenant, completion, kind: 'completion' });
     }
 
     // A client that hangs up stops waiting; the job itself still runs and stays readable.

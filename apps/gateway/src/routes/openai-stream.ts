@@ -1,9 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { choicesWithJobIds } from '../completion-choices.ts';
 import type { CompletionRequest } from '../completion-request.ts';
 import type { CompletionService } from '../completion-service.ts';
 import { GatewayError, InternalGatewayError } from '../errors.ts';
 import type { GenerationEvent } from '../generation-events.ts';
-import type { OpenAiStreamChunks } from '../openai-stream-chunks.ts';
+import { setJobRequestId } from '../http-hooks/request-id.ts';
+import { OpenAiStreamChunks, type StreamChunkOptions } from '../openai-stream-chunks.ts';
 import { WaitAbortedError } from '../pending-results.ts';
 import { SseStream } from '../sse-stream.ts';
 import { mergeIndexed } from '../stream-merge.ts';
@@ -11,7 +13,7 @@ import { mergeIndexed } from '../stream-merge.ts';
 /** The SSE event name of canvas states (`dfleet.stream_states`). */
 const CANVAS_STATE_EVENT = 'dfleet.canvas_state';
 
-export interface StreamChoicesOptions {
+interface StreamChoicesOptions {
   service: CompletionService;
   /** One request per choice, in index order. */
   requests: readonly CompletionRequest[];
@@ -21,12 +23,44 @@ export interface StreamChoicesOptions {
 }
 
 /**
+ * Answers a `stream: true` request (completions or chat): one job per choice, the first job's id
+ * as the response's id and `x-request-id`, then `streamChoices`.
+ */
+export function streamCompletion(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  {
+    service,
+    tenant,
+    completion,
+    kind,
+  }: { service: CompletionService; tenant: string; completion: CompletionRequest; kind: StreamChunkOptions['kind'] },
+): Promise<FastifyReply> {
+  const stream = completion.reply.stream;
+  if (stream === null) throw new InternalGatewayError('streamCompletion called for a request without stream: true');
+  const { requests, jobIds } = choicesWithJobIds(completion, tenant);
+  const firstJobId = jobIds[0] as string;
+  setJobRequestId(reply, firstJobId);
+  const chunks = new OpenAiStreamChunks({
+    kind,
+    id: firstJobId,
+    model: completion.model.name,
+    created: Math.floor(Date.now() / 1000),
+    logprobs: completion.options.logprobs ?? null,
+    echo: kind === 'completion' && completion.reply.echo ? completion.prompt : null,
+    includeUsage: stream.includeUsage,
+    texts: completion.model,
+  });
+  return streamChoices(request, reply, { service, requests, tenant, states: stream.states, chunks });
+}
+
+/**
  * Streams every choice's job as OpenAI server-sent events. The first event is awaited before the
  * 200 goes out, so a request refused before its job started (no_worker, queue_full, ...) gets a
  * normal JSON error with its status; a failure after that is an SSE error event, then the end.
  * When the client hangs up, consumption stops and each stream cancels its job.
  */
-export async function streamChoices(
+async function streamChoices(
   request: FastifyRequest,
   reply: FastifyReply,
   { service, requests, tenant, states, chunks }: StreamChoicesOptions,
