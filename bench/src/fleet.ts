@@ -207,6 +207,8 @@ interface FleetSample {
   doneAt: number;
   decodeMs: number;
   queueMs: number;
+  /** The gateway's accept (after parsing, before admission) to its outcome, as the answer says. */
+  totalMs: number;
   status: number;
 }
 
@@ -247,7 +249,7 @@ async function complete(httpUrl: string, request: FleetRequest): Promise<FleetSa
   });
   const response = await post(`${httpUrl}/v1/completions`, payload);
   const body = JSON.parse(response.body) as {
-    dfleet?: { decode_ms: number; queue_ms: number };
+    dfleet?: { decode_ms: number; queue_ms: number; total_ms: number };
     error?: { message: string };
   };
   const doneAt = performance.now();
@@ -258,6 +260,7 @@ async function complete(httpUrl: string, request: FleetRequest): Promise<FleetSa
     doneAt,
     decodeMs: body.dfleet?.decode_ms ?? Number.NaN,
     queueMs: body.dfleet?.queue_ms ?? Number.NaN,
+    totalMs: body.dfleet?.total_ms ?? Number.NaN,
     status: response.status,
   };
 }
@@ -286,6 +289,30 @@ async function throughFleet(httpUrl: string, perSecond: number, requests: readon
 /** Opens `count` keep-alive connections at once, so a burst does not pay TCP handshakes. */
 async function openConnections(httpUrl: string, count: number, request: FleetRequest): Promise<void> {
   await Promise.all(Array.from({ length: count }, () => complete(httpUrl, request)));
+}
+
+/**
+ * Where the overhead goes, from the answer's own timings (Date.now in two processes, so whole
+ * milliseconds): `http` is the client's send to the gateway's accept plus its outcome to the
+ * client's read (HTTP, parsing, the response); `to_claim` the accept to the worker's claim
+ * (admission, BullMQ add, claim); `after_claim` the claim to the gateway's outcome less the decode
+ * (tokenizing, the result callback). Each is its own p50, so they need not add up to the overhead's.
+ */
+function overheadSplit(ok: readonly FleetSample[]) {
+  return {
+    http: percentile(
+      ok.map((s) => s.e2eMs - s.totalMs),
+      50,
+    ),
+    to_claim: percentile(
+      ok.map((s) => s.queueMs),
+      50,
+    ),
+    after_claim: percentile(
+      ok.map((s) => s.totalMs - s.queueMs - s.decodeMs),
+      50,
+    ),
+  };
 }
 
 function summarize(
@@ -321,6 +348,7 @@ function summarize(
     max_tokens: samples[0]?.request.maxTokens,
     overhead_p50_ms: percentile(overhead, 50),
     overhead_p99_ms: percentile(overhead, 99),
+    overhead_split_p50_ms: overheadSplit(ok),
     queue_wait_p50_ms: percentile(
       ok.map((s) => s.queueMs),
       50,
@@ -466,7 +494,9 @@ for (const phase of [atRate, light, sustainable]) {
       `  overhead p50 ${fmt(phase.overhead_p50_ms)} ms p99 ${fmt(phase.overhead_p99_ms)} ms (${(phase.overhead_p50_ms / result.bullmq_roundtrip_p50_ms).toFixed(2)}x bullmq p50), ` +
       `vs direct decode p50 ${fmt(phase.overhead_vs_direct_p50_ms)} ms p99 ${fmt(phase.overhead_vs_direct_p99_ms)} ms; ` +
       `queue wait p50 ${fmt(phase.queue_wait_p50_ms)} ms, decode p50 ${fmt(phase.decode_p50_ms)} ms (direct ${fmt(phase.direct_decode_p50_ms)} ms, ` +
-      `worker - direct p50 ${fmt(phase.decode_vs_direct_p50_ms)} ms), e2e p50 ${fmt(phase.e2e_p50_ms)} ms p99 ${fmt(phase.e2e_p99_ms)} ms`,
+      `worker - direct p50 ${fmt(phase.decode_vs_direct_p50_ms)} ms), e2e p50 ${fmt(phase.e2e_p50_ms)} ms p99 ${fmt(phase.e2e_p99_ms)} ms\n` +
+      `  overhead split p50: http ${fmt(phase.overhead_split_p50_ms.http)} ms, accept to claim ${fmt(phase.overhead_split_p50_ms.to_claim)} ms, ` +
+      `claim to outcome less decode ${fmt(phase.overhead_split_p50_ms.after_claim)} ms`,
   );
 }
 const TARGET = { p50: 3, p99: 15 };
