@@ -42,7 +42,7 @@
  * job ends with eos). The direct decode is the simulated one; writes fleet-simulated.json.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -62,6 +62,7 @@ import {
   type DirectModel,
 } from './fleet-workers.ts';
 import { percentile } from './percentiles.ts';
+import { hostCpuTicks, totalCpuMs } from './process-cpu.ts';
 import { startApp } from './start-app.ts';
 
 const { values } = parseArgs({
@@ -265,25 +266,24 @@ async function complete(httpUrl: string, request: FleetRequest): Promise<FleetSa
   };
 }
 
-/** CPU time of the whole host so far (all CPUs, in clock ticks), from /proc/stat; null off Linux. */
-function hostCpuTicks(): { busy: number; total: number } | null {
-  try {
-    // user nice system idle iowait irq softirq steal
-    const ticks = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
-    const total = ticks.reduce((sum, n) => sum + n, 0);
-    return { busy: total - ticks[3]! - ticks[4]!, total };
-  } catch {
-    return null;
-  }
-}
-
+/**
+ * Runs one phase and reads how busy the host was (everything on it counts: this client, Redis,
+ * the gateway, the worker, and any other work) and how much of that was the fleet's own
+ * processes and this client, so a busy host is told apart from a fleet that keeps it busy.
+ */
 async function throughFleet(httpUrl: string, perSecond: number, requests: readonly FleetRequest[]) {
   const before = hostCpuTicks();
+  const fleetBefore = totalCpuMs(fleetPids);
+  const clientBefore = process.cpuUsage();
+  const startedAt = performance.now();
   const run = await openLoop(requests.length, perSecond, (i) => complete(httpUrl, requests[i]!));
+  const wallMs = performance.now() - startedAt;
+  const client = process.cpuUsage(clientBefore);
+  const fleetMs = totalCpuMs(fleetPids) - fleetBefore;
   const after = hostCpuTicks();
-  // Everything on the host counts: this client, Redis, the gateway, the worker and its decode.
   const hostCpuBusy = before && after ? (after.busy - before.busy) / (after.total - before.total) : Number.NaN;
-  return { ...run, hostCpuBusy };
+  const fleetCores = (fleetMs + (client.user + client.system) / 1000) / wallMs;
+  return { ...run, hostCpuBusy, fleetCores, otherCores: hostCpuBusy * cpus().length - fleetCores };
 }
 
 /** Opens `count` keep-alive connections at once, so a burst does not pay TCP handshakes. */
@@ -317,7 +317,7 @@ function overheadSplit(ok: readonly FleetSample[]) {
 
 function summarize(
   name: string,
-  run: OpenLoopRun<FleetSample> & { hostCpuBusy: number },
+  run: OpenLoopRun<FleetSample> & { hostCpuBusy: number; fleetCores: number; otherCores: number },
   perSecond: number,
   directMs: Map<string, number>,
 ) {
@@ -343,6 +343,10 @@ function summarize(
         50,
       ) > 20,
     host_cpu_busy: run.hostCpuBusy,
+    /** Cores the gateway, the worker and this client used (Redis is shared with other users of 6379). */
+    fleet_cores: run.fleetCores,
+    /** Cores busy with anything else: Redis, and whatever else runs on the host. */
+    other_cores: run.otherCores,
     requests: samples.length,
     succeeded: ok.length,
     max_tokens: samples[0]?.request.maxTokens,
@@ -405,6 +409,7 @@ const fleetEnv = {
 };
 const gateway = await startApp('../../apps/gateway/src/main.ts', fleetEnv, /^gateway listening on (http:\/\/\S+)/);
 const worker = await startFleetWorker(fleetWorkers, fleetEnv);
+const fleetPids = [gateway.child.pid, worker.child.pid].filter((pid): pid is number => pid !== undefined);
 const httpUrl = gateway.match[1]!;
 let atRate: ReturnType<typeof summarize>;
 let light: ReturnType<typeof summarize>;
@@ -490,7 +495,8 @@ console.log(`direct decode (no queue)     p50 ${fmt(result.direct_decode_p50_ms)
 for (const phase of [atRate, light, sustainable]) {
   console.log(
     `${phase.phase} (${phase.rate_per_s}/s, max_tokens ${phase.max_tokens}): offered ${fmt(phase.offered_rate_per_s)}/s, served ${fmt(phase.served_rate_per_s)}/s` +
-      `${phase.saturated ? ' SATURATED (overhead is queueing)' : ''}, ${phase.succeeded}/${phase.requests} ok, host CPUs ${(phase.host_cpu_busy * 100).toFixed(0)}% busy\n` +
+      `${phase.saturated ? ' SATURATED (overhead is queueing)' : ''}, ${phase.succeeded}/${phase.requests} ok, host CPUs ${(phase.host_cpu_busy * 100).toFixed(0)}% busy ` +
+      `(fleet and client ${fmt(phase.fleet_cores)} cores, other ${fmt(phase.other_cores)})\n` +
       `  overhead p50 ${fmt(phase.overhead_p50_ms)} ms p99 ${fmt(phase.overhead_p99_ms)} ms (${(phase.overhead_p50_ms / result.bullmq_roundtrip_p50_ms).toFixed(2)}x bullmq p50), ` +
       `vs direct decode p50 ${fmt(phase.overhead_vs_direct_p50_ms)} ms p99 ${fmt(phase.overhead_vs_direct_p99_ms)} ms; ` +
       `queue wait p50 ${fmt(phase.queue_wait_p50_ms)} ms, decode p50 ${fmt(phase.decode_p50_ms)} ms (direct ${fmt(phase.direct_decode_p50_ms)} ms, ` +
