@@ -1,6 +1,11 @@
 import { defineConfig } from 'vitest/config';
 
-const ALL_TESTS = ['packages/*/test/**/*.test.ts', 'apps/*/test/**/*.test.ts', 'tools/*/test/**/*.test.ts'];
+const ALL_TESTS = [
+  'packages/*/test/**/*.test.ts',
+  'apps/*/test/**/*.test.ts',
+  'tools/*/test/**/*.test.ts',
+  'bench/test/**/*.test.ts',
+];
 
 /**
  * Tests that need more than this process: a real Redis (and BullMQ on it), a gRPC server on a

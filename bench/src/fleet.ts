@@ -42,7 +42,7 @@
  * job ends with eos). The direct decode is the simulated one; writes fleet-simulated.json.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -62,6 +62,8 @@ import {
   type DirectModel,
 } from './fleet-workers.ts';
 import { percentile } from './percentiles.ts';
+import { servedRatePerS } from './served-rate.ts';
+import { hostCpuTicks, totalCpuMs } from './process-cpu.ts';
 import { startApp } from './start-app.ts';
 
 const { values } = parseArgs({
@@ -207,6 +209,8 @@ interface FleetSample {
   doneAt: number;
   decodeMs: number;
   queueMs: number;
+  /** The gateway's accept (after parsing, before admission) to its outcome, as the answer says. */
+  totalMs: number;
   status: number;
 }
 
@@ -247,7 +251,7 @@ async function complete(httpUrl: string, request: FleetRequest): Promise<FleetSa
   });
   const response = await post(`${httpUrl}/v1/completions`, payload);
   const body = JSON.parse(response.body) as {
-    dfleet?: { decode_ms: number; queue_ms: number };
+    dfleet?: { decode_ms: number; queue_ms: number; total_ms: number };
     error?: { message: string };
   };
   const doneAt = performance.now();
@@ -258,29 +262,29 @@ async function complete(httpUrl: string, request: FleetRequest): Promise<FleetSa
     doneAt,
     decodeMs: body.dfleet?.decode_ms ?? Number.NaN,
     queueMs: body.dfleet?.queue_ms ?? Number.NaN,
+    totalMs: body.dfleet?.total_ms ?? Number.NaN,
     status: response.status,
   };
 }
 
-/** CPU time of the whole host so far (all CPUs, in clock ticks), from /proc/stat; null off Linux. */
-function hostCpuTicks(): { busy: number; total: number } | null {
-  try {
-    // user nice system idle iowait irq softirq steal
-    const ticks = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
-    const total = ticks.reduce((sum, n) => sum + n, 0);
-    return { busy: total - ticks[3]! - ticks[4]!, total };
-  } catch {
-    return null;
-  }
-}
-
+/**
+ * Runs one phase and reads how busy the host was (everything on it counts: this client, Redis,
+ * the gateway, the worker, and any other work) and how much of that was the fleet's own
+ * processes and this client, so a busy host is told apart from a fleet that keeps it busy.
+ */
 async function throughFleet(httpUrl: string, perSecond: number, requests: readonly FleetRequest[]) {
   const before = hostCpuTicks();
+  const fleetBefore = totalCpuMs(fleetPids);
+  const clientBefore = process.cpuUsage();
+  const startedAt = performance.now();
   const run = await openLoop(requests.length, perSecond, (i) => complete(httpUrl, requests[i]!));
+  const wallMs = performance.now() - startedAt;
+  const client = process.cpuUsage(clientBefore);
+  const fleetMs = totalCpuMs(fleetPids) - fleetBefore;
   const after = hostCpuTicks();
-  // Everything on the host counts: this client, Redis, the gateway, the worker and its decode.
   const hostCpuBusy = before && after ? (after.busy - before.busy) / (after.total - before.total) : Number.NaN;
-  return { ...run, hostCpuBusy };
+  const fleetCores = (fleetMs + (client.user + client.system) / 1000) / wallMs;
+  return { ...run, hostCpuBusy, fleetCores, otherCores: hostCpuBusy * cpus().length - fleetCores };
 }
 
 /** Opens `count` keep-alive connections at once, so a burst does not pay TCP handshakes. */
@@ -288,9 +292,33 @@ async function openConnections(httpUrl: string, count: number, request: FleetReq
   await Promise.all(Array.from({ length: count }, () => complete(httpUrl, request)));
 }
 
+/**
+ * Where the overhead goes, from the answer's own timings (Date.now in two processes, so whole
+ * milliseconds): `http` is the client's send to the gateway's accept plus its outcome to the
+ * client's read (HTTP, parsing, the response); `to_claim` the accept to the worker's claim
+ * (admission, BullMQ add, claim); `after_claim` the claim to the gateway's outcome less the decode
+ * (tokenizing, the result callback). Each is its own p50, so they need not add up to the overhead's.
+ */
+function overheadSplit(ok: readonly FleetSample[]) {
+  return {
+    http: percentile(
+      ok.map((s) => s.e2eMs - s.totalMs),
+      50,
+    ),
+    to_claim: percentile(
+      ok.map((s) => s.queueMs),
+      50,
+    ),
+    after_claim: percentile(
+      ok.map((s) => s.totalMs - s.queueMs - s.decodeMs),
+      50,
+    ),
+  };
+}
+
 function summarize(
   name: string,
-  run: OpenLoopRun<FleetSample> & { hostCpuBusy: number },
+  run: OpenLoopRun<FleetSample> & { hostCpuBusy: number; fleetCores: number; otherCores: number },
   perSecond: number,
   directMs: Map<string, number>,
 ) {
@@ -298,9 +326,9 @@ function summarize(
   const ok = samples.filter((s) => s.status === 200);
   const overhead = ok.map((s) => s.e2eMs - s.decodeMs);
   const directOf = (s: FleetSample) => directMs.get(directKey(s.request.prompt, s.request.maxTokens)) ?? Number.NaN;
-  // Served rate: answers per second from the first send to the last answer.
-  const lastDone = Math.max(...samples.map((s) => s.doneAt));
-  const servedPerS = (ok.length * 1000) / (lastDone - run.sentAt[0]!);
+  const servedPerS = servedRatePerS(ok.map((s) => s.doneAt));
+  // The method before servedRatePerS, kept beside it: it counts one request's latency in the span.
+  const servedFromFirstSendPerS = (ok.length * 1000) / (Math.max(...samples.map((s) => s.doneAt)) - run.sentAt[0]!);
   const offeredPerS = achievedRate(run.sentAt);
   return {
     phase: name,
@@ -308,6 +336,7 @@ function summarize(
     offered_rate_per_s: offeredPerS,
     max_send_lag_ms: run.maxSendLagMs,
     served_rate_per_s: servedPerS,
+    served_rate_from_first_send_per_s: servedFromFirstSendPerS,
     // Did not keep up: served less than was offered, or jobs sat in the queue.
     saturated:
       servedPerS < 0.97 * offeredPerS ||
@@ -316,11 +345,16 @@ function summarize(
         50,
       ) > 20,
     host_cpu_busy: run.hostCpuBusy,
+    /** Cores the gateway, the worker and this client used (Redis is shared with other users of 6379). */
+    fleet_cores: run.fleetCores,
+    /** Cores busy with anything else: Redis, and whatever else runs on the host. */
+    other_cores: run.otherCores,
     requests: samples.length,
     succeeded: ok.length,
     max_tokens: samples[0]?.request.maxTokens,
     overhead_p50_ms: percentile(overhead, 50),
     overhead_p99_ms: percentile(overhead, 99),
+    overhead_split_p50_ms: overheadSplit(ok),
     queue_wait_p50_ms: percentile(
       ok.map((s) => s.queueMs),
       50,
@@ -377,6 +411,7 @@ const fleetEnv = {
 };
 const gateway = await startApp('../../apps/gateway/src/main.ts', fleetEnv, /^gateway listening on (http:\/\/\S+)/);
 const worker = await startFleetWorker(fleetWorkers, fleetEnv);
+const fleetPids = [gateway.child.pid, worker.child.pid].filter((pid): pid is number => pid !== undefined);
 const httpUrl = gateway.match[1]!;
 let atRate: ReturnType<typeof summarize>;
 let light: ReturnType<typeof summarize>;
@@ -461,12 +496,15 @@ console.log(
 console.log(`direct decode (no queue)     p50 ${fmt(result.direct_decode_p50_ms)} ms (max_tokens ${maxTokens})`);
 for (const phase of [atRate, light, sustainable]) {
   console.log(
-    `${phase.phase} (${phase.rate_per_s}/s, max_tokens ${phase.max_tokens}): offered ${fmt(phase.offered_rate_per_s)}/s, served ${fmt(phase.served_rate_per_s)}/s` +
-      `${phase.saturated ? ' SATURATED (overhead is queueing)' : ''}, ${phase.succeeded}/${phase.requests} ok, host CPUs ${(phase.host_cpu_busy * 100).toFixed(0)}% busy\n` +
+    `${phase.phase} (${phase.rate_per_s}/s, max_tokens ${phase.max_tokens}): offered ${fmt(phase.offered_rate_per_s)}/s, served ${fmt(phase.served_rate_per_s)}/s (${fmt(phase.served_rate_from_first_send_per_s)}/s from the first send)` +
+      `${phase.saturated ? ' SATURATED (overhead is queueing)' : ''}, ${phase.succeeded}/${phase.requests} ok, host CPUs ${(phase.host_cpu_busy * 100).toFixed(0)}% busy ` +
+      `(fleet and client ${fmt(phase.fleet_cores)} cores, other ${fmt(phase.other_cores)})\n` +
       `  overhead p50 ${fmt(phase.overhead_p50_ms)} ms p99 ${fmt(phase.overhead_p99_ms)} ms (${(phase.overhead_p50_ms / result.bullmq_roundtrip_p50_ms).toFixed(2)}x bullmq p50), ` +
       `vs direct decode p50 ${fmt(phase.overhead_vs_direct_p50_ms)} ms p99 ${fmt(phase.overhead_vs_direct_p99_ms)} ms; ` +
       `queue wait p50 ${fmt(phase.queue_wait_p50_ms)} ms, decode p50 ${fmt(phase.decode_p50_ms)} ms (direct ${fmt(phase.direct_decode_p50_ms)} ms, ` +
-      `worker - direct p50 ${fmt(phase.decode_vs_direct_p50_ms)} ms), e2e p50 ${fmt(phase.e2e_p50_ms)} ms p99 ${fmt(phase.e2e_p99_ms)} ms`,
+      `worker - direct p50 ${fmt(phase.decode_vs_direct_p50_ms)} ms), e2e p50 ${fmt(phase.e2e_p50_ms)} ms p99 ${fmt(phase.e2e_p99_ms)} ms\n` +
+      `  overhead split p50: http ${fmt(phase.overhead_split_p50_ms.http)} ms, accept to claim ${fmt(phase.overhead_split_p50_ms.to_claim)} ms, ` +
+      `claim to outcome less decode ${fmt(phase.overhead_split_p50_ms.after_claim)} ms`,
   );
 }
 const TARGET = { p50: 3, p99: 15 };
