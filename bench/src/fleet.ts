@@ -43,7 +43,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -61,6 +60,7 @@ import {
   startFleetWorker,
   type DirectModel,
 } from './fleet-workers.ts';
+import { KeepAliveClient } from './keep-alive-client.ts';
 import { percentile } from './percentiles.ts';
 import { servedRatePerS } from './served-rate.ts';
 import { hostCpuTicks, totalCpuMs } from './process-cpu.ts';
@@ -215,30 +215,7 @@ interface FleetSample {
 }
 
 /** Keep-alive connections, as a client that sends many requests uses. */
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1_024 });
-
-function post(url: string, payload: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const request = http.request(
-      url,
-      {
-        method: 'POST',
-        agent,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-      },
-      (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () =>
-          resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
-        );
-        response.on('error', reject);
-      },
-    );
-    request.on('error', reject);
-    request.end(payload);
-  });
-}
+const client = new KeepAliveClient({ maxSockets: 1_024 });
 
 async function complete(httpUrl: string, request: FleetRequest): Promise<FleetSample> {
   const started = performance.now();
@@ -249,7 +226,7 @@ async function complete(httpUrl: string, request: FleetRequest): Promise<FleetSa
     // The canvas the direct decode uses: max_tokens alone is only a cap on the model's own canvas.
     dfleet: { ...decoding, gen_length: request.maxTokens },
   });
-  const response = await post(`${httpUrl}/v1/completions`, payload);
+  const response = await client.post(`${httpUrl}/v1/completions`, payload);
   const body = JSON.parse(response.body) as {
     dfleet?: { decode_ms: number; queue_ms: number; total_ms: number };
     error?: { message: string };
@@ -450,7 +427,7 @@ try {
   const decodings = [decoding, { strategy: 'reference' }];
   streaming = await compareStreaming({ httpUrl, model: modelName, prompts: streamingPrompts, decodings });
 } finally {
-  agent.destroy();
+  client.close();
   worker.child.kill('SIGTERM');
   gateway.child.kill('SIGTERM');
   await Promise.all(
