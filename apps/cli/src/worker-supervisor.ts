@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startManagedProcess, type ManagedProcess } from '@dfleet/local-processes';
 import { TSX_LOADER, WORKER_ENTRY } from './repo-paths.ts';
 
@@ -25,13 +26,13 @@ export interface WorkerSupervisor {
 export function superviseWorkers(options: SupervisorOptions): WorkerSupervisor {
   const initialBackoff = options.initialBackoffMs ?? 1_000;
   const maxBackoff = options.maxBackoffMs ?? 30_000;
-  let stopping = false;
+  const stopping = new AbortController();
   const running = new Map<string, ManagedProcess>();
 
   const runDevice = async (device: string, onFirstReady: () => void, onFirstFailure: (error: unknown) => void) => {
     let backoff = initialBackoff;
     let firstStart = true;
-    while (!stopping) {
+    while (!stopping.signal.aborted) {
       const startedAt = Date.now();
       try {
         const worker = await startManagedProcess({
@@ -42,13 +43,15 @@ export function superviseWorkers(options: SupervisorOptions): WorkerSupervisor {
           readyPattern: /^worker ready id=(\S+) device=(\S+) model=(\S+)/,
           log: options.log,
         });
+        // A restart that became ready while stop() ran is not in `running` yet: stop it here, or it outlives us.
+        if (stopping.signal.aborted) return await worker.stop();
         running.set(device, worker);
         options.log(`worker ${worker.ready[1]} ready on ${device}`);
         if (firstStart) onFirstReady();
         firstStart = false;
         const code = await worker.exited;
         running.delete(device);
-        if (stopping) return;
+        if (stopping.signal.aborted) return;
         if (Date.now() - startedAt > 60_000) backoff = initialBackoff;
         options.log(`worker on ${device} exited with code ${code}; restarting in ${backoff} ms`);
       } catch (error) {
@@ -56,20 +59,28 @@ export function superviseWorkers(options: SupervisorOptions): WorkerSupervisor {
         if (firstStart) return onFirstFailure(error);
         options.log(`worker on ${device} failed to restart: ${(error as Error).message}; retrying in ${backoff} ms`);
       }
-      await new Promise((resolve) => setTimeout(resolve, backoff));
+      await sleep(backoff, undefined, { signal: stopping.signal }).catch(() => undefined);
       backoff = Math.min(backoff * 2, maxBackoff);
     }
   };
 
+  const loops: Promise<void>[] = [];
   const ready = Promise.all(
-    options.devices.map((device) => new Promise<void>((resolve, reject) => void runDevice(device, resolve, reject))),
+    options.devices.map(
+      (device) =>
+        new Promise<void>((resolve, reject) => {
+          loops.push(runDevice(device, resolve, reject));
+        }),
+    ),
   ).then(() => undefined);
 
   return {
     ready,
+    /** Stops every worker, and waits for any restart in progress so that none is left running. */
     async stop() {
-      stopping = true;
+      stopping.abort();
       await Promise.all([...running.values()].map((worker) => worker.stop()));
+      await Promise.allSettled(loops);
     },
   };
 }

@@ -13,7 +13,7 @@ afterAll(async () => {
 });
 
 describe('dfleet worker supervision', () => {
-  it('restarts a worker process that was killed, after its backoff', async () => {
+  it('restarts a worker process that was killed, after its backoff, and stop() leaves no process behind', async () => {
     const logs: string[] = [];
     // No DFLEET_WORKER_ID: each process names itself <hostname>-<pid>, so a restart shows as a new id.
     const env = fleetEnv(SHARED_REDIS_URL, prefix);
@@ -24,12 +24,14 @@ describe('dfleet worker supervision', () => {
       log: (line) => logs.push(line),
       initialBackoffMs: 200,
     });
+    const seenPids: number[] = [];
     try {
       await supervisor.ready;
       const [first] = await eventually('the first worker beats', async () => {
         const beats = await listLiveWorkers(redis, prefix);
         return beats.length === 1 ? beats : undefined;
       });
+      seenPids.push(first!.pid);
       process.kill(first!.pid, 'SIGKILL');
 
       const replacement = await eventually(
@@ -37,10 +39,22 @@ describe('dfleet worker supervision', () => {
         async () => (await listLiveWorkers(redis, prefix)).find((beat) => beat.pid !== first!.pid),
         60_000,
       );
+      seenPids.push(replacement.pid);
       expect(replacement.device).toBe('cpu');
       expect(logs.some((line) => /worker on cpu exited with code null; restarting in 200 ms/.test(line))).toBe(true);
     } finally {
       await supervisor.stop();
     }
+    // The replacement beats before it prints its ready line: stop() must reach it even then.
+    expect(seenPids.filter(isAlive)).toEqual([]);
   }, 120_000);
 });
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
