@@ -5,6 +5,7 @@ import {
   type CompletionRequestContext,
   MAX_TOP_LOGPROBS,
   parseCompletionRequest,
+  requestedModel,
   toInvalidRequest,
 } from './completion-request.ts';
 import { ChatNotSupportedError, InvalidRequestError, PromptTooLongError } from './errors.ts';
@@ -81,18 +82,8 @@ export function parseChatCompletionRequest(
   catalog: ModelCatalog,
   context: CompletionRequestContext = {},
 ): CompletionRequest {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new InvalidRequestError('request body must be a JSON object', null);
-  }
+  const model = requestedModel(body, catalog);
   const fields = body as Record<string, unknown>;
-  const modelName = fields['model'];
-  if (typeof modelName !== 'string' || modelName.length === 0) {
-    throw new InvalidRequestError(
-      `model is required and must be a string naming a served model (one of: ${catalog.names().join(', ')})`,
-      'model',
-    );
-  }
-  const model = catalog.get(modelName);
   if (model.chatTemplate === null) throw new ChatNotSupportedError(model.name);
 
   const parsed = chatBodySchema.safeParse(body);

@@ -299,15 +299,10 @@ export interface CompletionRequestContext {
 }
 
 /**
- * Validates a POST /v1/completions body (gRPC requests are mapped to the same shape first, so both
- * front doors answer with identical errors).
- * @throws InvalidRequestError, ModelNotFoundError or PromptTooLongError.
+ * The served model a body names, checked before the body itself (its schema depends on the model).
+ * @throws InvalidRequestError (not an object, no model) or ModelNotFoundError.
  */
-export function parseCompletionRequest(
-  body: unknown,
-  catalog: ModelCatalog,
-  context: CompletionRequestContext = {},
-): CompletionRequest {
+export function requestedModel(body: unknown, catalog: ModelCatalog): ServedModel {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new InvalidRequestError('request body must be a JSON object', null);
   }
@@ -318,7 +313,20 @@ export function parseCompletionRequest(
       'model',
     );
   }
-  const model = catalog.get(modelName);
+  return catalog.get(modelName);
+}
+
+/**
+ * Validates a POST /v1/completions body (gRPC requests are mapped to the same shape first, so both
+ * front doors answer with identical errors).
+ * @throws InvalidRequestError, ModelNotFoundError or PromptTooLongError.
+ */
+export function parseCompletionRequest(
+  body: unknown,
+  catalog: ModelCatalog,
+  context: CompletionRequestContext = {},
+): CompletionRequest {
+  const model = requestedModel(body, catalog);
   const schema = schemaFor(model);
   const parsed = schema.safeParse(body);
   if (!parsed.success) throw toInvalidRequest(parsed.error, Object.keys(schema.shape));
