@@ -87,7 +87,7 @@ export function parseChatCompletionRequest(
   if (model.chatTemplate === null) throw new ChatNotSupportedError(model.name);
 
   const parsed = chatBodySchema.safeParse(body);
-  if (!parsed.success) throw toInvalidRequest(parsed.error, Object.keys(chatBodySchema.shape), true);
+  if (!parsed.success) throw toInvalidRequest(parsed.error, { '': Object.keys(chatBodySchema.shape) }, true);
   const chat = parsed.data;
   if (chat.top_logprobs !== undefined && chat.top_logprobs !== null && chat.logprobs !== true) {
     throw new InvalidRequestError('top_logprobs needs logprobs: true', 'top_logprobs');

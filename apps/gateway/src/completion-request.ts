@@ -197,6 +197,11 @@ function schemaFor(model: ServedModel): ReturnType<typeof bodySchemaFor> {
   return schema;
 }
 
+/** The body's fields and those of its `dfleet` object, read off the schema that enforces them. */
+function allowedFieldsOf(schema: ReturnType<typeof bodySchemaFor>): Record<string, readonly string[]> {
+  return { '': Object.keys(schema.shape), dfleet: Object.keys(schema.shape.dfleet.unwrap().unwrap().shape) };
+}
+
 function paramOf(path: readonly PropertyKey[], keepIndexes = false): string | null {
   const named = path.filter((key) => typeof key === 'string' || (keepIndexes && typeof key === 'number')).map(String);
   return named.length === 0 ? null : named.join('.');
@@ -204,18 +209,19 @@ function paramOf(path: readonly PropertyKey[], keepIndexes = false): string | nu
 
 /**
  * Turns zod issues into one 400 naming the first offending field (and listing any others).
+ * @param allowedFields the fields an object takes, by its path ('' = the body), for unknown-field errors.
  * @param keepIndexes name array elements (`messages.2.role`); else the array itself (`stop`).
  */
 export function toInvalidRequest(
   error: z.ZodError,
-  allowedTopLevel: readonly string[],
+  allowedFields: Readonly<Record<string, readonly string[]>>,
   keepIndexes = false,
 ): InvalidRequestError {
   const described = error.issues.map((issue) => {
     if (issue.code === 'unrecognized_keys') {
       const parent = paramOf(issue.path);
       const names = issue.keys.map((key) => (parent ? `${parent}.${key}` : key));
-      const allowed = parent === 'dfleet' ? Object.keys(DFLEET_FIELDS) : allowedTopLevel;
+      const allowed = allowedFields[parent ?? ''] ?? [];
       return {
         param: names[0] ?? parent,
         message: `unknown field ${names.map((name) => `'${name}'`).join(', ')}; allowed fields${
@@ -229,17 +235,6 @@ export function toInvalidRequest(
   const message = [...new Set(described.map((d) => d.message))].join('; ');
   return new InvalidRequestError(message, first.param);
 }
-
-const DFLEET_FIELDS = {
-  strategy: 1,
-  ...Object.fromEntries(STRATEGY_KNOBS.map(({ knob }) => [knob.wireName, 1])),
-  gen_length: 1,
-  block_length: 1,
-  max_steps: 1,
-  priority: 1,
-  deadline_ms: 1,
-  stream_states: 1,
-} as const;
 
 function divisorsOf(n: number): number[] {
   const divisors: number[] = [];
@@ -329,7 +324,7 @@ export function parseCompletionRequest(
   const model = requestedModel(body, catalog);
   const schema = schemaFor(model);
   const parsed = schema.safeParse(body);
-  if (!parsed.success) throw toInvalidRequest(parsed.error, Object.keys(schema.shape));
+  if (!parsed.success) throw toInvalidRequest(parsed.error, allowedFieldsOf(schema));
   const request = parsed.data;
 
   const maxNewTokens = request.dfleet?.gen_length ?? model.defaults.maxNewTokens;
