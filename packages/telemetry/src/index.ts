@@ -1,0 +1,2 @@
+export { traceIdOf } from './trace-carrier.ts';
+export type { TraceCarrier } from './trace-carrier.ts';
