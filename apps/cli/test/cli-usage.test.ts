@@ -11,6 +11,7 @@ const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const HELP_COMMANDS = [
   'up',
   'generate',
+  'status',
   'model',
   'model check',
   'worker',
@@ -42,7 +43,7 @@ describe.concurrent('dfleet --help', () => {
   it('lists every command for `dfleet --help`', async () => {
     const run = await runDfleet(['--help']);
     expect(run.status).toBe(0);
-    for (const command of ['up', 'generate', 'model check', 'worker', 'keys']) {
+    for (const command of ['up', 'generate', 'status', 'model check', 'worker', 'keys']) {
       expect(run.stdout).toContain(`  ${command}`);
     }
   });

@@ -1,7 +1,7 @@
 import type { JobType } from 'bullmq';
 import type { Logger } from 'pino';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { PRIORITY_CLASSES, type PriorityClass } from '@dfleet/queue';
+import { PRIORITY_CLASSES, RUNNING_JOB_STATES, WAITING_JOB_STATES, countIn, type PriorityClass } from '@dfleet/queue';
 
 /**
  * vLLM's `num_requests_waiting`, fleet-wide: what KEDA scales workers on. Every gateway reports
@@ -11,22 +11,11 @@ export const WAITING_REQUESTS_METRIC = 'dfleet_num_requests_waiting';
 /** vLLM's `num_requests_running`: jobs a worker holds (BullMQ `active`), fleet-wide. */
 export const RUNNING_REQUESTS_METRIC = 'dfleet_num_requests_running';
 
-/**
- * A job no worker holds yet is in one of these. `wait` alone (what KEDA's Redis list trigger
- * reads) misses jobs with a BullMQ priority (a sorted set) and retries in their backoff.
- */
-const WAITING_STATES = ['wait', 'prioritized', 'delayed'] as const satisfies readonly JobType[];
-const RUNNING_STATES = ['active'] as const satisfies readonly JobType[];
-
 /** At most one "queue depth unread" warning per this long. */
 const UNREAD_WARNING_INTERVAL_MS = 60_000;
 
 /** BullMQ's job counts of each class's queue in the states asked for. */
 export type ReadJobCounts = (types: JobType[]) => Promise<Record<PriorityClass, Record<string, number>>>;
-
-function sumOf(counts: Record<string, number>, states: readonly JobType[]): number {
-  return states.reduce((sum, state) => sum + (counts[state] ?? 0), 0);
-}
 
 /**
  * The gateway's Prometheus registry: queue depths read from Redis at scrape time (one read per
@@ -42,7 +31,7 @@ export function createGatewayMetrics(readJobCounts: ReadJobCounts, logger: Logge
   let lastWarnedAt = 0;
   // Both gauges' collect functions run concurrently within one scrape: they share one read.
   const readOnce = () => {
-    inFlight ??= readJobCounts([...WAITING_STATES, ...RUNNING_STATES])
+    inFlight ??= readJobCounts([...WAITING_JOB_STATES, ...RUNNING_JOB_STATES])
       .catch((error: unknown) => {
         // Every scrape of an outage fails alike; the Redis connection logs the outage itself.
         if (Date.now() - lastWarnedAt >= UNREAD_WARNING_INTERVAL_MS) {
@@ -67,18 +56,18 @@ export function createGatewayMetrics(readJobCounts: ReadJobCounts, logger: Logge
         this.reset();
         const counts = await readOnce();
         if (counts === null) return;
-        for (const priority of PRIORITY_CLASSES) this.set({ priority }, sumOf(counts[priority], states));
+        for (const priority of PRIORITY_CLASSES) this.set({ priority }, countIn(counts[priority], states));
       },
     });
   depthGauge(
     WAITING_REQUESTS_METRIC,
     "Jobs no worker holds yet (BullMQ wait + prioritized + delayed) in each priority class's queue, fleet-wide",
-    WAITING_STATES,
+    WAITING_JOB_STATES,
   );
   depthGauge(
     RUNNING_REQUESTS_METRIC,
     "Jobs a worker is decoding (BullMQ active) in each priority class's queue, fleet-wide",
-    RUNNING_STATES,
+    RUNNING_JOB_STATES,
   );
   return registry;
 }

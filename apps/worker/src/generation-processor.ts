@@ -8,7 +8,7 @@ import {
   type StepReport,
   type TokenLogprob,
 } from '@dfleet/decoder';
-import { generationJobSchema, type GenerationJob, type GenerationResult } from '@dfleet/queue';
+import { generationJobSchema, type FinishedJob, type GenerationJob, type GenerationResult } from '@dfleet/queue';
 import type { AdaptiveThresholdPolicy, StepScheduler } from '@dfleet/scheduler';
 import type { CallbackReporter, CallbackTarget, ProgressUpdate, StepUpdate } from './callback-reporter.ts';
 import { InvalidJobError, ModelMismatchError } from './errors.ts';
@@ -45,6 +45,8 @@ export interface GenerationProcessorDeps {
    * threshold-strategy job decodes with. Absent = every job decodes with what it asked for.
    */
   readonly thresholdPolicy?: AdaptiveThresholdPolicy;
+  /** Called once for every job that returns a result, as it does (the fleet's record, the heartbeat's rate). */
+  readonly onFinished?: (job: FinishedJob) => void;
 }
 
 /** A processor signature BullMQ recognises as signal-aware (three declared parameters). */
@@ -126,6 +128,17 @@ export function createGenerationProcessor(deps: GenerationProcessorDeps): Genera
       tokenSteps: decoded.tokenSteps,
       ...(decoded.tokenLogprobs === undefined ? {} : { tokenLogprobs: plainLogprobs(decoded.tokenLogprobs) }),
     };
+    const finishedAt = Date.now();
+    deps.onFinished?.({
+      jobId: target.jobId,
+      priority: data.priority,
+      workerId,
+      finishReason,
+      tokens: result.tokenIds.length,
+      e2eMs: Math.max(0, finishedAt - data.acceptedAt),
+      queueMs,
+      finishedAt,
+    });
     // Not awaited: the result is in Redis as soon as this returns, and a slow or gone gateway
     // must not hold the job's slot while the callback is retried.
     void reporter.reportResult(target, {

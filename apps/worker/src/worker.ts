@@ -6,7 +6,9 @@ import {
   checkEvictionPolicy,
   createRedisConnection,
   describeRedisTarget,
+  recordFinishedJob,
   removeWaitingJob,
+  type FinishedJob,
   type RedisConnection,
   type RedisTarget,
 } from '@dfleet/queue';
@@ -16,6 +18,7 @@ import { isCancelRequested, startCancelWatcher, type CancelWatcher } from './can
 import { ClassWorkers } from './class-workers.ts';
 import type { WorkerConfig } from './config.ts';
 import { createFailedJobReporter } from './failed-job-reporter.ts';
+import { FinishedJobsTally } from './finished-jobs-tally.ts';
 import { createGenerationProcessor, INTERRUPTION } from './generation-processor.ts';
 import { startHeartbeat, type Heartbeat } from './heartbeat.ts';
 import { loadServedModel } from './load-served-model.ts';
@@ -66,6 +69,7 @@ interface WorkerParts {
   readonly redis: RedisConnection;
   readonly reporter: CallbackReporter;
   readonly workers: ClassWorkers;
+  readonly tally: FinishedJobsTally;
 }
 
 /**
@@ -76,6 +80,7 @@ interface WorkerParts {
  */
 export async function startWorker(config: WorkerConfig, options: StartWorkerOptions = {}): Promise<RunningWorker> {
   const logger = options.logger ?? createLogger(config.logLevel, config.workerId);
+  const tally = new FinishedJobsTally(Date.now());
   const model = await (options.loadModel ?? loadServedModel)(config);
   const scheduler = new StepScheduler({
     denoiser: model.denoiser,
@@ -98,6 +103,10 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
       logger,
       isCancelRequested: (jobId) => isCancelRequested(redis, config.redisPrefix, jobId),
       ...(config.adaptiveThreshold ? { thresholdPolicy: new AdaptiveThresholdPolicy(config.adaptiveThreshold) } : {}),
+      onFinished: (job) => {
+        tally.add(job.tokens, job.finishedAt);
+        recordFinished(redis, config.redisPrefix, job, logger);
+      },
     }),
     onStart: (job) => forgetWaiting(redis, config.redisPrefix, job, logger),
     onFailed: createFailedJobReporter({
@@ -108,7 +117,7 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
     }),
     logger,
   });
-  const parts: WorkerParts = { config, logger, model, scheduler, redis, reporter, workers };
+  const parts: WorkerParts = { config, logger, model, scheduler, redis, reporter, workers, tally };
   const heartbeat = await startServing(parts);
   const cancelWatcher = startCancelWatcher({
     redis,
@@ -138,7 +147,7 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
 
 /** Starts claiming and beating; on failure releases everything and rethrows. */
 async function startServing(parts: WorkerParts): Promise<Heartbeat> {
-  const { config, workers, redis, model, logger } = parts;
+  const { config, workers, redis, model, logger, tally } = parts;
   const startedAt = Date.now();
   try {
     await workers.start();
@@ -153,6 +162,8 @@ async function startServing(parts: WorkerParts): Promise<Heartbeat> {
         jobsInFlight: workers.runningJobIds.length,
         pid: process.pid,
         startedAt,
+        tokensPerSecond: tally.tokensPerSecond(Date.now()),
+        jobsCompleted: tally.completed,
       }),
       logger,
     });
@@ -162,6 +173,16 @@ async function startServing(parts: WorkerParts): Promise<Heartbeat> {
     await model.close();
     throw error;
   }
+}
+
+/**
+ * Not awaited: the job's result must not wait on a record only `dfleet status` reads; a lost
+ * entry leaves one job out of its percentiles.
+ */
+function recordFinished(redis: RedisConnection, prefix: string, job: FinishedJob, logger: Logger): void {
+  recordFinishedJob(redis, prefix, job).catch((error: Error) =>
+    logger.warn({ jobId: job.jobId, err: error.message }, 'could not record a finished job for dfleet status'),
+  );
 }
 
 /** The job left its tenant's waiting count; a failure here is healed by the gateway's audit. */

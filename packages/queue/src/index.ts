@@ -31,6 +31,17 @@ export {
   workerDirectoryKey,
 } from './worker-heartbeat.ts';
 export type { WorkerHeartbeat } from './worker-heartbeat.ts';
+export {
+  finishedJobSchema,
+  finishedJobsKey,
+  recordFinishedJob,
+  listFinishedJobs,
+  FINISHED_JOBS_KEEP_MS,
+  FINISHED_JOBS_MAX_ENTRIES,
+} from './finished-jobs.ts';
+export type { FinishedJob } from './finished-jobs.ts';
+export { WAITING_JOB_STATES, RUNNING_JOB_STATES, countIn, readQueueDepths } from './queue-depth.ts';
+export type { QueueDepth } from './queue-depth.ts';
 export { redisOptionsFor, createRedisConnection } from './redis-connection.ts';
 export type { RedisConnection, RedisRole } from './redis-connection.ts';
 export { redisEnv, redisUrlSchema, checkRedisTopology, redisTargetOf } from './redis-env.ts';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseJson } from './parse-json.ts';
 import type { RedisConnection } from './redis-connection.ts';
 
 export const workerHeartbeatSchema = z.object({
@@ -9,6 +10,11 @@ export const workerHeartbeatSchema = z.object({
   pid: z.number().int(),
   startedAt: z.number(),
   updatedAt: z.number(),
+  // Optional: beats of workers older than `dfleet status` have neither, and must still count as live.
+  /** Answer tokens of the jobs it finished in the last minute, per second (since its start when younger). */
+  tokensPerSecond: z.number().nonnegative().optional(),
+  /** Jobs it finished (any finish reason) since it started. */
+  jobsCompleted: z.number().int().nonnegative().optional(),
 });
 export type WorkerHeartbeat = z.infer<typeof workerHeartbeatSchema>;
 
@@ -70,12 +76,4 @@ export async function listLiveWorkers(redis: RedisConnection, prefix: string): P
     if (parsed.success) beats.push(parsed.data);
   }
   return beats;
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }
