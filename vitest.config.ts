@@ -14,8 +14,8 @@ const ALL_TESTS = [
  * needs any of these belongs here.
  */
 const INTEGRATION_TESTS = [
-  // The CLI starts fleets; all its tests but the pure GPU selection run processes or use Redis.
-  'apps/cli/test/!(gpu-selection).test.ts',
+  // The CLI starts fleets; all its tests but the pure GPU selection and status screen run processes or use Redis.
+  'apps/cli/test/!(gpu-selection|latency-summary|status-screen).test.ts',
   // The gateway in-process against Redis and gRPC, or as its own process.
   'apps/gateway/test/gateway-*.test.ts',
   'apps/gateway/test/job-submitter.test.ts',
@@ -29,6 +29,7 @@ const INTEGRATION_TESTS = [
   'apps/worker/test/callback-reporter.test.ts',
   'packages/proto/test/loopback.test.ts',
   'packages/queue/test/worker-heartbeat.test.ts',
+  'packages/queue/test/finished-jobs.test.ts',
   // Untrusted programs run in sandboxed child processes.
   'packages/eval/test/run-untrusted*.test.ts',
   'packages/eval/test/sandbox-containment.test.ts',

@@ -57,4 +57,14 @@ describe('worker heartbeats', () => {
     expect(await redis.zscore(workerDirectoryKey(prefix), 'w-dead')).toBeNull();
     expect(await redis.zscore(workerDirectoryKey(prefix), 'w-live')).not.toBeNull();
   });
+
+  it('carries tokens/s and completed jobs, and still lists a worker whose beat has neither', async () => {
+    await publishHeartbeat(redis, prefix, { ...beat, workerId: 'w-new', tokensPerSecond: 41.5, jobsCompleted: 7 });
+    // A beat as workers wrote it before these fields existed.
+    await redis.set(heartbeatKey(prefix, 'w-old'), JSON.stringify({ ...beat, workerId: 'w-old' }), 'PX', 10_000);
+    await redis.zadd(workerDirectoryKey(prefix), Date.now(), 'w-old');
+    const listed = await listLiveWorkers(redis, prefix);
+    expect(listed.find((b) => b.workerId === 'w-new')).toMatchObject({ tokensPerSecond: 41.5, jobsCompleted: 7 });
+    expect(listed.find((b) => b.workerId === 'w-old')).toEqual({ ...beat, workerId: 'w-old' });
+  });
 });

@@ -44,7 +44,8 @@ export async function runStatus(args: string[], env: NodeJS.ProcessEnv): Promise
   const { fleetRedis } = loadCliConfig(env);
   const source: StatusSource = { redis: describeRedisTarget(fleetRedis.target), prefix: fleetRedis.prefix };
   const redis = await connectFleetRedis(fleetRedis.target);
-  const queues = new GenerationQueues({ connection: redis, prefix: fleetRedis.prefix });
+  // A reader only: BullMQ would otherwise write each queue's meta key, under a mistyped prefix too.
+  const queues = new GenerationQueues({ connection: redis, prefix: fleetRedis.prefix, skipMetasUpdate: true });
   const screen = async () => renderStatusScreen(await readFleetStatus(redis, queues, fleetRedis.prefix), source);
   try {
     // The first read decides: a fleet unseen from the start is an error, not a screen.
@@ -93,11 +94,12 @@ async function watch(
   await new Promise<void>((resolve) => {
     let timer: NodeJS.Timeout | undefined;
     let stopped = false;
+    // Left installed once stopping: Ctrl-C reaches this process twice, from the terminal and
+    // relayed by the bin's wrapper, and a second one must not kill it while it closes.
     const stop = () => {
+      if (stopped) return;
       stopped = true;
       clearTimeout(timer);
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
       process.stdout.write(`${SHOW_CURSOR}\n`);
       resolve();
     };

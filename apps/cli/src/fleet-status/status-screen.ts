@@ -79,10 +79,9 @@ export function renderUnreachableScreen(error: string, readAt: number, source: S
 function workerLines(workers: readonly WorkerHeartbeat[], now: number, source: StatusSource): string[] {
   if (workers.length === 0) {
     return [
-      'WORKERS  none alive',
-      `  No worker sent a heartbeat in the last ${HEARTBEAT_TTL_MS / 1_000} s under prefix '${source.prefix}'.`,
+      `WORKERS  none alive (no heartbeat in the last ${HEARTBEAT_TTL_MS / 1_000} s)`,
       "  Start one with 'dfleet up' or 'dfleet worker', or check that REDIS_URL and",
-      "  DFLEET_REDIS_PREFIX are the fleet's.",
+      `  DFLEET_REDIS_PREFIX (now '${source.prefix}') are the fleet's.`,
     ];
   }
   const shown = workers.slice(0, MAX_WORKER_ROWS);
@@ -112,11 +111,10 @@ function latencyRow(label: string, summary: LatencySummary | undefined): string 
   return row(LATENCY_COLUMNS, [label, String(summary.count), durationOf(summary.p50), durationOf(summary.p99)]);
 }
 
-/** `8.4 ms`, `231 ms`, `12.3 s`: three significant figures at most, the unit a reader expects. */
+/** `0.42 ms`, `231 ms`, `1.52 s`: three significant figures, in ms below a second. */
 export function durationOf(ms: number): string {
-  if (ms < 10) return `${ms.toFixed(1)} ms`;
-  if (ms < 10_000) return `${Math.round(ms)} ms`;
-  return `${(ms / 1_000).toFixed(1)} s`;
+  if (ms < 999.5) return `${Number(ms.toPrecision(3))} ms`;
+  return `${Number((ms / 1_000).toPrecision(3))} s`;
 }
 
 /** HH:MM:SS UTC: the same on every host that reads one fleet. */
