@@ -17,7 +17,7 @@ const { REDIS_URL: _gatewayRedisUrl, ...fleetRedisVariables } = redisEnv;
  */
 export const cliEnv = z.object({
   REDIS_URL: documented(redisUrlSchema.optional(), {
-    default: `\`dfleet up\`: found or started (see above); \`dfleet status\`: \`${FLEET_REDIS_URL}\``,
+    default: `found or started by \`dfleet up\` (see above); \`${FLEET_REDIS_URL}\` for \`dfleet status\``,
   }),
   ...fleetRedisVariables,
   DFLEET_MODEL_DIR: modelDirVariable,
