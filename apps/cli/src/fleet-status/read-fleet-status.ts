@@ -1,8 +1,8 @@
 import {
-  GenerationQueues,
   listFinishedJobs,
   listLiveWorkers,
   readQueueDepths,
+  type GenerationQueues,
   type PriorityClass,
   type QueueDepth,
   type RedisConnection,
@@ -11,7 +11,7 @@ import {
 import { summarizeLatencies, type LatencySummary } from './latency-summary.ts';
 
 /** The window of the screen's percentiles. */
-export const LATENCY_WINDOW_MS = 60_000;
+const LATENCY_WINDOW_MS = 60_000;
 
 /** What `dfleet status` shows, read from the fleet's Redis at `readAt`. */
 export interface FleetStatus {

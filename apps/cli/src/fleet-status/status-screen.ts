@@ -43,7 +43,7 @@ const LATENCY_COLUMNS: readonly Column[] = [
 /** The status screen as lines, none wider than SCREEN_WIDTH. */
 export function renderStatusScreen(status: FleetStatus, source: StatusSource): string[] {
   const lines = [
-    fit(`dfleet status  ${clockOf(status.readAt)}  prefix ${source.prefix}  redis ${source.redis}`),
+    `dfleet status  ${clockOf(status.readAt)}  prefix ${source.prefix}  redis ${source.redis}`,
     '',
     ...workerLines(status.workers, status.readAt, source),
     '',
@@ -63,7 +63,7 @@ export function renderStatusScreen(status: FleetStatus, source: StatusSource): s
     latencyRow('  end-to-end', status.endToEnd),
     latencyRow('  queue time', status.queueTime),
   ];
-  return lines.map(fit);
+  return lines.map(toScreenWidth);
 }
 
 /** The screen when Redis did not answer a read (during --watch; a first read fails the command instead). */
@@ -73,7 +73,7 @@ export function renderUnreachableScreen(error: string, readAt: number, source: S
     '',
     `Redis does not answer: ${error}`,
     'Retrying at every refresh; the fleet may be fine, only unseen from here.',
-  ].map(fit);
+  ].map(toScreenWidth);
 }
 
 function workerLines(workers: readonly WorkerHeartbeat[], now: number, source: StatusSource): string[] {
@@ -136,6 +136,6 @@ function clip(text: string, width: number): string {
   return text.length <= width ? text : `${text.slice(0, width - 1)}…`;
 }
 
-function fit(line: string): string {
+function toScreenWidth(line: string): string {
   return clip(line, SCREEN_WIDTH);
 }
