@@ -8,13 +8,14 @@ import {
   GENERATION_QUEUES,
   generationJobSchema,
   generationResultSchema,
+  listFinishedJobs,
   listLiveWorkers,
   type GenerationJobInput,
   type GenerationResult,
 } from '@dfleet/queue';
 import { cancelRequestKey } from '@dfleet/queue';
 import type { BatchReport } from '@dfleet/scheduler';
-import { TestQueue } from '@dfleet/test-support';
+import { TestQueue, eventually } from '@dfleet/test-support';
 import { loadWorkerConfig, type WorkerConfig } from '../src/config.ts';
 import { planJobDecode } from '../src/job-decode-plan.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
@@ -132,6 +133,30 @@ describe('worker with the real model, Redis, BullMQ and gRPC callbacks', () => {
         jobsInFlight: 0,
       }),
     );
+  });
+
+  it("records each job it finishes once in the fleet's record, and counts it and its tokens in its heartbeat", async () => {
+    const data = jobData();
+    const result = await finished(await enqueue(data));
+    const entries = await eventually('the finished job recorded', async () => {
+      const found = (await listFinishedJobs(redis, prefix, 0)).filter((entry) => entry.jobId === data.requestId);
+      return found.length > 0 && found;
+    });
+    expect(entries).toHaveLength(1);
+    expect(entries[0]).toMatchObject({
+      priority: 'interactive',
+      workerId: worker!.workerId,
+      finishReason: result.finishReason,
+      tokens: result.tokenIds.length,
+      queueMs: result.queueMs,
+    });
+    // Accepted to result: the wait in the queue and the decode, at least (whole ms on both clocks).
+    expect(entries[0]!.e2eMs).toBeGreaterThanOrEqual(Math.floor(result.queueMs + result.decodeMs) - 1);
+    const beat = await eventually('a heartbeat after the job', async () => {
+      const mine = (await listLiveWorkers(redis, prefix)).find((b) => b.workerId === worker!.workerId);
+      return mine !== undefined && (mine.jobsCompleted ?? 0) > 0 && mine;
+    });
+    expect(beat.tokensPerSecond).toBeGreaterThan(0);
   });
 
   it('decodes a job, reports progress and the result with the job token, and leaves the result in Redis', async () => {
