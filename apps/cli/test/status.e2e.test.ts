@@ -1,6 +1,14 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DFLEET_BIN, TestFleet, eventually, postCompletion, prompt, type GatewayProcess } from '@dfleet/test-support';
+import {
+  DFLEET_BIN,
+  OwnRedisServer,
+  TestFleet,
+  eventually,
+  postCompletion,
+  prompt,
+  type GatewayProcess,
+} from '@dfleet/test-support';
 import { cleanEnv, runDfleet } from './support/run-dfleet.ts';
 
 const fleet = new TestFleet();
@@ -32,6 +40,25 @@ function msOf(cell: string | undefined): number {
   const match = /^([\d.]+) (ms|s)$/.exec(cell ?? '');
   if (!match) throw new Error(`not a duration: ${cell}`);
   return Number(match[1]) * (match[2] === 's' ? 1_000 : 1);
+}
+
+/** `dfleet status --watch 0.3` on a pseudo-terminal (util-linux `script`), as someone at a terminal runs it. */
+function watchOnTerminal(env: NodeJS.ProcessEnv) {
+  const command = `${JSON.stringify(process.execPath)} ${JSON.stringify(DFLEET_BIN)} status --watch 0.3`;
+  const child = spawn('script', ['--quiet', '--return', '--command', command, '/dev/null'], { env, stdio: 'pipe' });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+  return {
+    output: () => output,
+    frames: () => output.split('\x1b[H').length - 1,
+    lastFrame: () => output.slice(output.lastIndexOf('\x1b[H')),
+    /** ^C typed at the terminal: it reaches the bin as SIGINT, as a keypress would. Resolves with its exit status. */
+    interrupt: () => {
+      child.stdin.write('\x03');
+      return exited;
+    },
+  };
 }
 
 /** The screen shows durations to three significant figures. */
@@ -96,23 +123,14 @@ describe('dfleet status', () => {
   }, 180_000);
 
   it('redraws in place on a terminal until Ctrl-C, then exits cleanly', async () => {
-    // `script` gives the bin a pseudo-terminal; ^C written to it reaches the bin as SIGINT, as a keypress would.
-    const command = `${JSON.stringify(process.execPath)} ${JSON.stringify(DFLEET_BIN)} status --watch 0.3`;
-    const child = spawn('script', ['--quiet', '--return', '--command', command, '/dev/null'], {
-      env: statusEnv(),
-      stdio: 'pipe',
-    });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
-    const frames = () => output.split('\x1b[H').length - 1;
+    const terminal = watchOnTerminal(statusEnv());
     await eventually(
       'three screens drawn',
-      () => frames() >= 3 && output.includes('every 0.3 s, Ctrl-C to stop'),
+      () => terminal.frames() >= 3 && terminal.output().includes('every 0.3 s, Ctrl-C to stop'),
       60_000,
     );
-    child.stdin.write('\x03');
-    expect(await exited).toBe(0);
+    expect(await terminal.interrupt()).toBe(0);
+    const output = terminal.output();
     expect(output).toContain('\x1b[2J');
     expect(
       output
@@ -123,6 +141,24 @@ describe('dfleet status', () => {
     // The cursor it hid comes back.
     expect(output.lastIndexOf('\x1b[?25h')).toBeGreaterThan(output.lastIndexOf('\x1b[?25l'));
   }, 90_000);
+
+  it('says so on the screen while Redis is down, and shows the fleet again once it is back', async () => {
+    const redis = await OwnRedisServer.create();
+    await redis.start();
+    try {
+      const terminal = watchOnTerminal(cleanEnv({ REDIS_URL: redis.url, DFLEET_REDIS_PREFIX: fleet.prefix }));
+      await eventually('a first screen', () => terminal.frames() >= 1, 60_000);
+      await redis.stop();
+      // A frame may be caught half written, and the first frame may come before the first reconnect fails.
+      const outage = /Redis does not answer: .*ECONNREFUSED.* \(reconnecting\)/;
+      await eventually('the outage and its cause on the screen', () => outage.test(terminal.lastFrame()), 60_000);
+      await redis.start();
+      await eventually('the fleet again', () => terminal.lastFrame().includes('QUEUES'), 60_000);
+      expect(await terminal.interrupt()).toBe(0);
+    } finally {
+      await redis.destroy();
+    }
+  }, 120_000);
 
   it('prints once into a pipe, even with --watch, and says so', async () => {
     const run = await runDfleet(['status', '--watch'], { env: statusEnv() });

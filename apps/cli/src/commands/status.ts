@@ -47,6 +47,12 @@ export async function runStatus(args: string[], env: NodeJS.ProcessEnv): Promise
   // A reader only: BullMQ would otherwise write each queue's meta key, under a mistyped prefix too.
   const queues = new GenerationQueues({ connection: redis, prefix: fleetRedis.prefix, skipMetasUpdate: true });
   const screen = async () => renderStatusScreen(await readFleetStatus(redis, queues, fleetRedis.prefix), source);
+  // While reconnecting, a read fails with ioredis's "Stream isn't writeable..."; the connection's own error says why.
+  let connectionError: string | undefined;
+  redis.on('error', (error: Error) => (connectionError = error.message));
+  redis.on('ready', () => (connectionError = undefined));
+  const whyUnread = (error: Error) =>
+    redis.status === 'ready' ? error.message : `${connectionError ?? 'connection lost'} (reconnecting)`;
   try {
     // The first read decides: a fleet unseen from the start is an error, not a screen.
     const first = await screen();
@@ -57,7 +63,7 @@ export async function runStatus(args: string[], env: NodeJS.ProcessEnv): Promise
         process.stderr.write('dfleet: --watch redraws on a terminal only; printed once\n');
       return;
     }
-    await watch(first, screen, watchSeconds * 1_000, source);
+    await watch(first, screen, whyUnread, watchSeconds * 1_000, source);
   } finally {
     await close(queues, redis);
   }
@@ -81,6 +87,7 @@ function watchSecondsOf(watch: boolean, positionals: string[]): number | undefin
 async function watch(
   first: string[],
   screen: () => Promise<string[]>,
+  whyUnread: (error: Error) => string,
   intervalMs: number,
   source: StatusSource,
 ): Promise<void> {
@@ -104,7 +111,9 @@ async function watch(
       resolve();
     };
     const refresh = async () => {
-      const lines = await screen().catch((error: Error) => renderUnreachableScreen(error.message, Date.now(), source));
+      const lines = await screen().catch((error: Error) =>
+        renderUnreachableScreen(whyUnread(error), Date.now(), source),
+      );
       if (stopped) return;
       draw(lines);
       timer = setTimeout(() => void refresh(), intervalMs);

@@ -72,7 +72,7 @@ export function renderUnreachableScreen(error: string, readAt: number, source: S
     `dfleet status  ${clockOf(readAt)}  prefix ${source.prefix}  redis ${source.redis}`,
     '',
     `Redis does not answer: ${error}`,
-    'Retrying at every refresh; the fleet may be fine, only unseen from here.',
+    'The fleet may be fine, only unseen from here: the screen is back when Redis is.',
   ].map(toScreenWidth);
 }
 
