@@ -1,5 +1,6 @@
 import { GenerationQueues, describeRedisTarget, type RedisConnection } from '@dfleet/queue';
 import { loadCliConfig } from '../cli-env.ts';
+import { CliError } from '../cli-error.ts';
 import { parseCommandLine } from '../command-line.ts';
 import { connectFleetRedis } from '../fleet-status/fleet-redis.ts';
 import { readFleetStatus } from '../fleet-status/read-fleet-status.ts';
@@ -55,7 +56,12 @@ export async function runStatus(args: string[], env: NodeJS.ProcessEnv): Promise
     redis.status === 'ready' ? error.message : `${connectionError ?? 'connection lost'} (reconnecting)`;
   try {
     // The first read decides: a fleet unseen from the start is an error, not a screen.
-    const first = await screen();
+    const first = await screen().catch((error: Error) => {
+      throw new CliError(
+        'status_unread',
+        `could not read the fleet's status from Redis at ${source.redis}: ${whyUnread(error)}`,
+      );
+    });
     if (watchSeconds === undefined || !process.stdout.isTTY) {
       process.stdout.write(`${first.join('\n')}\n`);
       // Redrawing in place into a file or pipe would leave escape codes and stacked screens.
