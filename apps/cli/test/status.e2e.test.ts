@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   DFLEET_BIN,
   OwnRedisServer,
@@ -18,6 +18,10 @@ beforeAll(async () => {
   gateway = await fleet.startGateway('status-gateway');
 }, 120_000);
 
+/** Terminals a test opened: a failed test leaves its own running, stopped here. */
+const terminals: { stop(): Promise<void> }[] = [];
+
+afterEach(() => Promise.all(terminals.splice(0).map((terminal) => terminal.stop())), 30_000);
 afterAll(() => fleet.close(), 60_000);
 
 const statusEnv = () => cleanEnv({ REDIS_URL: fleet.redisUrl, DFLEET_REDIS_PREFIX: fleet.prefix });
@@ -49,6 +53,13 @@ function watchOnTerminal(env: NodeJS.ProcessEnv) {
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+  // Ending `script` hangs its terminal up: the bin and its child get SIGHUP.
+  terminals.push({
+    async stop() {
+      if (child.exitCode === null) child.kill();
+      await exited;
+    },
+  });
   return {
     output: () => output,
     frames: () => output.split('\x1b[H').length - 1,
