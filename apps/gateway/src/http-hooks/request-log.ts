@@ -28,14 +28,15 @@ export interface RequestLogOptions {
 /**
  * One log line per request, once it is answered, instead of Fastify's two (incoming, completed):
  * method, route, status, duration, and the job that answered it with its trace, tokens and steps.
- * A 5xx is logged as an error, so `LOG_LEVEL=warn` still shows the gateway's own failures.
+ * A 5xx is a warning, so `LOG_LEVEL=warn` still shows the requests the fleet failed (an
+ * unexpected error is logged at error level where it happens).
  */
 export function logOneLinePerRequest(app: FastifyInstance, options: RequestLogOptions): void {
   app.decorateRequest('answeringJobs', null);
   app.addHook('onResponse', async (request, reply) => {
     const path = request.url.split('?')[0] ?? request.url;
     const status = reply.statusCode;
-    const level = status >= 500 ? 'error' : options.quietPaths(path) ? 'debug' : 'info';
+    const level = status >= 500 ? 'warn' : options.quietPaths(path) ? 'debug' : 'info';
     request.log[level](
       {
         method: request.method,
