@@ -83,6 +83,17 @@ describe('the queue dashboard at /admin/queues', () => {
     const listed = ((await api.json()) as { queues: { name: string }[] }).queues.map((queue) => queue.name);
     expect(listed.sort()).toEqual(Object.values(GENERATION_QUEUES).sort());
   });
+
+  it("takes the board's JSON request bodies through the gateway's strict JSON parser", async () => {
+    const set = await fetch(`${gateway.httpUrl}${DASHBOARD}/api/queues/${GENERATION_QUEUES.batch}/concurrency`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ concurrency: 3 }),
+    });
+    expect(set.status).toBe(200);
+    expect(await queues.of('batch').getGlobalConcurrency()).toBe(3);
+    await queues.of('batch').removeGlobalConcurrency();
+  });
 });
 
 const haveChromium = existsSync(CHROMIUM);
@@ -110,11 +121,41 @@ describe.skipIf(!haveChromium)(`the queue dashboard in headless Chromium (needs 
     await context.close();
   });
 
+  it("pauses and resumes a queue from the board's menu (its PUTs pass the gateway's body hooks)", async () => {
+    const context = await browser.newContext({ httpCredentials: { username: 'admin', password: adminKey } });
+    const page = await context.newPage();
+    const answers: number[] = [];
+    page.on('response', (response) => {
+      if (response.request().method() === 'PUT') answers.push(response.status());
+    });
+    const batch = queues.of('batch');
+    await page.goto(`${gateway.httpUrl}${DASHBOARD}/queue/${GENERATION_QUEUES.batch}`);
+    for (const [action, paused] of [
+      ['Pause', true],
+      ['Resume', false],
+    ] as const) {
+      await page.locator('button[aria-haspopup]').last().click();
+      await page.getByRole('menuitem', { name: action }).click();
+      const confirm = page.getByRole('button', { name: 'Confirm' });
+      if (await confirm.isVisible().catch(() => false)) await confirm.click();
+      await eventually(
+        `the batch queue to be ${paused ? 'paused' : 'running'}`,
+        async () => (await batch.isPaused()) === paused,
+      );
+    }
+    await eventually('both answers', () => answers.length === 2);
+    expect(answers).toEqual([200, 200]);
+    await context.close();
+  });
+
   it('challenges a browser with the wrong key again, so it never gets in', async () => {
     const context = await browser.newContext({ httpCredentials: { username: 'admin', password: 'not-the-key' } });
     const page = await context.newPage();
-    // Chromium answers the challenge with the credentials it has, is challenged again, and gives up.
-    await expect(page.goto(`${gateway.httpUrl}${DASHBOARD}`)).rejects.toThrow(/ERR_INVALID_AUTH_CREDENTIALS/);
+    // Chromium answers the challenge with the credentials it has, is refused again, and shows the refusal.
+    const entry = await page.goto(`${gateway.httpUrl}${DASHBOARD}`);
+    expect(entry?.status()).toBe(401);
+    expect(await page.content()).toContain('invalid_admin_key');
+    expect(await page.content()).not.toContain(GENERATION_QUEUES.batch);
     await context.close();
   });
 });
