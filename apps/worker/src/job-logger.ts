@@ -12,7 +12,7 @@ type JobRef = Pick<Job, 'id' | 'data'>;
  * is read on its own, so a job whose other fields are invalid (and that fails for it) still names
  * its trace.
  */
-export function jobLogFieldsOf(job: JobRef): JobLogFields {
+function jobLogFieldsOf(job: JobRef): JobLogFields {
   const carrier = traceContextSchema.safeParse((job.data as { traceContext?: unknown } | null)?.traceContext);
   return jobLogFields(job.id ?? '', carrier.success ? carrier.data : undefined);
 }
