@@ -62,9 +62,10 @@ export function createHttpServer(deps: HttpServerDependencies): FastifyInstance 
     genReqId: requestIdOf,
   });
   sendRequestIds(app);
-  // Probes run every few seconds and the dashboard polls: logging each at info would drown the requests that matter.
+  // Probes run every few seconds and the dashboard polls: logging each at info would drown the
+  // requests that matter. A refused dashboard login is not quiet: it may be someone guessing the key.
   logOneLinePerRequest(app, {
-    quietPaths: (path) => PROBE_PATHS.has(path) || path.startsWith(QUEUE_DASHBOARD_PATH),
+    isQuiet: (path, status) => PROBE_PATHS.has(path) || (path.startsWith(QUEUE_DASHBOARD_PATH) && status < 400),
   });
   const corsOrigins = deps.corsOrigins ?? null;
   if (corsOrigins !== null) {

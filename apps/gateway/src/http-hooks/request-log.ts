@@ -21,8 +21,8 @@ declare module 'fastify' {
 }
 
 export interface RequestLogOptions {
-  /** Paths polled often (probes, the dashboard): their lines go to debug, not info. */
-  readonly quietPaths: (path: string) => boolean;
+  /** Requests polled often (probes, the dashboard's refreshes): their lines go to debug, whatever the status. */
+  readonly isQuiet: (path: string, status: number) => boolean;
 }
 
 /**
@@ -36,7 +36,7 @@ export function logOneLinePerRequest(app: FastifyInstance, options: RequestLogOp
   app.addHook('onResponse', async (request, reply) => {
     const path = request.url.split('?')[0] ?? request.url;
     const status = reply.statusCode;
-    const level = status >= 500 ? 'warn' : options.quietPaths(path) ? 'debug' : 'info';
+    const level = options.isQuiet(path, status) ? 'debug' : status >= 500 ? 'warn' : 'info';
     request.log[level](
       {
         method: request.method,
