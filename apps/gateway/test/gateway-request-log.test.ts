@@ -73,6 +73,29 @@ describe('the gateway request log', () => {
     }
   });
 
+  it('gives a streamed completion the same line once its stream ends', async () => {
+    const response = await fetch(`${gateway.httpUrl}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: FIXTURE_MODEL, prompt: PROMPT, stream: true }),
+    });
+    expect(response.status).toBe(200);
+    const events = await response.text();
+    expect(events).toContain('data: [DONE]');
+    const jobId = response.headers.get('x-request-id');
+    const line = await eventually('the stream request line', () =>
+      requestLines().find((entry) => entry['jobId'] === jobId),
+    );
+    const reported = generationResultFor(ANSWER);
+    expect(line).toMatchObject({
+      method: 'POST',
+      route: '/v1/completions',
+      status: 200,
+      tokens: reported.tokenIds.length,
+      steps: reported.steps,
+    });
+  });
+
   it('names the route template and the status of a refusal, and keeps probes out of the info log', async () => {
     const missing = await fetch(`${gateway.httpUrl}/v1/jobs/cmpl-no-such-job`);
     expect(missing.status).toBe(404);

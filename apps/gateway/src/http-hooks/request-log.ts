@@ -58,7 +58,14 @@ export function answeredBy(reply: FastifyReply, finished: readonly FinishedGener
   const [first] = finished;
   if (first === undefined) return;
   setJobRequestId(reply, first.jobId);
-  reply.request.answeringJobs = {
+  noteAnsweringJobs(reply.request, finished);
+}
+
+/** `answeredBy` for a stream, whose headers went out before its jobs finished: the request line only. */
+export function noteAnsweringJobs(request: FastifyRequest, finished: readonly FinishedGeneration[]): void {
+  const [first] = finished;
+  if (first === undefined) return;
+  request.answeringJobs = {
     job: jobLogFields(first.jobId, first.job.traceContext),
     tokens: finished.reduce((sum, one) => sum + one.result.tokenIds.length, 0),
     steps: finished.reduce((sum, one) => sum + one.result.steps, 0),
@@ -79,7 +86,7 @@ function jobFieldsOf(request: FastifyRequest, reply: FastifyReply): Record<strin
       steps: jobs.steps,
     };
   }
-  // Streams and failures name their job in the header only; it differs from the request's own id.
+  // Failures (and streams that did not finish) name their job in the header only; it differs from the request's own id.
   const header = reply.getHeader(REQUEST_ID_HEADER);
   return typeof header === 'string' && header !== request.id ? { jobId: header } : {};
 }
