@@ -7,6 +7,8 @@ export interface SupervisorOptions {
   devices: string[];
   env: NodeJS.ProcessEnv;
   log: (line: string) => void;
+  /** Where the stderr lines of the worker on `devices[index]` go, across its restarts. @defaultValue `log`, prefixed */
+  stderrLine?: (index: number) => (line: string) => void;
   /** @defaultValue 1000 */
   initialBackoffMs?: number;
   /** @defaultValue 30000 */
@@ -29,7 +31,13 @@ export function superviseWorkers(options: SupervisorOptions): WorkerSupervisor {
   const stopping = new AbortController();
   const running = new Map<string, ManagedProcess>();
 
-  const runDevice = async (device: string, onFirstReady: () => void, onFirstFailure: (error: unknown) => void) => {
+  const runDevice = async (
+    device: string,
+    index: number,
+    onFirstReady: () => void,
+    onFirstFailure: (error: unknown) => void,
+  ) => {
+    const stderrLine = options.stderrLine?.(index);
     let backoff = initialBackoff;
     let firstStart = true;
     while (!stopping.signal.aborted) {
@@ -42,6 +50,7 @@ export function superviseWorkers(options: SupervisorOptions): WorkerSupervisor {
           env: { ...options.env, DFLEET_DEVICE: device },
           readyPattern: /^worker ready id=(\S+) device=(\S+) model=(\S+)/,
           log: options.log,
+          ...(stderrLine ? { stderrLine } : {}),
         });
         // A restart that became ready while stop() ran is not in `running` yet: stop it here, or it outlives us.
         if (stopping.signal.aborted) return await worker.stop();
@@ -67,9 +76,9 @@ export function superviseWorkers(options: SupervisorOptions): WorkerSupervisor {
   const loops: Promise<void>[] = [];
   const ready = Promise.all(
     options.devices.map(
-      (device) =>
+      (device, index) =>
         new Promise<void>((resolve, reject) => {
-          loops.push(runDevice(device, resolve, reject));
+          loops.push(runDevice(device, index, resolve, reject));
         }),
     ),
   ).then(() => undefined);

@@ -1,4 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { DEFAULT_MODEL_DIR } from '@dfleet/model';
 import { createGenerationClient, grpc } from '@dfleet/proto';
@@ -6,6 +9,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DFLEET_BIN as DFLEET, SHARED_REDIS_URL, deletePrefix, uniquePrefix } from '@dfleet/test-support';
 
 const prefix = uniquePrefix();
+/** The services' log files go here, not into the checkout. */
+const logDir = mkdtempSync(join(tmpdir(), 'dfleet-up-'));
 const env = {
   ...process.env,
   REDIS_URL: SHARED_REDIS_URL,
@@ -14,11 +19,14 @@ const env = {
   LOG_LEVEL: 'warn',
 };
 
-afterAll(() => deletePrefix(prefix));
+afterAll(async () => {
+  await deletePrefix(prefix);
+  rmSync(logDir, { recursive: true, force: true });
+});
 
 describe('dfleet up', () => {
   it('starts a fleet that answers a generation, and Ctrl-C stops everything it started', async () => {
-    const up = spawn(process.execPath, [DFLEET, 'up'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const up = spawn(process.execPath, [DFLEET, 'up', '--log-dir', logDir], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     up.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));

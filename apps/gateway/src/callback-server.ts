@@ -10,6 +10,7 @@ import {
   type WorkerReport__Output,
 } from '@dfleet/proto';
 import { generationResultSchema } from '@dfleet/queue';
+import { jobLogFields } from '@dfleet/telemetry';
 import { bindInsecure } from './grpc-binding.ts';
 import { RESULT_REPORT_NOT_ACCEPTED } from './log-messages.ts';
 import type { JobOutcome, PendingResults } from './pending-results.ts';
@@ -23,6 +24,9 @@ type ResultAnswer = Pick<ReportAck, 'accepted' | 'reason'>;
  * each result is accepted once and answered, accepted or not.
  */
 function createCallbackServer(pending: PendingResults, logger: Logger): grpc.Server {
+  /** A report's lines name its job and the job's trace (reports carry the job id only). */
+  const jobLog = (jobId: string): Logger => logger.child(jobLogFields(jobId, pending.traceContextOf(jobId)));
+
   const onProgress = (report: ProgressReport__Output): void => {
     const verdict = pending.reportProgress(report.jobId, report.callbackToken, {
       step: report.step,
@@ -32,7 +36,7 @@ function createCallbackServer(pending: PendingResults, logger: Logger): grpc.Ser
       updatedAt: Date.now(),
     });
     if (!verdict.accepted && verdict.reason !== 'unknown_job') {
-      logger.warn({ jobId: report.jobId, attempt: report.attempt, reason: verdict.reason }, 'progress report rejected');
+      jobLog(report.jobId).warn({ attempt: report.attempt, reason: verdict.reason }, 'progress report rejected');
     }
   };
 
@@ -50,7 +54,7 @@ function createCallbackServer(pending: PendingResults, logger: Logger): grpc.Ser
       finished: report.finished,
     });
     if (!verdict.accepted && verdict.reason !== 'unknown_job') {
-      logger.warn({ jobId: report.jobId, attempt: report.attempt, reason: verdict.reason }, 'step report rejected');
+      jobLog(report.jobId).warn({ attempt: report.attempt, reason: verdict.reason }, 'step report rejected');
     }
   };
 
@@ -76,24 +80,21 @@ function createCallbackServer(pending: PendingResults, logger: Logger): grpc.Ser
       });
       if (!parsed.success) {
         const problem = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
-        logger.warn(
-          { jobId: report.jobId, workerId: report.workerId, problem },
-          'result report rejected: not a valid result',
-        );
+        jobLog(report.jobId).warn({ workerId: report.workerId, problem }, 'result report rejected: not a valid result');
         return { accepted: false, reason: `invalid_result: ${problem}` };
       }
       outcome = { kind: 'completed', result: parsed.data, workerId: report.workerId };
     }
     const verdict = pending.reportResult(report.jobId, report.callbackToken, outcome);
     if (verdict.accepted) {
-      logger.debug({ jobId: report.jobId, attempt: report.attempt, workerId: report.workerId }, 'result accepted');
+      jobLog(report.jobId).debug({ attempt: report.attempt, workerId: report.workerId }, 'result accepted');
     } else {
       // A duplicate is the usual race with the queue's outcome stream, which settled the job first;
       // an unknown job is one this gateway no longer waits for (cancelled, or enqueued before a
       // restart). Only a wrong token, a forgery or a stale attempt, deserves a warning.
       const level = verdict.reason === 'duplicate' ? 'debug' : verdict.reason === 'unknown_job' ? 'info' : 'warn';
-      logger[level](
-        { jobId: report.jobId, attempt: report.attempt, workerId: report.workerId, reason: verdict.reason },
+      jobLog(report.jobId)[level](
+        { attempt: report.attempt, workerId: report.workerId, reason: verdict.reason },
         RESULT_REPORT_NOT_ACCEPTED,
       );
     }

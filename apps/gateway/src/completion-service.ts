@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { requestIdSchema, type GenerationJob } from '@dfleet/queue';
+import { jobLogFields } from '@dfleet/telemetry';
 import type { CompletionRequest } from './completion-request.ts';
 import type { FinishedGeneration } from './completion-response.ts';
 import {
@@ -116,7 +117,7 @@ export class CompletionService {
     const onClientGone = () => stopWaiting.abort();
     context.signal?.addEventListener('abort', onClientGone, { once: true });
     let unsubscribe = () => {};
-    let jobId: string | null = null;
+    let submittedJob: SubmittedJob | null = null;
     let jobEnded = false;
     try {
       if (context.signal?.aborted) throw new WaitAbortedError('the client went away before the job was enqueued');
@@ -129,7 +130,7 @@ export class CompletionService {
           });
         },
       });
-      jobId = submitted.jobId;
+      submittedJob = submitted;
       // Set by the callbacks below; typed by assertion so the loop does not narrow it to null.
       let outcome = null as { finished: FinishedGeneration } | { error: unknown } | null;
       this.#outcome(submitted, stopWaiting.signal).then(
@@ -181,21 +182,23 @@ export class CompletionService {
       unsubscribe();
       context.signal?.removeEventListener('abort', onClientGone);
       stopWaiting.abort();
-      if (jobId !== null && !jobEnded) this.#cancelAbandoned(jobId, context.tenant);
+      if (submittedJob !== null && !jobEnded) this.#cancelAbandoned(submittedJob, context.tenant);
       leave?.();
     }
   }
 
   /** vLLM aborts a request whose client disconnected; so does this gateway (best effort, logged). */
-  #cancelAbandoned(jobId: string, tenant: string): void {
+  #cancelAbandoned({ jobId, job }: SubmittedJob, tenant: string): void {
+    const log = this.#jobLog(jobId, job);
     this.cancel(jobId, tenant).then(
-      (outcome) => this.#options.logger.debug({ jobId, ...outcome }, 'stream abandoned by its client: job cancelled'),
-      (error: unknown) =>
-        this.#options.logger.warn(
-          { jobId, err: error },
-          'stream abandoned by its client, but cancelling its job failed',
-        ),
+      (outcome) => log.debug(outcome, 'stream abandoned by its client: job cancelled'),
+      (error: unknown) => log.warn({ err: error }, 'stream abandoned by its client, but cancelling its job failed'),
     );
+  }
+
+  /** The logger of one job's lines: each names the job and its trace. */
+  #jobLog(jobId: string, job: GenerationJob): Logger {
+    return this.#options.logger.child(jobLogFields(jobId, job.traceContext));
   }
 
   /** Refuses, admits and enqueues the request's job, or adopts the job its idempotency key names. */
@@ -239,7 +242,9 @@ export class CompletionService {
       throw error;
     }
 
-    this.#options.logger.debug({ jobId, tenant, priority: request.priority }, 'job enqueued');
+    pending.noteTraceContext(jobId, job.traceContext);
+    const log = this.#jobLog(jobId, job);
+    log.debug({ tenant, priority: request.priority }, 'job enqueued');
 
     if (request.idempotencyKey !== null && !request.idempotencyKeyIsFresh) {
       // The key may name a job enqueued earlier (here or by another gateway): answer with that job.
@@ -253,10 +258,7 @@ export class CompletionService {
         // The job is in Redis (the add succeeded), so a 503 would tell the client "not enqueued"
         // about a job that runs, and forgetting it would refuse its callback. Wait for it instead;
         // only the check that an earlier job under this key had the same options is skipped.
-        this.#options.logger.warn(
-          { jobId, err: error },
-          'could not read back an idempotent job after adding it; waiting for it unchecked',
-        );
+        log.warn({ err: error }, 'could not read back an idempotent job after adding it; waiting for it unchecked');
       }
     }
     return { jobId, job };

@@ -89,6 +89,15 @@ export const gatewayEnv = z.object({
         'or `*` for any; preflights are answered and `x-request-id` is exposed',
     },
   ),
+  DFLEET_ADMIN_KEY: documented(
+    z.string().min(16, 'DFLEET_ADMIN_KEY must be at least 16 characters: it guards every job of the fleet').optional(),
+    {
+      default: 'unset (no dashboard)',
+      meaning:
+        'set, the queue dashboard (Bull Board) is served at `/admin/queues`: log in with HTTP Basic (any user, this ' +
+        'key as the password) or send `Authorization: Bearer KEY`; unset, that path answers 404',
+    },
+  ),
 });
 
 type GatewayEnv = z.output<typeof gatewayEnv>;
@@ -142,6 +151,8 @@ const gatewayConfigSchema = gatewayEnv
     maxBatchPrompts: e.DFLEET_MAX_BATCH_PROMPTS,
     /** null = CORS off; `['*']` = any origin. */
     corsOrigins: e.DFLEET_CORS_ORIGINS,
+    /** null = no queue dashboard. */
+    adminKey: e.DFLEET_ADMIN_KEY ?? null,
   }));
 
 export type GatewayConfig = z.output<typeof gatewayConfigSchema>;

@@ -63,6 +63,17 @@ export class AuthenticationError extends GatewayError {
   }
 }
 
+/** The admin pages (the queue dashboard) were asked for without DFLEET_ADMIN_KEY. The message never echoes it. */
+export class AdminAuthenticationError extends GatewayError {
+  readonly httpStatus = 401;
+  readonly grpcStatus = grpc.status.UNAUTHENTICATED;
+  readonly code: 'missing_admin_key' | 'invalid_admin_key';
+  constructor(code: 'missing_admin_key' | 'invalid_admin_key', message: string) {
+    super(message, 'authorization');
+    this.code = code;
+  }
+}
+
 /** The request names a tenant other than its API key's. */
 export class TenantMismatchError extends GatewayError {
   readonly code = 'tenant_mismatch';

@@ -1,5 +1,6 @@
 import { pino, type Logger } from 'pino';
 import { describeJobFailure } from '@dfleet/queue';
+import { AdminKey } from './admin/admin-key.ts';
 import { startCallbackServer } from './callback-server.ts';
 import { CompletionService } from './completion-service.ts';
 import type { GatewayConfig } from './config.ts';
@@ -112,6 +113,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       redisPrefix: config.redisPrefix,
       logger,
       drain,
+      adminKey: config.adminKey === null ? null : new AdminKey(config.adminKey),
     });
     await http.listen({ host: config.host, port: config.httpPort });
     const address = http.server.address();

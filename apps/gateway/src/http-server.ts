@@ -1,12 +1,14 @@
 import cors from '@fastify/cors';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import type { AdminKey } from './admin/admin-key.ts';
 import { DEFAULT_MAX_BATCH_PROMPTS } from './completion-batch.ts';
 import type { CompletionService } from './completion-service.ts';
 import { authenticateApiRequests } from './http-hooks/authentication.ts';
 import { refuseLargeBodiesBeforeUpload } from './http-hooks/body-limit.ts';
 import { replyWithGatewayErrors } from './http-hooks/error-replies.ts';
 import { REQUEST_ID_HEADER, requestIdOf, sendRequestIds } from './http-hooks/request-id.ts';
+import { logOneLinePerRequest } from './http-hooks/request-log.ts';
 import { acceptStrictJsonBodies } from './http-hooks/strict-json-body.ts';
 import type { JobSubmitter } from './job-submitter.ts';
 import type { ModelCatalog } from './model-catalog.ts';
@@ -19,6 +21,7 @@ import { jobRoutes } from './routes/jobs.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { modelRoutes } from './routes/models.ts';
 import { playgroundRoutes } from './routes/playground.ts';
+import { QUEUE_DASHBOARD_PATH, queueDashboardRoutes } from './routes/queue-dashboard.ts';
 
 /** Request bodies above this answer 413 unless DFLEET_MAX_BODY_BYTES says otherwise. */
 const DEFAULT_BODY_LIMIT_BYTES = 1_048_576;
@@ -38,6 +41,8 @@ export interface HttpServerDependencies {
   drain?: RequestDrain;
   /** Origins browsers may call from (`*` = any); null or absent = no CORS headers. */
   corsOrigins?: readonly string[] | null;
+  /** DFLEET_ADMIN_KEY: given, the queue dashboard is served behind it; null or absent = no dashboard (404). */
+  adminKey?: AdminKey | null;
 }
 
 /**
@@ -50,13 +55,18 @@ export function createHttpServer(deps: HttpServerDependencies): FastifyInstance 
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: bodyLimitBytes,
-    // Probes run every few seconds; logging each would drown the requests that matter.
-    logController: new LogController({ disableRequestLogging: (request) => PROBE_PATHS.has(request.url) }),
+    // Fastify's two lines per request (incoming, completed) become one: logOneLinePerRequest.
+    logController: new LogController({ disableRequestLogging: true }),
     // genReqId reads x-request-id itself, keeping a client's id only when it is a plain token.
     requestIdHeader: false,
     genReqId: requestIdOf,
   });
   sendRequestIds(app);
+  // Probes run every few seconds and the dashboard polls: logging each at info would drown the
+  // requests that matter. A refused dashboard login is not quiet: it may be someone guessing the key.
+  logOneLinePerRequest(app, {
+    isQuiet: (path, status) => PROBE_PATHS.has(path) || (path.startsWith(QUEUE_DASHBOARD_PATH) && status < 400),
+  });
   const corsOrigins = deps.corsOrigins ?? null;
   if (corsOrigins !== null) {
     app.register(cors, {
@@ -79,5 +89,8 @@ export function createHttpServer(deps: HttpServerDependencies): FastifyInstance 
   app.register(metricsRoutes, { submitter, logger: deps.logger });
   app.register(healthRoutes, { submitter, redisPrefix, drain });
   app.register(playgroundRoutes);
+  if (deps.adminKey) {
+    app.register(queueDashboardRoutes, { adminKey: deps.adminKey, queues: submitter.queues });
+  }
   return app;
 }

@@ -19,7 +19,7 @@ import {
 } from '@dfleet/queue';
 import { CANCEL_REQUEST_TTL_MS, cancelRequestKey } from '@dfleet/queue';
 import type { PriorityClass } from '@dfleet/queue';
-import type { JobType } from 'bullmq';
+import type { JobType, Queue } from 'bullmq';
 import { QueueFullError, QueueUnavailableError } from './errors.ts';
 import { QueueOutcomeReader, type QueueOutcomeListener } from './queue-outcome-reader.ts';
 import { isIdempotentRequestId } from './request-identity.ts';
@@ -247,6 +247,11 @@ export class JobSubmitter {
 
   async liveWorkers(): Promise<WorkerHeartbeat[]> {
     return this.#call('list live workers', () => listLiveWorkers(this.#redis, this.#options.prefix));
+  }
+
+  /** The BullMQ queues this gateway owns (both classes), for the queue dashboard. */
+  get queues(): Queue<GenerationJob, GenerationResult>[] {
+    return this.#queues.all();
   }
 
   /** Runs another request-path Redis interaction (rate limits) under the same budget and 503s. */

@@ -2,3 +2,6 @@
 
 /** A worker's result report this gateway refused (field `reason`: duplicate, wrong token, ...). */
 export const RESULT_REPORT_NOT_ACCEPTED = 'result report not accepted';
+
+/** The one line per HTTP request (fields `method`, `route`, `status`, `durationMs`, `jobId`, `traceId`, `tokens`, `steps`). */
+export const REQUEST_COMPLETED = 'request completed';

@@ -1,4 +1,5 @@
 import { randomFillSync, timingSafeEqual } from 'node:crypto';
+import type { TraceCarrier } from '@dfleet/telemetry';
 import type { GenerationResult, TokenLogprob } from '@dfleet/queue';
 
 /** How a job ended, as far as the requests waiting for it are concerned. */
@@ -63,6 +64,8 @@ interface PendingJob {
   readonly stepListeners: Set<StepListener>;
   /** Last time a waiter left or the job settled; idle entries are swept after `retentionMs`. */
   touchedAt: number;
+  /** The job's trace carrier, so callback log lines name its trace. */
+  traceContext: TraceCarrier | undefined;
 }
 
 export interface PendingResultsOptions {
@@ -128,8 +131,20 @@ export class PendingResults {
       progress: null,
       stepListeners: new Set(),
       touchedAt: Date.now(),
+      traceContext: undefined,
     });
     return { token, created: true };
+  }
+
+  /** The trace carrier of a tracked job's data, once it is built. */
+  noteTraceContext(jobId: string, carrier: TraceCarrier): void {
+    const job = this.#jobs.get(jobId);
+    if (job) job.traceContext = carrier;
+  }
+
+  /** The trace carrier noted for a job; undefined for a job this gateway does not track. */
+  traceContextOf(jobId: string): TraceCarrier | undefined {
+    return this.#jobs.get(jobId)?.traceContext;
   }
 
   /**

@@ -8,6 +8,7 @@ import {
   type WorkerCallbackClient,
   type WorkerReport,
 } from '@dfleet/proto';
+import type { JobLogFields } from '@dfleet/telemetry';
 import { RESULT_CALLBACK_GIVEN_UP } from './log-messages.ts';
 import type { Logger } from './logger.ts';
 
@@ -18,6 +19,8 @@ export interface CallbackTarget {
   readonly jobId: string;
   /** BullMQ attempt, 1-based. */
   readonly attempt: number;
+  /** The job's trace id, for the reporter's log lines; absent when its data carries no trace. */
+  readonly traceId?: string;
 }
 
 export type ProgressUpdate = Omit<ProgressReport, 'jobId' | 'attempt' | 'callbackToken'>;
@@ -145,7 +148,7 @@ export class CallbackReporter {
           // the result stays in Redis. Anything else (a refused token) is worth a warning.
           const level = ack.reason === 'duplicate' ? 'debug' : ack.reason === 'unknown_job' ? 'info' : 'warn';
           this.#logger[level](
-            { jobId: target.jobId, address: target.address, reason: ack.reason },
+            { ...logFieldsOf(target), address: target.address, reason: ack.reason },
             'gateway did not accept the result',
           );
         }
@@ -171,7 +174,7 @@ export class CallbackReporter {
   }
 
   #giveUp(target: CallbackTarget, error: string, tries: number): ResultDelivery {
-    this.#logger.warn({ jobId: target.jobId, address: target.address, err: error, tries }, RESULT_CALLBACK_GIVEN_UP);
+    this.#logger.warn({ ...logFieldsOf(target), address: target.address, err: error, tries }, RESULT_CALLBACK_GIVEN_UP);
     return { delivered: false, error, tries };
   }
 
@@ -291,6 +294,10 @@ class GatewayReportStream {
 
 function ackKey(jobId: string, attempt: number): string {
   return `${jobId}#${attempt}`;
+}
+
+function logFieldsOf({ jobId, traceId }: CallbackTarget): JobLogFields {
+  return traceId === undefined ? { jobId } : { jobId, traceId };
 }
 
 function progressKey(target: CallbackTarget): string {

@@ -13,7 +13,7 @@ export interface CancelWatcherOptions {
   readonly intervalMs: number;
   /** Ids of the jobs this worker runs now. */
   readonly activeJobIds: () => readonly string[];
-  /** Called once per job whose cancel key appeared. */
+  /** Called once per job whose cancel key appeared (it logs the cancel, with the job's trace). */
   readonly onCancelRequested: (jobId: string) => void;
   readonly logger: Logger;
 }
@@ -39,7 +39,6 @@ export function startCancelWatcher(options: CancelWatcherOptions): CancelWatcher
         const jobId = pending[index]!;
         if (mark === null) return;
         notified.add(jobId);
-        logger.info({ jobId }, 'cancel requested for an active job');
         onCancelRequested(jobId);
       });
     } catch (error) {

@@ -10,6 +10,7 @@ import {
 import { ClassSlots } from './class-slots.ts';
 import type { WorkerConfig } from './config.ts';
 import { INTERRUPTION, type GenerationProcessor } from './generation-processor.ts';
+import { jobLoggerOf } from './job-logger.ts';
 import type { Logger } from './logger.ts';
 
 type ClassWorkersConfig = Pick<
@@ -52,7 +53,8 @@ export class ClassWorkers {
   readonly #options: ClassWorkersOptions;
   readonly #slots: ClassSlots;
   readonly #workers: Readonly<Record<PriorityClass, Worker<unknown, GenerationResult>>>;
-  readonly #running = new Set<string>();
+  /** The jobs running now, each with the logger of its lines. */
+  readonly #running = new Map<string, Logger>();
   /** Each BullMQ worker's own connection (BullMQ duplicates it for its blocking reads and closes only that). */
   readonly #connections: RedisConnection[] = [];
   #started = false;
@@ -74,7 +76,12 @@ export class ClassWorkers {
 
   /** Ids of the jobs running now, both classes. */
   get runningJobIds(): string[] {
-    return [...this.#running];
+    return [...this.#running.keys()];
+  }
+
+  /** The logger of a job's lines (its id and trace); a job not running here gets its id only. */
+  jobLogger(jobId: string): Logger {
+    return this.#running.get(jobId) ?? this.#options.logger.child({ jobId });
   }
 
   /** Starts claiming; resolves once both workers are connected. */
@@ -130,7 +137,7 @@ export class ClassWorkers {
     worker.on('error', (error) => logger.error({ err: error.message, priority }, 'worker error'));
     worker.on('lockRenewalFailed', (jobIds) => {
       for (const jobId of jobIds) {
-        logger.warn({ jobId }, 'lock renewal failed; stopping the job');
+        this.jobLogger(jobId).warn('lock renewal failed; stopping the job');
         worker.cancelJob(jobId, INTERRUPTION.lockLost);
       }
     });
@@ -146,7 +153,7 @@ export class ClassWorkers {
       throw new WaitingError();
     }
     const id = job.id ?? '';
-    this.#running.add(id);
+    this.#running.set(id, jobLoggerOf(this.#options.logger, job));
     this.#sync();
     try {
       this.#options.onStart?.(job);

@@ -2,6 +2,7 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import { describeJobFailure, generationJobSchema } from '@dfleet/queue';
 import type { CallbackReporter } from './callback-reporter.ts';
 import { JobRejectedError } from './errors.ts';
+import { jobLoggerOf, traceIdField } from './job-logger.ts';
 import { JOB_FAILED } from './log-messages.ts';
 import type { Logger } from './logger.ts';
 
@@ -22,14 +23,20 @@ export function createFailedJobReporter(deps: FailedJobReporterDeps): (job: Job 
   return (job, error) => {
     if (!job) return;
     const final = error instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
-    logger.warn({ jobId: job.id, attempt: job.attemptsMade, final, err: error.message }, JOB_FAILED);
+    jobLoggerOf(logger, job).warn({ attempt: job.attemptsMade, final, err: error.message }, JOB_FAILED);
     if ((error as { code?: unknown }).code === 'denoiser_closed') deps.onFatal?.(error);
     if (!final) return;
     const data = job.data as { callback?: unknown } | null;
     const callback = generationJobSchema.shape.callback.safeParse(data?.callback);
     if (!callback.success) return;
     void reporter.reportResult(
-      { address: callback.data.address, token: callback.data.token, jobId: job.id ?? '', attempt: job.attemptsMade },
+      {
+        address: callback.data.address,
+        token: callback.data.token,
+        jobId: job.id ?? '',
+        attempt: job.attemptsMade,
+        ...traceIdField(job),
+      },
       {
         workerId,
         ...(error instanceof JobRejectedError

@@ -13,6 +13,7 @@ import type { AdaptiveThresholdPolicy, StepScheduler } from '@dfleet/scheduler';
 import type { CallbackReporter, CallbackTarget, ProgressUpdate, StepUpdate } from './callback-reporter.ts';
 import { InvalidJobError, ModelMismatchError } from './errors.ts';
 import { planJobDecode, type ServedModel } from './job-decode-plan.ts';
+import { jobLoggerOf, traceIdField } from './job-logger.ts';
 import type { Logger } from './logger.ts';
 
 /**
@@ -76,6 +77,7 @@ export function createGenerationProcessor(deps: GenerationProcessorDeps): Genera
       token: data.callback.token,
       jobId: job.id ?? data.requestId,
       attempt: job.attemptsMade + 1,
+      ...traceIdField(job),
     };
 
     // A job cancelled before this claim commits no step: its session ends here, and the scheduler
@@ -105,7 +107,7 @@ export function createGenerationProcessor(deps: GenerationProcessorDeps): Genera
       reporter.forgetJob(target);
       // Back to the queue without spending an attempt; BullMQ expects WaitingError after a manual move.
       if (token) await job.moveToWait(token);
-      logger.info({ jobId: target.jobId }, 'shutdown grace ran out: job handed back to the queue');
+      jobLoggerOf(logger, job).info('shutdown grace ran out: job handed back to the queue');
       throw new WaitingError();
     }
 

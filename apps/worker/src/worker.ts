@@ -21,6 +21,7 @@ import { createFailedJobReporter } from './failed-job-reporter.ts';
 import { FinishedJobsTally } from './finished-jobs-tally.ts';
 import { createGenerationProcessor, INTERRUPTION } from './generation-processor.ts';
 import { startHeartbeat, type Heartbeat } from './heartbeat.ts';
+import { jobLoggerOf } from './job-logger.ts';
 import { loadServedModel } from './load-served-model.ts';
 import { JOBS_HANDED_BACK_AT_SHUTDOWN } from './log-messages.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -124,7 +125,10 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
     prefix: config.redisPrefix,
     intervalMs: config.cancelPollIntervalMs,
     activeJobIds: () => workers.runningJobIds,
-    onCancelRequested: (jobId) => workers.cancelJob(jobId, INTERRUPTION.cancelRequested),
+    onCancelRequested: (jobId) => {
+      workers.jobLogger(jobId).info('cancel requested for an active job');
+      workers.cancelJob(jobId, INTERRUPTION.cancelRequested);
+    },
     logger,
   });
   logStarted(parts);
@@ -190,7 +194,10 @@ function forgetWaiting(redis: RedisConnection, prefix: string, job: Job, logger:
   const tenant = (job.data as { tenant?: unknown } | null)?.tenant;
   if (typeof tenant !== 'string') return;
   removeWaitingJob(redis, prefix, tenant, job.id ?? '').catch((error: Error) =>
-    logger.warn({ jobId: job.id, err: error.message }, "could not remove a started job from its tenant's waiting set"),
+    jobLoggerOf(logger, job).warn(
+      { err: error.message },
+      "could not remove a started job from its tenant's waiting set",
+    ),
   );
 }
 

@@ -27,6 +27,11 @@ export interface StartProcessOptions {
   readyTimeoutMs?: number;
   /** Where the child's stderr and other stdout lines go, prefixed with its name. */
   log?: (line: string) => void;
+  /**
+   * Where the child's stderr lines go instead, unprefixed (a service's JSON log lines, for a file).
+   * @defaultValue `log`, prefixed with the name
+   */
+  stderrLine?: (line: string) => void;
 }
 
 /**
@@ -42,7 +47,8 @@ export async function startManagedProcess(options: StartProcessOptions): Promise
   createInterface({ input: child.stderr! }).on('line', (line) => {
     recentErrors.push(line);
     if (recentErrors.length > 20) recentErrors.shift();
-    log(`[${options.name}] ${line}`);
+    if (options.stderrLine) options.stderrLine(line);
+    else log(`[${options.name}] ${line}`);
   });
 
   const ready = await new Promise<RegExpMatchArray>((resolve, reject) => {

@@ -2,10 +2,9 @@ import type { FastifyPluginAsync } from 'fastify';
 import { parseChatCompletionRequest } from '../chat-request.ts';
 import { toChatCompletionResponseBody } from '../chat-response.ts';
 import { expandChoices } from '../completion-choices.ts';
-import type { FinishedGeneration } from '../completion-response.ts';
 import type { CompletionService } from '../completion-service.ts';
 import { callerOf } from '../http-hooks/authentication.ts';
-import { setJobRequestId } from '../http-hooks/request-id.ts';
+import { answeredBy } from '../http-hooks/request-log.ts';
 import type { ModelCatalog } from '../model-catalog.ts';
 import { WaitAbortedError } from '../pending-results.ts';
 import { streamCompletion } from './openai-stream.ts';
@@ -36,7 +35,7 @@ export const chatCompletionRoutes: FastifyPluginAsync<ChatCompletionRoutesOption
       const finished = await Promise.all(
         expandChoices(completion).map((choice) => service.complete(choice, { tenant, signal: clientGone.signal })),
       );
-      setJobRequestId(reply, (finished[0] as FinishedGeneration).jobId);
+      answeredBy(reply, finished);
       return reply.code(200).send(toChatCompletionResponseBody(finished, completion.model));
     } catch (error) {
       if (error instanceof WaitAbortedError) return reply;

@@ -12,7 +12,7 @@ import {
 import type { CompletionService } from '../completion-service.ts';
 import { GatewayError } from '../errors.ts';
 import { callerOf } from '../http-hooks/authentication.ts';
-import { setJobRequestId } from '../http-hooks/request-id.ts';
+import { answeredBy } from '../http-hooks/request-log.ts';
 import type { ModelCatalog } from '../model-catalog.ts';
 import { WaitAbortedError } from '../pending-results.ts';
 import { streamCompletion } from './openai-stream.ts';
@@ -40,7 +40,7 @@ async function completeBatch(
   if (failedAt === -1) {
     const finished = outcomes.map((outcome) => (outcome as PromiseFulfilledResult<FinishedGeneration>).value);
     const rendering = renderingOf(requests[0] as CompletionRequest);
-    setJobRequestId(reply, finished[0]?.jobId ?? '');
+    answeredBy(reply, finished);
     return reply.code(200).send(toBatchCompletionResponseBody(finished, rendering));
   }
   const failure = (outcomes[failedAt] as PromiseRejectedResult).reason as unknown;
@@ -87,7 +87,7 @@ export const completionRoutes: FastifyPluginAsync<CompletionRoutesOptions> = asy
         choices.map((choice) => service.complete(choice, { tenant, signal: clientGone.signal })),
       );
       const first = finished[0] as FinishedGeneration;
-      setJobRequestId(reply, first.jobId);
+      answeredBy(reply, finished);
       const rendering = renderingOf(completion);
       return reply
         .code(200)

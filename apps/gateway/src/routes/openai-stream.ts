@@ -1,10 +1,12 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { choicesWithJobIds } from '../completion-choices.ts';
 import type { CompletionRequest } from '../completion-request.ts';
+import type { FinishedGeneration } from '../completion-response.ts';
 import type { CompletionService } from '../completion-service.ts';
 import { GatewayError, InternalGatewayError } from '../errors.ts';
 import type { GenerationEvent } from '../generation-events.ts';
 import { setJobRequestId } from '../http-hooks/request-id.ts';
+import { noteAnsweringJobs } from '../http-hooks/request-log.ts';
 import { OpenAiStreamChunks, type StreamChunkOptions } from '../openai-stream-chunks.ts';
 import { WaitAbortedError } from '../pending-results.ts';
 import { SseStream } from '../sse-stream.ts';
@@ -85,8 +87,10 @@ async function streamChoices(
     requests.forEach((_, index) => {
       for (const chunk of chunks.start(index)) sse.data(chunk);
     });
+    const finished: FinishedGeneration[] = [];
     while (!current.done && !clientGone.signal.aborted) {
       const { index, value } = current.value;
+      if (value.kind === 'done') finished[index] = value.finished;
       if (value.kind === 'state') sse.event(CANVAS_STATE_EVENT, chunks.canvasState(index, value));
       else for (const chunk of chunks.chunksFor(index, value)) sse.data(chunk);
       current = await events.next();
@@ -95,6 +99,7 @@ async function streamChoices(
     const usage = chunks.usageChunk();
     if (usage !== null) sse.data(usage);
     sse.done();
+    noteAnsweringJobs(request, finished);
   } catch (error) {
     if (error instanceof WaitAbortedError || clientGone.signal.aborted) return reply;
     if (error instanceof GatewayError) sse.fail(error);
