@@ -6,11 +6,13 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateApiKey, hashApiKey, type ApiKeysFile } from '@dfleet/api-keys';
 import { GENERATION_QUEUES, GenerationQueues, redisOptionsFor } from '@dfleet/queue';
+import { GATEWAY_METRICS } from '@dfleet/telemetry';
 import { SHARED_REDIS_URL, deletePrefix, eventually, uniquePrefix } from '@dfleet/test-support';
 import type { RunningGateway } from '../src/gateway.ts';
-import { RUNNING_REQUESTS_METRIC, WAITING_REQUESTS_METRIC } from '../src/queue-depth-metrics.ts';
 import { FIXTURE_MODEL, deferred, postCompletion, startTestGateway } from './support/test-fleet.ts';
 
+const WAITING_REQUESTS_METRIC = GATEWAY_METRICS.requestsWaiting.name;
+const RUNNING_REQUESTS_METRIC = GATEWAY_METRICS.requestsRunning.name;
 const prefix = uniquePrefix();
 const keysDir = mkdtempSync(join(tmpdir(), 'dfleet-metrics-keys-'));
 const keysFile = join(keysDir, 'keys.json');

@@ -14,6 +14,7 @@ import type { CallbackReporter, CallbackTarget, ProgressUpdate, StepUpdate } fro
 import { InvalidJobError, ModelMismatchError } from './errors.ts';
 import { planJobDecode, type ServedModel } from './job-decode-plan.ts';
 import type { Logger } from './logger.ts';
+import type { DecodedJob } from './worker-metrics.ts';
 
 /**
  * Why the worker itself aborted a job's signal (BullMQ's `worker.cancelJob(id, reason)`). Any
@@ -45,6 +46,8 @@ export interface GenerationProcessorDeps {
    * threshold-strategy job decodes with. Absent = every job decodes with what it asked for.
    */
   readonly thresholdPolicy?: AdaptiveThresholdPolicy;
+  /** Observer of every decode that ran to a result (metrics); must not throw. */
+  readonly onDecoded: (job: DecodedJob) => void;
 }
 
 /** A processor signature BullMQ recognises as signal-aware (three declared parameters). */
@@ -126,6 +129,14 @@ export function createGenerationProcessor(deps: GenerationProcessorDeps): Genera
       tokenSteps: decoded.tokenSteps,
       ...(decoded.tokenLogprobs === undefined ? {} : { tokenLogprobs: plainLogprobs(decoded.tokenLogprobs) }),
     };
+    deps.onDecoded({
+      model: data.model,
+      strategy: request.strategy.name,
+      steps: result.steps,
+      nfe: result.nfe,
+      answerTokens: result.tokenIds.length,
+      ...(result.effectiveThreshold === undefined ? {} : { effectiveThreshold: result.effectiveThreshold }),
+    });
     // Not awaited: the result is in Redis as soon as this returns, and a slow or gone gateway
     // must not hold the job's slot while the callback is retried.
     void reporter.reportResult(target, {

@@ -1,13 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseApiKeysFile } from '@dfleet/api-keys';
-import {
-  GATEWAY_FORCED_EXIT_MARGIN_MS,
-  RUNNING_REQUESTS_METRIC,
-  WAITING_REQUESTS_METRIC,
-  loadGatewayConfig,
-} from '@dfleet/gateway';
+import { GATEWAY_FORCED_EXIT_MARGIN_MS, loadGatewayConfig } from '@dfleet/gateway';
+import { GATEWAY_METRICS, seriesNamesOf } from '@dfleet/telemetry';
 import { loadWorkerConfig } from '@dfleet/worker';
 import { OVERLAYS, renderOverlay, validateObject, type Overlay, type RenderedObject } from '../src/kustomize-render.ts';
+
+const WAITING_REQUESTS_METRIC = GATEWAY_METRICS.requestsWaiting.name;
 
 const rendered = {} as Record<Overlay, RenderedObject[]>;
 
@@ -193,9 +191,8 @@ describe('deploy/k8s overlays/gpu', () => {
     );
     metricNames.delete('priority');
     expect(metricNames).toContain(WAITING_REQUESTS_METRIC);
-    expect(
-      [...metricNames].filter((name) => name !== WAITING_REQUESTS_METRIC && name !== RUNNING_REQUESTS_METRIC),
-    ).toEqual([]);
+    const gatewaySeries = new Set(Object.values(GATEWAY_METRICS).flatMap(seriesNamesOf));
+    expect([...metricNames].filter((name) => !gatewaySeries.has(name))).toEqual([]);
     // Each gateway reports the fleet-wide figure: summing over gateways would count it once per gateway.
     expect(trigger.metadata.query).toMatch(new RegExp(`max by \\(priority\\) \\(${WAITING_REQUESTS_METRIC}\\b`));
     // No series (Redis unreadable) must not read as an empty queue.
