@@ -64,6 +64,7 @@ export const workerEnv = z.object({
       'named in the `worker ready ... metrics=URL` line',
   }),
   DFLEET_PROBE_HOST: documented(z.string().min(1).default('0.0.0.0'), {
+    default: '`0.0.0.0`; `dfleet up` / `dfleet worker`: `127.0.0.1`',
     meaning: 'bind address of the probe server',
   }),
   DFLEET_SHUTDOWN_TIMEOUT_MS: documented(positiveInt(30_000), {
