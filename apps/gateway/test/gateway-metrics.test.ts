@@ -129,11 +129,3 @@ describe('GET /metrics', () => {
     }
   });
 });
-
-describe('metric names', () => {
-  it("are vLLM's queue-depth names with the dfleet_ prefix", () => {
-    const vllmName = (metric: string) => metric.replace(/^dfleet_/, 'vllm:');
-    expect(vllmName(WAITING_REQUESTS_METRIC)).toBe('vllm:num_requests_waiting');
-    expect(vllmName(RUNNING_REQUESTS_METRIC)).toBe('vllm:num_requests_running');
-  });
-});

@@ -5,8 +5,11 @@ export type WorkerMetricsRegistry = CatalogueRegistry<typeof WORKER_METRICS>;
 
 /** What the worker's gauges read at scrape time. */
 export interface WorkerGaugeSources {
-  /** Epoch ms of the last heartbeat Redis took; null before the first. */
-  readonly lastHeartbeatAt: () => number | null;
+  /**
+   * Epoch ms of the last heartbeat Redis took, or of the worker's start while none has: a worker
+   * whose beats never landed ages from then, rather than looking fresh.
+   */
+  readonly lastHeartbeatAt: () => number;
   readonly jobsInFlight: () => number;
   /** How much the load-adaptive policy lowers thresholds now; 0 without one. */
   readonly thresholdOffset: () => number;
@@ -32,12 +35,7 @@ export class WorkerMetrics {
 
   constructor(sources: WorkerGaugeSources) {
     this.#registry = createCatalogueRegistry(WORKER_METRICS, {
-      heartbeatAge: (gauge) => {
-        gauge.reset();
-        const at = sources.lastHeartbeatAt();
-        // No beat yet is no age: an absent series, not a reassuring 0.
-        if (at !== null) gauge.set(Math.max(0, (Date.now() - at) / 1000));
-      },
+      heartbeatAge: (gauge) => gauge.set(Math.max(0, (Date.now() - sources.lastHeartbeatAt()) / 1000)),
       jobsInFlight: (gauge) => gauge.set(sources.jobsInFlight()),
       adaptiveThresholdOffset: (gauge) => gauge.set(sources.thresholdOffset()),
     });

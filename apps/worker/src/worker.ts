@@ -80,11 +80,12 @@ interface WorkerParts {
 export async function startWorker(config: WorkerConfig, options: StartWorkerOptions = {}): Promise<RunningWorker> {
   const logger = options.logger ?? createLogger(config.logLevel, config.workerId);
   const model = await (options.loadModel ?? loadServedModel)(config);
+  const startedAt = Date.now();
   const thresholdPolicy = config.adaptiveThreshold ? new AdaptiveThresholdPolicy(config.adaptiveThreshold) : undefined;
   // The gauges read these when scraped, once startWorker resolved.
   let heartbeat: Heartbeat | undefined;
   const metrics = new WorkerMetrics({
-    lastHeartbeatAt: () => heartbeat?.lastPublishedAt ?? null,
+    lastHeartbeatAt: () => heartbeat?.lastPublishedAt ?? startedAt,
     jobsInFlight: () => workers.runningJobIds.length,
     thresholdOffset: () => thresholdPolicy?.state.offset ?? 0,
   });

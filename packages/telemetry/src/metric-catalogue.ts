@@ -164,7 +164,9 @@ export const WORKER_METRICS = {
   heartbeatAge: {
     name: 'dfleet_worker_heartbeat_age_seconds',
     type: 'gauge',
-    help: 'Seconds since this worker last wrote its heartbeat to Redis (beats every 2 s; gateways drop it after 10 s)',
+    help:
+      'Seconds since this worker last wrote its heartbeat to Redis, or since it started while no write succeeded ' +
+      '(beats every 2 s; gateways stop counting it after 10 s)',
     labelNames: [],
   },
   adaptiveThresholdOffset: {

@@ -28,6 +28,7 @@ interface Dashboard {
 const dashboard = JSON.parse(readFileSync(DASHBOARD_FILE, 'utf8')) as Dashboard;
 const panels = dashboard.panels.flatMap((panel) => [panel, ...(panel.panels ?? [])]).filter((p) => p.type !== 'row');
 const queries = panels.flatMap((panel) => (panel.targets ?? []).map((target) => ({ panel: panel.title, target })));
+// biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's import placeholder, replaced by the data source chosen at import.
 const PROMETHEUS = { type: 'prometheus', uid: '${DS_PROMETHEUS}' };
 
 /** Every series the catalogue defines: a histogram's _bucket, _sum and _count, others by name. */
@@ -35,7 +36,9 @@ const catalogueSeries = new Set(METRIC_CATALOGUE.flatMap(seriesNamesOf));
 
 describe('deploy/grafana/dfleet-fleet.json', () => {
   it('asks for its Prometheus data source at import and uses it in every panel and query', () => {
-    expect(dashboard.__inputs).toEqual([expect.objectContaining({ name: 'DS_PROMETHEUS', type: 'datasource', pluginId: 'prometheus' })]);
+    expect(dashboard.__inputs).toEqual([
+      expect.objectContaining({ name: 'DS_PROMETHEUS', type: 'datasource', pluginId: 'prometheus' }),
+    ]);
     expect(dashboard.uid).toBe('dfleet-fleet');
     for (const panel of panels) expect(panel.datasource, panel.title).toEqual(PROMETHEUS);
     for (const { panel, target } of queries) expect(target.datasource, `${panel} ${target.refId}`).toEqual(PROMETHEUS);
@@ -46,9 +49,10 @@ describe('deploy/grafana/dfleet-fleet.json', () => {
     for (const { panel, target } of queries) {
       const series = seriesSelectedBy(target.expr);
       expect(series.length, `${panel} ${target.refId} selects a series`).toBeGreaterThan(0);
-      expect(series.filter((name) => !catalogueSeries.has(name)), `${panel} ${target.refId}: ${target.expr}`).toEqual(
-        [],
-      );
+      expect(
+        series.filter((name) => !catalogueSeries.has(name)),
+        `${panel} ${target.refId}: ${target.expr}`,
+      ).toEqual([]);
     }
   });
 

@@ -119,8 +119,7 @@ describe.each(OVERLAYS)('deploy/k8s overlays/%s, rendered with kubectl kustomize
       expect(annotations['prometheus.io/scrape']).toBe('true');
       expect(annotations['prometheus.io/path']).toBe('/metrics');
       const env = containerEnv(overlay, container);
-      const metricsPort =
-        component === 'worker' ? loadWorkerConfig(env).probe?.port : loadGatewayConfig(env).httpPort;
+      const metricsPort = component === 'worker' ? loadWorkerConfig(env).probe?.port : loadGatewayConfig(env).httpPort;
       expect(Number(annotations['prometheus.io/port'])).toBe(metricsPort);
       expect((container.ports ?? []).map((port) => port.containerPort)).toContain(metricsPort);
     },
