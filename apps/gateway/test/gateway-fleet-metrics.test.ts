@@ -1,7 +1,9 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GATEWAY_METRICS, WORKER_METRICS, type MetricSpec } from '@dfleet/telemetry';
+import { createGenerationClient, grpc, type GenerationServiceClient } from '@dfleet/proto';
 import { TestFleet, type GatewayProcess, type WorkerProcess } from '@dfleet/test-support';
+import { GRPC_ERROR_CODE_KEY } from '../src/errors.ts';
 import { heldoutPrompt } from './support/heldout.ts';
 import { parsePrometheusText, type MetricFamily, type Sample } from './support/prometheus-text.ts';
 
@@ -11,14 +13,30 @@ const fleet = new TestFleet();
 let gateway: GatewayProcess;
 let worker: WorkerProcess;
 let openai: OpenAI;
+let grpcClient: GenerationServiceClient;
 
 beforeAll(async () => {
   gateway = await fleet.startGateway('metrics-gateway');
   worker = await fleet.startWorker('metrics-worker', { DFLEET_PROBE_PORT: '0', DFLEET_PROBE_HOST: '127.0.0.1' });
   openai = new OpenAI({ baseURL: `${gateway.httpUrl}/v1`, apiKey: 'not-checked', maxRetries: 0 });
+  grpcClient = createGenerationClient(gateway.grpcAddress);
 }, 180_000);
 
-afterAll(() => fleet.close(), 60_000);
+afterAll(async () => {
+  grpcClient?.close();
+  await fleet.close();
+}, 60_000);
+
+/** A gRPC Generate the gateway refuses; resolves with the error code it names in the trailers. */
+function refusedOverGrpc(maxTokens: number): Promise<string> {
+  return new Promise((resolve, reject) =>
+    grpcClient.Generate({ model: MODEL, prompt: heldoutPrompt(23), maxTokens }, (error) => {
+      if (!error) return reject(new Error(`maxTokens ${maxTokens} was accepted`));
+      expect(error.code).toBe(grpc.status.INVALID_ARGUMENT);
+      resolve(String(error.metadata.get(GRPC_ERROR_CODE_KEY)[0]));
+    }),
+  );
+}
 
 type Scrape = Map<string, MetricFamily>;
 
@@ -51,7 +69,7 @@ const histogramOf = (scrape: Scrape, spec: MetricSpec, labels: Record<string, st
 });
 
 describe('gateway and worker /metrics around real completions', () => {
-  it('move with a plain, a streamed and a refused completion, with the right labels, and hold every catalogued metric', async () => {
+  it('move with a plain, a streamed and a refused completion (HTTP and gRPC), with the right labels, and hold every catalogued metric', async () => {
     const before = await scrapeBoth();
     const byClass = { model: MODEL, priority: 'interactive' };
 
@@ -72,6 +90,7 @@ describe('gateway and worker /metrics around real completions', () => {
     );
     expect(refusal.status).toBe(400);
     const refusalCode = String(refusal.code);
+    const grpcRefusalCode = await refusedOverGrpc(0);
 
     const usages = [plain.usage, streamed].map((usage) => {
       expect(usage).toBeDefined();
@@ -94,7 +113,12 @@ describe('gateway and worker /metrics around real completions', () => {
 
     // Gateway: two answered, one refused, tokens as the responses counted them.
     expect(moved('gateway', g.requestSuccess, { model: MODEL })).toBe(2);
-    expect(moved('gateway', g.requestFailure, { code: refusalCode })).toBe(1);
+    // One refusal over HTTP, one over gRPC, each counted by the code it answered with.
+    const refusals = [refusalCode, grpcRefusalCode];
+    for (const code of new Set(refusals)) {
+      expect(moved('gateway', g.requestFailure, { code })).toBe(refusals.filter((c) => c === code).length);
+    }
+    expect(moved('gateway', g.requestFailure)).toBe(2);
     expect(movedHistogram('gateway', g.e2eLatency, byClass).count).toBe(2);
     expect(movedHistogram('gateway', g.queueTime, byClass).count).toBe(2);
     expect(movedHistogram('gateway', g.timeToFirstToken, byClass).count).toBe(1);
