@@ -89,7 +89,7 @@ export const GATEWAY_METRICS = {
   requestSuccess: {
     name: 'dfleet_request_success_total',
     type: 'counter',
-    help: 'Completions answered with a result, by finish reason (stop, length, cancelled, deadline, ...)',
+    help: 'Completions answered with a result (one per job: per choice or prompt), by finish reason (eos, stop, length, cancelled, deadline, ...)',
     labelNames: ['model', 'finish_reason'],
   },
   requestFailure: {
