@@ -104,7 +104,7 @@ export const WORKER_METRICS = {
   decodeSteps: {
     name: 'dfleet_request_decode_steps',
     type: 'histogram',
-    help: 'Denoising steps (forward passes it took part in) per finished decode',
+    help: "Denoising steps per finished decode (the result's `steps`, as the response's usage reports them)",
     labelNames: ['model', 'strategy'],
     buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
   },
