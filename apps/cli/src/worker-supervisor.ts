@@ -47,15 +47,22 @@ export function superviseWorkers(options: SupervisorOptions): WorkerSupervisor {
           name: `worker ${device}`,
           command: process.execPath,
           args: ['--import', TSX_LOADER, WORKER_ENTRY],
-          env: { ...options.env, DFLEET_DEVICE: device },
-          readyPattern: /^worker ready id=(\S+) device=(\S+) model=(\S+)/,
+          // Every worker serves /metrics: on a free port of the loopback unless the environment says otherwise.
+          env: {
+            DFLEET_PROBE_PORT: '0',
+            DFLEET_PROBE_HOST: '127.0.0.1',
+            ...options.env,
+            DFLEET_DEVICE: device,
+          },
+          readyPattern: /^worker ready id=(\S+) device=(\S+) model=(\S+)(?: metrics=(\S+))?/,
           log: options.log,
           ...(stderrLine ? { stderrLine } : {}),
         });
         // A restart that became ready while stop() ran is not in `running` yet: stop it here, or it outlives us.
         if (stopping.signal.aborted) return await worker.stop();
         running.set(device, worker);
-        options.log(`worker ${worker.ready[1]} ready on ${device}`);
+        const metricsUrl = worker.ready[4];
+        options.log(`worker ${worker.ready[1]} ready on ${device}${metricsUrl ? `, metrics at ${metricsUrl}` : ''}`);
         if (firstStart) onFirstReady();
         firstStart = false;
         const code = await worker.exited;

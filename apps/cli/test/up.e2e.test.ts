@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { DEFAULT_MODEL_DIR } from '@dfleet/model';
+import { GATEWAY_METRICS, WORKER_METRICS } from '@dfleet/telemetry';
 import { createGenerationClient, grpc } from '@dfleet/proto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DFLEET_BIN as DFLEET, SHARED_REDIS_URL, deletePrefix, uniquePrefix } from '@dfleet/test-support';
@@ -48,6 +49,17 @@ describe('dfleet up', () => {
     );
     grpcClient.close();
     expect(lookup?.code).toBe(grpc.status.NOT_FOUND);
+
+    // Where to scrape: the gateway's /metrics and each worker's, as printed.
+    const workerMetrics = /^worker \S+ ready on \S+, metrics at (http:\/\/\S+)$/m.exec(stderr)?.[1];
+    expect(stderr).toContain(`gateway metrics at ${url}/metrics`);
+    for (const [scraped, metric] of [
+      [`${url}/metrics`, GATEWAY_METRICS.requestsWaiting.name],
+      [workerMetrics ?? 'worker metrics URL not printed', WORKER_METRICS.jobsInFlight.name],
+    ] as const) {
+      const response = await fetch(scraped, { signal: AbortSignal.timeout(10_000) });
+      expect(await response.text()).toContain(`# TYPE ${metric} gauge`);
+    }
     expect(stdout).toMatch(/demo generation:[\s\S]*-- \d+ tokens, \d+ steps, \d+ NFE/);
 
     const generate = spawnSync(

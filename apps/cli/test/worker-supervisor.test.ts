@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { listLiveWorkers } from '@dfleet/queue';
+import { WORKER_METRICS } from '@dfleet/telemetry';
 import { SHARED_REDIS_URL, deletePrefix, eventually, fleetEnv, uniquePrefix } from '@dfleet/test-support';
 import { superviseWorkers } from '../src/worker-supervisor.ts';
 
@@ -47,6 +48,28 @@ describe('dfleet worker supervision', () => {
     }
     // The replacement beats before it prints its ready line: stop() must reach it even then.
     expect(seenPids.filter(isAlive)).toEqual([]);
+  }, 120_000);
+
+  it('gives each worker a /metrics on a free loopback port and logs where it is', async () => {
+    const logs: string[] = [];
+    const supervisor = superviseWorkers({
+      devices: ['cpu'],
+      env: fleetEnv(SHARED_REDIS_URL, prefix),
+      log: (line) => logs.push(line),
+    });
+    try {
+      await supervisor.ready;
+      const announced = logs.map(
+        (line) => /ready on cpu, metrics at (http:\/\/127\.0\.0\.1:\d+\/metrics)$/.exec(line)?.[1],
+      );
+      const url = announced.find((found) => found !== undefined);
+      expect(url, logs.join('\n')).toBeDefined();
+      const response = await fetch(url ?? '', { signal: AbortSignal.timeout(10_000) });
+      expect(response.status).toBe(200);
+      expect(await response.text()).toContain(`${WORKER_METRICS.jobsInFlight.name} 0`);
+    } finally {
+      await supervisor.stop();
+    }
   }, 120_000);
 });
 

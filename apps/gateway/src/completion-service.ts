@@ -18,6 +18,7 @@ import type { GenerationEvent } from './generation-events.ts';
 import type { JobSubmitter, PublicJobState } from './job-submitter.ts';
 import { WaitAbortedError, WaitTimeoutError, type JobProgress, type PendingResults } from './pending-results.ts';
 import type { RequestDrain } from './request-drain.ts';
+import type { RequestMetrics } from './request-metrics.ts';
 import { requestIdFor } from './request-identity.ts';
 import { sameGeneration } from './same-generation.ts';
 import type { WaitingJobLimits } from './waiting-job-limits.ts';
@@ -36,6 +37,8 @@ export interface CompletionServiceOptions {
   waitingJobLimits?: WaitingJobLimits;
   /** Which models have a live worker: interactive requests for one without are refused (no_worker). */
   workerPresence: WorkerPresence;
+  /** Latencies, tokens and outcomes of answered completions (/metrics). */
+  metrics: RequestMetrics;
 }
 
 /** A job as GET /v1/jobs/:id and GetJob report it. */
@@ -75,9 +78,12 @@ export class CompletionService {
     context: { tenant: string; signal?: AbortSignal },
   ): Promise<FinishedGeneration> {
     const leave = this.#options.drain?.enter();
+    const acceptedAt = performance.now();
     try {
       const submitted = await this.#submit(request, context.tenant, { streamSteps: false });
-      return await this.#outcome(submitted, context.signal);
+      const finished = await this.#outcome(submitted, context.signal);
+      this.#options.metrics.answered(request, finished, acceptedAt);
+      return finished;
     } finally {
       leave?.();
     }
@@ -103,6 +109,16 @@ export class CompletionService {
     context: { tenant: string; signal?: AbortSignal; states: boolean },
   ): AsyncGenerator<GenerationEvent, void, undefined> {
     const leave = this.#options.drain?.enter();
+    const acceptedAt = performance.now();
+    let sentTokens = false;
+    // Every event goes out through here: the first with answer tokens is the time to first token.
+    const sent = (event: GenerationEvent): GenerationEvent => {
+      if (!sentTokens && event.kind === 'delta' && event.tokenIds.length > 0) {
+        sentTokens = true;
+        this.#options.metrics.firstTokens(request, acceptedAt);
+      }
+      return event;
+    };
     const assembler = new GenerationEventAssembler((ids) => request.model.decodeTokens(ids), {
       states: context.states,
     });
@@ -153,7 +169,7 @@ export class CompletionService {
           };
         });
       while (true) {
-        while (buffered.length > 0) yield buffered.shift() as GenerationEvent;
+        while (buffered.length > 0) yield sent(buffered.shift() as GenerationEvent);
         if (outcome !== null) break;
         await nextReport();
       }
@@ -169,7 +185,7 @@ export class CompletionService {
         const stepsFlowing = () => assembler.trusted && assembler.lastStep > 0 && assembler.lastStep < lastStep;
         while (stepsFlowing() && Date.now() < graceEndsAt) {
           await nextReport(graceEndsAt - Date.now());
-          while (buffered.length > 0) yield buffered.shift() as GenerationEvent;
+          while (buffered.length > 0) yield sent(buffered.shift() as GenerationEvent);
         }
       }
       unsubscribe();
@@ -177,7 +193,8 @@ export class CompletionService {
         jobEnded = !(settled.error instanceof WaitAbortedError);
         throw settled.error;
       }
-      for (const event of assembler.finish(settled.finished)) yield event;
+      this.#options.metrics.answered(request, settled.finished, acceptedAt);
+      for (const event of assembler.finish(settled.finished)) yield sent(event);
     } finally {
       unsubscribe();
       context.signal?.removeEventListener('abort', onClientGone);

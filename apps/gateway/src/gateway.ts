@@ -11,9 +11,11 @@ import { createHttpServer } from './http-server.ts';
 import { JobSubmitter } from './job-submitter.ts';
 import { loadServedModel, ModelCatalog } from './model-catalog.ts';
 import { PendingResults } from './pending-results.ts';
+import { createGatewayMetrics } from './queue-depth-metrics.ts';
 import { RedisRateLimiter } from './rate-limiter.ts';
 import { ApiKeyAuthenticator, OpenAccess, type RequestAuthenticator } from './request-authenticator.ts';
 import { RequestDrain } from './request-drain.ts';
+import { RequestMetrics } from './request-metrics.ts';
 import { WorkerPresence } from './worker-presence.ts';
 
 export interface RunningGateway {
@@ -73,6 +75,8 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
     const callbackAddress = formatHostPort(config.callbackHost, callback.port);
 
     const drain = new RequestDrain();
+    const metrics = createGatewayMetrics((types) => submitter.countJobs(types), logger);
+    const requestMetrics = new RequestMetrics(metrics.metrics);
     const service = new CompletionService({
       submitter,
       pending,
@@ -81,6 +85,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       logger,
       drain,
       workerPresence: new WorkerPresence({ listLiveWorkers: () => submitter.liveWorkers() }),
+      metrics: requestMetrics,
       waitingJobLimits: {
         maxWaitingJobs: config.maxWaitingJobs,
         maxWaitingJobsPerTenant: config.maxWaitingJobsPerTenant,
@@ -93,6 +98,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       authenticator,
       logger,
       maxMessageBytes: config.maxBodyBytes,
+      onErrorReply: (code) => requestMetrics.failed(code),
     });
     const grpcHealth = new GrpcHealth({ ping: () => submitter.ping(), logger });
     started.push(async () => grpcHealth.close());
@@ -114,6 +120,8 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       logger,
       drain,
       adminKey: config.adminKey === null ? null : new AdminKey(config.adminKey),
+      metricsRegistry: metrics.registry,
+      requestMetrics,
     });
     await http.listen({ host: config.host, port: config.httpPort });
     const address = http.server.address();

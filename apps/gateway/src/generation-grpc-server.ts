@@ -12,12 +12,6 @@ import { WaitAbortedError } from './pending-results.ts';
 import type { Caller, RequestAuthenticator } from './request-authenticator.ts';
 import { TENANT_HEADER } from './request-identity.ts';
 
-function toServiceError(error: unknown, logger: Logger, method: string): Partial<grpc.StatusObject> {
-  if (error instanceof GatewayError) return toGrpcServiceError(error);
-  logger.error({ err: error, method }, 'unexpected error in gRPC handler');
-  return toGrpcServiceError(new InternalGatewayError('internal error; see the gateway log'));
-}
-
 /** Marks a request whose bytes are not a valid protobuf message of the method's request type. */
 const UNDECODABLE = Symbol('undecodable request');
 
@@ -62,11 +56,23 @@ export interface GenerationGrpcServerOptions {
   logger: Logger;
   /** Messages above this are refused with RESOURCE_EXHAUSTED (same cap as HTTP bodies). */
   maxMessageBytes: number;
+  /** Called with the code of every error answered (metrics). */
+  onErrorReply: (code: string) => void;
 }
 
 /** The public GenerationService: the same keys, validation, queue and errors as the HTTP API. */
 export function createGenerationGrpcServer(options: GenerationGrpcServerOptions): grpc.Server {
-  const { service, catalog, authenticator, logger, maxMessageBytes } = options;
+  const { service, catalog, authenticator, logger, maxMessageBytes, onErrorReply } = options;
+  const toServiceError = (error: unknown, method: string): Partial<grpc.StatusObject> => {
+    let failure: GatewayError;
+    if (error instanceof GatewayError) failure = error;
+    else {
+      logger.error({ err: error, method }, 'unexpected error in gRPC handler');
+      failure = new InternalGatewayError('internal error; see the gateway log');
+    }
+    onErrorReply(failure.code);
+    return toGrpcServiceError(failure);
+  };
   const authenticate = (metadata: grpc.Metadata): Promise<Caller> =>
     authenticator.authenticate({
       authorization: metadataValue(metadata, 'authorization'),
@@ -85,7 +91,7 @@ export function createGenerationGrpcServer(options: GenerationGrpcServerOptions)
           respond(null, toGenerateResponseWithLogprobs(finished, request.model));
         } catch (error) {
           if (error instanceof WaitAbortedError) return; // the client cancelled; nobody to answer
-          respond(toServiceError(error, logger, 'Generate'));
+          respond(toServiceError(error, 'Generate'));
         }
       })();
     },
@@ -108,7 +114,7 @@ export function createGenerationGrpcServer(options: GenerationGrpcServerOptions)
           if (!aborted.signal.aborted) call.end();
         } catch (error) {
           if (aborted.signal.aborted || error instanceof WaitAbortedError) return; // nobody to answer
-          call.emit('error', toServiceError(error, logger, 'GenerateStream'));
+          call.emit('error', toServiceError(error, 'GenerateStream'));
         }
       })();
     },
@@ -128,7 +134,7 @@ export function createGenerationGrpcServer(options: GenerationGrpcServerOptions)
           };
           respond(null, job);
         } catch (error) {
-          respond(toServiceError(error, logger, 'GetJob'));
+          respond(toServiceError(error, 'GetJob'));
         }
       })();
     },
@@ -140,7 +146,7 @@ export function createGenerationGrpcServer(options: GenerationGrpcServerOptions)
           const { tenant } = await authenticate(call.metadata);
           respond(null, await service.cancel(call.request.id, tenant));
         } catch (error) {
-          respond(toServiceError(error, logger, 'CancelJob'));
+          respond(toServiceError(error, 'CancelJob'));
         }
       })();
     },

@@ -2,6 +2,7 @@ import cors from '@fastify/cors';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { AdminKey } from './admin/admin-key.ts';
+import type { Registry } from 'prom-client';
 import { DEFAULT_MAX_BATCH_PROMPTS } from './completion-batch.ts';
 import type { CompletionService } from './completion-service.ts';
 import { authenticateApiRequests } from './http-hooks/authentication.ts';
@@ -14,6 +15,7 @@ import type { JobSubmitter } from './job-submitter.ts';
 import type { ModelCatalog } from './model-catalog.ts';
 import type { RequestAuthenticator } from './request-authenticator.ts';
 import type { RequestDrain } from './request-drain.ts';
+import type { RequestMetrics } from './request-metrics.ts';
 import { chatCompletionRoutes } from './routes/chat-completions.ts';
 import { completionRoutes } from './routes/completions.ts';
 import { healthRoutes, PROBE_PATHS } from './routes/health.ts';
@@ -37,6 +39,10 @@ export interface HttpServerDependencies {
   bodyLimitBytes?: number;
   /** Most prompts in one request (`prompt` as an array). @defaultValue DEFAULT_MAX_BATCH_PROMPTS */
   maxBatchPrompts?: number;
+  /** The registry GET /metrics serves. */
+  metricsRegistry: Registry;
+  /** Counts error replies by code. */
+  requestMetrics: RequestMetrics;
   /** When given, /readyz answers 503 once a shutdown began. */
   drain?: RequestDrain;
   /** Origins browsers may call from (`*` = any); null or absent = no CORS headers. */
@@ -79,14 +85,15 @@ export function createHttpServer(deps: HttpServerDependencies): FastifyInstance 
   acceptStrictJsonBodies(app);
   refuseLargeBodiesBeforeUpload(app, bodyLimitBytes);
   authenticateApiRequests(app, deps.authenticator);
-  replyWithGatewayErrors(app, bodyLimitBytes);
+  const countFailure = (code: string) => deps.requestMetrics.failed(code);
+  replyWithGatewayErrors(app, bodyLimitBytes, countFailure);
 
   const maxBatchPrompts = deps.maxBatchPrompts ?? DEFAULT_MAX_BATCH_PROMPTS;
-  app.register(completionRoutes, { service, catalog, maxBatchPrompts });
-  app.register(chatCompletionRoutes, { service, catalog });
+  app.register(completionRoutes, { service, catalog, maxBatchPrompts, onStreamError: countFailure });
+  app.register(chatCompletionRoutes, { service, catalog, onStreamError: countFailure });
   app.register(modelRoutes, { catalog });
   app.register(jobRoutes, { service });
-  app.register(metricsRoutes, { submitter, logger: deps.logger });
+  app.register(metricsRoutes, { registry: deps.metricsRegistry });
   app.register(healthRoutes, { submitter, redisPrefix, drain });
   app.register(playgroundRoutes);
   if (deps.adminKey) {

@@ -25,5 +25,4 @@ export {
 export { TENANT_HEADER, DEFAULT_TENANT } from './request-identity.ts';
 export type { CompletionResponseBody } from './completion-response.ts';
 export { RESULT_REPORT_NOT_ACCEPTED } from './log-messages.ts';
-export { WAITING_REQUESTS_METRIC, RUNNING_REQUESTS_METRIC } from './queue-depth-metrics.ts';
 export { FORCED_EXIT_MARGIN_MS as GATEWAY_FORCED_EXIT_MARGIN_MS } from './forced-exit-margin.ts';

@@ -7,10 +7,13 @@ import { QueueUnavailableError } from '../src/errors.ts';
 import type { JobSubmitter } from '../src/job-submitter.ts';
 import { loadServedModel, ModelCatalog } from '../src/model-catalog.ts';
 import { PendingResults } from '../src/pending-results.ts';
+import { createGatewayMetrics } from '../src/queue-depth-metrics.ts';
+import { RequestMetrics } from '../src/request-metrics.ts';
 import { WorkerPresence } from '../src/worker-presence.ts';
 import { FIXTURE_MODEL, FIXTURE_MODEL_DIR, deferred, generationResultFor, liveWorkerOf } from './support/test-fleet.ts';
 
 let pending: PendingResults;
+const silent = pino({ level: 'silent' });
 afterEach(() => pending.close());
 
 /**
@@ -44,8 +47,9 @@ describe('CompletionService when the read-back after an idempotent add fails', (
       pending,
       callbackAddress: '127.0.0.1:1',
       requestTimeoutMs: 10_000,
-      logger: pino({ level: 'silent' }),
+      logger: silent,
       workerPresence: new WorkerPresence({ listLiveWorkers: async () => [liveWorkerOf(FIXTURE_MODEL)] }),
+      metrics: new RequestMetrics(createGatewayMetrics(async () => ({ interactive: {}, batch: {} }), silent).metrics),
     });
     const request = parseCompletionRequest({ model: FIXTURE_MODEL, prompt: 'function f(x) {\n' }, catalog, {
       idempotencyKeyHeader: 'k-1',

@@ -6,11 +6,13 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateApiKey, hashApiKey, type ApiKeysFile } from '@dfleet/api-keys';
 import { GENERATION_QUEUES, GenerationQueues, redisOptionsFor } from '@dfleet/queue';
+import { GATEWAY_METRICS } from '@dfleet/telemetry';
 import { SHARED_REDIS_URL, deletePrefix, eventually, uniquePrefix } from '@dfleet/test-support';
 import type { RunningGateway } from '../src/gateway.ts';
-import { RUNNING_REQUESTS_METRIC, WAITING_REQUESTS_METRIC } from '../src/queue-depth-metrics.ts';
 import { FIXTURE_MODEL, deferred, postCompletion, startTestGateway } from './support/test-fleet.ts';
 
+const WAITING_REQUESTS_METRIC = GATEWAY_METRICS.requestsWaiting.name;
+const RUNNING_REQUESTS_METRIC = GATEWAY_METRICS.requestsRunning.name;
 const prefix = uniquePrefix();
 const keysDir = mkdtempSync(join(tmpdir(), 'dfleet-metrics-keys-'));
 const keysFile = join(keysDir, 'keys.json');
@@ -125,13 +127,5 @@ describe('GET /metrics', () => {
       await worker.close(true);
       held.resolve();
     }
-  });
-});
-
-describe('metric names', () => {
-  it("are vLLM's queue-depth names with the dfleet_ prefix", () => {
-    const vllmName = (metric: string) => metric.replace(/^dfleet_/, 'vllm:');
-    expect(vllmName(WAITING_REQUESTS_METRIC)).toBe('vllm:num_requests_waiting');
-    expect(vllmName(RUNNING_REQUESTS_METRIC)).toBe('vllm:num_requests_running');
   });
 });

@@ -1,14 +1,17 @@
 import type { JobType } from 'bullmq';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { RUNNING_REQUESTS_METRIC, WAITING_REQUESTS_METRIC, createGatewayMetrics } from '../src/queue-depth-metrics.ts';
+import { GATEWAY_METRICS } from '@dfleet/telemetry';
+import { createGatewayMetrics } from '../src/queue-depth-metrics.ts';
 
+const WAITING_REQUESTS_METRIC = GATEWAY_METRICS.requestsWaiting.name;
+const RUNNING_REQUESTS_METRIC = GATEWAY_METRICS.requestsRunning.name;
 const silent = pino({ level: 'silent' });
 const seriesOf = (text: string, metric: string) => text.split('\n').filter((line) => line.startsWith(`${metric}{`));
 
 describe('gateway queue-depth metrics', () => {
   it('sums wait, prioritized and delayed as waiting, and reports active as running, per class', async () => {
-    const registry = createGatewayMetrics(
+    const { registry } = createGatewayMetrics(
       async () => ({
         interactive: { wait: 1, prioritized: 2, delayed: 4, active: 8 },
         batch: { wait: 16, prioritized: 0, delayed: 32, active: 64 },
@@ -28,7 +31,7 @@ describe('gateway queue-depth metrics', () => {
 
   it('reads Redis once per scrape for both gauges, asking for every state they sum', async () => {
     const asked: JobType[][] = [];
-    const registry = createGatewayMetrics(async (types) => {
+    const { registry } = createGatewayMetrics(async (types) => {
       asked.push(types);
       return { interactive: {}, batch: {} };
     }, silent);
@@ -40,7 +43,7 @@ describe('gateway queue-depth metrics', () => {
 
   it('leaves the depth series out, rather than reporting an empty queue, when Redis does not answer', async () => {
     let redisUp = false;
-    const registry = createGatewayMetrics(async () => {
+    const { registry } = createGatewayMetrics(async () => {
       if (!redisUp) throw new Error('Redis at 127.0.0.1:6379 did not answer within 800 ms');
       return { interactive: { wait: 3 }, batch: {} };
     }, silent);

@@ -35,6 +35,8 @@ export interface CallbackReporterOptions {
   callDeadlineMs?: number;
   /** Delays between result attempts; one attempt more than entries. @defaultValue [250, 500, 1000, 2000, 4000] */
   resultRetryDelaysMs?: readonly number[];
+  /** Called each time a result is tried again after a transport failure (metrics). */
+  onRetry?: () => void;
 }
 
 /** What became of a result report. `accepted` is the gateway's answer when it answered at all. */
@@ -56,6 +58,7 @@ export class CallbackReporter {
   readonly #progressIntervalMs: number;
   readonly #callDeadlineMs: number;
   readonly #retryDelaysMs: readonly number[];
+  readonly #onRetry: (() => void) | undefined;
   /** One stream per gateway address, shared by all jobs of that gateway. */
   readonly #streams = new Map<string, GatewayReportStream>();
   /** When each job last sent progress. */
@@ -69,6 +72,7 @@ export class CallbackReporter {
     this.#progressIntervalMs = options.progressIntervalMs ?? 100;
     this.#callDeadlineMs = options.callDeadlineMs ?? 2_000;
     this.#retryDelaysMs = options.resultRetryDelaysMs ?? [250, 500, 1_000, 2_000, 4_000];
+    this.#onRetry = options.onRetry;
   }
 
   /** Sends progress unless this job reported less than the interval ago. `build` runs only when a report is sent. */
@@ -157,6 +161,7 @@ export class CallbackReporter {
         const delay = this.#retryDelaysMs[tries - 1];
         if (delay !== undefined && !this.#closed) await this.#sleep(delay);
         if (delay === undefined || this.#closed) return this.#giveUp(target, (error as Error).message, tries);
+        this.#onRetry?.();
       }
     }
   }

@@ -56,13 +56,15 @@ export const workerEnv = z.object({
       'top-8 ids, so temperature > 0 samples among them. A model reduced on disk (`dfleet model reduce`) ' +
       'loads as it is',
   }),
-  DFLEET_PROBE_PORT: documented(z.coerce.number().int().min(1).max(65_535).optional(), {
-    default: 'unset (no probe server)',
+  DFLEET_PROBE_PORT: documented(z.coerce.number().int().min(0).max(65_535).optional(), {
+    default: 'unset (no HTTP server); `dfleet up` / `dfleet worker`: `0`',
     meaning:
-      'HTTP port of `/healthz` (the event loop answers) and `/readyz` (claiming jobs; 503 while draining), for ' +
-      'Kubernetes probes; bound on `DFLEET_PROBE_HOST`',
+      'HTTP port of `/healthz` (the event loop answers), `/readyz` (claiming jobs; 503 while draining), for ' +
+      'Kubernetes probes, and `/metrics` (Prometheus); bound on `DFLEET_PROBE_HOST`; `0` = any free port, ' +
+      'named in the `worker ready ... metrics=URL` line',
   }),
   DFLEET_PROBE_HOST: documented(z.string().min(1).default('0.0.0.0'), {
+    default: '`0.0.0.0`; `dfleet up` / `dfleet worker`: `127.0.0.1`',
     meaning: 'bind address of the probe server',
   }),
   DFLEET_SHUTDOWN_TIMEOUT_MS: documented(positiveInt(30_000), {

@@ -15,6 +15,7 @@ import { InvalidJobError, ModelMismatchError } from './errors.ts';
 import { planJobDecode, type ServedModel } from './job-decode-plan.ts';
 import { jobLoggerOf, traceIdField } from './job-logger.ts';
 import type { Logger } from './logger.ts';
+import type { DecodedJob } from './worker-metrics.ts';
 
 /**
  * Why the worker itself aborted a job's signal (BullMQ's `worker.cancelJob(id, reason)`). Any
@@ -28,6 +29,14 @@ export const INTERRUPTION = {
   /** Shutdown grace ran out: hand the job back to the queue for another worker. */
   shutdown: 'dfleet:shutdown',
 } as const;
+
+/** A job that returned a result, as its observers read it. */
+interface FinishedJobOutcome {
+  /** The fleet's record of it (packages/queue finished-jobs). */
+  readonly finished: FinishedJob;
+  /** How its decode went, for the metrics. */
+  readonly decoded: DecodedJob;
+}
 
 export interface GenerationProcessorDeps {
   readonly model: ServedModel;
@@ -46,8 +55,11 @@ export interface GenerationProcessorDeps {
    * threshold-strategy job decodes with. Absent = every job decodes with what it asked for.
    */
   readonly thresholdPolicy?: AdaptiveThresholdPolicy;
-  /** Called once for every job that returns a result, as it does (the fleet's record, the heartbeat's rate). */
-  readonly onFinished?: (job: FinishedJob) => void;
+  /**
+   * Called once for every job that returns a result, as it does: the fleet's record, the
+   * heartbeat's rate and the metrics read it. Must not throw.
+   */
+  readonly onFinished: (outcome: FinishedJobOutcome) => void;
 }
 
 /** A processor signature BullMQ recognises as signal-aware (three declared parameters). */
@@ -131,15 +143,25 @@ export function createGenerationProcessor(deps: GenerationProcessorDeps): Genera
       ...(decoded.tokenLogprobs === undefined ? {} : { tokenLogprobs: plainLogprobs(decoded.tokenLogprobs) }),
     };
     const finishedAt = Date.now();
-    deps.onFinished?.({
-      jobId: target.jobId,
-      priority: data.priority,
-      workerId,
-      finishReason,
-      tokens: result.tokenIds.length,
-      e2eMs: Math.max(0, finishedAt - data.acceptedAt),
-      queueMs,
-      finishedAt,
+    deps.onFinished({
+      finished: {
+        jobId: target.jobId,
+        priority: data.priority,
+        workerId,
+        finishReason,
+        tokens: result.tokenIds.length,
+        e2eMs: Math.max(0, finishedAt - data.acceptedAt),
+        queueMs,
+        finishedAt,
+      },
+      decoded: {
+        model: data.model,
+        strategy: request.strategy.name,
+        steps: result.steps,
+        nfe: result.nfe,
+        answerTokens: result.tokenIds.length,
+        ...(result.effectiveThreshold === undefined ? {} : { effectiveThreshold: result.effectiveThreshold }),
+      },
     });
     // Not awaited: the result is in Redis as soon as this returns, and a slow or gone gateway
     // must not hold the job's slot while the callback is retried.

@@ -12,6 +12,8 @@ export interface HeartbeatOptions {
 }
 
 export interface Heartbeat {
+  /** Epoch ms of the last beat Redis took (the age /metrics reports); null before the first. */
+  readonly lastPublishedAt: number | null;
   /** Stops beating and deletes the key, so gateways stop counting this worker at once. */
   stop(): Promise<void>;
 }
@@ -21,9 +23,14 @@ export async function startHeartbeat(options: HeartbeatOptions): Promise<Heartbe
   const { redis, prefix, intervalMs, beat, logger } = options;
   let stopped = false;
   let inFlight: Promise<void> = Promise.resolve();
+  let lastPublishedAt: number | null = null;
   const publish = () => {
-    inFlight = publishHeartbeat(redis, prefix, { ...beat(), updatedAt: Date.now() }).catch((error: Error) =>
-      logger.warn({ err: error.message }, 'heartbeat publish failed'),
+    const updatedAt = Date.now();
+    inFlight = publishHeartbeat(redis, prefix, { ...beat(), updatedAt }).then(
+      () => {
+        lastPublishedAt = updatedAt;
+      },
+      (error: Error) => logger.warn({ err: error.message }, 'heartbeat publish failed'),
     );
     return inFlight;
   };
@@ -31,6 +38,9 @@ export async function startHeartbeat(options: HeartbeatOptions): Promise<Heartbe
   const timer = setInterval(() => void publish(), intervalMs);
   timer.unref();
   return {
+    get lastPublishedAt() {
+      return lastPublishedAt;
+    },
     async stop() {
       if (stopped) return;
       stopped = true;

@@ -53,14 +53,25 @@ export async function runWorkerProcess(options: Pick<StartWorkerOptions, 'loadMo
   }
   if (config.probe !== null) {
     try {
-      probe = await startProbeServer(config.probe.host, config.probe.port);
+      probe = await startProbeServer(config.probe.host, config.probe.port, worker.metrics.registry);
     } catch (error) {
       logger.fatal({ err: (error as Error).message, ...config.probe }, 'cannot start the probe server');
       void shutdown(1);
       return;
     }
   }
-  process.stdout.write(`worker ready id=${worker.workerId} device=${worker.device} model=${worker.modelName}\n`);
+  const metricsUrl =
+    probe && config.probe ? ` metrics=http://${formatHost(config.probe.host)}:${probe.port}/metrics` : '';
+  process.stdout.write(
+    `worker ready id=${worker.workerId} device=${worker.device} model=${worker.modelName}${metricsUrl}\n`,
+  );
+}
+
+/** A bind address as a URL host: IPv6 in brackets, and a wildcard as the loopback a local scraper reaches. */
+function formatHost(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
 }
 
 function readConfig(): WorkerConfig {

@@ -25,6 +25,7 @@ import { jobLoggerOf } from './job-logger.ts';
 import { loadServedModel } from './load-served-model.ts';
 import { JOBS_HANDED_BACK_AT_SHUTDOWN } from './log-messages.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { WorkerMetrics } from './worker-metrics.ts';
 
 export interface StartWorkerOptions {
   /** @defaultValue pino JSON on stderr at `config.logLevel` */
@@ -50,6 +51,8 @@ export interface RunningWorker {
   /** Jobs claimed and not yet finished. */
   readonly jobsInFlight: number;
   readonly schedulerStats: StepSchedulerStats;
+  /** What the probe server's /metrics serves. */
+  readonly metrics: WorkerMetrics;
   /**
    * Graceful stop: removes the heartbeat, stops claiming, lets active jobs finish for up to
    * `shutdownTimeoutMs`, then hands the rest back to the queue, and releases the model and
@@ -83,16 +86,33 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
   const logger = options.logger ?? createLogger(config.logLevel, config.workerId);
   const tally = new FinishedJobsTally(Date.now());
   const model = await (options.loadModel ?? loadServedModel)(config);
+  const startedAt = Date.now();
+  const thresholdPolicy = config.adaptiveThreshold ? new AdaptiveThresholdPolicy(config.adaptiveThreshold) : undefined;
+  // The gauges read these when scraped, once startWorker resolved.
+  let heartbeat: Heartbeat | undefined;
+  const metrics = new WorkerMetrics({
+    lastHeartbeatAt: () => heartbeat?.lastPublishedAt ?? startedAt,
+    jobsInFlight: () => workers.runningJobIds.length,
+    thresholdOffset: () => thresholdPolicy?.state.offset ?? 0,
+  });
+  const { onBatch } = options;
   const scheduler = new StepScheduler({
     denoiser: model.denoiser,
     padId: model.manifest.specialTokens.pad,
     maxBatchTokens: config.maxBatchTokens,
     lengthMultiple: LENGTH_MULTIPLE,
-    ...(options.onBatch ? { onBatch: options.onBatch } : {}),
+    onBatch: (report) => {
+      metrics.batch(report);
+      onBatch?.(report);
+    },
   });
   const redis = createRedisConnection(config.redisTarget, 'worker');
   redis.on('error', (error) => logger.warn({ err: error.message }, 'redis error'));
-  const reporter = new CallbackReporter({ logger, progressIntervalMs: config.progressIntervalMs });
+  const reporter = new CallbackReporter({
+    logger,
+    progressIntervalMs: config.progressIntervalMs,
+    onRetry: () => metrics.callbackRetried(),
+  });
   const workers = new ClassWorkers({
     config,
     processJob: createGenerationProcessor({
@@ -103,10 +123,11 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
       workerId: config.workerId,
       logger,
       isCancelRequested: (jobId) => isCancelRequested(redis, config.redisPrefix, jobId),
-      ...(config.adaptiveThreshold ? { thresholdPolicy: new AdaptiveThresholdPolicy(config.adaptiveThreshold) } : {}),
-      onFinished: (job) => {
-        tally.add(job.tokens, job.finishedAt);
-        recordFinished(redis, config.redisPrefix, job, logger);
+      ...(thresholdPolicy ? { thresholdPolicy } : {}),
+      onFinished: ({ finished, decoded }) => {
+        tally.add(finished.tokens, finished.finishedAt);
+        recordFinished(redis, config.redisPrefix, finished, logger);
+        metrics.decoded(decoded);
       },
     }),
     onStart: (job) => forgetWaiting(redis, config.redisPrefix, job, logger),
@@ -119,7 +140,8 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
     logger,
   });
   const parts: WorkerParts = { config, logger, model, scheduler, redis, reporter, workers, tally };
-  const heartbeat = await startServing(parts);
+  const started = await startServing(parts);
+  heartbeat = started;
   const cancelWatcher = startCancelWatcher({
     redis,
     prefix: config.redisPrefix,
@@ -145,7 +167,8 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
     get schedulerStats() {
       return scheduler.stats;
     },
-    close: () => (closing ??= stopWorker(parts, heartbeat, cancelWatcher)),
+    metrics,
+    close: () => (closing ??= stopWorker(parts, started, cancelWatcher)),
   };
 }
 

@@ -86,18 +86,22 @@ describe('CallbackReporter over a real gRPC loopback server', () => {
 
   it('does not retry a result the gateway refused', async () => {
     gateway.expect('job-2', 'the-real-token');
-    const reporter = new CallbackReporter({ logger, resultRetryDelaysMs: [1, 1] });
+    let retries = 0;
+    const reporter = new CallbackReporter({ logger, resultRetryDelaysMs: [1, 1], onRetry: () => retries++ });
     const delivery = await reporter.reportResult(targetFor('job-2', gateway.address, 'a-wrong-token'), { text: '' });
     await reporter.close();
     expect(delivery).toEqual({ delivered: true, accepted: false, reason: 'wrong token', tries: 1 });
+    expect(retries).toBe(0);
     expect(gateway.results.filter((report) => report.jobId === 'job-2')).toHaveLength(1);
   });
 
-  it('retries an unreachable gateway along its schedule, then gives up without throwing', async () => {
-    const reporter = new CallbackReporter({ logger, resultRetryDelaysMs: [1, 1, 1] });
+  it('retries an unreachable gateway along its schedule, counting each retry, then gives up without throwing', async () => {
+    let retries = 0;
+    const reporter = new CallbackReporter({ logger, resultRetryDelaysMs: [1, 1, 1], onRetry: () => retries++ });
     const delivery = await reporter.reportResult(targetFor('job-3', UNREACHABLE), { text: '' });
     await reporter.close();
     expect(delivery).toMatchObject({ delivered: false, tries: 4 });
+    expect(retries).toBe(3);
   });
 
   it('stops waiting for the next try when closed', async () => {

@@ -14,6 +14,7 @@ import {
 import { TestQueue } from '@dfleet/test-support';
 import { loadWorkerConfig } from '../src/config.ts';
 import { planJobDecode } from '../src/job-decode-plan.ts';
+import { WORKER_METRICS } from '@dfleet/telemetry';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
 import { CallbackRecorder } from './callback-recorder.ts';
 import { MODEL_DIR, heldOutPrompts } from './default-model.ts';
@@ -107,6 +108,22 @@ describe('worker with load-adaptive thresholds (real model, Redis, BullMQ, gRPC 
     // Without a floor of its own, a job gets the default floor (0.5), not the other job's 0.8.
     const unfloored = await run(jobData({ name: 'threshold', threshold: 0.9 }, 60_000));
     expect(unfloored.effectiveThreshold).toBeCloseTo(0.9 - 5 * 0.05, 9);
+
+    // What /metrics shows: the offset in use now (five steps) and the five thresholds decoded with.
+    const text = await worker!.metrics.registry.metrics();
+    const sample = (series: string) =>
+      Number(
+        text
+          .split('\n')
+          .find((line) => line.startsWith(`${series} `))
+          ?.split(' ')[1],
+      );
+    expect(sample(WORKER_METRICS.adaptiveThresholdOffset.name)).toBeCloseTo(5 * 0.05, 9);
+    const thresholds = `${WORKER_METRICS.effectiveThreshold.name}_sum{model="${worker!.modelName}"}`;
+    expect(sample(thresholds)).toBeCloseTo(
+      [...effective, unfloored.effectiveThreshold!].reduce((a, b) => a + b, 0),
+      9,
+    );
   });
 
   it('leaves other strategies as they are and reports no threshold for them', async () => {

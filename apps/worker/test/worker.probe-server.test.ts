@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '@dfleet/local-processes';
+import { WORKER_METRICS } from '@dfleet/telemetry';
 import { SHARED_REDIS_URL, deletePrefix, fleetEnv, startWorkerProcess, uniquePrefix } from '@dfleet/test-support';
 
 const prefix = uniquePrefix();
@@ -15,7 +16,7 @@ async function probe(url: string): Promise<{ status: number; body: unknown } | '
 }
 
 describe('worker probe server (DFLEET_PROBE_PORT)', () => {
-  it('answers /healthz and /readyz once the worker claims jobs, and is gone after SIGTERM', async () => {
+  it('answers /healthz, /readyz and /metrics once the worker claims jobs, names /metrics in its ready line, and is gone after SIGTERM', async () => {
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
     const worker = await startWorkerProcess(
@@ -25,7 +26,12 @@ describe('worker probe server (DFLEET_PROBE_PORT)', () => {
     try {
       expect(await probe(`${base}/healthz`)).toEqual({ status: 200, body: { status: 'ok' } });
       expect(await probe(`${base}/readyz`)).toEqual({ status: 200, body: { status: 'ready' } });
-      expect(await probe(`${base}/metrics`)).toMatchObject({ status: 404 });
+      const metrics = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5_000) });
+      expect(metrics.status).toBe(200);
+      expect(metrics.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+      expect(await metrics.text()).toContain(`${WORKER_METRICS.jobsInFlight.name} 0`);
+      expect(worker.metricsUrl).toBe(`${base}/metrics`);
+      expect(await probe(`${base}/nothing`)).toMatchObject({ status: 404 });
     } finally {
       worker.process.child.kill('SIGTERM');
       expect(await worker.process.exited).toBe(0);

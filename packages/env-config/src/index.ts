@@ -11,3 +11,4 @@ export {
   readGeneratedBlock,
   replaceGeneratedBlock,
 } from './generated-block.ts';
+export type { BlockMarkers } from './generated-block.ts';

@@ -43,6 +43,8 @@ export interface WorkerProcess {
   process: ManagedProcess;
   id: string;
   log: ProcessLog;
+  /** Its /metrics URL, when it runs the probe server (DFLEET_PROBE_PORT). */
+  metricsUrl: string | undefined;
 }
 
 /** A worker process with id `id`, resolved once it printed its readiness line. */
@@ -53,10 +55,10 @@ export async function startWorkerProcess(env: NodeJS.ProcessEnv, id: string): Pr
     command: globalThis.process.execPath,
     args: ['--import', 'tsx', WORKER_ENTRY],
     env: { ...env, DFLEET_WORKER_ID: id },
-    readyPattern: /^worker ready id=/,
+    readyPattern: /^worker ready id=\S+.*?(?: metrics=(\S+))?$/,
     log: log.sink,
   });
-  return { process, id, log };
+  return { process, id, log, metricsUrl: process.ready[1] };
 }
 
 /** SIGKILL: no handler runs, nothing is handed back; resolves once the process is gone. */

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startManagedProcess, type ManagedProcess } from '@dfleet/local-processes';
-import { WAITING_REQUESTS_METRIC } from '@dfleet/gateway';
+import { GATEWAY_METRICS } from '@dfleet/telemetry';
 import {
   ProcessLog,
   SHARED_REDIS_URL,
@@ -112,7 +112,7 @@ describe('npm run bundle', () => {
     expect(completion.body.dfleet.worker_id).toBe('compiled-worker');
 
     const metrics = await (await fetch(`${httpUrl}/metrics`)).text();
-    expect(metrics).toContain(`${WAITING_REQUESTS_METRIC}{priority="interactive"} 0`);
+    expect(metrics).toContain(`${GATEWAY_METRICS.requestsWaiting.name}{priority="interactive"} 0`);
 
     for (const child of started.splice(0).reverse()) {
       child.child.kill('SIGTERM');

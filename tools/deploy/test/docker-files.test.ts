@@ -214,14 +214,21 @@ describe('deploy/compose.yaml', () => {
     expect(compose.services['otel-collector']?.profiles).toEqual(['observability']);
   });
 
-  it("has Prometheus scrape both gateways' /metrics", () => {
+  it("has Prometheus scrape every gateway's and every worker's /metrics", () => {
     const prometheus = parse(readFileSync(`${DEPLOY}prometheus/prometheus.yml`, 'utf8')) as {
-      scrape_configs: { metrics_path: string; static_configs: { targets: string[] }[] }[];
+      scrape_configs: { job_name: string; metrics_path: string; static_configs: { targets: string[] }[] }[];
     };
-    const job = prometheus.scrape_configs[0];
-    expect(job?.metrics_path).toBe('/metrics');
-    expect(job?.static_configs.flatMap((c) => c.targets).sort()).toEqual(
-      built('gateway.Dockerfile').map(([name]) => `${name}:8080`),
+    const targetsOf = (jobName: string) => {
+      const job = prometheus.scrape_configs.find((config) => config.job_name === jobName);
+      expect(job?.metrics_path, jobName).toBe('/metrics');
+      return job?.static_configs.flatMap((c) => c.targets).sort();
+    };
+    expect(targetsOf('dfleet-gateway')).toEqual(built('gateway.Dockerfile').map(([name]) => `${name}:8080`));
+    // The worker image's DFLEET_PROBE_PORT: its probe server serves /metrics too.
+    expect(targetsOf('dfleet-worker')).toEqual(
+      built('worker.Dockerfile')
+        .map(([name]) => `${name}:9090`)
+        .sort(),
     );
   });
 });

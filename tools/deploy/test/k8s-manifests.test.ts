@@ -1,13 +1,12 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseApiKeysFile } from '@dfleet/api-keys';
-import {
-  GATEWAY_FORCED_EXIT_MARGIN_MS,
-  RUNNING_REQUESTS_METRIC,
-  WAITING_REQUESTS_METRIC,
-  loadGatewayConfig,
-} from '@dfleet/gateway';
+import { GATEWAY_FORCED_EXIT_MARGIN_MS, loadGatewayConfig } from '@dfleet/gateway';
+import { GATEWAY_METRICS, seriesNamesOf } from '@dfleet/telemetry';
 import { loadWorkerConfig } from '@dfleet/worker';
+import { seriesSelectedBy } from '../src/promql-series.ts';
 import { OVERLAYS, renderOverlay, validateObject, type Overlay, type RenderedObject } from '../src/kustomize-render.ts';
+
+const WAITING_REQUESTS_METRIC = GATEWAY_METRICS.requestsWaiting.name;
 
 const rendered = {} as Record<Overlay, RenderedObject[]>;
 
@@ -111,6 +110,21 @@ describe.each(OVERLAYS)('deploy/k8s overlays/%s, rendered with kubectl kustomize
     );
   });
 
+  it.each(['gateway', 'worker'] as const)(
+    'has the %s scraped by annotation on the port that serves its /metrics',
+    (component) => {
+      const deployment = deploymentOf(overlay, component);
+      const container = containerOf(deployment);
+      const annotations = deployment.spec.template.metadata.annotations ?? {};
+      expect(annotations['prometheus.io/scrape']).toBe('true');
+      expect(annotations['prometheus.io/path']).toBe('/metrics');
+      const env = containerEnv(overlay, container);
+      const metricsPort = component === 'worker' ? loadWorkerConfig(env).probe?.port : loadGatewayConfig(env).httpPort;
+      expect(Number(annotations['prometheus.io/port'])).toBe(metricsPort);
+      expect((container.ports ?? []).map((port) => port.containerPort)).toContain(metricsPort);
+    },
+  );
+
   it('gives the gateway a valid config (keys from the mounted Secret, called back at its pod IP) and time to drain', () => {
     const deployment = deploymentOf(overlay, 'gateway');
     const container = containerOf(deployment);
@@ -188,14 +202,10 @@ describe('deploy/k8s overlays/gpu', () => {
     expect(moreTriggers).toEqual([]);
     expect(trigger.type).toBe('prometheus');
     // Every series the query reads is one the gateway exports; the waiting jobs are among them.
-    const metricNames = new Set(
-      [...(trigger.metadata.query as string).matchAll(/[a-z_][a-z0-9_]*(?=\s*[{)])/g)].map((m) => m[0]),
-    );
-    metricNames.delete('priority');
+    const metricNames = new Set(seriesSelectedBy(trigger.metadata.query as string));
     expect(metricNames).toContain(WAITING_REQUESTS_METRIC);
-    expect(
-      [...metricNames].filter((name) => name !== WAITING_REQUESTS_METRIC && name !== RUNNING_REQUESTS_METRIC),
-    ).toEqual([]);
+    const gatewaySeries = new Set(Object.values(GATEWAY_METRICS).flatMap(seriesNamesOf));
+    expect([...metricNames].filter((name) => !gatewaySeries.has(name))).toEqual([]);
     // Each gateway reports the fleet-wide figure: summing over gateways would count it once per gateway.
     expect(trigger.metadata.query).toMatch(new RegExp(`max by \\(priority\\) \\(${WAITING_REQUESTS_METRIC}\\b`));
     // No series (Redis unreadable) must not read as an empty queue.

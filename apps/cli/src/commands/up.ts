@@ -109,6 +109,8 @@ export async function runUp(args: string[], env: NodeJS.ProcessEnv): Promise<voi
     const httpUrl = gateway.ready[1]!;
     // Both front doors, in the form of the gateway's own readiness line (gRPC clients need the address too).
     process.stdout.write(`gateway listening on ${httpUrl} grpc=${gateway.ready[2]!}\n`);
+    // Each worker's line above names its own /metrics.
+    log(`gateway metrics at ${httpUrl}/metrics`);
     if (demo && config.keysRequired && config.apiKey === undefined) {
       log('skipping the demo generation: the gateway requires API keys and DFLEET_API_KEY is not set');
     } else if (demo) {

@@ -13,6 +13,9 @@ import { bodyTooLarge } from './body-limit.ts';
 import { setJobRequestId } from './request-id.ts';
 import { shouldRetry } from './retry-advice.ts';
 
+/** Called with the code of every error reply (metrics). */
+export type ErrorReplyObserver = (code: string) => void;
+
 function sendError(request: FastifyRequest, reply: FastifyReply, error: GatewayError): FastifyReply {
   if (error.retryAfterSeconds !== null) void reply.header('retry-after', String(error.retryAfterSeconds));
   // An error about a job names it, as a success does: the job is what GET /v1/jobs/:id reads.
@@ -51,15 +54,23 @@ function fromFastifyError(error: FastifyError, bodyLimitBytes: number): GatewayE
  * Answers every failure, a GatewayError, one of Fastify's own or an unknown route, in the OpenAI
  * error shape with the error's status (and Retry-After); logs only the unexpected ones.
  */
-export function replyWithGatewayErrors(app: FastifyInstance, bodyLimitBytes: number): void {
+export function replyWithGatewayErrors(
+  app: FastifyInstance,
+  bodyLimitBytes: number,
+  onErrorReply: ErrorReplyObserver,
+): void {
+  const send = (request: FastifyRequest, reply: FastifyReply, error: GatewayError) => {
+    onErrorReply(error.code);
+    return sendError(request, reply, error);
+  };
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    if (error instanceof GatewayError) return sendError(request, reply, error);
+    if (error instanceof GatewayError) return send(request, reply, error);
     const mapped = fromFastifyError(error, bodyLimitBytes);
     if (mapped instanceof InternalGatewayError) request.log.error({ err: error }, 'unexpected error in HTTP handler');
-    return sendError(request, reply, mapped);
+    return send(request, reply, mapped);
   });
   app.setNotFoundHandler((request, reply) =>
-    sendError(
+    send(
       request,
       reply,
       new RouteNotFoundError(

@@ -12,11 +12,13 @@ import { streamCompletion } from './openai-stream.ts';
 export interface ChatCompletionRoutesOptions {
   service: CompletionService;
   catalog: ModelCatalog;
+  /** Counts an error sent inside a stream that had begun (the error handler counts the others). */
+  onStreamError: (code: string) => void;
 }
 
 /** POST /v1/chat/completions: the messages rendered by the model's chat template, then a completion. */
 export const chatCompletionRoutes: FastifyPluginAsync<ChatCompletionRoutesOptions> = async (app, options) => {
-  const { service, catalog } = options;
+  const { service, catalog, onStreamError } = options;
   app.post('/v1/chat/completions', async (request, reply) => {
     const { tenant } = callerOf(request);
     const header = request.headers['idempotency-key'];
@@ -24,7 +26,8 @@ export const chatCompletionRoutes: FastifyPluginAsync<ChatCompletionRoutesOption
       idempotencyKeyHeader: typeof header === 'string' ? header : null,
     });
 
-    if (completion.reply.stream) return streamCompletion(request, reply, { service, tenant, completion, kind: 'chat' });
+    if (completion.reply.stream)
+      return streamCompletion(request, reply, { service, tenant, completion, kind: 'chat', onStreamError });
 
     // As for completions: a client that hangs up stops waiting, and its job runs on.
     const clientGone = new AbortController();

@@ -22,6 +22,8 @@ export interface CompletionRoutesOptions {
   catalog: ModelCatalog;
   /** Most prompts in one request (`prompt` as an array). */
   maxBatchPrompts: number;
+  /** Counts an error sent inside a stream that had begun (the error handler counts the others). */
+  onStreamError: (code: string) => void;
 }
 
 /**
@@ -61,7 +63,7 @@ function renderingOf(request: CompletionRequest): ChoiceRendering {
 
 /** POST /v1/completions: one prompt (n choices, streamed or not), or an array of prompts answered together. */
 export const completionRoutes: FastifyPluginAsync<CompletionRoutesOptions> = async (app, options) => {
-  const { service, catalog, maxBatchPrompts } = options;
+  const { service, catalog, maxBatchPrompts, onStreamError } = options;
   app.post('/v1/completions', async (request, reply) => {
     const { tenant } = callerOf(request);
     const header = request.headers['idempotency-key'];
@@ -70,7 +72,7 @@ export const completionRoutes: FastifyPluginAsync<CompletionRoutesOptions> = asy
     const completion = batch === null ? parseCompletionRequest(request.body, catalog, context) : null;
 
     if (completion?.reply.stream) {
-      return streamCompletion(request, reply, { service, tenant, completion, kind: 'completion' });
+      return streamCompletion(request, reply, { service, tenant, completion, kind: 'completion', onStreamError });
     }
 
     // A client that hangs up stops waiting; the job itself still runs and stays readable.

@@ -1,11 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { Logger } from 'pino';
-import type { JobSubmitter } from '../job-submitter.ts';
-import { createGatewayMetrics } from '../queue-depth-metrics.ts';
+import type { Registry } from 'prom-client';
 
 export interface MetricsRoutesOptions {
-  submitter: JobSubmitter;
-  logger: Logger;
+  registry: Registry;
 }
 
 /**
@@ -13,8 +10,7 @@ export interface MetricsRoutesOptions {
  * KEDA scrape it from inside the cluster, and it holds fleet-wide counts only (no tenant, prompt
  * or key). Keep it off the public ingress (deploy/README.md).
  */
-export const metricsRoutes: FastifyPluginAsync<MetricsRoutesOptions> = async (app, { submitter, logger }) => {
-  const registry = createGatewayMetrics((types) => submitter.countJobs(types), logger);
+export const metricsRoutes: FastifyPluginAsync<MetricsRoutesOptions> = async (app, { registry }) => {
   // A scrape every few seconds would drown the requests that matter in the request log.
   app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) =>
     reply.type(registry.contentType).send(await registry.metrics()),

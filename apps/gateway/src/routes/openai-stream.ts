@@ -22,6 +22,7 @@ interface StreamChoicesOptions {
   tenant: string;
   states: boolean;
   chunks: OpenAiStreamChunks;
+  onStreamError: (code: string) => void;
 }
 
 /**
@@ -36,7 +37,14 @@ export function streamCompletion(
     tenant,
     completion,
     kind,
-  }: { service: CompletionService; tenant: string; completion: CompletionRequest; kind: StreamChunkOptions['kind'] },
+    onStreamError,
+  }: {
+    service: CompletionService;
+    tenant: string;
+    completion: CompletionRequest;
+    kind: StreamChunkOptions['kind'];
+    onStreamError: (code: string) => void;
+  },
 ): Promise<FastifyReply> {
   const stream = completion.reply.stream;
   if (stream === null) throw new InternalGatewayError('streamCompletion called for a request without stream: true');
@@ -53,7 +61,7 @@ export function streamCompletion(
     includeUsage: stream.includeUsage,
     texts: completion.model,
   });
-  return streamChoices(request, reply, { service, requests, tenant, states: stream.states, chunks });
+  return streamChoices(request, reply, { service, requests, tenant, states: stream.states, chunks, onStreamError });
 }
 
 /**
@@ -65,7 +73,7 @@ export function streamCompletion(
 async function streamChoices(
   request: FastifyRequest,
   reply: FastifyReply,
-  { service, requests, tenant, states, chunks }: StreamChoicesOptions,
+  { service, requests, tenant, states, chunks, onStreamError }: StreamChoicesOptions,
 ): Promise<FastifyReply> {
   const clientGone = new AbortController();
   reply.raw.on('close', () => {
@@ -102,11 +110,13 @@ async function streamChoices(
     noteAnsweringJobs(request, finished);
   } catch (error) {
     if (error instanceof WaitAbortedError || clientGone.signal.aborted) return reply;
-    if (error instanceof GatewayError) sse.fail(error);
-    else {
-      request.log.error({ err: error }, 'unexpected error while streaming');
-      sse.fail(new InternalGatewayError('internal error while streaming; see the gateway log', null));
-    }
+    const failure =
+      error instanceof GatewayError
+        ? error
+        : new InternalGatewayError('internal error while streaming; see the gateway log', null);
+    if (failure !== error) request.log.error({ err: error }, 'unexpected error while streaming');
+    onStreamError(failure.code);
+    sse.fail(failure);
   } finally {
     await events.return(undefined);
     sse.end();
