@@ -1,5 +1,5 @@
 import { createRedisConnection, type RedisConnection, type RedisTarget } from '@dfleet/queue';
-import { DelayedError, WaitingError, Worker, type Job } from 'bullmq';
+import { WaitingError, Worker, type Job } from 'bullmq';
 import { BATCHES_QUEUE } from './batch-keys.ts';
 import { BatchRun, type BatchRunDependencies } from './batch-run.ts';
 import { BatchStore } from './batch-store.ts';
@@ -18,8 +18,11 @@ export interface BatchRunnerOptions extends Omit<BatchRunDependencies, 'store'> 
   lockDurationMs: number;
 }
 
-/** Wait before a batch whose run failed on an unexpected error (Redis down, say) is run again. */
-const RERUN_DELAY_MS = 2_000;
+/**
+ * How a batch whose run failed on an unexpected error (Redis down, say) is run again: every 2 s,
+ * for about a day, before BullMQ gives up on it (the batch then stays as Redis has it).
+ */
+export const BATCH_JOB_RETRIES = { attempts: 43_200, backoff: { type: 'fixed', delay: 2_000 } } as const;
 
 /**
  * Claims batches from the `batches` queue (any gateway's runner may take any batch) and runs
@@ -63,9 +66,9 @@ export class BatchRunner {
       }
     } catch (error) {
       if (!running.signal.aborted) {
+        // BullMQ runs it again (BATCH_JOB_RETRIES), on this gateway or another, from what Redis holds.
         logger.warn({ batchId, err: error }, 'batch run failed; running it again shortly');
-        await job.moveToDelayed(Date.now() + RERUN_DELAY_MS, token);
-        throw new DelayedError();
+        throw error;
       }
     } finally {
       this.#running.delete(running);
