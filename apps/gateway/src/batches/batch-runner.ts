@@ -18,6 +18,9 @@ export interface BatchRunnerOptions extends Omit<BatchRunDependencies, 'store'> 
   lockDurationMs: number;
 }
 
+/** How long a close waits for the running batches to be handed back to the queue. */
+const CLOSE_WAIT_MS = 5_000;
+
 /**
  * How a batch whose run failed on an unexpected error (Redis down, say) is run again: every 2 s,
  * for about a day, before BullMQ gives up on it (the batch then stays as Redis has it).
@@ -81,9 +84,13 @@ export class BatchRunner {
 
   /** Stops claiming, interrupts the running batches (they go back to the queue), and closes. */
   async close(): Promise<void> {
-    const closed = this.#worker.close();
+    const closed = this.#worker.close().catch(() => undefined);
     for (const running of this.#running) running.abort();
-    await closed.catch(() => undefined);
+    // With Redis unreachable BullMQ's close would wait for it; the batches then stall and are handed on.
+    if (this.#connection.status !== 'ready') this.#connection.disconnect();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([closed, new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
+    clearTimeout(timer);
     this.#connection.disconnect();
   }
 }
