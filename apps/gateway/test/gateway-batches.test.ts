@@ -156,6 +156,12 @@ describe('the Batch API through the openai client', () => {
         { custom_id: 'hot', method: 'POST', url: '/v1/completions', body: { ...good, temperature: 5 } },
         { custom_id: 'good', method: 'POST', url: '/v1/completions', body: good },
         { custom_id: 'nobody', method: 'POST', url: '/v1/completions', body: { ...good, model: 'no-such-model' } },
+        {
+          custom_id: 'pair',
+          method: 'POST',
+          url: '/v1/completions',
+          body: { ...good, prompt: [good.prompt, heldoutPrompt(5)] },
+        },
       ]),
     );
     const created = await openai.batches.create({
@@ -165,9 +171,13 @@ describe('the Batch API through the openai client', () => {
     });
     const batch = await finished(openai, created.id);
     expect(batch.status).toBe('completed');
-    expect(batch.request_counts).toEqual({ total: 6, completed: 1, failed: 5 });
+    expect(batch.request_counts).toEqual({ total: 7, completed: 2, failed: 5 });
     const output = await linesOf(openai, batch.output_file_id);
-    expect(output.map((line) => line.custom_id)).toEqual(['good']);
+    expect(output.map((line) => line.custom_id)).toEqual(['good', 'pair']);
+    // An array of prompts is answered as the endpoint answers it: one choice per prompt, in order.
+    const pair = output[1]?.response?.body as unknown as OpenAI.Completion;
+    expect(pair.choices.map((choice) => choice.index)).toEqual([0, 1]);
+    expect(pair.choices[0]?.text).toBe((output[0]?.response?.body as unknown as OpenAI.Completion).choices[0]?.text);
     const errors = await linesOf(openai, batch.error_file_id);
     expect(errors.map((line) => line.custom_id)).toEqual([null, 'chat-url', 'hot', 'good', 'nobody']);
     const [broken, chatUrl, hot, duplicate, nobody] = errors;
