@@ -4,6 +4,9 @@ import type { Logger } from 'pino';
 import type { AdminKey } from './admin/admin-key.ts';
 import type { Registry } from 'prom-client';
 import { DEFAULT_MAX_BATCH_PROMPTS } from './completion-batch.ts';
+import type { BatchApi } from './batches/batch-api.ts';
+import { batchRoutes } from './batches/batch-routes.ts';
+import { fileRoutes } from './batches/file-routes.ts';
 import type { CompletionService } from './completion-service.ts';
 import { authenticateApiRequests } from './http-hooks/authentication.ts';
 import { refuseLargeBodiesBeforeUpload } from './http-hooks/body-limit.ts';
@@ -49,6 +52,10 @@ export interface HttpServerDependencies {
   corsOrigins?: readonly string[] | null;
   /** DFLEET_ADMIN_KEY: given, the queue dashboard is served behind it; null or absent = no dashboard (404). */
   adminKey?: AdminKey | null;
+  /** /v1/files and /v1/batches. */
+  batchApi: BatchApi;
+  /** Largest upload to /v1/files (DFLEET_MAX_FILE_BYTES), which the body limit does not bound. */
+  maxFileBytes: number;
 }
 
 /**
@@ -83,7 +90,7 @@ export function createHttpServer(deps: HttpServerDependencies): FastifyInstance 
     });
   }
   acceptStrictJsonBodies(app);
-  refuseLargeBodiesBeforeUpload(app, bodyLimitBytes);
+  refuseLargeBodiesBeforeUpload(app, bodyLimitBytes, { path: '/v1/files', limitBytes: deps.maxFileBytes });
   authenticateApiRequests(app, deps.authenticator);
   const countFailure = (code: string) => deps.requestMetrics.failed(code);
   replyWithGatewayErrors(app, bodyLimitBytes, countFailure);
@@ -94,6 +101,8 @@ export function createHttpServer(deps: HttpServerDependencies): FastifyInstance 
   app.register(modelRoutes, { catalog });
   app.register(jobRoutes, { service });
   app.register(metricsRoutes, { registry: deps.metricsRegistry });
+  app.register(fileRoutes, { api: deps.batchApi, maxFileBytes: deps.maxFileBytes });
+  app.register(batchRoutes, { api: deps.batchApi });
   app.register(healthRoutes, { submitter, redisPrefix, drain });
   app.register(playgroundRoutes);
   if (deps.adminKey) {

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { parseChatCompletionRequest } from '../chat-request.ts';
-import { toChatCompletionResponseBody } from '../chat-response.ts';
-import { expandChoices } from '../completion-choices.ts';
+import { answerChatCompletion } from '../completion-answers.ts';
 import type { CompletionService } from '../completion-service.ts';
 import { callerOf } from '../http-hooks/authentication.ts';
 import { answeredBy } from '../http-hooks/request-log.ts';
@@ -35,11 +34,9 @@ export const chatCompletionRoutes: FastifyPluginAsync<ChatCompletionRoutesOption
       if (!reply.raw.writableEnded) clientGone.abort();
     });
     try {
-      const finished = await Promise.all(
-        expandChoices(completion).map((choice) => service.complete(choice, { tenant, signal: clientGone.signal })),
-      );
-      answeredBy(reply, finished);
-      return reply.code(200).send(toChatCompletionResponseBody(finished, completion.model));
+      const answer = await answerChatCompletion(service, completion, { tenant, signal: clientGone.signal });
+      answeredBy(reply, answer.finished);
+      return reply.code(200).send(answer.body);
     } catch (error) {
       if (error instanceof WaitAbortedError) return reply;
       throw error;
