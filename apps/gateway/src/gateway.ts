@@ -14,6 +14,8 @@ import { RedisRateLimiter } from './rate-limiter.ts';
 import { ApiKeyAuthenticator, OpenAccess, type RequestAuthenticator } from './request-authenticator.ts';
 import { RequestDrain } from './request-drain.ts';
 import { WorkerPresence } from './worker-presence.ts';
+import { completionEventBuilder } from './webhooks/completion-event.ts';
+import { WebhookDeliveries } from './webhooks/webhook-deliveries.ts';
 
 export interface RunningGateway {
   /** e.g. http://127.0.0.1:8080 */
@@ -71,6 +73,17 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
     started.push(() => shutdownGrpcServer(callback.server, 0));
     const callbackAddress = formatHostPort(config.callbackHost, callback.port);
 
+    const deliveries =
+      config.webhooks === null
+        ? null
+        : new WebhookDeliveries({
+            redis: config.redisTarget,
+            prefix: config.redisPrefix,
+            settings: config.webhooks,
+            logger,
+          });
+    if (deliveries) started.push(() => deliveries.close());
+
     const drain = new RequestDrain();
     const service = new CompletionService({
       submitter,
@@ -84,7 +97,9 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
         maxWaitingJobs: config.maxWaitingJobs,
         maxWaitingJobsPerTenant: config.maxWaitingJobsPerTenant,
       },
+      ...(deliveries && config.webhooks ? { webhooks: { deliveries, hostPolicy: config.webhooks.hostPolicy } } : {}),
     });
+    deliveries?.start(completionEventBuilder(service, catalog));
 
     const grpcServer = createGenerationGrpcServer({
       service,
@@ -109,6 +124,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       bodyLimitBytes: config.maxBodyBytes,
       maxBatchPrompts: config.maxBatchPrompts,
       corsOrigins: config.corsOrigins,
+      webhookDeliveries: deliveries,
       redisPrefix: config.redisPrefix,
       logger,
       drain,
@@ -145,6 +161,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
         pending.close();
         grpcHealth.close();
         authenticator.close();
+        await deliveries?.close();
         await submitter.close();
         logger.info('gateway closed');
       })();

@@ -19,6 +19,8 @@ import { jobRoutes } from './routes/jobs.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { modelRoutes } from './routes/models.ts';
 import { playgroundRoutes } from './routes/playground.ts';
+import { webhookDeliveryRoutes } from './routes/webhook-deliveries.ts';
+import type { WebhookDeliveries } from './webhooks/webhook-deliveries.ts';
 
 /** Request bodies above this answer 413 unless DFLEET_MAX_BODY_BYTES says otherwise. */
 const DEFAULT_BODY_LIMIT_BYTES = 1_048_576;
@@ -38,6 +40,8 @@ export interface HttpServerDependencies {
   drain?: RequestDrain;
   /** Origins browsers may call from (`*` = any); null or absent = no CORS headers. */
   corsOrigins?: readonly string[] | null;
+  /** Webhook deliveries of the gateway's tenants; null or absent = no webhook secret. */
+  webhookDeliveries?: WebhookDeliveries | null;
 }
 
 /**
@@ -76,6 +80,7 @@ export function createHttpServer(deps: HttpServerDependencies): FastifyInstance 
   app.register(chatCompletionRoutes, { service, catalog });
   app.register(modelRoutes, { catalog });
   app.register(jobRoutes, { service });
+  app.register(webhookDeliveryRoutes, { deliveries: deps.webhookDeliveries ?? null, submitter });
   app.register(metricsRoutes, { submitter, logger: deps.logger });
   app.register(healthRoutes, { submitter, redisPrefix, drain });
   app.register(playgroundRoutes);

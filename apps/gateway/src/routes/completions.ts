@@ -16,6 +16,7 @@ import { setJobRequestId } from '../http-hooks/request-id.ts';
 import type { ModelCatalog } from '../model-catalog.ts';
 import { WaitAbortedError } from '../pending-results.ts';
 import { streamCompletion } from './openai-stream.ts';
+import { answerAccepted } from './webhook-accepted.ts';
 
 export interface CompletionRoutesOptions {
   service: CompletionService;
@@ -69,6 +70,9 @@ export const completionRoutes: FastifyPluginAsync<CompletionRoutesOptions> = asy
     const batch = parseCompletionBatch(request.body, catalog, { ...context, tenant, maxBatchPrompts });
     const completion = batch === null ? parseCompletionRequest(request.body, catalog, context) : null;
 
+    if (completion !== null && completion.webhookUrl !== null) {
+      return answerAccepted(reply, service, completion, { tenant, object: 'text_completion' });
+    }
     if (completion?.reply.stream) {
       return streamCompletion(request, reply, { service, tenant, completion, kind: 'completion' });
     }
