@@ -108,6 +108,56 @@ describe('a completion naming dfleet.webhook_url', () => {
     });
   });
 
+  it('is one job and one delivery when resubmitted with the same idempotency key', async () => {
+    worker = await answering('return a / b;');
+    const key = { 'idempotency-key': `webhook-twice-${Date.now()}` };
+    const body = { model: FIXTURE_MODEL, prompt, dfleet: { webhook_url: receiver.url('/twice') } };
+    const first = await postCompletion(gateway, body, key);
+    const eventId: string = first.body.webhook.event_id;
+    await statusBecomes(gateway, eventId, 'delivered');
+    const second = await postCompletion(gateway, body, key);
+    expect(second.status).toBe(202);
+    expect(second.body).toMatchObject({ id: first.body.id, state: 'completed', webhook: { event_id: eventId } });
+    expect(second.body.result.choices[0].text).toBe('return a / b;');
+    await statusBecomes(gateway, eventId, 'delivered');
+    expect(receiver.deliveriesOf(eventId)).toHaveLength(1);
+  });
+
+  it('delivers for a finished job that a resubmission with its idempotency key names with a webhook', async () => {
+    worker = await answering('return b;');
+    const key = { 'idempotency-key': `webhook-later-${Date.now()}` };
+    const plain = await postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, key);
+    expect(plain.status).toBe(200);
+    const later = await postCompletion(
+      gateway,
+      { model: FIXTURE_MODEL, prompt, dfleet: { webhook_url: receiver.url('/later') } },
+      key,
+    );
+    expect(later.body).toMatchObject({ id: plain.body.id, state: 'completed' });
+    const eventId: string = later.body.webhook.event_id;
+    await eventually('one POST of the event', () => receiver.deliveriesOf(eventId).length === 1);
+    expect(JSON.parse(receiver.deliveriesOf(eventId)[0]?.body ?? '').data.choices[0].text).toBe('return b;');
+  });
+
+  it('reports a failed job that a resubmission with its idempotency key names with a webhook', async () => {
+    worker = await startTestWorker(prefix, async () => {
+      throw new UnrecoverableError('no answer for this one');
+    });
+    const key = { 'idempotency-key': `webhook-failed-${Date.now()}` };
+    const plain = await postCompletion(gateway, { model: FIXTURE_MODEL, prompt }, key);
+    expect(plain.status).toBe(502);
+    const later = await postCompletion(
+      gateway,
+      { model: FIXTURE_MODEL, prompt, dfleet: { webhook_url: receiver.url('/failed-later') } },
+      key,
+    );
+    expect(later.body).toMatchObject({ state: 'failed' });
+    const eventId: string = later.body.webhook.event_id;
+    await eventually('one POST of the event', () => receiver.deliveriesOf(eventId).length === 1);
+    const event = JSON.parse(receiver.deliveriesOf(eventId)[0]?.body ?? '');
+    expect(event).toMatchObject({ type: 'completion.failed', data: { id: later.body.id, state: 'failed' } });
+  });
+
   it('reports a job that failed for good as completion.failed with its error', async () => {
     worker = await startTestWorker(prefix, async () => {
       throw new UnrecoverableError('the model cannot decode this');
