@@ -158,6 +158,25 @@ describe('a completion naming dfleet.webhook_url', () => {
     expect(event).toMatchObject({ type: 'completion.failed', data: { id: later.body.id, state: 'failed' } });
   });
 
+  it('reports a waiting job cancelled with DELETE /v1/jobs/:id as completion.failed, job_not_found', async () => {
+    const heartbeat = await startTestHeartbeat(prefix);
+    let accepted: Awaited<ReturnType<typeof postWithWebhook>>;
+    try {
+      accepted = await postWithWebhook(gateway, receiver.url('/cancelled'));
+    } finally {
+      await heartbeat.close();
+    }
+    const cancelled = await fetch(`${gateway.httpUrl}/v1/jobs/${accepted.body.id}`, { method: 'DELETE' });
+    expect(await cancelled.json()).toMatchObject({ cancelled: true, state: 'cancelled' });
+    const eventId: string = accepted.body.webhook.event_id;
+    await eventually('one POST of the event', () => receiver.deliveriesOf(eventId).length === 1);
+    const event = JSON.parse(receiver.deliveriesOf(eventId)[0]?.body ?? '');
+    expect(event).toMatchObject({
+      type: 'completion.failed',
+      data: { id: accepted.body.id, error: { code: 'job_not_found' } },
+    });
+  });
+
   it('reports a job that failed for good as completion.failed with its error', async () => {
     worker = await startTestWorker(prefix, async () => {
       throw new UnrecoverableError('the model cannot decode this');
