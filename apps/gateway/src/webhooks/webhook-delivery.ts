@@ -4,7 +4,7 @@ import { z } from 'zod';
 export const WEBHOOKS_QUEUE = 'webhooks';
 
 /** Event types, after OpenAI's webhook events (`batch.completed`, …). */
-export const WEBHOOK_EVENT_TYPES = [
+const WEBHOOK_EVENT_TYPES = [
   'completion.completed',
   'completion.failed',
   'batch.completed',

@@ -2,7 +2,7 @@ import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 
 /** Longest webhook URL a request may name (what browsers and proxies reliably carry). */
-export const MAX_WEBHOOK_URL_LENGTH = 2_048;
+const MAX_WEBHOOK_URL_LENGTH = 2_048;
 
 /** Why a string cannot be a webhook URL, or null when it can. */
 function webhookUrlProblem(value: string): string | null {
