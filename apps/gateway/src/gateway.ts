@@ -20,6 +20,7 @@ import { RedisRateLimiter } from './rate-limiter.ts';
 import { ApiKeyAuthenticator, OpenAccess, type RequestAuthenticator } from './request-authenticator.ts';
 import { RequestDrain } from './request-drain.ts';
 import { WorkerPresence } from './worker-presence.ts';
+import { queueBatchEvent } from './webhooks/batch-event.ts';
 import { completionEventBuilder } from './webhooks/completion-event.ts';
 import { WebhookDeliveries } from './webhooks/webhook-deliveries.ts';
 
@@ -130,6 +131,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       prefix: config.redisPrefix,
       maxFileBytes: config.batches.maxFileBytes,
       maxFilesPerTenant: config.batches.maxFilesPerTenant,
+      webhookHosts: config.webhooks?.hostPolicy ?? null,
     });
     const onBatchFinished = options.onBatchFinished ?? (() => undefined);
     const batchRunner =
@@ -146,7 +148,12 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
             window: config.batches.window,
             maxLines: config.batches.maxLines,
             maxBatchPrompts: config.maxBatchPrompts,
-            onBatchFinished: (batch) => onBatchFinished(toBatchObject(batch)),
+            onBatchFinished: async (batch) => {
+              await Promise.all([
+                deliveries ? queueBatchEvent(deliveries, batch) : undefined,
+                onBatchFinished(toBatchObject(batch)),
+              ]);
+            },
           });
     if (batchRunner !== null) started.push(() => batchRunner.close());
 

@@ -63,7 +63,13 @@ export class BatchRun {
   async run(): Promise<BatchRunEnd> {
     const { store } = this.#deps;
     const batch = await store.getBatch(this.#batchId);
-    if (batch === null || FINAL_BATCH_STATUSES.has(batch.status)) return 'finished';
+    if (batch === null) return 'finished';
+    if (FINAL_BATCH_STATUSES.has(batch.status)) {
+      // A run whose gateway died between the final status and the announcement: announce again
+      // (the webhook delivery's id is the batch's, so one announced twice is delivered once).
+      await this.#announce(batch.id);
+      return 'finished';
+    }
     const content = await store.fileContent(batch.inputFileId);
     if (content === null) {
       return this.#failBatch(batch, {
