@@ -252,6 +252,28 @@ describe('a completion naming dfleet.webhook_url', () => {
     expect(((await again.json()) as { error: { code: string } }).error.code).toBe('delivery_not_failed');
   });
 
+  it('pages the failed list: the latest failure first, at most limit', async () => {
+    receiver.answer = (_, path) => (path.startsWith('/pager') ? 500 : 200);
+    worker = await answering('return 1;');
+    const headers = { 'x-dfleet-tenant': 'pager' };
+    const body = (path: string) => ({ model: FIXTURE_MODEL, prompt, dfleet: { webhook_url: receiver.url(path) } });
+    const first = await postCompletion(gateway, body('/pager-1'), headers);
+    await statusBecomes(gateway, first.body.webhook.event_id, 'failed', 'pager');
+    const second = await postCompletion(gateway, body('/pager-2'), headers);
+    await statusBecomes(gateway, second.body.webhook.event_id, 'failed', 'pager');
+
+    const page = (limit: number) =>
+      getJson(`${gateway.httpUrl}/v1/webhooks/deliveries?status=failed&limit=${limit}`, { headers });
+    expect((await page(1)).body.data.map((one: { id: string }) => one.id)).toEqual([second.body.webhook.event_id]);
+    expect((await page(5)).body.data.map((one: { id: string }) => one.id)).toEqual([
+      second.body.webhook.event_id,
+      first.body.webhook.event_id,
+    ]);
+    const tooMany = await page(500);
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.body.error).toMatchObject({ param: 'limit' });
+  });
+
   it('gives up at once on 410 Gone', async () => {
     receiver.answer = () => 410;
     worker = await answering('return 0;');

@@ -100,17 +100,22 @@ export class WebhookDeliveries {
     while (views.length < limit) {
       const ids = await this.#redis.zrevrange(key, start, start + limit - 1);
       if (ids.length === 0) break;
-      start += ids.length;
+      let kept = 0;
       for (const id of ids) {
         const job = await this.#queue.getJob(id);
         const state = job ? await job.getState() : 'unknown';
-        // Entries are written before BullMQ marks the job failed, and outlive retries and removal: skip those.
+        // Entries are written before BullMQ marks the job failed (still active then), and outlive
+        // retries and removal: skip those, and drop the stale ones.
         if (!job || state !== 'failed' || job.data.tenant !== tenant) {
-          if (state !== 'active') await this.#redis.zrem(key, id);
+          if (state === 'active') kept += 1;
+          else await this.#redis.zrem(key, id);
           continue;
         }
+        kept += 1;
         if (views.length < limit) views.push(viewOf(job, state));
       }
+      // Removed entries shift the ranks after them: the next page starts after the ones kept.
+      start += kept;
     }
     return views;
   }
@@ -205,7 +210,10 @@ export class WebhookDeliveries {
             : `the receiver answered HTTP ${outcome.status}, not 2xx`,
     };
     await job.updateData({ ...delivery, lastAttempt, attempts: (delivery.attempts ?? 0) + 1 });
-    if (delivered) return { status: (outcome as { status: number }).status };
+    if (delivered) {
+      logger.debug({ eventId: delivery.eventId, attempt: job.attemptsMade + 1 }, 'webhook delivered');
+      return { status: (outcome as { status: number }).status };
+    }
 
     // 410 Gone: the receiver says the endpoint is no more (Standard Webhooks), so retrying is pointless.
     const gone = outcome.kind === 'answered' && outcome.status === 410;

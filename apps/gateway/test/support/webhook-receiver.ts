@@ -21,21 +21,24 @@ export interface ReceivedWebhook {
 
 /**
  * A real HTTP receiver on a free loopback port that checks every delivery with the `standardwebhooks`
- * package. `answer(n)` is the status of the n-th POST (0-based); 200 by default.
+ * package. `answer(n, path)` is the status of the n-th POST (0-based) to that path; 200 by default.
  */
 export class WebhookReceiver {
   readonly received: ReceivedWebhook[] = [];
   readonly #server: Server;
   readonly #secret: string;
-  answer: (index: number) => number;
+  answer: (index: number, path: string) => number;
 
-  private constructor(server: Server, secret: string, answer: (index: number) => number) {
+  private constructor(server: Server, secret: string, answer: (index: number, path: string) => number) {
     this.#server = server;
     this.#secret = secret;
     this.answer = answer;
   }
 
-  static async start(secret: string, answer: (index: number) => number = () => 200): Promise<WebhookReceiver> {
+  static async start(
+    secret: string,
+    answer: (index: number, path: string) => number = () => 200,
+  ): Promise<WebhookReceiver> {
     const server = createServer();
     const receiver = new WebhookReceiver(server, secret, answer);
     server.on('request', (request, response) => {
@@ -50,7 +53,7 @@ export class WebhookReceiver {
         } catch (error) {
           verifyError = (error as Error).message;
         }
-        const answeredStatus = receiver.answer(receiver.received.length);
+        const answeredStatus = receiver.answer(receiver.received.length, request.url ?? '/');
         receiver.received.push({ headers: request.headers, body, verified, verifyError, answeredStatus });
         response.writeHead(answeredStatus, { 'content-type': 'text/plain' }).end('ok');
       });
