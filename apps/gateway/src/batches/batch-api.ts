@@ -15,7 +15,7 @@ import {
 import type { JobSubmitter } from '../job-submitter.ts';
 import { refusedHost, webhookUrlSchema, type WebhookHostPolicy } from '../webhooks/webhook-url.ts';
 import { BATCHES_QUEUE } from './batch-keys.ts';
-import type { BatchJobData } from './batch-runner.ts';
+import { BATCH_JOB_RETRIES, type BatchJobData } from './batch-runner.ts';
 import {
   BATCH_ENDPOINTS,
   BatchStore,
@@ -198,7 +198,7 @@ export class BatchApi {
       await this.#options.queue.add(
         BATCHES_QUEUE,
         { batchId: batch.id },
-        { jobId: batch.id, removeOnComplete: true, removeOnFail: { age: 7 * 86_400 } },
+        { jobId: batch.id, removeOnComplete: true, removeOnFail: { age: 7 * 86_400 }, ...BATCH_JOB_RETRIES },
       );
     });
     return batch;
