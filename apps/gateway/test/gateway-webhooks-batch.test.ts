@@ -1,12 +1,14 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { deletePrefix, eventually, getJson, uniquePrefix } from '@dfleet/test-support';
 import OpenAI, { toFile } from 'openai';
-import type { RunningGateway } from '../src/gateway.ts';
+import { pino } from 'pino';
+import { startGateway, type RunningGateway } from '../src/gateway.ts';
 import {
   FIXTURE_MODEL,
   generationResultFor,
   startTestGateway,
   startTestWorker,
+  testGatewayConfig,
   type TestWorker,
 } from './support/test-fleet.ts';
 import { newWebhookSecret, WebhookReceiver } from './support/webhook-receiver.ts';
@@ -41,9 +43,9 @@ afterAll(async () => {
   await deletePrefix(prefix);
 });
 
-async function uploadLines(lines: readonly unknown[]) {
+async function uploadLines(lines: readonly unknown[], client = openai) {
   const text = `${lines.map((line) => JSON.stringify(line)).join('\n')}\n`;
-  return openai.files.create({ file: await toFile(Buffer.from(text), 'input.jsonl'), purpose: 'batch' });
+  return client.files.create({ file: await toFile(Buffer.from(text), 'input.jsonl'), purpose: 'batch' });
 }
 
 const line = (index: number, body: Record<string, unknown> = {}) => ({
@@ -101,6 +103,46 @@ describe('a batch naming dfleet.webhook_url', () => {
     const eventId = `evt_${created.id}`;
     await eventually('the batch event POSTed', () => receiver.deliveriesOf(eventId).length > 0, 60_000);
     expect(JSON.parse(receiver.deliveriesOf(eventId)[0]?.body ?? '').type).toBe('batch.cancelled');
+  });
+
+  it('is announced again when announcing failed (the run is retried), and still POSTed once', async () => {
+    const otherPrefix = uniquePrefix();
+    let announcements = 0;
+    const flaky = await startGateway(
+      testGatewayConfig({
+        DFLEET_REDIS_PREFIX: otherPrefix,
+        DFLEET_WEBHOOK_SECRET: secret,
+        DFLEET_WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
+      }),
+      {
+        logger: pino({ level: 'silent' }),
+        onBatchFinished: () => {
+          announcements += 1;
+          if (announcements === 1) throw new Error('Redis went away just then');
+        },
+      },
+    );
+    const otherWorker = await startTestWorker(otherPrefix, async () => generationResultFor('return y;'));
+    try {
+      const client = new OpenAI({ baseURL: `${flaky.httpUrl}/v1`, apiKey: 'not-checked', maxRetries: 0 });
+      const input = await uploadLines([line(6)], client);
+      const created = await client.batches.create(
+        withWebhook({ input_file_id: input.id, endpoint: '/v1/completions', completion_window: '24h' }, receiver.url()),
+      );
+      const eventId = `evt_${created.id}`;
+      await eventually('the batch event POSTed', () => receiver.deliveriesOf(eventId).length > 0, 60_000);
+      // The failed announcement fails the run; its retry finds the batch final and announces again.
+      await eventually('a second announcement', () => announcements >= 2, 60_000);
+      await eventually(
+        'the delivery recorded as delivered',
+        async () => (await getJson(`${flaky.httpUrl}/v1/webhooks/deliveries/${eventId}`)).body.status === 'delivered',
+      );
+      expect(receiver.deliveriesOf(eventId)).toHaveLength(1);
+    } finally {
+      await otherWorker.close();
+      await flaky.close(1_000);
+      await deletePrefix(otherPrefix);
+    }
   });
 
   it('refuses a webhook host that is not allowed, naming the field', async () => {

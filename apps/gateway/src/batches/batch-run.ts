@@ -26,7 +26,11 @@ export interface BatchRunDependencies {
   window: number;
   maxLines: number;
   maxBatchPrompts: number;
-  /** Called once a batch this runner drove reaches a final status. */
+  /**
+   * Called once a batch this runner drove reaches a final status, and again by a run that finds it final
+   * (its gateway died before, or this call threw: a throw fails the run, which BullMQ retries). So it must
+   * be idempotent.
+   */
   onBatchFinished: (batch: BatchRecord) => void | Promise<void>;
 }
 
@@ -332,7 +336,10 @@ export class BatchRun {
     try {
       await this.#deps.onBatchFinished(finished);
     } catch (error) {
-      this.#deps.logger.warn({ batchId, err: error }, 'onBatchFinished failed');
+      // Failing the run makes BullMQ run it again (BATCH_JOB_RETRIES), which finds the batch final and
+      // announces it again: a webhook whose queueing met a Redis outage is queued once Redis is back.
+      this.#deps.logger.warn({ batchId, err: error }, 'onBatchFinished failed; the run is retried to announce again');
+      throw error;
     }
   }
 }
