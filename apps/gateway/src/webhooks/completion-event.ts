@@ -3,7 +3,7 @@ import { toCompletionResponseBody } from '../completion-response.ts';
 import type { CompletionService } from '../completion-service.ts';
 import { JobNotFoundError } from '../errors.ts';
 import type { ModelCatalog } from '../model-catalog.ts';
-import type { EventBuilder } from './webhook-deliveries.ts';
+import type { EventBuilder } from './delivery-attempt.ts';
 
 /**
  * A completion's event, read the way GET /v1/jobs/:id reads the job: `completion.completed` with the body

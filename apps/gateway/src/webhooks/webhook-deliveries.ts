@@ -1,39 +1,11 @@
-import { Queue, UnrecoverableError, Worker, type FlowJob, type Job } from 'bullmq';
+import { Queue, Worker, type FlowJob, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { createRedisConnection, type RedisConnection, type RedisTarget } from '@dfleet/queue';
 import { DeliveryNotFoundError, DeliveryNotFailedError } from '../errors.ts';
-import { postWebhook } from './webhook-sender.ts';
-import { signWebhook } from './webhook-signature.ts';
+import { attemptDelivery, type EventBuilder } from './delivery-attempt.ts';
+import { viewOf, type DeliveryView } from './delivery-view.ts';
 import type { WebhookSettings } from './webhook-settings.ts';
-import {
-  failedDeliveriesKey,
-  webhookDeliverySchema,
-  WEBHOOKS_QUEUE,
-  type DeliveryAttempt,
-  type WebhookDelivery,
-  type WebhookEvent,
-  type WebhookEventType,
-} from './webhook-delivery.ts';
-
-/** An event's type and data once its source has finished; null while it has not. */
-export type EventBuilder = (delivery: WebhookDelivery) => Promise<Pick<WebhookEvent, 'type' | 'data'> | null>;
-
-/** A delivery as the API shows it (GET /v1/webhooks/deliveries…). */
-export interface DeliveryView {
-  id: string;
-  object: 'dfleet.webhook_delivery';
-  url: string;
-  /** null until the event is built (its source still runs). */
-  type: WebhookEventType | null;
-  status: 'pending' | 'delivered' | 'failed';
-  attempts: number;
-  created_at: number;
-  last_attempt_at: number | null;
-  last_status: number | null;
-  last_error: string | null;
-  job_id: string | null;
-  batch_id: string | null;
-}
+import { failedDeliveriesKey, WEBHOOKS_QUEUE, type WebhookDelivery } from './webhook-delivery.ts';
 
 export interface WebhookDeliveriesOptions {
   redis: RedisTarget;
@@ -61,7 +33,6 @@ export class WebhookDeliveries {
   readonly #redis: RedisConnection;
   readonly #queue: Queue<WebhookDelivery>;
   #worker: Worker<WebhookDelivery> | null = null;
-  #buildEvent: EventBuilder | null = null;
   #workerRedis: RedisConnection | null = null;
 
   constructor(options: WebhookDeliveriesOptions) {
@@ -132,10 +103,15 @@ export class WebhookDeliveries {
 
   /** Starts working the queue; `buildEvent` makes the events of deliveries added without one (completions). */
   start(buildEvent: EventBuilder): void {
-    this.#buildEvent = buildEvent;
     this.#workerRedis = createRedisConnection(this.#options.redis, 'worker');
     this.#workerRedis.on('error', () => undefined);
-    this.#worker = new Worker<WebhookDelivery>(WEBHOOKS_QUEUE, (job) => this.#deliver(job), {
+    const deps = {
+      settings: this.#options.settings,
+      buildEvent,
+      logger: this.#options.logger,
+      recordUndeliverable: (delivery: WebhookDelivery) => this.#recordUndeliverable(delivery),
+    };
+    this.#worker = new Worker<WebhookDelivery>(WEBHOOKS_QUEUE, (job) => attemptDelivery(job, deps), {
       connection: this.#workerRedis,
       prefix: this.#options.prefix,
       concurrency: DELIVERY_CONCURRENCY,
@@ -175,78 +151,9 @@ export class WebhookDeliveries {
     return job;
   }
 
-  async #deliver(job: Job<WebhookDelivery>): Promise<{ status: number }> {
-    const { settings, logger } = this.#options;
-    let delivery = webhookDeliverySchema.parse(job.data);
-    if (delivery.event === undefined) {
-      const built = await (this.#buildEvent as EventBuilder)(delivery);
-      if (built === null) throw new Error(`the source of ${delivery.eventId} has not finished yet`);
-      const event: WebhookEvent = {
-        id: delivery.eventId,
-        object: 'event',
-        created_at: Math.floor(Date.now() / 1_000),
-        ...built,
-      };
-      // Frozen before the first POST: every retry, from any gateway, sends the same bytes.
-      delivery = { ...delivery, event: JSON.stringify(event) };
-      await job.updateData(delivery);
-    }
-    const body = delivery.event as string;
-    const headers = signWebhook(settings.key, {
-      id: delivery.eventId,
-      timestampSeconds: Math.floor(Date.now() / 1_000),
-      body,
-    });
-    const outcome = await postWebhook(delivery.url, body, { ...headers }, settings);
-    const delivered = outcome.kind === 'answered' && outcome.status >= 200 && outcome.status < 300;
-    const lastAttempt: DeliveryAttempt = {
-      at: Date.now(),
-      status: outcome.kind === 'answered' ? outcome.status : null,
-      error:
-        outcome.kind === 'no_answer'
-          ? outcome.error
-          : delivered
-            ? null
-            : `the receiver answered HTTP ${outcome.status}, not 2xx`,
-    };
-    await job.updateData({ ...delivery, lastAttempt, attempts: (delivery.attempts ?? 0) + 1 });
-    if (delivered) {
-      logger.debug({ eventId: delivery.eventId, attempt: job.attemptsMade + 1 }, 'webhook delivered');
-      return { status: (outcome as { status: number }).status };
-    }
-
-    // 410 Gone: the receiver says the endpoint is no more (Standard Webhooks), so retrying is pointless.
-    const gone = outcome.kind === 'answered' && outcome.status === 410;
-    const last = gone || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-    const message = `${delivery.url}: ${lastAttempt.error}`;
-    if (last) {
-      const key = failedDeliveriesKey(this.#options.prefix, delivery.tenant);
-      await this.#redis.zadd(key, Date.now(), delivery.eventId);
-      await this.#redis.zremrangebyscore(key, '-inf', Date.now() - FAILED_RETENTION_S * 1_000);
-      logger.warn({ eventId: delivery.eventId, tenant: delivery.tenant, error: message }, 'webhook undeliverable');
-      throw new UnrecoverableError(message);
-    }
-    logger.info({ eventId: delivery.eventId, attempt: job.attemptsMade + 1, error: message }, 'webhook attempt failed');
-    throw new Error(message);
+  async #recordUndeliverable(delivery: WebhookDelivery): Promise<void> {
+    const key = failedDeliveriesKey(this.#options.prefix, delivery.tenant);
+    await this.#redis.zadd(key, Date.now(), delivery.eventId);
+    await this.#redis.zremrangebyscore(key, '-inf', Date.now() - FAILED_RETENTION_S * 1_000);
   }
-}
-
-function viewOf(job: Job<WebhookDelivery>, state: string): DeliveryView {
-  const delivery = webhookDeliverySchema.parse(job.data);
-  const type = delivery.event === undefined ? null : (JSON.parse(delivery.event) as WebhookEvent).type;
-  const last = delivery.lastAttempt;
-  return {
-    id: delivery.eventId,
-    object: 'dfleet.webhook_delivery',
-    url: delivery.url,
-    type,
-    status: state === 'completed' ? 'delivered' : state === 'failed' ? 'failed' : 'pending',
-    attempts: delivery.attempts ?? 0,
-    created_at: Math.floor(job.timestamp / 1_000),
-    last_attempt_at: last ? Math.floor(last.at / 1_000) : null,
-    last_status: last?.status ?? null,
-    last_error: last?.error ?? null,
-    job_id: delivery.source.kind === 'completion' ? delivery.source.jobId : null,
-    batch_id: delivery.source.kind === 'batch' ? delivery.source.batchId : null,
-  };
 }
