@@ -19,6 +19,7 @@ const DELIVERY_CONCURRENCY = 32;
 /** Delivered events are kept a day (a resubmission within it is the same delivery), failed ones a week. */
 const DELIVERED_RETENTION_S = 86_400;
 const FAILED_RETENTION_S = 7 * 86_400;
+const ERROR_LOG_INTERVAL_MS = 5_000;
 /** How long close() lets attempts in flight finish. */
 const CLOSE_GRACE_MS = 2_000;
 
@@ -116,7 +117,13 @@ export class WebhookDeliveries {
       prefix: this.#options.prefix,
       concurrency: DELIVERY_CONCURRENCY,
     });
-    this.#worker.on('error', (error) => this.#options.logger.warn({ err: error.message }, 'webhook worker error'));
+    // BullMQ reports every failed reconnect during an outage: one line per few seconds is enough.
+    let lastLoggedAt = 0;
+    this.#worker.on('error', (error) => {
+      if (Date.now() - lastLoggedAt < ERROR_LOG_INTERVAL_MS) return;
+      lastLoggedAt = Date.now();
+      this.#options.logger.warn({ err: error.message }, 'webhook worker error');
+    });
   }
 
   /** Stops working (attempts in flight get a short grace; an unfinished one is retried by another gateway). */
