@@ -52,6 +52,13 @@ export function parseCompletionBatch(
 
   // The whole body is checked once, with the first prompt; the others differ only in the prompt.
   const first = atPrompt(0, () => parseCompletionRequest({ ...body, prompt: prompts[0] }, catalog, context));
+  if (first.webhookUrl !== null) {
+    throw new InvalidRequestError(
+      'prompt as an array and dfleet.webhook_url cannot be combined: a webhook reports one job; send one request ' +
+        'per prompt, or use the Batch API (POST /v1/batches, which takes a webhook for the whole batch)',
+      'dfleet.webhook_url',
+    );
+  }
   if (first.reply.n > 1) {
     throw new InvalidRequestError(
       'n > 1 needs a single prompt (a string); for several prompts send n: 1, or one request per prompt',

@@ -17,6 +17,7 @@ import {
 import type { GenerationOptions, PriorityClass, StrategyOptions } from '@dfleet/queue';
 import { InvalidRequestError, PromptTooLongError, SuffixNotSupportedError } from './errors.ts';
 import type { ModelCatalog, ServedModel } from './model-catalog.ts';
+import { webhookUrlSchema } from './webhooks/webhook-url.ts';
 
 /**
  * The `dfleet` knobs of every strategy, by wire name. Names, ranges, defaults and owners come from
@@ -59,6 +60,8 @@ export interface CompletionRequest {
   idempotencyKeyIsFresh?: boolean;
   /** What the HTTP route does with the outcome (gRPC ignores it). */
   reply: CompletionReplyShape;
+  /** `dfleet.webhook_url`: answered 202 at once, the result POSTed there; null = answered with the result. */
+  webhookUrl: string | null;
 }
 
 const IDEMPOTENCY_KEY_RULE = 'must be a string of 1 to 256 characters';
@@ -137,6 +140,7 @@ function bodySchemaFor(model: ServedModel) {
       priority: z.enum(['interactive', 'batch'], { error: m.priority }).nullish(),
       deadline_ms: int(m.deadline_ms, 1, MAX_DEADLINE_MS).nullish(),
       stream_states: z.boolean({ error: m.stream_states }).nullish(),
+      webhook_url: webhookUrlSchema.nullish(),
     },
     { error: m.dfleet },
   );
@@ -337,6 +341,8 @@ export function parseCompletionRequest(
   }
   const strategy = strategyFor(request, maxNewTokens, blockLength);
   const reply = replyShapeOf(request);
+  const webhookUrl = request.dfleet?.webhook_url ?? null;
+  if (webhookUrl !== null) checkWebhookReply(reply);
   const logprobs = request.logprobs ?? null;
   if (reply.echo && logprobs !== null) {
     throw new InvalidRequestError(
@@ -374,7 +380,26 @@ export function parseCompletionRequest(
     deadlineMs: request.dfleet?.deadline_ms ?? null,
     idempotencyKey,
     reply,
+    webhookUrl,
   };
+}
+
+/** A webhook request is answered at once and its one result POSTed later: nothing to stream, one job. */
+function checkWebhookReply(reply: CompletionReplyShape): void {
+  if (reply.stream !== null) {
+    throw new InvalidRequestError(
+      'stream: true and dfleet.webhook_url cannot be combined: a webhook request is answered 202 at once and its ' +
+        'result POSTed to the URL; send one of them',
+      'stream',
+    );
+  }
+  if (reply.n > 1) {
+    throw new InvalidRequestError(
+      'n > 1 and dfleet.webhook_url cannot be combined: a webhook reports one job; send n: 1, one request per ' +
+        'choice (with seed, seed + 1, ...), or use the Batch API',
+      'n',
+    );
+  }
 }
 
 function replyShapeOf(request: CompletionBody): CompletionReplyShape {

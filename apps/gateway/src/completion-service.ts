@@ -1,3 +1,4 @@
+import type { FlowJob } from 'bullmq';
 import type { Logger } from 'pino';
 import { requestIdSchema, type GenerationJob } from '@dfleet/queue';
 import { jobLogFields } from '@dfleet/telemetry';
@@ -12,6 +13,8 @@ import {
   JobNotFoundError,
   NoWorkerError,
   QueueUnavailableError,
+  WebhooksNotConfiguredError,
+  WebhookUrlNotAllowedError,
 } from './errors.ts';
 import { GenerationEventAssembler } from './generation-event-assembler.ts';
 import type { GenerationEvent } from './generation-events.ts';
@@ -19,10 +22,13 @@ import type { JobSubmitter, PublicJobState } from './job-submitter.ts';
 import { WaitAbortedError, WaitTimeoutError, type JobProgress, type PendingResults } from './pending-results.ts';
 import type { RequestDrain } from './request-drain.ts';
 import type { RequestMetrics } from './request-metrics.ts';
-import { requestIdFor } from './request-identity.ts';
+import { isIdempotentRequestId, requestIdFor } from './request-identity.ts';
 import { sameGeneration } from './same-generation.ts';
 import type { WaitingJobLimits } from './waiting-job-limits.ts';
 import type { WorkerPresence } from './worker-presence.ts';
+import type { WebhookDeliveries } from './webhooks/webhook-deliveries.ts';
+import { eventIdFor, type WebhookDelivery, type WebhookSource } from './webhooks/webhook-delivery.ts';
+import { refusedHost, type WebhookHostPolicy } from './webhooks/webhook-url.ts';
 
 export interface CompletionServiceOptions {
   submitter: JobSubmitter;
@@ -39,6 +45,14 @@ export interface CompletionServiceOptions {
   workerPresence: WorkerPresence;
   /** Latencies, tokens and outcomes of answered completions (/metrics). */
   metrics: RequestMetrics;
+  /** Where webhook deliveries go and to which hosts; absent = requests naming a webhook are refused. */
+  webhooks?: { deliveries: WebhookDeliveries; hostPolicy: WebhookHostPolicy };
+}
+
+/** A webhook request's answer: its job as GET /v1/jobs/:id shows it now, and the event that will report it. */
+export interface AcceptedJob {
+  view: JobView;
+  eventId: string;
 }
 
 /** A job as GET /v1/jobs/:id and GetJob report it. */
@@ -84,6 +98,63 @@ export class CompletionService {
       const finished = await this.#outcome(submitted, context.signal);
       this.#options.metrics.answered(request, finished, acceptedAt);
       return finished;
+    } finally {
+      leave?.();
+    }
+  }
+
+  /**
+   * A request naming `dfleet.webhook_url`: its job is enqueued as the child of its webhook delivery, and
+   * the answer is the job at once. The delivery runs when the job ends, on any gateway with the secret.
+   * An idempotency key naming a job that already has a delivery keeps that one (the first webhook wins).
+   * @throws WebhooksNotConfiguredError, WebhookUrlNotAllowedError, and what complete() throws before enqueueing.
+   */
+  async accept(
+    request: CompletionRequest,
+    context: { tenant: string; object: 'text_completion' | 'chat.completion' },
+  ): Promise<AcceptedJob> {
+    const { webhooks, submitter } = this.#options;
+    const url = request.webhookUrl;
+    if (!webhooks || url === null) throw new WebhooksNotConfiguredError();
+    const refusal = refusedHost(webhooks.hostPolicy, new URL(url));
+    if (refusal !== null) throw new WebhookUrlNotAllowedError(refusal);
+    const { deliveries } = webhooks;
+    const { tenant } = context;
+    const leave = this.#options.drain?.enter();
+    try {
+      let delivery: WebhookDelivery | null = null;
+      let addAfterwards = false;
+      const { jobId } = await this.#submit(request, tenant, {
+        streamSteps: false,
+        parentFor: async (id) => {
+          const source: WebhookSource = {
+            kind: 'completion',
+            jobId: id,
+            object: context.object,
+            echo: request.reply.echo,
+          };
+          delivery = { eventId: eventIdFor(source), tenant, url, source };
+          if (!isIdempotentRequestId(id)) return deliveries.parentFor(delivery);
+          const eventId = delivery.eventId;
+          if (await submitter.withRedis('read the webhook delivery', () => deliveries.exists(eventId)))
+            return undefined;
+          // A failed job would never wake a parent added now: its delivery goes on its own, after the add.
+          addAfterwards = (await submitter.find(id))?.state === 'failed';
+          return addAfterwards ? undefined : deliveries.parentFor(delivery);
+        },
+      });
+      const made = delivery as WebhookDelivery | null;
+      if (made === null) throw new Error('the job was enqueued without its webhook delivery');
+      if (addAfterwards) await submitter.withRedis('add the webhook delivery', () => deliveries.add(made));
+      let view: JobView;
+      try {
+        view = await this.getJob(jobId, tenant);
+      } catch (error) {
+        if (!(error instanceof QueueUnavailableError)) throw error;
+        // The job is in Redis: answering 503 would tell the client it was not accepted.
+        view = { id: jobId, state: 'waiting', result: null, error: null, progress: null };
+      }
+      return { view, eventId: made.eventId };
     } finally {
       leave?.();
     }
@@ -222,7 +293,12 @@ export class CompletionService {
   async #submit(
     request: CompletionRequest,
     tenant: string,
-    how: { streamSteps: boolean; beforeEnqueue?: (jobId: string) => void },
+    how: {
+      streamSteps: boolean;
+      beforeEnqueue?: (jobId: string) => void;
+      /** A webhook delivery to add as the job's parent, in the same transaction. */
+      parentFor?: (jobId: string) => Promise<Omit<FlowJob, 'children'> | undefined>;
+    },
   ): Promise<SubmittedJob> {
     const { submitter, pending, callbackAddress, workerPresence } = this.#options;
     // Batch work may wait for a worker; an interactive client would only wait for its timeout.
@@ -253,7 +329,7 @@ export class CompletionService {
       // A job already tracked here is a resubmission of an admitted one: never refuse it.
       if (created && this.#options.waitingJobLimits) await submitter.admit(job, this.#options.waitingJobLimits);
       how.beforeEnqueue?.(jobId);
-      await submitter.enqueue(job);
+      await submitter.enqueue(job, await how.parentFor?.(jobId));
     } catch (error) {
       if (created) pending.forget(jobId);
       throw error;

@@ -3,6 +3,9 @@ import { AFTER_EACH_VARIABLE, documented, logLevelVariable, parseEnv, port, posi
 import { modelDirVariable } from '@dfleet/model';
 import { checkRedisTopology, redisEnv, redisTargetOf } from '@dfleet/queue';
 import { z } from 'zod';
+import { webhookKeyOf } from './webhooks/webhook-signature.ts';
+import type { WebhookSettings } from './webhooks/webhook-settings.ts';
+import { webhookHostPolicyOf } from './webhooks/webhook-url.ts';
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
 
@@ -127,6 +130,40 @@ export const gatewayEnv = z.object({
         'key as the password) or send `Authorization: Bearer KEY`; unset, that path answers 404',
     },
   ),
+  DFLEET_WEBHOOK_SECRET: documented(
+    z
+      .string()
+      .optional()
+      .superRefine((value, ctx) => {
+        if (value === undefined || value === '') return;
+        const key = webhookKeyOf(value);
+        if ('problem' in key) ctx.addIssue({ code: 'custom', message: `the secret ${key.problem}` });
+      }),
+    {
+      default: 'unset (requests naming a webhook answer 400 `webhooks_not_configured`)',
+      meaning:
+        'Standard Webhooks secret (`whsec_` + base64 of 24 to 64 random bytes) that signs result webhooks; every ' +
+        'gateway of a fleet needs the same one, as any of them may deliver (see `docs/webhooks.md`)',
+    },
+  ),
+  DFLEET_WEBHOOK_ALLOWED_HOSTS: documented(z.string().optional(), {
+    default: 'unset: public addresses only',
+    meaning:
+      'hosts webhooks may be POSTed to: comma-separated names (`hooks.example.com,*.example.org`, any address), ' +
+      'or `*` for any host; unset, any host whose address is public, checked when connecting (no loopback, ' +
+      'private or link-local receivers, so clients cannot reach into the fleet network)',
+  }),
+  DFLEET_WEBHOOK_TIMEOUT_MS: documented(z.coerce.number().int().min(100).max(20_000).default(10_000), {
+    meaning: 'bound on one webhook POST, connect to answer; slower counts as a failed attempt',
+  }),
+  DFLEET_WEBHOOK_ATTEMPTS: documented(z.coerce.number().int().min(1).max(30).default(8), {
+    meaning: 'POSTs of one event before it is undeliverable (listed by `GET /v1/webhooks/deliveries?status=failed`)',
+  }),
+  DFLEET_WEBHOOK_BACKOFF_MS: documented(positiveInt(5_000), {
+    meaning:
+      'delay before the first webhook retry, doubled for each next one (jitter 20%): with the defaults ' +
+      'the 8 attempts span about 10 minutes',
+  }),
 });
 
 type GatewayEnv = z.output<typeof gatewayEnv>;
@@ -190,6 +227,8 @@ const gatewayConfigSchema = gatewayEnv
     corsOrigins: e.DFLEET_CORS_ORIGINS,
     /** null = no queue dashboard. */
     adminKey: e.DFLEET_ADMIN_KEY ?? null,
+    /** null = no secret: webhooks are refused and not delivered here. */
+    webhooks: webhookSettingsFrom(e),
   }));
 
 export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
@@ -236,5 +275,19 @@ function authFrom(e: GatewayEnv): GatewayAuthConfig {
     kind: 'api-keys',
     keysFile: e.DFLEET_API_KEYS_FILE,
     defaultRateLimit: perMinute === 0 ? null : { requestsPerMinute: perMinute, burst },
+  };
+}
+
+function webhookSettingsFrom(e: GatewayEnv): WebhookSettings | null {
+  const secret = e.DFLEET_WEBHOOK_SECRET;
+  if (secret === undefined || secret === '') return null;
+  const key = webhookKeyOf(secret);
+  if ('problem' in key) return null;
+  return {
+    key: key.key,
+    hostPolicy: webhookHostPolicyOf(e.DFLEET_WEBHOOK_ALLOWED_HOSTS),
+    timeoutMs: e.DFLEET_WEBHOOK_TIMEOUT_MS,
+    attempts: e.DFLEET_WEBHOOK_ATTEMPTS,
+    backoffMs: e.DFLEET_WEBHOOK_BACKOFF_MS,
   };
 }

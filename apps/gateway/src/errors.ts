@@ -306,6 +306,57 @@ export class IdempotencyKeyReusedError extends GatewayError {
   }
 }
 
+/** A request names a webhook, but this gateway has no DFLEET_WEBHOOK_SECRET to sign deliveries with. */
+export class WebhooksNotConfiguredError extends GatewayError {
+  readonly code = 'webhooks_not_configured';
+  readonly httpStatus = 400;
+  readonly grpcStatus = grpc.status.FAILED_PRECONDITION;
+  constructor(param: string | null = 'dfleet.webhook_url') {
+    super(
+      'this gateway does not deliver webhooks: it has no DFLEET_WEBHOOK_SECRET to sign them with (its operator can ' +
+        'set one, the same on every gateway); send requests without dfleet.webhook_url and read the answer, or ' +
+        'GET /v1/jobs/:id',
+      param,
+    );
+  }
+}
+
+/** The webhook URL is well formed but its host is not one the gateway may POST to (DFLEET_WEBHOOK_ALLOWED_HOSTS). */
+export class WebhookUrlNotAllowedError extends GatewayError {
+  readonly code = 'webhook_url_not_allowed';
+  readonly httpStatus = 400;
+  readonly grpcStatus = grpc.status.INVALID_ARGUMENT;
+  constructor(reason: string) {
+    super(`dfleet.webhook_url is not allowed: ${reason}`, 'dfleet.webhook_url');
+  }
+}
+
+export class DeliveryNotFoundError extends GatewayError {
+  readonly code = 'delivery_not_found';
+  readonly httpStatus = 404;
+  readonly grpcStatus = grpc.status.NOT_FOUND;
+  constructor(eventId: string) {
+    super(
+      `webhook delivery '${eventId}' does not exist (delivered events are kept for 1 day, undeliverable ones for 7 days)`,
+      'id',
+    );
+  }
+}
+
+/** Only an undeliverable event can be sent again; a pending one is still being tried. */
+export class DeliveryNotFailedError extends GatewayError {
+  readonly code = 'delivery_not_failed';
+  readonly httpStatus = 409;
+  readonly grpcStatus = grpc.status.FAILED_PRECONDITION;
+  constructor(eventId: string, status: 'pending' | 'delivered') {
+    super(
+      `webhook delivery '${eventId}' is ${status}, not failed: only undeliverable events are retried ` +
+        '(GET /v1/webhooks/deliveries?status=failed lists them)',
+      'id',
+    );
+  }
+}
+
 /** Anything unexpected: the details go to the log, not to the client. */
 export class InternalGatewayError extends GatewayError {
   readonly code = 'internal_error';

@@ -22,6 +22,9 @@ import { ApiKeyAuthenticator, OpenAccess, type RequestAuthenticator } from './re
 import { RequestDrain } from './request-drain.ts';
 import { RequestMetrics } from './request-metrics.ts';
 import { WorkerPresence } from './worker-presence.ts';
+import { queueBatchEvent } from './webhooks/batch-event.ts';
+import { completionEventBuilder } from './webhooks/completion-event.ts';
+import { WebhookDeliveries } from './webhooks/webhook-deliveries.ts';
 
 export interface RunningGateway {
   /** e.g. http://127.0.0.1:8080 */
@@ -86,6 +89,17 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
     started.push(() => shutdownGrpcServer(callback.server, 0));
     const callbackAddress = formatHostPort(config.callbackHost, callback.port);
 
+    const deliveries =
+      config.webhooks === null
+        ? null
+        : new WebhookDeliveries({
+            redis: config.redisTarget,
+            prefix: config.redisPrefix,
+            settings: config.webhooks,
+            logger,
+          });
+    if (deliveries) started.push(() => deliveries.close());
+
     const drain = new RequestDrain();
     const metrics = createGatewayMetrics((types) => submitter.countJobs(types), logger);
     const requestMetrics = new RequestMetrics(metrics.metrics);
@@ -102,7 +116,9 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
         maxWaitingJobs: config.maxWaitingJobs,
         maxWaitingJobsPerTenant: config.maxWaitingJobsPerTenant,
       },
+      ...(deliveries && config.webhooks ? { webhooks: { deliveries, hostPolicy: config.webhooks.hostPolicy } } : {}),
     });
+    deliveries?.start(completionEventBuilder(service, catalog));
 
     const batchQueueRedis = createRedisConnection(config.redisTarget, 'producer');
     batchQueueRedis.on('error', () => undefined);
@@ -121,6 +137,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       prefix: config.redisPrefix,
       maxFileBytes: config.batches.maxFileBytes,
       maxFilesPerTenant: config.batches.maxFilesPerTenant,
+      webhookHosts: config.webhooks?.hostPolicy ?? null,
     });
     const onBatchFinished = options.onBatchFinished ?? (() => undefined);
     const batchRunner =
@@ -137,7 +154,12 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
             window: config.batches.window,
             maxLines: config.batches.maxLines,
             maxBatchPrompts: config.maxBatchPrompts,
-            onBatchFinished: (batch) => onBatchFinished(toBatchObject(batch), { tenant: batch.tenant }),
+            onBatchFinished: async (batch) => {
+              await Promise.all([
+                deliveries ? queueBatchEvent(deliveries, batch) : undefined,
+                onBatchFinished(toBatchObject(batch), { tenant: batch.tenant }),
+              ]);
+            },
           });
     if (batchRunner !== null) started.push(() => batchRunner.close());
 
@@ -165,10 +187,17 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       bodyLimitBytes: config.maxBodyBytes,
       maxBatchPrompts: config.maxBatchPrompts,
       corsOrigins: config.corsOrigins,
+      webhookDeliveries: deliveries,
       redisPrefix: config.redisPrefix,
       logger,
       drain,
-      adminKey: config.adminKey === null ? null : new AdminKey(config.adminKey),
+      queueDashboard:
+        config.adminKey === null
+          ? null
+          : {
+              adminKey: new AdminKey(config.adminKey),
+              queues: [...submitter.queues, batchQueue, ...(deliveries ? [deliveries.queue] : [])],
+            },
       metricsRegistry: metrics.registry,
       requestMetrics,
       batchApi,
@@ -208,6 +237,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
         pending.close();
         grpcHealth.close();
         authenticator.close();
+        await deliveries?.close();
         await batchQueue.close().catch(() => undefined);
         batchQueueRedis.disconnect();
         await submitter.close();

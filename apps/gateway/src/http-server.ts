@@ -2,6 +2,7 @@ import cors from '@fastify/cors';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { AdminKey } from './admin/admin-key.ts';
+import type { Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
 import { DEFAULT_MAX_BATCH_PROMPTS } from './completion-batch.ts';
 import type { BatchApi } from './batches/batch-api.ts';
@@ -27,6 +28,8 @@ import { metricsRoutes } from './routes/metrics.ts';
 import { modelRoutes } from './routes/models.ts';
 import { playgroundRoutes } from './routes/playground.ts';
 import { QUEUE_DASHBOARD_PATH, queueDashboardRoutes } from './routes/queue-dashboard.ts';
+import { webhookDeliveryRoutes } from './routes/webhook-deliveries.ts';
+import type { WebhookDeliveries } from './webhooks/webhook-deliveries.ts';
 
 /** Request bodies above this answer 413 unless DFLEET_MAX_BODY_BYTES says otherwise. */
 const DEFAULT_BODY_LIMIT_BYTES = 1_048_576;
@@ -50,8 +53,13 @@ export interface HttpServerDependencies {
   drain?: RequestDrain;
   /** Origins browsers may call from (`*` = any); null or absent = no CORS headers. */
   corsOrigins?: readonly string[] | null;
-  /** DFLEET_ADMIN_KEY: given, the queue dashboard is served behind it; null or absent = no dashboard (404). */
-  adminKey?: AdminKey | null;
+  /**
+   * The queue dashboard, behind DFLEET_ADMIN_KEY, over every BullMQ queue this gateway uses;
+   * null or absent = no dashboard (404).
+   */
+  queueDashboard?: { adminKey: AdminKey; queues: readonly Queue[] } | null;
+  /** Webhook deliveries of the gateway's tenants; null or absent = no webhook secret. */
+  webhookDeliveries?: WebhookDeliveries | null;
   /** /v1/files and /v1/batches. */
   batchApi: BatchApi;
   /** Largest upload to /v1/files (DFLEET_MAX_FILE_BYTES), which the body limit does not bound. */
@@ -101,12 +109,13 @@ export function createHttpServer(deps: HttpServerDependencies): FastifyInstance 
   app.register(modelRoutes, { catalog });
   app.register(jobRoutes, { service });
   app.register(metricsRoutes, { registry: deps.metricsRegistry });
+  app.register(webhookDeliveryRoutes, { deliveries: deps.webhookDeliveries ?? null, submitter });
   app.register(fileRoutes, { api: deps.batchApi, maxFileBytes: deps.maxFileBytes });
   app.register(batchRoutes, { api: deps.batchApi });
   app.register(healthRoutes, { submitter, redisPrefix, drain });
   app.register(playgroundRoutes);
-  if (deps.adminKey) {
-    app.register(queueDashboardRoutes, { adminKey: deps.adminKey, queues: submitter.queues });
+  if (deps.queueDashboard) {
+    app.register(queueDashboardRoutes, deps.queueDashboard);
   }
   return app;
 }

@@ -17,9 +17,9 @@ import {
   type RedisTarget,
   type WorkerHeartbeat,
 } from '@dfleet/queue';
-import { CANCEL_REQUEST_TTL_MS, cancelRequestKey } from '@dfleet/queue';
+import { CANCEL_REQUEST_TTL_MS, GENERATION_QUEUES, cancelRequestKey } from '@dfleet/queue';
 import type { PriorityClass } from '@dfleet/queue';
-import type { JobType, Queue } from 'bullmq';
+import { FlowProducer, type FlowJob, type JobType, type Queue } from 'bullmq';
 import { QueueFullError, QueueUnavailableError } from './errors.ts';
 import { QueueOutcomeReader, type QueueOutcomeListener } from './queue-outcome-reader.ts';
 import { isIdempotentRequestId } from './request-identity.ts';
@@ -69,6 +69,7 @@ const RETRY_POLICY = {
 export class JobSubmitter {
   readonly #redis: RedisConnection;
   readonly #queues: GenerationQueues<GenerationJob, GenerationResult>;
+  readonly #flows: FlowProducer;
   readonly #outcomes: QueueOutcomeReader;
   readonly #options: JobSubmitterOptions;
   readonly #redisName: string;
@@ -89,6 +90,8 @@ export class JobSubmitter {
       });
     });
     this.#queues = new GenerationQueues({ connection: this.#redis, prefix: options.prefix });
+    this.#flows = new FlowProducer({ connection: this.#redis, prefix: options.prefix });
+    this.#flows.on('error', (error) => this.#logRedisError('flow', error));
     for (const queue of this.#queues.all()) queue.on('error', (error) => this.#logRedisError('queue', error));
     // The safety net for results whose callback never reaches this gateway (another gateway
     // enqueued the job first, or the callback gave up). Blocking reads need their own connection.
@@ -117,13 +120,25 @@ export class JobSubmitter {
    * differing), never a second job under the same id. Two first submissions of one key under two
    * classes at the same moment can still both add; the read-back then answers both from the
    * interactive one.
+   *
+   * With `parent` (a webhook delivery) the job is added as its child, in one transaction: the parent
+   * runs once the job has finished, for good or not, whichever gateway enqueued it and whether that
+   * gateway still runs.
    */
-  async enqueue(job: GenerationJob): Promise<void> {
+  async enqueue(job: GenerationJob, parent?: Omit<FlowJob, 'children'>): Promise<void> {
     try {
       await this.#call('enqueue the job', async () => {
         const other = job.priority === 'interactive' ? 'batch' : 'interactive';
         if (isIdempotentRequestId(job.requestId) && (await this.#queues.of(other).getJob(job.requestId))) return;
-        await this.#queues.add(job.priority, job, { jobId: job.requestId, ...RETRY_POLICY });
+        const opts = { jobId: job.requestId, ...RETRY_POLICY };
+        if (parent === undefined) {
+          await this.#queues.add(job.priority, job, opts);
+          return;
+        }
+        const name = GENERATION_QUEUES[job.priority];
+        // A failed job must still wake its parent, which then reports the failure.
+        const child = { name, queueName: name, data: job, opts: { ...opts, ignoreDependencyOnFailure: true } };
+        await this.#flows.add({ ...parent, children: [child] });
       });
       await this.#awaitReplicas(job);
     } catch (error) {
@@ -261,7 +276,7 @@ export class JobSubmitter {
 
   /** Closes within about a second, also when Redis is unreachable (BullMQ's close would wait for it). */
   async close(): Promise<void> {
-    const closed = Promise.allSettled([this.#outcomes.close(), this.#queues.close()]);
+    const closed = Promise.allSettled([this.#outcomes.close(), this.#queues.close(), this.#flows.close()]);
     if (this.#redis.status !== 'ready') this.#redis.disconnect();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([closed, new Promise((resolve) => (timer = setTimeout(resolve, 1_000)))]);

@@ -23,6 +23,8 @@ import { JobSubmitter } from '../src/job-submitter.ts';
 import { RedisRateLimiter } from '../src/rate-limiter.ts';
 import { auditTenantWaiting } from '../src/tenant-waiting-audit.ts';
 import { admitForTenant } from '../src/waiting-job-limits.ts';
+import { WebhookDeliveries } from '../src/webhooks/webhook-deliveries.ts';
+import { eventIdFor, failedDeliveriesKey } from '../src/webhooks/webhook-delivery.ts';
 
 /** The Cluster form of a prefix, as DFLEET_REDIS_PREFIX must then be. */
 const prefix = `{${uniquePrefix()}}`;
@@ -85,6 +87,9 @@ describe("every key of dfleet's own on a Redis Cluster (3 masters, 3 replicas), 
       batchKeys.tenantBatches(prefix, 'acme'),
       batchKeys.listSequence(prefix),
       `${prefix}:batches:batch_1`,
+      `${prefix}:webhooks:evt_job-1`,
+      `${prefix}:webhooks:evt_job-1:dependencies`,
+      failedDeliveriesKey(prefix, 'acme'),
     ];
     expect(new Set(keys.map(redisKeySlot))).toEqual(new Set([redisKeySlot(prefix)]));
   });
@@ -99,6 +104,40 @@ describe("every key of dfleet's own on a Redis Cluster (3 masters, 3 replicas), 
     expect(await submitter.cancel('cluster-a', 'acme')).toMatchObject({ cancelled: true, state: 'cancelled' });
     expect(await redis.zcard(tenantWaitingKey(prefix, 'acme'))).toBe(0);
     await submitter.admit(job('cluster-b'), limits);
+  });
+
+  it('adds a job with its webhook delivery as one flow across the two queues, and wakes the delivery when the job goes', async () => {
+    const deliveries = new WebhookDeliveries({
+      redis: target,
+      prefix,
+      settings: { key: Buffer.alloc(32), hostPolicy: { kind: 'any' }, timeoutMs: 1_000, attempts: 1, backoffMs: 100 },
+      logger: pino({ level: 'silent' }),
+    });
+    try {
+      const source = {
+        kind: 'completion' as const,
+        jobId: 'cluster-w',
+        object: 'text_completion' as const,
+        echo: false,
+      };
+      const eventId = eventIdFor(source);
+      await submitter.enqueue(
+        job('cluster-w'),
+        deliveries.parentFor({ eventId, tenant: 'acme', url: 'http://x/', source }),
+      );
+      await eventually(
+        'the delivery waits for its job',
+        async () => (await deliveries.get(eventId, 'acme')).status === 'pending',
+      );
+      expect(await redis.smembers(`${prefix}:webhooks:${eventId}:dependencies`)).toEqual([
+        `${prefix}:${GENERATION_QUEUES.interactive}:cluster-w`,
+      ]);
+      // Removing the waiting job (DELETE /v1/jobs/:id) moves its parent on, in the same slot.
+      expect(await submitter.cancel('cluster-w', 'acme')).toMatchObject({ cancelled: true });
+      expect(await redis.lrange(`${prefix}:webhooks:wait`, 0, -1)).toEqual([eventId]);
+    } finally {
+      await deliveries.close();
+    }
   });
 
   it("keeps the Batch API's files, batches and line results with their MULTIs and scripts", async () => {
@@ -121,6 +160,7 @@ describe("every key of dfleet's own on a Redis Cluster (3 masters, 3 replicas), 
       inputFileId: 'file-c1',
       completionWindow: '24h',
       metadata: null,
+      webhookUrl: null,
       status: 'validating' as const,
       createdAt: 1,
       expiresAt: 2,

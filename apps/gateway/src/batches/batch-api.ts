@@ -9,8 +9,11 @@ import {
   FileNotFoundError,
   InvalidRequestError,
   PayloadTooLargeError,
+  WebhooksNotConfiguredError,
+  WebhookUrlNotAllowedError,
 } from '../errors.ts';
 import type { JobSubmitter } from '../job-submitter.ts';
+import { refusedHost, webhookUrlSchema, type WebhookHostPolicy } from '../webhooks/webhook-url.ts';
 import { BATCHES_QUEUE } from './batch-keys.ts';
 import { BATCH_JOB_RETRIES, type BatchJobData } from './batch-runner.ts';
 import {
@@ -23,6 +26,8 @@ import {
 } from './batch-store.ts';
 
 export interface BatchApiOptions {
+  /** Hosts a batch's `dfleet.webhook_url` may name; null = no webhook secret, so batches cannot name one. */
+  webhookHosts: WebhookHostPolicy | null;
   /** Request-path Redis calls run under its budget and answer 503 when Redis is down. */
   submitter: JobSubmitter;
   /** The producer side of the `batches` queue. */
@@ -44,6 +49,7 @@ const m = {
   input_file_id: 'input_file_id must be the id of a file uploaded with purpose "batch" (POST /v1/files)',
   endpoint: `endpoint must be one of ${BATCH_ENDPOINTS.join(', ')}`,
   completion_window: 'completion_window must be "24h"',
+  dfleet: 'dfleet must be an object { webhook_url }',
   metadata: `metadata must be null or an object of at most ${MAX_METADATA_KEYS} string values (keys up to 64 characters, values up to 512)`,
 };
 
@@ -61,6 +67,7 @@ const createBatchSchema = z.strictObject({
     )
     .refine((metadata) => Object.keys(metadata).length <= MAX_METADATA_KEYS, { error: m.metadata })
     .nullish(),
+  dfleet: z.strictObject({ webhook_url: webhookUrlSchema.nullish() }, { error: m.dfleet }).nullish(),
 });
 
 /** What the /v1/files and /v1/batches routes do, each call scoped to the caller's tenant. */
@@ -157,6 +164,8 @@ export class BatchApi {
     const parsed = createBatchSchema.safeParse(body);
     if (!parsed.success) throw toInvalidRequest(parsed.error, { '': Object.keys(createBatchSchema.shape) });
     const { input_file_id: inputFileId, endpoint, completion_window: completionWindow, metadata } = parsed.data;
+    const webhookUrl = parsed.data.dfleet?.webhook_url ?? null;
+    if (webhookUrl !== null) this.#checkWebhookUrl(webhookUrl);
     const file = await this.getFile(tenant, inputFileId).catch((error: unknown) => {
       throw error instanceof FileNotFoundError ? new FileNotFoundError(inputFileId, 'input_file_id') : error;
     });
@@ -174,6 +183,7 @@ export class BatchApi {
       inputFileId,
       completionWindow,
       metadata: metadata ?? null,
+      webhookUrl,
       status: 'validating',
       createdAt,
       expiresAt: createdAt + COMPLETION_WINDOW_SECONDS,
@@ -192,6 +202,13 @@ export class BatchApi {
       );
     });
     return batch;
+  }
+
+  #checkWebhookUrl(url: string): void {
+    const hosts = this.#options.webhookHosts;
+    if (hosts === null) throw new WebhooksNotConfiguredError();
+    const refusal = refusedHost(hosts, new URL(url));
+    if (refusal !== null) throw new WebhookUrlNotAllowedError(refusal);
   }
 
   async getBatch(tenant: string, batchId: string): Promise<BatchRecord> {

@@ -163,6 +163,7 @@ function lineCallOf(body: Record<string, unknown>, line: number, options: BatchI
   if (options.endpoint === '/v1/chat/completions') {
     const completion = parseChatCompletionRequest(body, options.catalog, context);
     refuseStream(completion);
+    refuseWebhook(completion);
     return { endpoint: options.endpoint, completion: asBatchWork(completion) };
   }
   const call = parseCompletionsCall(body, options.catalog, {
@@ -172,6 +173,7 @@ function lineCallOf(body: Record<string, unknown>, line: number, options: BatchI
   });
   if (call.kind === 'single') {
     refuseStream(call.completion);
+    refuseWebhook(call.completion);
     return { endpoint: options.endpoint, call: { kind: 'single', completion: asBatchWork(call.completion) } };
   }
   const requests = call.batch.requests.map(asBatchWork);
@@ -183,6 +185,17 @@ function refuseStream(request: CompletionRequest): void {
     throw new InvalidRequestError(
       'stream: true is not taken in a batch line: its answer is written to the output file whole; send stream: false',
       'stream',
+    );
+  }
+}
+
+/** A line's answer goes to the output file; the batch as a whole may name one webhook. */
+function refuseWebhook(request: CompletionRequest): void {
+  if (request.webhookUrl !== null) {
+    throw new InvalidRequestError(
+      'dfleet.webhook_url is not taken in a batch line: its answer is written to the output file; name one webhook ' +
+        'for the whole batch with dfleet.webhook_url in the body of POST /v1/batches',
+      'dfleet.webhook_url',
     );
   }
 }

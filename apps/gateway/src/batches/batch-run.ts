@@ -26,7 +26,11 @@ export interface BatchRunDependencies {
   window: number;
   maxLines: number;
   maxBatchPrompts: number;
-  /** Called once a batch this runner drove reaches a final status. */
+  /**
+   * Called once a batch this runner drove reaches a final status, and again by a run that finds it final
+   * (its gateway died before, or this call threw: a throw fails the run, which BullMQ retries). So it must
+   * be idempotent.
+   */
   onBatchFinished: (batch: BatchRecord) => void | Promise<void>;
 }
 
@@ -63,7 +67,13 @@ export class BatchRun {
   async run(): Promise<BatchRunEnd> {
     const { store } = this.#deps;
     const batch = await store.getBatch(this.#batchId);
-    if (batch === null || FINAL_BATCH_STATUSES.has(batch.status)) return 'finished';
+    if (batch === null) return 'finished';
+    if (FINAL_BATCH_STATUSES.has(batch.status)) {
+      // A run whose gateway died between the final status and the announcement: announce again
+      // (the webhook delivery's id is the batch's, so one announced twice is delivered once).
+      await this.#announce(batch.id);
+      return 'finished';
+    }
     const content = await store.fileContent(batch.inputFileId);
     if (content === null) {
       return this.#failBatch(batch, {
@@ -326,7 +336,10 @@ export class BatchRun {
     try {
       await this.#deps.onBatchFinished(finished);
     } catch (error) {
-      this.#deps.logger.warn({ batchId, err: error }, 'onBatchFinished failed');
+      // Failing the run makes BullMQ run it again (BATCH_JOB_RETRIES), which finds the batch final and
+      // announces it again: a webhook whose queueing met a Redis outage is queued once Redis is back.
+      this.#deps.logger.warn({ batchId, err: error }, 'onBatchFinished failed; the run is retried to announce again');
+      throw error;
     }
   }
 }

@@ -46,6 +46,8 @@ export interface BatchRecord {
   inputFileId: string;
   completionWindow: string;
   metadata: Record<string, string> | null;
+  /** `dfleet.webhook_url`: where the batch's final status is POSTed; null = none. */
+  webhookUrl: string | null;
   status: BatchStatus;
   /** Epoch seconds. */
   createdAt: number;
@@ -198,6 +200,7 @@ export class BatchStore {
       input_file_id: batch.inputFileId,
       completion_window: batch.completionWindow,
       metadata: batch.metadata === null ? '' : JSON.stringify(batch.metadata),
+      webhook_url: batch.webhookUrl ?? '',
       status: batch.status,
       created_at: String(batch.createdAt),
       expires_at: String(batch.expiresAt),
@@ -229,6 +232,7 @@ export class BatchStore {
       inputFileId: fields['input_file_id'] ?? '',
       completionWindow: fields['completion_window'] ?? '24h',
       metadata: fields['metadata'] ? (JSON.parse(fields['metadata']) as Record<string, string>) : null,
+      webhookUrl: fields['webhook_url'] || null,
       status: fields['status'] as BatchStatus,
       createdAt: Number(fields['created_at']),
       expiresAt: Number(fields['expires_at']),

@@ -7,6 +7,7 @@ import { answeredBy } from '../http-hooks/request-log.ts';
 import type { ModelCatalog } from '../model-catalog.ts';
 import { WaitAbortedError } from '../pending-results.ts';
 import { streamCompletion } from './openai-stream.ts';
+import { answerAccepted } from './webhook-accepted.ts';
 
 export interface ChatCompletionRoutesOptions {
   service: CompletionService;
@@ -25,6 +26,9 @@ export const chatCompletionRoutes: FastifyPluginAsync<ChatCompletionRoutesOption
       idempotencyKeyHeader: typeof header === 'string' ? header : null,
     });
 
+    if (completion.webhookUrl !== null) {
+      return answerAccepted(reply, service, completion, { tenant, object: 'chat.completion' });
+    }
     if (completion.reply.stream)
       return streamCompletion(request, reply, { service, tenant, completion, kind: 'chat', onStreamError });
 

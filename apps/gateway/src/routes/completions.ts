@@ -6,6 +6,7 @@ import { answeredBy } from '../http-hooks/request-log.ts';
 import type { ModelCatalog } from '../model-catalog.ts';
 import { WaitAbortedError } from '../pending-results.ts';
 import { streamCompletion } from './openai-stream.ts';
+import { answerAccepted } from './webhook-accepted.ts';
 
 export interface CompletionRoutesOptions {
   service: CompletionService;
@@ -25,6 +26,9 @@ export const completionRoutes: FastifyPluginAsync<CompletionRoutesOptions> = asy
     const context = { idempotencyKeyHeader: typeof header === 'string' ? header : null };
     const call = parseCompletionsCall(request.body, catalog, { ...context, tenant, maxBatchPrompts });
 
+    if (call.kind === 'single' && call.completion.webhookUrl !== null) {
+      return answerAccepted(reply, service, call.completion, { tenant, object: 'text_completion' });
+    }
     if (call.kind === 'single' && call.completion.reply.stream) {
       return streamCompletion(request, reply, {
         service,

@@ -7,7 +7,8 @@ export interface JobRoutesOptions {
   service: CompletionService;
 }
 
-function jobBody(view: JobView) {
+/** A job as GET /v1/jobs/:id answers it (and a webhook request is answered 202 with). */
+export function jobBody(view: JobView) {
   return {
     id: view.id,
     object: 'dfleet.job' as const,
