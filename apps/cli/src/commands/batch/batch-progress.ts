@@ -27,6 +27,7 @@ export class BatchProgress {
   readonly #stream: NodeJS.WriteStream;
   readonly #startedAt = Date.now();
   #counts: ProgressCounts;
+  #stopped = false;
 
   constructor(
     readonly total: number,
@@ -67,6 +68,8 @@ export class BatchProgress {
   }
 
   stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
     this.#bar.stop();
     if (this.#stream.isTTY) this.#stream.write('\n');
   }
