@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DFLEET_BIN, TestFleet, eventually, prompt, type GatewayProcess } from '@dfleet/test-support';
 import { stableLineId } from '../src/commands/batch/line-id.ts';
+import { directText, jobCount, readOutput, textOf, writeLines } from './support/batch-files.ts';
 import { cleanEnv, runDfleet, type DfleetRun } from './support/run-dfleet.ts';
 
 const fleet = new TestFleet();
@@ -22,50 +23,6 @@ afterAll(async () => {
   await fleet.close();
   rmSync(dir, { recursive: true, force: true });
 }, 60_000);
-
-interface OutputRecord {
-  id: string;
-  custom_id: string;
-  response: { status_code: number; request_id: string; body: Record<string, unknown> } | null;
-  error: { code: string; message: string } | null;
-}
-
-const readOutput = (path: string): OutputRecord[] =>
-  readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as OutputRecord);
-
-const writeLines = (name: string, lines: readonly (string | object)[]): string => {
-  const path = join(dir, name);
-  writeFileSync(path, `${lines.map((line) => (typeof line === 'string' ? line : JSON.stringify(line))).join('\n')}\n`);
-  return path;
-};
-
-/** Jobs in both generation queues, whatever their state: a line decoded twice would be two jobs. */
-async function jobCount(): Promise<number> {
-  let total = 0;
-  for (const queue of fleet.queue.all()) {
-    const counts = await queue.getJobCounts('wait', 'prioritized', 'active', 'delayed', 'completed', 'failed');
-    total += Object.values(counts).reduce((sum, n) => sum + n, 0);
-  }
-  return total;
-}
-
-function textOf(endpoint: string, body: Record<string, unknown> | undefined): string {
-  const choice = (body?.['choices'] as { text?: string; message?: { content?: string } }[] | undefined)?.[0];
-  return String(endpoint === '/v1/chat/completions' ? choice?.message?.content : choice?.text);
-}
-
-async function direct(endpoint: string, body: Record<string, unknown>): Promise<string> {
-  const response = await fetch(`${gateway.httpUrl}${endpoint}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: 'jsfunc-mdm', ...body }),
-  });
-  expect(response.status).toBe(200);
-  return textOf(endpoint, (await response.json()) as Record<string, unknown>);
-}
 
 /** A port nothing listens on: one the system just handed out and that was closed again. */
 async function closedPort(): Promise<number> {
@@ -99,9 +56,9 @@ describe('dfleet batch --via completions', () => {
       }
     }
     lines.splice(9, 0, '{"custom_id": "broken", "prompt": ');
-    const input = writeLines('mixed.jsonl', lines);
+    const input = writeLines(dir, 'mixed.jsonl', lines);
     const output = join(dir, 'mixed.out.jsonl');
-    const jobsBefore = await jobCount();
+    const jobsBefore = await jobCount(fleet);
 
     const run = await batch([input, '-o', output, '--concurrency', '4']);
     expect(run.stderr).toMatch(/batch: 20 lines: 19 done, 1 failed, 0 without a result/);
@@ -123,11 +80,13 @@ describe('dfleet batch --via completions', () => {
 
     const good = records.filter((record) => record.error === null);
     expect(good).toHaveLength(19);
-    expect(await jobCount()).toBe(jobsBefore + 19);
+    expect(await jobCount(fleet)).toBe(jobsBefore + 19);
     for (const line of expected) {
       const record = good.find((r) => r.custom_id === line.id);
       expect(record?.response?.status_code, `line for ${JSON.stringify(line.body)}`).toBe(200);
-      expect(textOf(line.endpoint, record?.response?.body)).toBe(await direct(line.endpoint, line.body));
+      expect(textOf(line.endpoint, record?.response?.body)).toBe(
+        await directText(gateway.httpUrl, line.endpoint, line.body),
+      );
     }
   });
 
@@ -140,9 +99,9 @@ describe('dfleet batch --via completions', () => {
       max_tokens: 48,
       dfleet: { strategy: 'reference', steps: 48 },
     }));
-    const input = writeLines('slow.jsonl', lines);
+    const input = writeLines(dir, 'slow.jsonl', lines);
     const output = join(dir, 'slow.out.jsonl');
-    const jobsBefore = await jobCount();
+    const jobsBefore = await jobCount(fleet);
 
     const child = spawn(process.execPath, [DFLEET_BIN, 'batch', input, '-o', output, '--concurrency', '2'], {
       env: cleanEnv({ DFLEET_URL: gateway.httpUrl }),
@@ -179,7 +138,7 @@ describe('dfleet batch --via completions', () => {
     expect(records.map((record) => record.custom_id).sort()).toEqual(lines.map((line) => line.custom_id).sort());
     expect(records.every((record) => record.error === null)).toBe(true);
     // Lines in flight at the interrupt were resent under the same Idempotency-Key: one job each.
-    expect(await jobCount()).toBe(jobsBefore + count);
+    expect(await jobCount(fleet)).toBe(jobsBefore + count);
 
     const again = await batch([input, '-o', output]);
     expect(again).toMatchObject({ status: 0 });
@@ -193,14 +152,14 @@ describe('dfleet batch --via completions', () => {
     expect(missing.stderr).toMatch(/dfleet: cannot read .*missing\.jsonl: ENOENT/);
 
     const notJsonl = await batch([
-      writeLines('prompts.txt', ['write a function', 'and another']),
+      writeLines(dir, 'prompts.txt', ['write a function', 'and another']),
       '-o',
       join(dir, 'y.jsonl'),
     ]);
     expect(notJsonl.status).toBe(1);
     expect(notJsonl.stderr).toContain('prompts.txt is not JSONL');
 
-    const input = writeLines('one.jsonl', [{ prompt: prompt(1) }]);
+    const input = writeLines(dir, 'one.jsonl', [{ prompt: prompt(1) }]);
     const url = `http://127.0.0.1:${await closedPort()}`;
     const unreachable = await runDfleet(['batch', input, '-o', join(dir, 'z.jsonl'), '--url', url], {
       env: cleanEnv(),

@@ -19,6 +19,12 @@ export interface ViaBatchApiOptions {
 }
 
 const FINAL_STATUSES = new Set(['completed', 'failed', 'expired', 'cancelled']);
+/**
+ * Error codes the gateway writes for lines a cancelled or expired batch never answered: no
+ * result, so they stay pending (and go into a new batch) rather than being recorded as failed.
+ */
+const UNANSWERED_CODES = new Set(['batch_cancelled', 'batch_expired']);
+
 /** A batch that ended this way may leave lines undone that a new batch can still run. */
 const RESUMABLE_STATUSES = new Set(['expired', 'cancelled']);
 
@@ -144,6 +150,7 @@ async function collect(run: BatchRun, batch: RemoteBatch, pending: Map<string, B
     for (const text of String(content.body).split('\n')) {
       if (text.trim() === '') continue;
       const record = JSON.parse(text) as BatchOutputRecord;
+      if (record.error !== null && UNANSWERED_CODES.has(record.error.code)) continue;
       if (!pending.delete(record.custom_id)) continue;
       run.record(record, isFailed(record) ? 0 : completionTokensOf(record));
     }
