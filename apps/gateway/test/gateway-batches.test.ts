@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, TestFleet, type GatewayProcess } from '@dfleet/test-support';
+import { Redis } from 'ioredis';
 import OpenAI, { toFile } from 'openai';
+import { batchKeys } from '../src/batches/batch-keys.ts';
 import { heldoutPrompt } from './support/heldout.ts';
 
 // The Batch API end to end: a gateway process, a real worker with the shipped model, and the official openai client.
@@ -224,6 +226,50 @@ describe('the Batch API through the openai client', () => {
     const again = await sdkError(openai.batches.cancel(created.id));
     expect(again.status).toBe(400);
     expect(again.code).toBe('batch_not_cancellable');
+  });
+
+  it('expires a batch past its window: the lines done are in the output, the rest batch_expired', async () => {
+    const openai = clientFor('batch-expire');
+    const lines = Array.from({ length: 30 }, (_, index) => ({
+      custom_id: `e-${index}`,
+      method: 'POST',
+      url: '/v1/completions',
+      body: { model: MODEL, prompt: heldoutPrompt(index % 5), seed: index },
+    }));
+    const created = await openai.batches.create({
+      input_file_id: (await upload(openai, jsonl(lines))).id,
+      endpoint: '/v1/completions',
+      completion_window: '24h',
+    });
+    await eventually(
+      'a line done',
+      async () => ((await openai.batches.retrieve(created.id)).request_counts?.completed ?? 0) >= 1,
+      120_000,
+      100,
+    );
+    // The 24 hours pass: the window's end moves to a second ago.
+    const redis = new Redis(fleet.redisUrl);
+    try {
+      await redis.hset(
+        batchKeys.batch(fleet.prefix, created.id),
+        'expires_at',
+        String(Math.floor(Date.now() / 1000) - 1),
+      );
+    } finally {
+      redis.disconnect();
+    }
+    const batch = await finished(openai, created.id);
+    expect(batch.status).toBe('expired');
+    expect(batch.expired_at).toBeGreaterThanOrEqual(batch.created_at);
+    const { completed, failed } = batch.request_counts ?? { completed: 0, failed: 0 };
+    expect(completed).toBeGreaterThanOrEqual(1);
+    expect(completed + failed).toBe(30);
+    const output = await linesOf(openai, batch.output_file_id);
+    const errors = await linesOf(openai, batch.error_file_id);
+    expect(output.length).toBe(completed);
+    expect(output.every((line) => line.response?.status_code === 200)).toBe(true);
+    expect(errors.length).toBe(failed);
+    expect(errors.every((line) => line.error?.code === 'batch_expired')).toBe(true);
   });
 
   it('lists batches newest first, a page at a time', async () => {

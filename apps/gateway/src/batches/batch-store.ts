@@ -1,7 +1,7 @@
 import type { RedisConnection } from '@dfleet/queue';
 import { batchKeys } from './batch-keys.ts';
 
-export const BATCH_STATUSES = [
+const BATCH_STATUSES = [
   'validating',
   'failed',
   'in_progress',
