@@ -111,4 +111,39 @@ describe('dfleet batch --via batch-api', () => {
     expect(await jobCount(fleet)).toBe(jobsBefore + count);
     expect(existsSync(statePath)).toBe(false);
   }, 300_000);
+
+  it('cancels the batch on Ctrl-C with --cancel-on-interrupt, and a rerun sends the lines it never answered in a new batch', async () => {
+    const count = 24;
+    const lines = Array.from({ length: count }, (_, i) => ({
+      custom_id: `cancel-${i}`,
+      prompt: prompt(400 + i),
+      max_tokens: 48,
+      dfleet: { strategy: 'reference', steps: 48 },
+    }));
+    const input = writeLines(dir, 'cancel.jsonl', lines);
+    const output = join(dir, 'cancel.out.jsonl');
+    const args = ['batch', input, '-o', output, '--via', 'batch-api', '--poll-interval', '0.25'];
+
+    const child = spawn(process.execPath, [DFLEET_BIN, ...args, '--cancel-on-interrupt'], {
+      env: cleanEnv({ DFLEET_URL: gateway.httpUrl }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    await eventually('the batch created', () => stderr.includes('created batch_'), 60_000);
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    const batchId = /created (batch_\S+)/.exec(stderr)?.[1];
+    expect(stderr).toContain(`cancelled ${batchId}`);
+
+    const rerun = await batch([input, '-o', output]);
+    expect(rerun.stderr).toContain(`re-attaching to ${batchId}`);
+    expect(rerun.status).toBe(0);
+    const records = readOutput(output);
+    expect(records.map((record) => record.custom_id).sort()).toEqual(lines.map((line) => line.custom_id).sort());
+    // Lines the cancel cut short were sent again in a new batch, not recorded as failed.
+    expect(records.every((record) => record.error === null && record.response?.status_code === 200)).toBe(true);
+    expect(rerun.stderr).toMatch(/created batch_\S+ \(\d+ lines to \/v1\/completions\)/);
+  }, 300_000);
 });

@@ -108,8 +108,9 @@ export async function runBatch(args: string[], env: NodeJS.ProcessEnv): Promise<
 
   const http = new GatewayHttp(values.url ?? config.gatewayUrl, config.apiKey);
   const requests = pending.filter((line): line is BatchRequestLine => line.kind === 'request');
-  // Asked before anything is sent, so an unreachable gateway or a refused key stops the run at once.
-  const model = values.model ?? (await servedModel(http));
+  // Asked before anything is sent or written, so an unreachable gateway or a refused key stops the run at once.
+  const served = await servedModel(http);
+  const model = values.model ?? served;
 
   const sinks = {
     output: BatchOutputFile.open(outputPath),
