@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CliError } from '../../src/cli-error.ts';
-import { parseBatchInput, type BatchLine } from '../../src/commands/batch/batch-input.ts';
+import { parseBatchInput, type BadBatchLine, type BatchLine } from '../../src/commands/batch/batch-input.ts';
 import { idempotencyKeyFor, stableLineId } from '../../src/commands/batch/line-id.ts';
 
 const jsonl = (...lines: unknown[]): string =>
@@ -56,7 +56,7 @@ describe('parseBatchInput', () => {
   ])('makes %s a bad line naming the line and why', (bad, message) => {
     const [, line] = parseBatchInput(jsonl({ prompt: 'ok' }, bad), 'in.jsonl');
     expect(line).toMatchObject({ kind: 'bad', lineNumber: 2 });
-    expect((line as Extract<BatchLine, { kind: 'bad' }>).message).toContain(message);
+    expect((line as BadBatchLine).message).toContain(message);
   });
 
   it('keeps the custom_id of a bad line that has one, so its error is reported under it', () => {

@@ -1,4 +1,4 @@
-import type { BatchLine, BatchRequestLine } from './batch-input.ts';
+import type { BadBatchLine, BatchRequestLine } from './batch-input.ts';
 import { type BatchOutputFile, type BatchOutputRecord, isFailed } from './batch-output.ts';
 import type { BatchProgress } from './batch-progress.ts';
 import type { GatewayHttp } from './gateway-http.ts';
@@ -76,7 +76,7 @@ export class BatchRun {
   }
 
   /** Records a line that was never sent, with why. */
-  recordBad(line: Extract<BatchLine, { kind: 'bad' }>): void {
+  recordBad(line: BadBatchLine): void {
     this.record(
       {
         id: outputRecordId(line.id),
