@@ -98,4 +98,11 @@ describe('parseBatchInput', () => {
     expect(codeOf(parse(Array.from({ length: 6 }, (_, i) => line(`l${i}`)).join('\n')))).toBe('too_many_requests');
     expect(codeOf(parse(`a,b\n${line('a')}`))).toBe('lines');
   });
+
+  it('takes 50,000 lines, the most a batch may have by default', () => {
+    const text = Array.from({ length: 50_000 }, (_, i) => line(`l${i}`)).join('\n');
+    const lines = linesOf(parse(text, { maxLines: 50_000 }));
+    expect(lines.length).toBe(50_000);
+    expect(lines.every((l) => l.kind === 'request')).toBe(true);
+  }, 120_000);
 });

@@ -3,15 +3,21 @@ import { eventually, TestFleet, type GatewayProcess } from '@dfleet/test-support
 import { Redis } from 'ioredis';
 import OpenAI, { toFile } from 'openai';
 import { batchKeys } from '../src/batches/batch-keys.ts';
+import { requestIdFor } from '../src/request-identity.ts';
 import { heldoutPrompt } from './support/heldout.ts';
 
 // The Batch API end to end: a gateway process, a real worker with the shipped model, and the official openai client.
 const MODEL = 'jsfunc-mdm';
+const WINDOW = 4;
+const MAX_FILE_BYTES = 65_536;
 const fleet = new TestFleet();
 let gateway: GatewayProcess;
 
 beforeAll(async () => {
-  gateway = await fleet.startGateway('batches-gateway', { DFLEET_BATCH_WINDOW: '4' });
+  gateway = await fleet.startGateway('batches-gateway', {
+    DFLEET_BATCH_WINDOW: String(WINDOW),
+    DFLEET_MAX_FILE_BYTES: String(MAX_FILE_BYTES),
+  });
   await fleet.startWorker('batches-worker');
 }, 180_000);
 
@@ -150,6 +156,12 @@ describe('the Batch API through the openai client', () => {
         { custom_id: 'hot', method: 'POST', url: '/v1/completions', body: { ...good, temperature: 5 } },
         { custom_id: 'good', method: 'POST', url: '/v1/completions', body: good },
         { custom_id: 'nobody', method: 'POST', url: '/v1/completions', body: { ...good, model: 'no-such-model' } },
+        {
+          custom_id: 'pair',
+          method: 'POST',
+          url: '/v1/completions',
+          body: { ...good, prompt: [good.prompt, heldoutPrompt(5)] },
+        },
       ]),
     );
     const created = await openai.batches.create({
@@ -159,9 +171,13 @@ describe('the Batch API through the openai client', () => {
     });
     const batch = await finished(openai, created.id);
     expect(batch.status).toBe('completed');
-    expect(batch.request_counts).toEqual({ total: 6, completed: 1, failed: 5 });
+    expect(batch.request_counts).toEqual({ total: 7, completed: 2, failed: 5 });
     const output = await linesOf(openai, batch.output_file_id);
-    expect(output.map((line) => line.custom_id)).toEqual(['good']);
+    expect(output.map((line) => line.custom_id)).toEqual(['good', 'pair']);
+    // An array of prompts is answered as the endpoint answers it: one choice per prompt, in order.
+    const pair = output[1]?.response?.body as unknown as OpenAI.Completion;
+    expect(pair.choices.map((choice) => choice.index)).toEqual([0, 1]);
+    expect(pair.choices[0]?.text).toBe((output[0]?.response?.body as unknown as OpenAI.Completion).choices[0]?.text);
     const errors = await linesOf(openai, batch.error_file_id);
     expect(errors.map((line) => line.custom_id)).toEqual([null, 'chat-url', 'hot', 'good', 'nobody']);
     const [broken, chatUrl, hot, duplicate, nobody] = errors;
@@ -241,12 +257,21 @@ describe('the Batch API through the openai client', () => {
       endpoint: '/v1/completions',
       completion_window: '24h',
     });
+    // The window bounds this batch's jobs in Redis while it runs: never all 30 at once.
+    const jobIds = new Set(lines.map((_, index) => requestIdFor('batch-expire', `${created.id}#${index + 1}`)));
+    let mostQueued = 0;
     await eventually(
       'a line done',
-      async () => ((await openai.batches.retrieve(created.id)).request_counts?.completed ?? 0) >= 1,
+      async () => {
+        const queued = await fleet.queue.of('batch').getJobs(['waiting', 'active', 'delayed']);
+        mostQueued = Math.max(mostQueued, queued.filter((job) => jobIds.has(job.id ?? '')).length);
+        return ((await openai.batches.retrieve(created.id)).request_counts?.completed ?? 0) >= 1;
+      },
       120_000,
       100,
     );
+    expect(mostQueued).toBeGreaterThan(0);
+    expect(mostQueued).toBeLessThanOrEqual(WINDOW);
     // The 24 hours pass: the window's end moves to a second ago.
     const redis = new Redis(fleet.redisUrl);
     try {
@@ -270,6 +295,20 @@ describe('the Batch API through the openai client', () => {
     expect(output.every((line) => line.response?.status_code === 200)).toBe(true);
     expect(errors.length).toBe(failed);
     expect(errors.every((line) => line.error?.code === 'batch_expired')).toBe(true);
+  });
+
+  it('refuses an upload over DFLEET_MAX_FILE_BYTES (413) and one of another purpose (400), naming the field', async () => {
+    const openai = clientFor('batch-upload-limits');
+    const large = await sdkError(upload(openai, 'x'.repeat(MAX_FILE_BYTES + 1)));
+    expect(large.status).toBe(413);
+    expect(large.param).toBe('file');
+    expect(large.message).toContain('DFLEET_MAX_FILE_BYTES');
+    const other = await sdkError(
+      openai.files.create({ file: await toFile(Buffer.from('{}\n'), 'x.jsonl'), purpose: 'fine-tune' }),
+    );
+    expect(other.status).toBe(400);
+    expect(other.param).toBe('purpose');
+    expect((await openai.files.list()).data).toEqual([]);
   });
 
   it('lists batches newest first, a page at a time', async () => {
