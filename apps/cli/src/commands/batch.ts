@@ -8,7 +8,7 @@ import { parseBatchInput, type BatchLine, type BatchRequestLine } from './batch/
 import { BatchOutputFile, recordedIds } from './batch/batch-output.ts';
 import { BatchProgress } from './batch/batch-progress.ts';
 import { BatchRun } from './batch/batch-run.ts';
-import { statePathFor } from './batch/batch-state-file.ts';
+import { removeBatchState, statePathFor } from './batch/batch-state-file.ts';
 import { GatewayHttp } from './batch/gateway-http.ts';
 import { InterruptWatch } from './batch/interrupt.ts';
 import { runViaBatchApi } from './batch/via-batch-api.ts';
@@ -95,6 +95,8 @@ export async function runBatch(args: string[], env: NodeJS.ProcessEnv): Promise<
   const earlierFailed = lines.filter((line) => earlier.get(line.id)?.failed === true).length;
   const earlierCounts = { done: lines.length - pending.length - earlierFailed, failed: earlierFailed };
   if (pending.length === 0) {
+    // A state file left by a run that collected everything but died before removing it names nothing to do.
+    removeBatchState(statePathFor(outputPath));
     process.stderr.write(
       `batch: all ${lines.length} lines of ${inputPath} have a result in ${outputPath}; nothing to send\n`,
     );
