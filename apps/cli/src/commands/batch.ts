@@ -5,13 +5,14 @@ import { loadCliConfig } from '../cli-env.ts';
 import { parseCommandLine } from '../command-line.ts';
 import { UsageError } from '../usage-error.ts';
 import { parseBatchInput, type BatchLine, type BatchRequestLine } from './batch/batch-input.ts';
-import { BatchOutputFile, recordedIds } from './batch/batch-output.ts';
+import { BatchOutputFile } from './batch/batch-output.ts';
 import { BatchProgress } from './batch/batch-progress.ts';
 import { BatchRun } from './batch/batch-run.ts';
 import { removeBatchState, statePathFor } from './batch/batch-state-file.ts';
 import { GatewayHttp } from './batch/gateway-http.ts';
 import { InterruptWatch } from './batch/interrupt.ts';
 import { runViaBatchApi } from './batch/via-batch-api.ts';
+import { resumePoint } from './batch/resume-point.ts';
 import { runViaCompletions } from './batch/via-completions.ts';
 
 /** Exit status after Ctrl-C, as a shell reports a process ended by SIGINT (128 + 2). */
@@ -90,10 +91,10 @@ export async function runBatch(args: string[], env: NodeJS.ProcessEnv): Promise<
   const config = loadCliConfig(env);
 
   const lines = parseBatchInput(readInput(inputPath), inputPath);
-  const earlier = new Map([...recordedIds(outputPath), ...(values.errors ? recordedIds(values.errors) : [])]);
-  const pending = lines.filter((line) => !earlier.has(line.id));
-  const earlierFailed = lines.filter((line) => earlier.get(line.id)?.failed === true).length;
-  const earlierCounts = { done: lines.length - pending.length - earlierFailed, failed: earlierFailed };
+  const { pending, earlier: earlierCounts } = resumePoint(lines, [
+    outputPath,
+    ...(values.errors ? [values.errors] : []),
+  ]);
   if (pending.length === 0) {
     // A state file left by a run that collected everything but died before removing it names nothing to do.
     removeBatchState(statePathFor(outputPath));
@@ -102,7 +103,7 @@ export async function runBatch(args: string[], env: NodeJS.ProcessEnv): Promise<
     );
     return;
   }
-  if (earlier.size > 0) {
+  if (pending.length < lines.length) {
     process.stderr.write(
       `batch: resuming: ${lines.length - pending.length} of ${lines.length} lines already have a result\n`,
     );

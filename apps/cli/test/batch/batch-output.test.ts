@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CliError } from '../../src/cli-error.ts';
+import { parseBatchInput } from '../../src/commands/batch/batch-input.ts';
 import { BatchOutputFile, recordedIds, type BatchOutputRecord } from '../../src/commands/batch/batch-output.ts';
+import { resumePoint } from '../../src/commands/batch/resume-point.ts';
 
 let dir: string;
 let path: string;
@@ -60,5 +62,25 @@ describe('resume bookkeeping', () => {
   it('refuses an output file that is not one (a line is not JSON), rather than appending to it', () => {
     writeFileSync(path, 'hello world\n');
     expect(() => recordedIds(path)).toThrow(CliError);
+  });
+});
+
+describe('resumePoint', () => {
+  const lines = parseBatchInput(
+    ['a', 'b', 'c', 'd'].map((id) => JSON.stringify({ custom_id: id, prompt: id })).join('\n'),
+    'in.jsonl',
+  );
+
+  it('sends every line when nothing is recorded yet', () => {
+    expect(resumePoint(lines, [path])).toEqual({ pending: lines, earlier: { done: 0, failed: 0 } });
+  });
+
+  it('skips the lines recorded in the output or the errors file, failed ones included, and counts them', () => {
+    const errors = join(dir, 'errors.jsonl');
+    writeFileSync(path, `${JSON.stringify(ok('a'))}\n${JSON.stringify(ok('someone-else'))}\n`);
+    writeFileSync(errors, `${JSON.stringify(failed('c'))}\n`);
+    const point = resumePoint(lines, [path, errors]);
+    expect(point.pending.map((line) => line.id)).toEqual(['b', 'd']);
+    expect(point.earlier).toEqual({ done: 1, failed: 1 });
   });
 });
