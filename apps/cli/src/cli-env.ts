@@ -27,11 +27,11 @@ export const cliEnv = z.object({
   DFLEET_API_KEYS_FILE: documented(z.string().min(1).optional(), {}),
   DFLEET_AUTH: documented(z.enum(['api-keys', 'off']).optional(), {}),
   DFLEET_API_KEY: documented(z.string().min(1).optional(), {
-    meaning: "key `dfleet generate` (and `dfleet up`'s demo) sends as `Authorization: Bearer`",
+    meaning: "key `dfleet generate`, `dfleet batch` (and `dfleet up`'s demo) send as `Authorization: Bearer`",
   }),
   DFLEET_URL: documented(z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(), {
     default: '`http://127.0.0.1:$DFLEET_PORT`',
-    meaning: 'gateway `dfleet generate` talks to (or `--url`)',
+    meaning: 'gateway `dfleet generate` and `dfleet batch` talk to (or `--url`)',
   }),
 });
 

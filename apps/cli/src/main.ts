@@ -2,6 +2,7 @@ import { EnvConfigError } from '@dfleet/env-config';
 import { LocalProcessError } from '@dfleet/local-processes';
 import { CliError } from './cli-error.ts';
 import { cliVersion } from './cli-version.ts';
+import { runBatch } from './commands/batch.ts';
 import { runGenerate } from './commands/generate.ts';
 import { runKeys } from './commands/keys.ts';
 import { runModel } from './commands/model-check.ts';
@@ -14,6 +15,7 @@ const USAGE = `usage: dfleet <command> [options]
 
   up                      start a local fleet (Redis, gateway, workers) and stay in the foreground
   generate "PROMPT"       send a completion to a running gateway and print it with steps, NFE, time
+  batch IN.jsonl -o OUT   every line of a JSONL file through the gateway, with progress; resumable
   status [--watch [S]]    workers, queue depths and last minute's p50/p99 on one screen (redrawn every S s)
   model check DIR         validate a model directory against the dfleet model contract
   model reduce IN OUT     copy a model directory with the logits reduced inside the graph (top token, confidence)
@@ -33,6 +35,8 @@ async function main(argv: string[]): Promise<void> {
       return runUp(rest, process.env);
     case 'generate':
       return runGenerate(rest, process.env);
+    case 'batch':
+      return runBatch(rest, process.env);
     case 'status':
       return runStatus(rest, process.env);
     case 'model':
@@ -69,7 +73,7 @@ function commandWords(argv: string[]): string[] {
   if (subcommands) {
     return subcommand !== undefined && subcommands.includes(subcommand) ? [command, subcommand] : [command];
   }
-  return ['up', 'generate', 'status', 'worker'].includes(command) ? [command] : [];
+  return ['up', 'generate', 'batch', 'status', 'worker'].includes(command) ? [command] : [];
 }
 
 const argv = process.argv.slice(2);

@@ -11,6 +11,7 @@ const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const HELP_COMMANDS = [
   'up',
   'generate',
+  'batch',
   'status',
   'model',
   'model check',
@@ -43,7 +44,7 @@ describe.concurrent('dfleet --help', () => {
   it('lists every command for `dfleet --help`', async () => {
     const run = await runDfleet(['--help']);
     expect(run.status).toBe(0);
-    for (const command of ['up', 'generate', 'status', 'model check', 'worker', 'keys']) {
+    for (const command of ['up', 'generate', 'batch', 'status', 'model check', 'worker', 'keys']) {
       expect(run.stdout).toContain(`  ${command}`);
     }
   });
@@ -73,6 +74,18 @@ describe.concurrent('usage errors', () => {
     [['generate', 'x', '--bogus'], "dfleet: unknown option '--bogus'", 'dfleet generate --help'],
     [['generate', 'x', '--seed', 'ten'], 'dfleet: --seed must be a number; got "ten"', 'dfleet generate --help'],
     [['generate', '--url'], "dfleet: option '--url <value>' argument missing", 'dfleet generate --help'],
+    [['batch', '-o', 'out.jsonl'], 'dfleet: batch needs exactly one input file (IN.jsonl)', 'dfleet batch --help'],
+    [['batch', 'in.jsonl'], 'dfleet: -o OUT.jsonl is required', 'dfleet batch --help'],
+    [
+      ['batch', 'in.jsonl', '-o', 'o.jsonl', '--via', 'ftp'],
+      'dfleet: --via must be one of completions, batch-api; got "ftp"',
+      'dfleet batch --help',
+    ],
+    [
+      ['batch', 'in.jsonl', '-o', 'o.jsonl', '--concurrency', '0'],
+      'dfleet: --concurrency must be an integer of at least 1',
+      'dfleet batch --help',
+    ],
     [['up', 'now'], "dfleet: unexpected argument 'now'", 'dfleet up --help'],
     [['worker', '--gpus', 'gpu0'], 'dfleet: --gpus must be "all" or a comma-separated list', 'dfleet worker --help'],
     [['model'], 'dfleet: model needs a subcommand: check', 'dfleet model --help'],
