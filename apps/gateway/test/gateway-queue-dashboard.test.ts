@@ -4,6 +4,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GENERATION_QUEUES, GenerationQueues, redisOptionsFor } from '@dfleet/queue';
 import { deletePrefix, eventually, SHARED_REDIS_URL, uniquePrefix } from '@dfleet/test-support';
+import { BATCHES_QUEUE } from '../src/batches/batch-keys.ts';
 import type { RunningGateway } from '../src/gateway.ts';
 import { FIXTURE_MODEL, startTestGateway } from './support/test-fleet.ts';
 
@@ -74,14 +75,15 @@ describe('the queue dashboard at /admin/queues', () => {
     }
   });
 
-  it('answers with the key as a Basic password (any user) or a Bearer token, listing both generation queues', async () => {
+  it('answers with the key as a Basic password (any user) or a Bearer token, listing the generation and batch queues', async () => {
     const asBrowser = await get(DASHBOARD, { authorization: basic('anyone', adminKey) });
     expect(asBrowser.status).toBe(200);
     expect(asBrowser.headers.get('content-type')).toMatch(/^text\/html/);
     const api = await get(`${DASHBOARD}/api/queues`, { authorization: `Bearer ${adminKey}` });
     expect(api.status).toBe(200);
     const listed = ((await api.json()) as { queues: { name: string }[] }).queues.map((queue) => queue.name);
-    expect(listed.sort()).toEqual(Object.values(GENERATION_QUEUES).sort());
+    // No DFLEET_WEBHOOK_SECRET here, so this gateway has no webhooks queue to show.
+    expect(listed.sort()).toEqual([...Object.values(GENERATION_QUEUES), BATCHES_QUEUE].sort());
   });
 
   it("takes the board's JSON request bodies through the gateway's strict JSON parser", async () => {
