@@ -1,5 +1,7 @@
+import { context as activeContext, SpanKind, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { requestIdSchema, type GenerationJob } from '@dfleet/queue';
+import { ATTR, injectTraceCarrier, SEMCONV, SPAN, tracer } from '@dfleet/telemetry';
 import type { CompletionRequest } from './completion-request.ts';
 import type { FinishedGeneration } from './completion-response.ts';
 import {
@@ -75,7 +77,10 @@ export class CompletionService {
   ): Promise<FinishedGeneration> {
     const leave = this.#options.drain?.enter();
     try {
-      const submitted = await this.#submit(request, context.tenant, { streamSteps: false });
+      const submitted = await this.#submit(request, context.tenant, {
+        streamSteps: false,
+        trace: activeContext.active(),
+      });
       return await this.#outcome(submitted, context.signal);
     } finally {
       leave?.();
@@ -94,12 +99,14 @@ export class CompletionService {
     request: CompletionRequest,
     context: { tenant: string; signal?: AbortSignal; states: boolean },
   ): AsyncIterable<GenerationEvent> {
-    return this.#stream(request, context);
+    // The generator's body runs in whatever context calls next(): the caller's is taken now.
+    return this.#stream(request, context, activeContext.active());
   }
 
   async *#stream(
     request: CompletionRequest,
     context: { tenant: string; signal?: AbortSignal; states: boolean },
+    traceParent: Context,
   ): AsyncGenerator<GenerationEvent, void, undefined> {
     const leave = this.#options.drain?.enter();
     const assembler = new GenerationEventAssembler((ids) => request.model.decodeTokens(ids), {
@@ -122,6 +129,7 @@ export class CompletionService {
       if (context.signal?.aborted) throw new WaitAbortedError('the client went away before the job was enqueued');
       const submitted = await this.#submit(request, context.tenant, {
         streamSteps: true,
+        trace: traceParent,
         beforeEnqueue: (id) => {
           unsubscribe = this.#options.pending.onStep(id, (step) => {
             buffered.push(...assembler.onStep(step));
@@ -202,7 +210,7 @@ export class CompletionService {
   async #submit(
     request: CompletionRequest,
     tenant: string,
-    how: { streamSteps: boolean; beforeEnqueue?: (jobId: string) => void },
+    how: { streamSteps: boolean; trace: Context; beforeEnqueue?: (jobId: string) => void },
   ): Promise<SubmittedJob> {
     const { submitter, pending, callbackAddress, workerPresence } = this.#options;
     // Batch work may wait for a worker; an interactive client would only wait for its timeout.
@@ -212,6 +220,21 @@ export class CompletionService {
     const jobId = requestIdFor(tenant, request.idempotencyKey);
     const { token, created } = pending.track(jobId);
     const acceptedAt = Date.now();
+    const enqueueSpan = tracer.startSpan(
+      SPAN.enqueue,
+      {
+        kind: SpanKind.PRODUCER,
+        attributes: {
+          [SEMCONV.messagingSystem]: 'bullmq',
+          [SEMCONV.messagingOperationType]: 'send',
+          [SEMCONV.messagingMessageId]: jobId,
+          [ATTR.jobId]: jobId,
+          [ATTR.model]: request.model.name,
+          [ATTR.priority]: request.priority,
+        },
+      },
+      how.trace,
+    );
     // Built from a validated request, so not parsed again (the worker validates what it claims).
     let job: GenerationJob = {
       requestId: jobId,
@@ -225,7 +248,8 @@ export class CompletionService {
       },
       priority: request.priority,
       callback: { address: callbackAddress, token },
-      traceContext: {},
+      // The worker's spans are children of the enqueue, across the queue.
+      traceContext: injectTraceCarrier(trace.setSpan(how.trace, enqueueSpan)),
       acceptedAt,
     };
 
@@ -236,7 +260,10 @@ export class CompletionService {
       await submitter.enqueue(job);
     } catch (error) {
       if (created) pending.forget(jobId);
+      enqueueSpan.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
       throw error;
+    } finally {
+      enqueueSpan.end();
     }
 
     this.#options.logger.debug({ jobId, tenant, priority: request.priority }, 'job enqueued');

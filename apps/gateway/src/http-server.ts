@@ -7,6 +7,7 @@ import { authenticateApiRequests } from './http-hooks/authentication.ts';
 import { refuseLargeBodiesBeforeUpload } from './http-hooks/body-limit.ts';
 import { replyWithGatewayErrors } from './http-hooks/error-replies.ts';
 import { REQUEST_ID_HEADER, requestIdOf, sendRequestIds } from './http-hooks/request-id.ts';
+import { traceCompletionRequests } from './http-hooks/request-spans.ts';
 import { acceptStrictJsonBodies } from './http-hooks/strict-json-body.ts';
 import type { JobSubmitter } from './job-submitter.ts';
 import type { ModelCatalog } from './model-catalog.ts';
@@ -57,6 +58,7 @@ export function createHttpServer(deps: HttpServerDependencies): FastifyInstance 
     genReqId: requestIdOf,
   });
   sendRequestIds(app);
+  traceCompletionRequests(app);
   const corsOrigins = deps.corsOrigins ?? null;
   if (corsOrigins !== null) {
     app.register(cors, {

@@ -1,3 +1,4 @@
+import { context as activeContext, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import { WaitingError, type Job } from 'bullmq';
 import {
   createDecodeSession,
@@ -10,7 +11,15 @@ import {
 } from '@dfleet/decoder';
 import { generationJobSchema, type GenerationJob, type GenerationResult } from '@dfleet/queue';
 import type { AdaptiveThresholdPolicy, StepScheduler } from '@dfleet/scheduler';
-import type { CallbackReporter, CallbackTarget, ProgressUpdate, StepUpdate } from './callback-reporter.ts';
+import { ATTR, extractTraceContext, injectTraceCarrier, SEMCONV, SPAN, tracer } from '@dfleet/telemetry';
+import type { BatchRowsObserver } from './batch-rows.ts';
+import type {
+  CallbackReporter,
+  CallbackTarget,
+  ProgressUpdate,
+  ResultUpdate,
+  StepUpdate,
+} from './callback-reporter.ts';
 import { InvalidJobError, ModelMismatchError } from './errors.ts';
 import { planJobDecode, type ServedModel } from './job-decode-plan.ts';
 import type { Logger } from './logger.ts';
@@ -32,6 +41,8 @@ export interface GenerationProcessorDeps {
   readonly model: ServedModel;
   readonly vocabSize: number;
   readonly scheduler: StepScheduler;
+  /** The batch sizes each decode ran in, for its span. */
+  readonly batchRows: BatchRowsObserver;
   readonly reporter: CallbackReporter;
   readonly workerId: string;
   readonly logger: Logger;
@@ -60,10 +71,64 @@ export type GenerationProcessor = (
  * without retry (UnrecoverableError subclasses); a denoiser failure is thrown for BullMQ to retry.
  */
 export function createGenerationProcessor(deps: GenerationProcessorDeps): GenerationProcessor {
-  const { model, scheduler, reporter, workerId, logger } = deps;
+  const runJob = createJobRun(deps);
   return async (job, token, signal) => {
     const claimedAt = Date.now();
     const data = parseJobData(job.data);
+    // The job's spans hang off the gateway's enqueue span, carried in the job data.
+    const enqueued = extractTraceContext(data.traceContext);
+    const jobId = job.id ?? data.requestId;
+    tracer
+      .startSpan(SPAN.queueWait, { startTime: data.acceptedAt, attributes: { [ATTR.jobId]: jobId } }, enqueued)
+      .end(Math.max(claimedAt, data.acceptedAt));
+    const span = tracer.startSpan(
+      SPAN.job,
+      {
+        kind: SpanKind.CONSUMER,
+        startTime: claimedAt,
+        attributes: {
+          [SEMCONV.messagingSystem]: 'bullmq',
+          [SEMCONV.messagingOperationType]: 'process',
+          [SEMCONV.messagingDestinationName]: job.queueName,
+          [SEMCONV.messagingMessageId]: jobId,
+          [ATTR.jobId]: jobId,
+          [ATTR.attempt]: job.attemptsMade + 1,
+          [ATTR.workerId]: deps.workerId,
+          [ATTR.model]: data.model,
+          [ATTR.priority]: data.priority,
+        },
+      },
+      enqueued,
+    );
+    const jobContext = trace.setSpan(enqueued, span);
+    try {
+      return await activeContext.with(jobContext, () => runJob(job, token, signal, data, claimedAt, jobContext));
+    } catch (error) {
+      // A job handed back at shutdown is not a failure: it runs again elsewhere.
+      if (!(error instanceof WaitingError)) failSpan(span, error);
+      throw error;
+    } finally {
+      span.end();
+    }
+  };
+}
+
+function failSpan(span: Span, error: unknown): void {
+  span.recordException(error instanceof Error ? error : String(error));
+  span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+}
+
+/** One claimed job after its data validated: decode it, report it, return its result. */
+function createJobRun(deps: GenerationProcessorDeps) {
+  const { model, scheduler, reporter, workerId, logger } = deps;
+  return async (
+    job: Job,
+    token: string | undefined,
+    signal: AbortSignal | undefined,
+    data: GenerationJob,
+    claimedAt: number,
+    jobContext: Context,
+  ): Promise<GenerationResult> => {
     if (data.model !== model.manifest.name) throw new ModelMismatchError(data.model, model.manifest.name);
     const queueMs = Math.max(0, claimedAt - data.acceptedAt);
     const plan = planJobDecode(data, model);
@@ -80,26 +145,45 @@ export function createGenerationProcessor(deps: GenerationProcessorDeps): Genera
     // resolves it without a forward pass. Only a job started before pays this round trip.
     if (mayCarryCancelMark(job) && (await deps.isCancelRequested(target.jobId))) session.cancel();
 
+    const decodeSpan = tracer.startSpan(
+      SPAN.decode,
+      {
+        attributes: {
+          [ATTR.jobId]: target.jobId,
+          [ATTR.strategy]: request.strategy.name,
+          ...(request.strategy.name === 'threshold' ? { [ATTR.effectiveThreshold]: request.strategy.threshold } : {}),
+        },
+      },
+      jobContext,
+    );
     const decodeStarted = performance.now();
-    const outcome = await scheduler.submit({
-      session,
-      ...(signal ? { signal } : {}),
-      ...(data.options.deadlineAt === undefined ? {} : { deadlineAt: data.options.deadlineAt }),
-      onStep: data.options.streamSteps
-        ? // A stream shows every step: each one is reported, the finishing one too, before the result.
-          (step) => reporter.reportStep(target, stepUpdateOf(step, performance.now() - decodeStarted))
-        : // The step that finishes the job sends no progress: its result follows at once.
-          (step) => {
-            if (!step.finished) reporter.reportProgress(target, () => progressOf(session, model));
-          },
-    });
+    const outcome = await scheduler
+      .submit({
+        session,
+        ...(signal ? { signal } : {}),
+        ...(data.options.deadlineAt === undefined ? {} : { deadlineAt: data.options.deadlineAt }),
+        onStep: data.options.streamSteps
+          ? // A stream shows every step: each one is reported, the finishing one too, before the result.
+            (step) => reporter.reportStep(target, stepUpdateOf(step, performance.now() - decodeStarted))
+          : // The step that finishes the job sends no progress: its result follows at once.
+            (step) => {
+              if (!step.finished) reporter.reportProgress(target, () => progressOf(session, model));
+            },
+      })
+      .catch((error: unknown) => {
+        failSpan(decodeSpan, error);
+        endDecodeSpan(decodeSpan, session, deps.batchRows, null);
+        throw error;
+      });
     const decodeMs = performance.now() - decodeStarted;
 
     if (outcome.status === 'stopped' && outcome.signalReason === INTERRUPTION.lockLost) {
+      endDecodeSpan(decodeSpan, session, deps.batchRows, null);
       reporter.forgetJob(target);
       throw new Error(`lost the lock of job ${target.jobId}; another worker may be running it`);
     }
     if (outcome.status === 'stopped' && outcome.signalReason === INTERRUPTION.shutdown) {
+      endDecodeSpan(decodeSpan, session, deps.batchRows, null);
       reporter.forgetJob(target);
       // Back to the queue without spending an attempt; BullMQ expects WaitingError after a manual move.
       if (token) await job.moveToWait(token);
@@ -112,6 +196,7 @@ export function createGenerationProcessor(deps: GenerationProcessorDeps): Genera
       outcome.status === 'stopped' && outcome.reason === 'deadline' && decoded.finishReason === 'cancelled'
         ? 'deadline'
         : decoded.finishReason;
+    endDecodeSpan(decodeSpan, session, deps.batchRows, { tokens: decoded.tokenIds.length, finishReason });
     const result: GenerationResult = {
       text: model.tokenizer.decode(decoded.tokenIds),
       tokenIds: decoded.tokenIds,
@@ -128,7 +213,7 @@ export function createGenerationProcessor(deps: GenerationProcessorDeps): Genera
     };
     // Not awaited: the result is in Redis as soon as this returns, and a slow or gone gateway
     // must not hold the job's slot while the callback is retried.
-    void reporter.reportResult(target, {
+    reportResultTraced(reporter, target, jobContext, {
       workerId,
       text: result.text,
       tokenIds: result.tokenIds,
@@ -144,6 +229,52 @@ export function createGenerationProcessor(deps: GenerationProcessorDeps): Genera
     });
     return result;
   };
+}
+
+/**
+ * The decode's outcome on its span: `answer` is null for a decode interrupted without a result
+ * (lock lost, handed back at shutdown).
+ */
+function endDecodeSpan(
+  span: Span,
+  session: DecodeSession,
+  batchRows: BatchRowsObserver,
+  answer: { tokens: number; finishReason: string } | null,
+): void {
+  const rows = batchRows.of(session);
+  span.setAttributes({
+    [ATTR.steps]: session.steps,
+    [ATTR.nfe]: session.nfe,
+    ...(answer === null ? {} : { [ATTR.tokens]: answer.tokens, [ATTR.finishReason]: answer.finishReason }),
+    ...(rows === undefined
+      ? {}
+      : { [ATTR.batchRowsMin]: rows.min, [ATTR.batchRowsMean]: rows.mean, [ATTR.batchRowsMax]: rows.max }),
+  });
+  span.end();
+}
+
+/**
+ * Sends the result in a client span (its carrier rides in the report, for the gateway's receipt
+ * span), ended when the delivery settles, retries included.
+ */
+function reportResultTraced(
+  reporter: CallbackReporter,
+  target: CallbackTarget,
+  jobContext: Context,
+  update: ResultUpdate,
+): void {
+  const span = tracer.startSpan(
+    SPAN.callbackResult,
+    { kind: SpanKind.CLIENT, attributes: { [ATTR.jobId]: target.jobId, [ATTR.attempt]: target.attempt } },
+    jobContext,
+  );
+  const traceContext = injectTraceCarrier(trace.setSpan(jobContext, span));
+  void reporter.reportResult(target, { ...update, traceContext }).then((delivery) => {
+    span.setAttribute(ATTR.callbackTries, delivery.tries);
+    if (delivery.delivered) span.setAttribute(ATTR.callbackAccepted, delivery.accepted);
+    else span.setStatus({ code: SpanStatusCode.ERROR, message: delivery.error });
+    span.end();
+  });
 }
 
 /**

@@ -11,6 +11,7 @@ import {
   type RedisTarget,
 } from '@dfleet/queue';
 import { AdaptiveThresholdPolicy, StepScheduler, type BatchReport, type StepSchedulerStats } from '@dfleet/scheduler';
+import { BatchRowsObserver } from './batch-rows.ts';
 import { CallbackReporter } from './callback-reporter.ts';
 import { isCancelRequested, startCancelWatcher, type CancelWatcher } from './cancel-watcher.ts';
 import { ClassWorkers } from './class-workers.ts';
@@ -77,12 +78,19 @@ interface WorkerParts {
 export async function startWorker(config: WorkerConfig, options: StartWorkerOptions = {}): Promise<RunningWorker> {
   const logger = options.logger ?? createLogger(config.logLevel, config.workerId);
   const model = await (options.loadModel ?? loadServedModel)(config);
+  const batchRows = new BatchRowsObserver();
+  const { onBatch } = options;
   const scheduler = new StepScheduler({
     denoiser: model.denoiser,
     padId: model.manifest.specialTokens.pad,
     maxBatchTokens: config.maxBatchTokens,
     lengthMultiple: LENGTH_MULTIPLE,
-    ...(options.onBatch ? { onBatch: options.onBatch } : {}),
+    onBatch: onBatch
+      ? (report) => {
+          batchRows.observe(report);
+          onBatch(report);
+        }
+      : (report) => batchRows.observe(report),
   });
   const redis = createRedisConnection(config.redisTarget, 'worker');
   redis.on('error', (error) => logger.warn({ err: error.message }, 'redis error'));
@@ -93,6 +101,7 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
       model,
       vocabSize: model.manifest.vocabSize,
       scheduler,
+      batchRows,
       reporter,
       workerId: config.workerId,
       logger,

@@ -1,2 +1,4 @@
-export { traceIdOf } from './trace-carrier.ts';
+export { extractTraceContext, injectTraceCarrier, traceIdOf } from './trace-carrier.ts';
 export type { TraceCarrier } from './trace-carrier.ts';
+export { ATTR, SEMCONV, SPAN } from './span-names.ts';
+export { tracer } from './tracer.ts';

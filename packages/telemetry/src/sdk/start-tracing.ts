@@ -1,0 +1,93 @@
+import { diag } from '@opentelemetry/api';
+import { getStringFromEnv } from '@opentelemetry/core';
+import { OTLPTraceExporter as GrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
+import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as ProtobufTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
+import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
+import {
+  AlwaysOffSampler,
+  BatchSpanProcessor,
+  NodeTracerProvider,
+  type SpanExporter,
+} from '@opentelemetry/sdk-trace-node';
+
+/** A started tracer provider; `shutdown` flushes spans still buffered, then stops exporting. */
+export interface Tracing {
+  /** Where spans go: the OTLP protocol, or why none are exported. */
+  readonly exporting:
+    | 'http/json'
+    | 'http/protobuf'
+    | 'grpc'
+    | 'off: no OTLP endpoint'
+    | 'off: OTEL_TRACES_EXPORTER=none';
+  shutdown(): Promise<void>;
+}
+
+const PROTOCOLS = ['http/json', 'http/protobuf', 'grpc'] as const;
+type OtlpProtocol = (typeof PROTOCOLS)[number];
+
+/**
+ * Registers the tracer provider of an app process, configured only by the standard OTEL_*
+ * variables: OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT, _PROTOCOL, _HEADERS, _TIMEOUT, OTEL_SERVICE_NAME,
+ * OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER(_ARG), OTEL_BSP_*, OTEL_SDK_DISABLED.
+ *
+ * With no endpoint set nothing is exported, but spans still get ids (sampled out, never
+ * recorded), so every job carries a trace id for its log lines in both processes. Call once,
+ * before the app starts serving; libraries never import this module.
+ */
+export function startTracing(options: { defaultServiceName: string }): Tracing {
+  if (getStringFromEnv('OTEL_SDK_DISABLED')?.toLowerCase() === 'true') {
+    return { exporting: 'off: no OTLP endpoint', shutdown: async () => {} };
+  }
+  const resource = resourceFromAttributes({ [ATTR_SERVICE_NAME]: options.defaultServiceName }).merge(
+    detectResources({ detectors: [envDetector] }),
+  );
+  const exporter = exporterFromEnv();
+  const provider =
+    typeof exporter === 'string'
+      ? // Sampled out: ids are made and propagated (flag 00), nothing is recorded or buffered.
+        new NodeTracerProvider({ resource, sampler: new AlwaysOffSampler() })
+      : new NodeTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(exporter.exporter)] });
+  provider.register();
+  return {
+    exporting: typeof exporter === 'string' ? exporter : exporter.protocol,
+    shutdown: () => provider.shutdown(),
+  };
+}
+
+function exporterFromEnv():
+  | { exporter: SpanExporter; protocol: OtlpProtocol }
+  | 'off: no OTLP endpoint'
+  | 'off: OTEL_TRACES_EXPORTER=none' {
+  const exporters = getStringFromEnv('OTEL_TRACES_EXPORTER');
+  if (exporters === 'none') return 'off: OTEL_TRACES_EXPORTER=none';
+  if (exporters !== undefined && exporters !== 'otlp') {
+    diag.warn(`OTEL_TRACES_EXPORTER="${exporters}": dfleet exports traces over OTLP only; using otlp`);
+  }
+  // The exporters default to localhost:4318 without an endpoint; dfleet exports only when told where.
+  const endpoint =
+    getStringFromEnv('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ?? getStringFromEnv('OTEL_EXPORTER_OTLP_ENDPOINT');
+  if (endpoint === undefined) return 'off: no OTLP endpoint';
+  const protocol = protocolFromEnv();
+  // Each exporter reads the endpoint, headers, timeout and compression from the environment itself.
+  switch (protocol) {
+    case 'http/json':
+      return { exporter: new JsonTraceExporter(), protocol };
+    case 'http/protobuf':
+      return { exporter: new ProtobufTraceExporter(), protocol };
+    case 'grpc':
+      return { exporter: new GrpcTraceExporter(), protocol };
+  }
+}
+
+function protocolFromEnv(): OtlpProtocol {
+  const value =
+    getStringFromEnv('OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') ??
+    getStringFromEnv('OTEL_EXPORTER_OTLP_PROTOCOL') ??
+    'http/protobuf';
+  if ((PROTOCOLS as readonly string[]).includes(value)) return value as OtlpProtocol;
+  throw new Error(
+    `OTEL_EXPORTER_OTLP_PROTOCOL must be one of ${PROTOCOLS.join(', ')}; got "${value}" (unset means http/protobuf)`,
+  );
+}
