@@ -1,4 +1,3 @@
-import { diag } from '@opentelemetry/api';
 import { getStringFromEnv } from '@opentelemetry/core';
 import { OTLPTraceExporter as GrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -14,13 +13,6 @@ import {
 
 /** A started tracer provider; `shutdown` flushes spans still buffered, then stops exporting. */
 export interface Tracing {
-  /** Where spans go: the OTLP protocol, or why none are exported. */
-  readonly exporting:
-    | 'http/json'
-    | 'http/protobuf'
-    | 'grpc'
-    | 'off: no OTLP endpoint'
-    | 'off: OTEL_TRACES_EXPORTER=none';
   shutdown(): Promise<void>;
 }
 
@@ -38,46 +30,38 @@ type OtlpProtocol = (typeof PROTOCOLS)[number];
  */
 export function startTracing(options: { defaultServiceName: string }): Tracing {
   if (getStringFromEnv('OTEL_SDK_DISABLED')?.toLowerCase() === 'true') {
-    return { exporting: 'off: no OTLP endpoint', shutdown: async () => {} };
+    return { shutdown: async () => {} };
   }
   const resource = resourceFromAttributes({ [ATTR_SERVICE_NAME]: options.defaultServiceName }).merge(
     detectResources({ detectors: [envDetector] }),
   );
   const exporter = exporterFromEnv();
   const provider =
-    typeof exporter === 'string'
+    exporter === null
       ? // Sampled out: ids are made and propagated (flag 00), nothing is recorded or buffered.
         new NodeTracerProvider({ resource, sampler: new AlwaysOffSampler() })
-      : new NodeTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(exporter.exporter)] });
+      : new NodeTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(exporter)] });
   provider.register();
-  return {
-    exporting: typeof exporter === 'string' ? exporter : exporter.protocol,
-    shutdown: () => provider.shutdown(),
-  };
+  return { shutdown: () => provider.shutdown() };
 }
 
-function exporterFromEnv():
-  | { exporter: SpanExporter; protocol: OtlpProtocol }
-  | 'off: no OTLP endpoint'
-  | 'off: OTEL_TRACES_EXPORTER=none' {
-  const exporters = getStringFromEnv('OTEL_TRACES_EXPORTER');
-  if (exporters === 'none') return 'off: OTEL_TRACES_EXPORTER=none';
-  if (exporters !== undefined && exporters !== 'otlp') {
-    diag.warn(`OTEL_TRACES_EXPORTER="${exporters}": dfleet exports traces over OTLP only; using otlp`);
-  }
+/** The OTLP exporter the environment asks for; null when it asks for none or names no endpoint. */
+function exporterFromEnv(): SpanExporter | null {
+  // Only OTLP is wired: any value but `none` means it.
+  if (getStringFromEnv('OTEL_TRACES_EXPORTER') === 'none') return null;
   // The exporters default to localhost:4318 without an endpoint; dfleet exports only when told where.
   const endpoint =
     getStringFromEnv('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ?? getStringFromEnv('OTEL_EXPORTER_OTLP_ENDPOINT');
-  if (endpoint === undefined) return 'off: no OTLP endpoint';
+  if (endpoint === undefined) return null;
   const protocol = protocolFromEnv();
   // Each exporter reads the endpoint, headers, timeout and compression from the environment itself.
   switch (protocol) {
     case 'http/json':
-      return { exporter: new JsonTraceExporter(), protocol };
+      return new JsonTraceExporter();
     case 'http/protobuf':
-      return { exporter: new ProtobufTraceExporter(), protocol };
+      return new ProtobufTraceExporter();
     case 'grpc':
-      return { exporter: new GrpcTraceExporter(), protocol };
+      return new GrpcTraceExporter();
   }
 }
 
