@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createGenerationClient, grpc, type GenerateResponse__Output } from '@dfleet/proto';
+import { createGenerationClient, grpc, type GenerateEvent__Output, type GenerateResponse__Output } from '@dfleet/proto';
 import { generationJobSchema } from '@dfleet/queue';
 import { eventually, OtlpReceiver, prompt, TestFleet, type ReceivedSpan } from '@dfleet/test-support';
 import { ATTR, SPAN, traceIdOf } from '../src/index.ts';
@@ -110,6 +110,23 @@ function grpcGenerate(address: string, metadata: grpc.Metadata): Promise<Generat
   );
 }
 
+/** The `done` event's response of a GenerateStream call, once the stream ended. */
+async function grpcGenerateStream(address: string, metadata: grpc.Metadata): Promise<GenerateResponse__Output> {
+  const client = createGenerationClient(address);
+  try {
+    const call = client.GenerateStream(
+      { model: 'jsfunc-mdm', prompt: prompt(6), decoding: { strategy: 'threshold', threshold: THRESHOLD } },
+      metadata,
+    );
+    let done: GenerateResponse__Output | null = null;
+    for await (const event of call as AsyncIterable<GenerateEvent__Output>) done = event.done ?? done;
+    if (done === null) throw new Error('GenerateStream ended without a done event');
+    return done;
+  } finally {
+    client.close();
+  }
+}
+
 describe.each(['http/json', 'http/protobuf'])('one trace per request, exported over OTLP %s', (protocol) => {
   let receiver: OtlpReceiver;
   let fleet: TestFleet;
@@ -182,6 +199,17 @@ describe.each(['http/json', 'http/protobuf'])('one trace per request, exported o
     expect(server.parentSpanId).toBe(client.spanId);
     expect(server.attributes['rpc.status_code']).toBe('OK');
     expectDecodeAttributes(spans, response.usage?.completionTokens ?? -1);
+  });
+
+  it('records a gRPC GenerateStream under the traceparent in its metadata, until the stream ends', async () => {
+    const client = clientTraceparent();
+    const metadata = new grpc.Metadata();
+    metadata.set('traceparent', client.traceparent);
+    const done = await grpcGenerateStream(grpcAddress, metadata);
+    const { traceId, server } = await requestTrace(receiver, done.id, 'dfleet.v1.GenerationService/GenerateStream');
+    expect(traceId).toBe(client.traceId);
+    expect(server.parentSpanId).toBe(client.spanId);
+    expect(server.attributes['rpc.status_code']).toBe('OK');
   });
 });
 
