@@ -1,4 +1,4 @@
-import { context as activeContext, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
+import { context as activeContext, type Context } from '@opentelemetry/api';
 import { WaitingError, type Job } from 'bullmq';
 import {
   createDecodeSession,
@@ -11,17 +11,11 @@ import {
 } from '@dfleet/decoder';
 import { generationJobSchema, type GenerationJob, type GenerationResult } from '@dfleet/queue';
 import type { AdaptiveThresholdPolicy, StepScheduler } from '@dfleet/scheduler';
-import { ATTR, extractTraceContext, injectTraceCarrier, SEMCONV, SPAN, tracer } from '@dfleet/telemetry';
 import type { BatchRowsObserver } from './batch-rows.ts';
-import type {
-  CallbackReporter,
-  CallbackTarget,
-  ProgressUpdate,
-  ResultUpdate,
-  StepUpdate,
-} from './callback-reporter.ts';
+import type { CallbackReporter, CallbackTarget, ProgressUpdate, StepUpdate } from './callback-reporter.ts';
 import { InvalidJobError, ModelMismatchError } from './errors.ts';
 import { planJobDecode, type ServedModel } from './job-decode-plan.ts';
+import { endDecodeSpan, failSpan, reportResultTraced, startDecodeSpan, startJobSpans } from './job-spans.ts';
 import type { Logger } from './logger.ts';
 
 /**
@@ -75,32 +69,7 @@ export function createGenerationProcessor(deps: GenerationProcessorDeps): Genera
   return async (job, token, signal) => {
     const claimedAt = Date.now();
     const data = parseJobData(job.data);
-    // The job's spans hang off the gateway's enqueue span, carried in the job data.
-    const enqueued = extractTraceContext(data.traceContext);
-    const jobId = job.id ?? data.requestId;
-    tracer
-      .startSpan(SPAN.queueWait, { startTime: data.acceptedAt, attributes: { [ATTR.jobId]: jobId } }, enqueued)
-      .end(Math.max(claimedAt, data.acceptedAt));
-    const span = tracer.startSpan(
-      SPAN.job,
-      {
-        kind: SpanKind.CONSUMER,
-        startTime: claimedAt,
-        attributes: {
-          [SEMCONV.messagingSystem]: 'bullmq',
-          [SEMCONV.messagingOperationType]: 'process',
-          [SEMCONV.messagingDestinationName]: job.queueName,
-          [SEMCONV.messagingMessageId]: jobId,
-          [ATTR.jobId]: jobId,
-          [ATTR.attempt]: job.attemptsMade + 1,
-          [ATTR.workerId]: deps.workerId,
-          [ATTR.model]: data.model,
-          [ATTR.priority]: data.priority,
-        },
-      },
-      enqueued,
-    );
-    const jobContext = trace.setSpan(enqueued, span);
+    const { span, jobContext } = startJobSpans(job, data, claimedAt, deps.workerId);
     try {
       return await activeContext.with(jobContext, () => runJob(job, token, signal, data, claimedAt, jobContext));
     } catch (error) {
@@ -111,11 +80,6 @@ export function createGenerationProcessor(deps: GenerationProcessorDeps): Genera
       span.end();
     }
   };
-}
-
-function failSpan(span: Span, error: unknown): void {
-  span.recordException(error instanceof Error ? error : String(error));
-  span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
 }
 
 /** One claimed job after its data validated: decode it, report it, return its result. */
@@ -145,17 +109,7 @@ function createJobRun(deps: GenerationProcessorDeps) {
     // resolves it without a forward pass. Only a job started before pays this round trip.
     if (mayCarryCancelMark(job) && (await deps.isCancelRequested(target.jobId))) session.cancel();
 
-    const decodeSpan = tracer.startSpan(
-      SPAN.decode,
-      {
-        attributes: {
-          [ATTR.jobId]: target.jobId,
-          [ATTR.strategy]: request.strategy.name,
-          ...(request.strategy.name === 'threshold' ? { [ATTR.effectiveThreshold]: request.strategy.threshold } : {}),
-        },
-      },
-      jobContext,
-    );
+    const decodeSpan = startDecodeSpan(target.jobId, request, jobContext);
     const decodeStarted = performance.now();
     const outcome = await scheduler
       .submit({
@@ -229,52 +183,6 @@ function createJobRun(deps: GenerationProcessorDeps) {
     });
     return result;
   };
-}
-
-/**
- * The decode's outcome on its span: `answer` is null for a decode interrupted without a result
- * (lock lost, handed back at shutdown).
- */
-function endDecodeSpan(
-  span: Span,
-  session: DecodeSession,
-  batchRows: BatchRowsObserver,
-  answer: { tokens: number; finishReason: string } | null,
-): void {
-  const rows = batchRows.of(session);
-  span.setAttributes({
-    [ATTR.steps]: session.steps,
-    [ATTR.nfe]: session.nfe,
-    ...(answer === null ? {} : { [ATTR.tokens]: answer.tokens, [ATTR.finishReason]: answer.finishReason }),
-    ...(rows === undefined
-      ? {}
-      : { [ATTR.batchRowsMin]: rows.min, [ATTR.batchRowsMean]: rows.mean, [ATTR.batchRowsMax]: rows.max }),
-  });
-  span.end();
-}
-
-/**
- * Sends the result in a client span (its carrier rides in the report, for the gateway's receipt
- * span), ended when the delivery settles, retries included.
- */
-function reportResultTraced(
-  reporter: CallbackReporter,
-  target: CallbackTarget,
-  jobContext: Context,
-  update: ResultUpdate,
-): void {
-  const span = tracer.startSpan(
-    SPAN.callbackResult,
-    { kind: SpanKind.CLIENT, attributes: { [ATTR.jobId]: target.jobId, [ATTR.attempt]: target.attempt } },
-    jobContext,
-  );
-  const traceContext = injectTraceCarrier(trace.setSpan(jobContext, span));
-  void reporter.reportResult(target, { ...update, traceContext }).then((delivery) => {
-    span.setAttribute(ATTR.callbackTries, delivery.tries);
-    if (delivery.delivered) span.setAttribute(ATTR.callbackAccepted, delivery.accepted);
-    else span.setStatus({ code: SpanStatusCode.ERROR, message: delivery.error });
-    span.end();
-  });
 }
 
 /**
