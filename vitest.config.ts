@@ -28,6 +28,8 @@ const INTEGRATION_TESTS = [
   'apps/worker/test/main-process.test.ts',
   'apps/worker/test/callback-reporter.test.ts',
   'packages/proto/test/loopback.test.ts',
+  // Gateway and worker processes exporting traces to a real OTLP receiver.
+  'packages/telemetry/test/fleet-traces.test.ts',
   'packages/queue/test/worker-heartbeat.test.ts',
   'packages/queue/test/finished-jobs.test.ts',
   // Untrusted programs run in sandboxed child processes.

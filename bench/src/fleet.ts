@@ -25,6 +25,9 @@
  * whether the target (overhead p50 <= 3 ms, p99 <= 15 ms) was met.
  * 4. streaming against non-streaming on the same held-out prompts (`--streaming-prompts`, each
  *    decoding of `fleet-streaming.ts`, which describes the method): first token, final answer.
+ * 5. tracing on against off (`fleet-tracing.ts` describes the method): light requests through a
+ *    traced and an untraced fleet, interleaved (`--tracing-requests`, `--tracing-rate`); the added
+ *    overhead p50/p99 goes into fleet.json and fleet-tracing.json. `--only tracing` runs it alone.
  * `overhead_vs_direct` is end-to-end latency minus the direct decode of the same prompt: it
  * also counts what the fleet adds to the decode itself (passes slower than back to back, work
  * overlapping them), so moving time into the worker's decode cannot make the fleet look cheaper.
@@ -60,7 +63,9 @@ import {
   startFleetWorker,
   type DirectModel,
 } from './fleet-workers.ts';
+import { compareTracing, formatTracingComparison, type TracingComparison } from './fleet-tracing.ts';
 import { KeepAliveClient } from './keep-alive-client.ts';
+import { openLoop, type OpenLoopRun } from './open-loop.ts';
 import { percentile } from './percentiles.ts';
 import { servedRatePerS } from './served-rate.ts';
 import { hostCpuTicks, totalCpuMs } from './process-cpu.ts';
@@ -73,6 +78,11 @@ const { values } = parseArgs({
     requests: { type: 'string', default: '600' },
     'max-tokens': { type: 'string', default: '8' },
     'streaming-prompts': { type: 'string', default: '20' },
+    // Tracing on against off (fleet-tracing.ts): requests per fleet and the rate over both.
+    'tracing-requests': { type: 'string', default: '300' },
+    'tracing-rate': { type: 'string', default: '50' },
+    // `--only tracing`: run that comparison alone.
+    only: { type: 'string' },
     ...FLEET_WORKER_OPTIONS,
     out: { type: 'string', default: fileURLToPath(new URL('../results', import.meta.url)) },
   },
@@ -93,32 +103,6 @@ const prompts = Array.from({ length: requestCount }, (_, i) => tasks[i % tasks.l
 const LIGHT_PROMPT_CHARS = 12;
 const LIGHT_MAX_TOKENS = 1;
 const lightPrompts = prompts.map((prompt) => prompt.slice(0, LIGHT_PROMPT_CHARS));
-
-interface OpenLoopRun<T> {
-  readonly results: T[];
-  /** performance.now() of each send. */
-  readonly sentAt: number[];
-  /** How late the latest send was against its schedule. */
-  readonly maxSendLagMs: number;
-}
-
-/** Fires `count` calls at a fixed rate (open loop: a slow answer does not delay the next send). */
-async function openLoop<T>(count: number, perSecond: number, call: (i: number) => Promise<T>): Promise<OpenLoopRun<T>> {
-  const started = performance.now();
-  const pending: Promise<T>[] = [];
-  const sentAt: number[] = [];
-  let maxSendLagMs = 0;
-  for (let i = 0; i < count; i++) {
-    const due = started + (i * 1000) / perSecond;
-    const wait = due - performance.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    const now = performance.now();
-    maxSendLagMs = Math.max(maxSendLagMs, now - due);
-    sentAt.push(now);
-    pending.push(call(i));
-  }
-  return { results: await Promise.all(pending), sentAt, maxSendLagMs };
-}
 
 async function bullmqRoundTrip(): Promise<{ latencies: number[]; offeredRatePerS: number }> {
   const connection = { url: redisUrl, maxRetriesPerRequest: null };
@@ -217,16 +201,19 @@ interface FleetSample {
 /** Keep-alive connections, as a client that sends many requests uses. */
 const client = new KeepAliveClient({ maxSockets: 1_024 });
 
-async function complete(httpUrl: string, request: FleetRequest): Promise<FleetSample> {
-  const started = performance.now();
-  const payload = JSON.stringify({
+function payloadOf(request: FleetRequest): string {
+  return JSON.stringify({
     model: modelName,
     prompt: request.prompt,
     max_tokens: request.maxTokens,
     // The canvas the direct decode uses: max_tokens alone is only a cap on the model's own canvas.
     dfleet: { ...decoding, gen_length: request.maxTokens },
   });
-  const response = await client.post(`${httpUrl}/v1/completions`, payload);
+}
+
+async function complete(httpUrl: string, request: FleetRequest): Promise<FleetSample> {
+  const started = performance.now();
+  const response = await client.post(`${httpUrl}/v1/completions`, payloadOf(request));
   const body = JSON.parse(response.body) as {
     dfleet?: { decode_ms: number; queue_ms: number; total_ms: number };
     error?: { message: string };
@@ -370,12 +357,6 @@ const lightRequests: FleetRequest[] = lightPrompts.map((prompt) => ({ prompt, ma
 const sustainableCount = Math.min(requestCount, sustainableRate * 20);
 const sustainableRequests = atRateRequests.slice(0, sustainableCount);
 
-const loadBefore = loadavg();
-process.stderr.write(`anchor: ${requestCount} bare BullMQ round trips at ${rate}/s...\n`);
-const anchor = await bullmqRoundTrip();
-process.stderr.write('direct: decoding in-process...\n');
-const direct = await directDecodeMs([...atRateRequests, ...lightRequests]);
-
 const fleetEnv = {
   REDIS_URL: redisUrl,
   DFLEET_REDIS_PREFIX: prefix,
@@ -386,6 +367,44 @@ const fleetEnv = {
   DFLEET_MAX_ACTIVE_JOBS: '32',
   DFLEET_INTRA_OP_THREADS: intraOpThreads === undefined ? '' : String(intraOpThreads),
 };
+
+/** Light requests through two fleets, one traced and one not: fleet-tracing.ts describes it. */
+async function tracingComparison(): Promise<TracingComparison> {
+  const count = Math.min(Number(values['tracing-requests']), lightRequests.length);
+  const tracingRate = Number(values['tracing-rate']);
+  process.stderr.write(
+    `tracing: ${count} light requests per fleet, traced and untraced interleaved at ${tracingRate}/s...\n`,
+  );
+  const comparison = await compareTracing({
+    workers: fleetWorkers,
+    env: fleetEnv,
+    redisUrl,
+    prefix,
+    payloads: lightRequests.slice(0, count).map(payloadOf),
+    ratePerS: tracingRate,
+  });
+  console.log(formatTracingComparison(comparison));
+  mkdirSync(values.out!, { recursive: true });
+  const file = `${values.out}/${fleetWorkersReport(fleetWorkers).file.replace(/\.json$/, '-tracing.json')}`;
+  writeFileSync(file, `${JSON.stringify(comparison, null, 2)}\n`);
+  console.log(`wrote ${file}`);
+  return comparison;
+}
+
+if (values.only === 'tracing') {
+  await tracingComparison();
+  await new Promise((resolve) => process.stdout.write('', resolve));
+  process.exit(0);
+} else if (values.only !== undefined) {
+  throw new Error(`bench:fleet: --only ${values.only}: the only phase that runs alone is "tracing"`);
+}
+
+const loadBefore = loadavg();
+process.stderr.write(`anchor: ${requestCount} bare BullMQ round trips at ${rate}/s...\n`);
+const anchor = await bullmqRoundTrip();
+process.stderr.write('direct: decoding in-process...\n');
+const direct = await directDecodeMs([...atRateRequests, ...lightRequests]);
+
 const gateway = await startApp('../../apps/gateway/src/main.ts', fleetEnv, /^gateway listening on (http:\/\/\S+)/);
 const worker = await startFleetWorker(fleetWorkers, fleetEnv);
 const fleetPids = [gateway.child.pid, worker.child.pid].filter((pid): pid is number => pid !== undefined);
@@ -441,6 +460,8 @@ try {
   await redis.quit();
 }
 
+const tracing = await tracingComparison();
+
 // The headline overhead at the target rate comes from a phase the worker kept up with.
 const headline = atRate.saturated ? light : atRate;
 const result = {
@@ -465,6 +486,7 @@ const result = {
   light_at_target_rate: light,
   at_sustainable_rate: sustainable,
   streaming,
+  tracing,
 };
 const fmt = (n: number) => n.toFixed(2);
 console.log(

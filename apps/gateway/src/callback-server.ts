@@ -1,3 +1,4 @@
+import { SpanKind } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import {
   grpc,
@@ -10,7 +11,7 @@ import {
   type WorkerReport__Output,
 } from '@dfleet/proto';
 import { generationResultSchema } from '@dfleet/queue';
-import { jobLogFields } from '@dfleet/telemetry';
+import { ATTR, extractTraceContext, jobLogFields, SPAN, tracer } from '@dfleet/telemetry';
 import { bindInsecure } from './grpc-binding.ts';
 import { RESULT_REPORT_NOT_ACCEPTED } from './log-messages.ts';
 import type { JobOutcome, PendingResults } from './pending-results.ts';
@@ -58,7 +59,23 @@ function createCallbackServer(pending: PendingResults, logger: Logger): grpc.Ser
     }
   };
 
+  /** The result's receipt, a child of the worker's span that sent it (its carrier is in the report). */
   const onResult = (report: ResultReport__Output): ResultAnswer => {
+    const span = tracer.startSpan(
+      SPAN.callbackReceipt,
+      {
+        kind: SpanKind.SERVER,
+        attributes: { [ATTR.jobId]: report.jobId, [ATTR.attempt]: report.attempt, [ATTR.workerId]: report.workerId },
+      },
+      extractTraceContext(report.traceContext),
+    );
+    const answer = acceptResult(report);
+    span.setAttribute(ATTR.callbackAccepted, answer.accepted === true);
+    span.end();
+    return answer;
+  };
+
+  const acceptResult = (report: ResultReport__Output): ResultAnswer => {
     let outcome: JobOutcome;
     if (report.errorCode !== '') {
       outcome = { kind: 'failed', errorCode: report.errorCode, errorMessage: report.errorMessage || 'no message' };

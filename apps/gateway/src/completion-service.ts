@@ -1,7 +1,8 @@
+import { context as activeContext, SpanKind, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
 import type { FlowJob } from 'bullmq';
 import type { Logger } from 'pino';
 import { requestIdSchema, type GenerationJob } from '@dfleet/queue';
-import { jobLogFields } from '@dfleet/telemetry';
+import { ATTR, injectTraceCarrier, jobLogFields, SEMCONV, SPAN, tracer } from '@dfleet/telemetry';
 import type { CompletionRequest } from './completion-request.ts';
 import type { FinishedGeneration } from './completion-response.ts';
 import {
@@ -94,7 +95,10 @@ export class CompletionService {
     const leave = this.#options.drain?.enter();
     const acceptedAt = performance.now();
     try {
-      const submitted = await this.#submit(request, context.tenant, { streamSteps: false });
+      const submitted = await this.#submit(request, context.tenant, {
+        streamSteps: false,
+        trace: activeContext.active(),
+      });
       const finished = await this.#outcome(submitted, context.signal);
       this.#options.metrics.answered(request, finished, acceptedAt);
       return finished;
@@ -126,6 +130,7 @@ export class CompletionService {
       let addAfterwards = false;
       const { jobId } = await this.#submit(request, tenant, {
         streamSteps: false,
+        trace: activeContext.active(),
         parentFor: async (id) => {
           const source: WebhookSource = {
             kind: 'completion',
@@ -172,12 +177,14 @@ export class CompletionService {
     request: CompletionRequest,
     context: { tenant: string; signal?: AbortSignal; states: boolean },
   ): AsyncIterable<GenerationEvent> {
-    return this.#stream(request, context);
+    // The generator's body runs in whatever context calls next(): the caller's is taken now.
+    return this.#stream(request, context, activeContext.active());
   }
 
   async *#stream(
     request: CompletionRequest,
     context: { tenant: string; signal?: AbortSignal; states: boolean },
+    traceParent: Context,
   ): AsyncGenerator<GenerationEvent, void, undefined> {
     const leave = this.#options.drain?.enter();
     const acceptedAt = performance.now();
@@ -210,6 +217,7 @@ export class CompletionService {
       if (context.signal?.aborted) throw new WaitAbortedError('the client went away before the job was enqueued');
       const submitted = await this.#submit(request, context.tenant, {
         streamSteps: true,
+        trace: traceParent,
         beforeEnqueue: (id) => {
           unsubscribe = this.#options.pending.onStep(id, (step) => {
             buffered.push(...assembler.onStep(step));
@@ -295,6 +303,7 @@ export class CompletionService {
     tenant: string,
     how: {
       streamSteps: boolean;
+      trace: Context;
       beforeEnqueue?: (jobId: string) => void;
       /** A webhook delivery to add as the job's parent, in the same transaction. */
       parentFor?: (jobId: string) => Promise<Omit<FlowJob, 'children'> | undefined>;
@@ -308,6 +317,21 @@ export class CompletionService {
     const jobId = requestIdFor(tenant, request.idempotencyKey);
     const { token, created } = pending.track(jobId);
     const acceptedAt = Date.now();
+    const enqueueSpan = tracer.startSpan(
+      SPAN.enqueue,
+      {
+        kind: SpanKind.PRODUCER,
+        attributes: {
+          [SEMCONV.messagingSystem]: 'bullmq',
+          [SEMCONV.messagingOperationType]: 'send',
+          [SEMCONV.messagingMessageId]: jobId,
+          [ATTR.jobId]: jobId,
+          [ATTR.model]: request.model.name,
+          [ATTR.priority]: request.priority,
+        },
+      },
+      how.trace,
+    );
     // Built from a validated request, so not parsed again (the worker validates what it claims).
     let job: GenerationJob = {
       requestId: jobId,
@@ -321,7 +345,8 @@ export class CompletionService {
       },
       priority: request.priority,
       callback: { address: callbackAddress, token },
-      traceContext: {},
+      // The worker's spans are children of the enqueue, across the queue.
+      traceContext: injectTraceCarrier(trace.setSpan(how.trace, enqueueSpan)),
       acceptedAt,
     };
 
@@ -332,7 +357,10 @@ export class CompletionService {
       await submitter.enqueue(job, await how.parentFor?.(jobId));
     } catch (error) {
       if (created) pending.forget(jobId);
+      enqueueSpan.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
       throw error;
+    } finally {
+      enqueueSpan.end();
     }
 
     pending.noteTraceContext(jobId, job.traceContext);

@@ -7,6 +7,7 @@ import type { CompletionService } from './completion-service.ts';
 import { GatewayError, InternalGatewayError, InvalidRequestError, toGrpcServiceError } from './errors.ts';
 import { toGenerateEvent, toGenerateResponseWithLogprobs } from './generate-event-message.ts';
 import { generateRequestToCompletionBody } from './generate-request-body.ts';
+import { traceGrpcCall } from './grpc-request-spans.ts';
 import type { ModelCatalog } from './model-catalog.ts';
 import { WaitAbortedError } from './pending-results.ts';
 import type { Caller, RequestAuthenticator } from './request-authenticator.ts';
@@ -38,6 +39,15 @@ function withTolerantDecoding(definition: grpc.ServiceDefinition): grpc.ServiceD
       },
     ]),
   );
+}
+
+/** Answers a unary call with an error; resolves with its code, for the call's span. */
+function answerError(
+  respond: (error: Partial<grpc.StatusObject>) => void,
+  status: Partial<grpc.StatusObject>,
+): grpc.status {
+  respond(status);
+  return status.code ?? grpc.status.UNKNOWN;
 }
 
 function assertDecoded(request: object): void {
@@ -82,25 +92,26 @@ export function createGenerationGrpcServer(options: GenerationGrpcServerOptions)
     Generate(call, respond) {
       const aborted = new AbortController();
       call.on('cancelled', () => aborted.abort());
-      void (async () => {
+      void traceGrpcCall('Generate', call.metadata, async () => {
         try {
           assertDecoded(call.request);
           const { tenant } = await authenticate(call.metadata);
           const request = parseCompletionRequest(generateRequestToCompletionBody(call.request), catalog);
           const finished = await service.complete(request, { tenant, signal: aborted.signal });
           respond(null, toGenerateResponseWithLogprobs(finished, request.model));
+          return grpc.status.OK;
         } catch (error) {
-          if (error instanceof WaitAbortedError) return; // the client cancelled; nobody to answer
-          respond(toServiceError(error, 'Generate'));
+          if (error instanceof WaitAbortedError) return grpc.status.CANCELLED; // the client cancelled; nobody to answer
+          return answerError(respond, toServiceError(error, 'Generate'));
         }
-      })();
+      });
     },
 
     GenerateStream(call) {
       // The client cancelled the call or went away: the stream's consumer leaves, which cancels the job.
       const aborted = new AbortController();
       call.on('cancelled', () => aborted.abort());
-      void (async () => {
+      void traceGrpcCall('GenerateStream', call.metadata, async () => {
         try {
           assertDecoded(call.request);
           const { tenant } = await authenticate(call.metadata);
@@ -111,12 +122,16 @@ export function createGenerationGrpcServer(options: GenerationGrpcServerOptions)
             if (!call.write(toGenerateEvent(event, request.model)))
               await once(call, 'drain', { signal: aborted.signal });
           }
-          if (!aborted.signal.aborted) call.end();
+          if (aborted.signal.aborted) return grpc.status.CANCELLED;
+          call.end();
+          return grpc.status.OK;
         } catch (error) {
-          if (aborted.signal.aborted || error instanceof WaitAbortedError) return; // nobody to answer
-          call.emit('error', toServiceError(error, 'GenerateStream'));
+          if (aborted.signal.aborted || error instanceof WaitAbortedError) return grpc.status.CANCELLED; // nobody to answer
+          const status = toServiceError(error, 'GenerateStream');
+          call.emit('error', status);
+          return status.code ?? grpc.status.UNKNOWN;
         }
-      })();
+      });
     },
 
     GetJob(call, respond) {

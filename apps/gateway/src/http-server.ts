@@ -14,6 +14,7 @@ import { refuseLargeBodiesBeforeUpload } from './http-hooks/body-limit.ts';
 import { replyWithGatewayErrors } from './http-hooks/error-replies.ts';
 import { REQUEST_ID_HEADER, requestIdOf, sendRequestIds } from './http-hooks/request-id.ts';
 import { logOneLinePerRequest } from './http-hooks/request-log.ts';
+import { traceCompletionRequests } from './http-hooks/request-spans.ts';
 import { acceptStrictJsonBodies } from './http-hooks/strict-json-body.ts';
 import type { JobSubmitter } from './job-submitter.ts';
 import type { ModelCatalog } from './model-catalog.ts';
@@ -88,6 +89,7 @@ export function createHttpServer(deps: HttpServerDependencies): FastifyInstance 
   logOneLinePerRequest(app, {
     isQuiet: (path, status) => PROBE_PATHS.has(path) || (path.startsWith(QUEUE_DASHBOARD_PATH) && status < 400),
   });
+  traceCompletionRequests(app);
   const corsOrigins = deps.corsOrigins ?? null;
   if (corsOrigins !== null) {
     app.register(cors, {

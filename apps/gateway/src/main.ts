@@ -1,4 +1,5 @@
 import { EnvConfigError } from '@dfleet/env-config';
+import { startTracing, type Tracing } from '@dfleet/telemetry/sdk';
 import { loadGatewayConfig, type GatewayConfig } from './config.ts';
 import { FORCED_EXIT_MARGIN_MS } from './forced-exit-margin.ts';
 import { startGateway, type RunningGateway } from './gateway.ts';
@@ -14,6 +15,14 @@ try {
 } catch (error) {
   if (error instanceof EnvConfigError) fail(error.message, 78); // EX_CONFIG
   throw error;
+}
+
+// Before anything makes a span; configured only by the OTEL_* variables.
+let tracing: Tracing;
+try {
+  tracing = startTracing({ defaultServiceName: 'dfleet-gateway' });
+} catch (error) {
+  fail(`gateway: ${(error as Error).message}`, 78); // a bad OTEL_* value
 }
 
 let gateway: RunningGateway;
@@ -34,10 +43,14 @@ function stop(signal: NodeJS.Signals): void {
     () => fail('gateway did not close in time; exiting', 1),
     config.shutdownTimeoutMs + FORCED_EXIT_MARGIN_MS,
   ).unref();
-  gateway.close().then(
-    () => process.exit(0),
-    (error: unknown) => fail(`gateway close failed: ${String(error)}`, 1),
-  );
+  gateway
+    .close()
+    // The request spans of the drain end with it; flush them before exiting.
+    .then(() => tracing.shutdown().catch(() => undefined))
+    .then(
+      () => process.exit(0),
+      (error: unknown) => fail(`gateway close failed: ${String(error)}`, 1),
+    );
 }
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);

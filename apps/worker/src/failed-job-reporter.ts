@@ -26,9 +26,11 @@ export function createFailedJobReporter(deps: FailedJobReporterDeps): (job: Job 
     jobLoggerOf(logger, job).warn({ attempt: job.attemptsMade, final, err: error.message }, JOB_FAILED);
     if ((error as { code?: unknown }).code === 'denoiser_closed') deps.onFatal?.(error);
     if (!final) return;
-    const data = job.data as { callback?: unknown } | null;
+    const data = job.data as { callback?: unknown; traceContext?: unknown } | null;
     const callback = generationJobSchema.shape.callback.safeParse(data?.callback);
     if (!callback.success) return;
+    // The gateway's receipt of the error joins the request's trace, under the job's enqueue.
+    const trace = generationJobSchema.shape.traceContext.safeParse(data?.traceContext);
     void reporter.reportResult(
       {
         address: callback.data.address,
@@ -39,6 +41,7 @@ export function createFailedJobReporter(deps: FailedJobReporterDeps): (job: Job 
       },
       {
         workerId,
+        traceContext: trace.success ? trace.data : {},
         ...(error instanceof JobRejectedError
           ? { errorCode: error.code, errorMessage: error.message }
           : describeJobFailure(error.message)),

@@ -1,3 +1,4 @@
+import { context as activeContext, type Context } from '@opentelemetry/api';
 import { WaitingError, type Job } from 'bullmq';
 import {
   createDecodeSession,
@@ -10,10 +11,12 @@ import {
 } from '@dfleet/decoder';
 import { generationJobSchema, type FinishedJob, type GenerationJob, type GenerationResult } from '@dfleet/queue';
 import type { AdaptiveThresholdPolicy, StepScheduler } from '@dfleet/scheduler';
+import type { BatchRowsObserver } from './batch-rows.ts';
 import type { CallbackReporter, CallbackTarget, ProgressUpdate, StepUpdate } from './callback-reporter.ts';
 import { InvalidJobError, ModelMismatchError } from './errors.ts';
 import { planJobDecode, type ServedModel } from './job-decode-plan.ts';
 import { jobLoggerOf, traceIdField } from './job-logger.ts';
+import { endDecodeSpan, failSpan, reportResultTraced, startDecodeSpan, startJobSpans } from './job-spans.ts';
 import type { Logger } from './logger.ts';
 import type { DecodedJob } from './worker-metrics.ts';
 
@@ -42,6 +45,8 @@ export interface GenerationProcessorDeps {
   readonly model: ServedModel;
   readonly vocabSize: number;
   readonly scheduler: StepScheduler;
+  /** The batch sizes each decode ran in, for its span. */
+  readonly batchRows: BatchRowsObserver;
   readonly reporter: CallbackReporter;
   readonly workerId: string;
   readonly logger: Logger;
@@ -75,10 +80,34 @@ export type GenerationProcessor = (
  * without retry (UnrecoverableError subclasses); a denoiser failure is thrown for BullMQ to retry.
  */
 export function createGenerationProcessor(deps: GenerationProcessorDeps): GenerationProcessor {
-  const { model, scheduler, reporter, workerId, logger } = deps;
+  const runJob = createJobRun(deps);
   return async (job, token, signal) => {
     const claimedAt = Date.now();
     const data = parseJobData(job.data);
+    const { span, jobContext } = startJobSpans(job, data, claimedAt, deps.workerId);
+    try {
+      return await activeContext.with(jobContext, () => runJob(job, token, signal, data, claimedAt, jobContext));
+    } catch (error) {
+      // A job handed back at shutdown is not a failure: it runs again elsewhere.
+      if (!(error instanceof WaitingError)) failSpan(span, error);
+      throw error;
+    } finally {
+      span.end();
+    }
+  };
+}
+
+/** One claimed job after its data validated: decode it, report it, return its result. */
+function createJobRun(deps: GenerationProcessorDeps) {
+  const { model, scheduler, reporter, workerId, logger } = deps;
+  return async (
+    job: Job,
+    token: string | undefined,
+    signal: AbortSignal | undefined,
+    data: GenerationJob,
+    claimedAt: number,
+    jobContext: Context,
+  ): Promise<GenerationResult> => {
     if (data.model !== model.manifest.name) throw new ModelMismatchError(data.model, model.manifest.name);
     const queueMs = Math.max(0, claimedAt - data.acceptedAt);
     const plan = planJobDecode(data, model);
@@ -96,26 +125,35 @@ export function createGenerationProcessor(deps: GenerationProcessorDeps): Genera
     // resolves it without a forward pass. Only a job started before pays this round trip.
     if (mayCarryCancelMark(job) && (await deps.isCancelRequested(target.jobId))) session.cancel();
 
+    const decodeSpan = startDecodeSpan(target.jobId, request, jobContext);
     const decodeStarted = performance.now();
-    const outcome = await scheduler.submit({
-      session,
-      ...(signal ? { signal } : {}),
-      ...(data.options.deadlineAt === undefined ? {} : { deadlineAt: data.options.deadlineAt }),
-      onStep: data.options.streamSteps
-        ? // A stream shows every step: each one is reported, the finishing one too, before the result.
-          (step) => reporter.reportStep(target, stepUpdateOf(step, performance.now() - decodeStarted))
-        : // The step that finishes the job sends no progress: its result follows at once.
-          (step) => {
-            if (!step.finished) reporter.reportProgress(target, () => progressOf(session, model));
-          },
-    });
+    const outcome = await scheduler
+      .submit({
+        session,
+        ...(signal ? { signal } : {}),
+        ...(data.options.deadlineAt === undefined ? {} : { deadlineAt: data.options.deadlineAt }),
+        onStep: data.options.streamSteps
+          ? // A stream shows every step: each one is reported, the finishing one too, before the result.
+            (step) => reporter.reportStep(target, stepUpdateOf(step, performance.now() - decodeStarted))
+          : // The step that finishes the job sends no progress: its result follows at once.
+            (step) => {
+              if (!step.finished) reporter.reportProgress(target, () => progressOf(session, model));
+            },
+      })
+      .catch((error: unknown) => {
+        failSpan(decodeSpan, error);
+        endDecodeSpan(decodeSpan, session, deps.batchRows, null);
+        throw error;
+      });
     const decodeMs = performance.now() - decodeStarted;
 
     if (outcome.status === 'stopped' && outcome.signalReason === INTERRUPTION.lockLost) {
+      endDecodeSpan(decodeSpan, session, deps.batchRows, null);
       reporter.forgetJob(target);
       throw new Error(`lost the lock of job ${target.jobId}; another worker may be running it`);
     }
     if (outcome.status === 'stopped' && outcome.signalReason === INTERRUPTION.shutdown) {
+      endDecodeSpan(decodeSpan, session, deps.batchRows, null);
       reporter.forgetJob(target);
       // Back to the queue without spending an attempt; BullMQ expects WaitingError after a manual move.
       if (token) await job.moveToWait(token);
@@ -128,6 +166,7 @@ export function createGenerationProcessor(deps: GenerationProcessorDeps): Genera
       outcome.status === 'stopped' && outcome.reason === 'deadline' && decoded.finishReason === 'cancelled'
         ? 'deadline'
         : decoded.finishReason;
+    endDecodeSpan(decodeSpan, session, deps.batchRows, { tokens: decoded.tokenIds.length, finishReason });
     const result: GenerationResult = {
       text: model.tokenizer.decode(decoded.tokenIds),
       tokenIds: decoded.tokenIds,
@@ -165,7 +204,7 @@ export function createGenerationProcessor(deps: GenerationProcessorDeps): Genera
     });
     // Not awaited: the result is in Redis as soon as this returns, and a slow or gone gateway
     // must not hold the job's slot while the callback is retried.
-    void reporter.reportResult(target, {
+    reportResultTraced(reporter, target, jobContext, {
       workerId,
       text: result.text,
       tokenIds: result.tokenIds,

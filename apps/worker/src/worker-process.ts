@@ -1,4 +1,5 @@
 import { EnvConfigError } from '@dfleet/env-config';
+import { startTracing, type Tracing } from '@dfleet/telemetry/sdk';
 import { loadWorkerConfig, type WorkerConfig } from './config.ts';
 import { DeviceUnavailableError, ModelUnavailableError } from './errors.ts';
 import { createLogger } from './logger.ts';
@@ -14,6 +15,8 @@ import { startWorker, type RunningWorker, type StartWorkerOptions } from './work
 export async function runWorkerProcess(options: Pick<StartWorkerOptions, 'loadModel'> = {}): Promise<void> {
   const config = readConfig();
   const logger = createLogger(config.logLevel, config.workerId);
+  // Before the first job's spans; configured only by the OTEL_* variables.
+  const tracing = startWorkerTracing();
   let worker: RunningWorker | undefined;
   let probe: ProbeServer | undefined;
   let shuttingDown: Promise<void> | undefined;
@@ -30,6 +33,8 @@ export async function runWorkerProcess(options: Pick<StartWorkerOptions, 'loadMo
     shuttingDown = (worker?.close() ?? Promise.resolve())
       .catch((error: Error) => logger.error({ err: error.message }, 'shutdown failed'))
       .then(() => probe?.close())
+      // Spans of the drained jobs (and their result callbacks) are flushed before exiting.
+      .then(() => tracing.shutdown().catch(() => undefined))
       .finally(() => process.exit(code));
     return shuttingDown;
   };
@@ -72,6 +77,14 @@ function formatHost(host: string): string {
   if (host === '0.0.0.0') return '127.0.0.1';
   if (host === '::') return '[::1]';
   return host.includes(':') ? `[${host}]` : host;
+}
+
+function startWorkerTracing(): Tracing {
+  try {
+    return startTracing({ defaultServiceName: 'dfleet-worker' });
+  } catch (error) {
+    fail(`worker: ${(error as Error).message}`); // a bad OTEL_* value
+  }
 }
 
 function readConfig(): WorkerConfig {

@@ -13,6 +13,7 @@ import {
   type RedisTarget,
 } from '@dfleet/queue';
 import { AdaptiveThresholdPolicy, StepScheduler, type BatchReport, type StepSchedulerStats } from '@dfleet/scheduler';
+import { BatchRowsObserver } from './batch-rows.ts';
 import { CallbackReporter } from './callback-reporter.ts';
 import { isCancelRequested, startCancelWatcher, type CancelWatcher } from './cancel-watcher.ts';
 import { ClassWorkers } from './class-workers.ts';
@@ -95,6 +96,7 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
     jobsInFlight: () => workers.runningJobIds.length,
     thresholdOffset: () => thresholdPolicy?.state.offset ?? 0,
   });
+  const batchRows = new BatchRowsObserver();
   const { onBatch } = options;
   const scheduler = new StepScheduler({
     denoiser: model.denoiser,
@@ -103,6 +105,7 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
     lengthMultiple: LENGTH_MULTIPLE,
     onBatch: (report) => {
       metrics.batch(report);
+      batchRows.observe(report);
       onBatch?.(report);
     },
   });
@@ -119,6 +122,7 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
       model,
       vocabSize: model.manifest.vocabSize,
       scheduler,
+      batchRows,
       reporter,
       workerId: config.workerId,
       logger,

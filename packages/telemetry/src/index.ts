@@ -1,7 +1,5 @@
 export { jobLogFields } from './job-log-fields.ts';
 export type { JobLogFields } from './job-log-fields.ts';
-export { traceIdOf } from './trace-carrier.ts';
-export type { TraceCarrier } from './trace-carrier.ts';
 export { GATEWAY_METRICS, WORKER_METRICS, METRIC_CATALOGUE, seriesNamesOf } from './metric-catalogue.ts';
 export type {
   CounterSpec,
@@ -20,3 +18,7 @@ export type {
   MetricOf,
 } from './catalogue-registry.ts';
 export { METRIC_TABLE_MARKERS, renderMetricTable } from './metric-table.ts';
+export { extractTraceContext, injectTraceCarrier, traceIdOf } from './trace-carrier.ts';
+export type { TraceCarrier } from './trace-carrier.ts';
+export { ATTR, SEMCONV, SPAN } from './span-names.ts';
+export { tracer } from './tracer.ts';

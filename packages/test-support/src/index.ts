@@ -18,3 +18,5 @@ export { SimulatedDenoiser, SimulatedDenoiserError, simulatedAnswerTokenIds } fr
 export type { SimulatedDenoiserErrorCode, SimulatedDenoiserOptions } from './simulated-denoiser.ts';
 export { loadSimulatedModel } from './simulated-model.ts';
 export type { SimulatedDecodeSettings, SimulatedModel } from './simulated-model.ts';
+export { OtlpReceiver } from './otlp-receiver.ts';
+export type { ReceivedSpan } from './otlp-receiver.ts';
