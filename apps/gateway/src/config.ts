@@ -77,6 +77,35 @@ export const gatewayEnv = z.object({
   DFLEET_MAX_BATCH_PROMPTS: documented(z.coerce.number().int().min(1).max(1_024).default(32), {
     meaning: 'most prompts in one HTTP request (`prompt` as an array), 1 .. 1024',
   }),
+  DFLEET_MAX_FILE_BYTES: documented(
+    z.coerce
+      .number()
+      .int()
+      .min(1_024)
+      .max(512 * 1_048_576)
+      .default(64 * 1_048_576),
+    {
+      meaning:
+        'largest file `POST /v1/files` stores (413 above); files and batch outputs live in Redis, so this bounds one key (see `docs/batches.md`)',
+    },
+  ),
+  DFLEET_MAX_FILES_PER_TENANT: documented(positiveInt(500), {
+    meaning: 'files one tenant may hold (uploads and batch outputs); an upload beyond answers 400 `file_limit_reached`',
+  }),
+  DFLEET_BATCH_MAX_LINES: documented(positiveInt(50_000), {
+    meaning: 'most request lines in one batch input file; a larger file fails the batch (`too_many_requests`)',
+  }),
+  DFLEET_BATCH_WINDOW: documented(z.coerce.number().int().min(1).max(10_000).default(128), {
+    meaning:
+      'lines of one batch in the queue or decoding at once: the runner feeds the next line as one finishes, so a 50,000-line batch never puts 50,000 jobs in Redis',
+  }),
+  DFLEET_BATCH_RUNNERS: documented(z.coerce.number().int().min(0).max(64).default(2), {
+    meaning: 'batches this gateway runs at once (any gateway runs any batch); `0` = this gateway only serves the API',
+  }),
+  DFLEET_BATCH_LOCK_DURATION_MS: documented(z.coerce.number().int().min(2_000).max(600_000).default(30_000), {
+    meaning:
+      "lock on a running batch, renewed while its gateway lives: a gateway killed mid-batch hands it to another gateway's runner within about this",
+  }),
   DFLEET_CORS_ORIGINS: documented(
     z
       .string()
@@ -140,6 +169,14 @@ const gatewayConfigSchema = gatewayEnv
     auth: authFrom(e),
     maxBodyBytes: e.DFLEET_MAX_BODY_BYTES,
     maxBatchPrompts: e.DFLEET_MAX_BATCH_PROMPTS,
+    batches: {
+      maxFileBytes: e.DFLEET_MAX_FILE_BYTES,
+      maxFilesPerTenant: e.DFLEET_MAX_FILES_PER_TENANT,
+      maxLines: e.DFLEET_BATCH_MAX_LINES,
+      window: e.DFLEET_BATCH_WINDOW,
+      runners: e.DFLEET_BATCH_RUNNERS,
+      lockDurationMs: e.DFLEET_BATCH_LOCK_DURATION_MS,
+    },
     /** null = CORS off; `['*']` = any origin. */
     corsOrigins: e.DFLEET_CORS_ORIGINS,
   }));

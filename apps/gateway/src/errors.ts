@@ -143,6 +143,43 @@ export class JobNotFoundError extends GatewayError {
   }
 }
 
+/** A file id the caller's tenant has no file under (another tenant's file is not found either). */
+export class FileNotFoundError extends GatewayError {
+  readonly code = 'file_not_found';
+  readonly httpStatus = 404;
+  readonly grpcStatus = grpc.status.NOT_FOUND;
+  constructor(fileId: string, param = 'file_id') {
+    super(`file '${fileId}' does not exist (list yours with GET /v1/files)`, param);
+  }
+}
+
+/** A batch id the caller's tenant has no batch under. */
+export class BatchNotFoundError extends GatewayError {
+  readonly code = 'batch_not_found';
+  readonly httpStatus = 404;
+  readonly grpcStatus = grpc.status.NOT_FOUND;
+  constructor(batchId: string) {
+    super(`batch '${batchId}' does not exist (list yours with GET /v1/batches)`, 'batch_id');
+  }
+}
+
+/** The tenant holds as many files as it may (DFLEET_MAX_FILES_PER_TENANT): delete some first. */
+export class FileLimitError extends GatewayError {
+  readonly code = 'file_limit_reached';
+  readonly httpStatus = 400;
+  readonly grpcStatus = grpc.status.RESOURCE_EXHAUSTED;
+}
+
+/** A batch already finished (or being cancelled) cannot be cancelled. */
+export class BatchNotCancellableError extends GatewayError {
+  readonly code = 'batch_not_cancellable';
+  readonly httpStatus = 400;
+  readonly grpcStatus = grpc.status.FAILED_PRECONDITION;
+  constructor(batchId: string, status: string) {
+    super(`batch '${batchId}' is ${status}; only a validating or in_progress batch can be cancelled`, 'batch_id');
+  }
+}
+
 export class RouteNotFoundError extends GatewayError {
   readonly code = 'not_found';
   readonly httpStatus = 404;

@@ -1,5 +1,11 @@
 import { pino, type Logger } from 'pino';
-import { describeJobFailure } from '@dfleet/queue';
+import { createRedisConnection, describeJobFailure } from '@dfleet/queue';
+import { Queue } from 'bullmq';
+import { BatchApi } from './batches/batch-api.ts';
+import { BATCHES_QUEUE } from './batches/batch-keys.ts';
+import type { BatchObject } from './batches/batch-objects.ts';
+import { toBatchObject } from './batches/batch-objects.ts';
+import { BatchRunner, type BatchJobData } from './batches/batch-runner.ts';
 import { startCallbackServer } from './callback-server.ts';
 import { CompletionService } from './completion-service.ts';
 import type { GatewayConfig } from './config.ts';
@@ -34,6 +40,12 @@ export interface RunningGateway {
 export interface StartGatewayOptions {
   /** Defaults to pino JSON on stderr at config.logLevel, keeping stdout for the readiness line. */
   logger?: Logger;
+  /**
+   * Called once when a batch this gateway's runner drove reaches a final status (completed,
+   * failed, expired, cancelled), after that status is in Redis. A no-op by default; errors are
+   * logged. Not called again if this gateway dies between the status write and the call.
+   */
+  onBatchFinished?: (batch: BatchObject) => void | Promise<void>;
 }
 
 /**
@@ -86,6 +98,43 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       },
     });
 
+    const batchQueueRedis = createRedisConnection(config.redisTarget, 'producer');
+    batchQueueRedis.on('error', () => undefined);
+    const batchQueue = new Queue<BatchJobData>(BATCHES_QUEUE, {
+      connection: batchQueueRedis,
+      prefix: config.redisPrefix,
+    });
+    batchQueue.on('error', () => undefined);
+    started.push(async () => {
+      await batchQueue.close().catch(() => undefined);
+      batchQueueRedis.disconnect();
+    });
+    const batchApi = new BatchApi({
+      submitter,
+      queue: batchQueue,
+      prefix: config.redisPrefix,
+      maxFileBytes: config.batches.maxFileBytes,
+      maxFilesPerTenant: config.batches.maxFilesPerTenant,
+    });
+    const onBatchFinished = options.onBatchFinished ?? (() => undefined);
+    const batchRunner =
+      config.batches.runners === 0
+        ? null
+        : new BatchRunner({
+            redis: config.redisTarget,
+            prefix: config.redisPrefix,
+            concurrency: config.batches.runners,
+            lockDurationMs: config.batches.lockDurationMs,
+            service,
+            catalog,
+            logger,
+            window: config.batches.window,
+            maxLines: config.batches.maxLines,
+            maxBatchPrompts: config.maxBatchPrompts,
+            onBatchFinished: (batch) => onBatchFinished(toBatchObject(batch)),
+          });
+    if (batchRunner !== null) started.push(() => batchRunner.close());
+
     const grpcServer = createGenerationGrpcServer({
       service,
       catalog,
@@ -112,6 +161,8 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       redisPrefix: config.redisPrefix,
       logger,
       drain,
+      batchApi,
+      maxFileBytes: config.batches.maxFileBytes,
     });
     await http.listen({ host: config.host, port: config.httpPort });
     const address = http.server.address();
@@ -125,6 +176,8 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
         // 503), so clients and load balancers move on instead of meeting a refused connection.
         const graceEndsAt = Date.now() + graceMs;
         grpcHealth.drain();
+        // Running batches go back to the queue first, so their lines stop holding the drain open.
+        await batchRunner?.close();
         let timer: NodeJS.Timeout | undefined;
         const graceOver = () =>
           new Promise<void>((resolve) => {
@@ -145,6 +198,8 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
         pending.close();
         grpcHealth.close();
         authenticator.close();
+        await batchQueue.close().catch(() => undefined);
+        batchQueueRedis.disconnect();
         await submitter.close();
         logger.info('gateway closed');
       })();

@@ -2,6 +2,9 @@ import cors from '@fastify/cors';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { DEFAULT_MAX_BATCH_PROMPTS } from './completion-batch.ts';
+import type { BatchApi } from './batches/batch-api.ts';
+import { batchRoutes } from './batches/batch-routes.ts';
+import { fileRoutes } from './batches/file-routes.ts';
 import type { CompletionService } from './completion-service.ts';
 import { authenticateApiRequests } from './http-hooks/authentication.ts';
 import { refuseLargeBodiesBeforeUpload } from './http-hooks/body-limit.ts';
@@ -38,6 +41,10 @@ export interface HttpServerDependencies {
   drain?: RequestDrain;
   /** Origins browsers may call from (`*` = any); null or absent = no CORS headers. */
   corsOrigins?: readonly string[] | null;
+  /** /v1/files and /v1/batches. */
+  batchApi: BatchApi;
+  /** Largest upload to /v1/files (DFLEET_MAX_FILE_BYTES), which the body limit does not bound. */
+  maxFileBytes: number;
 }
 
 /**
@@ -67,7 +74,7 @@ export function createHttpServer(deps: HttpServerDependencies): FastifyInstance 
     });
   }
   acceptStrictJsonBodies(app);
-  refuseLargeBodiesBeforeUpload(app, bodyLimitBytes);
+  refuseLargeBodiesBeforeUpload(app, bodyLimitBytes, { path: '/v1/files', limitBytes: deps.maxFileBytes });
   authenticateApiRequests(app, deps.authenticator);
   replyWithGatewayErrors(app, bodyLimitBytes);
 
@@ -76,6 +83,8 @@ export function createHttpServer(deps: HttpServerDependencies): FastifyInstance 
   app.register(chatCompletionRoutes, { service, catalog });
   app.register(modelRoutes, { catalog });
   app.register(jobRoutes, { service });
+  app.register(fileRoutes, { api: deps.batchApi, maxFileBytes: deps.maxFileBytes });
+  app.register(batchRoutes, { api: deps.batchApi });
   app.register(metricsRoutes, { submitter, logger: deps.logger });
   app.register(healthRoutes, { submitter, redisPrefix, drain });
   app.register(playgroundRoutes);

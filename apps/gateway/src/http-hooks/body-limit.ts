@@ -10,11 +10,17 @@ export const bodyTooLarge = (limit: number): PayloadTooLargeError =>
  * A client that asks before sending (`Expect: 100-continue`, as curl does for large bodies)
  * learns of the 413 before it uploads anything; Node would otherwise say "continue" at once.
  */
-export function refuseLargeBodiesBeforeUpload(app: FastifyInstance, bodyLimitBytes: number): void {
+export function refuseLargeBodiesBeforeUpload(
+  app: FastifyInstance,
+  bodyLimitBytes: number,
+  upload: { path: string; limitBytes: number },
+): void {
   app.server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
     const length = Number(request.headers['content-length']);
-    if (Number.isFinite(length) && length > bodyLimitBytes) {
-      const error = bodyTooLarge(bodyLimitBytes);
+    // File uploads have a limit of their own (the route enforces it while reading the parts).
+    const limit = request.url?.split('?')[0] === upload.path ? upload.limitBytes : bodyLimitBytes;
+    if (Number.isFinite(length) && length > limit) {
+      const error = bodyTooLarge(limit);
       response.writeHead(error.httpStatus, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
       response.end(JSON.stringify(error.toResponseBody()));
       return;

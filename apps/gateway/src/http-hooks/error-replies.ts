@@ -64,7 +64,7 @@ export function replyWithGatewayErrors(app: FastifyInstance, bodyLimitBytes: num
       reply,
       new RouteNotFoundError(
         `no route ${request.method} ${request.url.split('?')[0]}; see POST /v1/completions, POST /v1/chat/completions, GET /v1/models, ` +
-          'GET|DELETE /v1/jobs/:id, GET /healthz, GET /readyz, GET /playground',
+          'GET|DELETE /v1/jobs/:id, POST|GET /v1/files, GET /v1/files/:id[/content], DELETE /v1/files/:id, POST|GET /v1/batches, GET /v1/batches/:id, POST /v1/batches/:id/cancel, GET /healthz, GET /readyz, GET /playground',
       ),
     ),
   );

@@ -1,8 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { parseChatCompletionRequest } from '../chat-request.ts';
-import { toChatCompletionResponseBody } from '../chat-response.ts';
-import { expandChoices } from '../completion-choices.ts';
-import type { FinishedGeneration } from '../completion-response.ts';
+import { answerChatCompletion } from '../completion-answers.ts';
 import type { CompletionService } from '../completion-service.ts';
 import { callerOf } from '../http-hooks/authentication.ts';
 import { setJobRequestId } from '../http-hooks/request-id.ts';
@@ -33,11 +31,9 @@ export const chatCompletionRoutes: FastifyPluginAsync<ChatCompletionRoutesOption
       if (!reply.raw.writableEnded) clientGone.abort();
     });
     try {
-      const finished = await Promise.all(
-        expandChoices(completion).map((choice) => service.complete(choice, { tenant, signal: clientGone.signal })),
-      );
-      setJobRequestId(reply, (finished[0] as FinishedGeneration).jobId);
-      return reply.code(200).send(toChatCompletionResponseBody(finished, completion.model));
+      const answer = await answerChatCompletion(service, completion, { tenant, signal: clientGone.signal });
+      setJobRequestId(reply, answer.jobId);
+      return reply.code(200).send(answer.body);
     } catch (error) {
       if (error instanceof WaitAbortedError) return reply;
       throw error;
