@@ -20,10 +20,14 @@ const fleet = new TestFleet({
     // seconds; the defaults are 30 s / 15 s.
     DFLEET_LOCK_DURATION_MS: '5000',
     DFLEET_STALLED_INTERVAL_MS: '2000',
+    DFLEET_BATCH_LOCK_DURATION_MS: '5000',
     // A busy 2-core machine can take longer than the 800 ms default for a burst of adds.
     DFLEET_REDIS_TIMEOUT_MS: '5000',
   },
 });
+/** The gateways log at info, where the runner that claims a batch says so. */
+const GATEWAY_ENV = { LOG_LEVEL: 'info' };
+const BATCH_RUN_STARTED = 'batch run started';
 const tasks = await loadEvalTasks(`${DEFAULT_MODEL_DIR}/eval/heldout.jsonl`);
 /** Small answers in few passes (threshold), so that 2,000 lines decode in minutes on two loaded cores. */
 const lineBody = (i: number) => ({
@@ -41,18 +45,17 @@ interface BatchLine {
   error: { code: string; message: string } | null;
 }
 
-let accepting: GatewayProcess;
-let survivingGateway: GatewayProcess;
+let gateways: GatewayProcess[];
 const workers = new Map<string, WorkerProcess>();
 
 beforeAll(async () => {
   const [a, b, w1, w2] = await Promise.all([
-    fleet.startGateway('batch-kill-gateway-a'),
-    fleet.startGateway('batch-kill-gateway-b'),
+    fleet.startGateway('batch-kill-gateway-a', GATEWAY_ENV),
+    fleet.startGateway('batch-kill-gateway-b', GATEWAY_ENV),
     fleet.startWorker('batch-kill-worker-1'),
     fleet.startWorker('batch-kill-worker-2'),
   ]);
-  [accepting, survivingGateway] = [a, b];
+  gateways = [a, b];
   for (const worker of [w1, w2]) workers.set(worker.id, worker);
 }, 180_000);
 
@@ -67,6 +70,7 @@ describe('a 2,000-line batch whose gateway and one worker are killed with SIGKIL
     const jsonl = Array.from({ length: LINES }, (_, i) =>
       JSON.stringify({ custom_id: customId(i), method: 'POST', url: '/v1/completions', body: lineBody(i) }),
     ).join('\n');
+    const accepting = gateways[0]!;
     const client = openaiOf(accepting);
     const file = await client.files.create({ file: await toFile(Buffer.from(jsonl), 'kill.jsonl'), purpose: 'batch' });
     const created = await client.batches.create({
@@ -76,6 +80,12 @@ describe('a 2,000-line batch whose gateway and one worker are killed with SIGKIL
     });
 
     // Mid-way: lines done, and a worker decoding some.
+    const runner = await eventually('a runner claimed the batch', () =>
+      gateways.find((gateway) =>
+        gateway.log.entries(BATCH_RUN_STARTED).some((entry) => entry['batchId'] === created.id),
+      ),
+    );
+    const survivingGateway = gateways.find((gateway) => gateway !== runner)!;
     const other = openaiOf(survivingGateway);
     const doneAtKill = await eventually(
       'a tenth of the lines done',
@@ -92,7 +102,7 @@ describe('a 2,000-line batch whose gateway and one worker are killed with SIGKIL
       return active?.processedBy ? workers.get(active.processedBy) : undefined;
     });
     const killedAt = Date.now();
-    await Promise.all([killHard(victim.process), killHard(accepting.process)]);
+    await Promise.all([killHard(victim.process), killHard(runner.process)]);
 
     const final = await eventually(
       'the batch final',
@@ -106,6 +116,8 @@ describe('a 2,000-line batch whose gateway and one worker are killed with SIGKIL
     const doneAt = Date.now();
     expect(final.status).toBe('completed');
     expect(final.request_counts).toEqual({ total: LINES, completed: LINES, failed: 0 });
+    // The surviving gateway's runner took the batch over.
+    expect(survivingGateway.log.entries(BATCH_RUN_STARTED).some((entry) => entry['batchId'] === created.id)).toBe(true);
 
     const lines: BatchLine[] = [];
     for (const id of [final.output_file_id, final.error_file_id]) {
@@ -130,7 +142,8 @@ describe('a 2,000-line batch whose gateway and one worker are killed with SIGKIL
     expect(direct.map((answer) => answer.body['choices'][0].text)).toEqual(sample.map((i) => byId.get(customId(i))));
 
     console.log(
-      `batch of ${LINES} lines: gateway ${accepting.callbackAddress} and worker ${victim.id} killed with ` +
+      `batch of ${LINES} lines (accepted by ${accepting === runner ? 'the runner' : 'the other gateway'}): ` +
+        `the runner's gateway and worker ${victim.id} killed with ` +
         `${doneAtKill} lines done, ${Math.round((killedAt - startedAt) / 1000)} s in; completed ` +
         `${Math.round((doneAt - killedAt) / 1000)} s after the kill (${Math.round((doneAt - startedAt) / 1000)} s in all); ` +
         `${sample.length} lines matched direct completions`,
