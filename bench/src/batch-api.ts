@@ -93,7 +93,9 @@ const customId = (i: number) => `line-${i}`;
 
 interface CompletionBody {
   choices?: { text: string }[];
-  usage?: { completion_tokens: number };
+  usage?: { completion_tokens: number; nfe?: number };
+  /** The fleet's own timing of the job: waiting for a worker slot, then decoding. */
+  dfleet?: { queue_ms: number; decode_ms: number };
   error?: { code?: string; message?: string };
 }
 
@@ -135,6 +137,9 @@ interface Probe {
   answeredAt: number;
   status: number;
   ms: number;
+  queueMs: number;
+  decodeMs: number;
+  nfe: number;
 }
 
 /** Sends probes open loop, one every interval, until `until()` says stop or `max` were sent. */
@@ -147,15 +152,37 @@ async function probeWhile(until: () => boolean, max = Number.POSITIVE_INFINITY):
     if (until()) break;
     const sentAt = performance.now();
     pending.push(
-      complete(probeBody(i)).then((a) => ({ sentAt, answeredAt: performance.now(), status: a.status, ms: a.ms })),
+      complete(probeBody(i)).then((a) => ({
+        sentAt,
+        answeredAt: performance.now(),
+        status: a.status,
+        ms: a.ms,
+        queueMs: a.body.dfleet?.queue_ms ?? Number.NaN,
+        decodeMs: a.body.dfleet?.decode_ms ?? Number.NaN,
+        nfe: a.body.usage?.nfe ?? Number.NaN,
+      })),
     );
   }
   return Promise.all(pending);
 }
 
 function latency(probes: readonly Probe[]) {
-  const ok = probes.filter((p) => p.status === 200).map((p) => p.ms);
-  return { probes: probes.length, succeeded: ok.length, p50_ms: percentile(ok, 50), p99_ms: percentile(ok, 99) };
+  const ok = probes.filter((p) => p.status === 200);
+  const p50 = (of: (p: Probe) => number) => percentile(ok.map(of), 50);
+  return {
+    probes: probes.length,
+    succeeded: ok.length,
+    p50_ms: p50((p) => p.ms),
+    p99_ms: percentile(
+      ok.map((p) => p.ms),
+      99,
+    ),
+    // Where a probe's time goes: waiting for a slot, decoding (its passes share the batch), the rest.
+    queue_p50_ms: p50((p) => p.queueMs),
+    decode_p50_ms: p50((p) => p.decodeMs),
+    nfe_p50: p50((p) => p.nfe),
+    ms_per_pass_p50: p50((p) => p.decodeMs / p.nfe),
+  };
 }
 
 /** The direct client: `concurrency` requests in flight until every line has answered, with probes meanwhile. */
@@ -359,38 +386,38 @@ try {
 
 const { summary: s, direct: d, batch: b, idle: idleLatency } = report;
 const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
+type Latency = ReturnType<typeof latency>;
+const probeCells = (l: Latency) => [
+  fmt(l.p50_ms, 0),
+  fmt(l.p99_ms, 0),
+  fmt(l.queue_p50_ms, 0),
+  fmt(l.decode_p50_ms, 0),
+  fmt(l.ms_per_pass_p50, 0),
+  `${l.succeeded}/${l.probes}`,
+];
+const pathCells = (p: { lines_per_s: number; completion_tokens_per_s: number; seconds: number; failed: number }) => [
+  fmt(p.lines_per_s),
+  fmt(p.completion_tokens_per_s),
+  fmt(p.seconds),
+  String(p.failed),
+];
 const table = [
-  ['path', 'lines/s', 'tokens/s', 'wall s', 'failed', 'interactive p50 ms', 'p99 ms', 'probes'],
   [
-    'idle',
-    '-',
-    '-',
-    '-',
-    '-',
-    fmt(idleLatency.p50_ms, 0),
-    fmt(idleLatency.p99_ms, 0),
-    `${idleLatency.succeeded}/${idleLatency.probes}`,
+    'path',
+    'lines/s',
+    'tokens/s',
+    'wall s',
+    'failed',
+    'interactive p50 ms',
+    'p99 ms',
+    'queue p50',
+    'decode p50',
+    'ms/pass',
+    'probes',
   ],
-  [
-    'direct',
-    fmt(d.lines_per_s),
-    fmt(d.completion_tokens_per_s),
-    fmt(d.seconds),
-    String(d.failed),
-    fmt(d.interactive_probes.p50_ms, 0),
-    fmt(d.interactive_probes.p99_ms, 0),
-    `${d.interactive_probes.succeeded}/${d.interactive_probes.probes}`,
-  ],
-  [
-    'batch',
-    fmt(b.lines_per_s),
-    fmt(b.completion_tokens_per_s),
-    fmt(b.seconds),
-    String(b.failed),
-    fmt(b.interactive_probes.p50_ms, 0),
-    fmt(b.interactive_probes.p99_ms, 0),
-    `${b.interactive_probes.succeeded}/${b.interactive_probes.probes}`,
-  ],
+  ['idle', '-', '-', '-', '-', ...probeCells(idleLatency)],
+  ['direct', ...pathCells(d), ...probeCells(d.interactive_probes)],
+  ['batch', ...pathCells(b), ...probeCells(b.interactive_probes)],
 ];
 const widths = table[0]!.map((_, col) => Math.max(...table.map((row) => row[col]!.length)));
 for (const row of table) console.log(row.map((cell, col) => cell.padStart(widths[col]!)).join('  '));
