@@ -3,8 +3,7 @@ import { createRedisConnection, describeJobFailure } from '@dfleet/queue';
 import { Queue } from 'bullmq';
 import { BatchApi } from './batches/batch-api.ts';
 import { BATCHES_QUEUE } from './batches/batch-keys.ts';
-import type { BatchObject } from './batches/batch-objects.ts';
-import { toBatchObject } from './batches/batch-objects.ts';
+import { toBatchObject, type BatchObject } from './batches/batch-objects.ts';
 import { BatchRunner, type BatchJobData } from './batches/batch-runner.ts';
 import { startCallbackServer } from './callback-server.ts';
 import { CompletionService } from './completion-service.ts';
@@ -43,9 +42,10 @@ export interface StartGatewayOptions {
   /**
    * Called once when a batch this gateway's runner drove reaches a final status (completed,
    * failed, expired, cancelled), after that status is in Redis. A no-op by default; errors are
-   * logged. Not called again if this gateway dies between the status write and the call.
+   * logged. Not called again if this gateway dies between the status write and the call. The
+   * batch is in the API's shape; `owner.tenant` is the tenant it belongs to.
    */
-  onBatchFinished?: (batch: BatchObject) => void | Promise<void>;
+  onBatchFinished?: (batch: BatchObject, owner: { tenant: string }) => void | Promise<void>;
 }
 
 /**
@@ -131,7 +131,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
             window: config.batches.window,
             maxLines: config.batches.maxLines,
             maxBatchPrompts: config.maxBatchPrompts,
-            onBatchFinished: (batch) => onBatchFinished(toBatchObject(batch)),
+            onBatchFinished: (batch) => onBatchFinished(toBatchObject(batch), { tenant: batch.tenant }),
           });
     if (batchRunner !== null) started.push(() => batchRunner.close());
 

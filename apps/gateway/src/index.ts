@@ -24,6 +24,7 @@ export {
 } from './errors.ts';
 export { TENANT_HEADER, DEFAULT_TENANT } from './request-identity.ts';
 export type { CompletionResponseBody } from './completion-response.ts';
+export type { BatchObject } from './batches/batch-objects.ts';
 export { RESULT_REPORT_NOT_ACCEPTED } from './log-messages.ts';
 export { WAITING_REQUESTS_METRIC, RUNNING_REQUESTS_METRIC } from './queue-depth-metrics.ts';
 export { FORCED_EXIT_MARGIN_MS as GATEWAY_FORCED_EXIT_MARGIN_MS } from './forced-exit-margin.ts';

@@ -17,6 +17,8 @@ import {
   type RedisTarget,
 } from '@dfleet/queue';
 import { OwnRedisCluster, eventually, uniquePrefix } from '@dfleet/test-support';
+import { batchKeys } from '../src/batches/batch-keys.ts';
+import { BatchStore } from '../src/batches/batch-store.ts';
 import { JobSubmitter } from '../src/job-submitter.ts';
 import { RedisRateLimiter } from '../src/rate-limiter.ts';
 import { auditTenantWaiting } from '../src/tenant-waiting-audit.ts';
@@ -75,6 +77,14 @@ describe("every key of dfleet's own on a Redis Cluster (3 masters, 3 replicas), 
       cancelRequestKey(prefix, 'job-1'),
       `${prefix}:ratelimit:key-1`,
       tenantWaitingKey(prefix, 'acme'),
+      batchKeys.file(prefix, 'file-1'),
+      batchKeys.tenantFiles(prefix, 'acme'),
+      batchKeys.batch(prefix, 'batch_1'),
+      batchKeys.batchOutput(prefix, 'batch_1'),
+      batchKeys.batchErrors(prefix, 'batch_1'),
+      batchKeys.tenantBatches(prefix, 'acme'),
+      batchKeys.listSequence(prefix),
+      `${prefix}:batches:batch_1`,
     ];
     expect(new Set(keys.map(redisKeySlot))).toEqual(new Set([redisKeySlot(prefix)]));
   });
@@ -89,6 +99,48 @@ describe("every key of dfleet's own on a Redis Cluster (3 masters, 3 replicas), 
     expect(await submitter.cancel('cluster-a', 'acme')).toMatchObject({ cancelled: true, state: 'cancelled' });
     expect(await redis.zcard(tenantWaitingKey(prefix, 'acme'))).toBe(0);
     await submitter.admit(job('cluster-b'), limits);
+  });
+
+  it("keeps the Batch API's files, batches and line results with their MULTIs and scripts", async () => {
+    const store = new BatchStore(redis, prefix);
+    const file = {
+      id: 'file-c1',
+      tenant: 'acme',
+      bytes: 3,
+      createdAt: 1,
+      filename: 'in.jsonl',
+      purpose: 'batch' as const,
+    };
+    await store.saveFile(file, Buffer.from('{}\n'));
+    expect(await store.getFile('file-c1')).toEqual(file);
+    expect((await store.fileContent('file-c1'))?.toString()).toBe('{}\n');
+    const batch = {
+      id: 'batch_c1',
+      tenant: 'acme',
+      endpoint: '/v1/completions' as const,
+      inputFileId: 'file-c1',
+      completionWindow: '24h',
+      metadata: null,
+      status: 'validating' as const,
+      createdAt: 1,
+      expiresAt: 2,
+      timestamps: {},
+      requestCounts: { total: 0, completed: 0, failed: 0 },
+      outputFileId: null,
+      errorFileId: null,
+      errors: null,
+    };
+    await store.createBatch(batch);
+    await store.createBatch({ ...batch, id: 'batch_c2' });
+    expect(await store.pageOfBatchIds('acme', null, 1)).toEqual({ ids: ['batch_c2'], hasMore: true });
+    expect(await store.transition('batch_c1', ['validating'], 'in_progress')).toEqual({
+      applied: true,
+      found: 'validating',
+    });
+    expect(await store.recordLine('batch_c1', 1, 'output', 'one')).toBe(true);
+    expect(await store.recordLine('batch_c1', 1, 'errors', 'again')).toBe(false);
+    expect(await store.recordedResults('batch_c1', [1, 2])).toEqual({ output: ['one'], errors: [] });
+    expect((await store.getBatch('batch_c1'))?.requestCounts).toEqual({ total: 0, completed: 1, failed: 0 });
   });
 
   it('heals a tenant set through the audit (its claim key and the queue lookups)', async () => {

@@ -12,7 +12,7 @@ import {
 } from '../errors.ts';
 import type { JobSubmitter } from '../job-submitter.ts';
 import { BATCHES_QUEUE } from './batch-keys.ts';
-import type { BatchJobData } from './batch-runner.ts';
+import { BATCH_JOB_RETRIES, type BatchJobData } from './batch-runner.ts';
 import {
   BATCH_ENDPOINTS,
   BatchStore,
@@ -188,7 +188,7 @@ export class BatchApi {
       await this.#options.queue.add(
         BATCHES_QUEUE,
         { batchId: batch.id },
-        { jobId: batch.id, removeOnComplete: true, removeOnFail: { age: 7 * 86_400 } },
+        { jobId: batch.id, removeOnComplete: true, removeOnFail: { age: 7 * 86_400 }, ...BATCH_JOB_RETRIES },
       );
     });
     return batch;

@@ -15,7 +15,7 @@ export type LineCall =
  * Why a line is not run: an error its endpoint would answer (HTTP status and OpenAI error body
  * in the error file's `response`), or a fault of the line itself (`error`, no response).
  */
-export type LineFailure = { kind: 'http'; error: GatewayError } | { kind: 'line'; code: string; message: string };
+type LineFailure = { kind: 'http'; error: GatewayError } | { kind: 'line'; code: string; message: string };
 
 export type BatchLine =
   | { line: number; customId: string; kind: 'request'; call: LineCall }

@@ -6,11 +6,13 @@
 export const batchKeys = {
   /** Hash: a file's metadata and its `content`. */
   file: (prefix: string, fileId: string) => `${prefix}:file:${fileId}`,
-  /** Sorted set of a tenant's file ids, scored by creation time (ms). */
+  /** Sorted set of a tenant's file ids, in creation order (scored by the list sequence). */
   tenantFiles: (prefix: string, tenant: string) => `${prefix}:{tenant:${tenant}}:files`,
+  /** Counter ordering the tenants' file and batch lists (their scores). */
+  listSequence: (prefix: string) => `${prefix}:batch-list-sequence`,
   /** Hash: a batch's status, counts, timestamps and file ids. */
   batch: (prefix: string, batchId: string) => `${prefix}:batch:${batchId}`,
-  /** Sorted set of a tenant's batch ids, scored by creation time (ms). */
+  /** Sorted set of a tenant's batch ids, in creation order (scored by the list sequence). */
   tenantBatches: (prefix: string, tenant: string) => `${prefix}:{tenant:${tenant}}:batches`,
   /** Hash: line number -> output line of each line that succeeded (deleted once the output file is written). */
   batchOutput: (prefix: string, batchId: string) => `${prefix}:batch:${batchId}:output`,

@@ -10,7 +10,7 @@ interface OutputLine {
 }
 
 /** The output line's id: stable for the batch and line, so a line written again is the same line. */
-export function batchRequestId(batchId: string, line: number): string {
+function batchRequestId(batchId: string, line: number): string {
   return `batch_req_${createHash('sha256').update(`${batchId}#${line}`).digest('hex').slice(0, 24)}`;
 }
 

@@ -106,7 +106,9 @@ export class BatchRun {
    */
   async #feed(batch: BatchRecord, todo: RequestLine[]): Promise<'completed' | 'cancelled' | 'expired' | 'interrupted'> {
     const { store, window } = this.#deps;
-    const queue: Pending[] = todo.map((line) => ({ line, notBefore: 0 }));
+    // Lines in file order from a cursor (a 50,000-line batch is never spliced), and the few to retry.
+    let next = 0;
+    const retries: Pending[] = [];
     const inFlight = new Map<number, Promise<void>>();
     const stopLines = new AbortController();
     let wake: () => void = () => {};
@@ -114,6 +116,14 @@ export class BatchRun {
     this.#signal.addEventListener('abort', onAbort);
     let end: 'completed' | 'cancelled' | 'expired' | 'interrupted' = 'completed';
     let controlAt = 0;
+    const start = (line: RequestLine) => {
+      const running = this.#runLine(batch, line, stopLines.signal).then((retryAfterMs) => {
+        inFlight.delete(line.line);
+        if (retryAfterMs !== null) retries.push({ line, notBefore: Date.now() + retryAfterMs });
+        wake();
+      });
+      inFlight.set(line.line, running);
+    };
     try {
       while (true) {
         if (this.#signal.aborted) {
@@ -133,24 +143,16 @@ export class BatchRun {
             break;
           }
         }
-        for (let i = 0; i < queue.length && inFlight.size < window; ) {
-          const pending = queue[i] as Pending;
-          if (pending.notBefore > now) {
-            i++;
-            continue;
-          }
-          queue.splice(i, 1);
-          const { line } = pending;
-          const running = this.#runLine(batch, line, stopLines.signal).then((retryAfterMs) => {
-            inFlight.delete(line.line);
-            if (retryAfterMs !== null) queue.push({ line, notBefore: Date.now() + retryAfterMs });
-            wake();
-          });
-          inFlight.set(line.line, running);
+        for (let i = 0; i < retries.length && inFlight.size < window; ) {
+          const due = retries[i] as Pending;
+          if (due.notBefore > now) i++;
+          else start((retries.splice(i, 1)[0] as Pending).line);
         }
-        if (inFlight.size === 0 && queue.length === 0) break;
+        while (next < todo.length && inFlight.size < window) start(todo[next++] as RequestLine);
+        if (inFlight.size === 0 && retries.length === 0 && next === todo.length) break;
+        const wakeAt = Math.min(controlAt, ...retries.map((retry) => retry.notBefore));
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, Math.max(10, controlAt - Date.now()));
+          const timer = setTimeout(resolve, Math.max(10, wakeAt - Date.now()));
           wake = () => {
             clearTimeout(timer);
             resolve();
@@ -163,13 +165,14 @@ export class BatchRun {
       const stopped = [...inFlight.keys()];
       await Promise.all(inFlight.values());
       if (end === 'cancelled' || end === 'expired') {
-        // Jobs of lines that were running or next in line (a previous run may have fed them).
-        const unfinished = [...stopped, ...queue.slice(0, window).map(({ line }) => line.line)];
+        // Jobs of lines that were running, waiting to be retried, or next in line (a previous run may have fed them).
         const byLine = new Map(todo.map((line) => [line.line, line]));
-        await this.#cancelJobs(
-          batch,
-          unfinished.map((line) => byLine.get(line)).filter((l) => l !== undefined),
-        );
+        const unfinished = [
+          ...stopped.map((line) => byLine.get(line)).filter((line) => line !== undefined),
+          ...retries.map(({ line }) => line),
+          ...todo.slice(next, next + window),
+        ];
+        await this.#cancelJobs(batch, unfinished);
       }
     }
     return end;

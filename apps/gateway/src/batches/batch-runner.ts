@@ -1,5 +1,5 @@
 import { createRedisConnection, type RedisConnection, type RedisTarget } from '@dfleet/queue';
-import { DelayedError, WaitingError, Worker, type Job } from 'bullmq';
+import { WaitingError, Worker, type Job } from 'bullmq';
 import { BATCHES_QUEUE } from './batch-keys.ts';
 import { BatchRun, type BatchRunDependencies } from './batch-run.ts';
 import { BatchStore } from './batch-store.ts';
@@ -18,8 +18,14 @@ export interface BatchRunnerOptions extends Omit<BatchRunDependencies, 'store'> 
   lockDurationMs: number;
 }
 
-/** Wait before a batch whose run failed on an unexpected error (Redis down, say) is run again. */
-const RERUN_DELAY_MS = 2_000;
+/** How long a close waits for the running batches to be handed back to the queue. */
+const CLOSE_WAIT_MS = 5_000;
+
+/**
+ * How a batch whose run failed on an unexpected error (Redis down, say) is run again: every 2 s,
+ * for about a day, before BullMQ gives up on it (the batch then stays as Redis has it).
+ */
+export const BATCH_JOB_RETRIES = { attempts: 43_200, backoff: { type: 'fixed', delay: 2_000 } } as const;
 
 /**
  * Claims batches from the `batches` queue (any gateway's runner may take any batch) and runs
@@ -63,9 +69,9 @@ export class BatchRunner {
       }
     } catch (error) {
       if (!running.signal.aborted) {
+        // BullMQ runs it again (BATCH_JOB_RETRIES), on this gateway or another, from what Redis holds.
         logger.warn({ batchId, err: error }, 'batch run failed; running it again shortly');
-        await job.moveToDelayed(Date.now() + RERUN_DELAY_MS, token);
-        throw new DelayedError();
+        throw error;
       }
     } finally {
       this.#running.delete(running);
@@ -78,9 +84,13 @@ export class BatchRunner {
 
   /** Stops claiming, interrupts the running batches (they go back to the queue), and closes. */
   async close(): Promise<void> {
-    const closed = this.#worker.close();
+    const closed = this.#worker.close().catch(() => undefined);
     for (const running of this.#running) running.abort();
-    await closed.catch(() => undefined);
+    // With Redis unreachable BullMQ's close would wait for it; the batches then stall and are handed on.
+    if (this.#connection.status !== 'ready') this.#connection.disconnect();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([closed, new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
+    clearTimeout(timer);
     this.#connection.disconnect();
   }
 }

@@ -1,7 +1,7 @@
 import type { RedisConnection } from '@dfleet/queue';
 import { batchKeys } from './batch-keys.ts';
 
-export const BATCH_STATUSES = [
+const BATCH_STATUSES = [
   'validating',
   'failed',
   'in_progress',
@@ -110,6 +110,15 @@ end
 return current
 `;
 
+/**
+ * Adds an id to a tenant's list scored by a sequence, so the list keeps creation order (a score
+ * of seconds, or even milliseconds, ties). KEYS: the list, the sequence. ARGV: the id.
+ */
+const APPEND_TO_LIST_SCRIPT = `
+redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[2]), ARGV[1])
+return 1
+`;
+
 const FILE_FIELDS = ['tenant', 'bytes', 'created_at', 'filename', 'purpose'] as const;
 
 /** Files, batches and per-line results in Redis (see batch-keys.ts for the layout). */
@@ -133,8 +142,8 @@ export class BatchStore {
         purpose: file.purpose,
         content,
       })
-      .zadd(batchKeys.tenantFiles(this.#prefix, file.tenant), file.createdAt * 1000, file.id)
       .exec();
+    await this.#listLast(batchKeys.tenantFiles(this.#prefix, file.tenant), file.id);
   }
 
   async getFile(fileId: string): Promise<StoredFile | null> {
@@ -190,8 +199,13 @@ export class BatchStore {
         completed: '0',
         failed: '0',
       })
-      .zadd(batchKeys.tenantBatches(this.#prefix, batch.tenant), batch.createdAt * 1000, batch.id)
       .exec();
+    await this.#listLast(batchKeys.tenantBatches(this.#prefix, batch.tenant), batch.id);
+  }
+
+  /** Puts an id last in a tenant's list (a fleet-wide sequence orders it: many land in one second). */
+  async #listLast(listKey: string, id: string): Promise<void> {
+    await this.#redis.eval(APPEND_TO_LIST_SCRIPT, 2, listKey, batchKeys.listSequence(this.#prefix), id);
   }
 
   async getBatch(batchId: string): Promise<BatchRecord | null> {
