@@ -175,9 +175,9 @@ describe('the Batch API through the openai client', () => {
     const output = await linesOf(openai, batch.output_file_id);
     expect(output.map((line) => line.custom_id)).toEqual(['good', 'pair']);
     // An array of prompts is answered as the endpoint answers it: one choice per prompt, in order.
-    const pair = output[1]?.response?.body as unknown as OpenAI.Completion;
-    expect(pair.choices.map((choice) => choice.index)).toEqual([0, 1]);
-    expect(pair.choices[0]?.text).toBe((output[0]?.response?.body as unknown as OpenAI.Completion).choices[0]?.text);
+    const [single, pair] = output.map((line) => line.response?.body as unknown as OpenAI.Completion);
+    expect(pair?.choices.map((choice) => choice.index)).toEqual([0, 1]);
+    expect(pair?.choices[0]?.text).toBe(single?.choices[0]?.text);
     const errors = await linesOf(openai, batch.error_file_id);
     expect(errors.map((line) => line.custom_id)).toEqual([null, 'chat-url', 'hot', 'good', 'nobody']);
     const [broken, chatUrl, hot, duplicate, nobody] = errors;

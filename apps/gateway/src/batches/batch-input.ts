@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { z } from 'zod';
 import { parseChatCompletionRequest } from '../chat-request.ts';
 import { parseCompletionsCall, type CompletionsCall } from '../completion-answers.ts';
@@ -34,6 +35,11 @@ export interface BatchInputOptions {
 }
 
 const MAX_CUSTOM_ID_LENGTH = 512;
+/**
+ * Lines validated between two turns of the event loop: a 50,000-line file takes seconds to
+ * validate (each prompt is tokenized), which must not stall the gateway's requests meanwhile.
+ */
+const LINES_PER_TURN = 200;
 
 const m = {
   custom_id: `custom_id must be a string of 1 to ${MAX_CUSTOM_ID_LENGTH} characters, unique within the batch`,
@@ -63,7 +69,7 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
  * (not UTF-8, empty, no line a JSON object, too many lines) fails the batch. Deterministic: a
  * runner that resumes the batch parses the file again and gets the same lines and job ids.
  */
-export function parseBatchInput(content: Buffer, options: BatchInputOptions): BatchInput {
+export async function parseBatchInput(content: Buffer, options: BatchInputOptions): Promise<BatchInput> {
   let text: string;
   try {
     text = strictUtf8.decode(content);
@@ -83,7 +89,7 @@ export function parseBatchInput(content: Buffer, options: BatchInputOptions): Ba
   }
   const seen = new Set<string>();
   let jsonLines = 0;
-  const lines = present.map(({ raw, line }): BatchLine => {
+  const parseLine = ({ raw, line }: { raw: string; line: number }): BatchLine => {
     let value: unknown;
     try {
       value = JSON.parse(raw);
@@ -127,7 +133,12 @@ export function parseBatchInput(content: Buffer, options: BatchInputOptions): Ba
         return { line, customId: custom, kind: 'refused', failure: { kind: 'http', error } };
       throw error;
     }
-  });
+  };
+  const lines: BatchLine[] = [];
+  for (const [index, raw] of present.entries()) {
+    if (index > 0 && index % LINES_PER_TURN === 0) await nextTurn();
+    lines.push(parseLine(raw));
+  }
   if (jsonLines === 0) {
     return invalid(
       'invalid_jsonl',

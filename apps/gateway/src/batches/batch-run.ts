@@ -74,7 +74,7 @@ export class BatchRun {
         line: null,
       });
     }
-    const input = parseBatchInput(content, {
+    const input = await parseBatchInput(content, {
       endpoint: batch.endpoint,
       catalog: this.#deps.catalog,
       tenant: batch.tenant,

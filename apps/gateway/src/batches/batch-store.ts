@@ -111,11 +111,16 @@ return current
 `;
 
 /**
- * Adds an id to a tenant's list scored by a sequence, so the list keeps creation order (a score
- * of seconds, or even milliseconds, ties). KEYS: the list, the sequence. ARGV: the id.
+ * Writes a new record (a file or a batch) and puts its id last in its tenant's list, ordered by a
+ * fleet-wide sequence (scores of seconds, or even milliseconds, tie), all or nothing. A record
+ * that exists is left as it is: a batch's output file written again by a second run of the batch
+ * (after a stall) never replaces the first. KEYS: the record, the list, the sequence. ARGV: the
+ * id, then field, value pairs. Returns 1 when written, 0 when the record existed.
  */
-const APPEND_TO_LIST_SCRIPT = `
-redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[2]), ARGV[1])
+const CREATE_LISTED_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[3]), ARGV[1])
 return 1
 `;
 
@@ -131,19 +136,21 @@ export class BatchStore {
     this.#prefix = prefix;
   }
 
+  /** Stores a new file; one that exists under the id is kept (see CREATE_LISTED_SCRIPT). */
   async saveFile(file: StoredFile, content: Buffer): Promise<void> {
-    await this.#redis
-      .multi()
-      .hset(batchKeys.file(this.#prefix, file.id), {
+    await this.#createListed(
+      batchKeys.file(this.#prefix, file.id),
+      batchKeys.tenantFiles(this.#prefix, file.tenant),
+      file.id,
+      {
         tenant: file.tenant,
         bytes: String(file.bytes),
         created_at: String(file.createdAt),
         filename: file.filename,
         purpose: file.purpose,
         content,
-      })
-      .exec();
-    await this.#listLast(batchKeys.tenantFiles(this.#prefix, file.tenant), file.id);
+      },
+    );
   }
 
   async getFile(fileId: string): Promise<StoredFile | null> {
@@ -184,28 +191,30 @@ export class BatchStore {
   }
 
   async createBatch(batch: BatchRecord): Promise<void> {
-    await this.#redis
-      .multi()
-      .hset(batchKeys.batch(this.#prefix, batch.id), {
-        tenant: batch.tenant,
-        endpoint: batch.endpoint,
-        input_file_id: batch.inputFileId,
-        completion_window: batch.completionWindow,
-        metadata: batch.metadata === null ? '' : JSON.stringify(batch.metadata),
-        status: batch.status,
-        created_at: String(batch.createdAt),
-        expires_at: String(batch.expiresAt),
-        total: '0',
-        completed: '0',
-        failed: '0',
-      })
-      .exec();
-    await this.#listLast(batchKeys.tenantBatches(this.#prefix, batch.tenant), batch.id);
+    const key = batchKeys.batch(this.#prefix, batch.id);
+    await this.#createListed(key, batchKeys.tenantBatches(this.#prefix, batch.tenant), batch.id, {
+      tenant: batch.tenant,
+      endpoint: batch.endpoint,
+      input_file_id: batch.inputFileId,
+      completion_window: batch.completionWindow,
+      metadata: batch.metadata === null ? '' : JSON.stringify(batch.metadata),
+      status: batch.status,
+      created_at: String(batch.createdAt),
+      expires_at: String(batch.expiresAt),
+      total: '0',
+      completed: '0',
+      failed: '0',
+    });
   }
 
-  /** Puts an id last in a tenant's list (a fleet-wide sequence orders it: many land in one second). */
-  async #listLast(listKey: string, id: string): Promise<void> {
-    await this.#redis.eval(APPEND_TO_LIST_SCRIPT, 2, listKey, batchKeys.listSequence(this.#prefix), id);
+  async #createListed(
+    key: string,
+    listKey: string,
+    id: string,
+    fields: Record<string, string | Buffer>,
+  ): Promise<void> {
+    const pairs = Object.entries(fields).flat();
+    await this.#redis.eval(CREATE_LISTED_SCRIPT, 3, key, listKey, batchKeys.listSequence(this.#prefix), id, ...pairs);
   }
 
   async getBatch(batchId: string): Promise<BatchRecord | null> {
