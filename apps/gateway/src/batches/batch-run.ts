@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { expandChoices } from '../completion-choices.ts';
 import { answerChatCompletion, answerCompletions, type EndpointAnswer } from '../completion-answers.ts';
@@ -121,6 +122,9 @@ export class BatchRun {
     const retries: Pending[] = [];
     const inFlight = new Map<number, Promise<void>>();
     const stopLines = new AbortController();
+    // Every job of a line in flight listens on it (and stops listening when it ends): up to
+    // `window` lines of up to `maxBatchPrompts` jobs at once is expected, not the leak Node warns of above 10.
+    setMaxListeners(window * this.#deps.maxBatchPrompts + 1, stopLines.signal);
     let wake: () => void = () => {};
     const onAbort = () => wake();
     this.#signal.addEventListener('abort', onAbort);
