@@ -39,7 +39,7 @@ import { DEFAULT_MODEL_DIR, loadModelManifest } from '@dfleet/model';
 import { FLEET_WORKER_OPTIONS, fleetWorkersFrom, startFleetWorker } from './fleet-workers.ts';
 import { KeepAliveClient } from './keep-alive-client.ts';
 import { percentile } from './percentiles.ts';
-import { startApp } from './start-app.ts';
+import { startApp, stopApps } from './start-app.ts';
 
 const count = z.coerce.number().int().positive();
 const optionsSchema = z.object({
@@ -373,13 +373,7 @@ try {
   report = await measure();
 } finally {
   client.close();
-  worker.child.kill('SIGTERM');
-  gateway.child.kill('SIGTERM');
-  await Promise.all(
-    [worker, gateway].map(
-      ({ child }) => new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve))),
-    ),
-  );
+  await stopApps([worker, gateway]);
   await redisServer.stop();
   await rm(redisDir, { recursive: true, force: true });
 }

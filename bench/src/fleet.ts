@@ -69,7 +69,7 @@ import { openLoop, type OpenLoopRun } from './open-loop.ts';
 import { percentile } from './percentiles.ts';
 import { servedRatePerS } from './served-rate.ts';
 import { hostCpuTicks, totalCpuMs } from './process-cpu.ts';
-import { startApp } from './start-app.ts';
+import { startApp, stopApps } from './start-app.ts';
 
 const { values } = parseArgs({
   options: {
@@ -447,13 +447,7 @@ try {
   streaming = await compareStreaming({ httpUrl, model: modelName, prompts: streamingPrompts, decodings });
 } finally {
   client.close();
-  worker.child.kill('SIGTERM');
-  gateway.child.kill('SIGTERM');
-  await Promise.all(
-    [worker, gateway].map(
-      ({ child }) => new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve))),
-    ),
-  );
+  await stopApps([worker, gateway]);
   const redis = new Redis(redisUrl);
   const keys = await redis.keys(`${prefix}:*`);
   if (keys.length) await redis.del(...keys);

@@ -26,7 +26,7 @@ import { loadEvalTasks } from '@dfleet/eval';
 import { DEFAULT_MODEL_DIR, loadModelManifest } from '@dfleet/model';
 import { GENERATION_QUEUES, GenerationQueues, type PriorityClass } from '@dfleet/queue';
 import { percentile } from './percentiles.ts';
-import { startApp } from './start-app.ts';
+import { startApp, stopApps } from './start-app.ts';
 
 const { values } = parseArgs({
   options: {
@@ -341,13 +341,7 @@ try {
   control = { ...asBatch, backlog: await cancelBacklog(backlog) };
   process.stderr.write(`  the backlog finished after ${seconds(control.backlog.drainedAfterMs)} s\n`);
 } finally {
-  worker.child.kill('SIGTERM');
-  gateway.child.kill('SIGTERM');
-  await Promise.all(
-    [worker, gateway].map(
-      ({ child }) => new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve))),
-    ),
-  );
+  await stopApps([worker, gateway]);
   await queue.obliterate().catch(() => undefined);
   await queue.close();
   // Keys outside the queue (heartbeats, cancel marks, tenant counts) share the prefix.

@@ -20,3 +20,13 @@ export async function startApp(
   });
   return { child: app.child, match: app.ready };
 }
+
+/** SIGTERM to each started process; resolves once every one has exited. */
+export async function stopApps(apps: readonly { child: ChildProcess }[]): Promise<void> {
+  for (const { child } of apps) child.kill('SIGTERM');
+  await Promise.all(
+    apps.map(
+      ({ child }) => new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve))),
+    ),
+  );
+}

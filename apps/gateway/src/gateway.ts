@@ -16,7 +16,7 @@ import { createHttpServer } from './http-server.ts';
 import { JobSubmitter } from './job-submitter.ts';
 import { loadServedModel, ModelCatalog } from './model-catalog.ts';
 import { PendingResults } from './pending-results.ts';
-import { createGatewayMetrics } from './queue-depth-metrics.ts';
+import { createGatewayMetrics } from './gateway-metrics.ts';
 import { RedisRateLimiter } from './rate-limiter.ts';
 import { ApiKeyAuthenticator, OpenAccess, type RequestAuthenticator } from './request-authenticator.ts';
 import { RequestDrain } from './request-drain.ts';

@@ -1,6 +1,6 @@
 import type { CompletionRequest } from './completion-request.ts';
 import type { FinishedGeneration } from './completion-response.ts';
-import type { GatewayMetrics } from './queue-depth-metrics.ts';
+import type { GatewayMetrics } from './gateway-metrics.ts';
 
 /** When a completion was accepted, on the monotonic clock (`performance.now()`). */
 export type AcceptedAt = number;

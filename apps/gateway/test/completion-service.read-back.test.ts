@@ -7,7 +7,7 @@ import { QueueUnavailableError } from '../src/errors.ts';
 import type { JobSubmitter } from '../src/job-submitter.ts';
 import { loadServedModel, ModelCatalog } from '../src/model-catalog.ts';
 import { PendingResults } from '../src/pending-results.ts';
-import { createGatewayMetrics } from '../src/queue-depth-metrics.ts';
+import { createGatewayMetrics } from '../src/gateway-metrics.ts';
 import { RequestMetrics } from '../src/request-metrics.ts';
 import { WorkerPresence } from '../src/worker-presence.ts';
 import { FIXTURE_MODEL, FIXTURE_MODEL_DIR, deferred, generationResultFor, liveWorkerOf } from './support/test-fleet.ts';

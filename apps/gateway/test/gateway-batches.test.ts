@@ -5,6 +5,7 @@ import OpenAI, { toFile } from 'openai';
 import { batchKeys } from '../src/batches/batch-keys.ts';
 import { requestIdFor } from '../src/request-identity.ts';
 import { heldoutPrompt } from './support/heldout.ts';
+import { sdkError } from './support/sdk-error.ts';
 
 // The Batch API end to end: a gateway process, a real worker with the shipped model, and the official openai client.
 const MODEL = 'jsfunc-mdm';
@@ -67,16 +68,6 @@ async function linesOf(openai: OpenAI, fileId: string | null | undefined): Promi
     .split('\n')
     .filter((line) => line !== '')
     .map((line) => JSON.parse(line) as OutputLine);
-}
-
-async function sdkError(call: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
-  try {
-    await call;
-  } catch (error) {
-    if (error instanceof OpenAI.APIError) return error;
-    throw error;
-  }
-  throw new Error('expected the SDK call to fail');
 }
 
 describe('the Batch API through the openai client', () => {

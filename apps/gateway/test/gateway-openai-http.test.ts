@@ -5,6 +5,7 @@ import OpenAI from 'openai';
 import type { RunningGateway } from '../src/gateway.ts';
 import { heldoutPrompt } from './support/heldout.ts';
 import { FIXTURE_MODEL, startTestGateway } from './support/test-fleet.ts';
+import { sdkError } from './support/sdk-error.ts';
 
 // Gateways without a worker: everything here is answered before a job would be enqueued.
 const prefix = uniquePrefix();
@@ -27,16 +28,6 @@ afterAll(async () => {
 
 const client = (gateway: RunningGateway) =>
   new OpenAI({ baseURL: `${gateway.httpUrl}/v1`, apiKey: 'not-checked', maxRetries: 0 });
-
-async function sdkError(call: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
-  try {
-    await call;
-  } catch (error) {
-    if (error instanceof OpenAI.APIError) return error;
-    throw error;
-  }
-  throw new Error('expected the SDK call to fail');
-}
 
 describe('CORS', () => {
   it('answers a preflight from a listed origin, allowing the API methods, and exposes x-request-id', async () => {

@@ -3,6 +3,7 @@ import { generationJobSchema, generationResultSchema } from '@dfleet/queue';
 import { eventually, TestFleet, type GatewayProcess } from '@dfleet/test-support';
 import OpenAI from 'openai';
 import { heldoutPrompt } from './support/heldout.ts';
+import { sdkError } from './support/sdk-error.ts';
 
 // The shipped model, one real worker, and the official OpenAI client against the gateway process.
 const MODEL = 'jsfunc-mdm';
@@ -21,16 +22,6 @@ afterAll(() => fleet.close(), 60_000);
 /** Request fields the SDK's types do not know (`dfleet`), sent as they are. */
 function withDfleet<T extends object>(params: T, dfleet: Record<string, unknown>): T {
   return { ...params, dfleet } as T;
-}
-
-async function sdkError(call: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
-  try {
-    await call;
-  } catch (error) {
-    if (error instanceof OpenAI.APIError) return error;
-    throw error;
-  }
-  throw new Error('expected the SDK call to fail');
 }
 
 /** Runs `task` for every item, at most `limit` at a time, results in item order. */

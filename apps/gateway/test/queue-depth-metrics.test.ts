@@ -2,7 +2,7 @@ import type { JobType } from 'bullmq';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { GATEWAY_METRICS } from '@dfleet/telemetry';
-import { createGatewayMetrics } from '../src/queue-depth-metrics.ts';
+import { createGatewayMetrics } from '../src/gateway-metrics.ts';
 
 const WAITING_REQUESTS_METRIC = GATEWAY_METRICS.requestsWaiting.name;
 const RUNNING_REQUESTS_METRIC = GATEWAY_METRICS.requestsRunning.name;
