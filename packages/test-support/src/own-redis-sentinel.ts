@@ -111,16 +111,25 @@ export class OwnRedisSentinel {
       dir: join(this.dir, String(master)),
       extraArgs: FAST_SYNC,
     });
-    await eventually(
-      'the old master back as a replica, in sync',
-      async () => {
-        const replicas = (await this.#askSentinel(['replicas', this.masterName])) as string[][];
-        const known = replicas.some((fields) => fields[fields.indexOf('port') + 1] === String(master));
-        const info = await withNode(master, (redis) => redis.info('replication'));
-        return known && info.includes(`master_port:${replica}`) && info.includes('master_link_status:up');
-      },
-      60_000,
-    );
+    let seen = 'nothing read yet';
+    try {
+      await eventually(
+        'the old master back as a replica, in sync',
+        async () => {
+          const replicas = (await this.#askSentinel(['replicas', this.masterName])) as string[][];
+          const known = replicas.some((fields) => fields[fields.indexOf('port') + 1] === String(master));
+          const info = await withNode(master, (redis) => redis.info('replication'));
+          const sentinel = (await this.#askSentinel(['master', this.masterName])) as string[];
+          seen = `sentinel lists it: ${known}; sentinel flags: ${sentinel[sentinel.indexOf('flags') + 1]}; its INFO: ${info.replace(/\r?\n/g, ' ')}`;
+          return known && info.includes(`master_port:${replica}`) && info.includes('master_link_status:up');
+        },
+        // A Sentinel starved of CPU (a loaded test host) enters TILT mode and acts on nothing for 30 s,
+        // so the conversion can take well over the few seconds it takes on a quiet host.
+        150_000,
+      );
+    } catch (error) {
+      throw new Error(`${(error as Error).message}; last seen: ${seen}`);
+    }
   }
 
   async destroy(): Promise<void> {
