@@ -48,8 +48,13 @@ function msOf(cell: string | undefined): number {
 
 /** `dfleet status --watch 0.3` on a pseudo-terminal (util-linux `script`), as someone at a terminal runs it. */
 function watchOnTerminal(env: NodeJS.ProcessEnv) {
-  const command = `${JSON.stringify(process.execPath)} ${JSON.stringify(DFLEET_BIN)} status --watch 0.3`;
-  const child = spawn('script', ['--quiet', '--return', '--command', command, '/dev/null'], { env, stdio: 'pipe' });
+  // `exec`: script runs the command through $SHELL, and dash (CI's /bin/sh) waiting on a child
+  // exits 130 after a ^C whatever the child does; with exec the bin is the terminal's process.
+  const command = `exec ${JSON.stringify(process.execPath)} ${JSON.stringify(DFLEET_BIN)} status --watch 0.3`;
+  const child = spawn('script', ['--quiet', '--return', '--command', command, '/dev/null'], {
+    env: { ...env, SHELL: '/bin/sh' },
+    stdio: 'pipe',
+  });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
