@@ -14,6 +14,37 @@ export interface DenoiserBatch {
    * its predictions only there (`DenoiserOutputForm.positions`). Absent: every position.
    */
   readonly positions?: BatchPositions;
+  /**
+   * One entry per row, for a denoiser with a prefix cache (`Denoiser.prefixCache`): row r's
+   * `inputIds` are then its window, canvas positions [cachedLength, cachedLength + its length),
+   * and `positions` name window slots. Absent: no row reads or keeps a cache.
+   */
+  readonly prefixCache?: readonly PrefixCacheRow[];
+}
+
+/** What one row of a pass does with its decode's prefix cache. */
+export interface PrefixCacheRow {
+  /** The decode's cache inside the denoiser: any integer, unique among the decodes alive. */
+  readonly cacheId: number;
+  /**
+   * Leading canvas positions whose keys and values come from the cache this pass; the row's ids
+   * start after them. 0: the row reads no cache (a full pass over its canvas).
+   */
+  readonly cachedLength: number;
+  /**
+   * After this pass, keep the keys and values of the row's first `keepLength` positions as the
+   * decode's cache, replacing any it had (a refresh). 0: leave the cache as it is. Only on a row
+   * with `cachedLength` 0, whose window is the whole canvas.
+   */
+  readonly keepLength: number;
+}
+
+/** A denoiser that keeps decodes' prefix caches between passes (Fast-dLLM's prefix cache). */
+export interface PrefixCacheSupport {
+  /** Bytes one cached position takes: its keys and values in every layer. */
+  readonly bytesPerPosition: number;
+  /** Frees a decode's cache (before its next pass, if one is in flight); an unknown id is a no-op. */
+  release(cacheId: number): void;
 }
 
 /** Row-major [batchSize, perRow] canvas positions; a row with fewer repeats its last one. */
@@ -86,6 +117,8 @@ export interface Denoiser {
   readonly vocabSize: number;
   /** @defaultValue `LOGITS_FORM` */
   readonly outputForm?: DenoiserOutputForm;
+  /** Present when the denoiser can keep prefix caches (`DenoiserBatch.prefixCache`). */
+  readonly prefixCache?: PrefixCacheSupport;
   denoise(batch: DenoiserBatch): Promise<DenoiserOutput>;
 }
 

@@ -6,6 +6,8 @@ export type {
   DenoiserOutputForm,
   LogitsOutput,
   PredictionsOutput,
+  PrefixCacheRow,
+  PrefixCacheSupport,
   RowPredictions,
 } from './denoiser.ts';
 export { LOGITS_FORM, rowPredictions } from './denoiser.ts';

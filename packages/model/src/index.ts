@@ -47,7 +47,18 @@ export {
   parseModelManifest,
   SPECIAL_TOKEN_ROLES,
 } from './model-manifest.ts';
-export type { ModelCapabilities, ModelManifest, ModelOutputs, SpecialTokenRole } from './model-manifest.ts';
+export type {
+  ModelCapabilities,
+  ModelManifest,
+  ModelOutputs,
+  ModelPrefixCache,
+  SpecialTokenRole,
+} from './model-manifest.ts';
+export {
+  PREFIX_CACHE_INPUTS,
+  PREFIX_CACHE_OUTPUTS,
+  prefixCacheBytesPerPosition,
+} from './prefix-cache-contract.ts';
 export { checkReducedOutputs } from './model-check/reduced-outputs.ts';
 export { reduceModelDirectory } from './model-reduce/reduce-model-directory.ts';
 export type { ReduceModelDirectoryOptions, ReduceModelDirectoryResult } from './model-reduce/reduce-model-directory.ts';

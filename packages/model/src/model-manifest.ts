@@ -68,6 +68,20 @@ const modelCapabilitiesSchema = z.strictObject(
   { error: 'must be an object { continuation, infill } of booleans' },
 );
 
+/**
+ * The prefix-cache form (prefix-cache-contract.ts): a second ONNX file of the same weights that
+ * takes the cached keys and values of a row's leading positions, and the cache's shape.
+ */
+const prefixCacheSchema = z.strictObject(
+  {
+    onnx: fileInModelDirectory(),
+    layers: positiveInteger(),
+    kvHeads: positiveInteger(),
+    headDim: positiveInteger(),
+  },
+  { error: 'must be an object { onnx, layers, kvHeads, headDim }' },
+);
+
 const modelManifestSchema = z
   .object({
     name: z.string({ error: 'must be a non-empty string' }).min(1, { error: 'must be a non-empty string' }),
@@ -89,6 +103,7 @@ const modelManifestSchema = z
       .default({ ...DEFAULT_GENERATION_DEFAULTS }),
     outputs: modelOutputsSchema.optional(),
     capabilities: modelCapabilitiesSchema.optional(),
+    prefixCache: prefixCacheSchema.optional(),
   })
   .superRefine((manifest, ctx) => {
     const { vocabSize, specialTokens } = manifest;
@@ -153,6 +168,9 @@ const modelManifestSchema = z
 export type ModelManifest = z.output<typeof modelManifestSchema>;
 /** The manifest's `outputs` block; `{ form: 'logits' }` when the manifest has none. */
 export type ModelOutputs = z.output<typeof modelOutputsSchema>;
+
+/** The manifest's `prefixCache` block: the cached form's file and the cache's shape. */
+export type ModelPrefixCache = z.output<typeof prefixCacheSchema>;
 
 /** The manifest's `capabilities` block. */
 export type ModelCapabilities = z.output<typeof modelCapabilitiesSchema>;
