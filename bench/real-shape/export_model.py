@@ -1,9 +1,10 @@
 """Export a random-weight model shaped like LLaDA-8B's vocabulary and attention to the dfleet v1 contract.
 
-    OMP_NUM_THREADS=1 /usr/bin/python3 bench/real-shape/export_model.py OUT_DIR [--layers 2] [--d-model 256]
+    OMP_NUM_THREADS=1 /usr/bin/python3 bench/real-shape/export_model.py OUT_DIR [--layers 2] [--d-model 256] [--prefix-cache]
 
 Writes OUT_DIR/model.onnx (input_ids, attention_mask int64 [B, L] -> logits float32 [B, L, V], dynamic B
-and L, opset 17), OUT_DIR/dfleet-model.json, OUT_DIR/tokenizer.json and OUT_DIR/tokenizer_config.json.
+and L, opset 17), with --prefix-cache also OUT_DIR/model.prefix-cache.onnx (the prefix-cache form of the same
+weights, packages/model/src/prefix-cache-contract.ts, named in the manifest's prefixCache block), OUT_DIR/dfleet-model.json, OUT_DIR/tokenizer.json and OUT_DIR/tokenizer_config.json.
 The weights are random (seeded): the model exists to measure the cost of a 126,464-token vocabulary, not to generate text, so it is made
 shallow and narrow enough for 2 CPU cores and kept out of git.
 
@@ -29,7 +30,10 @@ HEAD_DIM = 128
 ROPE_THETA = 500_000.0
 RMS_EPS = 1e-5
 BOS, EOS, MASK = 126_080, 126_081, 126_336
-MAX_SEQUENCE_LENGTH = 4096
+# LLaDA-8B's context is 4,096; bench:prefix-cache runs 4,096-token prompts plus a 256 canvas, and
+# RoPE has no table, so the benchmark model allows twice that.
+MAX_SEQUENCE_LENGTH = 8192
+PREFIX_CACHE_FILE = "model.prefix-cache.onnx"
 SPECIAL_TOKENS = {BOS: "<|startoftext|>", EOS: "<|endoftext|>", MASK: "<|mdm_mask|>"}
 
 
@@ -42,9 +46,13 @@ class RMSNorm(nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + RMS_EPS) * self.weight
 
 
-def rope_tables(input_ids: torch.Tensor):
-    """cos/sin [B, 1, L, HEAD_DIM/2], built from the input so that L stays a dynamic axis."""
-    pos = (torch.cumsum(torch.ones_like(input_ids), dim=1) - 1).to(torch.float32)
+def rope_tables(input_ids: torch.Tensor, offset: torch.Tensor | None = None):
+    """cos/sin [B, 1, L, HEAD_DIM/2] of positions 0..L-1 (offset [B, 1] + 0..L-1 when given), built
+    from the input so that L stays a dynamic axis."""
+    pos = torch.cumsum(torch.ones_like(input_ids), dim=1) - 1
+    if offset is not None:
+        pos = pos + offset
+    pos = pos.to(torch.float32)
     inv_freq = 1.0 / (ROPE_THETA ** (torch.arange(0, HEAD_DIM, 2, dtype=torch.float32) / HEAD_DIM))
     angles = (pos.unsqueeze(-1) * inv_freq).unsqueeze(1)
     return torch.cos(angles), torch.sin(angles)
@@ -70,17 +78,20 @@ class Block(nn.Module):
         self.ff_up = nn.Linear(d_model, 3 * d_model, bias=False)
         self.ff_down = nn.Linear(3 * d_model, d_model, bias=False)
 
-    def forward(self, x: torch.Tensor, key_bias: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
+    def forward(self, x: torch.Tensor, key_bias: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, past=None):
+        """The block, and its own keys (after RoPE) and values [B, H, L, D]; with `past` = (keys,
+        values) [B, H, P, D] of cached positions, x attends to those first (key_bias covers P + L)."""
         b, l, d = x.shape
         h = self.attn_norm(x)
         q, k, v = (proj(h).reshape(b, l, self.n_heads, HEAD_DIM).transpose(1, 2)
                    for proj in (self.q_proj, self.k_proj, self.v_proj))
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        scores = torch.matmul(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(HEAD_DIM)) + key_bias
-        attended = torch.matmul(torch.softmax(scores, dim=-1), v).transpose(1, 2).reshape(b, l, d)
+        keys, values = (k, v) if past is None else (torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2))
+        scores = torch.matmul(q, keys.transpose(-1, -2)) * (1.0 / math.sqrt(HEAD_DIM)) + key_bias
+        attended = torch.matmul(torch.softmax(scores, dim=-1), values).transpose(1, 2).reshape(b, l, d)
         x = x + self.attn_out(attended)
         h = self.ff_norm(x)
-        return x + self.ff_down(nn.functional.silu(self.ff_gate(h)) * self.ff_up(h))
+        return x + self.ff_down(nn.functional.silu(self.ff_gate(h)) * self.ff_up(h)), k, v
 
 
 class RealShapeLM(nn.Module):
@@ -96,8 +107,29 @@ class RealShapeLM(nn.Module):
         cos, sin = rope_tables(input_ids)
         key_bias = ((1.0 - attention_mask.to(x.dtype)) * -1e9).unsqueeze(1).unsqueeze(2)
         for block in self.blocks:
-            x = block(x, key_bias, cos, sin)
+            x = block(x, key_bias, cos, sin)[0]
         return self.ff_out(self.ln_f(x))
+
+
+class PrefixCacheLM(nn.Module):
+    """The prefix-cache form of the same weights (packages/model/src/prefix-cache-contract.ts)."""
+
+    def __init__(self, model: RealShapeLM):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask, past_key, past_value, past_mask):
+        m = self.model
+        x = m.wte(input_ids)
+        cos, sin = rope_tables(input_ids, offset=past_mask.sum(dim=1, keepdim=True))
+        keys_mask = torch.cat([past_mask, attention_mask], dim=1).to(x.dtype)
+        key_bias = ((1.0 - keys_mask) * -1e9).unsqueeze(1).unsqueeze(2)
+        present_keys, present_values = [], []
+        for layer, block in enumerate(m.blocks):
+            x, k, v = block(x, key_bias, cos, sin, (past_key[layer], past_value[layer]))
+            present_keys.append(k)
+            present_values.append(v)
+        return m.ff_out(m.ln_f(x)), torch.stack(present_keys), torch.stack(present_values)
 
 
 def tokenizer_json() -> dict:
@@ -127,6 +159,8 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--d-model", type=int, default=256, help="a multiple of the head dim, 128")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--prefix-cache", action="store_true",
+                        help=f"also write {PREFIX_CACHE_FILE}, the prefix-cache form of the same weights")
     args = parser.parse_args()
     if args.d_model % HEAD_DIM != 0:
         parser.error(f"--d-model must be a multiple of {HEAD_DIM}")
@@ -154,6 +188,22 @@ def main() -> None:
             dynamic_axes={"input_ids": axes, "attention_mask": axes, "logits": axes},
             opset_version=17, do_constant_folding=True, **legacy)
     onnx.checker.check_model(onnx_path)
+    if args.prefix_cache:
+        n_heads = args.d_model // HEAD_DIM
+        window = ids[:, 8:]
+        past = torch.randn(args.layers, 2, n_heads, 8, HEAD_DIM)
+        names = ["input_ids", "attention_mask", "past_key", "past_value", "past_mask"]
+        cache_axes = {"input_ids": {0: "batch", 1: "window"}, "attention_mask": {0: "batch", 1: "window"},
+                      "past_key": {1: "batch", 3: "past"}, "past_value": {1: "batch", 3: "past"},
+                      "past_mask": {0: "batch", 1: "past"}, "logits": {0: "batch", 1: "window"},
+                      "present_key": {1: "batch", 3: "window"}, "present_value": {1: "batch", 3: "window"}}
+        cached_path = os.path.join(args.out_dir, PREFIX_CACHE_FILE)
+        with torch.no_grad():
+            torch.onnx.export(
+                PrefixCacheLM(model), (window, attn[:, 8:], past, past, torch.ones(2, 8, dtype=torch.int64)),
+                cached_path, input_names=names, output_names=["logits", "present_key", "present_value"],
+                dynamic_axes=cache_axes, opset_version=17, do_constant_folding=True, **legacy)
+        onnx.checker.check_model(cached_path)
 
     manifest = {
         "name": f"real-shape-llada-v{VOCAB_SIZE}-d{args.d_model}-l{args.layers}",
@@ -163,6 +213,9 @@ def main() -> None:
         "files": {"onnx": "model.onnx", "tokenizer": "tokenizer.json"},
         "defaults": {"maxNewTokens": 256, "blockLength": 32},
     }
+    if args.prefix_cache:
+        manifest["prefixCache"] = {"onnx": PREFIX_CACHE_FILE, "layers": args.layers,
+                                   "kvHeads": args.d_model // HEAD_DIM, "headDim": HEAD_DIM}
     with open(os.path.join(args.out_dir, "dfleet-model.json"), "w") as f:
         json.dump(manifest, f, indent=2)
         f.write("\n")

@@ -39,37 +39,49 @@ ORT_NODE_SCRIPT = r"""
 const ort = require(process.argv[2]);
 const fs = require('fs');
 (async () => {
-  const { ids, attn, shape } = JSON.parse(fs.readFileSync(process.argv[4], 'utf8'));
+  const { feeds, outputs } = JSON.parse(fs.readFileSync(process.argv[4], 'utf8'));
   const session = await ort.InferenceSession.create(process.argv[3]);
-  const out = await session.run({
-    input_ids: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), shape),
-    attention_mask: new ort.Tensor('int64', BigInt64Array.from(attn.map(BigInt)), shape),
-  });
-  process.stdout.write(JSON.stringify({ dims: out.logits.dims, type: out.logits.type, data: Array.from(out.logits.data) }));
+  const tensors = {};
+  for (const [name, { type, data, shape }] of Object.entries(feeds)) {
+    tensors[name] = new ort.Tensor(type, type === 'int64' ? BigInt64Array.from(data.map(BigInt)) : Float32Array.from(data), shape);
+  }
+  const out = await session.run(tensors, outputs);
+  const result = {};
+  for (const name of outputs) result[name] = { dims: out[name].dims, type: out[name].type, data: Array.from(out[name].data) };
+  process.stdout.write(JSON.stringify(result));
 })();
 """
 
 
-def run_onnx(path: str, ids: np.ndarray, attn: np.ndarray) -> np.ndarray:
-    """Runs the ONNX file with onnxruntime (Python if installed, else the repo's onnxruntime-node)."""
+def run_onnx_outputs(path: str, feeds: dict, outputs: list) -> list:
+    """Runs the ONNX file on int64/float32 numpy feeds with onnxruntime (Python if installed, else
+    the repo's onnxruntime-node) and returns the named float32 outputs."""
     try:
         import onnxruntime as ort  # not packaged in Debian
         sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-        return sess.run(["logits"], {"input_ids": ids, "attention_mask": attn})[0]
+        return sess.run(outputs, feeds)
     except ImportError:
         pass
     ort_node = os.path.join(HERE, "..", "..", "node_modules", "onnxruntime-node")
+    encoded = {name: dict(type="int64" if a.dtype == np.int64 else "float32", data=a.ravel().tolist(), shape=list(a.shape))
+               for name, a in feeds.items()}
     with tempfile.TemporaryDirectory() as d:
         script, data = os.path.join(d, "run.cjs"), os.path.join(d, "in.json")
         with open(script, "w") as f:
             f.write(ORT_NODE_SCRIPT)
         with open(data, "w") as f:
-            json.dump(dict(ids=ids.ravel().tolist(), attn=attn.ravel().tolist(), shape=list(ids.shape)), f)
+            json.dump(dict(feeds=encoded, outputs=outputs), f)
         res = subprocess.run(["node", script, os.path.abspath(ort_node), path, data], capture_output=True,
                              text=True, check=True, timeout=300)
     out = json.loads(res.stdout)
-    assert out["type"] == "float32", out["type"]
-    return np.array(out["data"], dtype=np.float32).reshape(out["dims"])
+    for name in outputs:
+        assert out[name]["type"] == "float32", (name, out[name]["type"])
+    return [np.array(out[name]["data"], dtype=np.float32).reshape(out[name]["dims"]) for name in outputs]
+
+
+def run_onnx(path: str, ids: np.ndarray, attn: np.ndarray) -> np.ndarray:
+    """The logits of a model.onnx-form file."""
+    return run_onnx_outputs(path, {"input_ids": ids, "attention_mask": attn}, ["logits"])[0]
 
 
 def main() -> None:
