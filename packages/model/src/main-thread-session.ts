@@ -1,7 +1,14 @@
 import type { InferenceSession } from 'onnxruntime-node';
-import { createInferenceSession, describeSession, runDenoiserSession } from './session-core.mjs';
+import type { PrefixCacheStore } from './prefix-cache-store.mjs';
+import {
+  createInferenceSession,
+  createPrefixCacheStore,
+  describeSession,
+  runDenoiserSession,
+} from './session-core.mjs';
 import type {
   OutputSpec,
+  PrefixCacheShape,
   SessionDescription,
   SessionRunInput,
   SessionRunResult,
@@ -17,10 +24,12 @@ export class MainThreadSession implements SessionRunner {
   readonly description: SessionDescription;
   readonly #session: InferenceSession;
   readonly #outputs: OutputSpec;
+  readonly #store: PrefixCacheStore | undefined;
 
-  private constructor(session: InferenceSession, outputs: OutputSpec) {
+  private constructor(session: InferenceSession, outputs: OutputSpec, prefixCache: PrefixCacheShape | undefined) {
     this.#session = session;
     this.#outputs = outputs;
+    this.#store = createPrefixCacheStore(prefixCache);
     this.description = describeSession(session);
   }
 
@@ -28,12 +37,13 @@ export class MainThreadSession implements SessionRunner {
     model: string | Uint8Array,
     sessionOptions: InferenceSession.SessionOptions,
     outputs: OutputSpec,
+    options: { readonly prefixCache?: PrefixCacheShape } = {},
   ): Promise<MainThreadSession> {
-    return new MainThreadSession(await createInferenceSession(model, sessionOptions), outputs);
+    return new MainThreadSession(await createInferenceSession(model, sessionOptions), outputs, options.prefixCache);
   }
 
   run(input: SessionRunInput): Promise<SessionRunResult> {
-    return runDenoiserSession(this.#session, input, this.#outputs);
+    return runDenoiserSession(this.#session, input, this.#outputs, this.#store);
   }
 
   async close(): Promise<void> {
