@@ -1,5 +1,6 @@
 import type { SpecialTokenRole } from '../model-manifest.ts';
 import type { ModelCheckCode } from './codes.ts';
+import type { PrefixCacheSummary } from './prefix-cache.ts';
 
 export type ModelCheckSeverity = 'error' | 'warning';
 
@@ -35,6 +36,8 @@ export interface ModelCheckSummary {
   readonly outputs?: readonly ModelCheckTensor[];
   /** [batch, sequence] shapes the model was run on successfully with the expected logits shape. */
   readonly shapesRun: readonly (readonly [number, number])[];
+  /** The prefix-cache form, when the manifest declares one. */
+  readonly prefixCache?: PrefixCacheSummary;
 }
 
 export interface ModelCheckReport {
