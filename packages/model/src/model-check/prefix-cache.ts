@@ -8,22 +8,10 @@ import { messageOf } from './error-message.ts';
 import type { OnnxSessionTarget } from './onnx-session.ts';
 import { PADDING_TOLERANCE } from './padding-invariance.ts';
 import { probeIds } from './probe-runner.ts';
-import type { ModelCheckTensor, ReportProblem } from './report.ts';
+import type { ModelCheckTensor, PrefixCacheSummary, ReportProblem } from './report.ts';
 import { formatShape } from './tensor-shape.ts';
 
 type PrefixCacheCode = Extract<ModelCheckCode, `prefix_cache_${string}`>;
-
-/** What the report prints of the form. */
-export interface PrefixCacheSummary {
-  readonly onnx: string;
-  readonly layers: number;
-  readonly kvHeads: number;
-  readonly headDim: number;
-  readonly inputs?: readonly ModelCheckTensor[];
-  readonly outputs?: readonly ModelCheckTensor[];
-  /** Largest |logit difference| of each numeric probe that ran. */
-  readonly differences?: { readonly fullPass?: number; readonly cachedWindow?: number; readonly batched?: number };
-}
 
 /** The probe canvas: long enough for two cache lengths and windows of different sizes. */
 const CANVAS = 12;

@@ -1,6 +1,5 @@
 import type { SpecialTokenRole } from '../model-manifest.ts';
 import type { ModelCheckCode } from './codes.ts';
-import type { PrefixCacheSummary } from './prefix-cache.ts';
 
 export type ModelCheckSeverity = 'error' | 'warning';
 
@@ -23,6 +22,18 @@ export interface ModelCheckTensor {
   readonly type: string;
   /** Numbers are fixed sizes; strings are dynamic axes (symbolic names; '' when unnamed). */
   readonly shape: readonly (number | string)[];
+}
+
+/** The prefix-cache form as the check found it (model-check/prefix-cache.ts). */
+export interface PrefixCacheSummary {
+  readonly onnx: string;
+  readonly layers: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  readonly inputs?: readonly ModelCheckTensor[];
+  readonly outputs?: readonly ModelCheckTensor[];
+  /** Largest |logit difference| of each numeric probe that ran. */
+  readonly differences?: { readonly fullPass?: number; readonly cachedWindow?: number; readonly batched?: number };
 }
 
 export interface ModelCheckSummary {
