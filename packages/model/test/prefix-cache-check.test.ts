@@ -76,6 +76,10 @@ describe('dfleet model reduce of a model with the prefix-cache form', () => {
       expect(result.prefixCacheOnnxBytes).toBeGreaterThan(0);
       const manifest = await loadModelManifest(outDir);
       expect(manifest.prefixCache).toEqual((await loadModelManifest(MODEL_DIR)).prefixCache);
+      // model check probes the reduced cached graph on its top_confidence.
+      const report = await checkModelDirectory(outDir);
+      expect(report.problems).toEqual([]);
+      expect(report.summary.prefixCache?.differences?.cachedWindow).toBeLessThanOrEqual(1e-3);
       const model = await loadModel(outDir, { prefixCache: true, inferenceThread: 'main', intraOpNumThreads: 1 });
       try {
         const ids = Int32Array.from([1, 20, 21, 22, 3, 3]);

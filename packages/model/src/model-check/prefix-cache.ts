@@ -33,7 +33,8 @@ interface Expected {
  * its inputs and outputs are named and typed per the contract with N, H, D as the manifest says,
  * and on a small canvas (a) a pass with no cache equals the plain graph, (b) a pass over the
  * window reading the keys and values of [0, C) kept from a full pass equals the full pass at
- * positions >= C, (c) two rows with different cache lengths batched equal each alone.
+ * positions >= C, (c) two rows with different cache lengths batched equal each alone. The probes
+ * compare logits, or top_confidence at every window slot on a reduced form.
  */
 export async function checkPrefixCacheForm(
   directory: string,
@@ -70,18 +71,24 @@ export async function checkPrefixCacheForm(
     const outputs = cached.outputMetadata.map(describe);
     const withTensors = { ...summary, inputs, outputs };
     if (!checkInterface(inputs, outputs, form, error)) return withTensors;
-    if (!outputs.some((output) => output.name === 'logits')) {
+    // A reduced form has no logits: its probes compare the top token's probability instead.
+    const scoreName = ['logits', 'top_confidence'].find((name) => outputs.some((output) => output.name === name));
+    if (scoreName === undefined) {
       report(
         'warning',
         'prefix_cache_probes_skipped',
-        `${form.onnx} has no logits output, so the numeric probes (cached pass against full pass) did not run; ` +
-          'check the logits form of the cache before reducing it',
+        `${form.onnx} has neither logits nor top_confidence, so the numeric probes (cached pass against full pass) did not run`,
         where,
       );
       return withTensors;
     }
+    const scores: Scores = {
+      name: scoreName,
+      width: scoreName === 'logits' ? manifest.vocabSize : 1,
+      positions: inputs.some((input) => input.name === 'positions'),
+    };
     plain = await ort.InferenceSession.create(join(directory, manifest.files.onnx), options).catch(() => undefined);
-    const differences = await runProbes(cached, plain, manifest, form, error);
+    const differences = await runProbes(cached, plain, manifest, form, scores, error);
     return { ...withTensors, differences };
   } finally {
     await cached.release();
@@ -151,6 +158,13 @@ function checkInterface(
   return ok;
 }
 
+/** The output the probes compare, its values per position, and whether the graph takes `positions`. */
+interface Scores {
+  readonly name: string;
+  readonly width: number;
+  readonly positions: boolean;
+}
+
 interface CachedRow {
   /** The window's ids. */
   readonly ids: Int32Array;
@@ -167,9 +181,11 @@ async function runProbes(
   plain: ort.InferenceSession | undefined,
   manifest: ModelManifest,
   form: ModelPrefixCache,
+  scores: Scores,
   error: (code: PrefixCacheCode, message: string) => void,
 ): Promise<NonNullable<PrefixCacheSummary['differences']>> {
   const { vocabSize, specialTokens } = manifest;
+  const { width: perPosition } = scores;
   const { layers: n, kvHeads: h, headDim: d } = form;
   const length = Math.min(CANVAS, manifest.maxSequenceLength);
   const canvas = probeIds(length, vocabSize, specialTokens, 5);
@@ -187,10 +203,11 @@ async function runProbes(
     cached,
     [{ ids: canvas, keys: new Float32Array(), values: new Float32Array(), cached: 0 }],
     form,
+    scores,
     true,
   );
   if (failed(`a [1, ${length}] canvas with no cache`, full)) return differences;
-  const fullLogits = full.outputs.logits!.data as Float32Array;
+  const fullLogits = full.outputs[scores.name]!.data as Float32Array;
 
   // (a) The same pass through the plain graph.
   if (plain !== undefined) {
@@ -201,12 +218,13 @@ async function runProbes(
         {
           input_ids: new ort.Tensor('int64', ids, [1, length]),
           attention_mask: new ort.Tensor('int64', mask, [1, length]),
+          ...(scores.positions ? { positions: everySlot(1, length) } : {}),
         },
-        ['logits'],
+        [scores.name],
       )
       .catch(() => undefined);
     if (reference !== undefined) {
-      differences.fullPass = maxDifference(fullLogits, reference.logits!.data as Float32Array);
+      differences.fullPass = maxDifference(fullLogits, reference[scores.name]!.data as Float32Array);
       tolerate(
         differences.fullPass,
         'prefix_cache_full_pass_differs',
@@ -227,13 +245,13 @@ async function runProbes(
     ...slicePrefix(present, n, h, length, d, cachedLength),
     cached: cachedLength,
   };
-  const windowRun = await runCached(cached, [row], form, false);
+  const windowRun = await runCached(cached, [row], form, scores, false);
   if (failed(`a ${length - cachedLength}-token window reading ${cachedLength} cached positions`, windowRun)) {
     return differences;
   }
   differences.cachedWindow = maxDifference(
-    windowRun.outputs.logits!.data as Float32Array,
-    fullLogits.subarray(cachedLength * vocabSize),
+    windowRun.outputs[scores.name]!.data as Float32Array,
+    fullLogits.subarray(cachedLength * perPosition),
   );
   tolerate(
     differences.cachedWindow,
@@ -253,6 +271,7 @@ async function runProbes(
       cached,
       [{ ids: rowCanvas, keys: new Float32Array(), values: new Float32Array(), cached: 0 }],
       form,
+      scores,
       true,
     );
     if (failed(`a [1, ${rowLength}] canvas with no cache`, rowFull)) return differences;
@@ -269,20 +288,20 @@ async function runProbes(
     );
     rows.push({ ids: rowCanvas.slice(shape.cached), ...kept, cached: shape.cached });
   }
-  const together = await runCached(cached, rows, form, false);
+  const together = await runCached(cached, rows, form, scores, false);
   if (failed('two rows with different cache lengths in one batch', together)) return differences;
   const width = Math.max(...rows.map((entry) => entry.ids.length));
-  const togetherLogits = together.outputs.logits!.data as Float32Array;
+  const togetherLogits = together.outputs[scores.name]!.data as Float32Array;
   let batched = 0;
   for (const [index, entry] of rows.entries()) {
-    const alone = await runCached(cached, [entry], form, false);
+    const alone = await runCached(cached, [entry], form, scores, false);
     if (failed(`row ${index} of the batched probe alone`, alone)) return differences;
-    const start = index * width * vocabSize;
+    const start = index * width * perPosition;
     batched = Math.max(
       batched,
       maxDifference(
-        alone.outputs.logits!.data as Float32Array,
-        togetherLogits.subarray(start, start + entry.ids.length * vocabSize),
+        alone.outputs[scores.name]!.data as Float32Array,
+        togetherLogits.subarray(start, start + entry.ids.length * perPosition),
       ),
     );
   }
@@ -313,6 +332,7 @@ async function runCached(
   session: ort.InferenceSession,
   rows: readonly CachedRow[],
   form: ModelPrefixCache,
+  scores: Scores,
   fetchPresent: boolean,
 ): Promise<Run> {
   const { layers: n, kvHeads: h, headDim: d } = form;
@@ -340,7 +360,7 @@ async function runCached(
     }
   }
   const fetches = [
-    'logits',
+    scores.name,
     ...(fetchPresent ? [PREFIX_CACHE_OUTPUTS.presentKey, PREFIX_CACHE_OUTPUTS.presentValue] : []),
   ];
   try {
@@ -351,6 +371,7 @@ async function runCached(
         [PREFIX_CACHE_INPUTS.pastKey]: new ort.Tensor('float32', keys, [n, b, h, p, d]),
         [PREFIX_CACHE_INPUTS.pastValue]: new ort.Tensor('float32', values, [n, b, h, p, d]),
         [PREFIX_CACHE_INPUTS.pastMask]: new ort.Tensor('int64', pastMask, [b, p]),
+        ...(scores.positions ? { positions: everySlot(b, s) } : {}),
       },
       fetches,
     );
@@ -388,6 +409,13 @@ function slicePrefix(
     values.set(present.values.subarray(block * length * d, block * length * d + cached * d), block * cached * d);
   }
   return { keys, values };
+}
+
+/** `positions` naming every window slot of every row: the reduced graph then scores them all. */
+function everySlot(batchSize: number, length: number): ort.Tensor {
+  const slots = new BigInt64Array(batchSize * length);
+  for (let i = 0; i < slots.length; i++) slots[i] = BigInt(i % length);
+  return new ort.Tensor('int64', slots, [batchSize, length]);
 }
 
 function toInt64(ids: Int32Array): BigInt64Array {
