@@ -86,6 +86,11 @@ interface DenoiseTiming {
   readonly sessionRunMs: number;
   /** Milliseconds of the whole `denoise()` call as the caller saw it (validation, thread hop, copies, run). */
   readonly denoiseMs: number;
+  /**
+   * With the prefix-cache form: bytes the cache store beside the session held after this pass,
+   * as the store counts them (releases made before the call are applied by then).
+   */
+  readonly prefixCacheBytes?: number;
 }
 
 /** `DenoiserOutput` plus where the time went (an extension; the Denoiser contract is unchanged). */
@@ -282,7 +287,8 @@ export class OnnxDenoiser implements Denoiser {
       lastSessionRunMs: sessionRunMs,
       lastDenoiseMs: denoiseMs,
     };
-    return { ...output, sessionRunMs, denoiseMs };
+    const held = result.prefixCacheBytes === undefined ? {} : { prefixCacheBytes: result.prefixCacheBytes };
+    return { ...output, sessionRunMs, denoiseMs, ...held };
   }
 
   /**

@@ -38,6 +38,7 @@ import { PrefixCacheStore } from './prefix-cache-store.mjs';
  * @property {number[]} dims Output dims as the model reported them, e.g. [B, L, V].
  * @property {Float32Array} logits
  * @property {number} sessionRunMs Wall time inside session.run(), in milliseconds.
+ * @property {number} [prefixCacheBytes] For the cached graph: bytes its store holds after the pass.
  */
 
 /**
@@ -51,6 +52,7 @@ import { PrefixCacheStore } from './prefix-cache-store.mjs';
  * @property {Int32Array} [topKIds]
  * @property {Float32Array} [topKLogits]
  * @property {number} sessionRunMs
+ * @property {number} [prefixCacheBytes]
  */
 
 /** @typedef {LogitsRunResult | ReducedRunResult} SessionRunResult */
@@ -198,10 +200,17 @@ export async function runDenoiserSession(session, batch, spec = { form: 'logits'
       /** @type {Float32Array} */ (presentValue.data),
     );
   }
+  const held = store === undefined ? {} : { prefixCacheBytes: store.bytes };
   if (spec.form === 'logits') {
     const logits = output(outputs, LOGITS, 'float32');
     // Checked above: a float32 tensor's data is a Float32Array.
-    return { form: 'logits', dims: [...logits.dims], logits: /** @type {Float32Array} */ (logits.data), sessionRunMs };
+    return {
+      form: 'logits',
+      dims: [...logits.dims],
+      logits: /** @type {Float32Array} */ (logits.data),
+      sessionRunMs,
+      ...held,
+    };
   }
   const token = output(outputs, REDUCED.token, 'int64');
   /** @type {ReducedRunResult} */
@@ -212,6 +221,7 @@ export async function runDenoiserSession(session, batch, spec = { form: 'logits'
     confidence: /** @type {Float32Array} */ (output(outputs, REDUCED.confidence, 'float32').data),
     entropy: /** @type {Float32Array} */ (output(outputs, REDUCED.entropy, 'float32').data),
     sessionRunMs,
+    ...held,
   };
   if (spec.topK > 0) {
     result.topKIds = narrowIds(output(outputs, REDUCED.topKIds, 'int64'));

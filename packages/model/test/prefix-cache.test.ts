@@ -102,6 +102,25 @@ describe.each(['worker', 'main'] as const)('OnnxDenoiser on the prefix-cache for
     denoiser.prefixCache?.release(cacheId);
   });
 
+  it('runs a refresh and a read of its cache called back to back, in call order', async () => {
+    const canvas = canvases[1]!;
+    const cacheId = nextCacheId++;
+    const cachedLength = 6;
+    // Not awaited in between: the read waits its turn behind the refresh that makes its cache.
+    const [full, window] = await Promise.all([
+      denoiser.denoise(batchOf([canvas], pad, [{ cacheId, cachedLength: 0, keepLength: cachedLength }])),
+      denoiser.denoise(batchOf([canvas.slice(cachedLength)], pad, [{ cacheId, cachedLength, keepLength: 0 }])),
+    ]);
+    const windowLength = canvas.length - cachedLength;
+    expect(
+      maxAbsDifference(
+        logitsOf(window),
+        logitsAt(logitsOf(full), 0, cachedLength, windowLength, canvas.length, vocabSize),
+      ),
+    ).toBeLessThan(EXACT);
+    denoiser.prefixCache?.release(cacheId);
+  });
+
   it('gives rows with different cachedLength and window lengths the same logits batched as alone', async () => {
     const rows = [
       { canvas: canvases[0]!, cachedLength: 9 },
@@ -134,12 +153,18 @@ describe.each(['worker', 'main'] as const)('OnnxDenoiser on the prefix-cache for
     expect(denoiser.prefixCache?.bytesPerPosition).toBe(prefixCacheBytesPerPosition({ layers, kvHeads, headDim }));
     const before = denoiser.stats;
     const cacheId = nextCacheId++;
-    await denoiser.denoise(batchOf([canvases[0]!], pad, [{ cacheId, cachedLength: 0, keepLength: 10 }]));
+    const bytes = 10 * 2 * layers * kvHeads * headDim * 4;
+    const kept = await denoiser.denoise(batchOf([canvases[0]!], pad, [{ cacheId, cachedLength: 0, keepLength: 10 }]));
     expect(denoiser.stats.prefixCaches).toBe(before.prefixCaches + 1);
-    expect(denoiser.stats.prefixCacheBytes - before.prefixCacheBytes).toBe(10 * 2 * layers * kvHeads * headDim * 4);
+    expect(denoiser.stats.prefixCacheBytes - before.prefixCacheBytes).toBe(bytes);
+    // The store beside the session counts the same bytes.
+    expect(kept.prefixCacheBytes).toBe(denoiser.stats.prefixCacheBytes);
     denoiser.prefixCache?.release(cacheId);
     expect(denoiser.stats.prefixCaches).toBe(before.prefixCaches);
     expect(denoiser.stats.prefixCacheBytes).toBe(before.prefixCacheBytes);
+    // The store frees them before the next pass.
+    const next = await denoiser.denoise(batchOf([canvases[1]!], pad));
+    expect(next.prefixCacheBytes).toBe(kept.prefixCacheBytes! - bytes);
     // Released, the cache cannot be read any more, and the next pass still runs.
     await expect(
       denoiser.denoise(batchOf([canvases[0]!.slice(10)], pad, [{ cacheId, cachedLength: 10, keepLength: 0 }])),
