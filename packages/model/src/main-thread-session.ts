@@ -25,6 +25,8 @@ export class MainThreadSession implements SessionRunner {
   readonly #session: InferenceSession;
   readonly #outputs: OutputSpec;
   readonly #store: PrefixCacheStore | undefined;
+  /** Settles when the latest pass called has run (with a store only). */
+  #tail: Promise<void> = Promise.resolve();
 
   private constructor(session: InferenceSession, outputs: OutputSpec, prefixCache: PrefixCacheShape | undefined) {
     this.#session = session;
@@ -43,7 +45,25 @@ export class MainThreadSession implements SessionRunner {
   }
 
   run(input: SessionRunInput): Promise<SessionRunResult> {
-    return runDenoiserSession(this.#session, input, this.#outputs, this.#store);
+    if (this.#store === undefined) return runDenoiserSession(this.#session, input, this.#outputs);
+    // A pass reads the caches the passes called before it keep, so passes run in call order,
+    // one at a time, as they do in the inference thread.
+    const store = this.#store;
+    // Copied now: the caller may reuse its arrays while the pass waits its turn.
+    const queued: SessionRunInput = {
+      ...input,
+      inputIds: Int32Array.from(input.inputIds),
+      attentionMask: Uint8Array.from(input.attentionMask),
+      ...(input.positions
+        ? { positions: { perRow: input.positions.perRow, values: Int32Array.from(input.positions.values) } }
+        : {}),
+    };
+    const run = this.#tail.then(() => runDenoiserSession(this.#session, queued, this.#outputs, store));
+    this.#tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
   }
 
   async close(): Promise<void> {
