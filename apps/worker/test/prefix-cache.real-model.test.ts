@@ -15,7 +15,8 @@ function requestFor(model: LoadedModel, prompt: string): DecodeRequest {
     promptIds: tokenizer.encode(prompt),
     maxNewTokens: manifest.defaults.maxNewTokens,
     blockLength: BLOCK_LENGTH,
-    strategy: { name: 'threshold', threshold: 0.9 },
+    // One token a step: 16 steps a block, so most passes can read a cache.
+    strategy: { name: 'reference', steps: manifest.defaults.maxNewTokens },
     temperature: 0,
     specialTokens: manifest.specialTokens,
   };
@@ -60,9 +61,10 @@ describe('prefix-cached decoding on the shipped model', () => {
     const scheduler = schedulerOn(model, passes, true);
     const batched = sessionFor(model, request!);
     const joined: Promise<unknown>[] = [];
+    // One joins inside the first block, one inside the second.
     const joinAt = new Map([
-      [1, others[0]!],
-      [3, others[1]!],
+      [3, others[0]!],
+      [20, others[1]!],
     ]);
     const decode: ScheduledDecode = {
       session: batched,
