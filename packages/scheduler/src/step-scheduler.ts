@@ -51,7 +51,7 @@ export interface BatchReport {
   readonly paddedTokens: number;
   /** Sum of the rows' own lengths (their windows' for `cached`). */
   readonly realTokens: number;
-  /** Decodes that were active but left out of this pass for the token budget. */
+  /** Decodes that were active but left out of this iteration's passes for the token budget. */
   readonly deferred: number;
   readonly denoiseMs: number;
   /** Time spent applying the output (logits or predictions) to every row of this pass. */
@@ -164,6 +164,13 @@ export class SchedulerClosedError extends Error {
  * (the longest-waiting first; a decode that ran gets a fresh ticket at the back) while they
  * fit, and always at least the first. So with n active decodes, each one advances at least once
  * in every n passes: nothing starves, however long or short its neighbours are.
+ *
+ * With `prefixCache`, each iteration runs up to two passes, and every chosen decode is in exactly
+ * one of them: the cached pass holds the decodes whose cache is their cacheable prefix (the
+ * canvas before the current block), each row only its window after it; the full pass holds the
+ * rest, whole canvases, each keeping its cacheable prefix as its new cache when the byte budget
+ * allows (Fast-dLLM: a refresh at each block's first step). Each pass is padded and kept within
+ * `maxBatchTokens` on its own. A decode's cache is freed however it leaves.
  *
  * The loop awaits the denoiser and yields a macrotask between passes, so timers (BullMQ lock
  * renewal, heartbeats) and gRPC keep running; the denoiser itself should compute off the main
@@ -367,6 +374,9 @@ export class StepScheduler {
   #leave(entry: ActiveDecode): void {
     this.#active.delete(entry);
     this.#releaseCache(entry);
+    // Also when it held none here: a refresh whose pass failed may have left one in the
+    // denoiser (releasing an unknown id is a no-op).
+    this.#cache?.support.release(entry.cacheId);
   }
 
   async #runPass({ kind, rows, deferred }: PassPlan): Promise<void> {
