@@ -318,7 +318,7 @@ export class StepScheduler {
   #pickPasses(): PassPlan[] {
     const waiting = [...this.#active].sort((a, b) => a.ticket - b.ticket);
     const groups = { full: { rows: [] as PassRow[], longest: 0 }, cached: { rows: [] as PassRow[], longest: 0 } };
-    let chosen = 0;
+    const chosen: ActiveDecode[] = [];
     let plannedBytes = this.#cacheBytes;
     for (const entry of waiting) {
       const prefix = entry.decode.session.cacheablePrefix;
@@ -327,9 +327,9 @@ export class StepScheduler {
       const group = groups[kind];
       const candidateLongest = Math.max(group.longest, windowLength);
       const padded = (group.rows.length + 1) * bucketLength(candidateLongest, this.#lengthMultiple);
-      if (chosen > 0 && group.rows.length > 0 && padded > this.#maxBatchTokens) continue;
+      if (chosen.length > 0 && group.rows.length > 0 && padded > this.#maxBatchTokens) continue;
       group.longest = candidateLongest;
-      chosen++;
+      chosen.push(entry);
       if (kind === 'cached') {
         group.rows.push({ entry, cachedLength: entry.cachedLength, keepLength: 0 });
         continue;
@@ -345,8 +345,9 @@ export class StepScheduler {
       }
       group.rows.push({ entry, cachedLength: 0, keepLength });
     }
-    for (const { entry } of [...groups.cached.rows, ...groups.full.rows]) entry.ticket = this.#nextTicket++;
-    const deferred = waiting.length - chosen;
+    // In the order they waited, whichever pass they run in.
+    for (const entry of chosen) entry.ticket = this.#nextTicket++;
+    const deferred = waiting.length - chosen.length;
     const plans: PassPlan[] = [];
     if (groups.cached.rows.length > 0) plans.push({ kind: 'cached', rows: groups.cached.rows, deferred });
     if (groups.full.rows.length > 0) plans.push({ kind: 'full', rows: groups.full.rows, deferred });
