@@ -56,6 +56,17 @@ export const workerEnv = z.object({
       'top-8 ids, so temperature > 0 samples among them. A model reduced on disk (`dfleet model reduce`) ' +
       'loads as it is',
   }),
+  DFLEET_PREFIX_CACHE: documented(z.enum(['off', 'on']).default('off'), {
+    meaning:
+      "`on`: Fast-dLLM's approximate prefix cache: the model's prefix-cache form (the manifest's `prefixCache` " +
+      "block) is loaded, each block's first step keeps the keys and values before the block, and its other " +
+      'steps run only the block and what follows; a model without the form fails at start',
+  }),
+  DFLEET_PREFIX_CACHE_MAX_MB: documented(positiveInt(1_024), {
+    meaning:
+      "with `DFLEET_PREFIX_CACHE=on`: most MiB all decodes' caches take together; a decode whose cache would " +
+      'pass it runs that step uncached',
+  }),
   DFLEET_PROBE_PORT: documented(z.coerce.number().int().min(0).max(65_535).optional(), {
     default: 'unset (no HTTP server); `dfleet up` / `dfleet worker`: `0`',
     meaning:
@@ -111,6 +122,8 @@ const workerConfigSchema = workerEnv.superRefine(checkRedisTopology, AFTER_EACH_
   intraOpThreads: e.DFLEET_INTRA_OP_THREADS,
   /** How a v1 model is reduced in memory at load ('off': served as it is). */
   reduceInMemory: e.DFLEET_REDUCE_IN_MEMORY,
+  /** null = off: every pass runs whole canvases. */
+  prefixCache: e.DFLEET_PREFIX_CACHE === 'on' ? { maxBytes: e.DFLEET_PREFIX_CACHE_MAX_MB * 1024 * 1024 } : null,
   /** null = no probe server. */
   probe: e.DFLEET_PROBE_PORT === undefined ? null : { host: e.DFLEET_PROBE_HOST, port: e.DFLEET_PROBE_PORT },
   shutdownTimeoutMs: e.DFLEET_SHUTDOWN_TIMEOUT_MS,

@@ -13,6 +13,8 @@ export interface WorkerGaugeSources {
   readonly jobsInFlight: () => number;
   /** How much the load-adaptive policy lowers thresholds now; 0 without one. */
   readonly thresholdOffset: () => number;
+  /** Bytes of prefix caches the decodes hold now; 0 without a prefix cache. */
+  readonly prefixCacheBytes: () => number;
 }
 
 /** One finished decode, as the worker's histograms see it. */
@@ -38,6 +40,7 @@ export class WorkerMetrics {
       heartbeatAge: (gauge) => gauge.set(Math.max(0, (Date.now() - sources.lastHeartbeatAt()) / 1000)),
       jobsInFlight: (gauge) => gauge.set(sources.jobsInFlight()),
       adaptiveThresholdOffset: (gauge) => gauge.set(sources.thresholdOffset()),
+      prefixCacheBytes: (gauge) => gauge.set(sources.prefixCacheBytes()),
     });
   }
 
@@ -52,6 +55,7 @@ export class WorkerMetrics {
     m.batchPaddedTokens.observe(report.paddedTokens);
     m.batchRealTokens.observe(report.realTokens);
     m.passSeconds.observe((report.denoiseMs + report.applyMs) / 1000);
+    m.forwardPasses.inc({ kind: report.kind });
   }
 
   decoded(job: DecodedJob): void {

@@ -95,6 +95,7 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
     lastHeartbeatAt: () => heartbeat?.lastPublishedAt ?? startedAt,
     jobsInFlight: () => workers.runningJobIds.length,
     thresholdOffset: () => thresholdPolicy?.state.offset ?? 0,
+    prefixCacheBytes: () => scheduler.stats.cacheBytes,
   });
   const batchRows = new BatchRowsObserver();
   const { onBatch } = options;
@@ -103,6 +104,7 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
     padId: model.manifest.specialTokens.pad,
     maxBatchTokens: config.maxBatchTokens,
     lengthMultiple: LENGTH_MULTIPLE,
+    ...(config.prefixCache ? { prefixCache: config.prefixCache } : {}),
     onBatch: (report) => {
       metrics.batch(report);
       batchRows.observe(report);

@@ -9,6 +9,8 @@ const session = () => ({}) as DecodeSession;
 function pass(sessions: DecodeSession[]): BatchReport {
   return {
     step: 1,
+    kind: 'full',
+    cachedPositions: 0,
     sessions,
     sequenceLength: 16,
     paddedTokens: 16 * sessions.length,

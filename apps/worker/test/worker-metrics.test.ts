@@ -10,9 +10,17 @@ const valueIn = (text: string, series: string) => {
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 };
 
-function passOf(rows: number, paddedTokens: number, realTokens: number, ms: number): BatchReport {
+function passOf(
+  rows: number,
+  paddedTokens: number,
+  realTokens: number,
+  ms: number,
+  kind: BatchReport['kind'] = 'full',
+): BatchReport {
   return {
     step: 1,
+    kind,
+    cachedPositions: kind === 'cached' ? rows * 8 : 0,
     sessions: Array.from({ length: rows }) as unknown as BatchReport['sessions'],
     sequenceLength: paddedTokens / rows,
     paddedTokens,
@@ -27,6 +35,7 @@ const sources = (overrides: Partial<WorkerGaugeSources> = {}): WorkerGaugeSource
   lastHeartbeatAt: () => Date.now(),
   jobsInFlight: () => 0,
   thresholdOffset: () => 0,
+  prefixCacheBytes: () => 0,
   ...overrides,
 });
 
@@ -42,6 +51,20 @@ describe('worker metrics', () => {
     expect(valueIn(text, `${w.batchRealTokens.name}_sum`)).toBe(90);
     expect(valueIn(text, `${w.passSeconds.name}_sum`)).toBeCloseTo(0.016, 9);
     expect(valueIn(text, `${w.passSeconds.name}_bucket{le="0.005"}`)).toBe(1);
+  });
+
+  it('counts forward passes by kind and reads the prefix-cache bytes held when scraped', async () => {
+    let held = 0;
+    const metrics = new WorkerMetrics(sources({ prefixCacheBytes: () => held }));
+    metrics.batch(passOf(2, 64, 60, 5));
+    metrics.batch(passOf(2, 32, 30, 2, 'cached'));
+    metrics.batch(passOf(1, 16, 10, 2, 'cached'));
+    expect(valueIn(await metrics.registry.metrics(), w.prefixCacheBytes.name)).toBe(0);
+    held = 4096;
+    const text = await metrics.registry.metrics();
+    expect(valueIn(text, `${w.forwardPasses.name}{kind="full"}`)).toBe(1);
+    expect(valueIn(text, `${w.forwardPasses.name}{kind="cached"}`)).toBe(2);
+    expect(valueIn(text, w.prefixCacheBytes.name)).toBe(4096);
   });
 
   it('observes each finished decode by model and strategy, skipping tokens per NFE for one that ran no pass', async () => {

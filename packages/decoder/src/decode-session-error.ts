@@ -5,6 +5,8 @@ export type DecodeSessionErrorCode =
   | 'session_not_finished'
   /** The logits do not have the shape the canvas needs. */
   | 'logits_shape_mismatch'
+  /** The output's window starts after a canvas position the step reads (or is off the canvas). */
+  | 'window_after_candidates'
   /** NaN or +Infinity logits, or no finite logit among the tokens that may be predicted. */
   | 'non_finite_logits'
   /** The predictions lack a position the session reads, or their form does not fit the session. */

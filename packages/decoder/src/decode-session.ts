@@ -40,11 +40,18 @@ export interface DecodeSession {
   readonly steps: number;
   readonly nfe: number;
   /**
-   * Advance one step with the model's logits for this row: row-major [canvas.length, vocabSize]
-   * (a longer array, e.g. this row of a right-padded batch, is fine: only the first
-   * canvas.length rows are read). Commits at least one masked position.
+   * Canvas positions before the current block (bos + prompt + completed blocks): their tokens
+   * stay as they are until the block moves on, so a prefix cache of them stays valid that long.
    */
-  applyLogits(rowLogits: Float32Array): StepReport;
+  readonly cacheablePrefix: number;
+  /**
+   * Advance one step with the model's logits for this row: row-major [canvas.length -
+   * windowStart, vocabSize], row i being canvas position windowStart + i (a longer array, e.g.
+   * this row of a right-padded batch, is fine: only the first rows are read). A window that
+   * starts after a position the step reads is refused (`window_after_candidates`): those
+   * logits are missing. Commits at least one masked position.
+   */
+  applyLogits(rowLogits: Float32Array, windowStart?: number): StepReport;
   /**
    * The same step from a reduced model's predictions for this row. They must cover every
    * position `positionsToRead()` names; other slots are ignored.
@@ -156,32 +163,44 @@ class MaskedDiffusionSession implements DecodeSession {
     return this.finishReason !== null;
   }
 
-  applyLogits(rowLogits: Float32Array): StepReport {
+  get cacheablePrefix(): number {
+    return this.answerOffset + this.blockStart;
+  }
+
+  applyLogits(rowLogits: Float32Array, windowStart = 0): StepReport {
     this.#requireUnfinished('applyLogits');
-    const needed = this.canvas.length * this.vocabSize;
+    if (!Number.isInteger(windowStart) || windowStart < 0 || windowStart > this.canvas.length) {
+      throw new DecodeSessionError(
+        'window_after_candidates',
+        `window start ${windowStart} is not a canvas position (the canvas has ${this.canvas.length})`,
+      );
+    }
+    const windowLength = this.canvas.length - windowStart;
+    const needed = windowLength * this.vocabSize;
     if (rowLogits.length < needed) {
       throw new DecodeSessionError(
         'logits_shape_mismatch',
-        `row logits hold ${rowLogits.length} values; the canvas needs [${this.canvas.length}, ${this.vocabSize}] = ${needed}`,
+        `row logits hold ${rowLogits.length} values; the window from canvas position ${windowStart} needs [${windowLength}, ${this.vocabSize}] = ${needed}`,
       );
     }
     const { options, candidates } = this;
     this.#collectCandidates();
-    predictTokens(
-      rowLogits,
-      this.vocabSize,
-      this.answerOffset,
-      this.suppressed,
-      options.temperature,
-      this.rng,
-      candidates,
-    );
+    if (candidates.count > 0 && this.answerOffset + candidates.position[0]! < windowStart) {
+      throw new DecodeSessionError(
+        'window_after_candidates',
+        `the window starts at canvas position ${windowStart}, after position ${this.answerOffset + candidates.position[0]!} ` +
+          `this step reads: run the window from at most cacheablePrefix (${this.cacheablePrefix})`,
+      );
+    }
+    // Logits row i is canvas position windowStart + i: shift the answer's offset into the window.
+    const windowOffset = this.answerOffset - windowStart;
+    predictTokens(rowLogits, this.vocabSize, windowOffset, this.suppressed, options.temperature, this.rng, candidates);
     const top = options.logprobs ?? 0;
     return this.#commit((slot, token) =>
       logprobFromLogits(
         rowLogits,
         this.vocabSize,
-        this.answerOffset + candidates.position[slot]!,
+        windowOffset + candidates.position[slot]!,
         token,
         this.suppressed,
         top,

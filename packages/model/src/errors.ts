@@ -89,13 +89,21 @@ export class ExecutionProviderUnavailableError extends ModelPackageError {
   }
 }
 
-/** onnxruntime could not create a session for the model file (missing, corrupt, unsupported ops). */
+/**
+ * `model_load_failed`: onnxruntime could not create a session for the model file (missing,
+ * corrupt, unsupported ops). `prefix_cache_form_missing`: the prefix-cache form was asked for
+ * and the manifest declares none.
+ */
+export type ModelLoadErrorCode = 'model_load_failed' | 'prefix_cache_form_missing';
+
+/** The model could not be loaded as asked. */
 export class ModelLoadError extends ModelPackageError {
-  readonly code = 'model_load_failed';
+  readonly code: ModelLoadErrorCode;
   readonly modelPath: string;
 
-  constructor(modelPath: string, message: string, options?: { cause?: unknown }) {
+  constructor(modelPath: string, message: string, options?: { cause?: unknown; code?: ModelLoadErrorCode }) {
     super(message, options);
+    this.code = options?.code ?? 'model_load_failed';
     this.modelPath = modelPath;
   }
 }

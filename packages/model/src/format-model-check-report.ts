@@ -39,6 +39,21 @@ export function formatModelCheckReport(report: ModelCheckReport): string {
   if (summary.shapesRun.length > 0) {
     lines.push(`  ran shapes         ${summary.shapesRun.map(([b, l]) => `[${b}, ${l}]`).join(' ')}`);
   }
+  const cache = summary.prefixCache;
+  if (cache !== undefined) {
+    const { fullPass, cachedWindow, batched } = cache.differences ?? {};
+    const probes = [
+      ['no cache vs plain', fullPass],
+      ['cached window vs full pass', cachedWindow],
+      ['batched vs alone', batched],
+    ]
+      .filter((entry): entry is [string, number] => entry[1] !== undefined)
+      .map(([what, difference]) => `${what} ${difference.toExponential(1)}`);
+    lines.push(
+      `  prefix cache       ${cache.onnx}: layers=${cache.layers} kvHeads=${cache.kvHeads} headDim=${cache.headDim}` +
+        (probes.length > 0 ? ` (max |logit difference|: ${probes.join(', ')})` : ''),
+    );
+  }
   lines.push(...problems.map(formatProblem));
   return lines.join('\n');
 }

@@ -17,6 +17,7 @@ export {
 export type {
   ExecutionProviderUnavailableCode,
   ManifestIssue,
+  ModelLoadErrorCode,
   ModelManifestErrorCode,
   ModelReduceErrorCode,
 } from './errors.ts';
@@ -36,6 +37,7 @@ export type {
   ModelCheckSeverity,
   ModelCheckSummary,
   ModelCheckTensor,
+  PrefixCacheSummary,
 } from './model-check/report.ts';
 export {
   DEFAULT_GENERATION_DEFAULTS,

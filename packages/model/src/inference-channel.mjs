@@ -25,28 +25,40 @@ export const Slot = Object.freeze({
   INPUTS_REPLACED: 4,
   /** Positions per row in the input buffer's `positions` view; 0 when the request names none. */
   POSITIONS_PER_ROW: 5,
+  /** 1 when the request carries per-row prefix-cache fields (the cached graph); 0: every row a full pass. */
+  PREFIX_CACHE_ROWS: 6,
+  /**
+   * 1 when the owner posted caches to release on the port (`{ releases: number[] }`) before this
+   * request, after any replaced input buffer: the thread frees them before the pass.
+   */
+  RELEASES_POSTED: 7,
 });
-const SLOT_COUNT = 6;
+const SLOT_COUNT = 8;
 /**
  * Bytes per token in the input buffer: an int32 id, an int32 position (a row never names more
- * positions than it has tokens) and a uint8 attention flag.
+ * positions than it has tokens), a uint8 attention flag, and room for three int32 per-row
+ * prefix-cache fields (a batch never has more rows than tokens).
  */
-const BYTES_PER_TOKEN = 9;
+const BYTES_PER_TOKEN = 21;
 
 export const RequestKind = Object.freeze({ RUN: 1, CLOSE: 2 });
 
 /** @import { MessagePort } from 'node:worker_threads' */
 /** @import { InferenceSession } from 'onnxruntime-node' */
 /** @import { SessionDescription, OutputSpec, SessionRunResult } from './session-core.mjs' */
+/** @import { PrefixCacheShape } from './prefix-cache-store.mjs' */
 
 /**
- * The shared input buffer and its three views.
+ * The shared input buffer and its views.
  * @typedef {object} InputBuffer
  * @property {SharedArrayBuffer} buffer
  * @property {number} capacity Tokens (batchSize * sequenceLength) it holds.
  * @property {Int32Array} inputIds
  * @property {Uint8Array} attentionMask
  * @property {Int32Array} positions
+ * @property {Int32Array} cacheIds Per row: the decode's cache id.
+ * @property {Int32Array} cachedLengths Per row: cached positions the pass reads.
+ * @property {Int32Array} keepLengths Per row: positions whose keys and values the pass keeps.
  */
 
 /**
@@ -56,6 +68,7 @@ export const RequestKind = Object.freeze({ RUN: 1, CLOSE: 2 });
  * @property {Uint8Array} [modelBytes] The model itself (a v1 model reduced in memory); then modelPath only names it.
  * @property {InferenceSession.SessionOptions} sessionOptions
  * @property {OutputSpec} outputs Which outputs to read from the model.
+ * @property {PrefixCacheShape} [prefixCache] The model is the cached graph, with this cache shape.
  * @property {MessagePort} port The channel's port: replies go out on it, replaced input buffers come in.
  * @property {SharedArrayBuffer} control The control block's buffer.
  * @property {SharedArrayBuffer} inputs The first input buffer.
@@ -84,7 +97,8 @@ export function createControlBlock() {
 }
 
 /**
- * A shared input buffer for `capacity` tokens (batchSize * sequenceLength): int32 ids, then uint8 attention flags.
+ * A shared input buffer for `capacity` tokens (batchSize * sequenceLength): int32 ids, positions
+ * and per-row cache fields, then uint8 attention flags.
  * @param {number} capacity
  * @returns {InputBuffer}
  */
@@ -103,6 +117,9 @@ export function viewInputBuffer(buffer) {
     capacity,
     inputIds: new Int32Array(buffer, 0, capacity),
     positions: new Int32Array(buffer, capacity * 4, capacity),
-    attentionMask: new Uint8Array(buffer, capacity * 8, capacity),
+    cacheIds: new Int32Array(buffer, capacity * 8, capacity),
+    cachedLengths: new Int32Array(buffer, capacity * 12, capacity),
+    keepLengths: new Int32Array(buffer, capacity * 16, capacity),
+    attentionMask: new Uint8Array(buffer, capacity * 20, capacity),
   };
 }

@@ -9,7 +9,12 @@
 // the outputs, transferred without a copy, or the error.
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { RequestKind, Slot, viewInputBuffer } from './inference-channel.mjs';
-import { createInferenceSession, describeSession, runDenoiserSession } from './session-core.mjs';
+import {
+  createInferenceSession,
+  createPrefixCacheStore,
+  describeSession,
+  runDenoiserSession,
+} from './session-core.mjs';
 
 /** @import { InferenceSession } from 'onnxruntime-node' */
 /** @import { ReducedRunResult, SessionRunResult } from './session-core.mjs' */
@@ -23,6 +28,8 @@ const owner = parentPort;
 const threadData = /** @type {InferenceThreadData} */ (workerData);
 const { modelPath, modelBytes, sessionOptions, outputs, port } = threadData;
 const control = new Int32Array(threadData.control);
+// The decodes' keys and values stay here, beside the session, between passes.
+const store = createPrefixCacheStore(threadData.prefixCache);
 
 /**
  * @param {unknown} error
@@ -80,14 +87,23 @@ function reply(message, transferList) {
  * @param {InferenceSession} session
  * @param {InputBuffer} inputs
  * @param {number} requestId
+ * @param {readonly number[] | undefined} releases
  */
-async function run(session, inputs, requestId) {
+async function run(session, inputs, requestId, releases) {
   const batchSize = Atomics.load(control, Slot.BATCH_SIZE);
   const sequenceLength = Atomics.load(control, Slot.SEQUENCE_LENGTH);
   const size = batchSize * sequenceLength;
   try {
     const perRow = Atomics.load(control, Slot.POSITIONS_PER_ROW);
     const positions = perRow === 0 ? undefined : { perRow, values: inputs.positions.subarray(0, batchSize * perRow) };
+    const prefixCache =
+      Atomics.load(control, Slot.PREFIX_CACHE_ROWS) === 1
+        ? {
+            cacheIds: inputs.cacheIds.subarray(0, batchSize),
+            cachedLengths: inputs.cachedLengths.subarray(0, batchSize),
+            keepLengths: inputs.keepLengths.subarray(0, batchSize),
+          }
+        : undefined;
     const result = await runDenoiserSession(
       session,
       {
@@ -96,8 +112,11 @@ async function run(session, inputs, requestId) {
         inputIds: inputs.inputIds.subarray(0, size),
         attentionMask: inputs.attentionMask.subarray(0, size),
         ...(positions ? { positions } : {}),
+        ...(prefixCache ? { prefixCache } : {}),
+        ...(releases ? { releases } : {}),
       },
       outputs,
+      store,
     );
     const [transferred, transferList] = transferable(result);
     reply({ type: 'result', requestId, result: transferred }, transferList);
@@ -111,10 +130,28 @@ async function run(session, inputs, requestId) {
  * @returns {InputBuffer}
  */
 function receiveReplacedInputs() {
+  return viewInputBuffer(
+    /** @type {{ inputs: SharedArrayBuffer }} */ (receivePosted('a replaced input buffer')).inputs,
+  );
+}
+
+/**
+ * The caches the owner released since its previous request.
+ * @returns {readonly number[]}
+ */
+function receiveReleases() {
+  return /** @type {{ releases: number[] }} */ (receivePosted('released caches')).releases;
+}
+
+/**
+ * @param {string} what
+ * @returns {unknown}
+ */
+function receivePosted(what) {
   const received = receiveMessageOnPort(port);
-  // The owner posts the buffer before it bumps REQUESTS, so it is already queued on the port.
-  if (received === undefined) throw new Error('the owner flagged a replaced input buffer but posted none');
-  return viewInputBuffer(/** @type {{ inputs: SharedArrayBuffer }} */ (received.message).inputs);
+  // The owner posts before it bumps REQUESTS, so the message is already queued on the port.
+  if (received === undefined) throw new Error(`the owner flagged ${what} but posted none`);
+  return received.message;
 }
 
 // After a reply the owner usually posts the next step's request within a few hundred
@@ -142,12 +179,14 @@ async function serve(session) {
     if (requestId === requestsSeen) continue;
     requestsSeen = requestId;
     if (Atomics.load(control, Slot.INPUTS_REPLACED) === 1) inputs = receiveReplacedInputs();
+    // Posted after the input buffer, so received after it.
+    const releases = Atomics.load(control, Slot.RELEASES_POSTED) === 1 ? receiveReleases() : undefined;
     if (Atomics.load(control, Slot.REQUEST_KIND) === RequestKind.CLOSE) {
       await session.release();
       port.close();
       return;
     }
-    await run(session, inputs, requestId);
+    await run(session, inputs, requestId, releases);
   }
 }
 

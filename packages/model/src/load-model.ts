@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { suppressedTokenIds } from '@dfleet/decoder';
 import { ModelLoadError, TokenizerLoadError } from './errors.ts';
 import {
@@ -22,9 +23,20 @@ import { Tokenizer } from './tokenizer.ts';
 export type InMemoryReduction = 'off' | 'all' | 'positions';
 
 /** Denoiser options that `loadModel` does not take from the manifest. */
-export type LoadModelOptions = Omit<OnnxDenoiserOptions, 'modelPath' | 'vocabSize' | 'outputs' | 'modelBytes'> & {
+export type LoadModelOptions = Omit<
+  OnnxDenoiserOptions,
+  'modelPath' | 'vocabSize' | 'outputs' | 'modelBytes' | 'prefixCache'
+> & {
   /** @defaultValue `'off'` */
   readonly reduceInMemory?: InMemoryReduction;
+  /**
+   * Serve the manifest's prefix-cache form (`prefixCache.onnx`) instead of `files.onnx`: the
+   * denoiser then keeps the decodes' caches (`denoiser.prefixCache`). With `reduceInMemory` the
+   * cached graph is reduced in memory too. Throws ModelLoadError (`prefix_cache_form_missing`)
+   * when the manifest declares no such form.
+   * @defaultValue false
+   */
+  readonly prefixCache?: boolean;
 };
 
 export interface LoadedModel {
@@ -53,8 +65,9 @@ export async function loadModel(directory: string, options: LoadModelOptions = {
         'the model has no logits for the extra ids; fix vocabSize or the tokenizer',
     );
   }
-  const { reduceInMemory = 'off', ...denoiserOptions } = options;
-  const modelPath = modelFilePath(directory, manifest, 'onnx');
+  const { reduceInMemory = 'off', prefixCache = false, ...denoiserOptions } = options;
+  const cacheForm = prefixCache ? prefixCacheFormOf(directory, manifest) : undefined;
+  const modelPath = cacheForm?.modelPath ?? modelFilePath(directory, manifest, 'onnx');
   const declared = modelOutputs(manifest);
   const reduced =
     declared.form === 'logits' && reduceInMemory !== 'off'
@@ -66,8 +79,26 @@ export async function loadModel(directory: string, options: LoadModelOptions = {
     vocabSize: manifest.vocabSize,
     outputs: reduced?.outputs ?? declared,
     ...(reduced ? { modelBytes: reduced.bytes } : {}),
+    ...(cacheForm ? { prefixCache: cacheForm.shape } : {}),
   });
   return { directory, manifest, tokenizer, denoiser, close: () => denoiser.close() };
+}
+
+function prefixCacheFormOf(
+  directory: string,
+  manifest: ModelManifest,
+): { modelPath: string; shape: { layers: number; kvHeads: number; headDim: number } } {
+  const form = manifest.prefixCache;
+  if (form === undefined) {
+    throw new ModelLoadError(
+      join(directory, 'dfleet-model.json'),
+      `model ${manifest.name} has no prefix-cache form (no "prefixCache" block in ${join(directory, 'dfleet-model.json')}): ` +
+        'export one with `python export.py --prefix-cache` (models/jsfunc-mdm/README.md), or load it without { prefixCache: true }',
+      { code: 'prefix_cache_form_missing' },
+    );
+  }
+  const { onnx, layers, kvHeads, headDim } = form;
+  return { modelPath: join(directory, onnx), shape: { layers, kvHeads, headDim } };
 }
 
 /** The v1 model with the reduction appended, as bytes to load; the file on disk is untouched. */

@@ -3,6 +3,7 @@ import type { ExecutionProvider } from './execution-provider.ts';
 import { checkFileExists } from './model-check/file-exists.ts';
 import { checkManifest } from './model-check/manifest.ts';
 import { checkOnnxGraph } from './model-check/onnx-graph.ts';
+import { checkPrefixCacheForm } from './model-check/prefix-cache.ts';
 import { checkReducedOutputs } from './model-check/reduced-outputs.ts';
 import type { ModelCheckProblem, ModelCheckReport, ModelCheckSummary, ReportProblem } from './model-check/report.ts';
 import { checkSpecialTokens } from './model-check/special-tokens.ts';
@@ -21,7 +22,8 @@ export interface CheckModelDirectoryOptions {
  * Validates a model directory against the dfleet model contract: manifest schema, files,
  * tokenizer, ONNX inputs/outputs (names, dtypes, dynamic axes, vocab dimension), real runs on
  * two shapes and at maxSequenceLength, padding invariance, and that the manifest's special ids
- * are the tokenizer's special tokens. Never throws for a broken directory: every finding is a
+ * are the tokenizer's special tokens, and the prefix-cache form when the manifest declares one
+ * (model-check/prefix-cache.ts). Never throws for a broken directory: every finding is a
  * problem in the report.
  */
 export async function checkModelDirectory(
@@ -58,6 +60,15 @@ export async function checkModelDirectory(
     }
   }
 
+  const target = { executionProvider: options.executionProvider ?? 'cpu', deviceId: options.deviceId ?? 0 };
+  const cacheForm = manifest?.prefixCache;
+  if (
+    manifest !== undefined &&
+    cacheForm !== undefined &&
+    (await checkFileExists(directory, cacheForm.onnx, 'prefixCache.onnx', report))
+  ) {
+    summary = { ...summary, prefixCache: await checkPrefixCacheForm(directory, manifest, cacheForm, target, report) };
+  }
   const outputs = manifest === undefined ? undefined : modelOutputs(manifest);
   if (onnxFile !== undefined && (await checkFileExists(directory, onnxFile, 'files.onnx', report))) {
     if (manifest !== undefined && outputs?.form === 'reduced') {
@@ -69,8 +80,7 @@ export async function checkModelDirectory(
       vocabSize,
       maxSequenceLength,
       specialTokens,
-      executionProvider: options.executionProvider ?? 'cpu',
-      deviceId: options.deviceId ?? 0,
+      ...target,
       report,
       shapesRun,
     });

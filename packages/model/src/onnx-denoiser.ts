@@ -1,4 +1,11 @@
-import type { Denoiser, DenoiserBatch, DenoiserOutput, DenoiserOutputForm } from '@dfleet/decoder';
+import type {
+  Denoiser,
+  DenoiserBatch,
+  DenoiserOutput,
+  DenoiserOutputForm,
+  PrefixCacheRow,
+  PrefixCacheSupport,
+} from '@dfleet/decoder';
 import {
   DenoiserBatchError,
   DenoiserClosedError,
@@ -10,7 +17,14 @@ import {
 import { deviceLabel, providerUnavailable, sessionOptionsFor, type ExecutionProvider } from './execution-provider.ts';
 import { MainThreadSession } from './main-thread-session.ts';
 import type { ModelOutputs } from './model-manifest.ts';
-import type { OutputSpec, SessionRunner, SessionRunResult } from './session-runner.ts';
+import { prefixCacheBytesPerPosition } from './prefix-cache-contract.ts';
+import type {
+  OutputSpec,
+  PrefixCacheShape,
+  SessionRunInput,
+  SessionRunner,
+  SessionRunResult,
+} from './session-runner.ts';
 import { WorkerThreadSession } from './worker-thread-session.ts';
 
 export type InferenceThread = 'worker' | 'main';
@@ -57,6 +71,13 @@ export interface OnnxDenoiserOptions {
    * in messages.
    */
   readonly modelBytes?: Uint8Array;
+  /**
+   * The model (`modelPath` / `modelBytes`) is the prefix-cache form (prefix-cache-contract.ts)
+   * with this cache shape (the manifest's `prefixCache`): every pass runs on it, and the
+   * denoiser keeps the decodes' caches beside the session (`DenoiserBatch.prefixCache`).
+   * @defaultValue undefined (the plain graph, no cache)
+   */
+  readonly prefixCache?: PrefixCacheShape;
 }
 
 /** Where the time of one `denoise()` went. */
@@ -65,6 +86,11 @@ interface DenoiseTiming {
   readonly sessionRunMs: number;
   /** Milliseconds of the whole `denoise()` call as the caller saw it (validation, thread hop, copies, run). */
   readonly denoiseMs: number;
+  /**
+   * With the prefix-cache form: bytes the cache store beside the session held after this pass,
+   * as the store counts them (releases made before the call are applied by then).
+   */
+  readonly prefixCacheBytes?: number;
 }
 
 /** `DenoiserOutput` plus where the time went (an extension; the Denoiser contract is unchanged). */
@@ -78,7 +104,14 @@ export interface OnnxDenoiserStats {
   /** `sessionRunMs` of the latest successful call; undefined before the first. */
   readonly lastSessionRunMs: number | undefined;
   readonly lastDenoiseMs: number | undefined;
+  /** Bytes of keys and values the prefix caches hold once the passes called so far have run; 0 without the form. */
+  readonly prefixCacheBytes: number;
+  /** Prefix caches held once the passes called so far have run. */
+  readonly prefixCaches: number;
 }
+
+/** Int32 slots carry cache ids and lengths to the inference thread. */
+const MAX_INT32 = 2 ** 31 - 1;
 
 /**
  * The Denoiser contract over an onnxruntime-node session: int32 ids and uint8 mask in, float32
@@ -92,9 +125,19 @@ export class OnnxDenoiser implements Denoiser {
   readonly device: string;
   readonly inferenceThread: InferenceThread;
   readonly outputForm: DenoiserOutputForm;
+  /** Present when the model is the prefix-cache form. */
+  readonly prefixCache: PrefixCacheSupport | undefined;
   readonly #runner: SessionRunner;
+  /**
+   * Cache id -> length the store beside the session will hold once every pass called so far has
+   * run. Updated when a pass is called (passes run in call order), so a row is checked against
+   * what the passes before it leave, without a round trip to the inference thread.
+   */
+  readonly #cachedLengths = new Map<number, number>();
+  /** Caches released since the latest pass was handed to the session; they go with the next one. */
+  #pendingReleases: number[] = [];
   #closed = false;
-  #stats: OnnxDenoiserStats = {
+  #stats: Omit<OnnxDenoiserStats, 'prefixCacheBytes' | 'prefixCaches'> = {
     runs: 0,
     totalSessionRunMs: 0,
     totalDenoiseMs: 0,
@@ -109,8 +152,18 @@ export class OnnxDenoiser implements Denoiser {
     deviceId: number,
     inferenceThread: InferenceThread,
     outputForm: DenoiserOutputForm,
+    prefixCache: PrefixCacheShape | undefined,
   ) {
     this.#runner = runner;
+    this.prefixCache =
+      prefixCache === undefined
+        ? undefined
+        : {
+            bytesPerPosition: prefixCacheBytesPerPosition(prefixCache),
+            release: (cacheId: number): void => {
+              if (this.#cachedLengths.delete(cacheId)) this.#pendingReleases.push(cacheId);
+            },
+          };
     this.outputForm = outputForm;
     this.vocabSize = vocabSize;
     this.executionProvider = executionProvider;
@@ -133,7 +186,15 @@ export class OnnxDenoiser implements Denoiser {
       inferenceThread = 'worker',
       outputs = { form: 'logits' },
       modelBytes,
+      prefixCache,
     } = options;
+    if (prefixCache !== undefined) {
+      for (const [field, value] of Object.entries(prefixCache)) {
+        if (!Number.isInteger(value) || value <= 0) {
+          throw new RangeError(`prefixCache.${field} must be a positive integer, got ${value}`);
+        }
+      }
+    }
     if (!Number.isInteger(vocabSize) || vocabSize <= 0) {
       throw new RangeError(`vocabSize must be a positive integer, got ${vocabSize}`);
     }
@@ -145,12 +206,13 @@ export class OnnxDenoiser implements Denoiser {
       outputs.form === 'logits'
         ? { form: 'logits' }
         : { form: 'reduced', topK: outputs.topK, positionsInput: outputs.positionsInput };
+    const cacheOption = prefixCache ? { prefixCache: { ...prefixCache } } : {};
     let runner: SessionRunner;
     try {
       runner =
         inferenceThread === 'worker'
-          ? await WorkerThreadSession.open(modelBytes ?? modelPath, sessionOptions, spec)
-          : await MainThreadSession.open(modelBytes ?? modelPath, sessionOptions, spec);
+          ? await WorkerThreadSession.open(modelBytes ?? modelPath, sessionOptions, spec, cacheOption)
+          : await MainThreadSession.open(modelBytes ?? modelPath, sessionOptions, spec, cacheOption);
     } catch (error) {
       const unavailable = providerUnavailable(executionProvider, deviceId, error);
       if (unavailable) throw unavailable;
@@ -162,12 +224,18 @@ export class OnnxDenoiser implements Denoiser {
       spec.form === 'logits'
         ? { form: 'logits' }
         : { form: 'predictions', topK: spec.topK, positions: spec.positionsInput };
-    return new OnnxDenoiser(runner, vocabSize, executionProvider, deviceId, inferenceThread, outputForm);
+    return new OnnxDenoiser(runner, vocabSize, executionProvider, deviceId, inferenceThread, outputForm, prefixCache);
   }
 
-  /** A snapshot of the timing counters. */
+  /** A snapshot of the timing counters and the prefix caches held. */
   get stats(): OnnxDenoiserStats {
-    return { ...this.#stats };
+    let positions = 0;
+    for (const length of this.#cachedLengths.values()) positions += length;
+    return {
+      ...this.#stats,
+      prefixCacheBytes: positions * (this.prefixCache?.bytesPerPosition ?? 0),
+      prefixCaches: this.#cachedLengths.size,
+    };
   }
 
   /** `sessionRunMs` of the latest call (shorthand for `stats.lastSessionRunMs`). */
@@ -181,13 +249,29 @@ export class OnnxDenoiser implements Denoiser {
     this.#validate(batch);
     const { batchSize, sequenceLength } = batch;
     const positions = this.#positionsFor(batch);
+    const { prefixCache: rows, ...plain } = batch;
+    const input: SessionRunInput = { ...plain, ...(positions ? { positions } : {}) };
+    if (this.prefixCache !== undefined) {
+      if (rows) {
+        this.#validateCacheRows(batch, rows);
+        input.prefixCache = columns(rows);
+        for (const row of rows) if (row.keepLength > 0) this.#cachedLengths.set(row.cacheId, row.keepLength);
+      }
+      if (this.#pendingReleases.length > 0) {
+        input.releases = this.#pendingReleases;
+        this.#pendingReleases = [];
+      }
+    }
     let result: SessionRunResult;
     try {
-      result = await this.#runner.run(positions ? { ...batch, positions } : batch);
+      result = await this.#runner.run(input);
     } catch (error) {
+      // The store drops a cache whose refresh failed (it is stale); so does the mirror.
+      for (const row of rows ?? []) if (row.keepLength > 0) this.#cachedLengths.delete(row.cacheId);
       if (error instanceof ModelPackageError) throw error;
       const message = (error as Error).message;
       if ((error as Error).name === 'ModelOutputContractError') throw new ModelOutputError(message, { cause: error });
+      if ((error as Error).name === 'PrefixCacheRowError') throw new DenoiserBatchError(message, { cause: error });
       throw new ModelRunError(`onnxruntime failed on a [${batchSize}, ${sequenceLength}] batch: ${message}`, {
         cause: error,
       });
@@ -203,7 +287,8 @@ export class OnnxDenoiser implements Denoiser {
       lastSessionRunMs: sessionRunMs,
       lastDenoiseMs: denoiseMs,
     };
-    return { ...output, sessionRunMs, denoiseMs };
+    const held = result.prefixCacheBytes === undefined ? {} : { prefixCacheBytes: result.prefixCacheBytes };
+    return { ...output, sessionRunMs, denoiseMs, ...held };
   }
 
   /**
@@ -274,6 +359,64 @@ export class OnnxDenoiser implements Denoiser {
     await this.#runner.close();
   }
 
+  /** Refuses what the cached graph cannot do, before anything reaches the session. */
+  #validateCacheRows(batch: DenoiserBatch, rows: readonly PrefixCacheRow[]): void {
+    const { batchSize, sequenceLength, attentionMask } = batch;
+    if (!Array.isArray(rows) || rows.length !== batchSize) {
+      throw new DenoiserBatchError(
+        `prefixCache must have one entry per row (batchSize ${batchSize}), got ${describeArray(rows)}`,
+      );
+    }
+    const seen = new Set<number>();
+    for (const [row, { cacheId, cachedLength, keepLength }] of rows.entries()) {
+      const where = `prefixCache[${row}]`;
+      for (const [field, value] of [
+        ['cacheId', cacheId],
+        ['cachedLength', cachedLength],
+        ['keepLength', keepLength],
+      ] as const) {
+        if (!Number.isInteger(value) || value < (field === 'cacheId' ? -MAX_INT32 : 0) || value > MAX_INT32) {
+          throw new DenoiserBatchError(
+            `${where}.${field} must be an integer${field === 'cacheId' ? '' : ' >= 0'}, got ${value}`,
+          );
+        }
+      }
+      if (seen.has(cacheId)) {
+        throw new DenoiserBatchError(`${where}: cache ${cacheId} appears in two rows; each decode has its own cacheId`);
+      }
+      seen.add(cacheId);
+      let window = 0;
+      for (let slot = row * sequenceLength; slot < (row + 1) * sequenceLength; slot++)
+        if (attentionMask[slot] !== 0) window++;
+      if (keepLength > window) {
+        throw new DenoiserBatchError(
+          `${where}.keepLength ${keepLength} is longer than the row's window (${window} tokens): ` +
+            'a pass keeps only keys and values it computed',
+        );
+      }
+      if (keepLength > 0 && cachedLength > 0) {
+        throw new DenoiserBatchError(
+          `${where} keeps ${keepLength} positions while reading ${cachedLength} cached ones: ` +
+            'only a refresh (cachedLength 0, the whole canvas) may keep a cache',
+        );
+      }
+      if (cachedLength === 0) continue;
+      const held = this.#cachedLengths.get(cacheId);
+      if (held === undefined) {
+        throw new DenoiserBatchError(
+          `${where} reads prefix cache ${cacheId}, which the denoiser does not hold (never kept, or released): ` +
+            'run a refresh pass (cachedLength 0, keepLength > 0) first',
+        );
+      }
+      if (held !== cachedLength) {
+        throw new DenoiserBatchError(
+          `${where} reads ${cachedLength} cached positions of prefix cache ${cacheId}, which holds ${held}: ` +
+            'cachedLength must equal the keepLength of the refresh that made the cache',
+        );
+      }
+    }
+  }
+
   #validate(batch: DenoiserBatch): void {
     const { batchSize, sequenceLength, inputIds, attentionMask } = batch;
     if (!Number.isInteger(batchSize) || batchSize <= 0 || !Number.isInteger(sequenceLength) || sequenceLength <= 0) {
@@ -290,6 +433,12 @@ export class OnnxDenoiser implements Denoiser {
     if (!(attentionMask instanceof Uint8Array) || attentionMask.length !== size) {
       throw new DenoiserBatchError(
         `attentionMask must be a Uint8Array of batchSize * sequenceLength = ${size} flags, got ${describeArray(attentionMask)}`,
+      );
+    }
+    if (batch.prefixCache !== undefined && this.prefixCache === undefined) {
+      throw new DenoiserBatchError(
+        'the batch has prefixCache rows but this denoiser has no prefix cache: ' +
+          'load the model with { prefixCache: true } (its manifest must declare the prefixCache form)',
       );
     }
     if (batch.positions) {
@@ -323,6 +472,14 @@ export class OnnxDenoiser implements Denoiser {
       }
     }
   }
+}
+
+function columns(rows: readonly PrefixCacheRow[]): NonNullable<SessionRunInput['prefixCache']> {
+  return {
+    cacheIds: Int32Array.from(rows, (row) => row.cacheId),
+    cachedLengths: Int32Array.from(rows, (row) => row.cachedLength),
+    keepLengths: Int32Array.from(rows, (row) => row.keepLength),
+  };
 }
 
 function describeArray(value: unknown): string {

@@ -3,8 +3,10 @@
 // without a TypeScript loader (under `node --import tsx`, vitest, or plain node alike). Its
 // JSDoc types are checked by tsc (checkJs) and read by the TypeScript side.
 import ort from 'onnxruntime-node';
+import { PrefixCacheStore } from './prefix-cache-store.mjs';
 
 /** @import { InferenceSession } from 'onnxruntime-node' */
+/** @import { PrefixCacheRows } from './prefix-cache-store.mjs' */
 
 /**
  * @typedef {object} SessionDescription
@@ -20,6 +22,9 @@ import ort from 'onnxruntime-node';
  * @property {ArrayLike<number>} attentionMask batchSize * sequenceLength flags: 0 for padding, otherwise 1.
  * @property {{ perRow: number, values: ArrayLike<number> }} [positions] For a model with the positions
  *   input: batchSize * perRow canvas positions, row by row.
+ * @property {PrefixCacheRows} [prefixCache] For the cached graph: what each row reads and keeps.
+ *   Absent: every row is a full pass that keeps nothing.
+ * @property {readonly number[]} [releases] For the cached graph: caches to free before this pass.
  */
 
 /**
@@ -33,6 +38,7 @@ import ort from 'onnxruntime-node';
  * @property {number[]} dims Output dims as the model reported them, e.g. [B, L, V].
  * @property {Float32Array} logits
  * @property {number} sessionRunMs Wall time inside session.run(), in milliseconds.
+ * @property {number} [prefixCacheBytes] For the cached graph: bytes its store holds after the pass.
  */
 
 /**
@@ -46,6 +52,7 @@ import ort from 'onnxruntime-node';
  * @property {Int32Array} [topKIds]
  * @property {Float32Array} [topKLogits]
  * @property {number} sessionRunMs
+ * @property {number} [prefixCacheBytes]
  */
 
 /** @typedef {LogitsRunResult | ReducedRunResult} SessionRunResult */
@@ -55,6 +62,12 @@ export const INPUT_IDS = 'input_ids';
 export const ATTENTION_MASK = 'attention_mask';
 export const LOGITS = 'logits';
 const POSITIONS = 'positions';
+// prefix-cache-contract.ts names them for the TypeScript side; this file cannot import it.
+const PAST_KEY = 'past_key';
+const PAST_VALUE = 'past_value';
+const PAST_MASK = 'past_mask';
+const PRESENT_KEY = 'present_key';
+const PRESENT_VALUE = 'present_value';
 const REDUCED = {
   token: 'top_token',
   confidence: 'top_confidence',
@@ -89,14 +102,26 @@ export function describeSession(session) {
 }
 
 /**
+ * The store for a session of the cached graph (prefix-cache-contract.ts), or none for the plain one.
+ * @param {import('./prefix-cache-store.mjs').PrefixCacheShape | undefined} shape
+ * @returns {PrefixCacheStore | undefined}
+ */
+export function createPrefixCacheStore(shape) {
+  return shape === undefined ? undefined : new PrefixCacheStore(shape);
+}
+
+/**
  * One forward pass. Widens int32 ids / uint8 mask (and positions) to the contract's int64
  * tensors, runs, and returns the outputs `spec` names with the time spent inside session.run().
+ * With a store the session is the cached graph: the pass reads the rows' caches from it and
+ * keeps what the rows ask to keep.
  * @param {InferenceSession} session
  * @param {SessionRunInput} batch
  * @param {OutputSpec} [spec]
+ * @param {PrefixCacheStore} [store]
  * @returns {Promise<SessionRunResult>}
  */
-export async function runDenoiserSession(session, batch, spec = { form: 'logits' }) {
+export async function runDenoiserSession(session, batch, spec = { form: 'logits' }, store = undefined) {
   const { batchSize, sequenceLength, inputIds, attentionMask } = batch;
   const size = batchSize * sequenceLength;
   const ids = new BigInt64Array(size);
@@ -122,6 +147,21 @@ export async function runDenoiserSession(session, batch, spec = { form: 'logits'
   }
   // Fetching only the reduced outputs lets onnxruntime skip a kept `logits` output's copy.
   const fetches = spec.form === 'logits' ? [LOGITS] : reducedFetches(spec.topK);
+  const rows = batch.prefixCache;
+  let keeps = false;
+  if (store !== undefined) {
+    // Released first: the caller released them before it asked for this pass.
+    if (batch.releases) store.release(batch.releases);
+    const { layers, kvHeads, headDim } = store.shape;
+    const past = store.assemble(batchSize, rows);
+    const pastDims = [layers, batchSize, kvHeads, past.pastLength, headDim];
+    feeds[PAST_KEY] = new ort.Tensor('float32', past.keys, pastDims);
+    feeds[PAST_VALUE] = new ort.Tensor('float32', past.values, pastDims);
+    feeds[PAST_MASK] = new ort.Tensor('int64', past.mask, [batchSize, past.pastLength]);
+    keeps = rows !== undefined && Array.prototype.some.call(rows.keepLengths, (keep) => keep > 0);
+    // Only a pass that keeps a cache pays for copying the window's keys and values out.
+    if (keeps) fetches.push(PRESENT_KEY, PRESENT_VALUE);
+  }
   const missing = fetches.find((name) => !session.outputNames.includes(name));
   if (missing !== undefined) {
     throw new ModelOutputContractError(
@@ -129,12 +169,48 @@ export async function runDenoiserSession(session, batch, spec = { form: 'logits'
     );
   }
   const started = performance.now();
-  const outputs = await session.run(feeds, fetches);
+  /** @type {InferenceSession.OnnxValueMapType} */
+  let outputs;
+  try {
+    outputs = await session.run(feeds, fetches);
+  } catch (error) {
+    if (keeps && store !== undefined && rows !== undefined) store.dropRefreshed(batchSize, rows);
+    throw error;
+  }
   const sessionRunMs = performance.now() - started;
+  if (keeps && store !== undefined && rows !== undefined) {
+    const presentKey = output(outputs, PRESENT_KEY, 'float32');
+    const presentValue = output(outputs, PRESENT_VALUE, 'float32');
+    const { layers, kvHeads, headDim } = store.shape;
+    const expected = [layers, batchSize, kvHeads, sequenceLength, headDim];
+    for (const present of [presentKey, presentValue]) {
+      if (present.dims.length !== 5 || present.dims.some((dim, axis) => dim !== expected[axis])) {
+        store.dropRefreshed(batchSize, rows);
+        throw new ModelOutputContractError(
+          `output "${PRESENT_KEY}"/"${PRESENT_VALUE}" has shape [${present.dims.join(', ')}], expected ` +
+            `[${expected.join(', ')}] (layers, batch, kvHeads, window, headDim from the manifest's prefixCache)`,
+        );
+      }
+    }
+    store.keep(
+      batchSize,
+      sequenceLength,
+      rows,
+      /** @type {Float32Array} */ (presentKey.data),
+      /** @type {Float32Array} */ (presentValue.data),
+    );
+  }
+  const held = store === undefined ? {} : { prefixCacheBytes: store.bytes };
   if (spec.form === 'logits') {
     const logits = output(outputs, LOGITS, 'float32');
     // Checked above: a float32 tensor's data is a Float32Array.
-    return { form: 'logits', dims: [...logits.dims], logits: /** @type {Float32Array} */ (logits.data), sessionRunMs };
+    return {
+      form: 'logits',
+      dims: [...logits.dims],
+      logits: /** @type {Float32Array} */ (logits.data),
+      sessionRunMs,
+      ...held,
+    };
   }
   const token = output(outputs, REDUCED.token, 'int64');
   /** @type {ReducedRunResult} */
@@ -145,6 +221,7 @@ export async function runDenoiserSession(session, batch, spec = { form: 'logits'
     confidence: /** @type {Float32Array} */ (output(outputs, REDUCED.confidence, 'float32').data),
     entropy: /** @type {Float32Array} */ (output(outputs, REDUCED.entropy, 'float32').data),
     sessionRunMs,
+    ...held,
   };
   if (spec.topK > 0) {
     result.topKIds = narrowIds(output(outputs, REDUCED.topKIds, 'int64'));

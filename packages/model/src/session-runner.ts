@@ -1,6 +1,7 @@
+import type { PrefixCacheShape } from './prefix-cache-store.mjs';
 import type { OutputSpec, SessionDescription, SessionRunInput, SessionRunResult } from './session-core.mjs';
 
-export type { OutputSpec, SessionDescription, SessionRunInput, SessionRunResult };
+export type { OutputSpec, PrefixCacheShape, SessionDescription, SessionRunInput, SessionRunResult };
 
 /**
  * Something that owns one onnxruntime session and runs batches on it, one at a time.

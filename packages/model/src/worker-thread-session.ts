@@ -15,6 +15,7 @@ import {
 } from './inference-channel.mjs';
 import type {
   OutputSpec,
+  PrefixCacheShape,
   SessionDescription,
   SessionRunInput,
   SessionRunResult,
@@ -88,14 +89,16 @@ export class WorkerThreadSession implements SessionRunner {
 
   /**
    * Starts the thread and loads the model (a path, or the model's bytes) in it; rejects with the loader's error.
-   * @param threadEntry the thread's module; tests replace it with a thread that misbehaves.
+   * `prefixCache`: the model is the cached graph, and the thread keeps the decodes' caches.
+   * `threadEntry`: the thread's module; tests replace it with a thread that misbehaves.
    */
   static open(
     model: string | Uint8Array,
     sessionOptions: InferenceSession.SessionOptions,
     outputs: OutputSpec,
-    threadEntry: URL = THREAD_ENTRY,
+    options: { readonly prefixCache?: PrefixCacheShape; readonly threadEntry?: URL } = {},
   ): Promise<WorkerThreadSession> {
+    const { prefixCache, threadEntry = THREAD_ENTRY } = options;
     const { port1, port2 } = new MessageChannel();
     const control = createControlBlock();
     const inputs = createInputBuffer(INITIAL_INPUT_CAPACITY);
@@ -106,6 +109,7 @@ export class WorkerThreadSession implements SessionRunner {
         ...(typeof model === 'string' ? { modelPath: model } : { modelPath: '(in memory)', modelBytes: model }),
         sessionOptions,
         outputs,
+        ...(prefixCache ? { prefixCache } : {}),
         port: port2,
         control: control.buffer,
         inputs: inputs.buffer,
@@ -167,8 +171,22 @@ export class WorkerThreadSession implements SessionRunner {
           perRow: input.positions.perRow,
           values: new Int32Array(input.positions.values),
         };
+        const prefixCache = input.prefixCache && {
+          cacheIds: new Int32Array(input.prefixCache.cacheIds),
+          cachedLengths: new Int32Array(input.prefixCache.cachedLengths),
+          keepLengths: new Int32Array(input.prefixCache.keepLengths),
+        };
+        const releases = input.releases && [...input.releases];
         this.#queue.push({
-          input: { batchSize, sequenceLength, inputIds, attentionMask, ...(positions ? { positions } : {}) },
+          input: {
+            batchSize,
+            sequenceLength,
+            inputIds,
+            attentionMask,
+            ...(positions ? { positions } : {}),
+            ...(prefixCache ? { prefixCache } : {}),
+            ...(releases ? { releases } : {}),
+          },
           resolve,
           reject,
         });
@@ -201,7 +219,7 @@ export class WorkerThreadSession implements SessionRunner {
     }
     this.#inFlight = next;
     this.#worker.ref();
-    const { batchSize, sequenceLength, inputIds, attentionMask, positions } = next.input;
+    const { batchSize, sequenceLength, inputIds, attentionMask, positions, prefixCache, releases } = next.input;
     const size = batchSize * sequenceLength;
     let replaced = 0;
     if (size > this.#inputs.capacity) {
@@ -214,8 +232,18 @@ export class WorkerThreadSession implements SessionRunner {
     this.#inputs.attentionMask.set(attentionMask);
     // A row names at most one position per token, so the positions fit the same capacity.
     if (positions) this.#inputs.positions.set(positions.values);
+    if (prefixCache) {
+      this.#inputs.cacheIds.set(prefixCache.cacheIds);
+      this.#inputs.cachedLengths.set(prefixCache.cachedLengths);
+      this.#inputs.keepLengths.set(prefixCache.keepLengths);
+    }
+    const hasReleases = releases !== undefined && releases.length > 0;
+    // After any replaced input buffer: the thread receives the two in this order.
+    if (hasReleases) this.#port.postMessage({ releases });
     const control = this.#control;
     control[Slot.POSITIONS_PER_ROW] = positions?.perRow ?? 0;
+    control[Slot.PREFIX_CACHE_ROWS] = prefixCache ? 1 : 0;
+    control[Slot.RELEASES_POSTED] = hasReleases ? 1 : 0;
     control[Slot.REQUEST_KIND] = RequestKind.RUN;
     control[Slot.BATCH_SIZE] = batchSize;
     control[Slot.SEQUENCE_LENGTH] = sequenceLength;
@@ -228,6 +256,7 @@ export class WorkerThreadSession implements SessionRunner {
     this.#closeRequested = true;
     this.#control[Slot.REQUEST_KIND] = RequestKind.CLOSE;
     this.#control[Slot.INPUTS_REPLACED] = 0;
+    this.#control[Slot.RELEASES_POSTED] = 0;
     this.#signalRequest();
   }
 

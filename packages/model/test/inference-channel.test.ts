@@ -97,7 +97,7 @@ describe('inference thread channel', () => {
 describe('WorkerThreadSession reply matching', () => {
   it('accepts no reply to another request than the one in flight, even of the right shape, and closes', async () => {
     const offByOne = new URL('off-by-one-inference-thread.mjs', pathToFileURL(FIXTURES_DIR));
-    const session = await WorkerThreadSession.open('unused.onnx', {}, { form: 'logits' }, offByOne);
+    const session = await WorkerThreadSession.open('unused.onnx', {}, { form: 'logits' }, { threadEntry: offByOne });
     const batch = { batchSize: 1, sequenceLength: 8, inputIds: new Int32Array(8), attentionMask: new Uint8Array(8) };
     try {
       const first = session.run(batch);

@@ -15,6 +15,15 @@ describe('checkModelDirectory', () => {
     temporary.push(directory);
     return directory;
   };
+  /** A copy whose model.onnx is a fixture graph: the shipped prefix-cache form is not its cached form. */
+  const copyWithGraph = async (fixture: string): Promise<string> => {
+    const directory = await brokenCopy();
+    await copyFile(join(FIXTURES_DIR, `${fixture}.onnx`), join(directory, 'model.onnx'));
+    await editManifest(directory, (manifest) => {
+      delete manifest['prefixCache'];
+    });
+    return directory;
+  };
   afterEach(async () => {
     await Promise.all(temporary.splice(0).map(removeDirectory));
   });
@@ -165,9 +174,8 @@ describe('checkModelDirectory', () => {
   });
 
   it('reports a maxSequenceLength the model cannot run', async () => {
-    const directory = await brokenCopy();
     // A graph with a 160-row learned position table, declared as if it ran 2048 positions.
-    await copyFile(join(FIXTURES_DIR, 'position-table-160.onnx'), join(directory, 'model.onnx'));
+    const directory = await copyWithGraph('position-table-160');
     await editManifest(directory, (manifest) => {
       manifest['maxSequenceLength'] = 2048;
     });
@@ -178,8 +186,7 @@ describe('checkModelDirectory', () => {
   });
 
   it('accepts the same position-table graph at the length it supports', async () => {
-    const directory = await brokenCopy();
-    await copyFile(join(FIXTURES_DIR, 'position-table-160.onnx'), join(directory, 'model.onnx'));
+    const directory = await copyWithGraph('position-table-160');
     await editManifest(directory, (manifest) => {
       manifest['maxSequenceLength'] = 160;
     });
@@ -189,9 +196,7 @@ describe('checkModelDirectory', () => {
 
   describe('with ONNX graphs that break one rule each', () => {
     const withGraph = async (fixture: string): Promise<ModelCheckReport> => {
-      const directory = await brokenCopy();
-      await copyFile(join(FIXTURES_DIR, `${fixture}.onnx`), join(directory, 'model.onnx'));
-      return checkModelDirectory(directory);
+      return checkModelDirectory(await copyWithGraph(fixture));
     };
 
     it('reports int32 inputs, expecting int64', async () => {

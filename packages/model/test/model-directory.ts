@@ -12,10 +12,13 @@ export const FIXTURES_DIR = fileURLToPath(new URL('./fixtures/', import.meta.url
 
 const MODEL_FILES = ['dfleet-model.json', 'model.onnx', 'tokenizer.json', 'tokenizer_config.json'];
 
-/** Copies the files of the default model that serving reads into a fresh temp directory. */
+/** Copies the files of the default model that serving reads (its prefix-cache form too) into a fresh temp directory. */
 export async function copyModelDirectory(): Promise<string> {
   const directory = await mkdtemp(join(tmpdir(), 'dfleet-model-test-'));
-  for (const file of MODEL_FILES) {
+  const manifest = JSON.parse(await readFile(join(MODEL_DIR, 'dfleet-model.json'), 'utf8')) as {
+    prefixCache?: { onnx: string };
+  };
+  for (const file of [...MODEL_FILES, ...(manifest.prefixCache ? [manifest.prefixCache.onnx] : [])]) {
     await cp(join(MODEL_DIR, file), join(directory, file)).catch((error: NodeJS.ErrnoException) => {
       // tokenizer_config.json is optional in the contract.
       if (!(error.code === 'ENOENT' && file === 'tokenizer_config.json')) throw error;

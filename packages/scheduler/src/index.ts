@@ -1,7 +1,9 @@
-export { StepScheduler, SchedulerClosedError } from './step-scheduler.ts';
+export { PrefixCacheUnsupportedError, StepScheduler, SchedulerClosedError } from './step-scheduler.ts';
 export type {
   BatchReport,
   DecodeOutcome,
+  PassKind,
+  PrefixCacheOptions,
   ScheduledDecode,
   StepSchedulerOptions,
   StepSchedulerStats,

@@ -8,6 +8,8 @@ import {
   type Denoiser,
   type DenoiserOutput,
   type DenoiserOutputForm,
+  type PrefixCacheRow,
+  type PrefixCacheSupport,
   type StepReport,
 } from '@dfleet/decoder';
 
@@ -27,19 +29,29 @@ export interface ScheduledDecode {
   readonly onStep?: (report: StepReport) => void;
 }
 
+/**
+ * What a forward pass ran: `full` rows carry their whole canvas (and may refresh their prefix
+ * cache), `cached` rows only their window after the cached prefix. Without a prefix cache every
+ * pass is `full`.
+ */
+export type PassKind = 'full' | 'cached';
+
 /** One forward pass as the scheduler ran it. */
 export interface BatchReport {
   /** 1-based index of the forward pass since the scheduler was created. */
   readonly step: number;
+  readonly kind: PassKind;
+  /** Sum over the rows of the canvas positions read from a prefix cache instead of run (0 for `full`). */
+  readonly cachedPositions: number;
   /** The sessions in this pass, in row order. */
   readonly sessions: readonly DecodeSession[];
   /** Padded (bucketed) length of every row. */
   readonly sequenceLength: number;
   /** batchSize x sequenceLength: what counts against `maxBatchTokens`. */
   readonly paddedTokens: number;
-  /** Sum of the rows' own lengths. */
+  /** Sum of the rows' own lengths (their windows' for `cached`). */
   readonly realTokens: number;
-  /** Decodes that were active but left out of this pass for the token budget. */
+  /** Decodes that were active but left out of this iteration's passes for the token budget. */
   readonly deferred: number;
   readonly denoiseMs: number;
   /** Time spent applying the output (logits or predictions) to every row of this pass. */
@@ -53,6 +65,19 @@ export interface StepSchedulerStats {
   readonly realTokens: number;
   readonly denoiseMs: number;
   readonly applyMs: number;
+  /** Forward passes of kind `cached` (included in `forwardPasses`). */
+  readonly cachedPasses: number;
+  /** Bytes of prefix caches the decodes alive hold in the denoiser now. */
+  readonly cacheBytes: number;
+}
+
+/** Fast-dLLM's approximate prefix cache, for a denoiser with `prefixCache`. */
+export interface PrefixCacheOptions {
+  /**
+   * Most bytes all decodes' caches may take together. A decode whose refresh would pass it runs
+   * that step uncached and tries again at its next step.
+   */
+  readonly maxBytes: number;
 }
 
 export interface StepSchedulerOptions {
@@ -72,6 +97,12 @@ export interface StepSchedulerOptions {
   readonly lengthMultiple?: number;
   /** Observer of every forward pass (metrics, tests); must not throw. */
   readonly onBatch?: (report: BatchReport) => void;
+  /**
+   * Keep each decode's prefix (the canvas before its current block) cached in the denoiser: a
+   * full pass at each block's first step refreshes it, the block's other steps run only the
+   * window. Needs a denoiser with `prefixCache`. Absent: every pass runs whole canvases.
+   */
+  readonly prefixCache?: PrefixCacheOptions;
 }
 
 interface ActiveDecode {
@@ -80,12 +111,37 @@ interface ActiveDecode {
   ticket: number;
   resolve(outcome: DecodeOutcome): void;
   reject(error: unknown): void;
+  /** This decode's cache in the denoiser. */
+  readonly cacheId: number;
+  /** Canvas positions its cache holds; 0: none. */
+  cachedLength: number;
+}
+
+/** One row of a pass: its decode and what it does with its cache. */
+interface PassRow {
+  readonly entry: ActiveDecode;
+  /** Canvas positions read from the cache; the row's ids start there. */
+  readonly cachedLength: number;
+  /** Positions to keep as the decode's cache after the pass; 0: none. */
+  readonly keepLength: number;
 }
 
 interface PassPlan {
-  readonly chosen: ActiveDecode[];
-  readonly sequenceLength: number;
+  readonly kind: PassKind;
+  readonly rows: PassRow[];
   readonly deferred: number;
+}
+
+/** A prefix cache asked of a denoiser that keeps none. */
+export class PrefixCacheUnsupportedError extends Error {
+  readonly code = 'prefix_cache_unsupported';
+  constructor() {
+    super(
+      "the step scheduler was given prefixCache, but its denoiser keeps no prefix caches: load the model's prefix-cache form " +
+        '(a model directory whose manifest declares prefixCache, loaded with { prefixCache: true }), or leave prefixCache out',
+    );
+    this.name = 'PrefixCacheUnsupportedError';
+  }
 }
 
 /** A decode submitted after `close()`. */
@@ -109,6 +165,13 @@ export class SchedulerClosedError extends Error {
  * fit, and always at least the first. So with n active decodes, each one advances at least once
  * in every n passes: nothing starves, however long or short its neighbours are.
  *
+ * With `prefixCache`, each iteration runs up to two passes, and every chosen decode is in exactly
+ * one of them: the cached pass holds the decodes whose cache is their cacheable prefix (the
+ * canvas before the current block), each row only its window after it; the full pass holds the
+ * rest, whole canvases, each keeping its cacheable prefix as its new cache when the byte budget
+ * allows (Fast-dLLM: a refresh at each block's first step). Each pass is padded and kept within
+ * `maxBatchTokens` on its own. A decode's cache is freed however it leaves.
+ *
  * The loop awaits the denoiser and yields a macrotask between passes, so timers (BullMQ lock
  * renewal, heartbeats) and gRPC keep running; the denoiser itself should compute off the main
  * thread (OnnxDenoiser does, in a worker thread). Nothing stands between a submit and its first
@@ -121,16 +184,37 @@ export class StepScheduler {
   readonly #maxBatchTokens: number;
   readonly #lengthMultiple: number;
   readonly #onBatch: ((report: BatchReport) => void) | undefined;
+  /** Set when decodes keep prefix caches. */
+  readonly #cache: { readonly support: PrefixCacheSupport; readonly maxBytes: number } | undefined;
   readonly #active = new Set<ActiveDecode>();
   #nextTicket = 0;
+  #nextCacheId = 0;
+  #cacheBytes = 0;
   #step = 0;
   #running: Promise<void> | undefined;
   #closed = false;
-  #stats: StepSchedulerStats = { forwardPasses: 0, rows: 0, paddedTokens: 0, realTokens: 0, denoiseMs: 0, applyMs: 0 };
+  #stats: Omit<StepSchedulerStats, 'cacheBytes'> = {
+    forwardPasses: 0,
+    rows: 0,
+    paddedTokens: 0,
+    realTokens: 0,
+    denoiseMs: 0,
+    applyMs: 0,
+    cachedPasses: 0,
+  };
 
   constructor(options: StepSchedulerOptions) {
     if (!Number.isInteger(options.maxBatchTokens) || options.maxBatchTokens < 1) {
       throw new RangeError(`maxBatchTokens must be a positive integer, got ${options.maxBatchTokens}`);
+    }
+    if (options.prefixCache) {
+      const { maxBytes } = options.prefixCache;
+      if (!Number.isFinite(maxBytes) || maxBytes < 0) {
+        throw new RangeError(`prefixCache.maxBytes must be a number of bytes >= 0, got ${maxBytes}`);
+      }
+      const support = options.denoiser.prefixCache;
+      if (!support) throw new PrefixCacheUnsupportedError();
+      this.#cache = { support, maxBytes };
     }
     this.#denoiser = options.denoiser;
     this.#padId = options.padId;
@@ -150,7 +234,7 @@ export class StepScheduler {
   }
 
   get stats(): StepSchedulerStats {
-    return { ...this.#stats };
+    return { ...this.#stats, cacheBytes: this.#cacheBytes };
   }
 
   /**
@@ -165,7 +249,14 @@ export class StepScheduler {
     if (stopped) return Promise.resolve(stopped);
     if (decode.session.finished) return Promise.resolve({ status: 'finished' });
     return new Promise<DecodeOutcome>((resolve, reject) => {
-      this.#active.add({ decode, ticket: this.#nextTicket++, resolve, reject });
+      this.#active.add({
+        decode,
+        ticket: this.#nextTicket++,
+        resolve,
+        reject,
+        cacheId: this.#nextCacheId++,
+        cachedLength: 0,
+      });
       this.#running ??= this.#loop();
     });
   }
@@ -185,7 +276,8 @@ export class StepScheduler {
       while (this.#active.size > 0) {
         this.#releaseStopped();
         if (this.#active.size === 0) break;
-        await this.#runPass(this.#pickPass());
+        // Each chosen decode sits in exactly one of the two passes: one step per iteration.
+        for (const plan of this.#pickPasses()) await this.#runPass(plan);
         // A macrotask boundary: newly claimed jobs, lock renewal and callbacks get their turn.
         await nextMacrotask();
       }
@@ -202,7 +294,7 @@ export class StepScheduler {
     for (const entry of this.#active) {
       const stopped = this.#stop(entry.decode, now);
       if (!stopped) continue;
-      this.#active.delete(entry);
+      this.#leave(entry);
       entry.resolve(stopped);
     }
   }
@@ -217,71 +309,128 @@ export class StepScheduler {
     return { status: 'stopped', reason, signalReason: signal?.reason };
   }
 
-  /** Ticket order, greedily while the padded batch fits the token budget (always at least one). */
-  #pickPass(): PassPlan {
+  /**
+   * Ticket order, greedily while each pass's padded batch fits the token budget (always at least
+   * the first decode). A decode whose cache holds exactly its cacheable prefix goes in the cached
+   * pass and costs its window; any other goes in the full pass, refreshing its cache when the
+   * byte budget allows. Empty passes are left out.
+   */
+  #pickPasses(): PassPlan[] {
     const waiting = [...this.#active].sort((a, b) => a.ticket - b.ticket);
+    const groups = { full: { rows: [] as PassRow[], longest: 0 }, cached: { rows: [] as PassRow[], longest: 0 } };
     const chosen: ActiveDecode[] = [];
-    let longest = 0;
+    let plannedBytes = this.#cacheBytes;
     for (const entry of waiting) {
-      const candidateLongest = Math.max(longest, entry.decode.session.canvas.length);
-      const padded = (chosen.length + 1) * bucketLength(candidateLongest, this.#lengthMultiple);
-      if (chosen.length > 0 && padded > this.#maxBatchTokens) continue;
+      const prefix = entry.decode.session.cacheablePrefix;
+      const kind: PassKind = this.#cache && entry.cachedLength > 0 && entry.cachedLength === prefix ? 'cached' : 'full';
+      const windowLength = entry.decode.session.canvas.length - (kind === 'cached' ? entry.cachedLength : 0);
+      const group = groups[kind];
+      const candidateLongest = Math.max(group.longest, windowLength);
+      const padded = (group.rows.length + 1) * bucketLength(candidateLongest, this.#lengthMultiple);
+      if (chosen.length > 0 && group.rows.length > 0 && padded > this.#maxBatchTokens) continue;
+      group.longest = candidateLongest;
       chosen.push(entry);
-      longest = candidateLongest;
+      if (kind === 'cached') {
+        group.rows.push({ entry, cachedLength: entry.cachedLength, keepLength: 0 });
+        continue;
+      }
+      const keepLength = this.#keepLength(entry, plannedBytes);
+      if (this.#cache && keepLength > 0) {
+        plannedBytes += (keepLength - entry.cachedLength) * this.#cache.support.bytesPerPosition;
+      } else {
+        // Stale (its block moved on) or over budget: free it now; the decode runs uncached.
+        const before = this.#cacheBytes;
+        this.#releaseCache(entry);
+        plannedBytes -= before - this.#cacheBytes;
+      }
+      group.rows.push({ entry, cachedLength: 0, keepLength });
     }
+    // In the order they waited, whichever pass they run in.
     for (const entry of chosen) entry.ticket = this.#nextTicket++;
-    return {
-      chosen,
-      sequenceLength: bucketLength(longest, this.#lengthMultiple),
-      deferred: waiting.length - chosen.length,
-    };
+    const deferred = waiting.length - chosen.length;
+    const plans: PassPlan[] = [];
+    if (groups.cached.rows.length > 0) plans.push({ kind: 'cached', rows: groups.cached.rows, deferred });
+    if (groups.full.rows.length > 0) plans.push({ kind: 'full', rows: groups.full.rows, deferred });
+    return plans;
   }
 
-  async #runPass({ chosen, sequenceLength, deferred }: PassPlan): Promise<void> {
-    const sessions = chosen.map((entry) => entry.decode.session);
+  /** Positions a full row keeps as its new cache: its cacheable prefix, when the bytes fit. */
+  #keepLength(entry: ActiveDecode, plannedBytes: number): number {
+    if (!this.#cache) return 0;
+    const keep = entry.decode.session.cacheablePrefix;
+    if (keep <= 0) return 0;
+    const { bytesPerPosition } = this.#cache.support;
+    const held = plannedBytes - entry.cachedLength * bytesPerPosition;
+    return held + keep * bytesPerPosition <= this.#cache.maxBytes ? keep : 0;
+  }
+
+  #releaseCache(entry: ActiveDecode): void {
+    if (!this.#cache || entry.cachedLength === 0) return;
+    this.#cache.support.release(entry.cacheId);
+    this.#cacheBytes -= entry.cachedLength * this.#cache.support.bytesPerPosition;
+    entry.cachedLength = 0;
+  }
+
+  /** A decode leaves the batch, however it ends: its cache goes with it. */
+  #leave(entry: ActiveDecode): void {
+    this.#active.delete(entry);
+    this.#releaseCache(entry);
+    // Also when it held none here: a refresh whose pass failed may have left one in the
+    // denoiser (releasing an unknown id is a no-op).
+    this.#cache?.support.release(entry.cacheId);
+  }
+
+  async #runPass({ kind, rows, deferred }: PassPlan): Promise<void> {
+    const sessions = rows.map(({ entry }) => entry.decode.session);
+    const windowStarts = rows.map((row) => row.cachedLength);
     const padded = padBatch(
-      sessions.map((session) => session.canvas),
+      sessions.map((session, r) => session.canvas.subarray(windowStarts[r])),
       this.#padId,
       { lengthMultiple: this.#lengthMultiple },
     );
-    const positions = batchPositions(sessions, this.#denoiser.outputForm);
-    const batch = positions ? { ...padded, positions } : padded;
+    const positions = batchPositions(sessions, this.#denoiser.outputForm, windowStarts);
+    const prefixCache: PrefixCacheRow[] | undefined = this.#cache
+      ? rows.map(({ entry, cachedLength, keepLength }) => ({ cacheId: entry.cacheId, cachedLength, keepLength }))
+      : undefined;
+    const batch = {
+      ...padded,
+      ...(positions ? { positions } : {}),
+      ...(prefixCache ? { prefixCache } : {}),
+    };
     const step = ++this.#step;
     const denoiseStarted = performance.now();
     let output: DenoiserOutput;
     try {
       output = await this.#denoiser.denoise(batch);
     } catch (error) {
-      if (chosen.length > 1) {
-        // One row may be what breaks the pass (a poison job): run each alone, so only the rows
-        // that fail by themselves fail and the rest of the batch takes this step as usual.
-        for (const entry of chosen) {
-          await this.#runPass({
-            chosen: [entry],
-            sequenceLength: bucketLength(entry.decode.session.canvas.length, this.#lengthMultiple),
-            deferred: 0,
-          });
-        }
+      if (rows.length > 1) {
+        // One row may be what breaks the pass (a poison job): run each alone, with the same cache
+        // instruction, so only the rows that fail by themselves fail and the rest of the batch
+        // takes this step as usual.
+        for (const row of rows) await this.#runPass({ kind, rows: [row], deferred: 0 });
         return;
       }
       // The pass failed for its one row; decodes outside it keep going.
-      for (const entry of chosen) {
-        this.#active.delete(entry);
+      for (const { entry } of rows) {
+        this.#leave(entry);
         entry.reject(error);
       }
       return;
     }
     const denoiseMs = performance.now() - denoiseStarted;
+    this.#keptCaches(rows);
 
     const applyStarted = performance.now();
     let realTokens = 0;
-    for (const [row, entry] of chosen.entries()) {
-      realTokens += entry.decode.session.canvas.length;
-      this.#applyRow(entry, () => applyRowOutput(entry.decode.session, output, row, batch));
+    let cachedPositions = 0;
+    for (const [r, { entry, cachedLength }] of rows.entries()) {
+      realTokens += entry.decode.session.canvas.length - cachedLength;
+      cachedPositions += cachedLength;
+      this.#applyRow(entry, () => applyRowOutput(entry.decode.session, output, r, batch, cachedLength));
     }
     const applyMs = performance.now() - applyStarted;
 
-    const paddedTokens = batch.batchSize * sequenceLength;
+    const paddedTokens = batch.batchSize * batch.sequenceLength;
     const stats = this.#stats;
     this.#stats = {
       forwardPasses: stats.forwardPasses + 1,
@@ -290,17 +439,31 @@ export class StepScheduler {
       realTokens: stats.realTokens + realTokens,
       denoiseMs: stats.denoiseMs + denoiseMs,
       applyMs: stats.applyMs + applyMs,
+      cachedPasses: stats.cachedPasses + (kind === 'cached' ? 1 : 0),
     };
     this.#observe({
       step,
+      kind,
+      cachedPositions,
       sessions,
-      sequenceLength,
+      sequenceLength: batch.sequenceLength,
       paddedTokens,
       realTokens,
       deferred,
       denoiseMs,
       applyMs,
     });
+  }
+
+  /** After a pass that ran, the rows that refreshed hold their new cache. */
+  #keptCaches(rows: readonly PassRow[]): void {
+    if (!this.#cache) return;
+    const { bytesPerPosition } = this.#cache.support;
+    for (const { entry, keepLength } of rows) {
+      if (keepLength === 0) continue;
+      this.#cacheBytes += (keepLength - entry.cachedLength) * bytesPerPosition;
+      entry.cachedLength = keepLength;
+    }
   }
 
   /** One step of one decode: commit, report, and release it when finished. */
@@ -310,7 +473,7 @@ export class StepScheduler {
     try {
       report = apply();
     } catch (error) {
-      this.#active.delete(entry);
+      this.#leave(entry);
       entry.reject(error);
       return;
     }
@@ -320,7 +483,7 @@ export class StepScheduler {
       // An observer's bug must not stall the other decodes; the step itself happened.
     }
     if (report.finished) {
-      this.#active.delete(entry);
+      this.#leave(entry);
       entry.resolve({ status: 'finished' });
     }
   }

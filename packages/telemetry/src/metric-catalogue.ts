@@ -143,6 +143,20 @@ export const WORKER_METRICS = {
     labelNames: [],
     buckets: PASS_SECONDS,
   },
+  forwardPasses: {
+    name: 'dfleet_forward_passes_total',
+    type: 'counter',
+    help:
+      'Forward passes by kind: `full` runs whole canvases (and refreshes prefix caches), `cached` only the ' +
+      'windows after them (DFLEET_PREFIX_CACHE=on)',
+    labelNames: ['kind'],
+  },
+  prefixCacheBytes: {
+    name: 'dfleet_prefix_cache_bytes',
+    type: 'gauge',
+    help: "Bytes of prefix caches this worker's decodes hold now (at most DFLEET_PREFIX_CACHE_MAX_MB; 0 when off)",
+    labelNames: [],
+  },
   workerGenerationTokens: {
     name: 'dfleet_worker_generation_tokens_total',
     type: 'counter',

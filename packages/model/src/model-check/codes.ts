@@ -43,6 +43,16 @@ export const MODEL_CHECK_CODES = [
   'reduced_values_out_of_range',
   'reduced_outputs_disagree',
   'reduced_top_k_inconsistent',
+  // the prefix-cache form (manifest prefixCache, prefix-cache-contract.ts)
+  'prefix_cache_load_failed',
+  'prefix_cache_inputs_mismatch',
+  'prefix_cache_outputs_mismatch',
+  'prefix_cache_shape_mismatch',
+  'prefix_cache_run_failed',
+  'prefix_cache_full_pass_differs',
+  'prefix_cache_window_differs',
+  'prefix_cache_batch_differs',
+  'prefix_cache_probes_skipped',
 ] as const;
 
 export type ModelCheckCode = (typeof MODEL_CHECK_CODES)[number];

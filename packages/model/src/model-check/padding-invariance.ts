@@ -2,7 +2,7 @@ import { probeIds, type ProbeRunner } from './probe-runner.ts';
 import type { ReportProblem } from './report.ts';
 
 /** Largest |logit difference| tolerated between a row alone and the same row right-padded. */
-const PADDING_TOLERANCE = 1e-3;
+export const PADDING_TOLERANCE = 1e-3;
 
 /** A row's logits must not change when the batch pads it on the right (attention_mask 0). */
 export async function checkPaddingInvariance(

@@ -24,6 +24,18 @@ export interface ModelCheckTensor {
   readonly shape: readonly (number | string)[];
 }
 
+/** The prefix-cache form as the check found it (model-check/prefix-cache.ts). */
+export interface PrefixCacheSummary {
+  readonly onnx: string;
+  readonly layers: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  readonly inputs?: readonly ModelCheckTensor[];
+  readonly outputs?: readonly ModelCheckTensor[];
+  /** Largest |logit difference| of each numeric probe that ran. */
+  readonly differences?: { readonly fullPass?: number; readonly cachedWindow?: number; readonly batched?: number };
+}
+
 export interface ModelCheckSummary {
   readonly directory: string;
   readonly name?: string;
@@ -35,6 +47,8 @@ export interface ModelCheckSummary {
   readonly outputs?: readonly ModelCheckTensor[];
   /** [batch, sequence] shapes the model was run on successfully with the expected logits shape. */
   readonly shapesRun: readonly (readonly [number, number])[];
+  /** The prefix-cache form, when the manifest declares one. */
+  readonly prefixCache?: PrefixCacheSummary;
 }
 
 export interface ModelCheckReport {

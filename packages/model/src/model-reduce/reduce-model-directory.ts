@@ -19,6 +19,8 @@ export interface ReduceModelDirectoryResult {
   readonly outputs: Extract<ModelOutputs, { form: 'reduced' }>;
   /** Size of the written ONNX file in bytes. */
   readonly onnxBytes: number;
+  /** Size of the written prefix-cache form's ONNX file, when the manifest declares one. */
+  readonly prefixCacheOnnxBytes?: number;
   /** Files written into the output directory, relative to it. */
   readonly files: readonly string[];
 }
@@ -42,8 +44,9 @@ function insideDirectory(path: string): boolean {
 
 /**
  * Writes a reduced copy of the v1 model directory `inDir` into `outDir` (new or empty): the
- * reduced model.onnx, its external data files, the tokenizer files, and the manifest with an
- * `outputs` block. The suppressed ids follow the decoder's rule for the manifest's special tokens.
+ * reduced model.onnx (and the reduced prefix-cache form when the manifest declares one, under its
+ * name, keeping the `prefixCache` block), its external data files, the tokenizer files, and the
+ * manifest with an `outputs` block. The suppressed ids follow the decoder's rule for the manifest's special tokens.
  * @throws ModelManifestError for a bad input manifest, ModelReduceError for the rest.
  */
 export async function reduceModelDirectory(
@@ -66,34 +69,20 @@ export async function reduceModelDirectory(
     logits: options.keepLogits === true,
     suppressedTokenIds: suppressedTokenIds(manifest.specialTokens),
   };
-  const onnxPath = join(inDir, manifest.files.onnx);
-  const reduced = reduceOnnxModel(await readFile(onnxPath), {
-    vocabSize: manifest.vocabSize,
-    suppressedTokenIds: outputs.suppressedTokenIds,
-    topK: outputs.topK,
-    keepLogits: outputs.logits,
-    positionsInput: outputs.positionsInput,
-    source: onnxPath,
-  });
-
   const written: string[] = [];
   const place = async (file: string): Promise<string> => {
     await mkdir(dirname(join(outDir, file)), { recursive: true });
     written.push(file);
     return join(outDir, file);
   };
-  await writeFile(await place(manifest.files.onnx), reduced.bytes);
-  for (const location of reduced.externalDataFiles) {
-    const file = join(dirname(manifest.files.onnx), location);
-    if (!insideDirectory(location)) {
-      throw new ModelReduceError(
-        'onnx_unreadable',
-        `${onnxPath} reads external data from ${location}, outside its directory`,
-      );
-    }
-    // A clone where the file system can (an 8B model's data is 16 GB), else a copy.
-    await copyFile(join(inDir, file), await place(file), constants.COPYFILE_FICLONE);
-  }
+  // The prefix-cache form is the same weights as another graph: it is reduced alike, so a
+  // reduced directory still serves it; reduceOnnxModel keeps its present_key/present_value.
+  const onnxBytes = await reduceOnnxFile(inDir, manifest.files.onnx, manifest.vocabSize, outputs, place);
+  const cacheForm = manifest.prefixCache;
+  const prefixCacheOnnxBytes =
+    cacheForm === undefined
+      ? undefined
+      : await reduceOnnxFile(inDir, cacheForm.onnx, manifest.vocabSize, outputs, place);
   await copyFile(join(inDir, manifest.files.tokenizer), await place(manifest.files.tokenizer));
   // The tokenizer reads tokenizer_config.json beside tokenizer.json when there is one.
   const tokenizerConfig = join(dirname(manifest.files.tokenizer), 'tokenizer_config.json');
@@ -106,5 +95,42 @@ export async function reduceModelDirectory(
   // From the file as written, so fields this version's schema does not know are kept.
   const manifestJson = JSON.parse(await readFile(join(inDir, MODEL_MANIFEST_FILE), 'utf8')) as Record<string, unknown>;
   await writeFile(await place(MODEL_MANIFEST_FILE), `${JSON.stringify({ ...manifestJson, outputs }, null, 2)}\n`);
-  return { outputs, onnxBytes: reduced.bytes.length, files: written };
+  return {
+    outputs,
+    onnxBytes,
+    ...(prefixCacheOnnxBytes === undefined ? {} : { prefixCacheOnnxBytes }),
+    files: written,
+  };
+}
+
+/** Writes the reduced `file` of `inDir` (and its external data files) through `place`; returns its size. */
+async function reduceOnnxFile(
+  inDir: string,
+  file: string,
+  vocabSize: number,
+  outputs: Extract<ModelOutputs, { form: 'reduced' }>,
+  place: (file: string) => Promise<string>,
+): Promise<number> {
+  const onnxPath = join(inDir, file);
+  const reduced = reduceOnnxModel(await readFile(onnxPath), {
+    vocabSize,
+    suppressedTokenIds: outputs.suppressedTokenIds,
+    topK: outputs.topK,
+    keepLogits: outputs.logits,
+    positionsInput: outputs.positionsInput,
+    source: onnxPath,
+  });
+  await writeFile(await place(file), reduced.bytes);
+  for (const location of reduced.externalDataFiles) {
+    const dataFile = join(dirname(file), location);
+    if (!insideDirectory(location)) {
+      throw new ModelReduceError(
+        'onnx_unreadable',
+        `${onnxPath} reads external data from ${location}, outside its directory`,
+      );
+    }
+    // A clone where the file system can (an 8B model's data is 16 GB), else a copy.
+    await copyFile(join(inDir, dataFile), await place(dataFile), constants.COPYFILE_FICLONE);
+  }
+  return reduced.bytes.length;
 }
