@@ -1,6 +1,8 @@
 /**
  * `npm run bench:decode [-- --quick] [--tasks N] [--model DIR] [--strategies NAME,...] [--inference-thread main]`
  * `npm run bench:decode -- --max-tokens 16,32,48,64,128,256 [--tasks N]`: the max_tokens (answer cap) sweep instead
+ * `npm run bench:decode -- --prefix-cache [--tasks N] [--block-lengths 48,16]`: without and with the prefix
+ *   cache instead (decode-prefix-cache.ts; bench/results/decode-prefix-cache.json)
  *
  * With `--max-tokens`, decodes the held-out tasks with the default strategy on the model's default
  * canvas, once without a cap and once per cap, and reports pass@1 per cap side by side, with how
@@ -20,6 +22,7 @@ import { decode, DEFAULT_STRATEGY, STRATEGY_CONTRACT, type DecodingStrategy } fr
 import { loadEvalTasks, passAtOne, programFromCompletion, runUntrusted, type EvalTask } from '@dfleet/eval';
 import { DEFAULT_MODEL_DIR, loadModel, type OnnxDenoiserOutput } from '@dfleet/model';
 import { decodePlotSvg } from './decode-plot.ts';
+import { comparePrefixCache } from './decode-prefix-cache.ts';
 
 const { values } = parseArgs({
   options: {
@@ -30,6 +33,9 @@ const { values } = parseArgs({
     'inference-thread': { type: 'string', default: 'worker' },
     /** Comma-separated answer caps (OpenAI's max_tokens): run the cap sweep instead of the strategies. */
     'max-tokens': { type: 'string' },
+    /** Without and with the prefix cache, per block length: the comparison instead of the strategies. */
+    'prefix-cache': { type: 'boolean', default: false },
+    'block-lengths': { type: 'string' },
     model: { type: 'string', default: DEFAULT_MODEL_DIR },
     out: { type: 'string', default: fileURLToPath(new URL('../results', import.meta.url)) },
   },
@@ -147,7 +153,17 @@ const knobText = (m: StrategyRun) =>
     .join(' ');
 
 const caps = values['max-tokens']?.split(',').map((cap) => Number(cap.trim()));
-if (caps === undefined) await strategySweep();
+if (values['prefix-cache']) {
+  await model.close();
+  mkdirSync(values.out!, { recursive: true });
+  await comparePrefixCache({
+    modelDir: values.model!,
+    tasks,
+    blockLengths: (values['block-lengths'] ?? `${generationLength},16`).split(',').map(Number),
+    inferenceThread,
+    out: values.out!,
+  });
+} else if (caps === undefined) await strategySweep();
 else await maxTokensSweep(caps);
 
 async function strategySweep(): Promise<void> {

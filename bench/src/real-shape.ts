@@ -15,15 +15,15 @@
  * tokens: the reference strategy with steps = canvas x NFE-per-token of the shipped model at
  * threshold 0.9 (bench/results/decode.json), rounded to a multiple of the blocks.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createDecodeSession, padBatch, type DecodeSession } from '@dfleet/decoder';
-import { loadModel, parseDevice, reduceModelDirectory, type LoadedModel } from '@dfleet/model';
+import { loadModel, parseDevice, type LoadedModel } from '@dfleet/model';
 import { StepScheduler } from '@dfleet/scheduler';
+import { ensureExportedModel, ensureReducedModel, realShapeCacheDir, realShapePromptIds } from './real-shape-model.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -74,40 +74,6 @@ function stepsFromShippedModel(): { nfePerToken: number; steps: number } {
   return { nfePerToken: entry.nfe_per_token, steps };
 }
 
-/** Exports the v1 model once per flag set; a partial export is never taken for a finished one. */
-function ensureV1Model(cacheDir: string): string {
-  const dir = join(cacheDir, 'v1');
-  if (existsSync(join(dir, 'dfleet-model.json'))) return dir;
-  const partial = `${dir}.partial`;
-  rmSync(partial, { recursive: true, force: true });
-  console.log(`exporting the LLaDA-8B-shaped model into ${dir} (torch, once per flag set)...`);
-  execFileSync(
-    values.python,
-    [
-      values['export-script'],
-      partial,
-      '--layers',
-      values.layers,
-      '--d-model',
-      values['d-model'],
-      '--seed',
-      values.seed,
-    ],
-    { stdio: 'inherit', env: { ...process.env, OMP_NUM_THREADS: '1' } },
-  );
-  renameSync(partial, dir);
-  return dir;
-}
-
-async function ensureReduced(v1: string, dir: string, positionsInput: boolean): Promise<string> {
-  if (existsSync(join(dir, 'dfleet-model.json'))) return dir;
-  const partial = `${dir}.partial`;
-  rmSync(partial, { recursive: true, force: true });
-  await reduceModelDirectory(v1, partial, { positionsInput });
-  renameSync(partial, dir);
-  return dir;
-}
-
 function availableMemoryBytes(): number {
   const line = readFileSync('/proc/meminfo', 'utf8')
     .split('\n')
@@ -146,17 +112,12 @@ function passBytes(form: FormName, batch: number, vocabSize: number): { output: 
   return { output: logits, peak: 2.5 * logits };
 }
 
-function promptIds(row: number): number[] {
-  // Ordinary ids below the special tokens (bos 126080, eos/pad 126081, mask 126336).
-  return Array.from({ length: PROMPT }, (_, i) => 95 + ((row * 7919 + i * 104729) % 126_000));
-}
-
 function sessionsFor(model: LoadedModel, batch: number, steps: number): DecodeSession[] {
   const { manifest, denoiser } = model;
   return Array.from({ length: batch }, (_, row) =>
     createDecodeSession(
       {
-        promptIds: promptIds(row),
+        promptIds: realShapePromptIds(row, PROMPT),
         maxNewTokens: CANVAS,
         blockLength: BLOCK,
         strategy: { name: 'reference', steps },
@@ -257,16 +218,18 @@ interface Ceiling {
 async function main(): Promise<void> {
   const { nfePerToken, steps } = stepsFromShippedModel();
   const tokensPerStep = CANVAS / steps;
-  const cacheDir = join(
-    tmpdir(),
-    'dfleet-real-shape',
-    `layers${values.layers}-d${values['d-model']}-seed${values.seed}`,
-  );
-  mkdirSync(cacheDir, { recursive: true });
-  const v1 = ensureV1Model(cacheDir);
+  const flags = {
+    layers: values.layers,
+    dModel: values['d-model'],
+    seed: values.seed,
+    python: values.python,
+    exportScript: values['export-script'],
+  };
+  const cacheDir = realShapeCacheDir(flags);
+  const v1 = ensureExportedModel(flags);
   const dirs: Record<FormName, string> = {
-    reduced_positions: await ensureReduced(v1, join(cacheDir, 'reduced-positions'), true),
-    reduced_all: await ensureReduced(v1, join(cacheDir, 'reduced-all'), false),
+    reduced_positions: await ensureReducedModel(v1, join(cacheDir, 'reduced-positions'), true),
+    reduced_all: await ensureReducedModel(v1, join(cacheDir, 'reduced-all'), false),
     logits: v1,
   };
   console.log(
