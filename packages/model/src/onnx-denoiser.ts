@@ -377,7 +377,7 @@ export class OnnxDenoiser implements Denoiser {
       ] as const) {
         if (!Number.isInteger(value) || value < (field === 'cacheId' ? -MAX_INT32 : 0) || value > MAX_INT32) {
           throw new DenoiserBatchError(
-            `${where}.${field} must be an integer${field === 'cacheId' ? '' : ' >= 0'}, got ${value}`,
+            `${where}.${field} must be an integer ${field === 'cacheId' ? 'within int32' : 'in [0, 2^31)'}, got ${value}`,
           );
         }
       }

@@ -122,6 +122,24 @@ export function createPrefixCacheStore(shape) {
  * @returns {Promise<SessionRunResult>}
  */
 export async function runDenoiserSession(session, batch, spec = { form: 'logits' }, store = undefined) {
+  try {
+    return await runPass(session, batch, spec, store);
+  } catch (error) {
+    // A refresh that failed anywhere leaves its decodes without a cache: the old one is stale,
+    // and the denoiser, told of the failure, forgets it too.
+    if (store !== undefined && batch.prefixCache !== undefined) store.dropRefreshed(batch.batchSize, batch.prefixCache);
+    throw error;
+  }
+}
+
+/**
+ * @param {InferenceSession} session
+ * @param {SessionRunInput} batch
+ * @param {OutputSpec} spec
+ * @param {PrefixCacheStore | undefined} store
+ * @returns {Promise<SessionRunResult>}
+ */
+async function runPass(session, batch, spec, store) {
   const { batchSize, sequenceLength, inputIds, attentionMask } = batch;
   const size = batchSize * sequenceLength;
   const ids = new BigInt64Array(size);
@@ -169,14 +187,7 @@ export async function runDenoiserSession(session, batch, spec = { form: 'logits'
     );
   }
   const started = performance.now();
-  /** @type {InferenceSession.OnnxValueMapType} */
-  let outputs;
-  try {
-    outputs = await session.run(feeds, fetches);
-  } catch (error) {
-    if (keeps && store !== undefined && rows !== undefined) store.dropRefreshed(batchSize, rows);
-    throw error;
-  }
+  const outputs = await session.run(feeds, fetches);
   const sessionRunMs = performance.now() - started;
   if (keeps && store !== undefined && rows !== undefined) {
     const presentKey = output(outputs, PRESENT_KEY, 'float32');
@@ -185,7 +196,6 @@ export async function runDenoiserSession(session, batch, spec = { form: 'logits'
     const expected = [layers, batchSize, kvHeads, sequenceLength, headDim];
     for (const present of [presentKey, presentValue]) {
       if (present.dims.length !== 5 || present.dims.some((dim, axis) => dim !== expected[axis])) {
-        store.dropRefreshed(batchSize, rows);
         throw new ModelOutputContractError(
           `output "${PRESENT_KEY}"/"${PRESENT_VALUE}" has shape [${present.dims.join(', ')}], expected ` +
             `[${expected.join(', ')}] (layers, batch, kvHeads, window, headDim from the manifest's prefixCache)`,

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -10,7 +10,7 @@ import {
   reduceModelDirectory,
   type ModelCheckReport,
 } from '../src/index.ts';
-import { copyModelDirectory, editManifest, MODEL_DIR, removeDirectory } from './model-directory.ts';
+import { copyModelDirectory, editManifest, FIXTURES_DIR, MODEL_DIR, removeDirectory } from './model-directory.ts';
 
 function codes(report: ModelCheckReport): string[] {
   return report.problems.map((problem) => problem.code);
@@ -53,6 +53,26 @@ describe('model check of the prefix-cache form', () => {
     const problem = report.problems.find((entry) => entry.code === 'prefix_cache_shape_mismatch');
     expect(problem?.message).toMatch(/prefixCache\.layers/);
     expect(problem?.path).toBe('model.prefix-cache.onnx');
+  });
+
+  it('reports a cached graph whose window restarts rotary positions at 0 instead of after the cache', async () => {
+    const directory = await copy();
+    await copyFile(join(FIXTURES_DIR, 'tiny-plain.onnx'), join(directory, 'model.onnx'));
+    await copyFile(
+      join(FIXTURES_DIR, 'tiny-prefix-cache-restarts-positions.onnx'),
+      join(directory, 'model.prefix-cache.onnx'),
+    );
+    await editManifest(directory, (manifest) => {
+      manifest['prefixCache'] = { onnx: 'model.prefix-cache.onnx', layers: 2, kvHeads: 2, headDim: 8 };
+    });
+    const report = await checkModelDirectory(directory);
+    // With no cache the bug is invisible; reading one, the window's logits move.
+    expect(codes(report)).not.toContain('prefix_cache_full_pass_differs');
+    expect(codes(report)).toContain('prefix_cache_window_differs');
+    expect(report.summary.prefixCache?.differences?.fullPass).toBeLessThanOrEqual(1e-3);
+    expect(formatModelCheckReport(report)).toMatch(
+      /prefix_cache_window_differs \(model\.prefix-cache\.onnx\): .*rotary/,
+    );
   });
 
   it('reports a declared prefix-cache file that is not there', async () => {
