@@ -9,9 +9,9 @@ import {
   type DenoiserOutput,
   type DenoiserOutputForm,
   type PrefixCacheRow,
-  type PrefixCacheSupport,
   type StepReport,
 } from '@dfleet/decoder';
+import { PrefixCacheLedger } from './prefix-cache-ledger.ts';
 
 /** Why a decode left the batch before its session finished by itself. */
 export type StopReason = 'cancelled' | 'deadline';
@@ -111,10 +111,6 @@ interface ActiveDecode {
   ticket: number;
   resolve(outcome: DecodeOutcome): void;
   reject(error: unknown): void;
-  /** This decode's cache in the denoiser. */
-  readonly cacheId: number;
-  /** Canvas positions its cache holds; 0: none. */
-  cachedLength: number;
 }
 
 /** One row of a pass: its decode and what it does with its cache. */
@@ -184,12 +180,10 @@ export class StepScheduler {
   readonly #maxBatchTokens: number;
   readonly #lengthMultiple: number;
   readonly #onBatch: ((report: BatchReport) => void) | undefined;
-  /** Set when decodes keep prefix caches. */
-  readonly #cache: { readonly support: PrefixCacheSupport; readonly maxBytes: number } | undefined;
+  /** Set when decodes keep prefix caches: each active decode is joined to it until it leaves. */
+  readonly #ledger: PrefixCacheLedger<ActiveDecode> | undefined;
   readonly #active = new Set<ActiveDecode>();
   #nextTicket = 0;
-  #nextCacheId = 0;
-  #cacheBytes = 0;
   #step = 0;
   #running: Promise<void> | undefined;
   #closed = false;
@@ -214,7 +208,7 @@ export class StepScheduler {
       }
       const support = options.denoiser.prefixCache;
       if (!support) throw new PrefixCacheUnsupportedError();
-      this.#cache = { support, maxBytes };
+      this.#ledger = new PrefixCacheLedger(support, maxBytes);
     }
     this.#denoiser = options.denoiser;
     this.#padId = options.padId;
@@ -234,7 +228,7 @@ export class StepScheduler {
   }
 
   get stats(): StepSchedulerStats {
-    return { ...this.#stats, cacheBytes: this.#cacheBytes };
+    return { ...this.#stats, cacheBytes: this.#ledger?.bytes ?? 0 };
   }
 
   /**
@@ -249,14 +243,9 @@ export class StepScheduler {
     if (stopped) return Promise.resolve(stopped);
     if (decode.session.finished) return Promise.resolve({ status: 'finished' });
     return new Promise<DecodeOutcome>((resolve, reject) => {
-      this.#active.add({
-        decode,
-        ticket: this.#nextTicket++,
-        resolve,
-        reject,
-        cacheId: this.#nextCacheId++,
-        cachedLength: 0,
-      });
+      const entry: ActiveDecode = { decode, ticket: this.#nextTicket++, resolve, reject };
+      this.#active.add(entry);
+      this.#ledger?.join(entry);
       this.#running ??= this.#loop();
     });
   }
@@ -319,31 +308,20 @@ export class StepScheduler {
     const waiting = [...this.#active].sort((a, b) => a.ticket - b.ticket);
     const groups = { full: { rows: [] as PassRow[], longest: 0 }, cached: { rows: [] as PassRow[], longest: 0 } };
     const chosen: ActiveDecode[] = [];
-    let plannedBytes = this.#cacheBytes;
+    const refreshes = this.#ledger?.planRefreshes();
     for (const entry of waiting) {
-      const prefix = entry.decode.session.cacheablePrefix;
-      const kind: PassKind = this.#cache && entry.cachedLength > 0 && entry.cachedLength === prefix ? 'cached' : 'full';
-      const windowLength = entry.decode.session.canvas.length - (kind === 'cached' ? entry.cachedLength : 0);
+      const { canvas, cacheablePrefix } = entry.decode.session;
+      const cachedLength = this.#ledger?.readableLength(entry, cacheablePrefix) ?? 0;
+      const kind: PassKind = cachedLength > 0 ? 'cached' : 'full';
       const group = groups[kind];
-      const candidateLongest = Math.max(group.longest, windowLength);
+      const candidateLongest = Math.max(group.longest, canvas.length - cachedLength);
       const padded = (group.rows.length + 1) * bucketLength(candidateLongest, this.#lengthMultiple);
       if (chosen.length > 0 && group.rows.length > 0 && padded > this.#maxBatchTokens) continue;
       group.longest = candidateLongest;
       chosen.push(entry);
-      if (kind === 'cached') {
-        group.rows.push({ entry, cachedLength: entry.cachedLength, keepLength: 0 });
-        continue;
-      }
-      const keepLength = this.#keepLength(entry, plannedBytes);
-      if (this.#cache && keepLength > 0) {
-        plannedBytes += (keepLength - entry.cachedLength) * this.#cache.support.bytesPerPosition;
-      } else {
-        // Stale (its block moved on) or over budget: free it now; the decode runs uncached.
-        const before = this.#cacheBytes;
-        this.#releaseCache(entry);
-        plannedBytes -= before - this.#cacheBytes;
-      }
-      group.rows.push({ entry, cachedLength: 0, keepLength });
+      // Planned only for the decodes that run: a deferred one keeps its cache for its next pass.
+      const keepLength = kind === 'full' ? (refreshes?.keep(entry, cacheablePrefix) ?? 0) : 0;
+      group.rows.push({ entry, cachedLength, keepLength });
     }
     // In the order they waited, whichever pass they run in.
     for (const entry of chosen) entry.ticket = this.#nextTicket++;
@@ -354,30 +332,10 @@ export class StepScheduler {
     return plans;
   }
 
-  /** Positions a full row keeps as its new cache: its cacheable prefix, when the bytes fit. */
-  #keepLength(entry: ActiveDecode, plannedBytes: number): number {
-    if (!this.#cache) return 0;
-    const keep = entry.decode.session.cacheablePrefix;
-    if (keep <= 0) return 0;
-    const { bytesPerPosition } = this.#cache.support;
-    const held = plannedBytes - entry.cachedLength * bytesPerPosition;
-    return held + keep * bytesPerPosition <= this.#cache.maxBytes ? keep : 0;
-  }
-
-  #releaseCache(entry: ActiveDecode): void {
-    if (!this.#cache || entry.cachedLength === 0) return;
-    this.#cache.support.release(entry.cacheId);
-    this.#cacheBytes -= entry.cachedLength * this.#cache.support.bytesPerPosition;
-    entry.cachedLength = 0;
-  }
-
   /** A decode leaves the batch, however it ends: its cache goes with it. */
   #leave(entry: ActiveDecode): void {
     this.#active.delete(entry);
-    this.#releaseCache(entry);
-    // Also when it held none here: a refresh whose pass failed may have left one in the
-    // denoiser (releasing an unknown id is a no-op).
-    this.#cache?.support.release(entry.cacheId);
+    this.#ledger?.left(entry);
   }
 
   async #runPass({ kind, rows, deferred }: PassPlan): Promise<void> {
@@ -389,8 +347,9 @@ export class StepScheduler {
       { lengthMultiple: this.#lengthMultiple },
     );
     const positions = batchPositions(sessions, this.#denoiser.outputForm, windowStarts);
-    const prefixCache: PrefixCacheRow[] | undefined = this.#cache
-      ? rows.map(({ entry, cachedLength, keepLength }) => ({ cacheId: entry.cacheId, cachedLength, keepLength }))
+    const ledger = this.#ledger;
+    const prefixCache: PrefixCacheRow[] | undefined = ledger
+      ? rows.map(({ entry, cachedLength, keepLength }) => ledger.instruction(entry, cachedLength, keepLength))
       : undefined;
     const batch = {
       ...padded,
@@ -418,7 +377,8 @@ export class StepScheduler {
       return;
     }
     const denoiseMs = performance.now() - denoiseStarted;
-    this.#keptCaches(rows);
+    // Before any row applies its output: a row that finishes now must free the cache it just kept.
+    for (const { entry, keepLength } of rows) this.#ledger?.kept(entry, keepLength);
 
     const applyStarted = performance.now();
     let realTokens = 0;
@@ -453,17 +413,6 @@ export class StepScheduler {
       denoiseMs,
       applyMs,
     });
-  }
-
-  /** After a pass that ran, the rows that refreshed hold their new cache. */
-  #keptCaches(rows: readonly PassRow[]): void {
-    if (!this.#cache) return;
-    const { bytesPerPosition } = this.#cache.support;
-    for (const { entry, keepLength } of rows) {
-      if (keepLength === 0) continue;
-      this.#cacheBytes += (keepLength - entry.cachedLength) * bytesPerPosition;
-      entry.cachedLength = keepLength;
-    }
   }
 
   /** One step of one decode: commit, report, and release it when finished. */
