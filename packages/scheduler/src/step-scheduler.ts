@@ -4,106 +4,17 @@ import {
   batchPositions,
   bucketLength,
   padBatch,
-  type DecodeSession,
   type Denoiser,
   type DenoiserOutput,
   type DenoiserOutputForm,
   type PrefixCacheRow,
   type StepReport,
 } from '@dfleet/decoder';
+import type { BatchReport, PassKind, StepSchedulerStats } from './batch-report.ts';
+import { PrefixCacheUnsupportedError, SchedulerClosedError } from './errors.ts';
 import { PrefixCacheLedger } from './prefix-cache-ledger.ts';
-
-/** Why a decode left the batch before its session finished by itself. */
-export type StopReason = 'cancelled' | 'deadline';
-
-/** How a submitted decode ended. After `stopped`, the session was cancelled (`finished` is true). */
-export type DecodeOutcome = { status: 'finished' } | { status: 'stopped'; reason: StopReason; signalReason: unknown };
-
-export interface ScheduledDecode {
-  readonly session: DecodeSession;
-  /** Aborting stops the decode before its next step (outcome `stopped`, reason `cancelled`). */
-  readonly signal?: AbortSignal;
-  /** Epoch ms; a decode still running at its next step after this stops with reason `deadline`. */
-  readonly deadlineAt?: number;
-  /** Called after each of this decode's steps, on the scheduler's loop; must be quick and not throw. */
-  readonly onStep?: (report: StepReport) => void;
-}
-
-/**
- * What a forward pass ran: `full` rows carry their whole canvas (and may refresh their prefix
- * cache), `cached` rows only their window after the cached prefix. Without a prefix cache every
- * pass is `full`.
- */
-export type PassKind = 'full' | 'cached';
-
-/** One forward pass as the scheduler ran it. */
-export interface BatchReport {
-  /** 1-based index of the forward pass since the scheduler was created. */
-  readonly step: number;
-  readonly kind: PassKind;
-  /** Sum over the rows of the canvas positions read from a prefix cache instead of run (0 for `full`). */
-  readonly cachedPositions: number;
-  /** The sessions in this pass, in row order. */
-  readonly sessions: readonly DecodeSession[];
-  /** Padded (bucketed) length of every row. */
-  readonly sequenceLength: number;
-  /** batchSize x sequenceLength: what counts against `maxBatchTokens`. */
-  readonly paddedTokens: number;
-  /** Sum of the rows' own lengths (their windows' for `cached`). */
-  readonly realTokens: number;
-  /** Decodes that were active but left out of this iteration's passes for the token budget. */
-  readonly deferred: number;
-  readonly denoiseMs: number;
-  /** Time spent applying the output (logits or predictions) to every row of this pass. */
-  readonly applyMs: number;
-}
-
-export interface StepSchedulerStats {
-  readonly forwardPasses: number;
-  readonly rows: number;
-  readonly paddedTokens: number;
-  readonly realTokens: number;
-  readonly denoiseMs: number;
-  readonly applyMs: number;
-  /** Forward passes of kind `cached` (included in `forwardPasses`). */
-  readonly cachedPasses: number;
-  /** Bytes of prefix caches the decodes alive hold in the denoiser now. */
-  readonly cacheBytes: number;
-}
-
-/** Fast-dLLM's approximate prefix cache, for a denoiser with `prefixCache`. */
-export interface PrefixCacheOptions {
-  /**
-   * Most bytes all decodes' caches may take together. A decode whose refresh would pass it runs
-   * that step uncached and tries again at its next step.
-   */
-  readonly maxBytes: number;
-}
-
-export interface StepSchedulerOptions {
-  readonly denoiser: Denoiser;
-  /** Id written into padding positions (attention mask 0 there). */
-  readonly padId: number;
-  /**
-   * Upper bound on batchSize x padded length of one forward pass (memory). A single decode
-   * longer than this still runs, alone.
-   */
-  readonly maxBatchTokens: number;
-  /**
-   * Padded lengths are rounded up to a multiple of this, so passes of similar lengths share a
-   * shape.
-   * @defaultValue 16
-   */
-  readonly lengthMultiple?: number;
-  /** Observer of every forward pass (metrics, tests); must not throw. */
-  readonly onBatch?: (report: BatchReport) => void;
-  /**
-   * Keep each decode's prefix (the canvas before its current block) cached in the denoiser: a
-   * full pass at each block's first step refreshes it, the block's other steps run only the
-   * window. Needs a denoiser with `prefixCache`. Absent: every pass runs whole canvases.
-   */
-  readonly prefixCache?: PrefixCacheOptions;
-}
+import type { DecodeOutcome, ScheduledDecode, StopReason } from './scheduled-decode.ts';
+import type { StepSchedulerOptions } from './step-scheduler-options.ts';
 
 interface ActiveDecode {
   readonly decode: ScheduledDecode;
@@ -128,27 +39,6 @@ interface PassPlan {
   readonly deferred: number;
 }
 
-/** A prefix cache asked of a denoiser that keeps none. */
-export class PrefixCacheUnsupportedError extends Error {
-  readonly code = 'prefix_cache_unsupported';
-  constructor() {
-    super(
-      "the step scheduler was given prefixCache, but its denoiser keeps no prefix caches: load the model's prefix-cache form " +
-        '(a model directory whose manifest declares prefixCache, loaded with { prefixCache: true }), or leave prefixCache out',
-    );
-    this.name = 'PrefixCacheUnsupportedError';
-  }
-}
-
-/** A decode submitted after `close()`. */
-export class SchedulerClosedError extends Error {
-  readonly code = 'scheduler_closed';
-  constructor() {
-    super('the step scheduler is closed; no new decodes are accepted');
-    this.name = 'SchedulerClosedError';
-  }
-}
-
 /**
  * Step-level continuous batching. Every forward pass batches the active decodes (right-padded
  * to a bucketed length, attention mask 0 on padding, and, for a denoiser that computes only
@@ -166,7 +56,8 @@ export class SchedulerClosedError extends Error {
  * canvas before the current block), each row only its window after it; the full pass holds the
  * rest, whole canvases, each keeping its cacheable prefix as its new cache when the byte budget
  * allows (Fast-dLLM: a refresh at each block's first step). Each pass is padded and kept within
- * `maxBatchTokens` on its own. A decode's cache is freed however it leaves.
+ * `maxBatchTokens` on its own. A decode's cache is freed however it leaves. Which pass a decode
+ * joins and what it keeps are PrefixCacheLedger's answers; this class only batches them.
  *
  * The loop awaits the denoiser and yields a macrotask between passes, so timers (BullMQ lock
  * renewal, heartbeats) and gRPC keep running; the denoiser itself should compute off the main
