@@ -1,13 +1,7 @@
-export { PrefixCacheUnsupportedError, StepScheduler, SchedulerClosedError } from './step-scheduler.ts';
-export type {
-  BatchReport,
-  DecodeOutcome,
-  PassKind,
-  PrefixCacheOptions,
-  ScheduledDecode,
-  StepSchedulerOptions,
-  StepSchedulerStats,
-  StopReason,
-} from './step-scheduler.ts';
+export { StepScheduler } from './step-scheduler.ts';
+export { PrefixCacheUnsupportedError, SchedulerClosedError } from './errors.ts';
+export type { DecodeOutcome, ScheduledDecode, StopReason } from './scheduled-decode.ts';
+export type { BatchReport, PassKind, StepSchedulerStats } from './batch-report.ts';
+export type { PrefixCacheOptions, StepSchedulerOptions } from './step-scheduler-options.ts';
 export { AdaptiveThresholdPolicy, ADAPTIVE_THRESHOLD_DEFAULTS } from './adaptive-threshold-policy.ts';
 export type { AdaptiveThresholdPolicyOptions, AdaptiveThresholdState } from './adaptive-threshold-policy.ts';

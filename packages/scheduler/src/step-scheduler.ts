@@ -4,106 +4,17 @@ import {
   batchPositions,
   bucketLength,
   padBatch,
-  type DecodeSession,
   type Denoiser,
   type DenoiserOutput,
   type DenoiserOutputForm,
   type PrefixCacheRow,
-  type PrefixCacheSupport,
   type StepReport,
 } from '@dfleet/decoder';
-
-/** Why a decode left the batch before its session finished by itself. */
-export type StopReason = 'cancelled' | 'deadline';
-
-/** How a submitted decode ended. After `stopped`, the session was cancelled (`finished` is true). */
-export type DecodeOutcome = { status: 'finished' } | { status: 'stopped'; reason: StopReason; signalReason: unknown };
-
-export interface ScheduledDecode {
-  readonly session: DecodeSession;
-  /** Aborting stops the decode before its next step (outcome `stopped`, reason `cancelled`). */
-  readonly signal?: AbortSignal;
-  /** Epoch ms; a decode still running at its next step after this stops with reason `deadline`. */
-  readonly deadlineAt?: number;
-  /** Called after each of this decode's steps, on the scheduler's loop; must be quick and not throw. */
-  readonly onStep?: (report: StepReport) => void;
-}
-
-/**
- * What a forward pass ran: `full` rows carry their whole canvas (and may refresh their prefix
- * cache), `cached` rows only their window after the cached prefix. Without a prefix cache every
- * pass is `full`.
- */
-export type PassKind = 'full' | 'cached';
-
-/** One forward pass as the scheduler ran it. */
-export interface BatchReport {
-  /** 1-based index of the forward pass since the scheduler was created. */
-  readonly step: number;
-  readonly kind: PassKind;
-  /** Sum over the rows of the canvas positions read from a prefix cache instead of run (0 for `full`). */
-  readonly cachedPositions: number;
-  /** The sessions in this pass, in row order. */
-  readonly sessions: readonly DecodeSession[];
-  /** Padded (bucketed) length of every row. */
-  readonly sequenceLength: number;
-  /** batchSize x sequenceLength: what counts against `maxBatchTokens`. */
-  readonly paddedTokens: number;
-  /** Sum of the rows' own lengths (their windows' for `cached`). */
-  readonly realTokens: number;
-  /** Decodes that were active but left out of this iteration's passes for the token budget. */
-  readonly deferred: number;
-  readonly denoiseMs: number;
-  /** Time spent applying the output (logits or predictions) to every row of this pass. */
-  readonly applyMs: number;
-}
-
-export interface StepSchedulerStats {
-  readonly forwardPasses: number;
-  readonly rows: number;
-  readonly paddedTokens: number;
-  readonly realTokens: number;
-  readonly denoiseMs: number;
-  readonly applyMs: number;
-  /** Forward passes of kind `cached` (included in `forwardPasses`). */
-  readonly cachedPasses: number;
-  /** Bytes of prefix caches the decodes alive hold in the denoiser now. */
-  readonly cacheBytes: number;
-}
-
-/** Fast-dLLM's approximate prefix cache, for a denoiser with `prefixCache`. */
-export interface PrefixCacheOptions {
-  /**
-   * Most bytes all decodes' caches may take together. A decode whose refresh would pass it runs
-   * that step uncached and tries again at its next step.
-   */
-  readonly maxBytes: number;
-}
-
-export interface StepSchedulerOptions {
-  readonly denoiser: Denoiser;
-  /** Id written into padding positions (attention mask 0 there). */
-  readonly padId: number;
-  /**
-   * Upper bound on batchSize x padded length of one forward pass (memory). A single decode
-   * longer than this still runs, alone.
-   */
-  readonly maxBatchTokens: number;
-  /**
-   * Padded lengths are rounded up to a multiple of this, so passes of similar lengths share a
-   * shape.
-   * @defaultValue 16
-   */
-  readonly lengthMultiple?: number;
-  /** Observer of every forward pass (metrics, tests); must not throw. */
-  readonly onBatch?: (report: BatchReport) => void;
-  /**
-   * Keep each decode's prefix (the canvas before its current block) cached in the denoiser: a
-   * full pass at each block's first step refreshes it, the block's other steps run only the
-   * window. Needs a denoiser with `prefixCache`. Absent: every pass runs whole canvases.
-   */
-  readonly prefixCache?: PrefixCacheOptions;
-}
+import type { BatchReport, PassKind, StepSchedulerStats } from './batch-report.ts';
+import { PrefixCacheUnsupportedError, SchedulerClosedError } from './errors.ts';
+import { PrefixCacheLedger } from './prefix-cache-ledger.ts';
+import type { DecodeOutcome, ScheduledDecode, StopReason } from './scheduled-decode.ts';
+import type { StepSchedulerOptions } from './step-scheduler-options.ts';
 
 interface ActiveDecode {
   readonly decode: ScheduledDecode;
@@ -111,10 +22,6 @@ interface ActiveDecode {
   ticket: number;
   resolve(outcome: DecodeOutcome): void;
   reject(error: unknown): void;
-  /** This decode's cache in the denoiser. */
-  readonly cacheId: number;
-  /** Canvas positions its cache holds; 0: none. */
-  cachedLength: number;
 }
 
 /** One row of a pass: its decode and what it does with its cache. */
@@ -130,27 +37,6 @@ interface PassPlan {
   readonly kind: PassKind;
   readonly rows: PassRow[];
   readonly deferred: number;
-}
-
-/** A prefix cache asked of a denoiser that keeps none. */
-export class PrefixCacheUnsupportedError extends Error {
-  readonly code = 'prefix_cache_unsupported';
-  constructor() {
-    super(
-      "the step scheduler was given prefixCache, but its denoiser keeps no prefix caches: load the model's prefix-cache form " +
-        '(a model directory whose manifest declares prefixCache, loaded with { prefixCache: true }), or leave prefixCache out',
-    );
-    this.name = 'PrefixCacheUnsupportedError';
-  }
-}
-
-/** A decode submitted after `close()`. */
-export class SchedulerClosedError extends Error {
-  readonly code = 'scheduler_closed';
-  constructor() {
-    super('the step scheduler is closed; no new decodes are accepted');
-    this.name = 'SchedulerClosedError';
-  }
 }
 
 /**
@@ -170,7 +56,8 @@ export class SchedulerClosedError extends Error {
  * canvas before the current block), each row only its window after it; the full pass holds the
  * rest, whole canvases, each keeping its cacheable prefix as its new cache when the byte budget
  * allows (Fast-dLLM: a refresh at each block's first step). Each pass is padded and kept within
- * `maxBatchTokens` on its own. A decode's cache is freed however it leaves.
+ * `maxBatchTokens` on its own. A decode's cache is freed however it leaves. Which pass a decode
+ * joins and what it keeps are PrefixCacheLedger's answers; this class only batches them.
  *
  * The loop awaits the denoiser and yields a macrotask between passes, so timers (BullMQ lock
  * renewal, heartbeats) and gRPC keep running; the denoiser itself should compute off the main
@@ -184,12 +71,10 @@ export class StepScheduler {
   readonly #maxBatchTokens: number;
   readonly #lengthMultiple: number;
   readonly #onBatch: ((report: BatchReport) => void) | undefined;
-  /** Set when decodes keep prefix caches. */
-  readonly #cache: { readonly support: PrefixCacheSupport; readonly maxBytes: number } | undefined;
+  /** Set when decodes keep prefix caches: each active decode is joined to it until it leaves. */
+  readonly #ledger: PrefixCacheLedger<ActiveDecode> | undefined;
   readonly #active = new Set<ActiveDecode>();
   #nextTicket = 0;
-  #nextCacheId = 0;
-  #cacheBytes = 0;
   #step = 0;
   #running: Promise<void> | undefined;
   #closed = false;
@@ -214,7 +99,7 @@ export class StepScheduler {
       }
       const support = options.denoiser.prefixCache;
       if (!support) throw new PrefixCacheUnsupportedError();
-      this.#cache = { support, maxBytes };
+      this.#ledger = new PrefixCacheLedger(support, maxBytes);
     }
     this.#denoiser = options.denoiser;
     this.#padId = options.padId;
@@ -234,7 +119,7 @@ export class StepScheduler {
   }
 
   get stats(): StepSchedulerStats {
-    return { ...this.#stats, cacheBytes: this.#cacheBytes };
+    return { ...this.#stats, cacheBytes: this.#ledger?.bytes ?? 0 };
   }
 
   /**
@@ -249,14 +134,9 @@ export class StepScheduler {
     if (stopped) return Promise.resolve(stopped);
     if (decode.session.finished) return Promise.resolve({ status: 'finished' });
     return new Promise<DecodeOutcome>((resolve, reject) => {
-      this.#active.add({
-        decode,
-        ticket: this.#nextTicket++,
-        resolve,
-        reject,
-        cacheId: this.#nextCacheId++,
-        cachedLength: 0,
-      });
+      const entry: ActiveDecode = { decode, ticket: this.#nextTicket++, resolve, reject };
+      this.#active.add(entry);
+      this.#ledger?.join(entry);
       this.#running ??= this.#loop();
     });
   }
@@ -319,31 +199,20 @@ export class StepScheduler {
     const waiting = [...this.#active].sort((a, b) => a.ticket - b.ticket);
     const groups = { full: { rows: [] as PassRow[], longest: 0 }, cached: { rows: [] as PassRow[], longest: 0 } };
     const chosen: ActiveDecode[] = [];
-    let plannedBytes = this.#cacheBytes;
+    const refreshes = this.#ledger?.planRefreshes();
     for (const entry of waiting) {
-      const prefix = entry.decode.session.cacheablePrefix;
-      const kind: PassKind = this.#cache && entry.cachedLength > 0 && entry.cachedLength === prefix ? 'cached' : 'full';
-      const windowLength = entry.decode.session.canvas.length - (kind === 'cached' ? entry.cachedLength : 0);
+      const { canvas, cacheablePrefix } = entry.decode.session;
+      const cachedLength = this.#ledger?.readableLength(entry, cacheablePrefix) ?? 0;
+      const kind: PassKind = cachedLength > 0 ? 'cached' : 'full';
       const group = groups[kind];
-      const candidateLongest = Math.max(group.longest, windowLength);
+      const candidateLongest = Math.max(group.longest, canvas.length - cachedLength);
       const padded = (group.rows.length + 1) * bucketLength(candidateLongest, this.#lengthMultiple);
       if (chosen.length > 0 && group.rows.length > 0 && padded > this.#maxBatchTokens) continue;
       group.longest = candidateLongest;
       chosen.push(entry);
-      if (kind === 'cached') {
-        group.rows.push({ entry, cachedLength: entry.cachedLength, keepLength: 0 });
-        continue;
-      }
-      const keepLength = this.#keepLength(entry, plannedBytes);
-      if (this.#cache && keepLength > 0) {
-        plannedBytes += (keepLength - entry.cachedLength) * this.#cache.support.bytesPerPosition;
-      } else {
-        // Stale (its block moved on) or over budget: free it now; the decode runs uncached.
-        const before = this.#cacheBytes;
-        this.#releaseCache(entry);
-        plannedBytes -= before - this.#cacheBytes;
-      }
-      group.rows.push({ entry, cachedLength: 0, keepLength });
+      // Planned only for the decodes that run: a deferred one keeps its cache for its next pass.
+      const keepLength = kind === 'full' ? (refreshes?.keep(entry, cacheablePrefix) ?? 0) : 0;
+      group.rows.push({ entry, cachedLength, keepLength });
     }
     // In the order they waited, whichever pass they run in.
     for (const entry of chosen) entry.ticket = this.#nextTicket++;
@@ -354,30 +223,10 @@ export class StepScheduler {
     return plans;
   }
 
-  /** Positions a full row keeps as its new cache: its cacheable prefix, when the bytes fit. */
-  #keepLength(entry: ActiveDecode, plannedBytes: number): number {
-    if (!this.#cache) return 0;
-    const keep = entry.decode.session.cacheablePrefix;
-    if (keep <= 0) return 0;
-    const { bytesPerPosition } = this.#cache.support;
-    const held = plannedBytes - entry.cachedLength * bytesPerPosition;
-    return held + keep * bytesPerPosition <= this.#cache.maxBytes ? keep : 0;
-  }
-
-  #releaseCache(entry: ActiveDecode): void {
-    if (!this.#cache || entry.cachedLength === 0) return;
-    this.#cache.support.release(entry.cacheId);
-    this.#cacheBytes -= entry.cachedLength * this.#cache.support.bytesPerPosition;
-    entry.cachedLength = 0;
-  }
-
   /** A decode leaves the batch, however it ends: its cache goes with it. */
   #leave(entry: ActiveDecode): void {
     this.#active.delete(entry);
-    this.#releaseCache(entry);
-    // Also when it held none here: a refresh whose pass failed may have left one in the
-    // denoiser (releasing an unknown id is a no-op).
-    this.#cache?.support.release(entry.cacheId);
+    this.#ledger?.left(entry);
   }
 
   async #runPass({ kind, rows, deferred }: PassPlan): Promise<void> {
@@ -389,8 +238,9 @@ export class StepScheduler {
       { lengthMultiple: this.#lengthMultiple },
     );
     const positions = batchPositions(sessions, this.#denoiser.outputForm, windowStarts);
-    const prefixCache: PrefixCacheRow[] | undefined = this.#cache
-      ? rows.map(({ entry, cachedLength, keepLength }) => ({ cacheId: entry.cacheId, cachedLength, keepLength }))
+    const ledger = this.#ledger;
+    const prefixCache: PrefixCacheRow[] | undefined = ledger
+      ? rows.map(({ entry, cachedLength, keepLength }) => ledger.instruction(entry, cachedLength, keepLength))
       : undefined;
     const batch = {
       ...padded,
@@ -418,7 +268,8 @@ export class StepScheduler {
       return;
     }
     const denoiseMs = performance.now() - denoiseStarted;
-    this.#keptCaches(rows);
+    // Before any row applies its output: a row that finishes now must free the cache it just kept.
+    for (const { entry, keepLength } of rows) this.#ledger?.kept(entry, keepLength);
 
     const applyStarted = performance.now();
     let realTokens = 0;
@@ -453,17 +304,6 @@ export class StepScheduler {
       denoiseMs,
       applyMs,
     });
-  }
-
-  /** After a pass that ran, the rows that refreshed hold their new cache. */
-  #keptCaches(rows: readonly PassRow[]): void {
-    if (!this.#cache) return;
-    const { bytesPerPosition } = this.#cache.support;
-    for (const { entry, keepLength } of rows) {
-      if (keepLength === 0) continue;
-      this.#cacheBytes += (keepLength - entry.cachedLength) * bytesPerPosition;
-      entry.cachedLength = keepLength;
-    }
   }
 
   /** One step of one decode: commit, report, and release it when finished. */
