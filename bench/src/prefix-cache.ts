@@ -154,6 +154,51 @@ async function decodeOnce(model: LoadedModel, cached: boolean, prompt: number, s
   };
 }
 
+/**
+ * Whether a dual cache (Fast-dLLM's: the suffix after the block cached too) would pay: the time of
+ * one cached pass over the prefix cache's window (the block and the rest of the canvas) against
+ * one over the block alone with everything else cached, at the canvas's first block. The values
+ * do not matter for the time; no dual cache is implemented.
+ */
+async function dualCacheEstimate(model: LoadedModel, prompt: number) {
+  const { denoiser } = model;
+  const support = denoiser.prefixCache;
+  if (!support) throw new Error('the model was loaded without its prefix-cache form');
+  const session = sessionsFor(model, prompt, { name: 'one_token_per_step', steps: CANVAS })[0]!;
+  const { canvas } = session;
+  const blockStart = session.cacheablePrefix;
+  const passMs = async (cachedLength: number, windowLength: number): Promise<number> => {
+    const cacheId = 1_000_000 + cachedLength;
+    const row = (ids: Int32Array, cache: { cachedLength: number; keepLength: number }, readFrom: number) => ({
+      batchSize: 1,
+      sequenceLength: ids.length,
+      inputIds: ids,
+      attentionMask: new Uint8Array(ids.length).fill(1),
+      positions: { perRow: BLOCK, values: Int32Array.from({ length: BLOCK }, (_, i) => readFrom + i) },
+      prefixCache: [{ cacheId, ...cache }],
+    });
+    await denoiser.denoise(row(canvas, { cachedLength: 0, keepLength: cachedLength }, blockStart));
+    const window = canvas.slice(cachedLength, cachedLength + windowLength);
+    let total = 0;
+    const runs = 4;
+    for (let run = 0; run < runs; run++) {
+      await denoiser.denoise(row(window, { cachedLength, keepLength: 0 }, 0));
+      total += denoiser.lastRunMs ?? 0;
+    }
+    support.release(cacheId);
+    return total / runs;
+  };
+  const prefixWindowMs = await passMs(blockStart, canvas.length - blockStart);
+  // The block alone, its past as long as the whole rest of the canvas.
+  const blockOnlyMs = await passMs(canvas.length - BLOCK, BLOCK);
+  return {
+    prompt,
+    prefix_cache_pass_ms: prefixWindowMs,
+    block_only_pass_ms: blockOnlyMs,
+    ratio: prefixWindowMs / blockOnlyMs,
+  };
+}
+
 async function main(): Promise<void> {
   const flags = {
     layers: values.layers,
@@ -167,12 +212,14 @@ async function main(): Promise<void> {
   const plain = await loadModel(reduced, device);
   const withCache = await loadModel(reduced, { ...device, prefixCache: true });
   const runs: Run[] = [];
+  const dualCache: Awaited<ReturnType<typeof dualCacheEstimate>>[] = [];
   try {
     // Warm-up: each session plans its first shapes outside the measured runs.
     const warm = { name: 'threshold_0.9_nfe', steps: CANVAS / BLOCK } as const;
     await decodeOnce(plain, false, prompts[0]!, warm);
     await decodeOnce(withCache, true, prompts[0]!, warm);
     for (const prompt of prompts) {
+      dualCache.push(await dualCacheEstimate(withCache, prompt));
       for (const schedule of schedules()) {
         // Side by side, alternating, so load that changes during the run hits both alike.
         for (const cached of [false, true]) {
@@ -228,6 +275,12 @@ async function main(): Promise<void> {
       ).toFixed(0)}%`.padStart(14)} ${c.peak_cache_mb.toFixed(1).padStart(9)}`,
     );
   }
+  for (const d of dualCache) {
+    console.log(
+      `dual-cache estimate at prompt ${d.prompt}: a pass over the prefix cache's window ${d.prefix_cache_pass_ms.toFixed(1)} ms, ` +
+        `over the block alone with the rest cached ${d.block_only_pass_ms.toFixed(1)} ms (${d.ratio.toFixed(2)}x)`,
+    );
+  }
   const at1024 = (schedule: Schedule['name']) => comparisons.find((c) => c.prompt === 1024 && c.schedule === schedule);
   const summary = {
     speedup_at_1024: at1024('one_token_per_step')?.speedup ?? null,
@@ -249,6 +302,7 @@ async function main(): Promise<void> {
     schedules: schedules(),
     ...summary,
     comparisons,
+    dual_cache_estimate: dualCache,
     runs: runs.map(({ answers: _answers, ...figures }) => figures),
   };
   mkdirSync(values.out, { recursive: true });

@@ -35,7 +35,7 @@ export const PREFIX_CACHE_OUTPUTS = {
 } as const;
 
 /** The cache's element type: float32, 4 bytes. */
-export const PREFIX_CACHE_BYTES_PER_VALUE = 4;
+const PREFIX_CACHE_BYTES_PER_VALUE = 4;
 
 /** Bytes one cached canvas position takes: its key and value in every layer and head. */
 export function prefixCacheBytesPerPosition(shape: { layers: number; kvHeads: number; headDim: number }): number {
