@@ -30,7 +30,7 @@ interface Side {
   answers: number[][];
 }
 
-/** Far above one job's cache on this model (a 160-position canvas holds 0.6 MB). */
+/** Far above one job's cache on this model (a 160-position canvas holds 1 MB). */
 const CACHE_MAX_BYTES = 256 * 1024 ** 2;
 
 async function decodeAll(model: LoadedModel, cached: boolean, tasks: readonly EvalTask[], blockLength: number) {

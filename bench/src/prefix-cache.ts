@@ -1,5 +1,5 @@
 /**
- * `npm run bench:prefix-cache [-- --prompts 128,1024,4096] [--batch 1] [--blocks 2] [--layers 2] [--d-model 256]
+ * `npm run bench:prefix-cache [-- --prompts 128,1024,4096] [--batch 1] [--blocks 8] [--layers 2] [--d-model 256]
  *   [--device cpu] [--python /usr/bin/python3] [--export-script PATH] [--decode-json PATH] [--out DIR]`
  *
  * The LLaDA-8B-shaped model (bench/real-shape/export_model.py, random weights generated at run
@@ -34,8 +34,8 @@ const { values } = parseArgs({
   options: {
     prompts: { type: 'string', default: '128,1024,4096' },
     batch: { type: 'string', default: '1' },
-    /** Blocks of 32 decoded per run (the canvas stays 256): each block costs one refresh. */
-    blocks: { type: 'string', default: '2' },
+    /** Blocks of 32 decoded per run, the whole canvas by default: each costs one refresh, and the window shrinks block by block. */
+    blocks: { type: 'string', default: '8' },
     layers: { type: 'string', default: '2' },
     'd-model': { type: 'string', default: '256' },
     seed: { type: 'string', default: '0' },
