@@ -93,7 +93,7 @@ function prefixCacheFormOf(
     throw new ModelLoadError(
       join(directory, 'dfleet-model.json'),
       `model ${manifest.name} has no prefix-cache form (no "prefixCache" block in ${join(directory, 'dfleet-model.json')}): ` +
-        'export one with the prefix-cache export of the model (for jsfunc-mdm: models/jsfunc-mdm/README.md, "Prefix cache"), ' +
+        'export one with its prefix-cache export (for jsfunc-mdm: export_prefix_cache.py, see models/jsfunc-mdm/README.md), ' +
         'or load it without { prefixCache: true }',
       { code: 'prefix_cache_form_missing' },
     );
