@@ -18,15 +18,23 @@
  *   bench:real-shape uses: 2 steps per block, so 1 of every 2 passes is a full refresh and the
  *   cache cannot reach 2x by construction.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createDecodeSession, type DecodeSession } from '@dfleet/decoder';
+import type { DecodeSession } from '@dfleet/decoder';
 import { loadModel, parseDevice, type LoadedModel } from '@dfleet/model';
 import { StepScheduler, type BatchReport } from '@dfleet/scheduler';
-import { ensureExportedModel, ensureReducedModel, realShapeCacheDir, realShapePromptIds } from './real-shape-model.ts';
+import {
+  ensureExportedModel,
+  ensureReducedModel,
+  REAL_SHAPE_BLOCK,
+  REAL_SHAPE_CANVAS,
+  realShapeCacheDir,
+  realShapeSessions,
+  shippedThresholdSteps,
+} from './real-shape-model.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -47,8 +55,8 @@ const { values } = parseArgs({
   },
 });
 
-const CANVAS = 256;
-const BLOCK = 32;
+const CANVAS = REAL_SHAPE_CANVAS;
+const BLOCK = REAL_SHAPE_BLOCK;
 const LENGTH_MULTIPLE = 16;
 /** Far above what these runs hold (4,096-token prompts at batch 1 hold about 18 MB). */
 const CACHE_MAX_BYTES = 8 * 1024 ** 3;
@@ -67,19 +75,11 @@ interface Schedule {
   readonly steps: number;
 }
 
-function schedules(): Schedule[] {
-  const decodeJson = JSON.parse(readFileSync(values['decode-json'], 'utf8')) as {
-    strategies: { name: string; knobs: Record<string, number>; nfe_per_token: number }[];
-  };
-  const entry = decodeJson.strategies.find((s) => s.name === 'threshold' && s.knobs.threshold === 0.9);
-  if (!entry) throw new Error(`${values['decode-json']} has no threshold 0.9 entry: run npm run bench:decode first`);
-  const blockCount = CANVAS / BLOCK;
-  const thresholdSteps = Math.max(blockCount, Math.round((CANVAS * entry.nfe_per_token) / blockCount) * blockCount);
-  return [
-    { name: 'one_token_per_step', steps: CANVAS },
-    { name: 'threshold_0.9_nfe', steps: thresholdSteps },
-  ];
-}
+/** Read once: both schedules over the whole canvas. */
+const SCHEDULES: readonly Schedule[] = [
+  { name: 'one_token_per_step', steps: CANVAS },
+  { name: 'threshold_0.9_nfe', steps: shippedThresholdSteps(values['decode-json']).steps },
+];
 
 interface Run {
   prompt: number;
@@ -97,22 +97,7 @@ interface Run {
 }
 
 function sessionsFor(model: LoadedModel, prompt: number, schedule: Schedule): DecodeSession[] {
-  const { manifest, denoiser } = model;
-  return Array.from({ length: batch }, (_, row) =>
-    createDecodeSession(
-      {
-        promptIds: realShapePromptIds(row, prompt),
-        maxNewTokens: CANVAS,
-        blockLength: BLOCK,
-        strategy: { name: 'reference', steps: schedule.steps },
-        maxSteps: (schedule.steps / (CANVAS / BLOCK)) * blocks,
-        temperature: 0,
-        specialTokens: manifest.specialTokens,
-      },
-      manifest.vocabSize,
-      denoiser.outputForm,
-    ),
-  );
+  return realShapeSessions(model, { batch, prompt, steps: schedule.steps, blocks });
 }
 
 async function decodeOnce(model: LoadedModel, cached: boolean, prompt: number, schedule: Schedule): Promise<Run> {
@@ -220,7 +205,7 @@ async function main(): Promise<void> {
     await decodeOnce(withCache, true, prompts[0]!, warm);
     for (const prompt of prompts) {
       dualCache.push(await dualCacheEstimate(withCache, prompt));
-      for (const schedule of schedules()) {
+      for (const schedule of SCHEDULES) {
         // Side by side, alternating, so load that changes during the run hits both alike.
         for (const cached of [false, true]) {
           const run = await decodeOnce(cached ? withCache : plain, cached, prompt, schedule);
@@ -257,7 +242,7 @@ async function main(): Promise<void> {
       tokens: cached.tokens,
     };
   };
-  const comparisons = prompts.flatMap((prompt) => schedules().map((schedule) => pair(prompt, schedule.name)));
+  const comparisons = prompts.flatMap((prompt) => SCHEDULES.map((schedule) => pair(prompt, schedule.name)));
   console.log(
     `\ndevice ${values.device}, ${values.layers} layers, d_model ${values['d-model']}, batch ${batch}, ${blocks} block(s) of ${BLOCK}`,
   );
@@ -299,7 +284,7 @@ async function main(): Promise<void> {
       form: 'reduced_positions',
     },
     shape: { canvas: CANVAS, block: BLOCK, batch, blocks_decoded: blocks },
-    schedules: schedules(),
+    schedules: SCHEDULES,
     ...summary,
     comparisons,
     dual_cache_estimate: dualCache,

@@ -20,10 +20,18 @@ import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createDecodeSession, padBatch, type DecodeSession } from '@dfleet/decoder';
+import { padBatch, type DecodeSession } from '@dfleet/decoder';
 import { loadModel, parseDevice, type LoadedModel } from '@dfleet/model';
 import { StepScheduler } from '@dfleet/scheduler';
-import { ensureExportedModel, ensureReducedModel, realShapeCacheDir, realShapePromptIds } from './real-shape-model.ts';
+import {
+  ensureExportedModel,
+  ensureReducedModel,
+  REAL_SHAPE_BLOCK,
+  REAL_SHAPE_CANVAS,
+  realShapeCacheDir,
+  realShapeSessions,
+  shippedThresholdSteps,
+} from './real-shape-model.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -49,30 +57,15 @@ const { values } = parseArgs({
 });
 
 const PROMPT = 256;
-const CANVAS = 256;
-const BLOCK = 32;
+const CANVAS = REAL_SHAPE_CANVAS;
+const BLOCK = REAL_SHAPE_BLOCK;
 const LENGTH_MULTIPLE = 16;
-const NFE_SOURCE = { strategy: 'threshold', knob: 'threshold', value: 0.9 } as const;
 const batches = values.batches.split(',').map(Number);
 const allLBatches = new Set(values['all-l-batches'].split(',').map(Number));
 const blocks = Number(values.blocks);
 const ceilingRuns = Number(values['ceiling-runs']);
 const device = parseDevice(values.device);
 if (!device) throw new Error(`--device ${values.device} is not a device: use cpu, cuda:N, webgpu or webgpu:N`);
-
-/** NFE per token of the shipped model at threshold 0.9, and the steps per canvas it gives. */
-function stepsFromShippedModel(): { nfePerToken: number; steps: number } {
-  const decodeJson = JSON.parse(readFileSync(values['decode-json'], 'utf8')) as {
-    strategies: { name: string; knobs: Record<string, number>; nfe_per_token: number }[];
-  };
-  const entry = decodeJson.strategies.find(
-    (s) => s.name === NFE_SOURCE.strategy && s.knobs[NFE_SOURCE.knob] === NFE_SOURCE.value,
-  );
-  if (!entry) throw new Error(`${values['decode-json']} has no threshold 0.9 entry: run npm run bench:decode first`);
-  const blockCount = CANVAS / BLOCK;
-  const steps = Math.max(blockCount, Math.round((CANVAS * entry.nfe_per_token) / blockCount) * blockCount);
-  return { nfePerToken: entry.nfe_per_token, steps };
-}
 
 function availableMemoryBytes(): number {
   const line = readFileSync('/proc/meminfo', 'utf8')
@@ -113,22 +106,7 @@ function passBytes(form: FormName, batch: number, vocabSize: number): { output: 
 }
 
 function sessionsFor(model: LoadedModel, batch: number, steps: number): DecodeSession[] {
-  const { manifest, denoiser } = model;
-  return Array.from({ length: batch }, (_, row) =>
-    createDecodeSession(
-      {
-        promptIds: realShapePromptIds(row, PROMPT),
-        maxNewTokens: CANVAS,
-        blockLength: BLOCK,
-        strategy: { name: 'reference', steps },
-        maxSteps: (steps / (CANVAS / BLOCK)) * blocks,
-        temperature: 0,
-        specialTokens: manifest.specialTokens,
-      },
-      manifest.vocabSize,
-      denoiser.outputForm,
-    ),
-  );
+  return realShapeSessions(model, { batch, prompt: PROMPT, steps, blocks });
 }
 
 async function runWorkerPath(model: LoadedModel, form: FormName, batch: number, steps: number): Promise<FormRun> {
@@ -216,7 +194,7 @@ interface Ceiling {
 }
 
 async function main(): Promise<void> {
-  const { nfePerToken, steps } = stepsFromShippedModel();
+  const { nfePerToken, steps } = shippedThresholdSteps(values['decode-json']);
   const tokensPerStep = CANVAS / steps;
   const flags = {
     layers: values.layers,
