@@ -101,8 +101,34 @@ export class OwnRedisSentinel {
   }
 
   /**
+   * Resolves once the Sentinel has finished failing over to the replica (+switch-master). Its
+   * get-master-addr-by-name already names the replica while the failover is in progress; a master
+   * restarted then is still the master in the Sentinel's table, and a failover that times out (a
+   * Sentinel in TILT on a loaded host) makes it the master again, with the replica demoted under it.
+   */
+  async failedOverToReplica(): Promise<void> {
+    let seen = 'nothing read yet';
+    try {
+      await eventually(
+        'the Sentinel done failing over to the replica',
+        async () => {
+          const fields = (await this.#askSentinel(['master', this.masterName])) as string[];
+          const port = fields[fields.indexOf('port') + 1];
+          const flags = fields[fields.indexOf('flags') + 1] ?? '';
+          seen = `master port ${port}, flags ${flags}`;
+          return port === String(this.ports.replica) && !flags.includes('failover');
+        },
+        150_000,
+      );
+    } catch (error) {
+      throw new Error(`${(error as Error).message}; last seen: ${seen}`);
+    }
+  }
+
+  /**
    * Starts the killed first master again on its port and data, as a supervisor would; the
-   * Sentinel turns it into a replica of the promoted one. Resolves once it is in sync.
+   * Sentinel turns it into a replica of the promoted one. Resolves once it is in sync. Call it
+   * after failedOverToReplica.
    */
   async restartOldMaster(): Promise<void> {
     const { master, replica } = this.ports;
