@@ -32,6 +32,7 @@ const INTEGRATION_TESTS = [
   'packages/telemetry/test/fleet-traces.test.ts',
   'packages/queue/test/worker-heartbeat.test.ts',
   'packages/queue/test/finished-jobs.test.ts',
+  'packages/queue/test/closing-during-connect.test.ts',
   // Untrusted programs run in sandboxed child processes.
   'packages/eval/test/run-untrusted*.test.ts',
   'packages/eval/test/sandbox-containment.test.ts',

@@ -1,3 +1,6 @@
+// Installed before anything in this process can close a BullMQ queue (see the file).
+import './bullmq-closed-connection-guard.ts';
+
 export {
   strategySchema,
   priorityClassSchema,
