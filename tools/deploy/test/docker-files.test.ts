@@ -156,6 +156,18 @@ const compose = parse(readFileSync(`${DEPLOY}compose.yaml`, 'utf8'), { merge: tr
 const services = Object.entries(compose.services);
 const built = (dockerfileName: string) =>
   services.filter(([, service]) => service.build?.dockerfile === `deploy/docker/${dockerfileName}`);
+/** A service's environment with `${NAME:-default}` filled in from `shell`, as docker compose does. */
+function interpolated(environment: Record<string, string> | undefined, shell: Record<string, string> = {}) {
+  return Object.fromEntries(
+    Object.entries(environment ?? {}).map(([name, value]) => [
+      name,
+      String(value).replace(
+        /\$\{(\w+):-([^}]*)\}/g,
+        (_, variable: string, fallback: string) => shell[variable] || fallback,
+      ),
+    ]),
+  );
+}
 const seconds = (duration: string | undefined) => Number(duration?.match(/^(\d+)s$/)?.[1] ?? Number.NaN);
 
 describe('deploy/compose.yaml', () => {
@@ -171,12 +183,26 @@ describe('deploy/compose.yaml', () => {
     expect(gateways).toHaveLength(2);
     for (const [name, service] of gateways) {
       // The image sets DFLEET_HOST=0.0.0.0: the config must still start (keys, or an explicit auth off).
-      const config = loadGatewayConfig({ DFLEET_HOST: '0.0.0.0', ...service.environment });
+      const config = loadGatewayConfig({ DFLEET_HOST: '0.0.0.0', ...interpolated(service.environment) });
       expect(config.callbackHost).toBe(name);
       expect(service.environment?.['REDIS_URL']).toBe('redis://redis:6379');
       expect(seconds(service.stop_grace_period) * 1_000, name).toBeGreaterThanOrEqual(
         config.shutdownTimeoutMs + GATEWAY_FORCED_EXIT_MARGIN_MS,
       );
+    }
+  });
+
+  it('gives both gateways the webhook secret and admin key of the shell compose runs in, and leaves both off without', () => {
+    const shell = {
+      DFLEET_WEBHOOK_SECRET: `whsec_${Buffer.alloc(32, 9).toString('base64')}`,
+      DFLEET_ADMIN_KEY: 'k'.repeat(48),
+    };
+    for (const [name, service] of built('gateway.Dockerfile')) {
+      const off = loadGatewayConfig({ DFLEET_HOST: '0.0.0.0', ...interpolated(service.environment) });
+      expect([off.webhooks, off.adminKey], name).toEqual([null, null]);
+      const on = loadGatewayConfig({ DFLEET_HOST: '0.0.0.0', ...interpolated(service.environment, shell) });
+      expect(on.webhooks, name).not.toBeNull();
+      expect(on.adminKey, name).toBe(shell.DFLEET_ADMIN_KEY);
     }
   });
 

@@ -17,7 +17,7 @@ beforeAll(async () => {
 interface EnvVar {
   name: string;
   value?: string;
-  valueFrom?: { secretKeyRef?: { name: string; key: string }; fieldRef?: { fieldPath: string } };
+  valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean }; fieldRef?: { fieldPath: string } };
 }
 interface Probe {
   httpGet?: { path: string; port: string | number };
@@ -51,8 +51,16 @@ const FIELD_VALUES: Record<string, string> = {
   'metadata.name': 'dfleet-worker-7d9f-abcde',
 };
 
-/** The container's environment as the kubelet builds it: envFrom ConfigMaps, then env (Secrets and fields resolved). */
-function containerEnv(overlay: Overlay, container: Container): Record<string, string> {
+/**
+ * The container's environment as the kubelet builds it: envFrom ConfigMaps, then env (Secrets and
+ * fields resolved). `created` stands for Secrets an operator made beside the manifests; an
+ * optional reference to a Secret that is in neither leaves its variable unset.
+ */
+function containerEnv(
+  overlay: Overlay,
+  container: Container,
+  created: Record<string, Record<string, string>> = {},
+): Record<string, string> {
   const env: Record<string, string> = {};
   for (const source of container.envFrom ?? []) {
     const name = source.configMapRef?.name;
@@ -60,7 +68,12 @@ function containerEnv(overlay: Overlay, container: Container): Record<string, st
   }
   for (const variable of container.env ?? []) {
     const { secretKeyRef, fieldRef } = variable.valueFrom ?? {};
-    if (secretKeyRef) {
+    const renderedSecret = (name: string) =>
+      objectsOf(overlay, 'Secret').some((object) => object.metadata.name === name);
+    if (secretKeyRef?.optional && !renderedSecret(secretKeyRef.name)) {
+      const value = created[secretKeyRef.name]?.[secretKeyRef.key];
+      if (value !== undefined) env[variable.name] = value;
+    } else if (secretKeyRef) {
       const secret = one(overlay, 'Secret', secretKeyRef.name);
       const value = secret.stringData?.[secretKeyRef.key];
       expect(value, `${secretKeyRef.name}.${secretKeyRef.key}`).toBeDefined();
@@ -145,6 +158,25 @@ describe.each(OVERLAYS)('deploy/k8s overlays/%s, rendered with kubectl kustomize
     expect(deployment.spec.template.spec.terminationGracePeriodSeconds * 1_000).toBeGreaterThanOrEqual(
       preStopSeconds * 1_000 + config.shutdownTimeoutMs + GATEWAY_FORCED_EXIT_MARGIN_MS,
     );
+  });
+
+  it('turns webhooks and the queue dashboard on from an optional Secret the manifests leave to the operator', () => {
+    const container = containerOf(deploymentOf(overlay, 'gateway'));
+    // As applied: no such Secret, so the gateway starts with both off.
+    const without = loadGatewayConfig(containerEnv(overlay, container));
+    expect([without.webhooks, without.adminKey]).toEqual([null, null]);
+    expect(objectsOf(overlay, 'Secret').map((object) => object.metadata.name)).not.toContain('dfleet-gateway-secrets');
+
+    // Created as secrets.yaml says (one Secret, read by every gateway pod alike).
+    const created = {
+      'dfleet-gateway-secrets': {
+        DFLEET_WEBHOOK_SECRET: `whsec_${Buffer.alloc(32, 7).toString('base64')}`,
+        DFLEET_ADMIN_KEY: 'a'.repeat(48),
+      },
+    };
+    const withSecret = loadGatewayConfig(containerEnv(overlay, container, created));
+    expect(withSecret.webhooks).not.toBeNull();
+    expect(withSecret.adminKey).toBe('a'.repeat(48));
   });
 
   it('scales the gateway with an HPA on its Deployment, and nothing else with one', () => {
