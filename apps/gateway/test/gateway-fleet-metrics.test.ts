@@ -91,6 +91,8 @@ describe('gateway and worker /metrics around real completions', () => {
     expect(refusal.status).toBe(400);
     const refusalCode = String(refusal.code);
     const grpcRefusalCode = await refusedOverGrpc(0);
+    // A path no route serves (a scanner's, a typo) is no request of the API: not a failure.
+    expect((await fetch(`${gateway.httpUrl}/wp-login.php`)).status).toBe(404);
 
     const usages = [plain.usage, streamed].map((usage) => {
       expect(usage).toBeDefined();

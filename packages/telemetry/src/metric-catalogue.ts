@@ -95,7 +95,7 @@ export const GATEWAY_METRICS = {
   requestFailure: {
     name: 'dfleet_request_failure_total',
     type: 'counter',
-    help: "Error replies of the HTTP API and the gRPC GenerationService, by the gateway's error code (invalid_request, queue_full, ...)",
+    help: "Error replies of the HTTP API's routes and the gRPC GenerationService, by the gateway's error code (invalid_request, queue_full, ...); a path no route serves is not counted",
     labelNames: ['code'],
   },
 } as const satisfies Record<string, MetricSpec>;

@@ -69,8 +69,9 @@ export function replyWithGatewayErrors(
     if (mapped instanceof InternalGatewayError) request.log.error({ err: error }, 'unexpected error in HTTP handler');
     return send(request, reply, mapped);
   });
+  // Not counted: a path no route serves is no request of the API (scanners would fill the metric).
   app.setNotFoundHandler((request, reply) =>
-    send(
+    sendError(
       request,
       reply,
       new RouteNotFoundError(
