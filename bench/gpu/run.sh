@@ -8,7 +8,7 @@
 #   3. lists the GPUs (nvidia-smi) and the Vulkan adapters (list_vulkan_adapters.py);
 #   4. runs the shipped model's decode on each device of DFLEET_GPU_BENCH_DEVICES (webgpu,cpu):
 #      StepScheduler over OnnxDenoiser, held-out prompts, batch 1/8/32, threshold strategy;
-#   5. runs bench:real-shape at an 80-140 GB GPU's size when the pack holds its hook;
+#   5. runs bench:real-shape and bench:prefix-cache at an 80-140 GB GPU's size when the pack holds their hook;
 #   then prints one table. Everything is bounded by `timeout` to GPU_BENCH_SECONDS (450 s).
 # Device tool: run `bash bench/gpu/run.sh` with carry [".gpu-pack"]; results land in $OUT.
 set -uo pipefail

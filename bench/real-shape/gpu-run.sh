@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Runs bench:real-shape on a GPU host from what gpu-pack.sh packed (called by bench/gpu/run.sh):
-# copies the bundle next to the unpacked runtime (so onnxruntime-node resolves from its node_modules),
-# exports the random-weight model once with the host's python3 (torch, onnx), then runs each device
-# in DEVICES in turn, writing RESULTS/real-shape-<device>/real-shape.json and printing its table.
-# Each device gets an equal share of what is left of GPU_REAL_SHAPE_SECONDS (run.sh passes what its
-# budget leaves; default 230 s); the first one's share also pays for the export and the reductions
-# (cached under the OS temp dir, so a later device reuses them).
+# Runs bench:real-shape and bench:prefix-cache on a GPU host from what gpu-pack.sh packed (called by
+# bench/gpu/run.sh): copies the bundles next to the unpacked runtime (so onnxruntime-node resolves
+# from its node_modules), exports the random-weight model (with its prefix-cache form) once with the
+# host's python3 (torch, onnx), then runs each device in DEVICES in turn, writing
+# RESULTS/real-shape-<device>/real-shape.json and RESULTS/prefix-cache-<device>/prefix-cache.json and
+# printing their tables. Each device gets an equal share of what is left of GPU_REAL_SHAPE_SECONDS
+# (run.sh passes what its budget leaves; default 230 s), three fifths of it for bench:real-shape and
+# the rest for bench:prefix-cache on the same model; the first one's share also pays for the export
+# and the reductions (cached under the OS temp dir, so the later runs reuse them).
 # Usage: NODE=... [DFLEET_REAL_SHAPE_SIZE=gpu-80g|cpu-smoke] bash gpu-run.sh PACK_DIR RESULTS_DIR DEVICES
 set -uo pipefail
 
@@ -25,8 +27,15 @@ say() { echo "real-shape: $*" >&2; }
 # 1.26 GB, of which the 126,464-token embedding and LM head are 1.04 GB. The v1 logits form at batch 32
 # is [32, 528, 126464] float32, 8.5 GB a pass (real-shape.ts skips a form the host RAM cannot hold).
 case ${DFLEET_REAL_SHAPE_SIZE:-gpu-80g} in
-  gpu-80g) size=(--layers 4 --d-model 1024 --batches 1,8,32 --all-l-batches 1,8 --blocks 1) ;;
-  cpu-smoke) size=(--layers 1 --d-model 128 --batches 1 --all-l-batches 1 --blocks 1 --ceiling-runs 1) ;;
+# bench:prefix-cache runs the same model (its export is shared) at the prompt lengths.
+  gpu-80g)
+    size=(--layers 4 --d-model 1024 --batches 1,8,32 --all-l-batches 1,8 --blocks 1)
+    cache_size=(--layers 4 --d-model 1024 --prompts 128,1024,4096 --batch 1)
+    ;;
+  cpu-smoke)
+    size=(--layers 1 --d-model 128 --batches 1 --all-l-batches 1 --blocks 1 --ceiling-runs 1)
+    cache_size=(--layers 1 --d-model 128 --prompts 128 --batch 1 --blocks 1)
+    ;;
   *)
     say "unknown DFLEET_REAL_SHAPE_SIZE=${DFLEET_REAL_SHAPE_SIZE} (gpu-80g, cpu-smoke)"
     exit 2
@@ -53,20 +62,35 @@ for i in "${!devices[@]}"; do
     status=124
     continue
   fi
-  out=$RESULTS/real-shape-${device//:/-}
-  say "$device: timeout ${share} s -> $out"
-  timeout --kill-after=5 "$share" "$NODE" "$stage/real-shape.mjs" "${size[@]}" --device "$device" \
-    --python "$PYTHON" --export-script "$stage/export_model.py" --decode-json "$stage/decode.json" \
-    --out "$out" 2>&1 | tee "$out.log" >&2
-  code=${PIPESTATUS[0]}
-  # The table is everything after the device line real-shape.ts prints before it.
-  if ((code == 0)); then
-    sed -n '/^device /,$p' "$out.log"
-  else
-    echo "device $device: exit $code (124 = timed out); the rows it finished ($out.log):"
-    grep -E '^(\{"form"|ceiling b)' "$out.log"
-    status=$code
-  fi
-  echo
+  device_started=$SECONDS
+  for bench in real-shape prefix-cache; do
+    if [[ $bench == real-shape ]]; then
+      timeout_s=$((share * 3 / 5))
+      args=("${size[@]}")
+    else
+      timeout_s=$((share - (SECONDS - device_started)))
+      args=("${cache_size[@]}")
+    fi
+    out=$RESULTS/$bench-${device//:/-}
+    if ((timeout_s < 10)); then
+      say "$device: $bench skipped, ${timeout_s} s left of its share"
+      status=124
+      continue
+    fi
+    say "$device: $bench, timeout ${timeout_s} s -> $out"
+    timeout --kill-after=5 "$timeout_s" "$NODE" "$stage/$bench.mjs" "${args[@]}" --device "$device" \
+      --python "$PYTHON" --export-script "$stage/export_model.py" --decode-json "$stage/decode.json" \
+      --out "$out" 2>&1 | tee "$out.log" >&2
+    code=${PIPESTATUS[0]}
+    # The table is everything after the device line each bench prints before it.
+    if ((code == 0)); then
+      sed -n '/^device /,$p' "$out.log"
+    else
+      echo "$bench on $device: exit $code (124 = timed out); the rows it finished ($out.log):"
+      grep -E '^(\{"form"|\{"prompt"|ceiling b)' "$out.log"
+      status=$code
+    fi
+    echo
+  done
 done
 exit "$status"
