@@ -26,6 +26,13 @@ export const gatewayEnv = z.object({
   DFLEET_REQUEST_TIMEOUT_MS: documented(positiveInt(120_000), {
     meaning: 'how long a request waits for its result before 504 (the job keeps running)',
   }),
+  DFLEET_STREAM_KEEPALIVE_MS: documented(z.coerce.number().int().min(0).max(300_000).default(15_000), {
+    default: '`15000`',
+    meaning:
+      'a stream whose job has not decoded its first step by then gets its 200 and an SSE comment, and one every ' +
+      "as long while nothing else is sent, so a proxy's idle timeout does not cut it while it waits in the queue; " +
+      '`0` = never (the 200 waits for the first step)',
+  }),
   DFLEET_REDIS_TIMEOUT_MS: documented(positiveInt(800), {
     meaning: 'budget of one Redis call on the request path before 503 + `Retry-After`',
   }),
@@ -204,6 +211,8 @@ const gatewayConfigSchema = gatewayEnv
     callbackPort: e.DFLEET_CALLBACK_PORT,
     callbackHost: e.DFLEET_CALLBACK_HOST,
     requestTimeoutMs: e.DFLEET_REQUEST_TIMEOUT_MS,
+    /** null = no keep-alive. */
+    streamKeepAliveMs: e.DFLEET_STREAM_KEEPALIVE_MS === 0 ? null : e.DFLEET_STREAM_KEEPALIVE_MS,
     redisTimeoutMs: e.DFLEET_REDIS_TIMEOUT_MS,
     /** Replicas that must have a job before it counts as accepted; 0 = the master alone. */
     redisReplicaAcks: e.DFLEET_REDIS_REPLICA_ACKS,

@@ -186,6 +186,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       authenticator,
       bodyLimitBytes: config.maxBodyBytes,
       maxBatchPrompts: config.maxBatchPrompts,
+      streamKeepAliveMs: config.streamKeepAliveMs,
       corsOrigins: config.corsOrigins,
       webhookDeliveries: deliveries,
       redisPrefix: config.redisPrefix,

@@ -27,6 +27,7 @@ import { healthRoutes, PROBE_PATHS } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { modelRoutes } from './routes/models.ts';
+import type { StreamSettings } from './routes/openai-stream.ts';
 import { playgroundRoutes } from './routes/playground.ts';
 import { QUEUE_DASHBOARD_PATH, queueDashboardRoutes } from './routes/queue-dashboard.ts';
 import { webhookDeliveryRoutes } from './routes/webhook-deliveries.ts';
@@ -46,6 +47,8 @@ export interface HttpServerDependencies {
   bodyLimitBytes?: number;
   /** Most prompts in one request (`prompt` as an array). @defaultValue DEFAULT_MAX_BATCH_PROMPTS */
   maxBatchPrompts?: number;
+  /** See DFLEET_STREAM_KEEPALIVE_MS; null = none. @defaultValue null */
+  streamKeepAliveMs?: number | null;
   /** The registry GET /metrics serves. */
   metricsRegistry: Registry;
   /** Counts error replies by code. */
@@ -106,8 +109,9 @@ export function createHttpServer(deps: HttpServerDependencies): FastifyInstance 
   replyWithGatewayErrors(app, bodyLimitBytes, countFailure);
 
   const maxBatchPrompts = deps.maxBatchPrompts ?? DEFAULT_MAX_BATCH_PROMPTS;
-  app.register(completionRoutes, { service, catalog, maxBatchPrompts, onStreamError: countFailure });
-  app.register(chatCompletionRoutes, { service, catalog, onStreamError: countFailure });
+  const streaming: StreamSettings = { onStreamError: countFailure, keepAliveMs: deps.streamKeepAliveMs ?? null };
+  app.register(completionRoutes, { service, catalog, maxBatchPrompts, streaming });
+  app.register(chatCompletionRoutes, { service, catalog, streaming });
   app.register(modelRoutes, { catalog });
   app.register(jobRoutes, { service });
   app.register(metricsRoutes, { registry: deps.metricsRegistry });

@@ -1,19 +1,25 @@
 import type { FastifyReply } from 'fastify';
 import type { GatewayError } from './errors.ts';
 
+/** The comment a quiet stream sends; SSE clients (the OpenAI SDKs included) skip comment lines. */
+const KEEP_ALIVE = ': keep-alive\n\n';
+
 /**
  * Server-sent events on a reply Fastify no longer manages (hijacked): the headers Fastify's hooks
- * set so far (x-request-id, CORS) are kept. Writes after the client left are dropped.
+ * set so far (x-request-id, CORS) are kept. Writes after the client left are dropped. With a
+ * keep-alive, a comment goes out whenever nothing else was written for that long.
  */
 export class SseStream {
   readonly #reply: FastifyReply;
+  readonly #keepAlive: NodeJS.Timeout | null;
 
-  private constructor(reply: FastifyReply) {
+  private constructor(reply: FastifyReply, keepAliveMs: number | null) {
     this.#reply = reply;
+    this.#keepAlive = keepAliveMs === null ? null : setInterval(() => this.#write(KEEP_ALIVE), keepAliveMs).unref();
   }
 
   /** Sends the 200 and the event-stream headers; from here errors can only be events. */
-  static open(reply: FastifyReply): SseStream {
+  static open(reply: FastifyReply, { keepAliveMs }: { keepAliveMs: number | null }): SseStream {
     void reply.hijack();
     const headers: Record<string, string | number | string[]> = {};
     for (const [name, value] of Object.entries(reply.getHeaders())) {
@@ -28,7 +34,7 @@ export class SseStream {
       'x-accel-buffering': 'no',
     });
     reply.raw.flushHeaders();
-    return new SseStream(reply);
+    return new SseStream(reply, keepAliveMs);
   }
 
   get closed(): boolean {
@@ -58,10 +64,14 @@ export class SseStream {
   }
 
   end(): void {
+    if (this.#keepAlive !== null) clearInterval(this.#keepAlive);
     if (!this.closed) this.#reply.raw.end();
   }
 
   #write(chunk: string): void {
-    if (!this.closed) this.#reply.raw.write(chunk);
+    if (this.closed) return;
+    this.#reply.raw.write(chunk);
+    // Counted from the last write, whatever it was.
+    this.#keepAlive?.refresh();
   }
 }

@@ -6,19 +6,18 @@ import { callerOf } from '../http-hooks/authentication.ts';
 import { answeredBy } from '../http-hooks/request-log.ts';
 import type { ModelCatalog } from '../model-catalog.ts';
 import { WaitAbortedError } from '../pending-results.ts';
-import { streamCompletion } from './openai-stream.ts';
+import { type StreamSettings, streamCompletion } from './openai-stream.ts';
 import { answerAccepted } from './webhook-accepted.ts';
 
 export interface ChatCompletionRoutesOptions {
   service: CompletionService;
   catalog: ModelCatalog;
-  /** Counts an error sent inside a stream that had begun (the error handler counts the others). */
-  onStreamError: (code: string) => void;
+  streaming: StreamSettings;
 }
 
 /** POST /v1/chat/completions: the messages rendered by the model's chat template, then a completion. */
 export const chatCompletionRoutes: FastifyPluginAsync<ChatCompletionRoutesOptions> = async (app, options) => {
-  const { service, catalog, onStreamError } = options;
+  const { service, catalog, streaming } = options;
   app.post('/v1/chat/completions', async (request, reply) => {
     const { tenant } = callerOf(request);
     const header = request.headers['idempotency-key'];
@@ -30,7 +29,7 @@ export const chatCompletionRoutes: FastifyPluginAsync<ChatCompletionRoutesOption
       return answerAccepted(reply, service, completion, { tenant, object: 'chat.completion' });
     }
     if (completion.reply.stream)
-      return streamCompletion(request, reply, { service, tenant, completion, kind: 'chat', onStreamError });
+      return streamCompletion(request, reply, { service, tenant, completion, kind: 'chat', streaming });
 
     // As for completions: a client that hangs up stops waiting, and its job runs on.
     const clientGone = new AbortController();

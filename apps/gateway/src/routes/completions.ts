@@ -5,7 +5,7 @@ import { callerOf } from '../http-hooks/authentication.ts';
 import { answeredBy } from '../http-hooks/request-log.ts';
 import type { ModelCatalog } from '../model-catalog.ts';
 import { WaitAbortedError } from '../pending-results.ts';
-import { streamCompletion } from './openai-stream.ts';
+import { type StreamSettings, streamCompletion } from './openai-stream.ts';
 import { answerAccepted } from './webhook-accepted.ts';
 
 export interface CompletionRoutesOptions {
@@ -13,13 +13,12 @@ export interface CompletionRoutesOptions {
   catalog: ModelCatalog;
   /** Most prompts in one request (`prompt` as an array). */
   maxBatchPrompts: number;
-  /** Counts an error sent inside a stream that had begun (the error handler counts the others). */
-  onStreamError: (code: string) => void;
+  streaming: StreamSettings;
 }
 
 /** POST /v1/completions: one prompt (n choices, streamed or not), or an array of prompts answered together. */
 export const completionRoutes: FastifyPluginAsync<CompletionRoutesOptions> = async (app, options) => {
-  const { service, catalog, maxBatchPrompts, onStreamError } = options;
+  const { service, catalog, maxBatchPrompts, streaming } = options;
   app.post('/v1/completions', async (request, reply) => {
     const { tenant } = callerOf(request);
     const header = request.headers['idempotency-key'];
@@ -35,7 +34,7 @@ export const completionRoutes: FastifyPluginAsync<CompletionRoutesOptions> = asy
         tenant,
         completion: call.completion,
         kind: 'completion',
-        onStreamError,
+        streaming,
       });
     }
 

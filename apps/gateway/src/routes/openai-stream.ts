@@ -15,6 +15,17 @@ import { mergeIndexed } from '../stream-merge.ts';
 /** The SSE event name of canvas states (`dfleet.stream_states`). */
 const CANVAS_STATE_EVENT = 'dfleet.canvas_state';
 
+/** How the gateway's streams behave, the same for every streaming route. */
+export interface StreamSettings {
+  /** Counts an error sent inside a stream that had begun (the error handler counts the others). */
+  onStreamError: (code: string) => void;
+  /**
+   * DFLEET_STREAM_KEEPALIVE_MS: a stream with nothing to send for this long opens (200) if it has
+   * not, and gets an SSE comment; null = the 200 waits for the first event, and no comments.
+   */
+  keepAliveMs: number | null;
+}
+
 interface StreamChoicesOptions {
   service: CompletionService;
   /** One request per choice, in index order. */
@@ -22,7 +33,7 @@ interface StreamChoicesOptions {
   tenant: string;
   states: boolean;
   chunks: OpenAiStreamChunks;
-  onStreamError: (code: string) => void;
+  streaming: StreamSettings;
 }
 
 /**
@@ -37,13 +48,13 @@ export function streamCompletion(
     tenant,
     completion,
     kind,
-    onStreamError,
+    streaming,
   }: {
     service: CompletionService;
     tenant: string;
     completion: CompletionRequest;
     kind: StreamChunkOptions['kind'];
-    onStreamError: (code: string) => void;
+    streaming: StreamSettings;
   },
 ): Promise<FastifyReply> {
   const stream = completion.reply.stream;
@@ -61,20 +72,23 @@ export function streamCompletion(
     includeUsage: stream.includeUsage,
     texts: completion.model,
   });
-  return streamChoices(request, reply, { service, requests, tenant, states: stream.states, chunks, onStreamError });
+  return streamChoices(request, reply, { service, requests, tenant, states: stream.states, chunks, streaming });
 }
 
 /**
  * Streams every choice's job as OpenAI server-sent events. The first event is awaited before the
  * 200 goes out, so a request refused before its job started (no_worker, queue_full, ...) gets a
  * normal JSON error with its status; a failure after that is an SSE error event, then the end.
+ * A first event that takes longer than the keep-alive (a job waiting in a long queue) does not
+ * hold the 200 back past it: the stream opens, and SSE comments keep a proxy from timing it out.
  * When the client hangs up, consumption stops and each stream cancels its job.
  */
 async function streamChoices(
   request: FastifyRequest,
   reply: FastifyReply,
-  { service, requests, tenant, states, chunks, onStreamError }: StreamChoicesOptions,
+  { service, requests, tenant, states, chunks, streaming }: StreamChoicesOptions,
 ): Promise<FastifyReply> {
+  const { onStreamError, keepAliveMs } = streaming;
   const clientGone = new AbortController();
   reply.raw.on('close', () => {
     if (!reply.raw.writableEnded) clientGone.abort();
@@ -82,19 +96,22 @@ async function streamChoices(
   const events = mergeIndexed<GenerationEvent>(
     requests.map((one) => service.stream(one, { tenant, signal: clientGone.signal, states })),
   );
-  let current: Awaited<ReturnType<typeof events.next>>;
+  const first = events.next();
+  let current: Awaited<typeof first> | null;
   try {
     // A refusal is thrown as a GatewayError here: the error handler answers it as JSON.
-    current = await events.next();
+    current = await settledWithin(first, keepAliveMs);
   } catch (error) {
     if (error instanceof WaitAbortedError) return reply;
     throw error;
   }
-  const sse = SseStream.open(reply);
+  const sse = SseStream.open(reply, { keepAliveMs });
   try {
     requests.forEach((_, index) => {
       for (const chunk of chunks.start(index)) sse.data(chunk);
     });
+    // Still waiting (in the queue, most likely): from here a failure is an SSE error event.
+    current ??= await first;
     const finished: FinishedGeneration[] = [];
     while (!current.done && !clientGone.signal.aborted) {
       const { index, value } = current.value;
@@ -122,4 +139,18 @@ async function streamChoices(
     sse.end();
   }
   return reply;
+}
+
+/** What `promise` settles to within `ms`, or null when it is still pending then (null ms: no limit). */
+async function settledWithin<T>(promise: Promise<T>, ms: number | null): Promise<T | null> {
+  if (ms === null) return promise;
+  let timer: NodeJS.Timeout | undefined;
+  const quiet = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), ms);
+  });
+  try {
+    return await Promise.race([promise, quiet]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
