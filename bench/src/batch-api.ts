@@ -1,7 +1,7 @@
 /**
  * `npm run bench:batch-api [-- --lines 10000] [--concurrency 32] [--max-tokens 48] [--threshold 0.9]
  *   [--probe-interval-ms 1000] [--idle-probes 30] [--workers onnx|simulated] [--pass-ms 20]
- *   [--tokens-per-step 4] [--answer-tokens 16] [--quick]`
+ *   [--tokens-per-step 4] [--answer-tokens 16] [--interactive-extra-jobs N] [--quick]`
  *
  * Does the Batch API serve a batch as fast as a client that holds 32 requests open, and do
  * interactive requests stay fast meanwhile? In one run, on one fleet (its own redis-server, as
@@ -22,6 +22,12 @@
  * while each path runs (the same probe load on both, so the throughputs compare like with like);
  * a probe counts if it was answered while its path was still running. Targets: batch / direct
  * lines/s ≥ 0.95, interactive p50 during the batch ≤ 2x idle. Writes bench/results/batch-api.json (`batch-api-simulated.json` for `--workers simulated`).
+ *
+ * The direct lines are interactive requests, which may take the worker's extra interactive slots
+ * (DFLEET_INTERACTIVE_EXTRA_JOBS, 2 beside the 16 regular ones); batch lines may not. Where a pass
+ * costs the same at any batch size (a GPU, the simulated worker) that alone caps the ratio at
+ * 16 / 18. `--interactive-extra-jobs N` runs the worker with N extra slots (the file name then ends
+ * in `-extra-N`), to measure the two paths on the same slots.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -50,6 +56,7 @@ const optionsSchema = z.object({
   threshold: z.coerce.number().gt(0).lt(1).default(0.9),
   'probe-interval-ms': count.default(1_000),
   'idle-probes': count.optional(),
+  'interactive-extra-jobs': z.coerce.number().int().min(0).max(64).optional(),
   out: z.string().default(fileURLToPath(new URL('../results', import.meta.url))),
 });
 const { values } = parseArgs({
@@ -62,6 +69,7 @@ const { values } = parseArgs({
     threshold: { type: 'string' },
     'probe-interval-ms': { type: 'string' },
     'idle-probes': { type: 'string' },
+    'interactive-extra-jobs': { type: 'string' },
     out: { type: 'string' },
   },
 });
@@ -75,6 +83,7 @@ const options = parsed.data;
 const workers = fleetWorkersFrom(values);
 const lineCount = options.lines ?? (options.quick ? 500 : 10_000);
 const idleProbeCount = options['idle-probes'] ?? (options.quick ? 10 : 30);
+const extraJobs = options['interactive-extra-jobs'];
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 const modelDir = DEFAULT_MODEL_DIR;
@@ -111,6 +120,7 @@ const fleetEnv = {
   DFLEET_PORT: '0',
   DFLEET_GRPC_PORT: '0',
   DFLEET_CALLBACK_PORT: '0',
+  ...(extraJobs === undefined ? {} : { DFLEET_INTERACTIVE_EXTRA_JOBS: String(extraJobs) }),
 };
 log(
   `starting a gateway and a ${workers.kind} worker on ${redisServer.url} ` +
@@ -337,6 +347,7 @@ async function measure() {
       max_tokens: options['max-tokens'],
       decoding,
       probe_interval_ms: options['probe-interval-ms'],
+      interactive_extra_jobs: extraJobs ?? process.env.DFLEET_INTERACTIVE_EXTRA_JOBS ?? 'worker default (2)',
       cpus: cpus().length,
       loadavg_at_start: loadAtStart.map((n) => Number(n.toFixed(2))),
       loadavg_at_end: loadavg().map((n) => Number(n.toFixed(2))),
@@ -424,6 +435,8 @@ console.log(
     `\nbatch wall time: upload ${fmt(b.upload_seconds)} s, create to final ${fmt(b.create_to_final_seconds)} s`,
 );
 mkdirSync(options.out, { recursive: true });
-const outFile = `${options.out}/${workers.kind === 'onnx' ? 'batch-api.json' : 'batch-api-simulated.json'}`;
+const outFile = `${options.out}/${workers.kind === 'onnx' ? 'batch-api' : 'batch-api-simulated'}${
+  extraJobs === undefined ? '' : `-extra-${extraJobs}`
+}.json`;
 writeFileSync(outFile, `${JSON.stringify(report, null, 2)}\n`);
 console.log(`wrote ${outFile}`);
