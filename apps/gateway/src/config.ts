@@ -27,7 +27,6 @@ export const gatewayEnv = z.object({
     meaning: 'how long a request waits for its result before 504 (the job keeps running)',
   }),
   DFLEET_STREAM_KEEPALIVE_MS: documented(z.coerce.number().int().min(0).max(300_000).default(15_000), {
-    default: '`15000`',
     meaning:
       'a stream whose job has not decoded its first step by then gets its 200 and an SSE comment, and one every ' +
       "as long while nothing else is sent, so a proxy's idle timeout does not cut it while it waits in the queue; " +

@@ -107,22 +107,18 @@ export class OwnRedisSentinel {
    * Sentinel in TILT on a loaded host) makes it the master again, with the replica demoted under it.
    */
   async failedOverToReplica(): Promise<void> {
-    let seen = 'nothing read yet';
-    try {
-      await eventually(
-        'the Sentinel done failing over to the replica',
-        async () => {
-          const fields = (await this.#askSentinel(['master', this.masterName])) as string[];
-          const port = fields[fields.indexOf('port') + 1];
-          const flags = fields[fields.indexOf('flags') + 1] ?? '';
-          seen = `master port ${port}, flags ${flags}`;
-          return port === String(this.ports.replica) && !flags.includes('failover');
-        },
-        150_000,
-      );
-    } catch (error) {
-      throw new Error(`${(error as Error).message}; last seen: ${seen}`);
-    }
+    await eventuallySeeing(
+      'the Sentinel done failing over to the replica',
+      async () => {
+        const master = (await this.#askSentinel(['master', this.masterName])) as string[];
+        const [port, flags] = [fieldOf(master, 'port'), fieldOf(master, 'flags') ?? ''];
+        return {
+          done: port === String(this.ports.replica) && !flags.includes('failover'),
+          seen: `master port ${port}, flags ${flags}`,
+        };
+      },
+      150_000,
+    );
   }
 
   /**
@@ -137,25 +133,22 @@ export class OwnRedisSentinel {
       dir: join(this.dir, String(master)),
       extraArgs: FAST_SYNC,
     });
-    let seen = 'nothing read yet';
-    try {
-      await eventually(
-        'the old master back as a replica, in sync',
-        async () => {
-          const replicas = (await this.#askSentinel(['replicas', this.masterName])) as string[][];
-          const known = replicas.some((fields) => fields[fields.indexOf('port') + 1] === String(master));
-          const info = await withNode(master, (redis) => redis.info('replication'));
-          const sentinel = (await this.#askSentinel(['master', this.masterName])) as string[];
-          seen = `sentinel lists it: ${known}; sentinel flags: ${sentinel[sentinel.indexOf('flags') + 1]}; its INFO: ${info.replace(/\r?\n/g, ' ')}`;
-          return known && info.includes(`master_port:${replica}`) && info.includes('master_link_status:up');
-        },
-        // A Sentinel starved of CPU (a loaded test host) enters TILT mode and acts on nothing for 30 s,
-        // so the conversion can take well over the few seconds it takes on a quiet host.
-        150_000,
-      );
-    } catch (error) {
-      throw new Error(`${(error as Error).message}; last seen: ${seen}`);
-    }
+    await eventuallySeeing(
+      'the old master back as a replica, in sync',
+      async () => {
+        const replicas = (await this.#askSentinel(['replicas', this.masterName])) as string[][];
+        const known = replicas.some((fields) => fieldOf(fields, 'port') === String(master));
+        const info = await withNode(master, (redis) => redis.info('replication'));
+        const sentinel = (await this.#askSentinel(['master', this.masterName])) as string[];
+        return {
+          done: known && info.includes(`master_port:${replica}`) && info.includes('master_link_status:up'),
+          seen: `sentinel lists it: ${known}; sentinel flags: ${fieldOf(sentinel, 'flags')}; its INFO: ${info.replace(/\r?\n/g, ' ')}`,
+        };
+      },
+      // A Sentinel starved of CPU (a loaded test host) enters TILT mode and acts on nothing for 30 s,
+      // so the conversion can take well over the few seconds it takes on a quiet host.
+      150_000,
+    );
   }
 
   async destroy(): Promise<void> {
@@ -166,7 +159,7 @@ export class OwnRedisSentinel {
 
   async #replicaInSync(): Promise<boolean> {
     const replicas = (await this.#askSentinel(['replicas', this.masterName])) as string[][];
-    const flags = replicas.map((fields) => fields[fields.indexOf('flags') + 1]);
+    const flags = replicas.map((fields) => fieldOf(fields, 'flags'));
     if (flags.length !== 1 || flags[0] !== 'slave') return false;
     const replication = await withNode(this.ports.replica, (redis) => redis.info('replication'));
     return replication.includes('master_link_status:up');
@@ -182,6 +175,31 @@ export class OwnRedisSentinel {
  * replicas come; until then a replica has nothing, and a failover would lose every write.
  */
 const FAST_SYNC = ['--repl-diskless-sync-delay', '0'];
+
+/** A field of a Sentinel reply, which lists names and values in turn. */
+const fieldOf = (fields: readonly string[], name: string): string | undefined => fields[fields.indexOf(name) + 1];
+
+/** `eventually`, with what the check saw last in the error when it gives up. */
+async function eventuallySeeing(
+  what: string,
+  check: () => Promise<{ done: boolean; seen: string }>,
+  timeoutMs: number,
+): Promise<void> {
+  let seen = 'nothing read yet';
+  try {
+    await eventually(
+      what,
+      async () => {
+        const sighting = await check();
+        seen = sighting.seen;
+        return sighting.done;
+      },
+      timeoutMs,
+    );
+  } catch (error) {
+    throw new Error(`${(error as Error).message}; last seen: ${seen}`);
+  }
+}
 
 /** A plain connection to one process on 127.0.0.1, for the test to ask that one. */
 async function withNode<T>(port: number, use: (redis: Redis) => Promise<T>): Promise<T> {

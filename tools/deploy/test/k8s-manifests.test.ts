@@ -36,6 +36,8 @@ interface Container {
 }
 
 const objectsOf = (overlay: Overlay, kind: string) => rendered[overlay].filter((object) => object.kind === kind);
+const isRendered = (overlay: Overlay, kind: string, name: string) =>
+  objectsOf(overlay, kind).some((object) => object.metadata.name === name);
 function one(overlay: Overlay, kind: string, name: string): RenderedObject {
   const found = objectsOf(overlay, kind).filter((object) => object.metadata.name === name);
   expect(found, `${overlay}: ${kind} ${name}`).toHaveLength(1);
@@ -68,9 +70,7 @@ function containerEnv(
   }
   for (const variable of container.env ?? []) {
     const { secretKeyRef, fieldRef } = variable.valueFrom ?? {};
-    const renderedSecret = (name: string) =>
-      objectsOf(overlay, 'Secret').some((object) => object.metadata.name === name);
-    if (secretKeyRef?.optional && !renderedSecret(secretKeyRef.name)) {
+    if (secretKeyRef?.optional && !isRendered(overlay, 'Secret', secretKeyRef.name)) {
       const value = created[secretKeyRef.name]?.[secretKeyRef.key];
       if (value !== undefined) env[variable.name] = value;
     } else if (secretKeyRef) {
@@ -165,7 +165,7 @@ describe.each(OVERLAYS)('deploy/k8s overlays/%s, rendered with kubectl kustomize
     // As applied: no such Secret, so the gateway starts with both off.
     const without = loadGatewayConfig(containerEnv(overlay, container));
     expect([without.webhooks, without.adminKey]).toEqual([null, null]);
-    expect(objectsOf(overlay, 'Secret').map((object) => object.metadata.name)).not.toContain('dfleet-gateway-secrets');
+    expect(isRendered(overlay, 'Secret', 'dfleet-gateway-secrets')).toBe(false);
 
     // Created as secrets.yaml says (one Secret, read by every gateway pod alike).
     const created = {
